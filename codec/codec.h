@@ -1,0 +1,106 @@
+/* Internal interfaces between the codec stages. Each stage lives in its own file:
+ *   significance.c  LightGaussian global significance and pruning
+ *   sh_reduce.c     per-Gaussian SH degree reduction
+ *   kmeans.c        importance-weighted k-means (vector quantisation codebooks)
+ *   quantize.c      Morton order, fixed-point positions, codebook quantisation
+ *   entropy.c       stream transforms + zstd
+ *   container.c     the .gsz section container
+ *   compress.c / decompress.c   the pipelines */
+#ifndef GSZ_CODEC_H
+#define GSZ_CODEC_H
+
+#include "../src/common.h"
+
+/* ---- significance.c */
+/* score[i] = sum over pixels of alpha*T (LightGaussian), times (V_i/V90)^0.1. */
+gsz_error gsz_significance(const gsz_scene *s, const gsz_camera *cams, size_t ncams, int threads,
+                           gsz_progress_fn progress, void *user, double *score);
+/* keep[i] = 1 for all but the `fraction` least significant (ties broken by index) and those under
+ * `threshold` times the mean score. Returns the number kept. */
+size_t gsz_prune_mask(const double *score, size_t n, double fraction, double threshold, uint8_t *keep);
+
+/* ---- sh_reduce.c */
+/* Picks per Gaussian the lowest SH degree (<= cap) whose colour stays within `threshold` (mean absolute
+ * RGB difference over the views) of the full colour; folds the mean of the dropped bands into DC
+ * and zeroes them. degree_out[i] receives the kept degree. */
+gsz_error gsz_sh_reduce(gsz_scene *s, const gsz_camera *cams, size_t ncams, int cap, float threshold,
+                        int threads, uint8_t *degree_out);
+
+/* ---- kmeans.c */
+typedef struct {
+    int k;
+    int iterations;   /* Lloyd iterations on the training sample; 0 = 10 */
+    size_t sample;    /* training sample size; 0 = max(32768, 16*k) */
+    int threads;
+    uint64_t seed;
+} gsz_kmeans_options;
+
+/* Weighted k-means over n points of dim floats (weights may be NULL). Writes k*dim centroids and,
+ * if assign is non-NULL, the nearest centroid of every point. Deterministic for any thread count. */
+gsz_error gsz_kmeans(const float *data, const float *weights, size_t n, int dim, const gsz_kmeans_options *opt,
+                     float *centroids, uint32_t *assign);
+/* Nearest centroid of every point (exact search, pruned). */
+gsz_error gsz_kmeans_assign(const float *data, size_t n, int dim, const float *centroids, int k, int threads,
+                            uint32_t *assign);
+
+/* ---- quantize.c */
+uint64_t gsz_morton3(uint32_t x, uint32_t y, uint32_t z); /* 21 bits each */
+void gsz_morton3_decode(uint64_t m, uint32_t *x, uint32_t *y, uint32_t *z);
+/* Codebook stored with per-dimension ranges and `bits` (8 or 16) per value; quantises cb in place to
+ * what the decoder will see and serialises it to a malloc'd buffer. */
+gsz_error gsz_codebook_pack(float *cb, int k, int dim, int bits, uint8_t **out, size_t *out_size);
+gsz_error gsz_codebook_unpack(const uint8_t *in, size_t size, int expect_dim, float **cb, int *k);
+void gsz_quat_canonical(const float in[4], float out[4]); /* normalised, w >= 0 */
+/* Same ellipsoid, canonical form: scales descending, axis signs fixed, quaternion w >= 0. */
+void gsz_geometry_canonical(float scale[3], float q[4]);
+
+/* ---- entropy.c */
+/* Stream of n elements of width bytes (1,2,4,8). The encoder tries the transforms and keeps the smallest. */
+enum { GSZ_TX_RAW = 0, GSZ_TX_PLANES = 1, GSZ_TX_DELTA_PLANES = 2, GSZ_TX_DELTA_VARINT = 3, GSZ_TX_COUNT };
+gsz_error gsz_entropy_encode(const void *data, size_t n, int width, int level, uint8_t **out, size_t *out_size,
+                             int *transform);
+/* Decodes into out (n*width bytes, allocated by the caller); every size is checked. */
+gsz_error gsz_entropy_decode(const uint8_t *in, size_t in_size, int transform, size_t n, int width, void *out);
+
+/* ---- container.c */
+#define GSZ_MAGIC "\x89GSZ\r\n\x1a\n"
+#define GSZ_FORMAT_VERSION 1
+#define GSZ_HEADER_SIZE 64
+#define GSZ_SECTION_ENTRY_SIZE 40
+#define GSZ_MAX_SECTIONS 64
+enum {
+    GSZ_SEC_POSITION = 1, GSZ_SEC_OPACITY, GSZ_SEC_SCALE_CB, GSZ_SEC_SCALE_IDX, GSZ_SEC_ROT_CB, GSZ_SEC_ROT_IDX,
+    GSZ_SEC_DC_CB, GSZ_SEC_DC_IDX, GSZ_SEC_SH_DEGREE,
+    GSZ_SEC_SH1_CB, GSZ_SEC_SH2_CB, GSZ_SEC_SH3_CB, GSZ_SEC_SH1_IDX, GSZ_SEC_SH2_IDX, GSZ_SEC_SH3_IDX,
+    GSZ_SEC_EXACT_IDS, GSZ_SEC_EXACT_ATTR, GSZ_SEC_TYPE_COUNT
+};
+#define GSZ_SECF_REQUIRED 1u
+
+typedef struct {
+    uint64_t count;
+    uint8_t sh_degree, pos_bits, opacity_bits;
+    uint32_t flags;
+    float bmin[3], bmax[3];
+} gsz_header;
+
+typedef struct {
+    uint32_t type, flags;
+    uint8_t transform, width; /* entropy transform and element width */
+    uint64_t elements;        /* number of elements (raw size = elements*width) */
+    const uint8_t *payload;   /* stored bytes (zstd) */
+    uint64_t stored_size;
+} gsz_section;
+
+typedef struct {
+    gsz_header h;
+    size_t n;
+    gsz_section s[GSZ_MAX_SECTIONS];
+} gsz_container;
+
+/* Serialises header + sections (payloads already entropy-coded). */
+gsz_error gsz_container_write(const gsz_container *c, uint8_t **out, size_t *out_size);
+/* Parses and validates the layout and the checksums; payload pointers refer into data. */
+gsz_error gsz_container_read(const void *data, size_t size, gsz_container *c);
+const gsz_section *gsz_container_find(const gsz_container *c, uint32_t type);
+
+#endif

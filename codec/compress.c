@@ -1,0 +1,356 @@
+/* The compression pipeline: significance -> pruning -> SH reduction -> Morton order -> vector
+ * quantisation -> entropy coding -> container. See docs/FORMAT.md for what each section holds. */
+#include "codec.h"
+
+#include <string.h>
+
+typedef struct {
+    float prune, sh_threshold;
+    int cb_div, cb_max, pos_bits, cb_bits, opacity_bits;
+} preset_t;
+
+/* Codebook sizes scale with the scene (entries = Gaussians / cb_div, capped), so that the codebook
+ * bytes stay a small share of the file for small scenes and large scenes still get enough entries. */
+static const preset_t presets[3] = {
+    /* balanced */ {0.10f, 0.030f, 48, 4096, 12, 8, 6},
+    /* high     */ {0.05f, 0.010f, 20, 8192, 14, 8, 7},
+    /* small    */ {0.30f, 0.060f, 128, 2048, 11, 8, 5},
+};
+
+static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+static int cb_size(int requested, size_t n, const preset_t *p) {
+    if (requested > 0) return requested;
+    return clampi((int)(n / (size_t)p->cb_div), 64, p->cb_max);
+}
+
+typedef struct {
+    uint64_t code;
+    uint32_t idx;
+} mkey;
+
+static int cmp_mkey(const void *a, const void *b) {
+    const mkey *x = a, *y = b;
+    if (x->code != y->code) return x->code < y->code ? -1 : 1;
+    return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* Cameras for significance and SH reduction: at most 32, at most 512 px on the long side. */
+static gsz_error prepare_views(const gsz_scene *s, const gsz_compress_options *o, gsz_camera **out, size_t *n_out) {
+    size_t n = o->cameras && o->camera_count ? GSZ_MIN(o->camera_count, (size_t)32) : (size_t)(o->views > 0 ? o->views : 24);
+    gsz_camera *c = gsz_calloc_array(n, sizeof *c);
+    if (!c) return gsz_fail(GSZ_ERROR_memory, "out of memory");
+    if (o->cameras && o->camera_count) {
+        for (size_t i = 0; i < n; i++) c[i] = o->cameras[i * o->camera_count / n];
+    } else {
+        gsz_error e = gsz_cameras_generate(s, n, 512, 384, 0, c);
+        if (e) { free(c); return e; }
+    }
+    for (size_t i = 0; i < n; i++) {
+        int m = GSZ_MAX(c[i].width, c[i].height);
+        if (m > 512) {
+            float f = 512.0f / (float)m;
+            c[i].width = GSZ_MAX(1, (int)lroundf((float)c[i].width * f));
+            c[i].height = GSZ_MAX(1, (int)lroundf((float)c[i].height * f));
+            c[i].fx *= f; c[i].fy *= f; c[i].cx *= f; c[i].cy *= f;
+        }
+    }
+    *out = c;
+    *n_out = n;
+    return GSZ_OK;
+}
+
+typedef struct {
+    gsz_section sec;
+    const void *raw;
+    size_t n;
+    int width;
+    uint8_t *stored;
+    gsz_error err;
+} stream_job;
+
+typedef struct {
+    stream_job *jobs;
+    int level;
+} enc_ctx;
+
+static void encode_range(void *p, size_t b, size_t e, int w) {
+    (void)w;
+    enc_ctx *c = p;
+    for (size_t i = b; i < e; i++) {
+        stream_job *j = &c->jobs[i];
+        int tx = 0;
+        size_t sz = 0;
+        j->err = gsz_entropy_encode(j->raw, j->n, j->width, c->level, &j->stored, &sz, &tx);
+        j->sec.transform = (uint8_t)tx;
+        j->sec.width = (uint8_t)j->width;
+        j->sec.elements = j->n;
+        j->sec.payload = j->stored;
+        j->sec.stored_size = sz;
+    }
+}
+
+/* Vector-quantises n vectors: trains the codebook, stores it at `bits`, assigns with the stored values. */
+static gsz_error vq(const float *x, const float *w, size_t n, int dim, int k, int bits, int threads, uint64_t seed,
+                    uint8_t **cb_out, size_t *cb_size_out, void **idx_out, int *idx_width) {
+    if (k > (int)n) k = (int)n;
+    if (k < 1) k = 1;
+    float *cent = gsz_malloc_array((size_t)k, (size_t)dim * sizeof(float));
+    uint32_t *as = gsz_malloc_array(n, sizeof(uint32_t));
+    if (!cent || !as) { free(cent); free(as); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
+    gsz_kmeans_options ko = {0};
+    ko.k = k;
+    ko.threads = threads;
+    ko.seed = seed;
+    gsz_error e = gsz_kmeans(x, w, n, dim, &ko, cent, NULL);
+    if (!e) e = gsz_codebook_pack(cent, k, dim, bits, cb_out, cb_size_out);
+    if (!e) e = gsz_kmeans_assign(x, n, dim, cent, k, threads, as);
+    free(cent);
+    if (e) { free(as); return e; }
+    int iw = k <= 256 ? 1 : k <= 65536 ? 2 : 4;
+    if (iw == 4) { *idx_out = as; *idx_width = 4; return GSZ_OK; }
+    void *o = malloc(n * (size_t)iw + 1);
+    if (!o) { free(as); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
+    for (size_t i = 0; i < n; i++) {
+        if (iw == 1) ((uint8_t *)o)[i] = (uint8_t)as[i];
+        else ((uint16_t *)o)[i] = (uint16_t)as[i];
+    }
+    free(as);
+    *idx_out = o;
+    *idx_width = iw;
+    return GSZ_OK;
+}
+
+gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, void **out, size_t *out_size, gsz_compress_stats *st) {
+    gsz_compress_options def = {0};
+    if (!opt) opt = &def;
+    *out = NULL;
+    *out_size = 0;
+    if (opt->preset < 0 || opt->preset > GSZ_PRESET_SMALL) return gsz_fail(GSZ_ERROR_argument, "unknown preset %d", (int)opt->preset);
+    if (in->count == 0) return gsz_fail(GSZ_ERROR_argument, "the scene has no Gaussians");
+    if (in->count > UINT32_MAX) return gsz_fail(GSZ_ERROR_argument, "too many Gaussians (%zu)", in->count);
+    const preset_t *P = &presets[opt->preset];
+    float prune = opt->prune < 0 ? 0 : opt->prune > 0 ? opt->prune : P->prune;
+    if (prune >= 1) return gsz_fail(GSZ_ERROR_argument, "--prune must be below 1");
+    float sh_thr = opt->sh_threshold < 0 ? -1 : opt->sh_threshold > 0 ? opt->sh_threshold : P->sh_threshold;
+    int pos_bits = opt->pos_bits ? opt->pos_bits : P->pos_bits;
+    if (pos_bits < 8 || pos_bits > 21) return gsz_fail(GSZ_ERROR_argument, "position bits %d out of range 8..21", pos_bits);
+    if (opt->max_sh_degree < 0 || opt->max_sh_degree > 4) return gsz_fail(GSZ_ERROR_argument, "SH degree cap %d out of range 0..3", opt->max_sh_degree - 1);
+    int cap = opt->max_sh_degree > 0 ? GSZ_MIN(opt->max_sh_degree - 1, in->sh_degree) : in->sh_degree;
+    int level = opt->zstd_level ? GSZ_CLAMP(opt->zstd_level, 1, 22) : 19;
+    int threads = gsz_thread_count(opt->threads);
+    gsz_compress_stats stats;
+    memset(&stats, 0, sizeof stats);
+    stats.input_count = in->count;
+    gsz_error err = GSZ_OK;
+    double t0 = gsz_now();
+
+    gsz_camera *views = NULL;
+    size_t nviews = 0;
+    double *score = gsz_malloc_array(in->count, sizeof(double));
+    uint8_t *keep = malloc(in->count);
+    gsz_scene s = {0};
+    uint8_t *deg = NULL;
+    float *buf = NULL, *wts = NULL;
+    stream_job jobs[GSZ_MAX_SECTIONS];
+    size_t njobs = 0;
+    void *owned[GSZ_MAX_SECTIONS];
+    size_t nowned = 0;
+    memset(jobs, 0, sizeof jobs);
+    if (!score || !keep) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
+    if ((err = prepare_views(in, opt, &views, &nviews))) goto done;
+
+    /* 1. significance and pruning */
+    if ((err = gsz_significance(in, views, nviews, threads, opt->progress, opt->progress_user, score))) goto done;
+    size_t n = gsz_prune_mask(score, in->count, prune, opt->prune_threshold, keep);
+    if ((err = gsz_scene_alloc(&s, n, in->sh_degree))) goto done;
+    {
+        size_t j = 0, nr3 = (size_t)gsz_shRestCount(in->sh_degree) * 3;
+        for (size_t i = 0; i < in->count; i++) {
+            if (!keep[i]) continue;
+            memcpy(s.pos + 3 * j, in->pos + 3 * i, 12);
+            memcpy(s.scale + 3 * j, in->scale + 3 * i, 12);
+            memcpy(s.rot + 4 * j, in->rot + 4 * i, 16);
+            s.opacity[j] = in->opacity[i];
+            memcpy(s.sh_dc + 3 * j, in->sh_dc + 3 * i, 12);
+            if (nr3) memcpy(s.sh_rest + nr3 * j, in->sh_rest + nr3 * i, nr3 * sizeof(float));
+            score[j] = score[i];
+            j++;
+        }
+    }
+    free(keep);
+    keep = NULL;
+    stats.seconds_significance = gsz_now() - t0;
+    t0 = gsz_now();
+
+    /* 2. SH reduction */
+    deg = calloc(n ? n : 1, 1);
+    if (!deg) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
+    if (s.sh_degree > 0) {
+        if ((err = gsz_sh_reduce(&s, views, nviews, cap, sh_thr, threads, deg))) goto done;
+        if (opt->progress) opt->progress(opt->progress_user, "sh reduction", 1.0);
+    }
+    {
+        /* Axes thinner than 1e-7 of the scene are invisible (the 0.3 px dilation dominates), but their
+         * log-scales reach -50 and would stretch the scale codebook's range: clamp them. */
+        float c[3], r;
+        gsz_scene_focus(&s, c, &r);
+        float floor_log = logf(r) - 16.0f;
+        for (size_t i = 0; i < 3 * n; i++) s.scale[i] = GSZ_MAX(s.scale[i], floor_log);
+        for (size_t i = 0; i < n; i++) gsz_geometry_canonical(s.scale + 3 * i, s.rot + 4 * i);
+    }
+    int maxdeg = 0;
+    for (size_t i = 0; i < n; i++) maxdeg = GSZ_MAX(maxdeg, deg[i]);
+    stats.seconds_sh = gsz_now() - t0;
+    t0 = gsz_now();
+
+    /* 3. Morton order on quantised positions */
+    gsz_container C;
+    memset(&C, 0, sizeof C);
+    C.h.count = n;
+    C.h.sh_degree = (uint8_t)maxdeg;
+    C.h.pos_bits = (uint8_t)pos_bits;
+    C.h.opacity_bits = (uint8_t)P->opacity_bits;
+    double omax = (double)((1u << P->opacity_bits) - 1);
+    for (int k = 0; k < 3; k++) { C.h.bmin[k] = INFINITY; C.h.bmax[k] = -INFINITY; }
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < 3; k++) { C.h.bmin[k] = GSZ_MIN(C.h.bmin[k], s.pos[3 * i + (size_t)k]); C.h.bmax[k] = GSZ_MAX(C.h.bmax[k], s.pos[3 * i + (size_t)k]); }
+    uint32_t qmax = (1u << pos_bits) - 1;
+    mkey *mk = gsz_malloc_array(n, sizeof *mk);
+    uint32_t *perm = gsz_malloc_array(n, sizeof(uint32_t));
+    uint64_t *codes = gsz_malloc_array(n, sizeof(uint64_t));
+    if (!mk || !perm || !codes) { free(mk); free(perm); free(codes); err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
+    owned[nowned++] = codes;
+    owned[nowned++] = perm;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t q[3];
+        for (int k = 0; k < 3; k++) {
+            float ext = C.h.bmax[k] - C.h.bmin[k];
+            double t = ext > 0 ? (double)(s.pos[3 * i + (size_t)k] - C.h.bmin[k]) / (double)ext : 0.0;
+            long v = lround(t * qmax);
+            q[k] = (uint32_t)GSZ_CLAMP(v, 0, (long)qmax);
+        }
+        mk[i].code = gsz_morton3(q[0], q[1], q[2]);
+        mk[i].idx = (uint32_t)i;
+    }
+    qsort(mk, n, sizeof *mk, cmp_mkey);
+    for (size_t i = 0; i < n; i++) { codes[i] = mk[i].code; perm[i] = mk[i].idx; }
+    free(mk);
+
+    /* 4. attribute streams in Morton order */
+    uint8_t *opac = malloc(n ? n : 1), *degs = malloc(n ? n : 1);
+    if (!opac || !degs) { free(opac); free(degs); err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
+    owned[nowned++] = opac;
+    owned[nowned++] = degs;
+    wts = gsz_malloc_array(n, sizeof(float));
+    size_t nr = (size_t)gsz_shRestCount(s.sh_degree);
+    buf = gsz_malloc_array(n, GSZ_MAX((size_t)4, nr * 3) * sizeof(float));
+    if (!wts || !buf) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
+    double mean_score = 0;
+    for (size_t i = 0; i < n; i++) mean_score += score[i];
+    mean_score = n ? mean_score / (double)n : 1;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t g = perm[i];
+        long o = lround((double)gsz_sigmoid(s.opacity[g]) * omax);
+        opac[i] = (uint8_t)GSZ_CLAMP(o, 0, (long)omax);
+        degs[i] = deg[g];
+        wts[i] = (float)(score[g] + 1e-3 * mean_score);
+    }
+#define ADD_JOB(type_, raw_, n_, width_)                                                                      \
+    do {                                                                                                      \
+        jobs[njobs].sec.type = (type_);                                                                       \
+        jobs[njobs].sec.flags = GSZ_SECF_REQUIRED;                                                            \
+        jobs[njobs].raw = (raw_);                                                                             \
+        jobs[njobs].n = (n_);                                                                                 \
+        jobs[njobs].width = (width_);                                                                         \
+        njobs++;                                                                                              \
+    } while (0)
+    ADD_JOB(GSZ_SEC_POSITION, codes, n, 8);
+    ADD_JOB(GSZ_SEC_OPACITY, opac, n, 1);
+    if (maxdeg > 0) ADD_JOB(GSZ_SEC_SH_DEGREE, degs, n, 1);
+
+    /* 5. vector quantisation */
+    struct { int cb_type, idx_type, dim; } attrs[3] = {
+        {GSZ_SEC_SCALE_CB, GSZ_SEC_SCALE_IDX, 3}, {GSZ_SEC_ROT_CB, GSZ_SEC_ROT_IDX, 4}, {GSZ_SEC_DC_CB, GSZ_SEC_DC_IDX, 3}};
+    for (int a = 0; a < 3; a++) {
+        for (size_t i = 0; i < n; i++) {
+            uint32_t g = perm[i];
+            if (a == 0) memcpy(buf + 3 * i, s.scale + 3 * (size_t)g, 12);
+            else if (a == 1) gsz_quat_canonical(s.rot + 4 * (size_t)g, buf + 4 * i);
+            else memcpy(buf + 3 * i, s.sh_dc + 3 * (size_t)g, 12);
+        }
+        int req = a == 2 ? opt->codebook_dc : opt->codebook_geom;
+        int k = cb_size(req, n, P);
+        if (a == 2 && req == 0) k = GSZ_MAX(64, k / 2); /* colour tolerates a coarser codebook than geometry */
+        uint8_t *cb;
+        size_t cbs;
+        void *idx;
+        int iw;
+        if (opt->progress) opt->progress(opt->progress_user, a == 0 ? "vq scale" : a == 1 ? "vq rotation" : "vq color", 0.0);
+        err = vq(buf, wts, n, attrs[a].dim, k, P->cb_bits, threads, 1 + (uint64_t)a, &cb, &cbs, &idx, &iw);
+        if (err) goto done;
+        owned[nowned++] = cb;
+        owned[nowned++] = idx;
+        ADD_JOB((uint32_t)attrs[a].cb_type, cb, cbs, 1);
+        ADD_JOB((uint32_t)attrs[a].idx_type, idx, n, iw);
+        if (opt->progress) opt->progress(opt->progress_user, a == 0 ? "vq scale" : a == 1 ? "vq rotation" : "vq color", 1.0);
+    }
+    for (int d = 1; d <= maxdeg; d++) {
+        size_t m = 0, dim = (size_t)gsz_shRestCount(d) * 3;
+        for (size_t i = 0; i < n; i++) {
+            if (degs[i] != d) continue;
+            uint32_t g = perm[i];
+            memcpy(buf + m * dim, s.sh_rest + nr * 3 * (size_t)g, dim * sizeof(float));
+            wts[m] = (float)(score[g] + 1e-3 * mean_score);
+            m++;
+        }
+        stats.count_by_degree[d] = m;
+        if (!m) continue;
+        int k = cb_size(opt->codebook_sh, m, P);
+        uint8_t *cb;
+        size_t cbs;
+        void *idx;
+        int iw;
+        if (opt->progress) opt->progress(opt->progress_user, "vq sh", 0.0);
+        err = vq(buf, wts, m, (int)dim, k, 8, threads, 10 + (uint64_t)d, &cb, &cbs, &idx, &iw);
+        if (err) goto done;
+        owned[nowned++] = cb;
+        owned[nowned++] = idx;
+        ADD_JOB((uint32_t)(GSZ_SEC_SH1_CB + d - 1), cb, cbs, 1);
+        ADD_JOB((uint32_t)(GSZ_SEC_SH1_IDX + d - 1), idx, m, iw);
+        if (opt->progress) opt->progress(opt->progress_user, "vq sh", 1.0);
+    }
+#undef ADD_JOB
+    stats.count_by_degree[0] = n;
+    for (int d = 1; d <= 3; d++) stats.count_by_degree[0] -= stats.count_by_degree[d];
+    stats.seconds_vq = gsz_now() - t0;
+    t0 = gsz_now();
+
+    /* 6. entropy coding (streams are independent: parallel and deterministic) and the container */
+    if (opt->progress) opt->progress(opt->progress_user, "entropy coding", 0.0);
+    enc_ctx ec = {jobs, level};
+    gsz_parallel_for(njobs, 1, threads, encode_range, &ec);
+    for (size_t i = 0; i < njobs; i++)
+        if (jobs[i].err) { err = jobs[i].err; goto done; }
+    for (size_t i = 0; i < njobs; i++) {
+        C.s[C.n++] = jobs[i].sec;
+        if (jobs[i].sec.type < 16) stats.section_bytes[jobs[i].sec.type] += (size_t)jobs[i].sec.stored_size;
+    }
+    uint8_t *file;
+    size_t fsize;
+    if ((err = gsz_container_write(&C, &file, &fsize))) goto done;
+    if (opt->progress) opt->progress(opt->progress_user, "entropy coding", 1.0);
+    stats.seconds_encode = gsz_now() - t0;
+    stats.output_count = n;
+    stats.sh_degree = maxdeg;
+    stats.bytes = fsize;
+    *out = file;
+    *out_size = fsize;
+    if (st) *st = stats;
+done:
+    for (size_t i = 0; i < njobs; i++) free(jobs[i].stored);
+    for (size_t i = 0; i < nowned; i++) free(owned[i]);
+    free(views); free(score); free(keep); free(deg); free(buf); free(wts);
+    gsz_scene_free(&s);
+    return err;
+}

@@ -1,0 +1,255 @@
+/* The decoder: container -> streams (decoded in parallel) -> scene. Every count, width and index is
+ * checked against the header before use; a damaged file gives an error, never a partial scene. */
+#include "codec.h"
+
+#include <string.h>
+
+typedef struct {
+    const gsz_section *sec;
+    size_t n;
+    int width;
+    void *out;
+    gsz_error err;
+    char detail[256];
+} dec_job;
+
+static void decode_range(void *p, size_t b, size_t e, int w) {
+    (void)w;
+    dec_job *jobs = p;
+    for (size_t i = b; i < e; i++) {
+        dec_job *j = &jobs[i];
+        j->err = gsz_entropy_decode(j->sec->payload, (size_t)j->sec->stored_size, j->sec->transform, j->n, j->width, j->out);
+        if (j->err) snprintf(j->detail, sizeof j->detail, "%s: %s", gsz_section_name(j->sec->type), gsz_getErrorDetail());
+    }
+}
+
+static uint32_t idx_at(const void *p, int w, size_t i) {
+    return w == 1 ? ((const uint8_t *)p)[i] : w == 2 ? ((const uint16_t *)p)[i] : ((const uint32_t *)p)[i];
+}
+
+typedef struct {
+    const gsz_container *c;
+    gsz_scene *s;
+    const uint64_t *codes;
+    const uint8_t *opac;
+    const float *cb[3];
+    const void *idx[3];
+    int iw[3];
+} fill_ctx;
+
+static void fill_range(void *p, size_t b, size_t e, int w) {
+    (void)w;
+    fill_ctx *f = p;
+    const gsz_header *h = &f->c->h;
+    float qmax = (float)((1u << h->pos_bits) - 1), omax = (float)((1u << h->opacity_bits) - 1);
+    for (size_t i = b; i < e; i++) {
+        uint32_t q[3];
+        gsz_morton3_decode(f->codes[i], &q[0], &q[1], &q[2]);
+        for (int k = 0; k < 3; k++)
+            f->s->pos[3 * i + (size_t)k] = h->bmin[k] + (h->bmax[k] - h->bmin[k]) * ((float)q[k] / qmax);
+        float o = (float)f->opac[i] / omax;
+        o = GSZ_CLAMP(o, 0.25f / omax, 1.0f - 0.25f / omax);
+        f->s->opacity[i] = gsz_logit(o);
+        memcpy(f->s->scale + 3 * i, f->cb[0] + 3 * (size_t)idx_at(f->idx[0], f->iw[0], i), 12);
+        memcpy(f->s->rot + 4 * i, f->cb[1] + 4 * (size_t)idx_at(f->idx[1], f->iw[1], i), 16);
+        memcpy(f->s->sh_dc + 3 * i, f->cb[2] + 3 * (size_t)idx_at(f->idx[2], f->iw[2], i), 12);
+    }
+}
+
+gsz_error gsz_decompress(const void *data, size_t size, gsz_scene *out, int threads) {
+    memset(out, 0, sizeof *out);
+    gsz_container *C = malloc(sizeof *C);
+    if (!C) return gsz_fail(GSZ_ERROR_memory, "out of memory");
+    gsz_error err = gsz_container_read(data, size, C);
+    if (err) { free(C); return err; }
+    size_t n = (size_t)C->h.count;
+    int D = C->h.sh_degree;
+    threads = gsz_thread_count(threads);
+    /* what every stream must hold */
+    dec_job jobs[GSZ_MAX_SECTIONS];
+    size_t nj = 0;
+    memset(jobs, 0, sizeof jobs);
+    void *bufs[GSZ_MAX_SECTIONS] = {0};
+    float *cbs[6] = {0};
+    int cbk[6] = {0};
+    uint64_t count_d[4] = {n, 0, 0, 0};
+    gsz_scene s = {0};
+
+    const uint32_t need[] = {GSZ_SEC_POSITION, GSZ_SEC_OPACITY, GSZ_SEC_SCALE_CB, GSZ_SEC_SCALE_IDX, GSZ_SEC_ROT_CB,
+                             GSZ_SEC_ROT_IDX, GSZ_SEC_DC_CB, GSZ_SEC_DC_IDX};
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+        if (!gsz_container_find(C, need[i])) { err = gsz_fail(GSZ_ERROR_corrupt, "missing section %s", gsz_section_name(need[i])); goto done; }
+    if (D > 0 && !gsz_container_find(C, GSZ_SEC_SH_DEGREE)) { err = gsz_fail(GSZ_ERROR_corrupt, "missing section sh.degree"); goto done; }
+
+    /* stage 1: position, opacity, degrees, codebooks */
+    for (size_t i = 0; i < C->n; i++) {
+        const gsz_section *sec = &C->s[i];
+        size_t elems = (size_t)sec->elements;
+        int w = sec->width;
+        switch (sec->type) {
+        case GSZ_SEC_POSITION: if (elems != n || w != 8) goto bad; break;
+        case GSZ_SEC_OPACITY: case GSZ_SEC_SH_DEGREE: if (elems != n || w != 1) goto bad; break;
+        case GSZ_SEC_SCALE_CB: case GSZ_SEC_ROT_CB: case GSZ_SEC_DC_CB: case GSZ_SEC_SH1_CB: case GSZ_SEC_SH2_CB: case GSZ_SEC_SH3_CB:
+            if (w != 1 || elems > ((size_t)1 << 30)) goto bad;
+            break;
+        default: continue; /* index streams: stage 2, once the degrees are known */
+        }
+        bufs[nj] = malloc(elems * (size_t)w + 1);
+        if (!bufs[nj]) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
+        jobs[nj] = (dec_job){sec, elems, w, bufs[nj], GSZ_OK, {0}};
+        nj++;
+        continue;
+    bad:
+        err = gsz_fail(GSZ_ERROR_corrupt, "section %s: %zu elements of %d bytes do not match %zu Gaussians", gsz_section_name(sec->type), elems, w, n);
+        goto done;
+    }
+    gsz_parallel_for(nj, 1, threads, decode_range, jobs);
+    for (size_t j = 0; j < nj; j++)
+        if (jobs[j].err) { err = gsz_fail(jobs[j].err, "%s", jobs[j].detail); goto done; }
+    const uint64_t *codes = NULL;
+    const uint8_t *opac = NULL, *degs = NULL;
+    for (size_t j = 0; j < nj; j++) {
+        uint32_t t = jobs[j].sec->type;
+        if (t == GSZ_SEC_POSITION) codes = bufs[j];
+        else if (t == GSZ_SEC_OPACITY) opac = bufs[j];
+        else if (t == GSZ_SEC_SH_DEGREE) degs = bufs[j];
+        else {
+            int slot = t == GSZ_SEC_SCALE_CB ? 0 : t == GSZ_SEC_ROT_CB ? 1 : t == GSZ_SEC_DC_CB ? 2 : 3 + (int)(t - GSZ_SEC_SH1_CB);
+            int dim = slot == 1 ? 4 : slot < 3 ? 3 : gsz_shRestCount(slot - 2) * 3;
+            if ((err = gsz_codebook_unpack(bufs[j], jobs[j].n, dim, &cbs[slot], &cbk[slot]))) {
+                err = gsz_fail(err, "%s: %s", gsz_section_name(t), gsz_getErrorDetail());
+                goto done;
+            }
+        }
+    }
+    uint32_t lim = (1u << C->h.pos_bits) - 1;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t q[3];
+        gsz_morton3_decode(codes[i], &q[0], &q[1], &q[2]);
+        if (q[0] > lim || q[1] > lim || q[2] > lim || (codes[i] >> 63)) { err = gsz_fail(GSZ_ERROR_corrupt, "position %zu outside the %u-bit grid", i, C->h.pos_bits); goto done; }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (opac[i] >> C->h.opacity_bits) { err = gsz_fail(GSZ_ERROR_corrupt, "opacity %zu outside the %u-bit range", i, C->h.opacity_bits); goto done; }
+    if (degs) {
+        count_d[0] = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (degs[i] > D) { err = gsz_fail(GSZ_ERROR_corrupt, "Gaussian %zu has SH degree %u above the file's %d", i, degs[i], D); goto done; }
+            count_d[degs[i]]++;
+        }
+    }
+    /* stage 2: index streams */
+    size_t first_idx = nj;
+    for (size_t i = 0; i < C->n; i++) {
+        const gsz_section *sec = &C->s[i];
+        int slot;
+        switch (sec->type) {
+        case GSZ_SEC_SCALE_IDX: slot = 0; break;
+        case GSZ_SEC_ROT_IDX: slot = 1; break;
+        case GSZ_SEC_DC_IDX: slot = 2; break;
+        case GSZ_SEC_SH1_IDX: case GSZ_SEC_SH2_IDX: case GSZ_SEC_SH3_IDX: slot = 3 + (int)(sec->type - GSZ_SEC_SH1_IDX); break;
+        default: continue;
+        }
+        size_t expect = slot < 3 ? n : (size_t)count_d[slot - 2];
+        if (slot >= 3 && slot - 2 > D) { err = gsz_fail(GSZ_ERROR_corrupt, "section %s above the file's SH degree", gsz_section_name(sec->type)); goto done; }
+        if ((size_t)sec->elements != expect || (sec->width != 1 && sec->width != 2 && sec->width != 4) || !cbs[slot]) {
+            err = gsz_fail(GSZ_ERROR_corrupt, "section %s: %llu indices of %u bytes, expected %zu (or its codebook is missing)",
+                           gsz_section_name(sec->type), (unsigned long long)sec->elements, sec->width, expect);
+            goto done;
+        }
+        bufs[nj] = malloc(expect * sec->width + 1);
+        if (!bufs[nj]) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
+        jobs[nj] = (dec_job){sec, expect, sec->width, bufs[nj], GSZ_OK, {0}};
+        nj++;
+    }
+    gsz_parallel_for(nj - first_idx, 1, threads, decode_range, jobs + first_idx);
+    const void *idx[6] = {0};
+    int iw[6] = {0};
+    for (size_t j = first_idx; j < nj; j++) {
+        if (jobs[j].err) { err = gsz_fail(jobs[j].err, "%s", jobs[j].detail); goto done; }
+        uint32_t t = jobs[j].sec->type;
+        int slot = t == GSZ_SEC_SCALE_IDX ? 0 : t == GSZ_SEC_ROT_IDX ? 1 : t == GSZ_SEC_DC_IDX ? 2 : 3 + (int)(t - GSZ_SEC_SH1_IDX);
+        idx[slot] = bufs[j];
+        iw[slot] = jobs[j].width;
+        for (size_t i = 0; i < jobs[j].n; i++)
+            if (idx_at(bufs[j], iw[slot], i) >= (uint32_t)cbk[slot]) {
+                err = gsz_fail(GSZ_ERROR_corrupt, "section %s: index %u at %zu outside the codebook of %d", gsz_section_name(t), idx_at(bufs[j], iw[slot], i), i, cbk[slot]);
+                goto done;
+            }
+    }
+    for (int d = 1; d <= D; d++)
+        if (count_d[d] && !idx[2 + d]) { err = gsz_fail(GSZ_ERROR_corrupt, "missing SH degree %d streams", d); goto done; }
+    for (int slot = 0; slot < 3; slot++)
+        if (!idx[slot]) { err = gsz_fail(GSZ_ERROR_corrupt, "missing index stream"); goto done; }
+
+    /* stage 3: the scene */
+    if ((err = gsz_scene_alloc(&s, n, D))) goto done;
+    fill_ctx fc = {C, &s, codes, opac, {cbs[0], cbs[1], cbs[2]}, {idx[0], idx[1], idx[2]}, {iw[0], iw[1], iw[2]}};
+    gsz_parallel_for(n, 16384, threads, fill_range, &fc);
+    if (D > 0) {
+        size_t nr3 = (size_t)gsz_shRestCount(D) * 3;
+        memset(s.sh_rest, 0, n * nr3 * sizeof(float));
+        size_t at[4] = {0, 0, 0, 0};
+        for (size_t i = 0; i < n; i++) {
+            int d = degs[i];
+            if (!d) continue;
+            size_t dim = (size_t)gsz_shRestCount(d) * 3;
+            memcpy(s.sh_rest + nr3 * i, cbs[2 + d] + dim * idx_at(idx[2 + d], iw[2 + d], at[d]++), dim * sizeof(float));
+        }
+    }
+    *out = s;
+    memset(&s, 0, sizeof s);
+done:
+    for (size_t j = 0; j < nj; j++) free(bufs[j]);
+    for (int k = 0; k < 6; k++) free(cbs[k]);
+    gsz_scene_free(&s);
+    free(C);
+    return err;
+}
+
+gsz_error gsz_file_inspect(const void *data, size_t size, gsz_file_info *info) {
+    memset(info, 0, sizeof *info);
+    gsz_container *C = malloc(sizeof *C);
+    if (!C) return gsz_fail(GSZ_ERROR_memory, "out of memory");
+    gsz_error err = gsz_container_read(data, size, C);
+    if (!err) {
+        info->version = GSZ_FORMAT_VERSION;
+        info->count = C->h.count;
+        info->sh_degree = C->h.sh_degree;
+        memcpy(info->bounds_min, C->h.bmin, sizeof info->bounds_min);
+        memcpy(info->bounds_max, C->h.bmax, sizeof info->bounds_max);
+        info->section_count = C->n;
+        for (size_t i = 0; i < C->n; i++) {
+            gsz_section_info *si = &info->sections[i];
+            si->type = C->s[i].type;
+            si->flags = C->s[i].flags;
+            si->raw_size = C->s[i].elements * C->s[i].width;
+            si->stored_size = C->s[i].stored_size;
+            snprintf(si->name, sizeof si->name, "%s", gsz_section_name(si->type));
+            if (si->type >= GSZ_SEC_SH1_IDX && si->type <= GSZ_SEC_SH3_IDX) info->count_by_degree[si->type - GSZ_SEC_SH1_IDX + 1] = C->s[i].elements;
+        }
+        info->count_by_degree[0] = info->count - info->count_by_degree[1] - info->count_by_degree[2] - info->count_by_degree[3];
+    }
+    free(C);
+    return err;
+}
+
+gsz_error gsz_scene_load(const char *path, gsz_scene *out, int threads, gsz_ply_stats *stats) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return gsz_ply_read(path, out, stats); /* reports the open error */
+    unsigned char magic[8] = {0};
+    size_t got = fread(magic, 1, 8, f);
+    fclose(f);
+    if (got == 8 && !memcmp(magic, GSZ_MAGIC, 8)) {
+        void *data;
+        size_t size;
+        gsz_error e = gsz_read_file(path, &data, &size);
+        if (e) return e;
+        if (stats) memset(stats, 0, sizeof *stats);
+        e = gsz_decompress(data, size, out, threads);
+        free(data);
+        if (e) return gsz_fail(e, "%s: %s", path, gsz_getErrorDetail());
+        if (stats) stats->rows_in_file = out->count;
+        return GSZ_OK;
+    }
+    return gsz_ply_read(path, out, stats);
+}

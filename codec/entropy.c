@@ -1,0 +1,125 @@
+/* Entropy coding of the streams: a reversible transform that exposes redundancy to the entropy coder
+ * (byte planes; deltas along the Morton order; LEB128 varints of zigzag deltas), then zstd.
+ * The encoder ranks the transforms with a fast zstd level and compresses the winner at the target level. */
+#include "codec.h"
+
+#include <string.h>
+#include <zstd.h>
+
+static uint64_t load_le(const uint8_t *p, int w) {
+    uint64_t v = 0;
+    for (int i = 0; i < w; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static void store_le(uint8_t *p, uint64_t v, int w) {
+    for (int i = 0; i < w; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t width_mask(int w) { return w == 8 ? ~0ull : ((1ull << (8 * w)) - 1); }
+
+/* Forward transform into a malloc'd buffer. */
+static uint8_t *transform(const uint8_t *in, size_t n, int w, int tx, size_t *out_len) {
+    size_t raw = n * (size_t)w;
+    uint8_t *o = malloc(tx == GSZ_TX_DELTA_VARINT ? n * 10 + 1 : raw + 1);
+    if (!o) return NULL;
+    uint64_t mask = width_mask(w), prev = 0;
+    if (tx == GSZ_TX_RAW) { memcpy(o, in, raw); *out_len = raw; return o; }
+    if (tx == GSZ_TX_DELTA_VARINT) {
+        size_t len = 0;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t v = load_le(in + i * (size_t)w, w), d = (v - prev) & mask;
+            prev = v;
+            /* sign-extend the width-wrapped delta, then zigzag */
+            int64_t sd = w == 8 ? (int64_t)d : (d >> (8 * w - 1)) ? (int64_t)(d | ~mask) : (int64_t)d;
+            uint64_t z = ((uint64_t)sd << 1) ^ (uint64_t)(sd >> 63);
+            do { uint8_t b = z & 0x7F; z >>= 7; o[len++] = (uint8_t)(b | (z ? 0x80 : 0)); } while (z);
+        }
+        *out_len = len;
+        return o;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v = load_le(in + i * (size_t)w, w);
+        if (tx == GSZ_TX_DELTA_PLANES) { uint64_t d = (v - prev) & mask; prev = v; v = d; }
+        for (int b = 0; b < w; b++) o[(size_t)b * n + i] = (uint8_t)(v >> (8 * b));
+    }
+    *out_len = raw;
+    return o;
+}
+
+gsz_error gsz_entropy_encode(const void *data, size_t n, int w, int level, uint8_t **out, size_t *out_size, int *tx_out) {
+    static const int order[] = {GSZ_TX_RAW, GSZ_TX_PLANES, GSZ_TX_DELTA_PLANES, GSZ_TX_DELTA_VARINT};
+    ZSTD_CCtx *cc = ZSTD_createCCtx();
+    if (!cc) return gsz_fail(GSZ_ERROR_memory, "zstd: cannot create context");
+    int best_tx = GSZ_TX_RAW;
+    size_t best = SIZE_MAX;
+    size_t cap = ZSTD_compressBound(n * 10 + 1);
+    uint8_t *buf = malloc(cap);
+    if (!buf) { ZSTD_freeCCtx(cc); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
+    int ntx = w == 1 ? 2 : 4;
+    for (int t = 0; t < ntx; t++) {
+        int tx = w == 1 && t == 1 ? GSZ_TX_DELTA_PLANES : order[t];
+        size_t len;
+        uint8_t *tr = transform(data, n, w, tx, &len);
+        if (!tr) { free(buf); ZSTD_freeCCtx(cc); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
+        size_t r = ZSTD_compressCCtx(cc, buf, cap, tr, len, GSZ_MIN(level, 3));
+        free(tr);
+        if (!ZSTD_isError(r) && r < best) { best = r; best_tx = tx; }
+    }
+    size_t len;
+    uint8_t *tr = transform(data, n, w, best_tx, &len);
+    size_t r = tr ? ZSTD_compressCCtx(cc, buf, cap, tr, len, level) : 0;
+    free(tr);
+    ZSTD_freeCCtx(cc);
+    if (!tr || ZSTD_isError(r)) { free(buf); return gsz_fail(GSZ_ERROR_memory, "zstd compression failed"); }
+    uint8_t *shrunk = realloc(buf, r ? r : 1);
+    *out = shrunk ? shrunk : buf;
+    *out_size = r;
+    *tx_out = best_tx;
+    return GSZ_OK;
+}
+
+gsz_error gsz_entropy_decode(const uint8_t *in, size_t in_size, int tx, size_t n, int w, void *out_) {
+    uint8_t *out = out_;
+    if (w != 1 && w != 2 && w != 4 && w != 8) return gsz_fail(GSZ_ERROR_corrupt, "bad element width %d", w);
+    if (tx < 0 || tx >= GSZ_TX_COUNT) return gsz_fail(GSZ_ERROR_corrupt, "unknown stream transform %d", tx);
+    if (n > ((size_t)1 << 40) / (size_t)w) return gsz_fail(GSZ_ERROR_corrupt, "stream too large");
+    unsigned long long cs = ZSTD_getFrameContentSize(in, in_size);
+    if (cs == ZSTD_CONTENTSIZE_ERROR || cs == ZSTD_CONTENTSIZE_UNKNOWN) return gsz_fail(GSZ_ERROR_corrupt, "stream is not a sized zstd frame");
+    size_t raw = n * (size_t)w;
+    if (tx == GSZ_TX_DELTA_VARINT ? (cs < n || cs > n * 10) : cs != raw)
+        return gsz_fail(GSZ_ERROR_corrupt, "stream size %llu does not match %zu elements", cs, n);
+    uint8_t *tmp = malloc(cs ? (size_t)cs : 1);
+    if (!tmp) return gsz_fail(GSZ_ERROR_memory, "out of memory");
+    size_t r = ZSTD_decompress(tmp, (size_t)cs, in, in_size);
+    if (ZSTD_isError(r) || r != cs) { free(tmp); return gsz_fail(GSZ_ERROR_corrupt, "zstd: %s", ZSTD_isError(r) ? ZSTD_getErrorName(r) : "short frame"); }
+    uint64_t mask = width_mask(w), prev = 0;
+    if (tx == GSZ_TX_RAW) memcpy(out, tmp, raw);
+    else if (tx == GSZ_TX_DELTA_VARINT) {
+        size_t p = 0;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t z = 0;
+            int sh = 0;
+            for (;;) {
+                if (p >= cs || sh > 63) { free(tmp); return gsz_fail(GSZ_ERROR_corrupt, "varint stream truncated"); }
+                uint8_t b = tmp[p++];
+                z |= (uint64_t)(b & 0x7F) << sh;
+                sh += 7;
+                if (!(b & 0x80)) break;
+            }
+            uint64_t d = (z >> 1) ^ (0 - (z & 1));
+            prev = (prev + d) & mask;
+            store_le(out + i * (size_t)w, prev, w);
+        }
+        if (p != cs) { free(tmp); return gsz_fail(GSZ_ERROR_corrupt, "varint stream has trailing bytes"); }
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            uint64_t v = 0;
+            for (int b = 0; b < w; b++) v |= (uint64_t)tmp[(size_t)b * n + i] << (8 * b);
+            if (tx == GSZ_TX_DELTA_PLANES) { prev = (prev + v) & mask; v = prev; }
+            store_le(out + i * (size_t)w, v, w);
+        }
+    }
+    free(tmp);
+    return GSZ_OK;
+}

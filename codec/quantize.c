@@ -1,0 +1,155 @@
+/* Scalar quantisation helpers: 63-bit Morton codes (21 bits per axis) for the spatial order,
+ * codebooks stored with per-dimension ranges at 8 or 16 bits, canonical quaternions. */
+#include "codec.h"
+
+#include <string.h>
+
+static uint64_t spread3(uint32_t v) {
+    uint64_t x = v & 0x1FFFFFu;
+    x = (x | x << 32) & 0x1F00000000FFFFull;
+    x = (x | x << 16) & 0x1F0000FF0000FFull;
+    x = (x | x << 8) & 0x100F00F00F00F00Full;
+    x = (x | x << 4) & 0x10C30C30C30C30C3ull;
+    x = (x | x << 2) & 0x1249249249249249ull;
+    return x;
+}
+
+static uint32_t compact3(uint64_t x) {
+    x &= 0x1249249249249249ull;
+    x = (x ^ (x >> 2)) & 0x10C30C30C30C30C3ull;
+    x = (x ^ (x >> 4)) & 0x100F00F00F00F00Full;
+    x = (x ^ (x >> 8)) & 0x1F0000FF0000FFull;
+    x = (x ^ (x >> 16)) & 0x1F00000000FFFFull;
+    x = (x ^ (x >> 32)) & 0x1FFFFFull;
+    return (uint32_t)x;
+}
+
+uint64_t gsz_morton3(uint32_t x, uint32_t y, uint32_t z) { return spread3(x) | spread3(y) << 1 | spread3(z) << 2; }
+
+void gsz_morton3_decode(uint64_t m, uint32_t *x, uint32_t *y, uint32_t *z) {
+    *x = compact3(m);
+    *y = compact3(m >> 1);
+    *z = compact3(m >> 2);
+}
+
+static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+static void putf(uint8_t *p, float f) { uint32_t u; memcpy(&u, &f, 4); put32(p, u); }
+static float getf(const uint8_t *p) { uint32_t u = get32(p); float f; memcpy(&f, &u, 4); return f; }
+
+/* Layout: u32 k, u16 dim, u8 bits, u8 0, f32 min[dim], f32 max[dim], then dim planes of k values. */
+gsz_error gsz_codebook_pack(float *cb, int k, int dim, int bits, uint8_t **out, size_t *out_size) {
+    if (bits != 8 && bits != 16) return gsz_fail(GSZ_ERROR_argument, "codebook: %d bits", bits);
+    size_t vb = (size_t)bits / 8, size = 8 + 8 * (size_t)dim + (size_t)k * (size_t)dim * vb;
+    uint8_t *p = malloc(size);
+    if (!p) return gsz_fail(GSZ_ERROR_memory, "out of memory");
+    put32(p, (uint32_t)k);
+    p[4] = (uint8_t)dim; p[5] = (uint8_t)(dim >> 8); p[6] = (uint8_t)bits; p[7] = 0;
+    double levels = bits == 8 ? 255.0 : 65535.0;
+    uint8_t *plane = p + 8 + 8 * (size_t)dim;
+    for (int d = 0; d < dim; d++) {
+        float lo = INFINITY, hi = -INFINITY;
+        for (int j = 0; j < k; j++) { float v = cb[(size_t)j * (size_t)dim + (size_t)d]; lo = GSZ_MIN(lo, v); hi = GSZ_MAX(hi, v); }
+        if (!(hi > lo)) hi = lo;
+        putf(p + 8 + 4 * (size_t)d, lo);
+        putf(p + 8 + 4 * (size_t)dim + 4 * (size_t)d, hi);
+        for (int j = 0; j < k; j++) {
+            float *v = &cb[(size_t)j * (size_t)dim + (size_t)d];
+            uint32_t q = hi > lo ? (uint32_t)lround((double)(*v - lo) / (double)(hi - lo) * levels) : 0;
+            if (q > (uint32_t)levels) q = (uint32_t)levels;
+            *v = hi > lo ? (float)((double)lo + (double)(hi - lo) * (double)q / levels) : lo;
+            size_t at = ((size_t)d * (size_t)k + (size_t)j) * vb;
+            plane[at] = (uint8_t)q;
+            if (vb == 2) plane[at + 1] = (uint8_t)(q >> 8);
+        }
+    }
+    *out = p;
+    *out_size = size;
+    return GSZ_OK;
+}
+
+gsz_error gsz_codebook_unpack(const uint8_t *p, size_t size, int expect_dim, float **cb_out, int *k_out) {
+    *cb_out = NULL;
+    if (size < 8) return gsz_fail(GSZ_ERROR_corrupt, "codebook truncated");
+    uint32_t k = get32(p);
+    int dim = p[4] | p[5] << 8, bits = p[6];
+    if (dim != expect_dim) return gsz_fail(GSZ_ERROR_corrupt, "codebook dimension %d, expected %d", dim, expect_dim);
+    if (bits != 8 && bits != 16) return gsz_fail(GSZ_ERROR_corrupt, "codebook precision %d bits", bits);
+    if (k == 0 || k > (1u << 24)) return gsz_fail(GSZ_ERROR_corrupt, "codebook size %u", k);
+    size_t vb = (size_t)bits / 8;
+    if (size != 8 + 8 * (size_t)dim + (size_t)k * (size_t)dim * vb) return gsz_fail(GSZ_ERROR_corrupt, "codebook size mismatch");
+    float *cb = gsz_malloc_array(k, (size_t)dim * sizeof(float));
+    if (!cb) return gsz_fail(GSZ_ERROR_memory, "out of memory");
+    double levels = bits == 8 ? 255.0 : 65535.0;
+    const uint8_t *plane = p + 8 + 8 * (size_t)dim;
+    for (int d = 0; d < dim; d++) {
+        float lo = getf(p + 8 + 4 * (size_t)d), hi = getf(p + 8 + 4 * (size_t)dim + 4 * (size_t)d);
+        if (!isfinite(lo) || !isfinite(hi) || hi < lo) { free(cb); return gsz_fail(GSZ_ERROR_corrupt, "codebook range invalid"); }
+        for (uint32_t j = 0; j < k; j++) {
+            size_t at = ((size_t)d * k + j) * vb;
+            uint32_t q = plane[at] | (vb == 2 ? (uint32_t)plane[at + 1] << 8 : 0);
+            cb[(size_t)j * (size_t)dim + (size_t)d] = (float)((double)lo + (double)(hi - lo) * (double)q / levels);
+        }
+    }
+    *cb_out = cb;
+    *k_out = (int)k;
+    return GSZ_OK;
+}
+
+void gsz_quat_canonical(const float in[4], float out[4]) {
+    float n = sqrtf(in[0] * in[0] + in[1] * in[1] + in[2] * in[2] + in[3] * in[3]);
+    if (!(n > 0)) { out[0] = 1; out[1] = out[2] = out[3] = 0; return; }
+    float s = in[0] < 0 ? -1.0f / n : 1.0f / n;
+    for (int i = 0; i < 4; i++) out[i] = in[i] * s;
+}
+
+static void mat_to_quat(const float m[9], float q[4]) {
+    /* m row-major, columns = rotated axes */
+    float tr = m[0] + m[4] + m[8];
+    if (tr > 0) {
+        float s = sqrtf(tr + 1.0f) * 2;
+        q[0] = 0.25f * s; q[1] = (m[7] - m[5]) / s; q[2] = (m[2] - m[6]) / s; q[3] = (m[3] - m[1]) / s;
+    } else if (m[0] > m[4] && m[0] > m[8]) {
+        float s = sqrtf(1.0f + m[0] - m[4] - m[8]) * 2;
+        q[0] = (m[7] - m[5]) / s; q[1] = 0.25f * s; q[2] = (m[1] + m[3]) / s; q[3] = (m[2] + m[6]) / s;
+    } else if (m[4] > m[8]) {
+        float s = sqrtf(1.0f + m[4] - m[0] - m[8]) * 2;
+        q[0] = (m[2] - m[6]) / s; q[1] = (m[1] + m[3]) / s; q[2] = 0.25f * s; q[3] = (m[5] + m[7]) / s;
+    } else {
+        float s = sqrtf(1.0f + m[8] - m[0] - m[4]) * 2;
+        q[0] = (m[3] - m[1]) / s; q[1] = (m[2] + m[6]) / s; q[2] = (m[5] + m[7]) / s; q[3] = 0.25f * s;
+    }
+    gsz_quat_canonical(q, q);
+}
+
+/* An ellipsoid R diag(s) is unchanged by permuting its axes together with the scales and by flipping
+ * axis signs; picking one representative (scales descending, axis signs fixed) shrinks the space the
+ * scale and rotation codebooks must cover by up to 24x, at no cost in fidelity. */
+void gsz_geometry_canonical(float scale[3], float q[4]) {
+    float m[9];
+    gsz_quat_to_mat(q, m);
+    int o[3] = {0, 1, 2};
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2 - i; j++)
+            if (scale[o[j]] < scale[o[j + 1]]) { int t = o[j]; o[j] = o[j + 1]; o[j + 1] = t; }
+    float ax[3][3], s[3];
+    for (int c = 0; c < 3; c++) {
+        s[c] = scale[o[c]];
+        for (int r = 0; r < 3; r++) ax[c][r] = m[r * 3 + o[c]];
+    }
+    /* sign: the largest-magnitude component of the first two axes positive; third = first x second */
+    for (int c = 0; c < 2; c++) {
+        int big = 0;
+        for (int r = 1; r < 3; r++)
+            if (fabsf(ax[c][r]) > fabsf(ax[c][big])) big = r;
+        if (ax[c][big] < 0)
+            for (int r = 0; r < 3; r++) ax[c][r] = -ax[c][r];
+    }
+    ax[2][0] = ax[0][1] * ax[1][2] - ax[0][2] * ax[1][1];
+    ax[2][1] = ax[0][2] * ax[1][0] - ax[0][0] * ax[1][2];
+    ax[2][2] = ax[0][0] * ax[1][1] - ax[0][1] * ax[1][0];
+    for (int c = 0; c < 3; c++)
+        for (int r = 0; r < 3; r++) m[r * 3 + c] = ax[c][r];
+    mat_to_quat(m, q);
+    memcpy(scale, s, sizeof s);
+}

@@ -1,0 +1,80 @@
+/* Global significance and pruning, after LightGaussian (Fan et al., NeurIPS 2024): render the scene
+ * from every view, accumulate per Gaussian the sum of alpha*T over the pixels it contributes to, and
+ * weight it by (V / V90)^0.1 where V is the Gaussian's volume and V90 the volume at 90% of the
+ * descending order. The least significant fraction is pruned. */
+#include "codec.h"
+
+#include <string.h>
+
+gsz_error gsz_significance(const gsz_scene *s, const gsz_camera *cams, size_t ncams, int threads,
+                           gsz_progress_fn progress, void *user, double *score) {
+    size_t n = s->count;
+    uint64_t *acc = gsz_calloc_array(n, sizeof(uint64_t));
+    float *img = NULL;
+    size_t maxpx = 0;
+    for (size_t v = 0; v < ncams; v++) maxpx = GSZ_MAX(maxpx, (size_t)cams[v].width * (size_t)cams[v].height);
+    img = gsz_malloc_array(maxpx, 3 * sizeof(float));
+    if (!acc || !img) { free(acc); free(img); return gsz_fail(GSZ_ERROR_memory, "significance: out of memory"); }
+    gsz_render_accum ra = {acc, NULL};
+    gsz_render_options ro = {0};
+    ro.threads = threads;
+    ro.accum = &ra;
+    ro.max_sh_degree = 1; /* colour does not enter alpha*T: DC is enough */
+    for (size_t v = 0; v < ncams; v++) {
+        gsz_error e = gsz_render(s, &cams[v], &ro, img);
+        if (e) { free(acc); free(img); return e; }
+        if (progress) progress(user, "significance", (double)(v + 1) / (double)ncams);
+    }
+    free(img);
+    /* volume term */
+    float *vol = gsz_malloc_array(n, sizeof(float));
+    uint32_t *keys = gsz_malloc_array(n, sizeof(uint32_t)), *ids = gsz_malloc_array(n, sizeof(uint32_t));
+    uint32_t *tk = gsz_malloc_array(n, sizeof(uint32_t)), *tv = gsz_malloc_array(n, sizeof(uint32_t));
+    if (!vol || !keys || !ids || !tk || !tv) {
+        free(acc); free(vol); free(keys); free(ids); free(tk); free(tv);
+        return gsz_fail(GSZ_ERROR_memory, "significance: out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        /* log-volume keeps the order without overflow */
+        vol[i] = s->scale[3 * i] + s->scale[3 * i + 1] + s->scale[3 * i + 2];
+        keys[i] = ~gsz_float_sort_key(vol[i]); /* descending */
+        ids[i] = (uint32_t)i;
+    }
+    gsz_radix_sort32(keys, ids, n, tk, tv);
+    float logv90 = n ? vol[ids[(size_t)(0.9 * (double)n) < n ? (size_t)(0.9 * (double)n) : n - 1]] : 0;
+    for (size_t i = 0; i < n; i++)
+        score[i] = (double)acc[i] / (double)GSZ_ACCUM_ONE * exp(0.1 * (double)(vol[i] - logv90));
+    free(acc); free(vol); free(keys); free(ids); free(tk); free(tv);
+    return GSZ_OK;
+}
+
+typedef struct { double v; size_t i; } rank_t;
+static int cmp_rank(const void *a, const void *b) {
+    const rank_t *x = a, *y = b;
+    if (x->v != y->v) return x->v < y->v ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+size_t gsz_prune_mask(const double *score, size_t n, double fraction, double threshold, uint8_t *keep) {
+    memset(keep, 1, n);
+    if (n == 0) return 0;
+    double mean = 0;
+    for (size_t i = 0; i < n; i++) mean += score[i];
+    mean /= (double)n;
+    size_t kept = n;
+    if (threshold > 0)
+        for (size_t i = 0; i < n; i++)
+            if (score[i] < threshold * mean) { keep[i] = 0; kept--; }
+    if (fraction > 0) {
+        rank_t *r = malloc(n * sizeof *r);
+        if (!r) return kept;
+        for (size_t i = 0; i < n; i++) { r[i].v = score[i]; r[i].i = i; }
+        qsort(r, n, sizeof *r, cmp_rank);
+        size_t drop = (size_t)(fraction * (double)n);
+        if (drop >= n) drop = n - 1; /* always keep one */
+        for (size_t j = 0; j < drop; j++)
+            if (keep[r[j].i]) { keep[r[j].i] = 0; kept--; }
+        free(r);
+    }
+    return kept;
+}

@@ -1,0 +1,86 @@
+/* Synthetic scene generator: Gaussians on a few surfaces with trained-scene-like statistics. */
+#include "synth.h"
+#include "../src/common.h"
+
+#include <string.h>
+
+typedef struct {
+    int kind; /* 0 sphere, 1 box, 2 plane */
+    float c[3], r, hue;
+} surface;
+
+static void quat_from_normal(const float n[3], float twist, float q[4]) {
+    /* rotation taking +z to n, then a twist about n */
+    float w = 1.0f + n[2], x = -n[1], y = n[0], z = 0.0f;
+    if (w < 1e-6f) { w = 0; x = 1; y = 0; z = 0; }
+    float l = sqrtf(w * w + x * x + y * y + z * z);
+    w /= l; x /= l; y /= l; z /= l;
+    float cw = cosf(0.5f * twist), sw = sinf(0.5f * twist);
+    q[0] = w * cw - z * sw;
+    q[1] = x * cw + y * sw;
+    q[2] = y * cw - x * sw;
+    q[3] = z * cw + w * sw;
+}
+
+gsz_error gsz_synth_scene(size_t count, int deg, uint64_t seed, gsz_scene *s) {
+    gsz_error e = gsz_scene_alloc(s, count, deg);
+    if (e) return e;
+    gsz_rng r = {seed * 0x2545F4914F6CDD1Dull + 1};
+    enum { NS = 12 };
+    surface sf[NS];
+    for (int i = 0; i < NS; i++) {
+        sf[i].kind = i == 0 ? 2 : (int)(gsz_rng_next(&r) % 2);
+        for (int k = 0; k < 3; k++) sf[i].c[k] = (float)(gsz_rng_uniform(&r) * 4.0 - 2.0);
+        sf[i].c[1] = i == 0 ? 1.0f : (float)(gsz_rng_uniform(&r) * 1.5 - 0.5);
+        sf[i].r = (float)(0.2 + 0.6 * gsz_rng_uniform(&r));
+        sf[i].hue = (float)gsz_rng_uniform(&r);
+    }
+    int nr = gsz_shRestCount(deg);
+    for (size_t i = 0; i < count; i++) {
+        const surface *S = &sf[i % 5 == 0 ? 0 : 1 + gsz_rng_next(&r) % (NS - 1)];
+        float p[3], n[3];
+        if (S->kind == 2) { /* ground plane y = c, extent 3, y-down world: plane below objects */
+            p[0] = (float)(gsz_rng_uniform(&r) * 6 - 3);
+            p[2] = (float)(gsz_rng_uniform(&r) * 6 - 3);
+            p[1] = S->c[1];
+            n[0] = 0; n[1] = -1; n[2] = 0;
+        } else if (S->kind == 0) {
+            float v[3] = {(float)gsz_rng_normal(&r), (float)gsz_rng_normal(&r), (float)gsz_rng_normal(&r)};
+            float l = sqrtf(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]) + 1e-9f;
+            for (int k = 0; k < 3; k++) { n[k] = v[k] / l; p[k] = S->c[k] + S->r * n[k]; }
+        } else {
+            int face = (int)(gsz_rng_next(&r) % 6), ax = face / 2;
+            float sg = face % 2 ? 1.0f : -1.0f;
+            for (int k = 0; k < 3; k++) { p[k] = S->c[k] + S->r * (float)(gsz_rng_uniform(&r) * 2 - 1); n[k] = 0; }
+            p[ax] = S->c[ax] + sg * S->r;
+            n[ax] = sg;
+        }
+        for (int k = 0; k < 3; k++) p[k] += 0.004f * (float)gsz_rng_normal(&r);
+        memcpy(s->pos + 3 * i, p, sizeof p);
+        /* log-normal scales, thin along the normal (local z) */
+        float base = (float)(-4.6 + 0.6 * gsz_rng_normal(&r));
+        s->scale[3 * i] = base + 0.3f * (float)gsz_rng_normal(&r);
+        s->scale[3 * i + 1] = base + 0.3f * (float)gsz_rng_normal(&r);
+        s->scale[3 * i + 2] = base - 1.5f + 0.5f * (float)gsz_rng_normal(&r);
+        float q[4];
+        quat_from_normal(n, (float)(gsz_rng_uniform(&r) * 6.2831853), q);
+        float qs = (float)(0.5 + gsz_rng_uniform(&r)); /* trained quaternions are not unit */
+        for (int k = 0; k < 4; k++) s->rot[4 * i + (size_t)k] = qs * (q[k] + 0.02f * (float)gsz_rng_normal(&r));
+        /* bimodal opacity logits: mostly opaque, a tail of faint ones */
+        s->opacity[i] = gsz_rng_uniform(&r) < 0.7 ? (float)(3.0 + 1.2 * gsz_rng_normal(&r)) : (float)(-2.5 + 1.5 * gsz_rng_normal(&r));
+        /* colour: surface hue with a smooth spatial pattern and noise, stored as SH DC */
+        for (int c = 0; c < 3; c++) {
+            float col = 0.5f + 0.35f * sinf(6.2831853f * (S->hue + (float)c / 3.0f)) + 0.15f * sinf(3.0f * p[0] + 2.0f * p[2] + (float)c) +
+                        0.03f * (float)gsz_rng_normal(&r);
+            s->sh_dc[3 * i + (size_t)c] = (col - 0.5f) / GSZ_SH_C0;
+        }
+        /* SH rest: decaying with band; a third of the Gaussians are strongly view-dependent */
+        float amp = gsz_rng_uniform(&r) < 0.33 ? 0.25f : 0.03f;
+        for (int k = 0; k < nr; k++) {
+            int band = k < 3 ? 1 : k < 8 ? 2 : 3;
+            for (int c = 0; c < 3; c++)
+                s->sh_rest[(i * (size_t)nr + (size_t)k) * 3 + (size_t)c] = amp / (float)band * (float)gsz_rng_normal(&r);
+        }
+    }
+    return GSZ_OK;
+}

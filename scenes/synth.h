@@ -1,0 +1,9 @@
+/* Synthetic 3DGS scenes for tests and benchmarks. */
+#ifndef GSZ_SYNTH_H
+#define GSZ_SYNTH_H
+#include "gsz.h"
+/* count Gaussians clustered on surfaces (spheres, boxes, a ground plane), log-normal scales flattened
+ * along the surface normal, bimodal opacities, smooth colours with full-precision noise in every
+ * attribute, SH degree 0-3. Same seed, same scene. */
+gsz_error gsz_synth_scene(size_t count, int sh_degree, uint64_t seed, gsz_scene *out);
+#endif

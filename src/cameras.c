@@ -1,0 +1,171 @@
+/* Cameras: the 3DGS training run's cameras.json, and generated views for scenes without one. */
+#include "common.h"
+
+#include <cjson/cJSON.h>
+#include <string.h>
+
+static int json_num(const cJSON *o, const char *key, double *v) {
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble)) return 0;
+    *v = it->valuedouble;
+    return 1;
+}
+
+/* Fills R (world->camera) and t from a camera centre and a camera->world rotation (columns = camera axes). */
+static void set_pose(gsz_camera *c, const double c2w[9], const double center[3]) {
+    for (int r = 0; r < 3; r++)
+        for (int k = 0; k < 3; k++) c->R[r * 3 + k] = (float)c2w[k * 3 + r]; /* transpose */
+    for (int r = 0; r < 3; r++) {
+        c->center[r] = (float)center[r];
+        c->t[r] = -(float)(c2w[0 * 3 + r] * center[0] + c2w[1 * 3 + r] * center[1] + c2w[2 * 3 + r] * center[2]);
+    }
+}
+
+gsz_error gsz_cameras_read(const char *path, gsz_camera **out, size_t *count) {
+    *out = NULL;
+    *count = 0;
+    void *data;
+    size_t size;
+    gsz_error e = gsz_read_file(path, &data, &size);
+    if (e) return e;
+    cJSON *root = cJSON_ParseWithLength(data, size);
+    free(data);
+    if (!root) return gsz_fail(GSZ_ERROR_format, "%s: not valid JSON", path);
+    if (!cJSON_IsArray(root) || cJSON_GetArraySize(root) == 0) {
+        cJSON_Delete(root);
+        return gsz_fail(GSZ_ERROR_format, "%s: expected a non-empty array of cameras", path);
+    }
+    size_t n = (size_t)cJSON_GetArraySize(root), i = 0;
+    gsz_camera *cams = gsz_calloc_array(n, sizeof *cams);
+    if (!cams) { cJSON_Delete(root); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
+    const cJSON *it;
+    cJSON_ArrayForEach(it, root) {
+        gsz_camera *c = &cams[i];
+        double w, h, fx, fy, pos[3], rot[9];
+        const char *bad = NULL;
+        if (!json_num(it, "width", &w) || !json_num(it, "height", &h) || w < 1 || h < 1 || w > 65536 || h > 65536) bad = "width/height";
+        else if (!json_num(it, "fx", &fx) || !json_num(it, "fy", &fy) || fx <= 0 || fy <= 0) bad = "fx/fy";
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(it, "position");
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(it, "rotation");
+        if (!bad && (!cJSON_IsArray(p) || cJSON_GetArraySize(p) != 3)) bad = "position";
+        if (!bad && (!cJSON_IsArray(r) || cJSON_GetArraySize(r) != 3)) bad = "rotation";
+        for (int k = 0; !bad && k < 3; k++) {
+            const cJSON *pk = cJSON_GetArrayItem(p, k), *rk = cJSON_GetArrayItem(r, k);
+            if (!cJSON_IsNumber(pk) || !cJSON_IsArray(rk) || cJSON_GetArraySize(rk) != 3) { bad = k ? "rotation" : "position"; break; }
+            pos[k] = pk->valuedouble;
+            for (int m = 0; m < 3; m++) {
+                const cJSON *v = cJSON_GetArrayItem(rk, m);
+                if (!cJSON_IsNumber(v)) { bad = "rotation"; break; }
+                rot[k * 3 + m] = v->valuedouble;
+            }
+        }
+        if (bad) {
+            free(cams);
+            cJSON_Delete(root);
+            return gsz_fail(GSZ_ERROR_format, "%s: camera %zu: missing or bad '%s'", path, i, bad);
+        }
+        c->width = (int)w;
+        c->height = (int)h;
+        c->fx = (float)fx;
+        c->fy = (float)fy;
+        c->cx = (float)w * 0.5f;
+        c->cy = (float)h * 0.5f;
+        set_pose(c, rot, pos);
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(it, "img_name");
+        if (cJSON_IsString(nm)) snprintf(c->name, sizeof c->name, "%s", nm->valuestring);
+        else snprintf(c->name, sizeof c->name, "camera%zu", i);
+        i++;
+    }
+    cJSON_Delete(root);
+    *out = cams;
+    *count = n;
+    return GSZ_OK;
+}
+
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+void gsz_scene_focus(const gsz_scene *s, float center[3], float *radius) {
+    center[0] = center[1] = center[2] = 0;
+    *radius = 1;
+    if (!s->count) return;
+    /* Opaque Gaussians (or all if too few), subsampled deterministically to bound the cost. */
+    size_t step = s->count / 200000 + 1, n = 0, cap = s->count / step + 1;
+    float *v = malloc(cap * 4 * sizeof(float));
+    if (!v) return;
+    for (int pass = 0; pass < 2 && n < 16; pass++) {
+        n = 0;
+        for (size_t i = 0; i < s->count; i += step)
+            if (pass || s->opacity[i] > 0.0f) { /* logit 0 = opacity 0.5 */
+                for (int k = 0; k < 3; k++) v[k * cap + n] = s->pos[3 * i + (size_t)k];
+                n++;
+            }
+    }
+    for (int k = 0; k < 3; k++) {
+        float *a = v + k * cap;
+        float *tmp = malloc(n * sizeof(float));
+        if (!tmp) break;
+        memcpy(tmp, a, n * sizeof(float));
+        qsort(tmp, n, sizeof(float), cmp_float);
+        center[k] = tmp[n / 2];
+        free(tmp);
+    }
+    float *d = v + 3 * cap;
+    for (size_t i = 0; i < n; i++) {
+        float dx = v[i] - center[0], dy = v[cap + i] - center[1], dz = v[2 * cap + i] - center[2];
+        d[i] = sqrtf(dx * dx + dy * dy + dz * dz);
+    }
+    qsort(d, n, sizeof(float), cmp_float);
+    *radius = d[(size_t)(0.9 * (double)(n - 1))];
+    if (!(*radius > 1e-6f)) *radius = 1;
+    free(v);
+}
+
+static void normalize3(double v[3]) {
+    double n = sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
+    if (n > 0) { v[0] /= n; v[1] /= n; v[2] /= n; }
+}
+
+static void cross3(const double a[3], const double b[3], double o[3]) {
+    o[0] = a[1] * b[2] - a[2] * b[1];
+    o[1] = a[2] * b[0] - a[0] * b[2];
+    o[2] = a[0] * b[1] - a[1] * b[0];
+}
+
+gsz_error gsz_cameras_generate(const gsz_scene *s, size_t count, int width, int height, float fov_deg, gsz_camera *out) {
+    if (width < 1 || height < 1) return gsz_fail(GSZ_ERROR_argument, "bad view size %dx%d", width, height);
+    if (fov_deg <= 0) fov_deg = 50;
+    float c[3], r;
+    gsz_scene_focus(s, c, &r);
+    double fy = 0.5 * height / tan(0.5 * fov_deg * GSZ_PI / 180.0);
+    double half_min = 0.5 * fov_deg * GSZ_PI / 180.0;
+    if (width < height) half_min = atan(tan(half_min) * width / height);
+    double dist = r / sin(half_min) * 1.05;
+    for (size_t i = 0; i < count; i++) {
+        /* Golden-angle spiral over elevations -35..+65 degrees, up = -Y (COLMAP scenes are y-down). */
+        double t = count > 1 ? (double)i / (double)(count - 1) : 0.5;
+        double elev = (-35.0 + 100.0 * t) * GSZ_PI / 180.0;
+        double azim = (double)i * 2.399963229728653;
+        double up[3] = {0, -1, 0};
+        double dir[3] = {cos(elev) * sin(azim), -sin(elev), cos(elev) * cos(azim)}; /* centre -> camera */
+        double pos[3] = {c[0] + dist * dir[0], c[1] + dist * dir[1], c[2] + dist * dir[2]};
+        double fwd[3] = {-dir[0], -dir[1], -dir[2]}, right[3], down[3];
+        cross3(fwd, up, right); /* x = forward x up points right for a y-down image */
+        normalize3(right);
+        cross3(fwd, right, down);
+        normalize3(down);
+        double c2w[9] = {right[0], down[0], fwd[0], right[1], down[1], fwd[1], right[2], down[2], fwd[2]};
+        gsz_camera *cam = &out[i];
+        memset(cam, 0, sizeof *cam);
+        cam->width = width;
+        cam->height = height;
+        cam->fx = cam->fy = (float)fy;
+        cam->cx = 0.5f * (float)width;
+        cam->cy = 0.5f * (float)height;
+        set_pose(cam, c2w, pos);
+        snprintf(cam->name, sizeof cam->name, "view%03zu", i);
+    }
+    return GSZ_OK;
+}

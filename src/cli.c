@@ -1,0 +1,57 @@
+/* Progress bar (TTY only, quiet with -q) and small parsing helpers of the command-line tools. */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void gsz_progress_init(gsz_progress *p, int quiet) {
+    memset(p, 0, sizeof *p);
+    p->enabled = !quiet && isatty(fileno(stderr));
+    p->last_pct = -1;
+}
+
+void gsz_progress_cb(void *user, const char *stage, double f) {
+    gsz_progress *p = user;
+    if (!p || !p->enabled) return;
+    int pct = (int)(f * 100.0 + 0.5);
+    if (pct > 100) pct = 100;
+    if (pct == p->last_pct && !strcmp(stage, p->stage)) return;
+    if (strcmp(stage, p->stage) != 0 && p->stage[0]) fputc('\n', stderr);
+    snprintf(p->stage, sizeof p->stage, "%s", stage);
+    p->last_pct = pct;
+    char bar[31];
+    int fill = pct * 30 / 100;
+    for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
+    bar[30] = 0;
+    fprintf(stderr, "\r%-22s [%s] %3d%%", stage, bar, pct);
+    fflush(stderr);
+}
+
+void gsz_progress_done(gsz_progress *p) {
+    if (p->enabled && p->stage[0]) fputc('\n', stderr);
+    p->stage[0] = 0;
+}
+
+int gsz_parse_size(const char *s, int *w, int *h) {
+    char *e;
+    long a = strtol(s, &e, 10);
+    if (*e != 'x' && *e != 'X') return 0;
+    long b = strtol(e + 1, &e, 10);
+    if (*e || a < 1 || b < 1 || a > 16384 || b > 16384) return 0;
+    *w = (int)a;
+    *h = (int)b;
+    return 1;
+}
+
+void gsz_json_string(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}

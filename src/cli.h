@@ -1,0 +1,19 @@
+/* Shared pieces of the command-line tools (gsz, gszview): progress bar, JSON helpers, size parsing. */
+#ifndef GSZ_CLI_H
+#define GSZ_CLI_H
+#include "gsz.h"
+#include <stdio.h>
+
+typedef struct {
+    int enabled;  /* TTY and not -q */
+    char stage[48];
+    int last_pct;
+} gsz_progress;
+
+void gsz_progress_init(gsz_progress *p, int quiet);
+void gsz_progress_cb(void *user, const char *stage, double fraction); /* gsz_progress_fn */
+void gsz_progress_done(gsz_progress *p);
+
+int gsz_parse_size(const char *s, int *w, int *h); /* "WxH" */
+void gsz_json_string(FILE *f, const char *s);
+#endif

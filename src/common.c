@@ -1,0 +1,264 @@
+/* Errors, checked allocation, files written atomically, threads and small numeric helpers. */
+#define _POSIX_C_SOURCE 200809L
+#include "common.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static _Thread_local char g_detail[1024];
+
+gsz_error gsz_fail(gsz_error code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g_detail, sizeof g_detail, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+const char *gsz_getErrorDetail(void) { return g_detail[0] ? g_detail : "no error"; }
+int gsz_isError(gsz_error code) { return code != GSZ_OK; }
+
+const char *gsz_getErrorName(gsz_error code) {
+    switch (code) {
+    case GSZ_OK: return "no error";
+    case GSZ_ERROR_io: return "I/O error";
+    case GSZ_ERROR_format: return "malformed input";
+    case GSZ_ERROR_corrupt: return "corrupt .gsz data";
+    case GSZ_ERROR_checksum: return "checksum mismatch";
+    case GSZ_ERROR_unsupported: return "unsupported feature";
+    case GSZ_ERROR_memory: return "out of memory";
+    case GSZ_ERROR_argument: return "invalid argument";
+    default: return "unknown error code";
+    }
+}
+
+void *gsz_malloc_array(size_t n, size_t size) {
+    if (size && n > SIZE_MAX / size) return NULL;
+    return malloc((n * size) != 0 ? n * size : 1);
+}
+
+void *gsz_calloc_array(size_t n, size_t size) {
+    if (size && n > SIZE_MAX / size) return NULL;
+    return calloc(n ? n : 1, size ? size : 1);
+}
+
+uint16_t gsz_float_to_half(float f) {
+    union { float f; uint32_t u; } v = {f};
+    uint32_t x = v.u, sign = (x >> 16) & 0x8000u;
+    uint32_t mant = x & 0x7FFFFFu;
+    int exp = (int)((x >> 23) & 0xFF);
+    if (exp == 0xFF) return (uint16_t)(sign | 0x7C00u | (mant ? 0x200u : 0));
+    int e = exp - 127 + 15;
+    if (e >= 0x1F) return (uint16_t)(sign | 0x7C00u);
+    if (e <= 0) {
+        if (e < -10) return (uint16_t)sign;
+        mant |= 0x800000u;
+        int shift = 14 - e;
+        uint32_t h = mant >> shift, rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (h & 1))) h++;
+        return (uint16_t)(sign | h);
+    }
+    uint32_t h = ((uint32_t)e << 10) | (mant >> 13), rem = mant & 0x1FFFu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) h++; /* may carry into the exponent: correct */
+    return (uint16_t)(sign | h);
+}
+
+float gsz_half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1F, mant = h & 0x3FFu, x;
+    if (exp == 0) {
+        if (!mant) x = sign;
+        else {
+            int e = -1;
+            do { mant <<= 1; e++; } while (!(mant & 0x400u));
+            x = sign | ((uint32_t)(127 - 15 - e) << 23) | ((mant & 0x3FFu) << 13);
+        }
+    } else if (exp == 0x1F) x = sign | 0x7F800000u | (mant << 13);
+    else x = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+    union { uint32_t u; float f; } v = {x};
+    return v.f;
+}
+
+gsz_error gsz_read_file(const char *path, void **data, size_t *size) {
+    *data = NULL;
+    *size = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return gsz_fail(GSZ_ERROR_io, "%s: cannot open: %s", path, strerror(errno));
+    if (fseek(f, 0, SEEK_END) != 0) { fclose(f); return gsz_fail(GSZ_ERROR_io, "%s: cannot seek", path); }
+    long len = ftell(f);
+    if (len < 0) { fclose(f); return gsz_fail(GSZ_ERROR_io, "%s: not a regular file", path); }
+    rewind(f);
+    void *buf = malloc((size_t)len + 1);
+    if (!buf) { fclose(f); return gsz_fail(GSZ_ERROR_memory, "%s: cannot allocate %ld bytes", path, len); }
+    if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
+        free(buf);
+        fclose(f);
+        return gsz_fail(GSZ_ERROR_io, "%s: read failed", path);
+    }
+    fclose(f);
+    *data = buf;
+    *size = (size_t)len;
+    return GSZ_OK;
+}
+
+gsz_error gsz_outfile_open(gsz_outfile *o, const char *path) {
+    memset(o, 0, sizeof *o);
+    size_t n = strlen(path);
+    o->path = malloc(n + 1);
+    o->tmp = malloc(n + 16);
+    if (!o->path || !o->tmp) { free(o->path); free(o->tmp); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
+    memcpy(o->path, path, n + 1);
+    snprintf(o->tmp, n + 16, "%s.tmpXXXXXX", path);
+    int fd = mkstemp(o->tmp);
+    if (fd < 0) {
+        gsz_error e = gsz_fail(GSZ_ERROR_io, "%s: cannot create: %s", path, strerror(errno));
+        free(o->path); free(o->tmp);
+        o->path = o->tmp = NULL;
+        return e;
+    }
+    o->f = fdopen(fd, "wb");
+    if (!o->f) { close(fd); remove(o->tmp); free(o->path); free(o->tmp); o->path = o->tmp = NULL; return gsz_fail(GSZ_ERROR_io, "%s: cannot open", path); }
+    return GSZ_OK;
+}
+
+void gsz_outfile_abort(gsz_outfile *o) {
+    if (o->f) fclose(o->f);
+    if (o->tmp) remove(o->tmp);
+    free(o->path);
+    free(o->tmp);
+    memset(o, 0, sizeof *o);
+}
+
+gsz_error gsz_outfile_commit(gsz_outfile *o) {
+    int bad = ferror(o->f) != 0;
+    bad |= fclose(o->f) != 0;
+    o->f = NULL;
+    if (bad) {
+        gsz_error e = gsz_fail(GSZ_ERROR_io, "%s: write failed (disk full?)", o->path);
+        gsz_outfile_abort(o);
+        return e;
+    }
+    if (rename(o->tmp, o->path) != 0) {
+        gsz_error e = gsz_fail(GSZ_ERROR_io, "%s: cannot rename temporary file: %s", o->path, strerror(errno));
+        gsz_outfile_abort(o);
+        return e;
+    }
+    free(o->path);
+    free(o->tmp);
+    memset(o, 0, sizeof *o);
+    return GSZ_OK;
+}
+
+gsz_error gsz_write_file(const char *path, const void *data, size_t size) {
+    gsz_outfile o;
+    gsz_error e = gsz_outfile_open(&o, path);
+    if (e) return e;
+    if (size && fwrite(data, 1, size, o.f) != size) {
+        gsz_outfile_abort(&o);
+        return gsz_fail(GSZ_ERROR_io, "%s: write failed", path);
+    }
+    return gsz_outfile_commit(&o);
+}
+
+int gsz_thread_count(int requested) {
+    if (requested > 0) return requested > 256 ? 256 : requested;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 256 ? 256 : (int)n;
+}
+
+typedef struct {
+    size_t n, chunk;
+    size_t next; /* atomic */
+    gsz_range_fn fn;
+    void *ctx;
+} pf_shared;
+
+typedef struct {
+    pf_shared *s;
+    int worker;
+} pf_arg;
+
+static void *pf_main(void *p) {
+    pf_arg *a = p;
+    pf_shared *s = a->s;
+    for (;;) {
+        size_t b = __atomic_fetch_add(&s->next, s->chunk, __ATOMIC_RELAXED);
+        if (b >= s->n) break;
+        size_t e = b + s->chunk < s->n ? b + s->chunk : s->n;
+        s->fn(s->ctx, b, e, a->worker);
+    }
+    return NULL;
+}
+
+void gsz_parallel_for(size_t n, size_t chunk, int threads, gsz_range_fn fn, void *ctx) {
+    if (n == 0) return;
+    if (chunk == 0) chunk = 1;
+    threads = gsz_thread_count(threads);
+    size_t chunks = (n + chunk - 1) / chunk;
+    if ((size_t)threads > chunks) threads = (int)chunks;
+    if (threads <= 1) {
+        for (size_t b = 0; b < n; b += chunk) fn(ctx, b, b + chunk < n ? b + chunk : n, 0);
+        return;
+    }
+    pf_shared s = {n, chunk, 0, fn, ctx};
+    pthread_t tid[256];
+    pf_arg args[256];
+    int started = 0;
+    for (int i = 1; i < threads; i++) {
+        args[i].s = &s;
+        args[i].worker = i;
+        if (pthread_create(&tid[i], NULL, pf_main, &args[i]) != 0) break;
+        started = i;
+    }
+    args[0].s = &s;
+    args[0].worker = 0;
+    pf_main(&args[0]);
+    for (int i = 1; i <= started; i++) pthread_join(tid[i], NULL);
+}
+
+double gsz_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double gsz_rng_normal(gsz_rng *r) {
+    double u1 = gsz_rng_uniform(r), u2 = gsz_rng_uniform(r);
+    if (u1 < 1e-300) u1 = 1e-300;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+void gsz_radix_sort32(uint32_t *keys, uint32_t *vals, size_t n, uint32_t *tk, uint32_t *tv) {
+    uint32_t *k0 = keys, *v0 = vals, *k1 = tk, *v1 = tv;
+    for (int pass = 0; pass < 4; pass++) {
+        int sh = pass * 8;
+        size_t cnt[256] = {0};
+        for (size_t i = 0; i < n; i++) cnt[(k0[i] >> sh) & 0xFF]++;
+        if (cnt[(k0[0] >> sh) & 0xFF] == n) continue; /* all equal in this digit */
+        size_t sum = 0;
+        for (int b = 0; b < 256; b++) { size_t c = cnt[b]; cnt[b] = sum; sum += c; }
+        for (size_t i = 0; i < n; i++) {
+            size_t d = cnt[(k0[i] >> sh) & 0xFF]++;
+            k1[d] = k0[i];
+            v1[d] = v0[i];
+        }
+        uint32_t *t = k0; k0 = k1; k1 = t;
+        t = v0; v0 = v1; v1 = t;
+    }
+    if (k0 != keys) {
+        memcpy(keys, k0, n * sizeof *keys);
+        memcpy(vals, v0, n * sizeof *vals);
+    }
+}
+
+void gsz_quat_to_mat(const float q[4], float m[9]) {
+    float w = q[0], x = q[1], y = q[2], z = q[3];
+    float n = sqrtf(w * w + x * x + y * y + z * z);
+    if (n > 0) { w /= n; x /= n; y /= n; z /= n; } else { w = 1; x = y = z = 0; }
+    m[0] = 1 - 2 * (y * y + z * z); m[1] = 2 * (x * y - w * z);     m[2] = 2 * (x * z + w * y);
+    m[3] = 2 * (x * y + w * z);     m[4] = 1 - 2 * (x * x + z * z); m[5] = 2 * (y * z - w * x);
+    m[6] = 2 * (x * z - w * y);     m[7] = 2 * (y * z + w * x);     m[8] = 1 - 2 * (x * x + y * y);
+}

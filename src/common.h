@@ -1,0 +1,84 @@
+/* Internal helpers shared by the core, the codec and the tools (not part of the public API). */
+#ifndef GSZ_COMMON_H
+#define GSZ_COMMON_H
+
+#include "gsz.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define GSZ_PI 3.14159265358979323846
+#define GSZ_SH_C0 0.28209479177387814f
+#define GSZ_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define GSZ_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define GSZ_CLAMP(x, lo, hi) ((x) < (lo) ? (lo) : (x) > (hi) ? (hi) : (x))
+
+/* Records the error detail (printf-style) for gsz_getErrorDetail() and returns code. */
+gsz_error gsz_fail(gsz_error code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Checked allocation helpers: NULL on overflow or failure. */
+void *gsz_malloc_array(size_t n, size_t size);
+void *gsz_calloc_array(size_t n, size_t size);
+
+static inline float gsz_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+static inline float gsz_logit(float p) { return logf(p / (1.0f - p)); }
+
+/* IEEE half precision, round to nearest even. */
+uint16_t gsz_float_to_half(float f);
+float gsz_half_to_float(uint16_t h);
+
+/* Whole-file read (malloc'd). */
+gsz_error gsz_read_file(const char *path, void **data, size_t *size);
+
+/* Atomic output: writes go to a temporary file beside path, renamed on commit. */
+typedef struct {
+    FILE *f;
+    char *path;
+    char *tmp;
+} gsz_outfile;
+gsz_error gsz_outfile_open(gsz_outfile *o, const char *path);
+gsz_error gsz_outfile_commit(gsz_outfile *o); /* closes, checks, renames */
+void gsz_outfile_abort(gsz_outfile *o);       /* closes and removes the temporary */
+gsz_error gsz_write_file(const char *path, const void *data, size_t size);
+
+/* Parallel for: fn(ctx, begin, end, worker) over [0,n) in chunks, by up to threads workers.
+ * Chunks are handed out dynamically; callers must keep results independent of the split. */
+typedef void (*gsz_range_fn)(void *ctx, size_t begin, size_t end, int worker);
+void gsz_parallel_for(size_t n, size_t chunk, int threads, gsz_range_fn fn, void *ctx);
+int gsz_thread_count(int requested); /* 0 => online cores */
+
+double gsz_now(void); /* monotonic seconds */
+
+/* Small deterministic PRNG (splitmix64 / xoshiro-style). */
+typedef struct { uint64_t s; } gsz_rng;
+static inline uint64_t gsz_rng_next(gsz_rng *r) {
+    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static inline double gsz_rng_uniform(gsz_rng *r) { return (gsz_rng_next(r) >> 11) * (1.0 / 9007199254740992.0); }
+double gsz_rng_normal(gsz_rng *r);
+
+/* Stable LSD radix sort of 32-bit keys, carrying a 32-bit value; tmp buffers of n each. */
+void gsz_radix_sort32(uint32_t *keys, uint32_t *vals, size_t n, uint32_t *tmp_keys, uint32_t *tmp_vals);
+/* Maps a float to a uint32 that sorts in the same order. */
+static inline uint32_t gsz_float_sort_key(float f) {
+    union { float f; uint32_t u; } v = {f};
+    return (v.u & 0x80000000u) ? ~v.u : (v.u | 0x80000000u);
+}
+
+/* Normalised quaternion rotation matrix (row-major) from w,x,y,z. */
+void gsz_quat_to_mat(const float q[4], float m[9]);
+
+#endif
+
+/* Real SH basis (the 3DGS constants and sign convention) up to degree 3 for a unit direction;
+ * writes (degree+1)^2 values. */
+void gsz_sh_basis(int degree, const float dir[3], float *basis);
+/* Colour of one Gaussian along dir: basis-weighted DC and rest (coefficient-major RGB) + 0.5, not clamped. */
+void gsz_sh_color(int degree, const float *basis, const float dc[3], const float *rest, float rgb[3]);

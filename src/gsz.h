@@ -1,0 +1,199 @@
+/* gsz: 3D Gaussian Splatting compressor — public API.
+ *
+ * Conventions (zstd / sokol style):
+ *  - every name carries the gsz_ / GSZ_ prefix;
+ *  - functions return a gsz_error; check it with gsz_isError(), name it with gsz_getErrorName(),
+ *    and read the human-readable detail (file name, what is wrong) with gsz_getErrorDetail();
+ *  - the caller owns memory: what a function allocates it hands over with a matching *_free();
+ *  - option structs are zero-initialised to mean "default".
+ */
+#ifndef GSZ_H
+#define GSZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GSZ_VERSION_MAJOR 1
+#define GSZ_VERSION_MINOR 0
+#define GSZ_VERSION_STRING "1.0.0"
+
+/* ---------------------------------------------------------------- errors */
+typedef enum {
+    GSZ_OK = 0,
+    GSZ_ERROR_io,          /* cannot open, read or write a file */
+    GSZ_ERROR_format,      /* malformed input file (PLY, cameras.json) */
+    GSZ_ERROR_corrupt,     /* malformed or truncated .gsz */
+    GSZ_ERROR_checksum,    /* .gsz section checksum mismatch */
+    GSZ_ERROR_unsupported, /* valid but unsupported (version, required section) */
+    GSZ_ERROR_memory,      /* allocation failed or size overflow */
+    GSZ_ERROR_argument,    /* bad argument or option */
+    GSZ_ERROR_maxCode
+} gsz_error;
+
+int gsz_isError(gsz_error code);
+const char *gsz_getErrorName(gsz_error code);
+/* Detail of the last error raised on the calling thread ("scene.ply: truncated body ..."). */
+const char *gsz_getErrorDetail(void);
+
+/* ---------------------------------------------------------------- scene */
+/* Structure of arrays, in the units a trained 3DGS .ply stores:
+ * log-scales, unnormalised quaternions (w,x,y,z), opacity logits, SH coefficients.
+ * sh_rest holds, per Gaussian, gsz_shRestCount(sh_degree) coefficients of 3 channels,
+ * coefficient-major: sh_rest[(i*n + k)*3 + c]. */
+typedef struct {
+    size_t count;
+    int sh_degree; /* 0..3 */
+    float *pos;     /* 3 per Gaussian */
+    float *scale;   /* 3 per Gaussian, log */
+    float *rot;     /* 4 per Gaussian, w x y z */
+    float *opacity; /* 1 per Gaussian, logit */
+    float *sh_dc;   /* 3 per Gaussian */
+    float *sh_rest; /* 3*gsz_shRestCount(sh_degree) per Gaussian, NULL at degree 0 */
+} gsz_scene;
+
+int gsz_shRestCount(int sh_degree); /* (d+1)^2 - 1: 0, 3, 8, 15 */
+gsz_error gsz_scene_alloc(gsz_scene *scene, size_t count, int sh_degree);
+void gsz_scene_free(gsz_scene *scene);
+/* Keeps the Gaussians whose keep[i] is nonzero, in order. */
+void gsz_scene_filter(gsz_scene *scene, const uint8_t *keep);
+/* Lowers the SH degree, dropping the higher bands. */
+gsz_error gsz_scene_set_sh_degree(gsz_scene *scene, int sh_degree);
+
+typedef struct {
+    size_t rows_in_file;    /* vertex count in the header */
+    size_t dropped_nonfinite; /* rows removed because a used property was NaN or Inf */
+} gsz_ply_stats;
+
+gsz_error gsz_ply_read(const char *path, gsz_scene *out, gsz_ply_stats *stats);
+/* Same, from memory; name is used in error messages. */
+gsz_error gsz_ply_read_memory(const void *data, size_t size, const char *name, gsz_scene *out,
+                              gsz_ply_stats *stats);
+/* Writes the INRIA layout (x y z nx ny nz f_dc_* f_rest_* opacity scale_* rot_*), binary LE,
+ * atomically (temporary file, then rename). */
+gsz_error gsz_ply_write(const char *path, const gsz_scene *scene);
+
+/* ---------------------------------------------------------------- cameras */
+/* OpenCV convention: x right, y down, z forward. World to camera: p_cam = R p + t. */
+typedef struct {
+    int width, height;
+    float fx, fy, cx, cy;
+    float R[9]; /* row-major world->camera rotation */
+    float t[3];
+    float center[3]; /* camera position in world space */
+    char name[64];
+} gsz_camera;
+
+/* Reads a 3DGS cameras.json. *cameras is malloc'd; free() it. */
+gsz_error gsz_cameras_read(const char *path, gsz_camera **cameras, size_t *count);
+/* Deterministic views on a sphere around the robust centre of the scene (median of the opaque
+ * Gaussians), looking at it. vertical_fov_deg 0 = 50 degrees. */
+gsz_error gsz_cameras_generate(const gsz_scene *scene, size_t count, int width, int height,
+                               float vertical_fov_deg, gsz_camera *out);
+/* Robust centre and radius of the dense part of the scene. */
+void gsz_scene_focus(const gsz_scene *scene, float center[3], float *radius);
+
+/* ---------------------------------------------------------------- renderer */
+/* Per-Gaussian accumulation during blending (the codec's significance uses it).
+ * weight[i] += alpha*T (fixed point, GSZ_ACCUM_ONE = 1.0), pixels[i] += 1, for every pixel where
+ * Gaussian i contributed. Integer sums keep the result identical for any thread count. */
+#define GSZ_ACCUM_ONE ((uint64_t)1 << 24)
+typedef struct {
+    uint64_t *weight; /* count entries, or NULL */
+    uint32_t *pixels; /* count entries, or NULL */
+} gsz_render_accum;
+
+typedef struct {
+    int threads;        /* 0 = all cores */
+    float background[3];
+    int max_sh_degree;  /* 0 = scene degree; otherwise degree+1 (1 => DC only) */
+    gsz_render_accum *accum;
+} gsz_render_options;
+
+/* The 3DGS forward pass (Kerbl et al. 2023) on the CPU; rgb is width*height*3 floats in [0,1]. */
+gsz_error gsz_render(const gsz_scene *scene, const gsz_camera *camera,
+                     const gsz_render_options *options, float *rgb);
+
+/* ---------------------------------------------------------------- metrics */
+double gsz_psnr(const float *a, const float *b, size_t n_values); /* +inf when equal */
+/* SSIM: 11x11 Gaussian window (sigma 1.5), C1=0.01^2, C2=0.03^2, per channel, mean. */
+double gsz_ssim(const float *a, const float *b, int width, int height);
+
+/* PNG output of float RGB in [0,1], atomic. */
+gsz_error gsz_png_write(const char *path, const float *rgb, int width, int height);
+
+/* ---------------------------------------------------------------- codec */
+typedef enum {
+    GSZ_PRESET_BALANCED = 0,
+    GSZ_PRESET_HIGH,
+    GSZ_PRESET_SMALL
+} gsz_preset;
+
+typedef void (*gsz_progress_fn)(void *user, const char *stage, double fraction);
+
+/* Every numeric field: 0 = the preset's default. */
+typedef struct {
+    gsz_preset preset;
+    float prune;          /* fraction of Gaussians to remove; <0 = none */
+    float prune_threshold; /* remove those whose normalised significance is below; 0 = off */
+    int max_sh_degree;    /* global cap: 0 = keep all bands, otherwise degree+1 (1 => DC only) */
+    float sh_threshold;   /* per-Gaussian band drop threshold (mean colour change); <0 = off */
+    int codebook_sh;      /* entries of each SH codebook */
+    int codebook_dc;      /* entries of the colour codebook */
+    int codebook_geom;    /* entries of the scale+rotation codebook */
+    int pos_bits;         /* bits per position axis, 8..21 */
+    float keep_exact;     /* fraction of the most significant Gaussians left unquantised */
+    int zstd_level;       /* 1..22 */
+    int threads;          /* 0 = all cores */
+    int views;            /* generated significance views when no cameras; 0 = 32 */
+    const gsz_camera *cameras; /* significance cameras (e.g. training views), or NULL */
+    size_t camera_count;
+    gsz_progress_fn progress;
+    void *progress_user;
+} gsz_compress_options;
+
+typedef struct {
+    size_t input_count, output_count;
+    int sh_degree;
+    size_t count_by_degree[4];
+    size_t bytes;
+    size_t section_bytes[16]; /* by section type */
+    double seconds_significance, seconds_sh, seconds_vq, seconds_encode;
+} gsz_compress_stats;
+
+/* Compresses scene into a malloc'd buffer (*out, *out_size; free() it). */
+gsz_error gsz_compress(const gsz_scene *scene, const gsz_compress_options *options,
+                       void **out, size_t *out_size, gsz_compress_stats *stats);
+gsz_error gsz_decompress(const void *data, size_t size, gsz_scene *out, int threads);
+
+/* Describes a .gsz without decoding the streams. */
+typedef struct {
+    uint32_t type;
+    uint32_t flags;
+    uint64_t raw_size, stored_size;
+    char name[24];
+} gsz_section_info;
+
+typedef struct {
+    uint32_t version;
+    uint64_t count;
+    int sh_degree;
+    float bounds_min[3], bounds_max[3];
+    uint64_t count_by_degree[4];
+    size_t section_count;
+    gsz_section_info sections[64];
+} gsz_file_info;
+
+gsz_error gsz_file_inspect(const void *data, size_t size, gsz_file_info *info);
+const char *gsz_section_name(uint32_t type); /* "position", "sh2.index", ... */
+
+/* Reads a .ply or a .gsz (by magic) into a scene. */
+gsz_error gsz_scene_load(const char *path, gsz_scene *out, int threads, gsz_ply_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

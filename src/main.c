@@ -1,0 +1,535 @@
+/* gsz: command-line interface. */
+#include "cli.h"
+#include "common.h"
+#include "../scenes/synth.h"
+
+#include <string.h>
+
+static const char *usage =
+    "gsz " GSZ_VERSION_STRING " - 3D Gaussian Splatting compressor\n"
+    "\n"
+    "usage:\n"
+    "  gsz compress IN.ply -o OUT.gsz [--preset high|balanced|small] [--cameras cameras.json]\n"
+    "               [--prune F] [--sh-degree N] [--sh-threshold T] [--codebook-sh K] [--codebook-dc K]\n"
+    "               [--codebook-geom K] [--pos-bits B] [--level L] [-j N] [-q] [--json]\n"
+    "  gsz decompress IN.gsz -o OUT.ply [-j N] [-q] [--json]\n"
+    "  gsz info FILE(.ply|.gsz) [--json]\n"
+    "  gsz render SCENE -o OUT.png [--view I [--views N] | --cameras cameras.json --camera I] [--size WxH] [-j N]\n"
+    "  gsz compare REF TEST [--views N] [--size WxH] [--cameras cameras.json] [-j N] [--json]\n"
+    "  gsz bench IN.ply [compress options] [--views N] [--size WxH] [--keep OUT.gsz] [--json]\n"
+    "  gsz synth COUNT -o OUT.ply [--sh D] [--seed S]\n"
+    "\n"
+    "SCENE, REF and TEST may be .ply or .gsz. Views are generated around the scene unless --cameras is given.\n";
+
+typedef struct {
+    const char *out, *cameras, *keep, *preset_name;
+    int json, quiet, threads, views, view, camera, width, height, sh, seed;
+    gsz_compress_options co;
+} args_t;
+
+static int die(gsz_error e) {
+    fprintf(stderr, "gsz: error: %s (%s)\n", gsz_getErrorDetail(), gsz_getErrorName(e));
+    return 1;
+}
+
+static int bad_usage(const char *msg, const char *arg) {
+    fprintf(stderr, "gsz: %s%s%s\n(run 'gsz --help' for usage)\n", msg, arg ? ": " : "", arg ? arg : "");
+    return 2;
+}
+
+static int num_arg(const char *s, double lo, double hi, double *v) {
+    char *e;
+    *v = strtod(s, &e);
+    return *e == 0 && e != s && *v >= lo && *v <= hi;
+}
+
+/* Parses options; positional arguments go to pos[]. Returns 0 on success, else an exit code. */
+static int parse(int argc, char **argv, args_t *a, const char **pos, int *npos, int maxpos) {
+    memset(a, 0, sizeof *a);
+    a->views = 0;
+    a->width = 1280;
+    a->height = 720;
+    a->camera = -1;
+    a->view = -1;
+    a->sh = -1;
+    *npos = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *o = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        double x;
+#define NEED() do { if (!v) return bad_usage("missing value for", o); i++; } while (0)
+#define NUM(lo, hi) do { NEED(); if (!num_arg(v, lo, hi, &x)) return bad_usage("bad value for", o); } while (0)
+        if (!strcmp(o, "-o") || !strcmp(o, "--output")) { NEED(); a->out = v; }
+        else if (!strcmp(o, "--json")) a->json = 1;
+        else if (!strcmp(o, "-q") || !strcmp(o, "--quiet")) a->quiet = 1;
+        else if (!strcmp(o, "-j") || !strcmp(o, "--threads")) { NUM(1, 256); a->threads = (int)x; }
+        else if (!strcmp(o, "--cameras")) { NEED(); a->cameras = v; }
+        else if (!strcmp(o, "--keep")) { NEED(); a->keep = v; }
+        else if (!strcmp(o, "--views")) { NUM(1, 10000); a->views = (int)x; }
+        else if (!strcmp(o, "--view")) { NUM(0, 1e9); a->view = (int)x; }
+        else if (!strcmp(o, "--camera")) { NUM(0, 1e9); a->camera = (int)x; }
+        else if (!strcmp(o, "--size")) { NEED(); if (!gsz_parse_size(v, &a->width, &a->height)) return bad_usage("bad --size (WxH)", v); }
+        else if (!strcmp(o, "--sh")) { NUM(0, 3); a->sh = (int)x; }
+        else if (!strcmp(o, "--seed")) { NUM(0, 1e9); a->seed = (int)x; }
+        else if (!strcmp(o, "--preset")) {
+            NEED();
+            a->preset_name = v;
+            if (!strcmp(v, "balanced")) a->co.preset = GSZ_PRESET_BALANCED;
+            else if (!strcmp(v, "high")) a->co.preset = GSZ_PRESET_HIGH;
+            else if (!strcmp(v, "small")) a->co.preset = GSZ_PRESET_SMALL;
+            else return bad_usage("unknown preset (high, balanced, small)", v);
+        } else if (!strcmp(o, "--prune")) { NUM(0, 0.99); a->co.prune = x == 0 ? -1.0f : (float)x; }
+        else if (!strcmp(o, "--prune-threshold")) { NUM(0, 1e6); a->co.prune_threshold = (float)x; }
+        else if (!strcmp(o, "--sh-degree")) { NUM(0, 3); a->co.max_sh_degree = (int)x + 1; }
+        else if (!strcmp(o, "--sh-threshold")) { NUM(0, 10); a->co.sh_threshold = x == 0 ? -1.0f : (float)x; }
+        else if (!strcmp(o, "--codebook-sh")) { NUM(1, 65536); a->co.codebook_sh = (int)x; }
+        else if (!strcmp(o, "--codebook-dc")) { NUM(1, 65536); a->co.codebook_dc = (int)x; }
+        else if (!strcmp(o, "--codebook-geom")) { NUM(1, 65536); a->co.codebook_geom = (int)x; }
+        else if (!strcmp(o, "--pos-bits")) { NUM(8, 21); a->co.pos_bits = (int)x; }
+        else if (!strcmp(o, "--level")) { NUM(1, 22); a->co.zstd_level = (int)x; }
+        else if (o[0] == '-' && o[1]) return bad_usage("unknown option", o);
+        else {
+            if (*npos >= maxpos) return bad_usage("unexpected argument", o);
+            pos[(*npos)++] = o;
+        }
+#undef NEED
+#undef NUM
+    }
+    a->co.threads = a->threads;
+    return 0;
+}
+
+static gsz_error load(const char *path, gsz_scene *s, int threads, int quiet) {
+    gsz_ply_stats st;
+    gsz_error e = gsz_scene_load(path, s, threads, &st);
+    if (!e && st.dropped_nonfinite && !quiet)
+        fprintf(stderr, "gsz: warning: %s: dropped %zu of %zu rows with NaN or Inf values\n", path, st.dropped_nonfinite, st.rows_in_file);
+    return e;
+}
+
+static gsz_error get_cameras(const args_t *a, const gsz_scene *ref, int default_views, gsz_camera **cams, size_t *n) {
+    if (a->cameras) {
+        gsz_camera *all;
+        size_t na;
+        gsz_error e = gsz_cameras_read(a->cameras, &all, &na);
+        if (e) return e;
+        if (a->views > 0 && (size_t)a->views < na) {
+            for (size_t i = 0; i < (size_t)a->views; i++) all[i] = all[i * na / (size_t)a->views];
+            na = (size_t)a->views;
+        }
+        *cams = all;
+        *n = na;
+        return GSZ_OK;
+    }
+    size_t nv = (size_t)(a->views > 0 ? a->views : default_views);
+    *cams = gsz_calloc_array(nv, sizeof(gsz_camera));
+    if (!*cams) return gsz_fail(GSZ_ERROR_memory, "out of memory");
+    *n = nv;
+    return gsz_cameras_generate(ref, nv, a->width, a->height, 0, *cams);
+}
+
+/* Loads the compress options' cameras (training views) when given. */
+static gsz_error compress_scene(const args_t *a, const gsz_scene *s, gsz_progress *pg, void **out, size_t *size, gsz_compress_stats *st) {
+    gsz_compress_options co = a->co;
+    gsz_camera *cams = NULL;
+    size_t n = 0;
+    if (a->cameras) {
+        gsz_error e = gsz_cameras_read(a->cameras, &cams, &n);
+        if (e) return e;
+        co.cameras = cams;
+        co.camera_count = n;
+    }
+    co.progress = gsz_progress_cb;
+    co.progress_user = pg;
+    gsz_error e = gsz_compress(s, &co, out, size, st);
+    gsz_progress_done(pg);
+    free(cams);
+    return e;
+}
+
+static void print_compress_stats(FILE *f, const char *in, const char *out, size_t in_bytes, const gsz_compress_stats *st, double secs, int json) {
+    double bpg = (double)st->bytes / (double)st->input_count;
+    if (json) {
+        fprintf(f, "{\"input\":");
+        gsz_json_string(f, in);
+        fprintf(f, ",\"output\":");
+        gsz_json_string(f, out ? out : "");
+        fprintf(f, ",\"input_bytes\":%zu,\"output_bytes\":%zu,\"ratio\":%.3f,\"bytes_per_gaussian\":%.4f,"
+                   "\"input_gaussians\":%zu,\"output_gaussians\":%zu,\"sh_degree\":%d,\"count_by_degree\":[%zu,%zu,%zu,%zu],"
+                   "\"seconds\":%.3f,\"seconds_significance\":%.3f,\"seconds_sh\":%.3f,\"seconds_vq\":%.3f,\"seconds_encode\":%.3f,\"sections\":{",
+                in_bytes, st->bytes, (double)in_bytes / (double)st->bytes, bpg, st->input_count, st->output_count, st->sh_degree,
+                st->count_by_degree[0], st->count_by_degree[1], st->count_by_degree[2], st->count_by_degree[3], secs,
+                st->seconds_significance, st->seconds_sh, st->seconds_vq, st->seconds_encode);
+        int first = 1;
+        for (int t = 1; t < 16; t++)
+            if (st->section_bytes[t]) { fprintf(f, "%s\"%s\":%zu", first ? "" : ",", gsz_section_name((uint32_t)t), st->section_bytes[t]); first = 0; }
+        fprintf(f, "}}");
+        return;
+    }
+    fprintf(f, "%s -> %s: %zu -> %zu bytes (%.1fx, %.2f B/Gaussian), %zu -> %zu Gaussians, SH degree by Gaussian [0:%zu 1:%zu 2:%zu 3:%zu], %.2f s\n",
+            in, out ? out : "(memory)", in_bytes, st->bytes, (double)in_bytes / (double)st->bytes, bpg, st->input_count, st->output_count,
+            st->count_by_degree[0], st->count_by_degree[1], st->count_by_degree[2], st->count_by_degree[3], secs);
+    fprintf(f, "  stages: significance %.2f s, SH %.2f s, VQ %.2f s, entropy %.2f s\n", st->seconds_significance, st->seconds_sh,
+            st->seconds_vq, st->seconds_encode);
+}
+
+static size_t file_size(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fclose(f);
+    return n < 0 ? 0 : (size_t)n;
+}
+
+static int cmd_compress(int argc, char **argv) {
+    args_t a;
+    const char *pos[1];
+    int np, r = parse(argc, argv, &a, pos, &np, 1);
+    if (r) return r;
+    if (np != 1 || !a.out) return bad_usage("compress needs IN.ply and -o OUT.gsz", NULL);
+    double t0 = gsz_now();
+    gsz_scene s;
+    gsz_error e = load(pos[0], &s, a.threads, a.quiet);
+    if (e) return die(e);
+    gsz_progress pg;
+    gsz_progress_init(&pg, a.quiet || a.json);
+    void *data;
+    size_t size;
+    gsz_compress_stats st;
+    e = compress_scene(&a, &s, &pg, &data, &size, &st);
+    gsz_scene_free(&s);
+    if (e) return die(e);
+    e = gsz_write_file(a.out, data, size);
+    free(data);
+    if (e) return die(e);
+    if (!a.quiet || a.json) print_compress_stats(stdout, pos[0], a.out, file_size(pos[0]), &st, gsz_now() - t0, a.json);
+    if (a.json) putchar('\n');
+    return 0;
+}
+
+static int cmd_decompress(int argc, char **argv) {
+    args_t a;
+    const char *pos[1];
+    int np, r = parse(argc, argv, &a, pos, &np, 1);
+    if (r) return r;
+    if (np != 1 || !a.out) return bad_usage("decompress needs IN.gsz and -o OUT.ply", NULL);
+    void *data;
+    size_t size;
+    gsz_error e = gsz_read_file(pos[0], &data, &size);
+    if (e) return die(e);
+    gsz_scene s;
+    double t0 = gsz_now();
+    e = gsz_decompress(data, size, &s, a.threads);
+    double td = gsz_now() - t0;
+    free(data);
+    if (e) { gsz_fail(e, "%s: %s", pos[0], gsz_getErrorDetail()); return die(e); }
+    e = gsz_ply_write(a.out, &s);
+    if (e) { gsz_scene_free(&s); return die(e); }
+    if (a.json) printf("{\"input\":\"%s\",\"gaussians\":%zu,\"sh_degree\":%d,\"decode_seconds\":%.4f,\"gaussians_per_second\":%.0f}\n", pos[0], s.count, s.sh_degree, td, (double)s.count / td);
+    else if (!a.quiet) printf("%s -> %s: %zu Gaussians, SH degree %d, decoded in %.3f s (%.1f M Gaussians/s)\n", pos[0], a.out, s.count, s.sh_degree, td, (double)s.count / td / 1e6);
+    gsz_scene_free(&s);
+    return 0;
+}
+
+static void attr_stats(FILE *f, const char *name, const float *v, size_t n, int stride, int comps, int json, int *first) {
+    for (int c = 0; c < comps; c++) {
+        double lo = INFINITY, hi = -INFINITY, mean = 0;
+        for (size_t i = 0; i < n; i++) {
+            double x = v[i * (size_t)stride + (size_t)c];
+            lo = x < lo ? x : lo;
+            hi = x > hi ? x : hi;
+            mean += x;
+        }
+        mean = n ? mean / (double)n : 0;
+        if (json) fprintf(f, "%s\"%s_%d\":{\"min\":%.6g,\"mean\":%.6g,\"max\":%.6g}", *first ? "" : ",", name, c, lo, mean, hi);
+        else fprintf(f, "  %-10s[%d] min %12.5g  mean %12.5g  max %12.5g\n", name, c, lo, mean, hi);
+        *first = 0;
+    }
+}
+
+static int cmd_info(int argc, char **argv) {
+    args_t a;
+    const char *pos[1];
+    int np, r = parse(argc, argv, &a, pos, &np, 1);
+    if (r) return r;
+    if (np != 1) return bad_usage("info needs one FILE", NULL);
+    size_t fbytes = file_size(pos[0]);
+    FILE *f = fopen(pos[0], "rb");
+    unsigned char magic[8] = {0};
+    if (f) { if (fread(magic, 1, 8, f) != 8) memset(magic, 0, 8); fclose(f); }
+    int is_gsz = !memcmp(magic, "\x89GSZ\r\n\x1a\n", 8);
+    gsz_file_info fi;
+    memset(&fi, 0, sizeof fi);
+    if (is_gsz) {
+        void *data;
+        size_t size;
+        gsz_error e = gsz_read_file(pos[0], &data, &size);
+        if (e) return die(e);
+        e = gsz_file_inspect(data, size, &fi);
+        free(data);
+        if (e) { gsz_fail(e, "%s: %s", pos[0], gsz_getErrorDetail()); return die(e); }
+    }
+    gsz_scene s;
+    gsz_error e = load(pos[0], &s, a.threads, a.quiet);
+    if (e) return die(e);
+    float lo[3], hi[3];
+    for (int k = 0; k < 3; k++) { lo[k] = INFINITY; hi[k] = -INFINITY; }
+    for (size_t i = 0; i < s.count; i++)
+        for (int k = 0; k < 3; k++) { lo[k] = GSZ_MIN(lo[k], s.pos[3 * i + (size_t)k]); hi[k] = GSZ_MAX(hi[k], s.pos[3 * i + (size_t)k]); }
+    float *op = gsz_malloc_array(s.count, sizeof(float));
+    for (size_t i = 0; op && i < s.count; i++) op[i] = gsz_sigmoid(s.opacity[i]);
+    int first = 1;
+    if (a.json) {
+        printf("{\"file\":");
+        gsz_json_string(stdout, pos[0]);
+        printf(",\"format\":\"%s\",\"bytes\":%zu,\"gaussians\":%zu,\"sh_degree\":%d,\"bytes_per_gaussian\":%.4f,"
+               "\"bounds\":{\"min\":[%g,%g,%g],\"max\":[%g,%g,%g]},\"attributes\":{",
+               is_gsz ? "gsz" : "ply", fbytes, s.count, s.sh_degree, s.count ? (double)fbytes / (double)s.count : 0.0, lo[0], lo[1], lo[2], hi[0], hi[1], hi[2]);
+    } else {
+        printf("%s: %s, %zu bytes, %zu Gaussians, SH degree %d, %.2f bytes/Gaussian\n", pos[0], is_gsz ? ".gsz" : "PLY", fbytes, s.count,
+               s.sh_degree, s.count ? (double)fbytes / (double)s.count : 0.0);
+        printf("  bounds  min (%g, %g, %g)  max (%g, %g, %g)\n", lo[0], lo[1], lo[2], hi[0], hi[1], hi[2]);
+    }
+    attr_stats(stdout, "position", s.pos, s.count, 3, 3, a.json, &first);
+    attr_stats(stdout, "log_scale", s.scale, s.count, 3, 3, a.json, &first);
+    attr_stats(stdout, "rotation", s.rot, s.count, 4, 4, a.json, &first);
+    if (op) attr_stats(stdout, "opacity", op, s.count, 1, 1, a.json, &first);
+    attr_stats(stdout, "sh_dc", s.sh_dc, s.count, 3, 3, a.json, &first);
+    if (a.json) printf("}");
+    if (is_gsz) {
+        if (a.json) printf(",\"count_by_degree\":[%llu,%llu,%llu,%llu],\"sections\":[", (unsigned long long)fi.count_by_degree[0],
+                           (unsigned long long)fi.count_by_degree[1], (unsigned long long)fi.count_by_degree[2], (unsigned long long)fi.count_by_degree[3]);
+        else printf("  Gaussians by kept SH degree: 0:%llu 1:%llu 2:%llu 3:%llu\n  %-20s %12s %12s %10s\n", (unsigned long long)fi.count_by_degree[0],
+                    (unsigned long long)fi.count_by_degree[1], (unsigned long long)fi.count_by_degree[2], (unsigned long long)fi.count_by_degree[3],
+                    "section", "raw bytes", "stored", "bits/G");
+        for (size_t i = 0; i < fi.section_count; i++) {
+            const gsz_section_info *si = &fi.sections[i];
+            double bits = fi.count ? 8.0 * (double)si->stored_size / (double)fi.count : 0;
+            if (a.json) printf("%s{\"name\":\"%s\",\"raw_bytes\":%llu,\"stored_bytes\":%llu,\"bits_per_gaussian\":%.3f}", i ? "," : "", si->name,
+                               (unsigned long long)si->raw_size, (unsigned long long)si->stored_size, bits);
+            else printf("  %-20s %12llu %12llu %10.3f\n", si->name, (unsigned long long)si->raw_size, (unsigned long long)si->stored_size, bits);
+        }
+        if (a.json) printf("]");
+    }
+    if (a.json) printf("}\n");
+    free(op);
+    gsz_scene_free(&s);
+    return 0;
+}
+
+static int cmd_render(int argc, char **argv) {
+    args_t a;
+    const char *pos[1];
+    int np, r = parse(argc, argv, &a, pos, &np, 1);
+    if (r) return r;
+    if (np != 1 || !a.out) return bad_usage("render needs SCENE and -o OUT.png", NULL);
+    gsz_scene s;
+    gsz_error e = load(pos[0], &s, a.threads, a.quiet);
+    if (e) return die(e);
+    gsz_camera *cams = NULL;
+    size_t n = 0;
+    int idx = a.cameras ? (a.camera < 0 ? 0 : a.camera) : (a.view < 0 ? 0 : a.view);
+    if (!a.cameras && a.views == 0) a.views = 24;
+    e = get_cameras(&a, &s, 24, &cams, &n);
+    if (!e && (size_t)idx >= n) e = gsz_fail(GSZ_ERROR_argument, "camera %d out of range (%zu cameras)", idx, n);
+    float *img = NULL;
+    if (!e) {
+        img = gsz_malloc_array((size_t)cams[idx].width * (size_t)cams[idx].height, 3 * sizeof(float));
+        if (!img) e = gsz_fail(GSZ_ERROR_memory, "out of memory");
+    }
+    gsz_render_options ro = {0};
+    ro.threads = a.threads;
+    double t0 = gsz_now();
+    if (!e) e = gsz_render(&s, &cams[idx], &ro, img);
+    double tr = gsz_now() - t0;
+    if (!e) e = gsz_png_write(a.out, img, cams[idx].width, cams[idx].height);
+    if (!e && !a.quiet) printf("%s: view %d (%dx%d) rendered in %.3f s -> %s\n", pos[0], idx, cams[idx].width, cams[idx].height, tr, a.out);
+    free(img);
+    free(cams);
+    gsz_scene_free(&s);
+    return e ? die(e) : 0;
+}
+
+typedef struct { double psnr, ssim; } fidelity;
+
+/* Renders both scenes from the cameras; per-view and mean PSNR/SSIM. */
+static gsz_error compare_scenes(const gsz_scene *ref, const gsz_scene *test, const gsz_camera *cams, size_t n, int threads,
+                                gsz_progress *pg, fidelity *per_view, fidelity *mean) {
+    size_t maxpx = 0;
+    for (size_t i = 0; i < n; i++) maxpx = GSZ_MAX(maxpx, (size_t)cams[i].width * (size_t)cams[i].height);
+    float *ia = gsz_malloc_array(maxpx, 3 * sizeof(float)), *ib = gsz_malloc_array(maxpx, 3 * sizeof(float));
+    if (!ia || !ib) { free(ia); free(ib); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
+    gsz_render_options ro = {0};
+    ro.threads = threads;
+    mean->psnr = mean->ssim = 0;
+    gsz_error e = GSZ_OK;
+    for (size_t i = 0; i < n && !e; i++) {
+        e = gsz_render(ref, &cams[i], &ro, ia);
+        if (!e) e = gsz_render(test, &cams[i], &ro, ib);
+        if (e) break;
+        size_t px = (size_t)cams[i].width * (size_t)cams[i].height;
+        per_view[i].psnr = gsz_psnr(ia, ib, px * 3);
+        per_view[i].ssim = gsz_ssim(ia, ib, cams[i].width, cams[i].height);
+        mean->psnr += per_view[i].psnr;
+        mean->ssim += per_view[i].ssim;
+        gsz_progress_cb(pg, "compare", (double)(i + 1) / (double)n);
+    }
+    gsz_progress_done(pg);
+    mean->psnr /= (double)n;
+    mean->ssim /= (double)n;
+    free(ia);
+    free(ib);
+    return e;
+}
+
+static void print_db(FILE *f, double v) {
+    if (isinf(v)) fprintf(f, "%s", "inf");
+    else fprintf(f, "%.3f", v);
+}
+
+static void print_fidelity(const char *ref, const char *test, const gsz_camera *cams, const fidelity *pv, size_t n, fidelity mean, int json) {
+    if (json) {
+        printf("{\"reference\":");
+        gsz_json_string(stdout, ref);
+        printf(",\"test\":");
+        gsz_json_string(stdout, test);
+        printf(",\"views\":[");
+        for (size_t i = 0; i < n; i++) {
+            printf("%s{\"camera\":", i ? "," : "");
+            gsz_json_string(stdout, cams[i].name);
+            printf(",\"psnr\":%s", isinf(pv[i].psnr) ? "\"inf\"" : "");
+            if (!isinf(pv[i].psnr)) print_db(stdout, pv[i].psnr);
+            printf(",\"ssim\":%.6f}", pv[i].ssim);
+        }
+        printf("],\"mean_psnr\":%s", isinf(mean.psnr) ? "\"inf\"" : "");
+        if (!isinf(mean.psnr)) print_db(stdout, mean.psnr);
+        printf(",\"mean_ssim\":%.6f}\n", mean.ssim);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        printf("  %-16s PSNR ", cams[i].name);
+        print_db(stdout, pv[i].psnr);
+        printf(" dB  SSIM %.5f\n", pv[i].ssim);
+    }
+    printf("mean over %zu views (%dx%d): PSNR ", n, cams[0].width, cams[0].height);
+    print_db(stdout, mean.psnr);
+    printf(" dB  SSIM %.5f\n", mean.ssim);
+}
+
+static int cmd_compare(int argc, char **argv) {
+    args_t a;
+    const char *pos[2];
+    int np, r = parse(argc, argv, &a, pos, &np, 2);
+    if (r) return r;
+    if (np != 2) return bad_usage("compare needs REF and TEST", NULL);
+    gsz_scene ref, test;
+    gsz_error e = load(pos[0], &ref, a.threads, a.quiet);
+    if (e) return die(e);
+    e = load(pos[1], &test, a.threads, a.quiet);
+    if (e) { gsz_scene_free(&ref); return die(e); }
+    gsz_camera *cams = NULL;
+    size_t n = 0;
+    e = get_cameras(&a, &ref, 24, &cams, &n);
+    fidelity *pv = e ? NULL : gsz_calloc_array(n, sizeof *pv), mean = {0, 0};
+    if (!e && !pv) e = gsz_fail(GSZ_ERROR_memory, "out of memory");
+    gsz_progress pg;
+    gsz_progress_init(&pg, a.quiet || a.json);
+    if (!e) e = compare_scenes(&ref, &test, cams, n, a.threads, &pg, pv, &mean);
+    if (!e) print_fidelity(pos[0], pos[1], cams, pv, n, mean, a.json);
+    free(pv);
+    free(cams);
+    gsz_scene_free(&ref);
+    gsz_scene_free(&test);
+    return e ? die(e) : 0;
+}
+
+/* compress -> decompress -> compare, in memory: the numbers a user picks a format by. */
+static int cmd_bench(int argc, char **argv) {
+    args_t a;
+    const char *pos[1];
+    int np, r = parse(argc, argv, &a, pos, &np, 1);
+    if (r) return r;
+    if (np != 1) return bad_usage("bench needs IN.ply", NULL);
+    gsz_scene s;
+    double t0 = gsz_now();
+    gsz_error e = load(pos[0], &s, a.threads, a.quiet);
+    if (e) return die(e);
+    double t_load = gsz_now() - t0;
+    gsz_progress pg;
+    gsz_progress_init(&pg, a.quiet || a.json);
+    void *data;
+    size_t size;
+    gsz_compress_stats st;
+    t0 = gsz_now();
+    /* bench compares against generated views; --cameras feeds significance only */
+    e = compress_scene(&a, &s, &pg, &data, &size, &st);
+    double t_enc = gsz_now() - t0;
+    if (e) { gsz_scene_free(&s); return die(e); }
+    if (a.keep && (e = gsz_write_file(a.keep, data, size))) { free(data); gsz_scene_free(&s); return die(e); }
+    gsz_scene d;
+    t0 = gsz_now();
+    e = gsz_decompress(data, size, &d, a.threads);
+    double t_dec = gsz_now() - t0;
+    free(data);
+    if (e) { gsz_scene_free(&s); return die(e); }
+    args_t va = a;
+    va.cameras = NULL;
+    gsz_camera *cams = NULL;
+    size_t n = 0;
+    e = get_cameras(&va, &s, 24, &cams, &n);
+    fidelity *pv = e ? NULL : gsz_calloc_array(n, sizeof *pv), mean = {0, 0};
+    if (!e && !pv) e = gsz_fail(GSZ_ERROR_memory, "out of memory");
+    if (!e) e = compare_scenes(&s, &d, cams, n, a.threads, &pg, pv, &mean);
+    if (!e) {
+        size_t in_bytes = file_size(pos[0]);
+        if (a.json) {
+            printf("{\"compress\":");
+            print_compress_stats(stdout, pos[0], a.keep, in_bytes, &st, t_enc, 1);
+            printf(",\"load_seconds\":%.3f,\"decode_seconds\":%.4f,\"decode_gaussians_per_second\":%.0f,\"views\":%zu,\"width\":%d,\"height\":%d,\"psnr\":",
+                   t_load, t_dec, (double)d.count / t_dec, n, cams[0].width, cams[0].height);
+            print_db(stdout, mean.psnr);
+            printf(",\"ssim\":%.6f}\n", mean.ssim);
+        } else {
+            print_compress_stats(stdout, pos[0], a.keep, in_bytes, &st, t_enc, 0);
+            printf("  decode %.3f s (%.1f M Gaussians/s)\n", t_dec, (double)d.count / t_dec / 1e6);
+            printf("  fidelity over %zu generated views at %dx%d: PSNR ", n, cams[0].width, cams[0].height);
+            print_db(stdout, mean.psnr);
+            printf(" dB, SSIM %.5f\n", mean.ssim);
+        }
+    }
+    free(pv);
+    free(cams);
+    gsz_scene_free(&d);
+    gsz_scene_free(&s);
+    return e ? die(e) : 0;
+}
+
+static int cmd_synth(int argc, char **argv) {
+    args_t a;
+    const char *pos[1];
+    int np, r = parse(argc, argv, &a, pos, &np, 1);
+    if (r) return r;
+    double cnt;
+    if (np != 1 || !a.out || !num_arg(pos[0], 1, 1e9, &cnt)) return bad_usage("synth needs COUNT and -o OUT.ply", NULL);
+    gsz_scene s;
+    gsz_error e = gsz_synth_scene((size_t)cnt, a.sh < 0 ? 3 : a.sh, (uint64_t)a.seed, &s);
+    if (!e) e = gsz_ply_write(a.out, &s);
+    if (!e && !a.quiet) printf("%s: %zu synthetic Gaussians, SH degree %d\n", a.out, s.count, s.sh_degree);
+    gsz_scene_free(&s);
+    return e ? die(e) : 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) { puts("gsz " GSZ_VERSION_STRING); return 0; }
+    static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
+        {"compress", cmd_compress}, {"decompress", cmd_decompress}, {"info", cmd_info}, {"render", cmd_render},
+        {"compare", cmd_compare}, {"bench", cmd_bench}, {"synth", cmd_synth}};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 2, argv + 2);
+    return bad_usage("unknown command", argv[1]);
+}

@@ -1,0 +1,73 @@
+/* Image fidelity: PSNR, and SSIM (Wang et al. 2004) with the 11x11 Gaussian window (sigma 1.5) and
+ * zero padding, averaged over the whole map and the three channels — the figure 3DGS papers report. */
+#include "common.h"
+
+#include <string.h>
+
+double gsz_psnr(const float *a, const float *b, size_t n) {
+    double se = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - (double)b[i];
+        se += d * d;
+    }
+    if (se == 0 || n == 0) return INFINITY;
+    return 10.0 * log10(1.0 / (se / (double)n));
+}
+
+/* Separable Gaussian blur with zero padding ("same" size). */
+static void blur(const double *in, double *out, double *tmp, int w, int h, const double *k) {
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            double s = 0;
+            for (int i = -5; i <= 5; i++) {
+                int xx = x + i;
+                if (xx >= 0 && xx < w) s += k[i + 5] * in[(size_t)y * (size_t)w + (size_t)xx];
+            }
+            tmp[(size_t)y * (size_t)w + (size_t)x] = s;
+        }
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            double s = 0;
+            for (int i = -5; i <= 5; i++) {
+                int yy = y + i;
+                if (yy >= 0 && yy < h) s += k[i + 5] * tmp[(size_t)yy * (size_t)w + (size_t)x];
+            }
+            out[(size_t)y * (size_t)w + (size_t)x] = s;
+        }
+}
+
+double gsz_ssim(const float *a, const float *b, int w, int h) {
+    double k[11], ks = 0;
+    for (int i = 0; i < 11; i++) { k[i] = exp(-((i - 5) * (i - 5)) / (2.0 * 1.5 * 1.5)); ks += k[i]; }
+    for (int i = 0; i < 11; i++) k[i] /= ks;
+    size_t n = (size_t)w * (size_t)h;
+    double *buf = gsz_malloc_array(n, 11 * sizeof(double));
+    if (!buf) return NAN;
+    double *x = buf, *y = buf + n, *xx = buf + 2 * n, *yy = buf + 3 * n, *xy = buf + 4 * n;
+    double *mx = buf + 5 * n, *my = buf + 6 * n, *sxx = buf + 7 * n, *syy = buf + 8 * n, *sxy = buf + 9 * n, *tmp = buf + 10 * n;
+    const double C1 = 0.01 * 0.01, C2 = 0.03 * 0.03;
+    double total = 0;
+    for (int ch = 0; ch < 3; ch++) {
+        for (size_t i = 0; i < n; i++) {
+            x[i] = a[i * 3 + (size_t)ch];
+            y[i] = b[i * 3 + (size_t)ch];
+            xx[i] = x[i] * x[i];
+            yy[i] = y[i] * y[i];
+            xy[i] = x[i] * y[i];
+        }
+        blur(x, mx, tmp, w, h, k);
+        blur(y, my, tmp, w, h, k);
+        blur(xx, sxx, tmp, w, h, k);
+        blur(yy, syy, tmp, w, h, k);
+        blur(xy, sxy, tmp, w, h, k);
+        double s = 0;
+        for (size_t i = 0; i < n; i++) {
+            double m1 = mx[i], m2 = my[i];
+            double v1 = sxx[i] - m1 * m1, v2 = syy[i] - m2 * m2, cv = sxy[i] - m1 * m2;
+            s += ((2 * m1 * m2 + C1) * (2 * cv + C2)) / ((m1 * m1 + m2 * m2 + C1) * (v1 + v2 + C2));
+        }
+        total += s / (double)n;
+    }
+    free(buf);
+    return total / 3.0;
+}

@@ -1,0 +1,260 @@
+/* CPU reference renderer: the forward pass of 3D Gaussian Splatting (Kerbl et al., SIGGRAPH 2023,
+ * diff-gaussian-rasterization). EWA projection with the 1.3 frustum clamp and 0.3 px dilation,
+ * 16x16 tiles with depth-ordered lists, alpha = min(0.99, o*exp(power)), skip alpha < 1/255,
+ * stop at T < 1e-4. Tiles are independent, so the image does not depend on the thread count. */
+#include "common.h"
+
+#include <string.h>
+
+#define TILE 16
+
+void gsz_sh_basis(int degree, const float d[3], float *b) {
+    float x = d[0], y = d[1], z = d[2];
+    b[0] = GSZ_SH_C0;
+    if (degree < 1) return;
+    b[1] = -0.4886025119029199f * y;
+    b[2] = 0.4886025119029199f * z;
+    b[3] = -0.4886025119029199f * x;
+    if (degree < 2) return;
+    float xx = x * x, yy = y * y, zz = z * z, xy = x * y, yz = y * z, xz = x * z;
+    b[4] = 1.0925484305920792f * xy;
+    b[5] = -1.0925484305920792f * yz;
+    b[6] = 0.31539156525252005f * (2.0f * zz - xx - yy);
+    b[7] = -1.0925484305920792f * xz;
+    b[8] = 0.5462742152960396f * (xx - yy);
+    if (degree < 3) return;
+    b[9] = -0.5900435899266435f * y * (3.0f * xx - yy);
+    b[10] = 2.890611442640554f * xy * z;
+    b[11] = -0.4570457994644658f * y * (4.0f * zz - xx - yy);
+    b[12] = 0.3731763325901154f * z * (2.0f * zz - 3.0f * xx - 3.0f * yy);
+    b[13] = -0.4570457994644658f * x * (4.0f * zz - xx - yy);
+    b[14] = 1.445305721320277f * z * (xx - yy);
+    b[15] = -0.5900435899266435f * x * (xx - 3.0f * yy);
+}
+
+void gsz_sh_color(int degree, const float *b, const float dc[3], const float *rest, float rgb[3]) {
+    int n = (degree + 1) * (degree + 1) - 1;
+    for (int c = 0; c < 3; c++) {
+        float v = b[0] * dc[c];
+        for (int k = 0; k < n; k++) v += b[k + 1] * rest[k * 3 + c];
+        rgb[c] = v + 0.5f;
+    }
+}
+
+typedef struct {
+    float x, y;           /* pixel position (pixel centres at integers) */
+    float cx, cy, cz;     /* conic */
+    float opacity;
+    float rgb[3];
+    float depth;
+    int16_t rect[4];      /* tile rect [x0,y0,x1,y1) */
+} splat;
+
+typedef struct {
+    const gsz_scene *s;
+    const gsz_camera *cam;
+    int degree, grid_x, grid_y;
+    splat *sp;
+    uint8_t *visible;
+    /* blending */
+    const uint32_t *offsets, *lists;
+    float *rgb;
+    float bg[3];
+    gsz_render_accum *acc;
+} rctx;
+
+static void preprocess(void *p, size_t begin, size_t end, int worker) {
+    (void)worker;
+    rctx *c = p;
+    const gsz_scene *s = c->s;
+    const gsz_camera *cam = c->cam;
+    const float *R = cam->R;
+    float tan_fovx = (float)cam->width / (2.0f * cam->fx), tan_fovy = (float)cam->height / (2.0f * cam->fy);
+    float limx = 1.3f * tan_fovx, limy = 1.3f * tan_fovy;
+    int nrest = gsz_shRestCount(s->sh_degree);
+    for (size_t i = begin; i < end; i++) {
+        c->visible[i] = 0;
+        const float *m = s->pos + 3 * i;
+        float tx = R[0] * m[0] + R[1] * m[1] + R[2] * m[2] + cam->t[0];
+        float ty = R[3] * m[0] + R[4] * m[1] + R[5] * m[2] + cam->t[1];
+        float tz = R[6] * m[0] + R[7] * m[1] + R[8] * m[2] + cam->t[2];
+        if (tz <= 0.2f) continue;
+        /* 3D covariance: (Rq S)(Rq S)^T */
+        float q[9], M[9];
+        gsz_quat_to_mat(s->rot + 4 * i, q);
+        float sx = expf(s->scale[3 * i]), sy = expf(s->scale[3 * i + 1]), sz = expf(s->scale[3 * i + 2]);
+        for (int r = 0; r < 3; r++) { M[r * 3] = q[r * 3] * sx; M[r * 3 + 1] = q[r * 3 + 1] * sy; M[r * 3 + 2] = q[r * 3 + 2] * sz; }
+        float S[6]; /* xx xy xz yy yz zz */
+        S[0] = M[0] * M[0] + M[1] * M[1] + M[2] * M[2];
+        S[1] = M[0] * M[3] + M[1] * M[4] + M[2] * M[5];
+        S[2] = M[0] * M[6] + M[1] * M[7] + M[2] * M[8];
+        S[3] = M[3] * M[3] + M[4] * M[4] + M[5] * M[5];
+        S[4] = M[3] * M[6] + M[4] * M[7] + M[5] * M[8];
+        S[5] = M[6] * M[6] + M[7] * M[7] + M[8] * M[8];
+        /* EWA: T = J W with the Jacobian clamped to 1.3x the frustum */
+        float txtz = tx / tz, tytz = ty / tz;
+        float cxv = GSZ_CLAMP(txtz, -limx, limx) * tz, cyv = GSZ_CLAMP(tytz, -limy, limy) * tz;
+        float j00 = cam->fx / tz, j02 = -(cam->fx * cxv) / (tz * tz);
+        float j11 = cam->fy / tz, j12 = -(cam->fy * cyv) / (tz * tz);
+        float T0[3], T1[3];
+        for (int k = 0; k < 3; k++) { T0[k] = j00 * R[k] + j02 * R[6 + k]; T1[k] = j11 * R[3 + k] + j12 * R[6 + k]; }
+        float ST0[3] = {S[0] * T0[0] + S[1] * T0[1] + S[2] * T0[2], S[1] * T0[0] + S[3] * T0[1] + S[4] * T0[2],
+                        S[2] * T0[0] + S[4] * T0[1] + S[5] * T0[2]};
+        float ST1[3] = {S[0] * T1[0] + S[1] * T1[1] + S[2] * T1[2], S[1] * T1[0] + S[3] * T1[1] + S[4] * T1[2],
+                        S[2] * T1[0] + S[4] * T1[1] + S[5] * T1[2]};
+        float a = T0[0] * ST0[0] + T0[1] * ST0[1] + T0[2] * ST0[2] + 0.3f;
+        float b = T0[0] * ST1[0] + T0[1] * ST1[1] + T0[2] * ST1[2];
+        float cc = T1[0] * ST1[0] + T1[1] * ST1[1] + T1[2] * ST1[2] + 0.3f;
+        float det = a * cc - b * b;
+        if (det == 0.0f) continue;
+        float inv = 1.0f / det;
+        float mid = 0.5f * (a + cc);
+        float disc = sqrtf(GSZ_MAX(0.1f, mid * mid - det));
+        float l1 = mid + disc, l2 = mid - disc;
+        float radius = ceilf(3.0f * sqrtf(GSZ_MAX(l1, l2)));
+        float px = cam->fx * tx / tz + cam->cx - 0.5f, py = cam->fy * ty / tz + cam->cy - 0.5f;
+        int x0 = GSZ_MIN(c->grid_x, GSZ_MAX(0, (int)((px - radius) / TILE)));
+        int y0 = GSZ_MIN(c->grid_y, GSZ_MAX(0, (int)((py - radius) / TILE)));
+        int x1 = GSZ_MIN(c->grid_x, GSZ_MAX(0, (int)((px + radius + TILE - 1) / TILE)));
+        int y1 = GSZ_MIN(c->grid_y, GSZ_MAX(0, (int)((py + radius + TILE - 1) / TILE)));
+        if ((x1 - x0) * (y1 - y0) == 0) continue;
+        splat *o = &c->sp[i];
+        o->x = px;
+        o->y = py;
+        o->cx = cc * inv;
+        o->cy = -b * inv;
+        o->cz = a * inv;
+        o->opacity = gsz_sigmoid(s->opacity[i]);
+        o->depth = tz;
+        o->rect[0] = (int16_t)x0; o->rect[1] = (int16_t)y0; o->rect[2] = (int16_t)x1; o->rect[3] = (int16_t)y1;
+        float dir[3] = {m[0] - cam->center[0], m[1] - cam->center[1], m[2] - cam->center[2]};
+        float dl = sqrtf(dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2]);
+        if (dl > 0) { dir[0] /= dl; dir[1] /= dl; dir[2] /= dl; }
+        float basis[16];
+        gsz_sh_basis(c->degree, dir, basis);
+        /* rest coefficients of degree d are a prefix of the stored ones */
+        float rgb[3];
+        int n = gsz_shRestCount(c->degree);
+        const float *rest = s->sh_rest ? s->sh_rest + (size_t)nrest * 3 * i : NULL;
+        for (int ch = 0; ch < 3; ch++) {
+            float v = basis[0] * s->sh_dc[3 * i + (size_t)ch];
+            for (int k = 0; k < n; k++) v += basis[k + 1] * rest[k * 3 + ch];
+            rgb[ch] = GSZ_MAX(v + 0.5f, 0.0f);
+        }
+        memcpy(o->rgb, rgb, sizeof rgb);
+        c->visible[i] = 1;
+    }
+}
+
+static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
+    (void)worker;
+    rctx *c = p;
+    int W = c->cam->width, H = c->cam->height;
+    for (size_t tile = begin; tile < end; tile++) {
+        int tx0 = (int)(tile % (size_t)c->grid_x) * TILE, ty0 = (int)(tile / (size_t)c->grid_x) * TILE;
+        float T[TILE * TILE], C[TILE * TILE][3];
+        uint8_t done[TILE * TILE];
+        int live = 0;
+        for (int k = 0; k < TILE * TILE; k++) {
+            int x = tx0 + k % TILE, y = ty0 + k / TILE;
+            T[k] = 1.0f;
+            C[k][0] = C[k][1] = C[k][2] = 0;
+            done[k] = !(x < W && y < H);
+            live += !done[k];
+        }
+        for (uint32_t j = c->offsets[tile]; j < c->offsets[tile + 1] && live > 0; j++) {
+            uint32_t gi = c->lists[j];
+            const splat *g = &c->sp[gi];
+            uint64_t wsum = 0;
+            uint32_t psum = 0;
+            for (int k = 0; k < TILE * TILE; k++) {
+                if (done[k]) continue;
+                float dx = g->x - (float)(tx0 + k % TILE), dy = g->y - (float)(ty0 + k / TILE);
+                float power = -0.5f * (g->cx * dx * dx + g->cz * dy * dy) - g->cy * dx * dy;
+                if (power > 0.0f || power < -6.0f) continue; /* exp(-6) < 1/255: alpha would be skipped */
+                float alpha = GSZ_MIN(0.99f, g->opacity * expf(power));
+                if (alpha < 1.0f / 255.0f) continue;
+                float test_T = T[k] * (1.0f - alpha);
+                if (test_T < 0.0001f) { done[k] = 1; live--; continue; }
+                float w = alpha * T[k];
+                C[k][0] += g->rgb[0] * w;
+                C[k][1] += g->rgb[1] * w;
+                C[k][2] += g->rgb[2] * w;
+                T[k] = test_T;
+                if (c->acc) { wsum += (uint64_t)((double)w * (double)GSZ_ACCUM_ONE + 0.5); psum++; }
+            }
+            if (c->acc && psum) {
+                if (c->acc->weight) __atomic_fetch_add(&c->acc->weight[gi], wsum, __ATOMIC_RELAXED);
+                if (c->acc->pixels) __atomic_fetch_add(&c->acc->pixels[gi], psum, __ATOMIC_RELAXED);
+            }
+        }
+        for (int k = 0; k < TILE * TILE; k++) {
+            int x = tx0 + k % TILE, y = ty0 + k / TILE;
+            if (x >= W || y >= H) continue;
+            float *o = c->rgb + ((size_t)y * (size_t)W + (size_t)x) * 3;
+            for (int ch = 0; ch < 3; ch++) o[ch] = GSZ_CLAMP(C[k][ch] + T[k] * c->bg[ch], 0.0f, 1.0f);
+        }
+    }
+}
+
+gsz_error gsz_render(const gsz_scene *s, const gsz_camera *cam, const gsz_render_options *opt, float *rgb) {
+    gsz_render_options def = {0};
+    if (!opt) opt = &def;
+    if (cam->width < 1 || cam->height < 1 || cam->width > 32768 || cam->height > 32768)
+        return gsz_fail(GSZ_ERROR_argument, "bad image size %dx%d", cam->width, cam->height);
+    rctx c = {0};
+    c.s = s;
+    c.cam = cam;
+    c.degree = s->sh_degree;
+    if (opt->max_sh_degree > 0) c.degree = GSZ_MIN(c.degree, opt->max_sh_degree - 1);
+    c.grid_x = (cam->width + TILE - 1) / TILE;
+    c.grid_y = (cam->height + TILE - 1) / TILE;
+    c.rgb = rgb;
+    memcpy(c.bg, opt->background, sizeof c.bg);
+    c.acc = opt->accum;
+    size_t n = s->count, ntiles = (size_t)c.grid_x * (size_t)c.grid_y;
+    int threads = gsz_thread_count(opt->threads);
+    c.sp = gsz_malloc_array(n, sizeof(splat));
+    c.visible = malloc(n ? n : 1);
+    uint32_t *keys = gsz_malloc_array(n, sizeof(uint32_t)), *ids = gsz_malloc_array(n, sizeof(uint32_t));
+    uint32_t *tk = gsz_malloc_array(n, sizeof(uint32_t)), *tv = gsz_malloc_array(n, sizeof(uint32_t));
+    uint32_t *offsets = gsz_calloc_array(ntiles + 1, sizeof(uint32_t));
+    uint32_t *lists = NULL;
+    gsz_error err = GSZ_OK;
+    if (!c.sp || !c.visible || !keys || !ids || !tk || !tv || !offsets) { err = gsz_fail(GSZ_ERROR_memory, "renderer: out of memory"); goto done; }
+    if (n > UINT32_MAX) { err = gsz_fail(GSZ_ERROR_argument, "renderer: too many Gaussians"); goto done; }
+    gsz_parallel_for(n, 4096, threads, preprocess, &c);
+    /* Depth order once (stable, so ties keep index order), then bucket by tile: lists come out sorted. */
+    size_t nv = 0;
+    for (size_t i = 0; i < n; i++)
+        if (c.visible[i]) { keys[nv] = gsz_float_sort_key(c.sp[i].depth); ids[nv] = (uint32_t)i; nv++; }
+    gsz_radix_sort32(keys, ids, nv, tk, tv);
+    uint64_t pairs = 0;
+    for (size_t v = 0; v < nv; v++) {
+        const splat *g = &c.sp[ids[v]];
+        for (int y = g->rect[1]; y < g->rect[3]; y++)
+            for (int x = g->rect[0]; x < g->rect[2]; x++) offsets[(size_t)y * (size_t)c.grid_x + (size_t)x + 1]++;
+        pairs += (uint64_t)(g->rect[2] - g->rect[0]) * (uint64_t)(g->rect[3] - g->rect[1]);
+    }
+    if (pairs > UINT32_MAX) { err = gsz_fail(GSZ_ERROR_memory, "renderer: too many tile pairs"); goto done; }
+    for (size_t t = 0; t < ntiles; t++) offsets[t + 1] += offsets[t];
+    lists = gsz_malloc_array((size_t)pairs, sizeof(uint32_t));
+    if (!lists) { err = gsz_fail(GSZ_ERROR_memory, "renderer: out of memory for %llu tile pairs", (unsigned long long)pairs); goto done; }
+    {
+        uint32_t *fill = gsz_malloc_array(ntiles, sizeof(uint32_t));
+        if (!fill) { err = gsz_fail(GSZ_ERROR_memory, "renderer: out of memory"); goto done; }
+        memcpy(fill, offsets, ntiles * sizeof(uint32_t));
+        for (size_t v = 0; v < nv; v++) {
+            const splat *g = &c.sp[ids[v]];
+            for (int y = g->rect[1]; y < g->rect[3]; y++)
+                for (int x = g->rect[0]; x < g->rect[2]; x++) lists[fill[(size_t)y * (size_t)c.grid_x + (size_t)x]++] = ids[v];
+        }
+        free(fill);
+    }
+    c.offsets = offsets;
+    c.lists = lists;
+    gsz_parallel_for(ntiles, 2, threads, blend_tiles, &c);
+done:
+    free(c.sp); free(c.visible); free(keys); free(ids); free(tk); free(tv); free(offsets); free(lists);
+    return err;
+}

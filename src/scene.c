@@ -1,0 +1,57 @@
+/* The scene model: allocation, filtering and SH degree changes on the structure of arrays. */
+#include "common.h"
+#include <string.h>
+
+int gsz_shRestCount(int d) { return d <= 0 ? 0 : (d + 1) * (d + 1) - 1; }
+
+gsz_error gsz_scene_alloc(gsz_scene *s, size_t count, int sh_degree) {
+    memset(s, 0, sizeof *s);
+    if (sh_degree < 0 || sh_degree > 3) return gsz_fail(GSZ_ERROR_argument, "SH degree %d out of range 0..3", sh_degree);
+    s->count = count;
+    s->sh_degree = sh_degree;
+    size_t nr = (size_t)gsz_shRestCount(sh_degree) * 3;
+    s->pos = gsz_malloc_array(count, 3 * sizeof(float));
+    s->scale = gsz_malloc_array(count, 3 * sizeof(float));
+    s->rot = gsz_malloc_array(count, 4 * sizeof(float));
+    s->opacity = gsz_malloc_array(count, sizeof(float));
+    s->sh_dc = gsz_malloc_array(count, 3 * sizeof(float));
+    if (nr) s->sh_rest = gsz_malloc_array(count, nr * sizeof(float));
+    if (!s->pos || !s->scale || !s->rot || !s->opacity || !s->sh_dc || (nr && !s->sh_rest)) {
+        gsz_scene_free(s);
+        return gsz_fail(GSZ_ERROR_memory, "cannot allocate a scene of %zu Gaussians", count);
+    }
+    return GSZ_OK;
+}
+
+void gsz_scene_free(gsz_scene *s) {
+    if (!s) return;
+    free(s->pos); free(s->scale); free(s->rot); free(s->opacity); free(s->sh_dc); free(s->sh_rest);
+    memset(s, 0, sizeof *s);
+}
+
+void gsz_scene_filter(gsz_scene *s, const uint8_t *keep) {
+    size_t nr = (size_t)gsz_shRestCount(s->sh_degree) * 3, j = 0;
+    for (size_t i = 0; i < s->count; i++) {
+        if (!keep[i]) continue;
+        if (i != j) {
+            memcpy(s->pos + 3 * j, s->pos + 3 * i, 3 * sizeof(float));
+            memcpy(s->scale + 3 * j, s->scale + 3 * i, 3 * sizeof(float));
+            memcpy(s->rot + 4 * j, s->rot + 4 * i, 4 * sizeof(float));
+            s->opacity[j] = s->opacity[i];
+            memcpy(s->sh_dc + 3 * j, s->sh_dc + 3 * i, 3 * sizeof(float));
+            if (nr) memcpy(s->sh_rest + nr * j, s->sh_rest + nr * i, nr * sizeof(float));
+        }
+        j++;
+    }
+    s->count = j;
+}
+
+gsz_error gsz_scene_set_sh_degree(gsz_scene *s, int d) {
+    if (d < 0 || d > 3) return gsz_fail(GSZ_ERROR_argument, "SH degree %d out of range 0..3", d);
+    if (d >= s->sh_degree) return GSZ_OK;
+    size_t from = (size_t)gsz_shRestCount(s->sh_degree) * 3, to = (size_t)gsz_shRestCount(d) * 3;
+    for (size_t i = 0; i < s->count; i++) memmove(s->sh_rest + to * i, s->sh_rest + from * i, to * sizeof(float));
+    if (!to) { free(s->sh_rest); s->sh_rest = NULL; }
+    s->sh_degree = d;
+    return GSZ_OK;
+}
