@@ -1,0 +1,11 @@
+/* libFuzzer harness: the .gsz decoder on arbitrary bytes. The fuzz build defines
+ * FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION, which skips checksum verification so that mutations reach
+ * the decoder's own length, count and index checks. */
+#include "gsz.h"
+#include <stdint.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    gsz_scene s;
+    if (gsz_decompress(data, size, &s, 1) == GSZ_OK) gsz_scene_free(&s);
+    return 0;
+}

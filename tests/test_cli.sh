@@ -1,0 +1,43 @@
+#!/bin/sh
+# Command-line behaviour: bad input gives a clear error naming the file, a nonzero exit and no output file.
+set -u
+GSZ=${GSZ:?set GSZ to the gsz binary}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+# missing input
+$GSZ compress "$T/missing.ply" -o "$T/out.gsz" 2>"$T/err" && fail "compress of a missing file succeeded"
+grep -q "missing.ply" "$T/err" || fail "error does not name the file: $(cat "$T/err")"
+[ -e "$T/out.gsz" ] && fail "output written on error"
+
+# corrupt .gsz
+$GSZ synth 3000 --sh 1 -o "$T/s.ply" -q || fail "synth"
+$GSZ compress "$T/s.ply" -o "$T/s.gsz" -q --views 6 || fail "compress"
+head -c 200 "$T/s.gsz" >"$T/cut.gsz"
+$GSZ decompress "$T/cut.gsz" -o "$T/cut.ply" 2>"$T/err" && fail "decompress of a truncated file succeeded"
+grep -q "cut.gsz" "$T/err" || fail "error does not name the file: $(cat "$T/err")"
+[ -e "$T/cut.ply" ] && fail "partial output left behind"
+ls "$T" | grep -q tmp && fail "temporary file left behind"
+
+# round trip through the CLI, JSON output parses
+$GSZ decompress "$T/s.gsz" -o "$T/d.ply" -q || fail "decompress"
+$GSZ info "$T/d.ply" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["gaussians"] > 0' || fail "info --json"
+$GSZ info "$T/s.gsz" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["format"] == "gsz" and len(d["sections"]) >= 8' || fail "info .gsz --json"
+$GSZ compare "$T/s.ply" "$T/s.ply" --views 2 --size 160x120 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["mean_psnr"] == "inf" and abs(d["mean_ssim"]-1) < 1e-9' || fail "self compare"
+$GSZ render "$T/d.ply" --view 1 --size 160x120 -o "$T/v.png" -q || fail "render"
+[ -s "$T/v.png" ] || fail "render wrote nothing"
+
+# bad options
+$GSZ compress "$T/s.ply" -o "$T/x.gsz" --preset huge 2>/dev/null && fail "bad preset accepted"
+$GSZ compress "$T/s.ply" -o "$T/x.gsz" --pos-bits 40 2>/dev/null && fail "bad --pos-bits accepted"
+$GSZ frobnicate 2>/dev/null && fail "unknown command accepted"
+
+# decompress output opens in splat-transform when it is installed (bench/ installs it)
+ST="$(dirname "$0")/../bench/node_modules/.bin/splat-transform"
+if [ -x "$ST" ]; then
+    "$ST" "$T/d.ply" "$T/st.ply" >/dev/null 2>&1 || fail "splat-transform cannot read our PLY"
+else
+    echo "SKIP: splat-transform not installed (bench/install-peers.sh installs it)"
+fi
+echo "cli: all checks passed"

@@ -1,0 +1,303 @@
+/* Codec: round trips, determinism, fidelity, and the decoder's defences against damaged files. */
+#include "helpers.h"
+#include "../codec/codec.h"
+
+static void compress_scene(const gsz_scene *s, const gsz_compress_options *o, uint8_t **out, size_t *size) {
+    void *p;
+    gsz_compress_stats st;
+    gsz_error e = gsz_compress(s, o, &p, size, &st);
+    if (e) fprintf(stderr, "compress: %s\n", gsz_getErrorDetail());
+    assert_int_equal(e, GSZ_OK);
+    assert_int_equal(st.bytes, *size);
+    *out = p;
+}
+
+static double mean_psnr(const gsz_scene *a, const gsz_scene *b, int views) {
+    gsz_camera cams[8];
+    gsz_cameras_generate(a, (size_t)views, 320, 240, 0, cams);
+    float *ia = malloc(320 * 240 * 12), *ib = malloc(320 * 240 * 12);
+    double sum = 0;
+    for (int v = 0; v < views; v++) {
+        gsz_render(a, &cams[v], NULL, ia);
+        gsz_render(b, &cams[v], NULL, ib);
+        sum += gsz_psnr(ia, ib, 320 * 240 * 3);
+    }
+    free(ia);
+    free(ib);
+    return sum / views;
+}
+
+static void test_round_trip_bounds(void **state) {
+    (void)state;
+    gsz_scene s, d;
+    assert_int_equal(gsz_synth_scene(4000, 0, 21, &s), GSZ_OK);
+    gsz_compress_options o = {0};
+    o.prune = -1; /* keep all: every decoded Gaussian has an original to compare with */
+    o.pos_bits = 16;
+    o.views = 8;
+    uint8_t *buf;
+    size_t size;
+    compress_scene(&s, &o, &buf, &size);
+    assert_int_equal(gsz_decompress(buf, size, &d, 2), GSZ_OK);
+    assert_int_equal(d.count, s.count);
+    assert_int_equal(d.sh_degree, 0);
+    float lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
+    for (size_t i = 0; i < s.count; i++)
+        for (int k = 0; k < 3; k++) { lo[k] = fminf(lo[k], s.pos[3 * i + k]); hi[k] = fmaxf(hi[k], s.pos[3 * i + k]); }
+    float step = 0;
+    for (int k = 0; k < 3; k++) step = fmaxf(step, (hi[k] - lo[k]) / 65535.0f);
+    /* the balanced preset stores opacity at 6 bits */
+    float op_tol = 0.5f / 63.0f + 1e-4f;
+    for (size_t i = 0; i < d.count; i++) {
+        size_t best = 0;
+        float bd = INFINITY;
+        for (size_t j = 0; j < s.count; j++) {
+            float dx = d.pos[3 * i] - s.pos[3 * j], dy = d.pos[3 * i + 1] - s.pos[3 * j + 1], dz = d.pos[3 * i + 2] - s.pos[3 * j + 2];
+            float dd = dx * dx + dy * dy + dz * dz;
+            if (dd < bd) { bd = dd; best = j; }
+        }
+        assert_true(sqrtf(bd) <= 0.5f * step * 1.7321f * 1.01f + 1e-6f);
+        float a = 1.0f / (1.0f + expf(-d.opacity[i])), b = 1.0f / (1.0f + expf(-s.opacity[best]));
+        assert_true(fabsf(a - b) <= op_tol);
+    }
+    free(buf);
+    gsz_scene_free(&s);
+    gsz_scene_free(&d);
+}
+
+static void test_presets_fidelity_and_determinism(void **state) {
+    (void)state;
+    gsz_scene s, d;
+    assert_int_equal(gsz_synth_scene(30000, 3, 7, &s), GSZ_OK);
+    const gsz_preset presets[3] = {GSZ_PRESET_HIGH, GSZ_PRESET_BALANCED, GSZ_PRESET_SMALL};
+    size_t prev = SIZE_MAX;
+    for (int p = 0; p < 3; p++) {
+        gsz_compress_options o = {0};
+        o.preset = presets[p];
+        o.views = 12;
+        o.threads = 1;
+        uint8_t *a, *b;
+        size_t na, nb;
+        compress_scene(&s, &o, &a, &na);
+        o.threads = 2;
+        compress_scene(&s, &o, &b, &nb);
+        assert_int_equal(na, nb); /* byte-identical whatever the thread count */
+        assert_memory_equal(a, b, na);
+        assert_true(na < prev); /* high > balanced > small */
+        prev = na;
+        assert_int_equal(gsz_decompress(a, na, &d, 2), GSZ_OK);
+        assert_true(d.sh_degree <= 3);
+        double psnr = mean_psnr(&s, &d, 4);
+        fprintf(stderr, "preset %d: %zu bytes (%.2f B/G), %.2f dB\n", p, na, (double)na / (double)s.count, psnr);
+        assert_true(psnr > (p == 2 ? 26.0 : 30.0));
+        gsz_scene_free(&d);
+        free(a);
+        free(b);
+    }
+    gsz_scene_free(&s);
+}
+
+static void test_real_scene(void **state) {
+    (void)state;
+    const char *p = shared_scene("playbot-small.ply");
+    if (!p) { skip(); return; }
+    gsz_scene s, d;
+    assert_int_equal(gsz_ply_read(p, &s, NULL), GSZ_OK);
+    gsz_compress_options o = {0};
+    o.views = 16;
+    uint8_t *buf;
+    size_t size;
+    compress_scene(&s, &o, &buf, &size);
+    assert_int_equal(gsz_decompress(buf, size, &d, 0), GSZ_OK);
+    double psnr = mean_psnr(&s, &d, 4);
+    fprintf(stderr, "playbot-small: %zu -> %zu bytes, %.2f dB\n", s.count, size, psnr);
+    assert_true(psnr > 32.0);
+    assert_true((double)size / (double)s.count < 16.0);
+    /* the decoded scene survives a PLY round trip */
+    const char *out = tmp_path("decoded.ply");
+    assert_int_equal(gsz_ply_write(out, &d), GSZ_OK);
+    gsz_scene r;
+    assert_int_equal(gsz_ply_read(out, &r, NULL), GSZ_OK);
+    assert_scenes_equal(&d, &r);
+    gsz_scene_free(&r);
+    free(buf);
+    gsz_scene_free(&s);
+    gsz_scene_free(&d);
+}
+
+static void small_file(uint8_t **buf, size_t *size) {
+    gsz_scene s;
+    assert_int_equal(gsz_synth_scene(3000, 2, 13, &s), GSZ_OK);
+    gsz_compress_options o = {0};
+    o.views = 6;
+    compress_scene(&s, &o, buf, size);
+    gsz_scene_free(&s);
+}
+
+static void test_truncated_and_flipped(void **state) {
+    (void)state;
+    uint8_t *buf;
+    size_t size;
+    small_file(&buf, &size);
+    gsz_scene d;
+    for (size_t cut = 0; cut < size; cut += 1 + cut / 7) {
+        gsz_error e = gsz_decompress(buf, cut, &d, 1);
+        assert_true(e == GSZ_ERROR_corrupt || e == GSZ_ERROR_checksum);
+    }
+    uint8_t *copy = malloc(size);
+    for (size_t pos = 0; pos < size; pos += 1 + pos / 13) {
+        memcpy(copy, buf, size);
+        copy[pos] ^= (uint8_t)(1u << (pos % 8));
+        gsz_error e = gsz_decompress(copy, size, &d, 1);
+        assert_true(gsz_isError(e));
+    }
+    free(copy);
+    free(buf);
+}
+
+/* Files with valid checksums but lying counts, widths or indices: the decoder's own checks catch them. */
+static void test_lying_sections(void **state) {
+    (void)state;
+    uint8_t *buf, *out;
+    size_t size, osz;
+    small_file(&buf, &size);
+    gsz_container c;
+    assert_int_equal(gsz_container_read(buf, size, &c), GSZ_OK);
+    gsz_scene d;
+    for (size_t i = 0; i < c.n; i++) {
+        gsz_container m = c;
+        m.s[i].elements = c.s[i].elements * 3 + 1000000; /* oversized length */
+        assert_int_equal(gsz_container_write(&m, &out, &osz), GSZ_OK);
+        assert_true(gsz_isError(gsz_decompress(out, osz, &d, 1)));
+        free(out);
+        m = c;
+        m.s[i].width = m.s[i].width == 1 ? 2 : 1;
+        assert_int_equal(gsz_container_write(&m, &out, &osz), GSZ_OK);
+        assert_true(gsz_isError(gsz_decompress(out, osz, &d, 1)));
+        free(out);
+    }
+    /* header count that disagrees with the streams */
+    gsz_container m = c;
+    m.h.count += 1;
+    assert_int_equal(gsz_container_write(&m, &out, &osz), GSZ_OK);
+    assert_int_equal(gsz_decompress(out, osz, &d, 1), GSZ_ERROR_corrupt);
+    free(out);
+    /* an index outside its codebook */
+    const gsz_section *sec = gsz_container_find(&c, GSZ_SEC_DC_IDX);
+    size_t n = (size_t)sec->elements;
+    uint8_t *idx = malloc(n * sec->width);
+    assert_int_equal(gsz_entropy_decode(sec->payload, (size_t)sec->stored_size, sec->transform, n, sec->width, idx), GSZ_OK);
+    assert_true(sec->width <= 2);
+    memset(idx + (n / 2) * sec->width, 0xFF, sec->width); /* 255 or 65535: past this small codebook */
+    uint8_t *enc;
+    size_t esz;
+    int tx;
+    assert_int_equal(gsz_entropy_encode(idx, n, sec->width, 3, &enc, &esz, &tx), GSZ_OK);
+    m = c;
+    for (size_t i = 0; i < m.n; i++)
+        if (m.s[i].type == GSZ_SEC_DC_IDX) { m.s[i].payload = enc; m.s[i].stored_size = esz; m.s[i].transform = (uint8_t)tx; }
+    assert_int_equal(gsz_container_write(&m, &out, &osz), GSZ_OK);
+    assert_int_equal(gsz_decompress(out, osz, &d, 1), GSZ_ERROR_corrupt);
+    assert_non_null(strstr(gsz_getErrorDetail(), "outside the codebook"));
+    free(out);
+    free(enc);
+    free(idx);
+    /* unknown optional section: skipped; unknown required section: refused */
+    m = c;
+    static const uint8_t extra[4] = {1, 2, 3, 4};
+    m.s[m.n] = (gsz_section){200, 0, 0, 1, 4, extra, 4};
+    m.n++;
+    assert_int_equal(gsz_container_write(&m, &out, &osz), GSZ_OK);
+    assert_int_equal(gsz_decompress(out, osz, &d, 1), GSZ_OK);
+    gsz_scene_free(&d);
+    free(out);
+    m.s[m.n - 1].flags = GSZ_SECF_REQUIRED;
+    assert_int_equal(gsz_container_write(&m, &out, &osz), GSZ_OK);
+    assert_int_equal(gsz_decompress(out, osz, &d, 1), GSZ_ERROR_unsupported);
+    free(out);
+    free(buf);
+}
+
+static void test_geometry_canonical_same_image(void **state) {
+    (void)state;
+    gsz_scene s, t;
+    assert_int_equal(gsz_synth_scene(5000, 0, 17, &s), GSZ_OK);
+    assert_int_equal(gsz_synth_scene(5000, 0, 17, &t), GSZ_OK);
+    for (size_t i = 0; i < t.count; i++) {
+        gsz_geometry_canonical(t.scale + 3 * i, t.rot + 4 * i);
+        assert_true(t.scale[3 * i] >= t.scale[3 * i + 1] && t.scale[3 * i + 1] >= t.scale[3 * i + 2]);
+        assert_true(t.rot[4 * i] >= 0);
+    }
+    assert_true(mean_psnr(&s, &t, 3) > 70.0);
+    gsz_scene_free(&s);
+    gsz_scene_free(&t);
+}
+
+static void test_kmeans_exact_and_deterministic(void **state) {
+    (void)state;
+    enum { N = 5000, D = 9, K = 64 };
+    float *x = malloc(N * D * 4), *w = malloc(N * 4), c1[K * D], c2[K * D];
+    gsz_rng r = {42};
+    for (int i = 0; i < N; i++) {
+        w[i] = (float)gsz_rng_uniform(&r);
+        for (int d = 0; d < D; d++) x[i * D + d] = (float)gsz_rng_normal(&r) * (d < 3 ? 3.0f : 0.3f) + (float)(i % 5);
+    }
+    gsz_kmeans_options o = {0};
+    o.k = K;
+    o.threads = 1;
+    uint32_t *a1 = malloc(N * 4), *a2 = malloc(N * 4);
+    assert_int_equal(gsz_kmeans(x, w, N, D, &o, c1, a1), GSZ_OK);
+    o.threads = 2;
+    assert_int_equal(gsz_kmeans(x, w, N, D, &o, c2, a2), GSZ_OK);
+    assert_memory_equal(c1, c2, sizeof c1);
+    assert_memory_equal(a1, a2, N * 4);
+    /* pruned search == brute force (ties: lowest index) */
+    for (int i = 0; i < N; i++) {
+        float best = INFINITY;
+        uint32_t bi = 0;
+        for (int j = 0; j < K; j++) {
+            float s = 0;
+            for (int d = 0; d < D; d++) { float t = x[i * D + d] - c1[j * D + d]; s += t * t; }
+            if (s < best) { best = s; bi = (uint32_t)j; }
+        }
+        float got = 0;
+        for (int d = 0; d < D; d++) { float t = x[i * D + d] - c1[a1[i] * D + d]; got += t * t; }
+        assert_true(a1[i] == bi || fabsf(got - best) <= 1e-5f * (1 + best));
+    }
+    free(x); free(w); free(a1); free(a2);
+}
+
+static void test_entropy_round_trip(void **state) {
+    (void)state;
+    enum { N = 3001 };
+    static uint64_t data[N], back[N];
+    gsz_rng r = {7};
+    for (int pattern = 0; pattern < 3; pattern++)
+        for (int w = 1; w <= 8; w *= 2) {
+            uint64_t acc = 0, mask = w == 8 ? ~0ull : ((1ull << (8 * w)) - 1);
+            for (int i = 0; i < N; i++) {
+                uint64_t v = pattern == 0 ? gsz_rng_next(&r) : pattern == 1 ? (acc += gsz_rng_next(&r) % 1000) : 12345;
+                v &= mask;
+                memcpy((uint8_t *)data + (size_t)i * w, &v, (size_t)w); /* little-endian host */
+            }
+            uint8_t *enc;
+            size_t esz;
+            int tx;
+            assert_int_equal(gsz_entropy_encode(data, N, w, 5, &enc, &esz, &tx), GSZ_OK);
+            memset(back, 0, sizeof back);
+            assert_int_equal(gsz_entropy_decode(enc, esz, tx, N, w, back), GSZ_OK);
+            assert_memory_equal(data, back, (size_t)N * w);
+            assert_int_equal(gsz_entropy_decode(enc, esz, tx, N + 1, w, back), GSZ_ERROR_corrupt);
+            free(enc);
+        }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip_bounds), cmocka_unit_test(test_presets_fidelity_and_determinism),
+        cmocka_unit_test(test_real_scene), cmocka_unit_test(test_truncated_and_flipped),
+        cmocka_unit_test(test_lying_sections), cmocka_unit_test(test_geometry_canonical_same_image),
+        cmocka_unit_test(test_kmeans_exact_and_deterministic), cmocka_unit_test(test_entropy_round_trip),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

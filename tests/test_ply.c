@@ -1,0 +1,199 @@
+/* PLY reader/writer: round trips, layouts, types, and every malformed-input error. */
+#include "helpers.h"
+
+static void round_trip_degree(int deg) {
+    gsz_scene s, r;
+    assert_int_equal(gsz_synth_scene(777, deg, 5 + (uint64_t)deg, &s), GSZ_OK);
+    const char *p = tmp_path("rt.ply");
+    assert_int_equal(gsz_ply_write(p, &s), GSZ_OK);
+    gsz_ply_stats st;
+    assert_int_equal(gsz_ply_read(p, &r, &st), GSZ_OK);
+    assert_int_equal(st.dropped_nonfinite, 0);
+    assert_scenes_equal(&s, &r);
+    gsz_scene_free(&s);
+    gsz_scene_free(&r);
+}
+
+static void test_round_trip_all_degrees(void **state) {
+    (void)state;
+    for (int d = 0; d <= 3; d++) round_trip_degree(d);
+}
+
+/* Writes a PLY of 2 Gaussians at SH degree 1 in a given format, shuffled property order and types. */
+static const char *props_shuffled[] = {"rot_3", "f_rest_8", "opacity", "x", "f_dc_2", "scale_1", "f_rest_0", "f_rest_1",
+                                       "f_rest_2", "f_rest_3", "f_rest_4", "f_rest_5", "f_rest_6", "f_rest_7", "y", "z",
+                                       "nx", "f_dc_0", "f_dc_1", "scale_0", "scale_2", "rot_0", "rot_1", "rot_2"};
+#define NPROP (sizeof props_shuffled / sizeof props_shuffled[0])
+
+static double value_of(const char *name, int row) {
+    /* deterministic distinct values per property */
+    unsigned h = 0;
+    for (const char *c = name; *c; c++) h = h * 31u + (unsigned char)*c;
+    return (double)(h % 1000) / 250.0 - 2.0 + row * 0.5;
+}
+
+static void write_ascii(const char *path) {
+    FILE *f = fopen(path, "w");
+    fprintf(f, "ply\r\nformat ascii 1.0\r\ncomment made by a test\r\nelement camera 1\r\nproperty float k\r\nelement vertex 2\r\n");
+    for (size_t i = 0; i < NPROP; i++) fprintf(f, "property %s %s\r\n", i % 3 == 0 ? "double" : "float", props_shuffled[i]);
+    fprintf(f, "element face 1\r\nproperty list uchar int vertex_indices\r\nend_header\r\n3.5\r\n");
+    for (int r = 0; r < 2; r++) {
+        for (size_t i = 0; i < NPROP; i++) fprintf(f, "%.17g ", value_of(props_shuffled[i], r));
+        fprintf(f, "\r\n");
+    }
+    fprintf(f, "3 0 1 2\r\n");
+    fclose(f);
+}
+
+static void write_binary(const char *path, int big_endian) {
+    FILE *f = fopen(path, "wb");
+    fprintf(f, "ply\nformat %s 1.0\nelement vertex 2\n", big_endian ? "binary_big_endian" : "binary_little_endian");
+    for (size_t i = 0; i < NPROP; i++) fprintf(f, "property %s %s\n", i % 3 == 0 ? "double" : "float", props_shuffled[i]);
+    fprintf(f, "element face 1\nproperty list uchar int vertex_indices\nend_header\n");
+    for (int r = 0; r < 2; r++)
+        for (size_t i = 0; i < NPROP; i++) {
+            unsigned char b[8];
+            int n;
+            if (i % 3 == 0) { double v = value_of(props_shuffled[i], r); memcpy(b, &v, 8); n = 8; }
+            else { float v = (float)value_of(props_shuffled[i], r); memcpy(b, &v, 4); n = 4; }
+            if (big_endian)
+                for (int k = 0; k < n / 2; k++) { unsigned char t = b[k]; b[k] = b[n - 1 - k]; b[n - 1 - k] = t; }
+            fwrite(b, 1, (size_t)n, f);
+        }
+    unsigned char face[13] = {3};
+    fwrite(face, 1, 13, f);
+    fclose(f);
+}
+
+static void check_shuffled(const gsz_scene *s) {
+    assert_int_equal(s->count, 2);
+    assert_int_equal(s->sh_degree, 1);
+    for (int r = 0; r < 2; r++) {
+        assert_float_equal(s->pos[3 * r + 1], (float)value_of("y", r), 0);
+        assert_float_equal(s->opacity[r], (float)value_of("opacity", r), 0);
+        assert_float_equal(s->rot[4 * r + 3], (float)value_of("rot_3", r), 0);
+        assert_float_equal(s->scale[3 * r + 1], (float)value_of("scale_1", r), 0);
+        /* f_rest_k: channel-major in the file (k = c*3 + coef), coefficient-major in memory */
+        for (int c = 0; c < 3; c++)
+            for (int k = 0; k < 3; k++) {
+                char nm[16];
+                snprintf(nm, sizeof nm, "f_rest_%d", c * 3 + k);
+                assert_float_equal(s->sh_rest[(r * 3 + k) * 3 + c], (float)value_of(nm, r), 0);
+            }
+    }
+}
+
+static void test_formats_and_order(void **state) {
+    (void)state;
+    gsz_scene s;
+    const char *p = tmp_path("ascii.ply");
+    write_ascii(p);
+    assert_int_equal(gsz_ply_read(p, &s, NULL), GSZ_OK);
+    check_shuffled(&s);
+    gsz_scene_free(&s);
+    for (int be = 0; be < 2; be++) {
+        p = tmp_path(be ? "be.ply" : "le.ply");
+        write_binary(p, be);
+        assert_int_equal(gsz_ply_read(p, &s, NULL), GSZ_OK);
+        check_shuffled(&s);
+        gsz_scene_free(&s);
+    }
+}
+
+/* Returns the error of reading text (header + optional body bytes) and checks the detail names the file. */
+static gsz_error read_text(const char *name, const char *text, size_t body_bytes) {
+    const char *p = tmp_path(name);
+    FILE *f = fopen(p, "wb");
+    fputs(text, f);
+    for (size_t i = 0; i < body_bytes; i++) fputc(0, f);
+    fclose(f);
+    gsz_scene s;
+    gsz_error e = gsz_ply_read(p, &s, NULL);
+    if (e) assert_non_null(strstr(gsz_getErrorDetail(), name));
+    else gsz_scene_free(&s);
+    return e;
+}
+
+#define HDR_PROPS                                                                                                   \
+    "property float x\nproperty float y\nproperty float z\nproperty float f_dc_0\nproperty float f_dc_1\n"          \
+    "property float f_dc_2\nproperty float opacity\nproperty float scale_0\nproperty float scale_1\n"               \
+    "property float scale_2\nproperty float rot_0\nproperty float rot_1\nproperty float rot_2\nproperty float rot_3\n"
+
+static void test_malformed(void **state) {
+    (void)state;
+    /* well-formed baseline: 2 vertices of 14 floats */
+    assert_int_equal(read_text("ok.ply", "ply\nformat binary_little_endian 1.0\nelement vertex 2\n" HDR_PROPS "end_header\n", 112), GSZ_OK);
+    /* truncated body */
+    assert_int_equal(read_text("trunc.ply", "ply\nformat binary_little_endian 1.0\nelement vertex 2\n" HDR_PROPS "end_header\n", 100), GSZ_ERROR_format);
+    assert_non_null(strstr(gsz_getErrorDetail(), "truncated"));
+    /* lying huge count: refused before allocating */
+    assert_int_equal(read_text("huge.ply", "ply\nformat binary_little_endian 1.0\nelement vertex 999999999999\n" HDR_PROPS "end_header\n", 112), GSZ_ERROR_format);
+    /* not a PLY, no end_header, unknown format, unknown type, bad count */
+    assert_int_equal(read_text("magic.ply", "plx\nformat ascii 1.0\n", 0), GSZ_ERROR_format);
+    assert_int_equal(read_text("noend.ply", "ply\nformat binary_little_endian 1.0\nelement vertex 2\n" HDR_PROPS, 0), GSZ_ERROR_format);
+    assert_int_equal(read_text("fmt.ply", "ply\nformat binary_middle_endian 1.0\nelement vertex 0\n" HDR_PROPS "end_header\n", 0), GSZ_ERROR_format);
+    assert_int_equal(read_text("type.ply", "ply\nformat ascii 1.0\nelement vertex 0\nproperty float128 x\nend_header\n", 0), GSZ_ERROR_format);
+    assert_int_equal(read_text("count.ply", "ply\nformat ascii 1.0\nelement vertex -3\n" HDR_PROPS "end_header\n", 0), GSZ_ERROR_format);
+    /* wrong f_rest count names the count */
+    assert_int_equal(read_text("rest.ply", "ply\nformat binary_little_endian 1.0\nelement vertex 0\n" HDR_PROPS
+                                           "property float f_rest_0\nproperty float f_rest_1\nend_header\n", 0), GSZ_ERROR_format);
+    assert_non_null(strstr(gsz_getErrorDetail(), "2 f_rest"));
+    /* a missing required property is named */
+    assert_int_equal(read_text("miss.ply", "ply\nformat binary_little_endian 1.0\nelement vertex 0\nproperty float x\nend_header\n", 0), GSZ_ERROR_format);
+    assert_non_null(strstr(gsz_getErrorDetail(), "'y'"));
+    /* ASCII with too few values */
+    assert_int_equal(read_text("short.ply", "ply\nformat ascii 1.0\nelement vertex 1\n" HDR_PROPS "end_header\n1 2 3 4 5 6 7 8 9 10 11 12 13\n", 0), GSZ_ERROR_format);
+    /* missing file */
+    gsz_scene s;
+    assert_int_equal(gsz_ply_read(tmp_path("does-not-exist.ply"), &s, NULL), GSZ_ERROR_io);
+    assert_non_null(strstr(gsz_getErrorDetail(), "does-not-exist.ply"));
+}
+
+static void test_nan_rows_dropped(void **state) {
+    (void)state;
+    gsz_scene s, r;
+    assert_int_equal(gsz_synth_scene(50, 2, 9, &s), GSZ_OK);
+    s.pos[3 * 7] = NAN;
+    s.sh_rest[20 * 24 + 5] = INFINITY;
+    s.opacity[33] = -INFINITY;
+    const char *p = tmp_path("nan.ply");
+    assert_int_equal(gsz_ply_write(p, &s), GSZ_OK);
+    gsz_ply_stats st;
+    assert_int_equal(gsz_ply_read(p, &r, &st), GSZ_OK);
+    assert_int_equal(st.rows_in_file, 50);
+    assert_int_equal(st.dropped_nonfinite, 3);
+    assert_int_equal(r.count, 47);
+    assert_float_equal(r.pos[3 * 7], s.pos[3 * 8], 0); /* row 8 moved up */
+    gsz_scene_free(&s);
+    gsz_scene_free(&r);
+}
+
+static void test_write_is_atomic(void **state) {
+    (void)state;
+    gsz_scene s;
+    assert_int_equal(gsz_synth_scene(10, 0, 1, &s), GSZ_OK);
+    /* a directory that does not exist: error, nothing written */
+    assert_int_equal(gsz_ply_write("/nonexistent-dir/x.ply", &s), GSZ_ERROR_io);
+    assert_false(file_exists("/nonexistent-dir/x.ply"));
+    gsz_scene_free(&s);
+}
+
+static void test_real_scene_reads(void **state) {
+    (void)state;
+    const char *p = shared_scene("playbot-trained.ply");
+    if (!p) { skip(); return; }
+    gsz_scene s;
+    assert_int_equal(gsz_ply_read(p, &s, NULL), GSZ_OK);
+    assert_int_equal(s.count, 109180);
+    assert_int_equal(s.sh_degree, 3);
+    gsz_scene_free(&s);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip_all_degrees), cmocka_unit_test(test_formats_and_order),
+        cmocka_unit_test(test_malformed), cmocka_unit_test(test_nan_rows_dropped),
+        cmocka_unit_test(test_write_is_atomic), cmocka_unit_test(test_real_scene_reads),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
