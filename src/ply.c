@@ -403,6 +403,7 @@ gsz_error gsz_ply_read(const char *path, gsz_scene *out, gsz_ply_stats *st) {
     char *head = malloc(peek + 1);
     if (!head) { fclose(f); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
     if (fread(head, 1, peek, f) != peek) { free(head); fclose(f); return gsz_fail(GSZ_ERROR_io, "%s: read failed", path); }
+    head[peek] = 0;
     gsz_error e;
     if (peek > 20 && strstr(head, "format ascii")) {
         free(head);

@@ -149,6 +149,7 @@ static void test_truncated_and_flipped(void **state) {
         memcpy(copy, buf, size);
         copy[pos] ^= (uint8_t)(1u << (pos % 8));
         gsz_error e = gsz_decompress(copy, size, &d, 1);
+        if (!e) gsz_scene_free(&d);
         assert_true(gsz_isError(e));
     }
     free(copy);

@@ -1,0 +1,30 @@
+#!/bin/sh
+# Runs every test: installs what is missing, builds (Release), runs ctest, then the sanitizer build
+# (ASan + UBSan) of the same tests and the libFuzzer harnesses for a bounded time.
+#   GSZ_FUZZ_SECONDS  seconds per fuzzer (default 45; 0 skips fuzzing)
+set -eu
+cd "$(dirname "$0")/.."
+sh scripts/setup.sh
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+echo "== build (Release) and tests"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j "$JOBS"
+ctest --test-dir build --output-on-failure
+
+echo "== sanitizer build (clang, ASan + UBSan, fuzz harnesses) and tests"
+CC=clang cmake -S . -B build-fuzz -DGSZ_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build-fuzz -j "$JOBS"
+ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-fuzz --output-on-failure
+
+SECS=${GSZ_FUZZ_SECONDS:-45}
+if [ "$SECS" -gt 0 ]; then
+    echo "== fuzzing ${SECS}s per decoder"
+    C=build-fuzz/corpus
+    mkdir -p "$C/ply" "$C/gsz"
+    ./build/gsz synth 40 --sh 1 -o "$C/ply/seed.ply" -q
+    ./build/gsz compress "$C/ply/seed.ply" -o "$C/gsz/seed.gsz" -q --views 4
+    ./build-fuzz/tests/fuzz_ply -max_total_time="$SECS" -max_len=65536 -print_final_stats=1 "$C/ply" 2>&1 | tail -3
+    ./build-fuzz/tests/fuzz_gsz -max_total_time="$SECS" -max_len=65536 -print_final_stats=1 "$C/gsz" 2>&1 | tail -3
+fi
+echo "all tests passed"
