@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static _Thread_local char g_detail[1024];
@@ -119,6 +120,9 @@ gsz_error gsz_outfile_open(gsz_outfile *o, const char *path) {
         o->path = o->tmp = NULL;
         return e;
     }
+    mode_t mask = umask(0); /* mkstemp makes 0600 files; outputs get the usual permissions */
+    umask(mask);
+    fchmod(fd, 0666 & ~mask);
     o->f = fdopen(fd, "wb");
     if (!o->f) { close(fd); remove(o->tmp); free(o->path); free(o->tmp); o->path = o->tmp = NULL; return gsz_fail(GSZ_ERROR_io, "%s: cannot open", path); }
     return GSZ_OK;

@@ -3,6 +3,7 @@
 #include "common.h"
 #include "../scenes/synth.h"
 
+#include <stddef.h>
 #include <string.h>
 
 static const char *usage =
@@ -15,14 +16,14 @@ static const char *usage =
     "  gsz decompress IN.gsz -o OUT.ply [-j N] [-q] [--json]\n"
     "  gsz info FILE(.ply|.gsz) [--json]\n"
     "  gsz render SCENE -o OUT.png [--view I [--views N] | --cameras cameras.json --camera I] [--size WxH] [-j N]\n"
-    "  gsz compare REF TEST [--views N] [--size WxH] [--cameras cameras.json] [-j N] [--json]\n"
+    "  gsz compare REF TEST [--views N] [--size WxH] [--cameras cameras.json] [--ref-cache DIR] [-j N] [--json]\n"
     "  gsz bench IN.ply [compress options] [--views N] [--size WxH] [--keep OUT.gsz] [--json]\n"
     "  gsz synth COUNT -o OUT.ply [--sh D] [--seed S]\n"
     "\n"
     "SCENE, REF and TEST may be .ply or .gsz. Views are generated around the scene unless --cameras is given.\n";
 
 typedef struct {
-    const char *out, *cameras, *keep, *preset_name;
+    const char *out, *cameras, *keep, *preset_name, *ref_cache;
     int json, quiet, threads, views, view, camera, width, height, sh, seed;
     gsz_compress_options co;
 } args_t;
@@ -65,6 +66,7 @@ static int parse(int argc, char **argv, args_t *a, const char **pos, int *npos, 
         else if (!strcmp(o, "-j") || !strcmp(o, "--threads")) { NUM(1, 256); a->threads = (int)x; }
         else if (!strcmp(o, "--cameras")) { NEED(); a->cameras = v; }
         else if (!strcmp(o, "--keep")) { NEED(); a->keep = v; }
+        else if (!strcmp(o, "--ref-cache")) { NEED(); a->ref_cache = v; }
         else if (!strcmp(o, "--views")) { NUM(1, 10000); a->views = (int)x; }
         else if (!strcmp(o, "--view")) { NUM(0, 1e9); a->view = (int)x; }
         else if (!strcmp(o, "--camera")) { NUM(0, 1e9); a->camera = (int)x; }
@@ -353,9 +355,50 @@ static int cmd_render(int argc, char **argv) {
 
 typedef struct { double psnr, ssim; } fidelity;
 
+/* Reference renders cached as half floats (precision floor ~70 dB), keyed by the camera: benchmarks
+ * compare many encodings against the same reference and need render it only once. */
+static uint64_t camera_key(const gsz_camera *c) {
+    uint64_t h = 1469598103934665603ull;
+    const unsigned char *p = (const unsigned char *)c;
+    for (size_t i = 0; i < offsetof(gsz_camera, name); i++) h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+static int cache_load(const char *dir, size_t view, const gsz_camera *c, float *img) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/ref%04zu.f16", dir, view);
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    uint64_t hdr[2];
+    size_t n = (size_t)c->width * (size_t)c->height * 3;
+    uint16_t *h = malloc(n * 2);
+    int ok = h && fread(hdr, 8, 2, f) == 2 && hdr[0] == camera_key(c) && hdr[1] == n && fread(h, 2, n, f) == n;
+    fclose(f);
+    if (ok)
+        for (size_t i = 0; i < n; i++) img[i] = gsz_half_to_float(h[i]);
+    free(h);
+    return ok;
+}
+
+static void cache_store(const char *dir, size_t view, const gsz_camera *c, const float *img) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/ref%04zu.f16", dir, view);
+    size_t n = (size_t)c->width * (size_t)c->height * 3;
+    uint8_t *buf = malloc(16 + n * 2);
+    if (!buf) return;
+    uint64_t hdr[2] = {camera_key(c), n};
+    memcpy(buf, hdr, 16);
+    for (size_t i = 0; i < n; i++) {
+        uint16_t v = gsz_float_to_half(img[i]);
+        memcpy(buf + 16 + 2 * i, &v, 2);
+    }
+    gsz_write_file(path, buf, 16 + n * 2); /* best effort */
+    free(buf);
+}
+
 /* Renders both scenes from the cameras; per-view and mean PSNR/SSIM. */
 static gsz_error compare_scenes(const gsz_scene *ref, const gsz_scene *test, const gsz_camera *cams, size_t n, int threads,
-                                gsz_progress *pg, fidelity *per_view, fidelity *mean) {
+                                const char *cache, gsz_progress *pg, fidelity *per_view, fidelity *mean) {
     size_t maxpx = 0;
     for (size_t i = 0; i < n; i++) maxpx = GSZ_MAX(maxpx, (size_t)cams[i].width * (size_t)cams[i].height);
     float *ia = gsz_malloc_array(maxpx, 3 * sizeof(float)), *ib = gsz_malloc_array(maxpx, 3 * sizeof(float));
@@ -365,7 +408,13 @@ static gsz_error compare_scenes(const gsz_scene *ref, const gsz_scene *test, con
     mean->psnr = mean->ssim = 0;
     gsz_error e = GSZ_OK;
     for (size_t i = 0; i < n && !e; i++) {
-        e = gsz_render(ref, &cams[i], &ro, ia);
+        if (!cache || !cache_load(cache, i, &cams[i], ia)) {
+            e = gsz_render(ref, &cams[i], &ro, ia);
+            if (!e && cache) {
+                cache_store(cache, i, &cams[i], ia);
+                cache_load(cache, i, &cams[i], ia); /* compare against exactly what later runs will read */
+            }
+        }
         if (!e) e = gsz_render(test, &cams[i], &ro, ib);
         if (e) break;
         size_t px = (size_t)cams[i].width * (size_t)cams[i].height;
@@ -435,7 +484,7 @@ static int cmd_compare(int argc, char **argv) {
     if (!e && !pv) e = gsz_fail(GSZ_ERROR_memory, "out of memory");
     gsz_progress pg;
     gsz_progress_init(&pg, a.quiet || a.json);
-    if (!e) e = compare_scenes(&ref, &test, cams, n, a.threads, &pg, pv, &mean);
+    if (!e) e = compare_scenes(&ref, &test, cams, n, a.threads, a.ref_cache, &pg, pv, &mean);
     if (!e) print_fidelity(pos[0], pos[1], cams, pv, n, mean, a.json);
     free(pv);
     free(cams);
@@ -480,7 +529,7 @@ static int cmd_bench(int argc, char **argv) {
     e = get_cameras(&va, &s, 24, &cams, &n);
     fidelity *pv = e ? NULL : gsz_calloc_array(n, sizeof *pv), mean = {0, 0};
     if (!e && !pv) e = gsz_fail(GSZ_ERROR_memory, "out of memory");
-    if (!e) e = compare_scenes(&s, &d, cams, n, a.threads, &pg, pv, &mean);
+    if (!e) e = compare_scenes(&s, &d, cams, n, a.threads, a.ref_cache, &pg, pv, &mean);
     if (!e) {
         size_t in_bytes = file_size(pos[0]);
         if (a.json) {
