@@ -103,4 +103,19 @@ gsz_error gsz_container_write(const gsz_container *c, uint8_t **out, size_t *out
 gsz_error gsz_container_read(const void *data, size_t size, gsz_container *c);
 const gsz_section *gsz_container_find(const gsz_container *c, uint32_t type);
 
+/* ---- decompress.c: a decoded file before expansion (the viewer uploads this form as is) */
+typedef struct {
+    size_t count;
+    int sh_degree;
+    float *pos;        /* 3 per Gaussian */
+    float *opacity;    /* 1 per Gaussian: the sigmoid value */
+    uint8_t *degree;   /* kept SH degree per Gaussian */
+    uint32_t *index[4]; /* per Gaussian: scale, rotation, colour, SH (into the codebook of its degree) */
+    float *codebook[6]; /* scale (3), rotation (4), colour (3), sh1 (9), sh2 (24), sh3 (45) floats per entry */
+    int codebook_size[6];
+} gsz_indexed;
+
+gsz_error gsz_decode_indexed(const void *data, size_t size, int threads, gsz_indexed *out);
+void gsz_indexed_free(gsz_indexed *x);
+
 #endif

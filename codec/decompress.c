@@ -28,35 +28,38 @@ static uint32_t idx_at(const void *p, int w, size_t i) {
 }
 
 typedef struct {
-    const gsz_container *c;
-    gsz_scene *s;
+    const gsz_header *h;
     const uint64_t *codes;
     const uint8_t *opac;
-    const float *cb[3];
-    const void *idx[3];
-    int iw[3];
+    gsz_indexed *x;
+    const void *idx[6];
+    int iw[6];
 } fill_ctx;
 
 static void fill_range(void *p, size_t b, size_t e, int w) {
     (void)w;
     fill_ctx *f = p;
-    const gsz_header *h = &f->c->h;
+    const gsz_header *h = f->h;
+    gsz_indexed *x = f->x;
     float qmax = (float)((1u << h->pos_bits) - 1), omax = (float)((1u << h->opacity_bits) - 1);
     for (size_t i = b; i < e; i++) {
         uint32_t q[3];
         gsz_morton3_decode(f->codes[i], &q[0], &q[1], &q[2]);
-        for (int k = 0; k < 3; k++)
-            f->s->pos[3 * i + (size_t)k] = h->bmin[k] + (h->bmax[k] - h->bmin[k]) * ((float)q[k] / qmax);
+        for (int k = 0; k < 3; k++) x->pos[3 * i + (size_t)k] = h->bmin[k] + (h->bmax[k] - h->bmin[k]) * ((float)q[k] / qmax);
         float o = (float)f->opac[i] / omax;
-        o = GSZ_CLAMP(o, 0.25f / omax, 1.0f - 0.25f / omax);
-        f->s->opacity[i] = gsz_logit(o);
-        memcpy(f->s->scale + 3 * i, f->cb[0] + 3 * (size_t)idx_at(f->idx[0], f->iw[0], i), 12);
-        memcpy(f->s->rot + 4 * i, f->cb[1] + 4 * (size_t)idx_at(f->idx[1], f->iw[1], i), 16);
-        memcpy(f->s->sh_dc + 3 * i, f->cb[2] + 3 * (size_t)idx_at(f->idx[2], f->iw[2], i), 12);
+        x->opacity[i] = GSZ_CLAMP(o, 0.25f / omax, 1.0f - 0.25f / omax);
+        for (int a = 0; a < 3; a++) x->index[a][i] = idx_at(f->idx[a], f->iw[a], i);
     }
 }
 
-gsz_error gsz_decompress(const void *data, size_t size, gsz_scene *out, int threads) {
+void gsz_indexed_free(gsz_indexed *x) {
+    free(x->pos); free(x->opacity); free(x->degree);
+    for (int i = 0; i < 4; i++) free(x->index[i]);
+    for (int i = 0; i < 6; i++) free(x->codebook[i]);
+    memset(x, 0, sizeof *x);
+}
+
+gsz_error gsz_decode_indexed(const void *data, size_t size, int threads, gsz_indexed *out) {
     memset(out, 0, sizeof *out);
     gsz_container *C = malloc(sizeof *C);
     if (!C) return gsz_fail(GSZ_ERROR_memory, "out of memory");
@@ -65,7 +68,6 @@ gsz_error gsz_decompress(const void *data, size_t size, gsz_scene *out, int thre
     size_t n = (size_t)C->h.count;
     int D = C->h.sh_degree;
     threads = gsz_thread_count(threads);
-    /* what every stream must hold */
     dec_job jobs[GSZ_MAX_SECTIONS];
     size_t nj = 0;
     memset(jobs, 0, sizeof jobs);
@@ -73,7 +75,8 @@ gsz_error gsz_decompress(const void *data, size_t size, gsz_scene *out, int thre
     float *cbs[6] = {0};
     int cbk[6] = {0};
     uint64_t count_d[4] = {n, 0, 0, 0};
-    gsz_scene s = {0};
+    gsz_indexed x;
+    memset(&x, 0, sizeof x);
 
     const uint32_t need[] = {GSZ_SEC_POSITION, GSZ_SEC_OPACITY, GSZ_SEC_SCALE_CB, GSZ_SEC_SCALE_IDX, GSZ_SEC_ROT_CB,
                              GSZ_SEC_ROT_IDX, GSZ_SEC_DC_CB, GSZ_SEC_DC_IDX};
@@ -127,9 +130,8 @@ gsz_error gsz_decompress(const void *data, size_t size, gsz_scene *out, int thre
         uint32_t q[3];
         gsz_morton3_decode(codes[i], &q[0], &q[1], &q[2]);
         if (q[0] > lim || q[1] > lim || q[2] > lim || (codes[i] >> 63)) { err = gsz_fail(GSZ_ERROR_corrupt, "position %zu outside the %u-bit grid", i, C->h.pos_bits); goto done; }
-    }
-    for (size_t i = 0; i < n; i++)
         if (opac[i] >> C->h.opacity_bits) { err = gsz_fail(GSZ_ERROR_corrupt, "opacity %zu outside the %u-bit range", i, C->h.opacity_bits); goto done; }
+    }
     if (degs) {
         count_d[0] = 0;
         for (size_t i = 0; i < n; i++) {
@@ -181,28 +183,72 @@ gsz_error gsz_decompress(const void *data, size_t size, gsz_scene *out, int thre
     for (int slot = 0; slot < 3; slot++)
         if (!idx[slot]) { err = gsz_fail(GSZ_ERROR_corrupt, "missing index stream"); goto done; }
 
-    /* stage 3: the scene */
-    if ((err = gsz_scene_alloc(&s, n, D))) goto done;
-    fill_ctx fc = {C, &s, codes, opac, {cbs[0], cbs[1], cbs[2]}, {idx[0], idx[1], idx[2]}, {iw[0], iw[1], iw[2]}};
-    gsz_parallel_for(n, 16384, threads, fill_range, &fc);
-    if (D > 0) {
-        size_t nr3 = (size_t)gsz_shRestCount(D) * 3;
-        memset(s.sh_rest, 0, n * nr3 * sizeof(float));
-        size_t at[4] = {0, 0, 0, 0};
-        for (size_t i = 0; i < n; i++) {
-            int d = degs[i];
-            if (!d) continue;
-            size_t dim = (size_t)gsz_shRestCount(d) * 3;
-            memcpy(s.sh_rest + nr3 * i, cbs[2 + d] + dim * idx_at(idx[2 + d], iw[2 + d], at[d]++), dim * sizeof(float));
-        }
+    /* stage 3: the indexed scene */
+    x.count = n;
+    x.sh_degree = D;
+    x.pos = gsz_malloc_array(n, 3 * sizeof(float));
+    x.opacity = gsz_malloc_array(n, sizeof(float));
+    x.degree = calloc(n ? n : 1, 1);
+    for (int a = 0; a < 4; a++) x.index[a] = gsz_calloc_array(n, sizeof(uint32_t));
+    if (!x.pos || !x.opacity || !x.degree || !x.index[0] || !x.index[1] || !x.index[2] || !x.index[3]) {
+        err = gsz_fail(GSZ_ERROR_memory, "out of memory");
+        goto done;
     }
-    *out = s;
-    memset(&s, 0, sizeof s);
+    fill_ctx fc = {&C->h, codes, opac, &x, {idx[0], idx[1], idx[2]}, {iw[0], iw[1], iw[2]}};
+    gsz_parallel_for(n, 16384, threads, fill_range, &fc);
+    if (degs) {
+        memcpy(x.degree, degs, n);
+        size_t at[4] = {0, 0, 0, 0};
+        for (size_t i = 0; i < n; i++)
+            if (degs[i]) x.index[3][i] = idx_at(idx[2 + degs[i]], iw[2 + degs[i]], at[degs[i]]++);
+    }
+    for (int k = 0; k < 6; k++) { x.codebook[k] = cbs[k]; x.codebook_size[k] = cbk[k]; cbs[k] = NULL; }
+    *out = x;
+    memset(&x, 0, sizeof x);
 done:
     for (size_t j = 0; j < nj; j++) free(bufs[j]);
     for (int k = 0; k < 6; k++) free(cbs[k]);
-    gsz_scene_free(&s);
+    gsz_indexed_free(&x);
     free(C);
+    return err;
+}
+
+typedef struct {
+    const gsz_indexed *x;
+    gsz_scene *s;
+} expand_ctx;
+
+static void expand_range(void *p, size_t b, size_t e, int w) {
+    (void)w;
+    expand_ctx *c = p;
+    const gsz_indexed *x = c->x;
+    gsz_scene *s = c->s;
+    size_t nr3 = (size_t)gsz_shRestCount(x->sh_degree) * 3;
+    memcpy(s->pos + 3 * b, x->pos + 3 * b, (e - b) * 3 * sizeof(float));
+    for (size_t i = b; i < e; i++) {
+        s->opacity[i] = gsz_logit(x->opacity[i]);
+        memcpy(s->scale + 3 * i, x->codebook[0] + 3 * (size_t)x->index[0][i], 12);
+        memcpy(s->rot + 4 * i, x->codebook[1] + 4 * (size_t)x->index[1][i], 16);
+        memcpy(s->sh_dc + 3 * i, x->codebook[2] + 3 * (size_t)x->index[2][i], 12);
+        if (!nr3) continue;
+        int d = x->degree[i];
+        size_t dim = (size_t)gsz_shRestCount(d) * 3;
+        memset(s->sh_rest + nr3 * i, 0, nr3 * sizeof(float));
+        if (d) memcpy(s->sh_rest + nr3 * i, x->codebook[2 + d] + dim * (size_t)x->index[3][i], dim * sizeof(float));
+    }
+}
+
+gsz_error gsz_decompress(const void *data, size_t size, gsz_scene *out, int threads) {
+    memset(out, 0, sizeof *out);
+    gsz_indexed x;
+    gsz_error err = gsz_decode_indexed(data, size, threads, &x);
+    if (err) return err;
+    err = gsz_scene_alloc(out, x.count, x.sh_degree);
+    if (!err) {
+        expand_ctx c = {&x, out};
+        gsz_parallel_for(x.count, 16384, gsz_thread_count(threads), expand_range, &c);
+    }
+    gsz_indexed_free(&x);
     return err;
 }
 
