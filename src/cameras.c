@@ -134,38 +134,48 @@ static void cross3(const double a[3], const double b[3], double o[3]) {
     o[2] = a[0] * b[1] - a[1] * b[0];
 }
 
+void gsz_camera_look_at(gsz_camera *cam, const float eye[3], const float target[3], const float up_in[3], int width,
+                        int height, float fov_deg) {
+    if (fov_deg <= 0) fov_deg = 50;
+    double fwd[3] = {target[0] - eye[0], target[1] - eye[1], target[2] - eye[2]}, up[3] = {up_in[0], up_in[1], up_in[2]};
+    double right[3], down[3];
+    normalize3(fwd);
+    cross3(fwd, up, right); /* forward x up points right in a y-down image */
+    if (right[0] * right[0] + right[1] * right[1] + right[2] * right[2] < 1e-12) {
+        double alt[3] = {up[1], up[2], up[0]}; /* looking along up: any perpendicular will do */
+        cross3(fwd, alt, right);
+    }
+    normalize3(right);
+    cross3(fwd, right, down);
+    normalize3(down);
+    double c2w[9] = {right[0], down[0], fwd[0], right[1], down[1], fwd[1], right[2], down[2], fwd[2]};
+    double pos[3] = {eye[0], eye[1], eye[2]};
+    memset(cam, 0, sizeof *cam);
+    cam->width = width;
+    cam->height = height;
+    cam->fx = cam->fy = (float)(0.5 * height / tan(0.5 * fov_deg * GSZ_PI / 180.0));
+    cam->cx = 0.5f * (float)width;
+    cam->cy = 0.5f * (float)height;
+    set_pose(cam, c2w, pos);
+}
+
 gsz_error gsz_cameras_generate(const gsz_scene *s, size_t count, int width, int height, float fov_deg, gsz_camera *out) {
     if (width < 1 || height < 1) return gsz_fail(GSZ_ERROR_argument, "bad view size %dx%d", width, height);
     if (fov_deg <= 0) fov_deg = 50;
     float c[3], r;
     gsz_scene_focus(s, c, &r);
-    double fy = 0.5 * height / tan(0.5 * fov_deg * GSZ_PI / 180.0);
     double half_min = 0.5 * fov_deg * GSZ_PI / 180.0;
     if (width < height) half_min = atan(tan(half_min) * width / height);
     double dist = r / sin(half_min) * 1.05;
+    const float up[3] = {0, -1, 0}; /* COLMAP scenes are y-down */
     for (size_t i = 0; i < count; i++) {
-        /* Golden-angle spiral over elevations -35..+65 degrees, up = -Y (COLMAP scenes are y-down). */
+        /* golden-angle spiral over elevations -35..+65 degrees */
         double t = count > 1 ? (double)i / (double)(count - 1) : 0.5;
         double elev = (-35.0 + 100.0 * t) * GSZ_PI / 180.0;
         double azim = (double)i * 2.399963229728653;
-        double up[3] = {0, -1, 0};
-        double dir[3] = {cos(elev) * sin(azim), -sin(elev), cos(elev) * cos(azim)}; /* centre -> camera */
-        double pos[3] = {c[0] + dist * dir[0], c[1] + dist * dir[1], c[2] + dist * dir[2]};
-        double fwd[3] = {-dir[0], -dir[1], -dir[2]}, right[3], down[3];
-        cross3(fwd, up, right); /* x = forward x up points right for a y-down image */
-        normalize3(right);
-        cross3(fwd, right, down);
-        normalize3(down);
-        double c2w[9] = {right[0], down[0], fwd[0], right[1], down[1], fwd[1], right[2], down[2], fwd[2]};
-        gsz_camera *cam = &out[i];
-        memset(cam, 0, sizeof *cam);
-        cam->width = width;
-        cam->height = height;
-        cam->fx = cam->fy = (float)fy;
-        cam->cx = 0.5f * (float)width;
-        cam->cy = 0.5f * (float)height;
-        set_pose(cam, c2w, pos);
-        snprintf(cam->name, sizeof cam->name, "view%03zu", i);
+        float eye[3] = {(float)(c[0] + dist * cos(elev) * sin(azim)), (float)(c[1] - dist * sin(elev)), (float)(c[2] + dist * cos(elev) * cos(azim))};
+        gsz_camera_look_at(&out[i], eye, c, up, width, height, fov_deg);
+        snprintf(out[i].name, sizeof out[i].name, "view%03zu", i);
     }
     return GSZ_OK;
 }

@@ -93,6 +93,9 @@ gsz_error gsz_cameras_read(const char *path, gsz_camera **cameras, size_t *count
  * Gaussians), looking at it. vertical_fov_deg 0 = 50 degrees. */
 gsz_error gsz_cameras_generate(const gsz_scene *scene, size_t count, int width, int height,
                                float vertical_fov_deg, gsz_camera *out);
+/* A camera at eye looking at target; up is the world direction that appears up in the image. */
+void gsz_camera_look_at(gsz_camera *cam, const float eye[3], const float target[3], const float up[3], int width,
+                        int height, float vertical_fov_deg);
 /* Robust centre and radius of the dense part of the scene. */
 void gsz_scene_focus(const gsz_scene *scene, float center[3], float *radius);
 

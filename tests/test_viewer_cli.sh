@@ -1,0 +1,23 @@
+#!/bin/sh
+# gszview exits cleanly with a message on a missing file, a corrupt .gsz, or bad options; a headless
+# benchmark run prints its JSON.
+set -u
+V=${GSZVIEW:?}
+G=${GSZ:?}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+$V --headless "$T/missing.gsz" 2>"$T/err"; [ $? -ne 0 ] || fail "missing file accepted"
+grep -q "missing.gsz" "$T/err" || fail "no message naming the file: $(cat "$T/err")"
+$G synth 2000 --sh 2 -o "$T/s.ply" -q && $G compress "$T/s.ply" -o "$T/s.gsz" -q --views 4 || fail "setup"
+head -c 300 "$T/s.gsz" >"$T/bad.gsz"
+$V --headless --frames 2 "$T/bad.gsz" 2>"$T/err"; rc=$?
+[ $rc -ne 0 ] && [ $rc -lt 128 ] || fail "corrupt .gsz: exit $rc"
+grep -q "bad.gsz" "$T/err" || grep -q "OpenGL" "$T/err" || fail "no message: $(cat "$T/err")"
+$V --bogus 2>/dev/null; [ $? -eq 2 ] || fail "bad option not refused"
+if $V --headless --frames 3 --size 160x120 --json "$T/s.gsz" >"$T/out.json" 2>"$T/err"; then
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["frames"]==3 and d["fps"]>0 and d["gpu_bytes_per_splat"]>0' "$T/out.json" || fail "bad JSON"
+else
+    grep -q "OpenGL" "$T/err" && echo "SKIP: no OpenGL here: $(cat "$T/err")" || fail "headless run: $(cat "$T/err")"
+fi
+echo "viewer_cli: all checks passed"

@@ -1,0 +1,400 @@
+/* gszview: opens a .gsz or .ply and splats it with OpenGL. Interactive in a GLFW window, or headless
+ * through EGL: --headless renders a camera path and reports frame times, or --screenshot one view. */
+#define _POSIX_C_SOURCE 200809L
+#include "viewer.h"
+#include "cli.h"
+#include "common.h"
+
+#include <string.h>
+#include <time.h>
+#ifdef GSZV_WITH_GLFW
+#include <GLFW/glfw3.h>
+#endif
+
+typedef struct {
+    const char *file, *screenshot, *path, *cameras;
+    int headless, width, height, frames, view, views, json, threads, sh, up_sign, up_axis, quiet;
+} opts_t;
+
+static int usage(int code) {
+    fprintf(code ? stderr : stdout,
+            "usage: gszview [options] SCENE.gsz|SCENE.ply\n"
+            "  --headless                 no window: EGL, render a camera path and report frame times\n"
+            "  --size WxH                 frame size (default 1920x1080 headless, 1280x720 window)\n"
+            "  --frames N --path orbit    headless benchmark path (default 300 frames)\n"
+            "  --screenshot OUT.png       render one view (--view I of --views N generated, as 'gsz render') and exit\n"
+            "  --cameras cameras.json     training cameras (window: number keys / PageUp / PageDown)\n"
+            "  --sh N                     cap the SH degree (0-3)\n"
+            "  --up -y|+y|-z|+z|-x|+x     world up axis (default -y: COLMAP scenes are y-down)\n"
+            "  -j N --json -q\n"
+            "window keys: left drag orbit, right/middle drag pan, wheel zoom, WASD/QE fly (Shift faster), R reset,\n"
+            "  0-3 SH degree, V vsync, P screenshot, U cycle up axis, 1-9/PageUp/PageDown training cameras,\n"
+            "  drop a file to open it, Esc quit\n");
+    return code;
+}
+
+static int parse_up(const char *s, opts_t *o) {
+    if (strlen(s) != 2 || (s[0] != '-' && s[0] != '+') || s[1] < 'x' || s[1] > 'z') return 0;
+    o->up_sign = s[0] == '-' ? -1 : 1;
+    o->up_axis = s[1] - 'x';
+    return 1;
+}
+
+static int parse(int argc, char **argv, opts_t *o) {
+    memset(o, 0, sizeof *o);
+    o->frames = 300;
+    o->view = 0;
+    o->views = 24;
+    o->sh = -1;
+    o->up_sign = -1;
+    o->up_axis = 1;
+    o->path = "orbit";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEED() do { if (!v) { fprintf(stderr, "gszview: %s needs a value\n", a); return 0; } i++; } while (0)
+        if (!strcmp(a, "--headless")) o->headless = 1;
+        else if (!strcmp(a, "--size")) { NEED(); if (!gsz_parse_size(v, &o->width, &o->height)) { fprintf(stderr, "gszview: bad --size %s\n", v); return 0; } }
+        else if (!strcmp(a, "--frames")) { NEED(); o->frames = atoi(v); if (o->frames < 1) return 0; }
+        else if (!strcmp(a, "--path")) { NEED(); o->path = v; if (strcmp(v, "orbit")) { fprintf(stderr, "gszview: unknown path %s (orbit)\n", v); return 0; } }
+        else if (!strcmp(a, "--screenshot")) { NEED(); o->screenshot = v; }
+        else if (!strcmp(a, "--view")) { NEED(); o->view = atoi(v); }
+        else if (!strcmp(a, "--views")) { NEED(); o->views = atoi(v); if (o->views < 1) return 0; }
+        else if (!strcmp(a, "--cameras")) { NEED(); o->cameras = v; }
+        else if (!strcmp(a, "--sh")) { NEED(); o->sh = atoi(v); if (o->sh < 0 || o->sh > 3) return 0; }
+        else if (!strcmp(a, "--up")) { NEED(); if (!parse_up(v, o)) { fprintf(stderr, "gszview: bad --up %s\n", v); return 0; } }
+        else if (!strcmp(a, "-j")) { NEED(); o->threads = atoi(v); }
+        else if (!strcmp(a, "--json")) o->json = 1;
+        else if (!strcmp(a, "-q")) o->quiet = 1;
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(0); exit(0); }
+        else if (a[0] == '-') { fprintf(stderr, "gszview: unknown option %s\n", a); return 0; }
+        else if (!o->file) o->file = a;
+        else { fprintf(stderr, "gszview: one scene at a time\n"); return 0; }
+#undef NEED
+    }
+    if (!o->file) { fprintf(stderr, "gszview: no scene given\n"); return 0; }
+    if (!o->width) { o->width = o->headless ? 1920 : 1280; o->height = o->headless ? 1080 : 720; }
+    return 1;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void orbit_camera(const gsz_scene *s, const opts_t *o, double angle, double elev_deg, gsz_camera *cam) {
+    float c[3], r;
+    gsz_scene_focus(s, c, &r);
+    float up[3] = {0, 0, 0};
+    up[o->up_axis] = (float)o->up_sign;
+    double fov = 50.0 * GSZ_PI / 180.0, half = 0.5 * fov;
+    if (o->width < o->height) half = atan(tan(half) * o->width / o->height);
+    double dist = r / sin(half) * 1.05, el = elev_deg * GSZ_PI / 180.0;
+    /* orbit in the plane orthogonal to up */
+    int a1 = (o->up_axis + 1) % 3, a2 = (o->up_axis + 2) % 3;
+    float eye[3];
+    eye[a1] = c[a1] + (float)(dist * cos(el) * cos(angle));
+    eye[a2] = c[a2] + (float)(dist * cos(el) * sin(angle));
+    eye[o->up_axis] = c[o->up_axis] + (float)(dist * sin(el)) * up[o->up_axis];
+    gsz_camera_look_at(cam, eye, c, up, o->width, o->height, 50);
+}
+
+static int run_headless(const opts_t *o) {
+    char err[2048];
+    gszv_headless h;
+    if (!gszv_headless_create(&h, err, sizeof err)) { fprintf(stderr, "gszview: no OpenGL: %s\n", err); return 1; }
+    int rc = 1;
+    gsz_scene s = {0};
+    gszv_target t = {0};
+    double t0 = gsz_now();
+    gszv_renderer *r = gszv_renderer_create(err, sizeof err);
+    if (!r) { fprintf(stderr, "gszview: %s\n", err); goto out; }
+    if (!gszv_load_file(r, o->file, o->threads, &s, err, sizeof err)) { fprintf(stderr, "gszview: %s\n", err); goto out; }
+    double t_load = gsz_now() - t0;
+    if (!gszv_target_create(&t, o->width, o->height)) { fprintf(stderr, "gszview: cannot create a %dx%d framebuffer\n", o->width, o->height); goto out; }
+    glBindFramebuffer(GL_FRAMEBUFFER, t.fbo);
+    const float bg[3] = {0, 0, 0};
+    if (o->screenshot) {
+        gsz_camera *cams = calloc((size_t)o->views, sizeof *cams);
+        gsz_cameras_generate(&s, (size_t)o->views, o->width, o->height, 0, cams);
+        int v = o->view < o->views ? o->view : 0;
+        gszv_renderer_draw(r, &cams[v], o->sh, bg, NULL);
+        float *img = malloc((size_t)o->width * (size_t)o->height * 12);
+        gszv_target_read(&t, img);
+        gsz_error e = gsz_png_write(o->screenshot, img, o->width, o->height);
+        free(img);
+        free(cams);
+        if (e) { fprintf(stderr, "gszview: %s\n", gsz_getErrorDetail()); goto out; }
+        if (!o->quiet) printf("%s: view %d (%dx%d) -> %s [%s]\n", o->file, v, o->width, o->height, o->screenshot, h.renderer);
+        rc = 0;
+        goto out;
+    }
+    /* warm up, then the timed path */
+    gsz_camera cam;
+    for (int i = 0; i < 5; i++) { orbit_camera(&s, o, 0, 20, &cam); gszv_renderer_draw(r, &cam, o->sh, bg, NULL); }
+    glFinish();
+    double *ft = malloc((size_t)o->frames * sizeof(double));
+    double sort_ms = 0, draw_ms = 0;
+    int timed = 0;
+    uint64_t vis = 0;
+    double start = gsz_now();
+    for (int f = 0; f < o->frames; f++) {
+        orbit_camera(&s, o, 2.0 * GSZ_PI * f / o->frames, 20, &cam);
+        double a = gsz_now();
+        gszv_stats st;
+        int sample = f % 10 == 5; /* GPU split from timer queries on every tenth frame */
+        gszv_renderer_draw(r, &cam, o->sh, bg, sample ? &st : NULL);
+        glFinish();
+        ft[f] = (gsz_now() - a) * 1000.0;
+        if (sample) { sort_ms += st.preprocess_sort_ms; draw_ms += st.draw_ms; vis += st.visible; timed++; }
+    }
+    double total = gsz_now() - start;
+    qsort(ft, (size_t)o->frames, sizeof(double), cmp_double);
+    double mean = total * 1000.0 / o->frames, median = ft[o->frames / 2], p99 = ft[(int)(0.99 * (o->frames - 1))];
+    size_t bytes = gszv_renderer_gpu_bytes(r), n = gszv_renderer_count(r);
+    if (timed) { sort_ms /= timed; draw_ms /= timed; vis /= (uint64_t)timed; }
+    if (o->json) {
+        printf("{\"file\":");
+        gsz_json_string(stdout, o->file);
+        printf(",\"renderer\":");
+        gsz_json_string(stdout, h.renderer);
+        printf(",\"width\":%d,\"height\":%d,\"frames\":%d,\"splats\":%zu,\"visible\":%llu,\"load_s\":%.3f,\"mean_ms\":%.3f,"
+               "\"median_ms\":%.3f,\"p99_ms\":%.3f,\"fps\":%.1f,\"preprocess_sort_ms\":%.3f,\"draw_ms\":%.3f,"
+               "\"gpu_bytes\":%zu,\"gpu_bytes_per_splat\":%.1f}\n",
+               o->width, o->height, o->frames, n, (unsigned long long)vis, t_load, mean, median, p99, 1000.0 / mean, sort_ms, draw_ms,
+               bytes, (double)bytes / (double)n);
+    } else {
+        printf("%s on %s\n  %zu splats (%llu visible), %dx%d, %d frames of an orbit, loaded in %.2f s\n", o->file, h.renderer, n,
+               (unsigned long long)vis, o->width, o->height, o->frames, t_load);
+        printf("  frame time mean %.3f ms, median %.3f ms, p99 %.3f ms -> %.1f FPS\n", mean, median, p99, 1000.0 / mean);
+        printf("  GPU split: preprocess+sort %.3f ms, draw %.3f ms; GPU memory %.1f MB (%.1f bytes/splat)\n", sort_ms, draw_ms,
+               (double)bytes / 1e6, (double)bytes / (double)n);
+    }
+    free(ft);
+    rc = 0;
+out:
+    if (t.fbo) gszv_target_free(&t);
+    gszv_renderer_destroy(r);
+    gsz_scene_free(&s);
+    gszv_headless_destroy(&h);
+    return rc;
+}
+
+#ifdef GSZV_WITH_GLFW
+/* ---- interactive window */
+typedef struct {
+    opts_t o;
+    gszv_renderer *r;
+    gsz_scene s;
+    gsz_camera *train;
+    size_t ntrain;
+    float target[3], radius;
+    double yaw, pitch, dist;
+    float eye_offset[3]; /* fly mode: camera position = orbit eye + offset */
+    int dragging, sh, vsync, train_idx, use_train, width, height;
+    double lx, ly;
+    char msg[256];
+    const char *pending_drop;
+    char drop_path[4096];
+} app_t;
+
+static void up_vec(const app_t *a, float up[3]) {
+    up[0] = up[1] = up[2] = 0;
+    up[a->o.up_axis] = (float)a->o.up_sign;
+}
+
+static void reset_view(app_t *a) {
+    gsz_scene_focus(&a->s, a->target, &a->radius);
+    a->yaw = 0;
+    a->pitch = 0.35;
+    a->dist = a->radius * 2.6;
+    a->eye_offset[0] = a->eye_offset[1] = a->eye_offset[2] = 0;
+    a->use_train = 0;
+}
+
+static void current_camera(app_t *a, gsz_camera *cam) {
+    if (a->use_train && a->ntrain) {
+        *cam = a->train[a->train_idx];
+        /* keep the training camera's field of view, fit it to the window */
+        float sx = (float)a->width / (float)cam->width;
+        cam->fx *= sx; cam->fy *= sx;
+        cam->width = a->width; cam->height = a->height;
+        cam->cx = 0.5f * (float)a->width; cam->cy = 0.5f * (float)a->height;
+        return;
+    }
+    float up[3];
+    up_vec(a, up);
+    int u = a->o.up_axis, a1 = (u + 1) % 3, a2 = (u + 2) % 3;
+    float eye[3], tgt[3];
+    eye[a1] = a->target[a1] + (float)(a->dist * cos(a->pitch) * cos(a->yaw));
+    eye[a2] = a->target[a2] + (float)(a->dist * cos(a->pitch) * sin(a->yaw));
+    eye[u] = a->target[u] + (float)(a->dist * sin(a->pitch)) * up[u];
+    for (int k = 0; k < 3; k++) { eye[k] += a->eye_offset[k]; tgt[k] = a->target[k] + a->eye_offset[k]; }
+    gsz_camera_look_at(cam, eye, tgt, up, a->width, a->height, 50);
+}
+
+static void on_scroll(GLFWwindow *w, double dx, double dy) {
+    (void)dx;
+    app_t *a = glfwGetWindowUserPointer(w);
+    a->dist *= pow(0.9, dy);
+    a->use_train = 0;
+}
+
+static void on_drop(GLFWwindow *w, int n, const char **paths) {
+    app_t *a = glfwGetWindowUserPointer(w);
+    if (n > 0) { snprintf(a->drop_path, sizeof a->drop_path, "%s", paths[0]); a->pending_drop = a->drop_path; }
+}
+
+static void screenshot(app_t *a) {
+    float *img = malloc((size_t)a->width * (size_t)a->height * 12);
+    float *rgba = malloc((size_t)a->width * (size_t)a->height * 16);
+    glReadBuffer(GL_BACK);
+    glReadPixels(0, 0, a->width, a->height, GL_RGBA, GL_FLOAT, rgba);
+    for (int y = 0; y < a->height; y++)
+        for (int x = 0; x < a->width; x++)
+            for (int c = 0; c < 3; c++) img[((size_t)y * a->width + x) * 3 + c] = rgba[((size_t)(a->height - 1 - y) * a->width + x) * 4 + c];
+    char name[64];
+    snprintf(name, sizeof name, "gszview-%ld.png", (long)time(NULL));
+    if (gsz_png_write(name, img, a->width, a->height)) snprintf(a->msg, sizeof a->msg, "screenshot failed: %s", gsz_getErrorDetail());
+    else snprintf(a->msg, sizeof a->msg, "saved %s", name);
+    free(img);
+    free(rgba);
+}
+
+static void on_key(GLFWwindow *w, int key, int sc, int action, int mods) {
+    (void)sc; (void)mods;
+    if (action != GLFW_PRESS) return;
+    app_t *a = glfwGetWindowUserPointer(w);
+    if (key == GLFW_KEY_ESCAPE) glfwSetWindowShouldClose(w, 1);
+    else if (key == GLFW_KEY_R) reset_view(a);
+    else if (key >= GLFW_KEY_0 && key <= GLFW_KEY_3 && !a->ntrain) a->sh = key - GLFW_KEY_0;
+    else if (key >= GLFW_KEY_1 && key <= GLFW_KEY_9 && a->ntrain) { a->train_idx = (int)((size_t)(key - GLFW_KEY_1) % a->ntrain); a->use_train = 1; }
+    else if (key == GLFW_KEY_PAGE_UP && a->ntrain) { a->train_idx = (int)((a->train_idx + 1) % (int)a->ntrain); a->use_train = 1; }
+    else if (key == GLFW_KEY_PAGE_DOWN && a->ntrain) { a->train_idx = (int)((a->train_idx + (int)a->ntrain - 1) % (int)a->ntrain); a->use_train = 1; }
+    else if (key == GLFW_KEY_V) { a->vsync = !a->vsync; glfwSwapInterval(a->vsync); }
+    else if (key == GLFW_KEY_P) screenshot(a);
+    else if (key == GLFW_KEY_H) a->sh = (a->sh + 1) % 4;
+    else if (key == GLFW_KEY_U) {
+        int k = a->o.up_axis * 2 + (a->o.up_sign > 0);
+        k = (k + 1) % 6;
+        a->o.up_axis = k / 2;
+        a->o.up_sign = k % 2 ? 1 : -1;
+    }
+}
+
+static int load_into(app_t *a, const char *path) {
+    char err[2048];
+    gsz_scene s;
+    if (!gszv_load_file(a->r, path, a->o.threads, &s, err, sizeof err)) {
+        fprintf(stderr, "gszview: %s\n", err);
+        snprintf(a->msg, sizeof a->msg, "cannot open: %.200s", err);
+        return 0;
+    }
+    gsz_scene_free(&a->s);
+    a->s = s;
+    a->sh = gszv_renderer_sh_degree(a->r);
+    reset_view(a);
+    return 1;
+}
+
+static int run_window(const opts_t *o) {
+    if (!glfwInit()) { fprintf(stderr, "gszview: no display (GLFW cannot initialise); try --headless\n"); return 1; }
+    glfwWindowHint(GLFW_CONTEXT_VERSION_MAJOR, 4);
+    glfwWindowHint(GLFW_CONTEXT_VERSION_MINOR, 5);
+    glfwWindowHint(GLFW_OPENGL_PROFILE, GLFW_OPENGL_CORE_PROFILE);
+    GLFWwindow *w = glfwCreateWindow(o->width, o->height, "gszview", NULL, NULL);
+    if (!w) { fprintf(stderr, "gszview: cannot open an OpenGL 4.5 window\n"); glfwTerminate(); return 1; }
+    glfwMakeContextCurrent(w);
+    if (!gladLoadGL((GLADloadfunc)glfwGetProcAddress)) { fprintf(stderr, "gszview: cannot load OpenGL\n"); glfwTerminate(); return 1; }
+    app_t a;
+    memset(&a, 0, sizeof a);
+    a.o = *o;
+    char err[2048];
+    a.r = gszv_renderer_create(err, sizeof err);
+    if (!a.r) { fprintf(stderr, "gszview: %s\n", err); glfwTerminate(); return 1; }
+    if (o->cameras && gsz_cameras_read(o->cameras, &a.train, &a.ntrain)) fprintf(stderr, "gszview: %s\n", gsz_getErrorDetail());
+    if (!load_into(&a, o->file)) { gszv_renderer_destroy(a.r); glfwTerminate(); return 1; }
+    if (o->sh >= 0) a.sh = o->sh;
+    glfwSetWindowUserPointer(w, &a);
+    glfwSetScrollCallback(w, on_scroll);
+    glfwSetKeyCallback(w, on_key);
+    glfwSetDropCallback(w, on_drop);
+    glfwSwapInterval(a.vsync = 0);
+    double last = gsz_now(), fps_t = last;
+    int frames = 0;
+    gszv_stats st = {0};
+    while (!glfwWindowShouldClose(w)) {
+        glfwPollEvents();
+        if (a.pending_drop) { load_into(&a, a.pending_drop); a.pending_drop = NULL; }
+        glfwGetFramebufferSize(w, &a.width, &a.height);
+        if (a.width < 1 || a.height < 1) { glfwWaitEvents(); continue; }
+        double now = gsz_now(), dt = now - last;
+        last = now;
+        /* mouse: orbit / pan */
+        double x, y;
+        glfwGetCursorPos(w, &x, &y);
+        int left = glfwGetMouseButton(w, GLFW_MOUSE_BUTTON_LEFT), right = glfwGetMouseButton(w, GLFW_MOUSE_BUTTON_RIGHT) || glfwGetMouseButton(w, GLFW_MOUSE_BUTTON_MIDDLE);
+        if ((left || right) && a.dragging) {
+            double dx = x - a.lx, dy = y - a.ly;
+            if (left) { a.yaw -= dx * 0.005; a.pitch = GSZ_CLAMP(a.pitch + dy * 0.005, -1.5, 1.5); }
+            else {
+                gsz_camera c;
+                current_camera(&a, &c);
+                float s = (float)(a.dist / c.fx);
+                for (int k = 0; k < 3; k++) a.target[k] += (float)(-dx * s) * c.R[k] + (float)(-dy * s) * c.R[3 + k];
+            }
+            a.use_train = 0;
+        }
+        a.dragging = left || right;
+        a.lx = x;
+        a.ly = y;
+        /* keys: fly */
+        gsz_camera cam;
+        current_camera(&a, &cam);
+        float speed = (float)(a.radius * dt * (glfwGetKey(w, GLFW_KEY_LEFT_SHIFT) ? 2.0 : 0.5));
+        float mv[3] = {(float)(glfwGetKey(w, GLFW_KEY_D) - glfwGetKey(w, GLFW_KEY_A)), (float)(glfwGetKey(w, GLFW_KEY_E) - glfwGetKey(w, GLFW_KEY_Q)),
+                       (float)(glfwGetKey(w, GLFW_KEY_W) - glfwGetKey(w, GLFW_KEY_S))};
+        if (mv[0] || mv[1] || mv[2]) {
+            for (int k = 0; k < 3; k++) a.eye_offset[k] += speed * (mv[0] * cam.R[k] + mv[1] * cam.R[3 + k] + mv[2] * cam.R[6 + k]);
+            a.use_train = 0;
+            current_camera(&a, &cam);
+        }
+        glBindFramebuffer(GL_FRAMEBUFFER, 0);
+        const float bg[3] = {0, 0, 0};
+        int sample = frames % 30 == 0;
+        gszv_renderer_draw(a.r, &cam, a.sh, bg, sample ? &st : NULL);
+        glfwSwapBuffers(w);
+        frames++;
+        if (now - fps_t > 0.5) {
+            char title[512];
+            size_t n = gszv_renderer_count(a.r);
+            snprintf(title, sizeof title, "gszview %s | %.0f FPS %.2f ms | sort %.2f ms draw %.2f ms | %zu splats (%u visible) | SH %d | GPU %.0f MB | %s",
+                     o->file, frames / (now - fps_t), 1000.0 * (now - fps_t) / frames, st.preprocess_sort_ms, st.draw_ms, n, st.visible, a.sh,
+                     (double)gszv_renderer_gpu_bytes(a.r) / 1e6, a.msg);
+            glfwSetWindowTitle(w, title);
+            fps_t = now;
+            frames = 0;
+        }
+    }
+    gszv_renderer_destroy(a.r);
+    gsz_scene_free(&a.s);
+    free(a.train);
+    glfwDestroyWindow(w);
+    glfwTerminate();
+    return 0;
+}
+#endif
+
+int main(int argc, char **argv) {
+    opts_t o;
+    if (!parse(argc, argv, &o)) return usage(2);
+    FILE *f = fopen(o.file, "rb");
+    if (!f) { fprintf(stderr, "gszview: %s: cannot open\n", o.file); return 1; }
+    fclose(f);
+    if (o.headless || o.screenshot) return run_headless(&o);
+#ifdef GSZV_WITH_GLFW
+    return run_window(&o);
+#else
+    fprintf(stderr, "gszview: built without GLFW: use --headless or --screenshot\n");
+    return 1;
+#endif
+}

@@ -1,0 +1,255 @@
+/* The splat renderer: compact per-splat records (48 bytes: position, half-float scale, opacity and
+ * quaternion, colour and SH indices) with colour and SH tables — for a .gsz these are its codebooks,
+ * decoded in the shaders, never expanded per Gaussian. A frame: preprocess (compute), GPU radix sort,
+ * one instanced draw of quads, back to front. */
+#include "viewer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const char gszv_src_preprocess_comp[], gszv_src_splat_vert[], gszv_src_splat_frag[];
+
+struct gszv_renderer {
+    GLuint preprocess, raster, vao;
+    GLuint splats, dc, sh, projected, counter, keys, vals;
+    gszv_sort sort;
+    size_t count, gpu_bytes;
+    int sh_degree, sh_offset[3];
+    GLuint queries[3];
+};
+
+gszv_renderer *gszv_renderer_create(char *err, size_t errlen) {
+    gszv_renderer *r = calloc(1, sizeof *r);
+    if (!r) { snprintf(err, errlen, "out of memory"); return NULL; }
+    r->preprocess = gszv_compute_program("preprocess.comp", gszv_src_preprocess_comp, err, errlen);
+    r->raster = r->preprocess ? gszv_raster_program(gszv_src_splat_vert, gszv_src_splat_frag, err, errlen) : 0;
+    if (!r->raster) { gszv_renderer_destroy(r); return NULL; }
+    glCreateVertexArrays(1, &r->vao);
+    glGenQueries(3, r->queries);
+    return r;
+}
+
+static void free_scene(gszv_renderer *r) {
+    GLuint b[7] = {r->splats, r->dc, r->sh, r->projected, r->counter, r->keys, r->vals};
+    glDeleteBuffers(7, b);
+    r->splats = r->dc = r->sh = r->projected = r->counter = r->keys = r->vals = 0;
+    if (r->sort.hist) gszv_sort_free(&r->sort);
+    r->count = r->gpu_bytes = 0;
+}
+
+void gszv_renderer_destroy(gszv_renderer *r) {
+    if (!r) return;
+    free_scene(r);
+    if (r->preprocess) glDeleteProgram(r->preprocess);
+    if (r->raster) glDeleteProgram(r->raster);
+    if (r->vao) glDeleteVertexArrays(1, &r->vao);
+    if (r->queries[0]) glDeleteQueries(3, r->queries);
+    free(r);
+}
+
+static GLuint make_buffer(const void *data, size_t bytes, size_t *total) {
+    GLuint b;
+    glCreateBuffers(1, &b);
+    glNamedBufferStorage(b, (GLsizeiptr)(bytes ? bytes : 16), data, GL_DYNAMIC_STORAGE_BIT);
+    *total += bytes;
+    return b;
+}
+
+static uint32_t pack_half2(float a, float b) { return (uint32_t)gsz_float_to_half(a) | (uint32_t)gsz_float_to_half(b) << 16; }
+
+/* Per-splat record: u0 = position bits + degree; u1 = halfs (scale xy, scale z + opacity, q wx, q yz);
+ * u2 = colour index, SH index. */
+static void pack_splat(uint32_t *o, const float *pos, int degree, const float *log_scale, float opacity, const float *q,
+                       uint32_t dc_index, uint32_t sh_index) {
+    memcpy(o, pos, 12);
+    o[3] = (uint32_t)degree;
+    o[4] = pack_half2(log_scale[0], log_scale[1]);
+    o[5] = pack_half2(log_scale[2], opacity);
+    o[6] = pack_half2(q[0], q[1]);
+    o[7] = pack_half2(q[2], q[3]);
+    o[8] = dc_index;
+    o[9] = sh_index;
+    o[10] = o[11] = 0;
+}
+
+static int finish_upload(gszv_renderer *r, size_t n, uint32_t *rec, uint32_t *dc, size_t ndc, uint16_t *sh, size_t nsh_halfs,
+                         char *err, size_t errlen) {
+    r->splats = make_buffer(rec, n * 48, &r->gpu_bytes);
+    r->dc = make_buffer(dc, ndc * 8, &r->gpu_bytes);
+    r->sh = make_buffer(sh, (nsh_halfs + 1) / 2 * 4 + 4, &r->gpu_bytes);
+    /* per-frame work buffers: projected splats, sort keys and values */
+    size_t dummy = 0;
+    r->projected = make_buffer(NULL, n * 64, &dummy);
+    r->counter = make_buffer(NULL, 64, &dummy);
+    r->keys = make_buffer(NULL, n * 4, &dummy);
+    r->vals = make_buffer(NULL, n * 4, &dummy);
+    r->count = n;
+    if (!gszv_sort_init(&r->sort, n, err, errlen)) return 0;
+    GLenum e = glGetError();
+    if (e != GL_NO_ERROR) { snprintf(err, errlen, "GPU upload failed (GL error 0x%x; out of GPU memory?)", e); return 0; }
+    return 1;
+}
+
+int gszv_renderer_upload_indexed(gszv_renderer *r, const gsz_indexed *x, char *err, size_t errlen) {
+    free_scene(r);
+    size_t n = x->count;
+    uint32_t *rec = gsz_malloc_array(n, 48), *dc = gsz_malloc_array((size_t)x->codebook_size[2], 8);
+    size_t halfs = 0;
+    for (int d = 1; d <= 3; d++) {
+        r->sh_offset[d - 1] = (int)halfs;
+        halfs += (size_t)x->codebook_size[2 + d] * (size_t)gsz_shRestCount(d) * 3;
+    }
+    uint16_t *sh = calloc(halfs + 2, 2);
+    if (!rec || !dc || !sh) { free(rec); free(dc); free(sh); snprintf(err, errlen, "out of memory"); return 0; }
+    for (size_t i = 0; i < n; i++)
+        pack_splat(rec + 12 * i, x->pos + 3 * i, x->degree[i], x->codebook[0] + 3 * (size_t)x->index[0][i], x->opacity[i],
+                   x->codebook[1] + 4 * (size_t)x->index[1][i], x->index[2][i], x->index[3][i]);
+    for (int j = 0; j < x->codebook_size[2]; j++) {
+        const float *c = x->codebook[2] + 3 * j;
+        dc[2 * j] = pack_half2(c[0], c[1]);
+        dc[2 * j + 1] = pack_half2(c[2], 0);
+    }
+    for (int d = 1; d <= 3; d++) {
+        size_t m = (size_t)x->codebook_size[2 + d] * (size_t)gsz_shRestCount(d) * 3;
+        for (size_t k = 0; k < m; k++) sh[(size_t)r->sh_offset[d - 1] + k] = gsz_float_to_half(x->codebook[2 + d][k]);
+    }
+    r->sh_degree = x->sh_degree;
+    int ok = finish_upload(r, n, rec, dc, (size_t)x->codebook_size[2], sh, halfs, err, errlen);
+    free(rec); free(dc); free(sh);
+    return ok;
+}
+
+int gszv_renderer_upload_scene(gszv_renderer *r, const gsz_scene *s, char *err, size_t errlen) {
+    free_scene(r);
+    size_t n = s->count, nr3 = (size_t)gsz_shRestCount(s->sh_degree) * 3;
+    uint32_t *rec = gsz_malloc_array(n, 48), *dc = gsz_malloc_array(n, 8);
+    uint16_t *sh = gsz_calloc_array(n * nr3 + 2, 2);
+    if (!rec || !dc || !sh) { free(rec); free(dc); free(sh); snprintf(err, errlen, "out of memory"); return 0; }
+    for (int d = 0; d < 3; d++) r->sh_offset[d] = 0; /* one table, of the scene's degree */
+    for (size_t i = 0; i < n; i++) {
+        float q[4];
+        gsz_quat_canonical(s->rot + 4 * i, q);
+        pack_splat(rec + 12 * i, s->pos + 3 * i, s->sh_degree, s->scale + 3 * i, gsz_sigmoid(s->opacity[i]), q, (uint32_t)i, (uint32_t)i);
+        dc[2 * i] = pack_half2(s->sh_dc[3 * i], s->sh_dc[3 * i + 1]);
+        dc[2 * i + 1] = pack_half2(s->sh_dc[3 * i + 2], 0);
+    }
+    for (size_t k = 0; k < n * nr3; k++) sh[k] = gsz_float_to_half(s->sh_rest[k]);
+    r->sh_degree = s->sh_degree;
+    int ok = finish_upload(r, n, rec, dc, n, sh, n * nr3, err, errlen);
+    free(rec); free(dc); free(sh);
+    return ok;
+}
+
+size_t gszv_renderer_gpu_bytes(const gszv_renderer *r) { return r->gpu_bytes; }
+size_t gszv_renderer_count(const gszv_renderer *r) { return r->count; }
+int gszv_renderer_sh_degree(const gszv_renderer *r) { return r->sh_degree; }
+
+void gszv_renderer_draw(gszv_renderer *r, const gsz_camera *cam, int max_degree, const float bg[3], gszv_stats *stats) {
+    glViewport(0, 0, cam->width, cam->height);
+    glClearColor(bg[0], bg[1], bg[2], 1.0f);
+    glClear(GL_COLOR_BUFFER_BIT);
+    if (!r->count) return;
+    if (stats) glBeginQuery(GL_TIME_ELAPSED, r->queries[0]);
+    static const uint32_t zero[16] = {0};
+    glNamedBufferSubData(r->counter, 0, sizeof zero, zero);
+    glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 0, r->splats);
+    glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 1, r->dc);
+    glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 2, r->sh);
+    glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 3, r->projected);
+    glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 4, r->counter);
+    glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 5, r->keys);
+    glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 6, r->vals);
+    GLuint p = r->preprocess;
+    glUseProgram(p);
+    glUniform1ui(glGetUniformLocation(p, "u_count"), (GLuint)r->count);
+    glUniformMatrix3fv(glGetUniformLocation(p, "u_R"), 1, GL_TRUE, cam->R);
+    glUniform3fv(glGetUniformLocation(p, "u_t"), 1, cam->t);
+    glUniform3fv(glGetUniformLocation(p, "u_campos"), 1, cam->center);
+    glUniform4f(glGetUniformLocation(p, "u_intr"), cam->fx, cam->fy, cam->cx, cam->cy);
+    glUniform2f(glGetUniformLocation(p, "u_size"), (float)cam->width, (float)cam->height);
+    glUniform1i(glGetUniformLocation(p, "u_max_degree"), max_degree < 0 ? 3 : max_degree);
+    glUniform4i(glGetUniformLocation(p, "u_sh_offset"), r->sh_offset[0], r->sh_offset[1], r->sh_offset[2], 0);
+    glDispatchCompute((GLuint)((r->count + 255) / 256), 1, 1);
+    glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
+    gszv_sort_run(&r->sort, r->counter, r->keys, r->vals);
+    if (stats) { glEndQuery(GL_TIME_ELAPSED); glBeginQuery(GL_TIME_ELAPSED, r->queries[1]); }
+    glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT | GL_COMMAND_BARRIER_BIT);
+    glUseProgram(r->raster);
+    glUniform2f(glGetUniformLocation(r->raster, "u_size"), (float)cam->width, (float)cam->height);
+    glBindVertexArray(r->vao);
+    glEnable(GL_BLEND);
+    glBlendFunc(GL_ONE, GL_ONE_MINUS_SRC_ALPHA);
+    glDisable(GL_DEPTH_TEST);
+    glDisable(GL_CULL_FACE);
+    glBindBuffer(GL_DRAW_INDIRECT_BUFFER, r->counter);
+    glDrawArraysIndirect(GL_TRIANGLE_STRIP, (const void *)(uintptr_t)32);
+    glDisable(GL_BLEND);
+    if (stats) {
+        glEndQuery(GL_TIME_ELAPSED);
+        GLuint64 a = 0, b = 0;
+        glGetQueryObjectui64v(r->queries[0], GL_QUERY_RESULT, &a);
+        glGetQueryObjectui64v(r->queries[1], GL_QUERY_RESULT, &b);
+        stats->preprocess_sort_ms = (double)a * 1e-6;
+        stats->draw_ms = (double)b * 1e-6;
+        glGetNamedBufferSubData(r->counter, 0, 4, &stats->visible);
+    }
+}
+
+int gszv_target_create(gszv_target *t, int w, int h) {
+    memset(t, 0, sizeof *t);
+    t->width = w;
+    t->height = h;
+    glCreateTextures(GL_TEXTURE_2D, 1, &t->color);
+    glTextureStorage2D(t->color, 1, GL_RGBA16F, w, h);
+    glCreateFramebuffers(1, &t->fbo);
+    glNamedFramebufferTexture(t->fbo, GL_COLOR_ATTACHMENT0, t->color, 0);
+    return glCheckNamedFramebufferStatus(t->fbo, GL_FRAMEBUFFER) == GL_FRAMEBUFFER_COMPLETE;
+}
+
+void gszv_target_free(gszv_target *t) {
+    glDeleteFramebuffers(1, &t->fbo);
+    glDeleteTextures(1, &t->color);
+    memset(t, 0, sizeof *t);
+}
+
+void gszv_target_read(const gszv_target *t, float *rgb) {
+    size_t w = (size_t)t->width, h = (size_t)t->height;
+    float *rgba = malloc(w * h * 16);
+    if (!rgba) return;
+    glGetTextureImage(t->color, 0, GL_RGBA, GL_FLOAT, (GLsizei)(w * h * 16), rgba);
+    for (size_t y = 0; y < h; y++) /* GL rows go bottom-up */
+        for (size_t x = 0; x < w; x++)
+            for (int c = 0; c < 3; c++) {
+                float v = rgba[((h - 1 - y) * w + x) * 4 + (size_t)c];
+                rgb[(y * w + x) * 3 + (size_t)c] = v < 0 ? 0 : v > 1 ? 1 : v;
+            }
+    free(rgba);
+}
+
+int gszv_load_file(gszv_renderer *r, const char *path, int threads, gsz_scene *keep, char *err, size_t errlen) {
+    FILE *f = fopen(path, "rb");
+    if (!f) { snprintf(err, errlen, "%s: cannot open", path); return 0; }
+    unsigned char magic[8] = {0};
+    size_t got = fread(magic, 1, 8, f);
+    fclose(f);
+    if (got == 8 && !memcmp(magic, GSZ_MAGIC, 8)) {
+        void *data;
+        size_t size;
+        if (gsz_read_file(path, &data, &size)) { snprintf(err, errlen, "%s", gsz_getErrorDetail()); return 0; }
+        gsz_indexed x;
+        gsz_error e = gsz_decode_indexed(data, size, threads, &x);
+        if (!e && keep) e = gsz_decompress(data, size, keep, threads);
+        free(data);
+        if (e) { snprintf(err, errlen, "%s: %s", path, gsz_getErrorDetail()); return 0; }
+        int ok = gszv_renderer_upload_indexed(r, &x, err, errlen);
+        gsz_indexed_free(&x);
+        return ok;
+    }
+    gsz_scene s;
+    if (gsz_ply_read(path, &s, NULL)) { snprintf(err, errlen, "%s", gsz_getErrorDetail()); return 0; }
+    int ok = gszv_renderer_upload_scene(r, &s, err, errlen);
+    if (keep) *keep = s;
+    else gsz_scene_free(&s);
+    return ok;
+}
