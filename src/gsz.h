@@ -66,6 +66,7 @@ gsz_error gsz_scene_set_sh_degree(gsz_scene *scene, int sh_degree);
 typedef struct {
     size_t rows_in_file;    /* vertex count in the header */
     size_t dropped_nonfinite; /* rows removed because a used property was NaN or Inf */
+    size_t clamped_opacity;   /* rows whose opacity logit was +-Inf (opacity exactly 1 or 0): clamped to +-20 */
 } gsz_ply_stats;
 
 gsz_error gsz_ply_read(const char *path, gsz_scene *out, gsz_ply_stats *stats);

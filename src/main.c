@@ -106,6 +106,8 @@ static gsz_error load(const char *path, gsz_scene *s, int threads, int quiet) {
     gsz_error e = gsz_scene_load(path, s, threads, &st);
     if (!e && st.dropped_nonfinite && !quiet)
         fprintf(stderr, "gsz: warning: %s: dropped %zu of %zu rows with NaN or Inf values\n", path, st.dropped_nonfinite, st.rows_in_file);
+    if (!e && st.clamped_opacity && !quiet)
+        fprintf(stderr, "gsz: note: %s: %zu rows have an infinite opacity logit (opacity 0 or 1), clamped to +-20\n", path, st.clamped_opacity);
     return e;
 }
 

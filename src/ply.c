@@ -313,7 +313,7 @@ static gsz_error read_body(const char *name, ply_src *s, ply_header *h, gsz_scen
 
     int swap = (h->format == FMT_BE) != host_is_be();
     int nr = gsz_shRestCount(degree);
-    size_t j = 0, dropped = 0;
+    size_t j = 0, dropped = 0, clamped = 0;
     float row[S_COUNT];
     size_t offs[MAX_PROPS];
     {
@@ -346,6 +346,8 @@ static gsz_error read_body(const char *name, ply_src *s, ply_header *h, gsz_scen
                 else row[p->slot] = (float)load_scalar(b + offs[i], p->type, swap);
             }
         }
+        /* an infinite opacity logit is a valid opacity of exactly 1 or 0 (other tools write them) */
+        if (isinf(row[S_OPA])) { row[S_OPA] = row[S_OPA] > 0 ? 20.0f : -20.0f; clamped++; }
         int finite = 1;
         for (int k = 0; k < S_COUNT; k++) finite &= isfinite(row[k]) != 0;
         if (!finite) { dropped++; continue; }
@@ -359,7 +361,7 @@ static gsz_error read_body(const char *name, ply_src *s, ply_header *h, gsz_scen
         j++;
     }
     out->count = j;
-    if (st) { st->rows_in_file = (size_t)n; st->dropped_nonfinite = dropped; }
+    if (st) { st->rows_in_file = (size_t)n; st->dropped_nonfinite = dropped; st->clamped_opacity = clamped; }
     return GSZ_OK;
 }
 

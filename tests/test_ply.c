@@ -155,14 +155,17 @@ static void test_nan_rows_dropped(void **state) {
     assert_int_equal(gsz_synth_scene(50, 2, 9, &s), GSZ_OK);
     s.pos[3 * 7] = NAN;
     s.sh_rest[20 * 24 + 5] = INFINITY;
-    s.opacity[33] = -INFINITY;
+    s.opacity[33] = NAN;
+    s.opacity[40] = INFINITY; /* opacity exactly 1: kept, clamped */
     const char *p = tmp_path("nan.ply");
     assert_int_equal(gsz_ply_write(p, &s), GSZ_OK);
     gsz_ply_stats st;
     assert_int_equal(gsz_ply_read(p, &r, &st), GSZ_OK);
     assert_int_equal(st.rows_in_file, 50);
     assert_int_equal(st.dropped_nonfinite, 3);
+    assert_int_equal(st.clamped_opacity, 1);
     assert_int_equal(r.count, 47);
+    assert_float_equal(r.opacity[37], 20.0f, 0); /* row 40, three rows up */
     assert_float_equal(r.pos[3 * 7], s.pos[3 * 8], 0); /* row 8 moved up */
     gsz_scene_free(&s);
     gsz_scene_free(&r);

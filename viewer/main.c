@@ -81,9 +81,8 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static void orbit_camera(const gsz_scene *s, const opts_t *o, double angle, double elev_deg, gsz_camera *cam) {
-    float c[3], r;
-    gsz_scene_focus(s, c, &r);
+/* An orbit around c (the scene's focus, computed once by the caller) at radius-derived distance. */
+static void orbit_camera(const float c[3], float r, const opts_t *o, double angle, double elev_deg, gsz_camera *cam) {
     float up[3] = {0, 0, 0};
     up[o->up_axis] = (float)o->up_sign;
     double fov = 50.0 * GSZ_PI / 180.0, half = 0.5 * fov;
@@ -130,7 +129,9 @@ static int run_headless(const opts_t *o) {
     }
     /* warm up, then the timed path */
     gsz_camera cam;
-    for (int i = 0; i < 5; i++) { orbit_camera(&s, o, 0, 20, &cam); gszv_renderer_draw(r, &cam, o->sh, bg, NULL); }
+    float focus[3], radius;
+    gsz_scene_focus(&s, focus, &radius);
+    for (int i = 0; i < 5; i++) { orbit_camera(focus, radius, o, 0, 20, &cam); gszv_renderer_draw(r, &cam, o->sh, bg, NULL); }
     glFinish();
     double *ft = malloc((size_t)o->frames * sizeof(double));
     double sort_ms = 0, draw_ms = 0;
@@ -138,7 +139,7 @@ static int run_headless(const opts_t *o) {
     uint64_t vis = 0;
     double start = gsz_now();
     for (int f = 0; f < o->frames; f++) {
-        orbit_camera(&s, o, 2.0 * GSZ_PI * f / o->frames, 20, &cam);
+        orbit_camera(focus, radius, o, 2.0 * GSZ_PI * f / o->frames, 20, &cam);
         double a = gsz_now();
         gszv_stats st;
         int sample = f % 10 == 5; /* GPU split from timer queries on every tenth frame */

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Frame-rate benchmark on the GPU machine (docs/BENCHMARKS.md records the results). Run from the repo
+# root there, with .gl/ (the GL loader .debs, device README's recipe) and .devrun/ (bin/gsz,
+# bin/gszview-headless built here, lib/ with their non-GL libraries, and the .gsz scenes) carried.
+set -u
+for f in .gl/*.deb; do dpkg -x "$f" /; done
+ldconfig
+export LD_LIBRARY_PATH="$PWD/.devrun/lib"
+B=.devrun/bin
+O=${OUT:-/tmp}
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+run() { name=$1; shift; echo "== $name: $*"; "$@" >"$O/$name.json" 2>"$O/$name.err"; echo "rc=$?"; cat "$O/$name.json"; tail -3 "$O/$name.err"; }
+run playbot500k $B/gszview-headless --headless --size 1920x1080 --frames 300 --json .devrun/playbot-500k.gsz
+$B/gsz synth 3000000 --sh 3 --seed 1 -o /tmp/s3m.ply -q
+run synth3m_ply $B/gszview-headless --headless --size 1920x1080 --frames 200 --json /tmp/s3m.ply
+t0=$(date +%s.%N)
+run open1m $B/gszview-headless --headless --size 1920x1080 --frames 1 --json .devrun/synth-1m.gsz
+t1=$(date +%s.%N)
+echo "launch to exit after the first frames (1M .gsz): $(echo "$t1 - $t0" | bc 2>/dev/null || python3 -c "print($t1-$t0)") s"
+run synth1m_gsz $B/gszview-headless --headless --size 1920x1080 --frames 200 --json .devrun/synth-1m.gsz
