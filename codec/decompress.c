@@ -34,6 +34,8 @@ typedef struct {
     gsz_indexed *x;
     const void *idx[6];
     int iw[6];
+    const int *cbk;
+    size_t first_bad; /* lowest Gaussian with an invalid value (atomic min), SIZE_MAX if none */
 } fill_ctx;
 
 static void fill_range(void *p, size_t b, size_t e, int w) {
@@ -42,13 +44,25 @@ static void fill_range(void *p, size_t b, size_t e, int w) {
     const gsz_header *h = f->h;
     gsz_indexed *x = f->x;
     float qmax = (float)((1u << h->pos_bits) - 1), omax = (float)((1u << h->opacity_bits) - 1);
+    uint32_t lim = (1u << h->pos_bits) - 1;
+    size_t bad = SIZE_MAX;
     for (size_t i = b; i < e; i++) {
         uint32_t q[3];
         gsz_morton3_decode(f->codes[i], &q[0], &q[1], &q[2]);
+        int ok = q[0] <= lim && q[1] <= lim && q[2] <= lim && !(f->codes[i] >> 63) && !(f->opac[i] >> h->opacity_bits);
         for (int k = 0; k < 3; k++) x->pos[3 * i + (size_t)k] = h->bmin[k] + (h->bmax[k] - h->bmin[k]) * ((float)q[k] / qmax);
         float o = (float)f->opac[i] / omax;
         x->opacity[i] = GSZ_CLAMP(o, 0.25f / omax, 1.0f - 0.25f / omax);
-        for (int a = 0; a < 3; a++) x->index[a][i] = idx_at(f->idx[a], f->iw[a], i);
+        for (int a = 0; a < 3; a++) {
+            uint32_t v = idx_at(f->idx[a], f->iw[a], i);
+            ok &= v < (uint32_t)f->cbk[a];
+            x->index[a][i] = v;
+        }
+        if (!ok && i < bad) bad = i;
+    }
+    if (bad != SIZE_MAX) {
+        size_t cur = __atomic_load_n(&f->first_bad, __ATOMIC_RELAXED);
+        while (bad < cur && !__atomic_compare_exchange_n(&f->first_bad, &cur, bad, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {}
     }
 }
 
@@ -97,7 +111,7 @@ gsz_error gsz_decode_indexed(const void *data, size_t size, int threads, gsz_ind
             break;
         default: continue; /* index streams: stage 2, once the degrees are known */
         }
-        bufs[nj] = malloc(elems * (size_t)w + 1);
+        bufs[nj] = gsz_malloc_array(elems + 1, (size_t)w);
         if (!bufs[nj]) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
         jobs[nj] = (dec_job){sec, elems, w, bufs[nj], GSZ_OK, {0}};
         nj++;
@@ -125,13 +139,6 @@ gsz_error gsz_decode_indexed(const void *data, size_t size, int threads, gsz_ind
             }
         }
     }
-    uint32_t lim = (1u << C->h.pos_bits) - 1;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t q[3];
-        gsz_morton3_decode(codes[i], &q[0], &q[1], &q[2]);
-        if (q[0] > lim || q[1] > lim || q[2] > lim || (codes[i] >> 63)) { err = gsz_fail(GSZ_ERROR_corrupt, "position %zu outside the %u-bit grid", i, C->h.pos_bits); goto done; }
-        if (opac[i] >> C->h.opacity_bits) { err = gsz_fail(GSZ_ERROR_corrupt, "opacity %zu outside the %u-bit range", i, C->h.opacity_bits); goto done; }
-    }
     if (degs) {
         count_d[0] = 0;
         for (size_t i = 0; i < n; i++) {
@@ -158,7 +165,7 @@ gsz_error gsz_decode_indexed(const void *data, size_t size, int threads, gsz_ind
                            gsz_section_name(sec->type), (unsigned long long)sec->elements, sec->width, expect);
             goto done;
         }
-        bufs[nj] = malloc(expect * sec->width + 1);
+        bufs[nj] = gsz_malloc_array(expect + 1, sec->width);
         if (!bufs[nj]) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
         jobs[nj] = (dec_job){sec, expect, sec->width, bufs[nj], GSZ_OK, {0}};
         nj++;
@@ -172,11 +179,12 @@ gsz_error gsz_decode_indexed(const void *data, size_t size, int threads, gsz_ind
         int slot = t == GSZ_SEC_SCALE_IDX ? 0 : t == GSZ_SEC_ROT_IDX ? 1 : t == GSZ_SEC_DC_IDX ? 2 : 3 + (int)(t - GSZ_SEC_SH1_IDX);
         idx[slot] = bufs[j];
         iw[slot] = jobs[j].width;
-        for (size_t i = 0; i < jobs[j].n; i++)
-            if (idx_at(bufs[j], iw[slot], i) >= (uint32_t)cbk[slot]) {
-                err = gsz_fail(GSZ_ERROR_corrupt, "section %s: index %u at %zu outside the codebook of %d", gsz_section_name(t), idx_at(bufs[j], iw[slot], i), i, cbk[slot]);
-                goto done;
-            }
+        if (slot >= 3) /* the per-Gaussian streams are checked while filling */
+            for (size_t i = 0; i < jobs[j].n; i++)
+                if (idx_at(bufs[j], iw[slot], i) >= (uint32_t)cbk[slot]) {
+                    err = gsz_fail(GSZ_ERROR_corrupt, "section %s: index %u at %zu outside the codebook of %d", gsz_section_name(t), idx_at(bufs[j], iw[slot], i), i, cbk[slot]);
+                    goto done;
+                }
     }
     for (int d = 1; d <= D; d++)
         if (count_d[d] && !idx[2 + d]) { err = gsz_fail(GSZ_ERROR_corrupt, "missing SH degree %d streams", d); goto done; }
@@ -188,14 +196,20 @@ gsz_error gsz_decode_indexed(const void *data, size_t size, int threads, gsz_ind
     x.sh_degree = D;
     x.pos = gsz_malloc_array(n, 3 * sizeof(float));
     x.opacity = gsz_malloc_array(n, sizeof(float));
-    x.degree = calloc(n ? n : 1, 1);
+    x.degree = gsz_calloc_array(n, 1);
     for (int a = 0; a < 4; a++) x.index[a] = gsz_calloc_array(n, sizeof(uint32_t));
     if (!x.pos || !x.opacity || !x.degree || !x.index[0] || !x.index[1] || !x.index[2] || !x.index[3]) {
         err = gsz_fail(GSZ_ERROR_memory, "out of memory");
         goto done;
     }
-    fill_ctx fc = {&C->h, codes, opac, &x, {idx[0], idx[1], idx[2]}, {iw[0], iw[1], iw[2]}};
+    fill_ctx fc = {&C->h, codes, opac, &x, {idx[0], idx[1], idx[2]}, {iw[0], iw[1], iw[2]}, cbk, SIZE_MAX};
     gsz_parallel_for(n, 16384, threads, fill_range, &fc);
+    if (fc.first_bad != SIZE_MAX) {
+        size_t i = fc.first_bad;
+        err = gsz_fail(GSZ_ERROR_corrupt, "Gaussian %zu: position outside the %u-bit grid, opacity outside %u bits, or an index outside the codebook",
+                       i, C->h.pos_bits, C->h.opacity_bits);
+        goto done;
+    }
     if (degs) {
         memcpy(x.degree, degs, n);
         size_t at[4] = {0, 0, 0, 0};

@@ -89,7 +89,7 @@ gsz_error gsz_entropy_decode(const uint8_t *in, size_t in_size, int tx, size_t n
     size_t raw = n * (size_t)w;
     if (tx == GSZ_TX_DELTA_VARINT ? (cs < n || cs > n * 10) : cs != raw)
         return gsz_fail(GSZ_ERROR_corrupt, "stream size %llu does not match %zu elements", cs, n);
-    uint8_t *tmp = malloc(cs ? (size_t)cs : 1);
+    uint8_t *tmp = gsz_malloc_array(cs ? (size_t)cs : 1, 1);
     if (!tmp) return gsz_fail(GSZ_ERROR_memory, "out of memory");
     size_t r = ZSTD_decompress(tmp, (size_t)cs, in, in_size);
     if (ZSTD_isError(r) || r != cs) { free(tmp); return gsz_fail(GSZ_ERROR_corrupt, "zstd: %s", ZSTD_isError(r) ? ZSTD_getErrorName(r) : "short frame"); }

@@ -1,5 +1,5 @@
 /* Errors, checked allocation, files written atomically, threads and small numeric helpers. */
-#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* madvise */
 #include "common.h"
 
 #include <errno.h>
@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,14 +38,31 @@ const char *gsz_getErrorName(gsz_error code) {
     }
 }
 
+/* Large arrays ask for transparent huge pages: decoding and rendering write hundreds of MB of fresh
+ * memory, and with 4 KiB pages the kernel's page faults cost more than the work itself. */
+#define GSZ_HUGE_MIN ((size_t)8 << 20)
+static void *alloc_big(size_t bytes) {
+    void *p = NULL;
+    if (posix_memalign(&p, (size_t)2 << 20, bytes) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
 void *gsz_malloc_array(size_t n, size_t size) {
     if (size && n > SIZE_MAX / size) return NULL;
-    return malloc((n * size) != 0 ? n * size : 1);
+    size_t bytes = n * size;
+    return bytes >= GSZ_HUGE_MIN ? alloc_big(bytes) : malloc(bytes ? bytes : 1);
 }
 
 void *gsz_calloc_array(size_t n, size_t size) {
     if (size && n > SIZE_MAX / size) return NULL;
-    return calloc(n ? n : 1, size ? size : 1);
+    size_t bytes = n * size;
+    if (bytes < GSZ_HUGE_MIN) return calloc(n ? n : 1, size ? size : 1);
+    void *p = alloc_big(bytes);
+    if (p) memset(p, 0, bytes);
+    return p;
 }
 
 uint16_t gsz_float_to_half(float f) {

@@ -200,6 +200,7 @@ static void test_lying_sections(void **state) {
     assert_int_equal(gsz_container_write(&m, &out, &osz), GSZ_OK);
     assert_int_equal(gsz_decompress(out, osz, &d, 1), GSZ_ERROR_corrupt);
     assert_non_null(strstr(gsz_getErrorDetail(), "outside the codebook"));
+    assert_non_null(strstr(gsz_getErrorDetail(), "Gaussian"));
     free(out);
     free(enc);
     free(idx);
