@@ -56,8 +56,13 @@ void main() {
     vec2 e2 = vec2(-e1.y, e1.x);
     vec2 ax1 = e1 * (k * sqrt(l1)), ax2 = e2 * (k * sqrt(l2));
     vec2 center = vec2(u_intr.x * t.x / t.z + u_intr.z, u_intr.y * t.y / t.z + u_intr.w);
-    vec2 ext = abs(ax1) + abs(ax2);
-    if (any(lessThan(center + ext, vec2(0.0))) || any(greaterThan(center - ext, u_size))) return;
+    // 16x16 tiles touched, exactly as the reference: radius ceil(3 sqrt(lambda_max)), with the 0.1 floor
+    float radius = ceil(3.0 * sqrt(mid + sqrt(max(0.1, mid * mid - det))));
+    vec2 pc = center - 0.5; // the reference's pixel convention: pixel centres at integers
+    ivec2 grid = (ivec2(u_size) + 15) / 16;
+    ivec2 rmin = min(grid, max(ivec2(0), ivec2((pc - radius) / 16.0)));
+    ivec2 rmax = min(grid, max(ivec2(0), ivec2((pc + radius + 15.0) / 16.0)));
+    if ((rmax.x - rmin.x) * (rmax.y - rmin.y) == 0) return;
     // colour: SH up to the splat's degree (and the viewer's cap)
     vec3 d = normalize(p - u_campos);
     uvec2 dcw = dc_table[c.x];
@@ -91,8 +96,8 @@ void main() {
     rgb = max(rgb + 0.5, vec3(0.0));
     uint slot = atomicAdd(visible, 1u);
     projected[4 * slot] = vec4(center, t.z, opacity);
-    projected[4 * slot + 1] = vec4(conic, 0.0);
-    projected[4 * slot + 2] = vec4(rgb, 0.0);
+    projected[4 * slot + 1] = vec4(conic, uintBitsToFloat(uint(rmin.x) | uint(rmin.y) << 16));
+    projected[4 * slot + 2] = vec4(rgb, uintBitsToFloat(uint(rmax.x) | uint(rmax.y) << 16));
     projected[4 * slot + 3] = vec4(ax1, ax2);
     keys_a[slot] = floatBitsToUint(t.z); // positive floats sort as unsigned integers
     vals_a[slot] = slot;

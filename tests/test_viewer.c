@@ -47,7 +47,7 @@ static void test_sort(void **state) {
     gszv_sort_free(&s);
 }
 
-static double gl_vs_cpu(const char *path_or_null, const gsz_scene *scene, int w, int h, int view) {
+static double gl_vs_cpu(const char *path_or_null, const gsz_scene *scene, int w, int h, int view, gszv_mode mode) {
     char err[1024];
     gszv_renderer *r = gszv_renderer_create(err, sizeof err);
     if (!r) fprintf(stderr, "%s\n", err);
@@ -60,9 +60,8 @@ static double gl_vs_cpu(const char *path_or_null, const gsz_scene *scene, int w,
     gsz_cameras_generate(ref, 8, w, h, 0, cams);
     gszv_target t;
     assert_true(gszv_target_create(&t, w, h));
-    glBindFramebuffer(GL_FRAMEBUFFER, t.fbo);
     const float bg[3] = {0, 0, 0};
-    gszv_renderer_draw(r, &cams[view], -1, bg, NULL);
+    gszv_renderer_settle(r, &cams[view], -1, bg, &t, mode);
     float *gl = malloc((size_t)w * h * 12), *cpu = malloc((size_t)w * h * 12);
     gszv_target_read(&t, gl);
     assert_int_equal(gsz_render(ref, &cams[view], NULL, cpu), GSZ_OK);
@@ -80,9 +79,10 @@ static void test_matches_cpu_real(void **state) {
     const char *p = shared_scene("playbot-small.ply");
     if (!p) { skip(); return; }
     for (int v = 1; v < 8; v += 3) {
-        double psnr = gl_vs_cpu(p, NULL, 320, 240, v);
-        fprintf(stderr, "playbot-small view %d: GL vs CPU %.2f dB\n", v, psnr);
-        assert_true(psnr >= 30.0);
+        double raster = gl_vs_cpu(p, NULL, 320, 240, v, GSZV_RASTER), compute = gl_vs_cpu(p, NULL, 320, 240, v, GSZV_COMPUTE);
+        fprintf(stderr, "playbot-small view %d: GL vs CPU: raster %.2f dB, compute %.2f dB\n", v, raster, compute);
+        assert_true(raster >= 30.0);
+        assert_true(compute >= 40.0);
     }
 }
 
@@ -91,9 +91,10 @@ static void test_matches_cpu_synthetic_and_gsz(void **state) {
     if (!have_gl) { skip(); return; }
     gsz_scene s;
     assert_int_equal(gsz_synth_scene(20000, 3, 4, &s), GSZ_OK);
-    double psnr = gl_vs_cpu(NULL, &s, 320, 240, 2);
-    fprintf(stderr, "synthetic SH3: GL vs CPU %.2f dB\n", psnr);
+    double psnr = gl_vs_cpu(NULL, &s, 320, 240, 2, GSZV_RASTER), pc = gl_vs_cpu(NULL, &s, 333, 251, 2, GSZV_COMPUTE);
+    fprintf(stderr, "synthetic SH3: GL vs CPU: raster %.2f dB, compute %.2f dB (odd size)\n", psnr, pc);
     assert_true(psnr >= 30.0);
+    assert_true(pc >= 40.0);
     /* the .gsz path uploads codebooks and indices: compare with the CPU render of the decoded scene */
     gsz_compress_options o = {0};
     o.views = 6;
@@ -103,9 +104,11 @@ static void test_matches_cpu_synthetic_and_gsz(void **state) {
     const char *path = tmp_path("v.gsz");
     write_bytes(path, buf, size);
     free(buf);
-    psnr = gl_vs_cpu(path, NULL, 320, 240, 5);
-    fprintf(stderr, "synthetic SH3 .gsz (indexed upload): GL vs CPU %.2f dB\n", psnr);
+    psnr = gl_vs_cpu(path, NULL, 320, 240, 5, GSZV_RASTER);
+    pc = gl_vs_cpu(path, NULL, 320, 240, 5, GSZV_COMPUTE);
+    fprintf(stderr, "synthetic SH3 .gsz (indexed upload): GL vs CPU: raster %.2f dB, compute %.2f dB\n", psnr, pc);
     assert_true(psnr >= 30.0);
+    assert_true(pc >= 40.0);
     gsz_scene_free(&s);
 }
 

@@ -14,6 +14,7 @@
 typedef struct {
     const char *file, *screenshot, *path, *cameras;
     int headless, width, height, frames, view, views, json, threads, sh, up_sign, up_axis, quiet;
+    int renderer; /* -1 auto, else gszv_mode */
 } opts_t;
 
 static int usage(int code) {
@@ -25,10 +26,13 @@ static int usage(int code) {
             "  --screenshot OUT.png       render one view (--view I of --views N generated, as 'gsz render') and exit\n"
             "  --cameras cameras.json     training cameras (window: number keys / PageUp / PageDown)\n"
             "  --sh N                     cap the SH degree (0-3)\n"
+            "  --renderer raster|compute|auto   hardware quads or the compute tile rasteriser (auto: the faster;\n"
+            "                             the headless benchmark times both unless one is named)\n"
             "  --up -y|+y|-z|+z|-x|+x     world up axis (default -y: COLMAP scenes are y-down)\n"
             "  -j N --json -q\n"
             "window keys: left drag orbit, right/middle drag pan, wheel zoom, WASD/QE fly (Shift faster), R reset,\n"
-            "  0-3 SH degree, V vsync, P screenshot, U cycle up axis, 1-9/PageUp/PageDown training cameras,\n"
+            "  0-3 SH degree (H cycles), C renderer, V vsync, P screenshot, U cycle up axis,\n"
+            "  1-9/PageUp/PageDown training cameras,\n"
             "  drop a file to open it, Esc quit\n");
     return code;
 }
@@ -49,6 +53,7 @@ static int parse(int argc, char **argv, opts_t *o) {
     o->up_sign = -1;
     o->up_axis = 1;
     o->path = "orbit";
+    o->renderer = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 #define NEED() do { if (!v) { fprintf(stderr, "gszview: %s needs a value\n", a); return 0; } i++; } while (0)
@@ -60,7 +65,13 @@ static int parse(int argc, char **argv, opts_t *o) {
         else if (!strcmp(a, "--view")) { NEED(); o->view = atoi(v); }
         else if (!strcmp(a, "--views")) { NEED(); o->views = atoi(v); if (o->views < 1) return 0; }
         else if (!strcmp(a, "--cameras")) { NEED(); o->cameras = v; }
-        else if (!strcmp(a, "--sh")) { NEED(); o->sh = atoi(v); if (o->sh < 0 || o->sh > 3) return 0; }
+        else if (!strcmp(a, "--renderer")) {
+            NEED();
+            if (!strcmp(v, "raster")) o->renderer = GSZV_RASTER;
+            else if (!strcmp(v, "compute")) o->renderer = GSZV_COMPUTE;
+            else if (!strcmp(v, "auto")) o->renderer = -1;
+            else { fprintf(stderr, "gszview: unknown renderer %s (raster, compute, auto)\n", v); return 0; }
+        } else if (!strcmp(a, "--sh")) { NEED(); o->sh = atoi(v); if (o->sh < 0 || o->sh > 3) return 0; }
         else if (!strcmp(a, "--up")) { NEED(); if (!parse_up(v, o)) { fprintf(stderr, "gszview: bad --up %s\n", v); return 0; } }
         else if (!strcmp(a, "-j")) { NEED(); o->threads = atoi(v); }
         else if (!strcmp(a, "--json")) o->json = 1;
@@ -97,6 +108,44 @@ static void orbit_camera(const float c[3], float r, const opts_t *o, double angl
     gsz_camera_look_at(cam, eye, c, up, o->width, o->height, 50);
 }
 
+typedef struct {
+    double mean, median, p99, sort_ms, draw_ms;
+    uint64_t visible;
+} timing;
+
+/* Renders the orbit once per frame, waiting for each frame: wall-clock frame times plus the GPU split
+ * from timer queries on every tenth frame. */
+static timing time_orbit(gszv_renderer *r, const opts_t *o, const gszv_target *t, gszv_mode mode, const float focus[3], float radius) {
+    const float bg[3] = {0, 0, 0};
+    gsz_camera cam;
+    orbit_camera(focus, radius, o, 0, 20, &cam);
+    gszv_renderer_settle(r, &cam, o->sh, bg, t, mode);
+    for (int i = 0; i < 5; i++) gszv_renderer_draw(r, &cam, o->sh, bg, t, mode, NULL);
+    glFinish();
+    double *ft = malloc((size_t)o->frames * sizeof(double));
+    timing tm = {0};
+    int timed = 0;
+    double start = gsz_now();
+    for (int f = 0; f < o->frames; f++) {
+        orbit_camera(focus, radius, o, 2.0 * GSZ_PI * f / o->frames, 20, &cam);
+        double a = gsz_now();
+        gszv_stats st;
+        int sample = f % 10 == 5;
+        gszv_renderer_draw(r, &cam, o->sh, bg, t, mode, sample ? &st : NULL);
+        glFinish();
+        ft[f] = (gsz_now() - a) * 1000.0;
+        if (sample) { tm.sort_ms += st.preprocess_sort_ms; tm.draw_ms += st.draw_ms; tm.visible += st.visible; timed++; }
+    }
+    double total = gsz_now() - start;
+    qsort(ft, (size_t)o->frames, sizeof(double), cmp_double);
+    tm.mean = total * 1000.0 / o->frames;
+    tm.median = ft[o->frames / 2];
+    tm.p99 = ft[(int)(0.99 * (o->frames - 1))];
+    if (timed) { tm.sort_ms /= timed; tm.draw_ms /= timed; tm.visible /= (uint64_t)timed; }
+    free(ft);
+    return tm;
+}
+
 static int run_headless(const opts_t *o) {
     char err[2048];
     gszv_headless h;
@@ -108,69 +157,63 @@ static int run_headless(const opts_t *o) {
     gszv_renderer *r = gszv_renderer_create(err, sizeof err);
     if (!r) { fprintf(stderr, "gszview: %s\n", err); goto out; }
     if (!gszv_load_file(r, o->file, o->threads, &s, err, sizeof err)) { fprintf(stderr, "gszview: %s\n", err); goto out; }
-    double t_load = gsz_now() - t0;
     if (!gszv_target_create(&t, o->width, o->height)) { fprintf(stderr, "gszview: cannot create a %dx%d framebuffer\n", o->width, o->height); goto out; }
-    glBindFramebuffer(GL_FRAMEBUFFER, t.fbo);
     const float bg[3] = {0, 0, 0};
     if (o->screenshot) {
+        gszv_mode mode = o->renderer == GSZV_RASTER ? GSZV_RASTER : GSZV_COMPUTE; /* auto: the exact one */
         gsz_camera *cams = calloc((size_t)o->views, sizeof *cams);
         gsz_cameras_generate(&s, (size_t)o->views, o->width, o->height, 0, cams);
         int v = o->view < o->views ? o->view : 0;
-        gszv_renderer_draw(r, &cams[v], o->sh, bg, NULL);
+        gszv_renderer_settle(r, &cams[v], o->sh, bg, &t, mode);
         float *img = malloc((size_t)o->width * (size_t)o->height * 12);
         gszv_target_read(&t, img);
         gsz_error e = gsz_png_write(o->screenshot, img, o->width, o->height);
         free(img);
         free(cams);
         if (e) { fprintf(stderr, "gszview: %s\n", gsz_getErrorDetail()); goto out; }
-        if (!o->quiet) printf("%s: view %d (%dx%d) -> %s [%s]\n", o->file, v, o->width, o->height, o->screenshot, h.renderer);
+        if (!o->quiet) printf("%s: view %d (%dx%d, %s) -> %s [%s]\n", o->file, v, o->width, o->height, mode ? "compute" : "raster", o->screenshot, h.renderer);
         rc = 0;
         goto out;
     }
-    /* warm up, then the timed path */
-    gsz_camera cam;
+    /* launch to first frame: load + upload + one frame */
     float focus[3], radius;
     gsz_scene_focus(&s, focus, &radius);
-    for (int i = 0; i < 5; i++) { orbit_camera(focus, radius, o, 0, 20, &cam); gszv_renderer_draw(r, &cam, o->sh, bg, NULL); }
-    glFinish();
-    double *ft = malloc((size_t)o->frames * sizeof(double));
-    double sort_ms = 0, draw_ms = 0;
-    int timed = 0;
-    uint64_t vis = 0;
-    double start = gsz_now();
-    for (int f = 0; f < o->frames; f++) {
-        orbit_camera(focus, radius, o, 2.0 * GSZ_PI * f / o->frames, 20, &cam);
-        double a = gsz_now();
-        gszv_stats st;
-        int sample = f % 10 == 5; /* GPU split from timer queries on every tenth frame */
-        gszv_renderer_draw(r, &cam, o->sh, bg, sample ? &st : NULL);
+    {
+        gsz_camera cam;
+        orbit_camera(focus, radius, o, 0, 20, &cam);
+        gszv_renderer_draw(r, &cam, o->sh, bg, &t, o->renderer == GSZV_RASTER ? GSZV_RASTER : GSZV_COMPUTE, NULL);
         glFinish();
-        ft[f] = (gsz_now() - a) * 1000.0;
-        if (sample) { sort_ms += st.preprocess_sort_ms; draw_ms += st.draw_ms; vis += st.visible; timed++; }
     }
-    double total = gsz_now() - start;
-    qsort(ft, (size_t)o->frames, sizeof(double), cmp_double);
-    double mean = total * 1000.0 / o->frames, median = ft[o->frames / 2], p99 = ft[(int)(0.99 * (o->frames - 1))];
+    double t_first = gsz_now() - t0;
+    timing tm[2];
+    int run[2] = {o->renderer != GSZV_COMPUTE, o->renderer != GSZV_RASTER};
+    for (int m = 0; m < 2; m++)
+        if (run[m]) tm[m] = time_orbit(r, o, &t, (gszv_mode)m, focus, radius);
     size_t bytes = gszv_renderer_gpu_bytes(r), n = gszv_renderer_count(r);
-    if (timed) { sort_ms /= timed; draw_ms /= timed; vis /= (uint64_t)timed; }
+    static const char *names[2] = {"raster", "compute"};
     if (o->json) {
         printf("{\"file\":");
         gsz_json_string(stdout, o->file);
         printf(",\"renderer\":");
         gsz_json_string(stdout, h.renderer);
-        printf(",\"width\":%d,\"height\":%d,\"frames\":%d,\"splats\":%zu,\"visible\":%llu,\"load_s\":%.3f,\"mean_ms\":%.3f,"
-               "\"median_ms\":%.3f,\"p99_ms\":%.3f,\"fps\":%.1f,\"preprocess_sort_ms\":%.3f,\"draw_ms\":%.3f,"
-               "\"gpu_bytes\":%zu,\"gpu_bytes_per_splat\":%.1f}\n",
-               o->width, o->height, o->frames, n, (unsigned long long)vis, t_load, mean, median, p99, 1000.0 / mean, sort_ms, draw_ms,
-               bytes, (double)bytes / (double)n);
+        printf(",\"width\":%d,\"height\":%d,\"frames\":%d,\"splats\":%zu,\"first_frame_s\":%.3f,\"gpu_bytes\":%zu,\"gpu_bytes_per_splat\":%.1f",
+               o->width, o->height, o->frames, n, t_first, bytes, (double)bytes / (double)n);
+        for (int m = 0; m < 2; m++)
+            if (run[m])
+                printf(",\"%s\":{\"mean_ms\":%.3f,\"median_ms\":%.3f,\"p99_ms\":%.3f,\"fps\":%.1f,\"preprocess_sort_ms\":%.3f,\"draw_ms\":%.3f,\"visible\":%llu}",
+                       names[m], tm[m].mean, tm[m].median, tm[m].p99, 1000.0 / tm[m].mean, tm[m].sort_ms, tm[m].draw_ms, (unsigned long long)tm[m].visible);
+        if (run[0] && run[1]) printf(",\"compute_over_raster\":%.2f", tm[0].mean / tm[1].mean);
+        printf("}\n");
     } else {
-        printf("%s on %s\n  %zu splats (%llu visible), %dx%d, %d frames of an orbit, loaded in %.2f s\n", o->file, h.renderer, n,
-               (unsigned long long)vis, o->width, o->height, o->frames, t_load);
-        printf("  frame time mean %.3f ms, median %.3f ms, p99 %.3f ms -> %.1f FPS\n", mean, median, p99, 1000.0 / mean);
-        printf("  GPU split: preprocess+sort %.3f ms, draw %.3f ms; GPU memory %.1f MB (%.1f bytes/splat)\n", sort_ms, draw_ms,
-               (double)bytes / 1e6, (double)bytes / (double)n);
+        printf("%s on %s\n  %zu splats, %dx%d, %d frames of an orbit; first frame %.2f s after launch; GPU memory %.1f MB (%.1f bytes/splat)\n",
+               o->file, h.renderer, n, o->width, o->height, o->frames, t_first, (double)bytes / 1e6, (double)bytes / (double)n);
+        for (int m = 0; m < 2; m++)
+            if (run[m])
+                printf("  %-8s mean %.3f ms, median %.3f ms, p99 %.3f ms -> %.1f FPS (preprocess+sort %.3f ms, %s %.3f ms, %llu visible)\n", names[m],
+                       tm[m].mean, tm[m].median, tm[m].p99, 1000.0 / tm[m].mean, tm[m].sort_ms, m ? "tiles+blend" : "draw", tm[m].draw_ms,
+                       (unsigned long long)tm[m].visible);
+        if (run[0] && run[1]) printf("  compute / raster frame rate: %.2fx\n", tm[0].mean / tm[1].mean);
     }
-    free(ft);
     rc = 0;
 out:
     if (t.fbo) gszv_target_free(&t);
@@ -192,6 +235,10 @@ typedef struct {
     double yaw, pitch, dist;
     float eye_offset[3]; /* fly mode: camera position = orbit eye + offset */
     int dragging, sh, vsync, train_idx, use_train, width, height;
+    gszv_mode mode;
+    int auto_pending; /* frames left before auto mode picks the faster renderer */
+    double auto_ms[2];
+    gszv_target fb;
     double lx, ly;
     char msg[256];
     const char *pending_drop;
@@ -248,11 +295,8 @@ static void on_drop(GLFWwindow *w, int n, const char **paths) {
 static void screenshot(app_t *a) {
     float *img = malloc((size_t)a->width * (size_t)a->height * 12);
     float *rgba = malloc((size_t)a->width * (size_t)a->height * 16);
-    glReadBuffer(GL_BACK);
-    glReadPixels(0, 0, a->width, a->height, GL_RGBA, GL_FLOAT, rgba);
-    for (int y = 0; y < a->height; y++)
-        for (int x = 0; x < a->width; x++)
-            for (int c = 0; c < 3; c++) img[((size_t)y * a->width + x) * 3 + c] = rgba[((size_t)(a->height - 1 - y) * a->width + x) * 4 + c];
+    (void)rgba;
+    gszv_target_read(&a->fb, img);
     char name[64];
     snprintf(name, sizeof name, "gszview-%ld.png", (long)time(NULL));
     if (gsz_png_write(name, img, a->width, a->height)) snprintf(a->msg, sizeof a->msg, "screenshot failed: %s", gsz_getErrorDetail());
@@ -274,6 +318,7 @@ static void on_key(GLFWwindow *w, int key, int sc, int action, int mods) {
     else if (key == GLFW_KEY_V) { a->vsync = !a->vsync; glfwSwapInterval(a->vsync); }
     else if (key == GLFW_KEY_P) screenshot(a);
     else if (key == GLFW_KEY_H) a->sh = (a->sh + 1) % 4;
+    else if (key == GLFW_KEY_C) { a->mode = a->mode == GSZV_RASTER ? GSZV_COMPUTE : GSZV_RASTER; a->auto_pending = 0; }
     else if (key == GLFW_KEY_U) {
         int k = a->o.up_axis * 2 + (a->o.up_sign > 0);
         k = (k + 1) % 6;
@@ -320,6 +365,8 @@ static int run_window(const opts_t *o) {
     glfwSetKeyCallback(w, on_key);
     glfwSetDropCallback(w, on_drop);
     glfwSwapInterval(a.vsync = 0);
+    a.mode = o->renderer < 0 ? GSZV_RASTER : (gszv_mode)o->renderer;
+    a.auto_pending = o->renderer < 0 ? 20 : 0; /* auto: 10 frames of each, then keep the faster */
     double last = gsz_now(), fps_t = last;
     int frames = 0;
     gszv_stats st = {0};
@@ -359,23 +406,36 @@ static int run_window(const opts_t *o) {
             a.use_train = 0;
             current_camera(&a, &cam);
         }
-        glBindFramebuffer(GL_FRAMEBUFFER, 0);
+        if (a.fb.width != a.width || a.fb.height != a.height) {
+            if (a.fb.fbo) gszv_target_free(&a.fb);
+            gszv_target_create(&a.fb, a.width, a.height);
+        }
         const float bg[3] = {0, 0, 0};
-        int sample = frames % 30 == 0;
-        gszv_renderer_draw(a.r, &cam, a.sh, bg, sample ? &st : NULL);
+        int sample = frames % 30 == 0 || a.auto_pending > 0;
+        if (a.auto_pending > 0) a.mode = a.auto_pending > 10 ? GSZV_RASTER : GSZV_COMPUTE;
+        gszv_renderer_draw(a.r, &cam, a.sh, bg, &a.fb, a.mode, sample ? &st : NULL);
+        if (a.auto_pending > 0) {
+            a.auto_ms[a.mode] += st.preprocess_sort_ms + st.draw_ms;
+            if (--a.auto_pending == 0) {
+                a.mode = a.auto_ms[GSZV_COMPUTE] < a.auto_ms[GSZV_RASTER] ? GSZV_COMPUTE : GSZV_RASTER;
+                snprintf(a.msg, sizeof a.msg, "auto: %s renderer (C switches)", a.mode ? "compute" : "raster");
+            }
+        }
+        glBlitNamedFramebuffer(a.fb.fbo, 0, 0, 0, a.width, a.height, 0, 0, a.width, a.height, GL_COLOR_BUFFER_BIT, GL_NEAREST);
         glfwSwapBuffers(w);
         frames++;
         if (now - fps_t > 0.5) {
             char title[512];
             size_t n = gszv_renderer_count(a.r);
-            snprintf(title, sizeof title, "gszview %s | %.0f FPS %.2f ms | sort %.2f ms draw %.2f ms | %zu splats (%u visible) | SH %d | GPU %.0f MB | %s",
-                     o->file, frames / (now - fps_t), 1000.0 * (now - fps_t) / frames, st.preprocess_sort_ms, st.draw_ms, n, st.visible, a.sh,
+            snprintf(title, sizeof title, "gszview %s | %s | %.0f FPS %.2f ms | sort %.2f ms draw %.2f ms | %zu splats (%u visible) | SH %d | GPU %.0f MB | %s",
+                     o->file, a.mode ? "compute" : "raster", frames / (now - fps_t), 1000.0 * (now - fps_t) / frames, st.preprocess_sort_ms, st.draw_ms, n, st.visible, a.sh,
                      (double)gszv_renderer_gpu_bytes(a.r) / 1e6, a.msg);
             glfwSetWindowTitle(w, title);
             fps_t = now;
             frames = 0;
         }
     }
+    if (a.fb.fbo) gszv_target_free(&a.fb);
     gszv_renderer_destroy(a.r);
     gsz_scene_free(&a.s);
     free(a.train);

@@ -8,12 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern const char gszv_src_preprocess_comp[], gszv_src_splat_vert[], gszv_src_splat_frag[];
+extern const char gszv_src_preprocess_comp[], gszv_src_splat_vert[], gszv_src_splat_frag[], gszv_src_tile_scan_comp[],
+    gszv_src_tile_emit_comp[], gszv_src_tile_ranges_comp[], gszv_src_tile_blend_comp[];
 
 struct gszv_renderer {
-    GLuint preprocess, raster, vao;
+    GLuint preprocess, raster, vao, tile_scan, tile_emit, tile_ranges, tile_blend;
     GLuint splats, dc, sh, projected, counter, keys, vals;
     gszv_sort sort;
+    /* compute rasteriser: per-splat tile offsets, (tile, splat) pairs and their sort, tile ranges */
+    GLuint block_sums, offsets, pair_counter, pair_keys, pair_vals, ranges;
+    gszv_sort pair_sort;
+    size_t pair_capacity, ranges_size;
     size_t count, gpu_bytes;
     int sh_degree, sh_offset[3];
     GLuint queries[3];
@@ -24,17 +29,32 @@ gszv_renderer *gszv_renderer_create(char *err, size_t errlen) {
     if (!r) { snprintf(err, errlen, "out of memory"); return NULL; }
     r->preprocess = gszv_compute_program("preprocess.comp", gszv_src_preprocess_comp, err, errlen);
     r->raster = r->preprocess ? gszv_raster_program(gszv_src_splat_vert, gszv_src_splat_frag, err, errlen) : 0;
-    if (!r->raster) { gszv_renderer_destroy(r); return NULL; }
+    r->tile_scan = r->raster ? gszv_compute_program("tile_scan.comp", gszv_src_tile_scan_comp, err, errlen) : 0;
+    r->tile_emit = r->tile_scan ? gszv_compute_program("tile_emit.comp", gszv_src_tile_emit_comp, err, errlen) : 0;
+    r->tile_ranges = r->tile_emit ? gszv_compute_program("tile_ranges.comp", gszv_src_tile_ranges_comp, err, errlen) : 0;
+    r->tile_blend = r->tile_ranges ? gszv_compute_program("tile_blend.comp", gszv_src_tile_blend_comp, err, errlen) : 0;
+    if (!r->tile_blend) { gszv_renderer_destroy(r); return NULL; }
     glCreateVertexArrays(1, &r->vao);
     glGenQueries(3, r->queries);
     return r;
 }
 
+static void free_pairs(gszv_renderer *r) {
+    GLuint b[2] = {r->pair_keys, r->pair_vals};
+    glDeleteBuffers(2, b);
+    r->pair_keys = r->pair_vals = 0;
+    if (r->pair_sort.hist) gszv_sort_free(&r->pair_sort);
+    r->pair_capacity = 0;
+}
+
 static void free_scene(gszv_renderer *r) {
-    GLuint b[7] = {r->splats, r->dc, r->sh, r->projected, r->counter, r->keys, r->vals};
-    glDeleteBuffers(7, b);
+    GLuint b[11] = {r->splats, r->dc, r->sh, r->projected, r->counter, r->keys, r->vals, r->block_sums, r->offsets, r->pair_counter, r->ranges};
+    glDeleteBuffers(11, b);
     r->splats = r->dc = r->sh = r->projected = r->counter = r->keys = r->vals = 0;
+    r->block_sums = r->offsets = r->pair_counter = r->ranges = 0;
+    r->ranges_size = 0;
     if (r->sort.hist) gszv_sort_free(&r->sort);
+    free_pairs(r);
     r->count = r->gpu_bytes = 0;
 }
 
@@ -43,6 +63,9 @@ void gszv_renderer_destroy(gszv_renderer *r) {
     free_scene(r);
     if (r->preprocess) glDeleteProgram(r->preprocess);
     if (r->raster) glDeleteProgram(r->raster);
+    GLuint progs[4] = {r->tile_scan, r->tile_emit, r->tile_ranges, r->tile_blend};
+    for (int i = 0; i < 4; i++)
+        if (progs[i]) glDeleteProgram(progs[i]);
     if (r->vao) glDeleteVertexArrays(1, &r->vao);
     if (r->queries[0]) glDeleteQueries(3, r->queries);
     free(r);
@@ -84,6 +107,9 @@ static int finish_upload(gszv_renderer *r, size_t n, uint32_t *rec, uint32_t *dc
     r->counter = make_buffer(NULL, 64, &dummy);
     r->keys = make_buffer(NULL, n * 4, &dummy);
     r->vals = make_buffer(NULL, n * 4, &dummy);
+    r->block_sums = make_buffer(NULL, (n / 4096 + 2) * 4, &dummy);
+    r->offsets = make_buffer(NULL, n * 4, &dummy);
+    r->pair_counter = make_buffer(NULL, 64, &dummy);
     r->count = n;
     if (!gszv_sort_init(&r->sort, n, err, errlen)) return 0;
     GLenum e = glGetError();
@@ -145,7 +171,86 @@ size_t gszv_renderer_gpu_bytes(const gszv_renderer *r) { return r->gpu_bytes; }
 size_t gszv_renderer_count(const gszv_renderer *r) { return r->count; }
 int gszv_renderer_sh_degree(const gszv_renderer *r) { return r->sh_degree; }
 
-void gszv_renderer_draw(gszv_renderer *r, const gsz_camera *cam, int max_degree, const float bg[3], gszv_stats *stats) {
+static int ensure_pairs(gszv_renderer *r, size_t need) {
+    if (need <= r->pair_capacity) return 1;
+    free_pairs(r);
+    size_t cap = need + need / 2 + 65536, dummy = 0;
+    if (cap > ((size_t)1 << 30)) cap = (size_t)1 << 30;
+    r->pair_keys = make_buffer(NULL, cap * 4, &dummy);
+    r->pair_vals = make_buffer(NULL, cap * 4, &dummy);
+    char err[256];
+    if (!gszv_sort_init(&r->pair_sort, cap, err, sizeof err)) return 0;
+    r->pair_capacity = cap;
+    return 1;
+}
+
+static void set_uniforms(GLuint p, const gszv_renderer *r, const gsz_camera *cam, int max_degree) {
+    glUniform1ui(glGetUniformLocation(p, "u_count"), (GLuint)r->count);
+    glUniformMatrix3fv(glGetUniformLocation(p, "u_R"), 1, GL_TRUE, cam->R);
+    glUniform3fv(glGetUniformLocation(p, "u_t"), 1, cam->t);
+    glUniform3fv(glGetUniformLocation(p, "u_campos"), 1, cam->center);
+    glUniform4f(glGetUniformLocation(p, "u_intr"), cam->fx, cam->fy, cam->cx, cam->cy);
+    glUniform2f(glGetUniformLocation(p, "u_size"), (float)cam->width, (float)cam->height);
+    glUniform1i(glGetUniformLocation(p, "u_max_degree"), max_degree < 0 ? 3 : max_degree);
+    glUniform4i(glGetUniformLocation(p, "u_sh_offset"), r->sh_offset[0], r->sh_offset[1], r->sh_offset[2], 0);
+}
+
+/* The tile rasteriser of the 3DGS paper: offsets of each depth-sorted splat's tiles, (tile, splat)
+ * pairs in depth order, a stable sort by tile, tile ranges, then one work group per tile. */
+static void draw_compute(gszv_renderer *r, const gsz_camera *cam, const float bg[3], const gszv_target *t) {
+    GLuint grid_x = (GLuint)(cam->width + 15) / 16, grid_y = (GLuint)(cam->height + 15) / 16;
+    size_t ntiles = (size_t)grid_x * grid_y;
+    if (ntiles > r->ranges_size) {
+        size_t dummy = 0;
+        glDeleteBuffers(1, &r->ranges);
+        r->ranges = make_buffer(NULL, ntiles * 8, &dummy);
+        r->ranges_size = ntiles;
+    }
+    if (!r->pair_capacity && !ensure_pairs(r, r->count * 4)) return;
+    GLuint groups = (GLuint)((r->count + 4095) / 4096);
+    glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 4, r->counter);
+    glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 12, r->block_sums);
+    glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 13, r->offsets);
+    glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 14, r->pair_counter);
+    glUseProgram(r->tile_scan);
+    glUniform1ui(glGetUniformLocation(r->tile_scan, "u_capacity"), (GLuint)r->pair_capacity);
+    for (GLuint phase = 0; phase < 3; phase++) {
+        glUniform1ui(glGetUniformLocation(r->tile_scan, "u_phase"), phase);
+        glDispatchCompute(phase == 1 ? 1 : groups, 1, 1);
+        glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
+    }
+    glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 15, r->pair_keys);
+    glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 16, r->pair_vals);
+    glUseProgram(r->tile_emit);
+    glUniform1ui(glGetUniformLocation(r->tile_emit, "u_grid_x"), grid_x);
+    glUniform1ui(glGetUniformLocation(r->tile_emit, "u_capacity"), (GLuint)r->pair_capacity);
+    glDispatchCompute((GLuint)((r->count + 255) / 256), 1, 1);
+    glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
+    int passes = ntiles <= 65536 ? 2 : 4;
+    gszv_sort_run(&r->pair_sort, r->pair_counter, r->pair_keys, r->pair_vals, passes);
+    glClearNamedBufferSubData(r->ranges, GL_RG32UI, 0, (GLsizeiptr)(ntiles * 8), GL_RG_INTEGER, GL_UNSIGNED_INT, NULL);
+    glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 14, r->pair_counter);
+    glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 15, r->pair_keys);
+    glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 16, r->pair_vals);
+    glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 17, r->ranges);
+    glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 3, r->projected);
+    glUseProgram(r->tile_ranges);
+    glBindBuffer(GL_DISPATCH_INDIRECT_BUFFER, r->pair_counter);
+    glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT | GL_COMMAND_BARRIER_BIT);
+    glDispatchComputeIndirect(16);
+    glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
+    glUseProgram(r->tile_blend);
+    glUniform2i(glGetUniformLocation(r->tile_blend, "u_isize"), cam->width, cam->height);
+    glUniform1ui(glGetUniformLocation(r->tile_blend, "u_grid_x"), grid_x);
+    glUniform3fv(glGetUniformLocation(r->tile_blend, "u_bg"), 1, bg);
+    glBindImageTexture(0, t->color, 0, GL_FALSE, 0, GL_WRITE_ONLY, GL_RGBA16F);
+    glDispatchCompute(grid_x, grid_y, 1);
+    glMemoryBarrier(GL_SHADER_IMAGE_ACCESS_BARRIER_BIT | GL_TEXTURE_FETCH_BARRIER_BIT | GL_FRAMEBUFFER_BARRIER_BIT);
+}
+
+void gszv_renderer_draw(gszv_renderer *r, const gsz_camera *cam, int max_degree, const float bg[3], const gszv_target *t,
+                        gszv_mode mode, gszv_stats *stats) {
+    glBindFramebuffer(GL_FRAMEBUFFER, t->fbo);
     glViewport(0, 0, cam->width, cam->height);
     glClearColor(bg[0], bg[1], bg[2], 1.0f);
     glClear(GL_COLOR_BUFFER_BIT);
@@ -160,31 +265,29 @@ void gszv_renderer_draw(gszv_renderer *r, const gsz_camera *cam, int max_degree,
     glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 4, r->counter);
     glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 5, r->keys);
     glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 6, r->vals);
-    GLuint p = r->preprocess;
-    glUseProgram(p);
-    glUniform1ui(glGetUniformLocation(p, "u_count"), (GLuint)r->count);
-    glUniformMatrix3fv(glGetUniformLocation(p, "u_R"), 1, GL_TRUE, cam->R);
-    glUniform3fv(glGetUniformLocation(p, "u_t"), 1, cam->t);
-    glUniform3fv(glGetUniformLocation(p, "u_campos"), 1, cam->center);
-    glUniform4f(glGetUniformLocation(p, "u_intr"), cam->fx, cam->fy, cam->cx, cam->cy);
-    glUniform2f(glGetUniformLocation(p, "u_size"), (float)cam->width, (float)cam->height);
-    glUniform1i(glGetUniformLocation(p, "u_max_degree"), max_degree < 0 ? 3 : max_degree);
-    glUniform4i(glGetUniformLocation(p, "u_sh_offset"), r->sh_offset[0], r->sh_offset[1], r->sh_offset[2], 0);
+    glUseProgram(r->preprocess);
+    set_uniforms(r->preprocess, r, cam, max_degree);
     glDispatchCompute((GLuint)((r->count + 255) / 256), 1, 1);
     glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
-    gszv_sort_run(&r->sort, r->counter, r->keys, r->vals);
+    gszv_sort_run(&r->sort, r->counter, r->keys, r->vals, 4);
     if (stats) { glEndQuery(GL_TIME_ELAPSED); glBeginQuery(GL_TIME_ELAPSED, r->queries[1]); }
     glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT | GL_COMMAND_BARRIER_BIT);
-    glUseProgram(r->raster);
-    glUniform2f(glGetUniformLocation(r->raster, "u_size"), (float)cam->width, (float)cam->height);
-    glBindVertexArray(r->vao);
-    glEnable(GL_BLEND);
-    glBlendFunc(GL_ONE, GL_ONE_MINUS_SRC_ALPHA);
-    glDisable(GL_DEPTH_TEST);
-    glDisable(GL_CULL_FACE);
-    glBindBuffer(GL_DRAW_INDIRECT_BUFFER, r->counter);
-    glDrawArraysIndirect(GL_TRIANGLE_STRIP, (const void *)(uintptr_t)32);
-    glDisable(GL_BLEND);
+    if (mode == GSZV_COMPUTE) {
+        glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 5, r->keys);
+        glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 6, r->vals);
+        draw_compute(r, cam, bg, t);
+    } else {
+        glUseProgram(r->raster);
+        glUniform2f(glGetUniformLocation(r->raster, "u_size"), (float)cam->width, (float)cam->height);
+        glBindVertexArray(r->vao);
+        glEnable(GL_BLEND);
+        glBlendFunc(GL_ONE, GL_ONE_MINUS_SRC_ALPHA);
+        glDisable(GL_DEPTH_TEST);
+        glDisable(GL_CULL_FACE);
+        glBindBuffer(GL_DRAW_INDIRECT_BUFFER, r->counter);
+        glDrawArraysIndirect(GL_TRIANGLE_STRIP, (const void *)(uintptr_t)32);
+        glDisable(GL_BLEND);
+    }
     if (stats) {
         glEndQuery(GL_TIME_ELAPSED);
         GLuint64 a = 0, b = 0;
@@ -193,6 +296,24 @@ void gszv_renderer_draw(gszv_renderer *r, const gsz_camera *cam, int max_degree,
         stats->preprocess_sort_ms = (double)a * 1e-6;
         stats->draw_ms = (double)b * 1e-6;
         glGetNamedBufferSubData(r->counter, 0, 4, &stats->visible);
+    }
+    if (mode == GSZV_COMPUTE && (stats || r->pair_capacity < r->count * 4 + 1)) {
+        /* grow the pair buffers when the last frame needed more (read back only on timed frames) */
+        uint32_t total[2] = {0, 0};
+        glGetNamedBufferSubData(r->pair_counter, 0, 8, total);
+        if (total[1] > r->pair_capacity) ensure_pairs(r, total[1]);
+    }
+}
+
+/* Renders until the pair buffers fit (a few frames at most); used before timing and for screenshots. */
+void gszv_renderer_settle(gszv_renderer *r, const gsz_camera *cam, int max_degree, const float bg[3], const gszv_target *t, gszv_mode mode) {
+    for (int i = 0; i < 4; i++) {
+        gszv_renderer_draw(r, cam, max_degree, bg, t, mode, NULL);
+        if (mode != GSZV_COMPUTE) return;
+        uint32_t total[2] = {0, 0};
+        glGetNamedBufferSubData(r->pair_counter, 0, 8, total);
+        if (total[1] <= r->pair_capacity) return;
+        ensure_pairs(r, total[1]);
     }
 }
 

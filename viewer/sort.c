@@ -36,7 +36,7 @@ void gszv_sort_free(gszv_sort *s) {
     memset(s, 0, sizeof *s);
 }
 
-void gszv_sort_run(gszv_sort *s, GLuint counter, GLuint keys_a, GLuint vals_a) {
+void gszv_sort_run(gszv_sort *s, GLuint counter, GLuint keys_a, GLuint vals_a, int passes) {
     glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 4, counter);
     glUseProgram(s->indirect);
     glUniform1ui(glGetUniformLocation(s->indirect, "u_block"), GSZV_SORT_BLOCK);
@@ -45,7 +45,7 @@ void gszv_sort_run(gszv_sort *s, GLuint counter, GLuint keys_a, GLuint vals_a) {
     glBindBuffer(GL_DISPATCH_INDIRECT_BUFFER, counter);
     glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 7, s->hist_buf);
     GLuint kin = keys_a, vin = vals_a, kout = s->keys_b, vout = s->vals_b;
-    for (unsigned shift = 0; shift < 32; shift += 8) {
+    for (unsigned shift = 0; shift < 8u * (unsigned)passes; shift += 8) {
         glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 8, kin);
         glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 9, vin);
         glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 10, kout);
@@ -66,7 +66,7 @@ void gszv_sort_run(gszv_sort *s, GLuint counter, GLuint keys_a, GLuint vals_a) {
         GLuint t = kin; kin = kout; kout = t;
         t = vin; vin = vout; vout = t;
     }
-    /* four passes: the result is back in keys_a / vals_a */
+    /* an even number of passes: the result is back in keys_a / vals_a */
 }
 
 int gszv_sort_host(gszv_sort *s, const uint32_t *keys, uint32_t *out_keys, uint32_t *out_vals, size_t n) {
@@ -78,7 +78,7 @@ int gszv_sort_host(gszv_sort *s, const uint32_t *keys, uint32_t *out_keys, uint3
     glNamedBufferSubData(va, 0, (GLsizeiptr)(n * 4), v);
     uint32_t c[16] = {(uint32_t)n};
     glNamedBufferSubData(counter, 0, sizeof c, c);
-    gszv_sort_run(s, counter, ka, va);
+    gszv_sort_run(s, counter, ka, va, 4);
     glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
     glGetNamedBufferSubData(ka, 0, (GLsizeiptr)(n * 4), out_keys);
     glGetNamedBufferSubData(va, 0, (GLsizeiptr)(n * 4), out_vals);

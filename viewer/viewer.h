@@ -31,8 +31,9 @@ typedef struct {
 } gszv_sort;
 int gszv_sort_init(gszv_sort *s, size_t capacity, char *err, size_t errlen);
 void gszv_sort_free(gszv_sort *s);
-/* Sorts keys_a/vals_a (bindings 5, 6) in place over counter.visible entries; sizes the indirect args first. */
-void gszv_sort_run(gszv_sort *s, GLuint counter, GLuint keys_a, GLuint vals_a);
+/* Sorts keys_a/vals_a in place over counter.visible entries on the low 8*passes bits (passes even);
+ * sizes the indirect arguments first. */
+void gszv_sort_run(gszv_sort *s, GLuint counter, GLuint keys_a, GLuint vals_a, int passes);
 /* Test helper: sorts n host keys (values = original positions) and reads them back. */
 int gszv_sort_host(gszv_sort *s, const uint32_t *keys, uint32_t *out_keys, uint32_t *out_vals, size_t n);
 
@@ -51,12 +52,19 @@ int gszv_renderer_upload_scene(gszv_renderer *r, const gsz_scene *s, char *err, 
 size_t gszv_renderer_gpu_bytes(const gszv_renderer *r);
 size_t gszv_renderer_count(const gszv_renderer *r);
 int gszv_renderer_sh_degree(const gszv_renderer *r);
-/* Renders into the bound draw framebuffer (viewport width x height of the camera). max_degree < 0 = all.
- * With stats non-NULL, measures GPU time with timer queries (waits for them). */
-void gszv_renderer_draw(gszv_renderer *r, const gsz_camera *cam, int max_degree, const float bg[3], gszv_stats *stats);
-
 /* An offscreen RGBA16F target and its readback as float RGB (top row first). */
 typedef struct { GLuint fbo, color; int width, height; } gszv_target;
+
+/* Two ways to form the image: instanced quads through the hardware rasteriser, or the 3DGS tile
+ * rasteriser in compute shaders (exactly the reference's blending; faster where the rasteriser is weak). */
+typedef enum { GSZV_RASTER = 0, GSZV_COMPUTE = 1 } gszv_mode;
+
+/* Renders into target t (the camera's size). max_degree < 0 = all. With stats non-NULL, measures GPU
+ * time with timer queries (waits for them). */
+void gszv_renderer_draw(gszv_renderer *r, const gsz_camera *cam, int max_degree, const float bg[3], const gszv_target *t,
+                        gszv_mode mode, gszv_stats *stats);
+/* Draws until the compute rasteriser's pair buffers fit this view (reads the pair count back). */
+void gszv_renderer_settle(gszv_renderer *r, const gsz_camera *cam, int max_degree, const float bg[3], const gszv_target *t, gszv_mode mode);
 int gszv_target_create(gszv_target *t, int width, int height);
 void gszv_target_free(gszv_target *t);
 void gszv_target_read(const gszv_target *t, float *rgb);

@@ -1,0 +1,14 @@
+// Compute rasteriser: the [start, end) range of each tile in the tile-sorted pair list.
+layout(local_size_x = WG) in; // 16 pairs a thread: dispatched like the sort, 4096 pairs a group
+layout(std430, binding = 14) readonly buffer PairCounter { uint pairs; };
+layout(std430, binding = 15) readonly buffer PairKeys { uint pair_keys[]; };
+layout(std430, binding = 17) buffer Ranges { uvec2 ranges[]; };
+void main() {
+    for (uint k = 0u; k < 16u; k++) {
+        uint i = gl_WorkGroupID.x * 4096u + k * WG + gl_LocalInvocationID.x;
+        if (i >= pairs) return;
+        uint tile = pair_keys[i];
+        if (i == 0u || pair_keys[i - 1u] != tile) ranges[tile].x = i;
+        if (i + 1u == pairs || pair_keys[i + 1u] != tile) ranges[tile].y = i + 1u;
+    }
+}
