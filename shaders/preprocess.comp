@@ -51,7 +51,7 @@ void main() {
     float disc = sqrt(max(0.0, mid * mid - det)); // exact eigenvalues: the quad must not clip
     float l1 = mid + disc, l2 = max(mid - disc, 1e-6);
     // alpha >= 1/255 needs d^T conic d <= 2 ln(255 o): the quad covers exactly that ellipse
-    float k = sqrt(max(0.0, 2.0 * log(255.0 * min(opacity, 0.99))));
+    float k = sqrt(max(0.0, 2.0 * log(255.0 * opacity)));
     vec2 e1 = abs(cb) > 1e-9 ? normalize(vec2(cb, l1 - ca)) : (ca >= cc ? vec2(1, 0) : vec2(0, 1));
     vec2 e2 = vec2(-e1.y, e1.x);
     vec2 ax1 = e1 * (k * sqrt(l1)), ax2 = e2 * (k * sqrt(l2));
@@ -62,7 +62,14 @@ void main() {
     ivec2 grid = (ivec2(u_size) + 15) / 16;
     ivec2 rmin = min(grid, max(ivec2(0), ivec2((pc - radius) / 16.0)));
     ivec2 rmax = min(grid, max(ivec2(0), ivec2((pc + radius + 15.0) / 16.0)));
-    if ((rmax.x - rmin.x) * (rmax.y - rmin.y) == 0) return;
+    // Tighter, still exact: a pixel gets alpha >= 1/255 only inside the ellipse d^T conic d <= k^2, whose
+    // bounding box has half-widths k sqrt(cov_xx), k sqrt(cov_yy); tiles outside it cannot change.
+    vec2 ext = k * sqrt(vec2(ca, cc));
+    vec2 lo = max(pc - ext, vec2(0.0)), hi = min(pc + ext, u_size - 1.0);
+    if (any(greaterThan(lo, hi))) return;
+    rmin = max(rmin, ivec2(floor(lo / 16.0)));
+    rmax = min(rmax, ivec2(floor(hi / 16.0)) + 1);
+    if (rmax.x <= rmin.x || rmax.y <= rmin.y) return;
     // colour: SH up to the splat's degree (and the viewer's cap)
     vec3 d = normalize(p - u_campos);
     uvec2 dcw = dc_table[c.x];
