@@ -4,7 +4,7 @@
 layout(local_size_x = 16, local_size_y = 16) in;
 layout(std430, binding = 16) readonly buffer PairVals { uint pair_vals[]; };
 layout(std430, binding = 17) readonly buffer Ranges { uvec2 ranges[]; };
-layout(rgba16f, binding = 0) writeonly uniform image2D u_out;
+layout(rgba8, binding = 0) writeonly uniform image2D u_out;
 uniform ivec2 u_isize;
 uniform uint u_grid_x;
 uniform vec3 u_bg;

@@ -52,7 +52,7 @@ int gszv_renderer_upload_scene(gszv_renderer *r, const gsz_scene *s, char *err, 
 size_t gszv_renderer_gpu_bytes(const gszv_renderer *r);
 size_t gszv_renderer_count(const gszv_renderer *r);
 int gszv_renderer_sh_degree(const gszv_renderer *r);
-/* An offscreen RGBA16F target and its readback as float RGB (top row first). */
+/* An offscreen RGBA8 target and its readback as float RGB (top row first). */
 typedef struct { GLuint fbo, color; int width, height; } gszv_target;
 
 /* Two ways to form the image: instanced quads through the hardware rasteriser, or the 3DGS tile
