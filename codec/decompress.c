@@ -293,13 +293,17 @@ gsz_error gsz_file_inspect(const void *data, size_t size, gsz_file_info *info) {
     return err;
 }
 
-gsz_error gsz_scene_load(const char *path, gsz_scene *out, int threads, gsz_ply_stats *stats) {
+int gsz_file_is_gsz(const char *path) {
     FILE *f = fopen(path, "rb");
-    if (!f) return gsz_ply_read(path, out, stats); /* reports the open error */
+    if (!f) return 0;
     unsigned char magic[8] = {0};
     size_t got = fread(magic, 1, 8, f);
     fclose(f);
-    if (got == 8 && !memcmp(magic, GSZ_MAGIC, 8)) {
+    return got == 8 && !memcmp(magic, GSZ_MAGIC, 8);
+}
+
+gsz_error gsz_scene_load(const char *path, gsz_scene *out, int threads, gsz_ply_stats *stats) {
+    if (gsz_file_is_gsz(path)) {
         void *data;
         size_t size;
         gsz_error e = gsz_read_file(path, &data, &size);

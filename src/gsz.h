@@ -194,6 +194,8 @@ typedef struct {
 gsz_error gsz_file_inspect(const void *data, size_t size, gsz_file_info *info);
 const char *gsz_section_name(uint32_t type); /* "position", "sh2.index", ... */
 
+/* 1 when the file starts with the .gsz magic. */
+int gsz_file_is_gsz(const char *path);
 /* Reads a .ply or a .gsz (by magic) into a scene. */
 gsz_error gsz_scene_load(const char *path, gsz_scene *out, int threads, gsz_ply_stats *stats);
 

@@ -259,10 +259,7 @@ static int cmd_info(int argc, char **argv) {
     if (r) return r;
     if (np != 1) return bad_usage("info needs one FILE", NULL);
     size_t fbytes = file_size(pos[0]);
-    FILE *f = fopen(pos[0], "rb");
-    unsigned char magic[8] = {0};
-    if (f) { if (fread(magic, 1, 8, f) != 8) memset(magic, 0, 8); fclose(f); }
-    int is_gsz = !memcmp(magic, "\x89GSZ\r\n\x1a\n", 8);
+    int is_gsz = gsz_file_is_gsz(pos[0]);
     gsz_file_info fi;
     memset(&fi, 0, sizeof fi);
     if (is_gsz) {

@@ -16,7 +16,7 @@ $V --headless --frames 2 "$T/bad.gsz" 2>"$T/err"; rc=$?
 grep -q "bad.gsz" "$T/err" || grep -q "OpenGL" "$T/err" || fail "no message: $(cat "$T/err")"
 $V --bogus 2>/dev/null; [ $? -eq 2 ] || fail "bad option not refused"
 if $V --headless --frames 3 --size 160x120 --json "$T/s.gsz" >"$T/out.json" 2>"$T/err"; then
-    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["frames"]==3 and d["fps"]>0 and d["gpu_bytes_per_splat"]>0' "$T/out.json" || fail "bad JSON"
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["frames"]==3 and d["raster"]["fps"]>0 and d["compute"]["fps"]>0 and d["gpu_bytes_per_splat"]>0' "$T/out.json" || fail "bad JSON"
 else
     grep -q "OpenGL" "$T/err" && echo "SKIP: no OpenGL here: $(cat "$T/err")" || fail "headless run: $(cat "$T/err")"
 fi

@@ -351,12 +351,7 @@ void gszv_target_read(const gszv_target *t, float *rgb) {
 }
 
 int gszv_load_file(gszv_renderer *r, const char *path, int threads, gsz_scene *keep, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) { snprintf(err, errlen, "%s: cannot open", path); return 0; }
-    unsigned char magic[8] = {0};
-    size_t got = fread(magic, 1, 8, f);
-    fclose(f);
-    if (got == 8 && !memcmp(magic, GSZ_MAGIC, 8)) {
+    if (gsz_file_is_gsz(path)) {
         void *data;
         size_t size;
         if (gsz_read_file(path, &data, &size)) { snprintf(err, errlen, "%s", gsz_getErrorDetail()); return 0; }
