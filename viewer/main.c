@@ -9,6 +9,7 @@
 #include <time.h>
 #ifdef GSZV_WITH_GLFW
 #include <GLFW/glfw3.h>
+#include <pthread.h>
 #endif
 
 typedef struct {
@@ -327,17 +328,71 @@ static void on_key(GLFWwindow *w, int key, int sc, int action, int mods) {
     }
 }
 
-static int load_into(app_t *a, const char *path) {
+typedef struct {
+    const char *path;
+    int threads, done, ok;
+    gszv_loaded loaded;
     char err[2048];
-    gsz_scene s;
-    if (!gszv_load_file(a->r, path, a->o.threads, &s, err, sizeof err)) {
-        fprintf(stderr, "gszview: %s\n", err);
-        snprintf(a->msg, sizeof a->msg, "cannot open: %.200s", err);
+} load_job;
+
+static void *load_main(void *p) {
+    load_job *j = p;
+    j->ok = gszv_load_cpu(j->path, j->threads, &j->loaded, j->err, sizeof j->err);
+    __atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+/* Decodes on a worker thread while the window shows a loading bar (a sweeping block drawn with
+ * scissored clears: nothing to compile), then uploads on this thread. */
+static int load_into(app_t *a, GLFWwindow *w, const char *path) {
+    load_job j;
+    memset(&j, 0, sizeof j);
+    j.path = path;
+    j.threads = a->o.threads;
+    pthread_t tid;
+    int threaded = pthread_create(&tid, NULL, load_main, &j) == 0;
+    if (!threaded) load_main(&j);
+    double t0 = gsz_now();
+    char title[600];
+    snprintf(title, sizeof title, "gszview - loading %s", path);
+    glfwSetWindowTitle(w, title);
+    while (!__atomic_load_n(&j.done, __ATOMIC_ACQUIRE)) {
+        glfwPollEvents();
+        int fw, fh;
+        glfwGetFramebufferSize(w, &fw, &fh);
+        glBindFramebuffer(GL_FRAMEBUFFER, 0);
+        glDisable(GL_SCISSOR_TEST);
+        glClearColor(0.08f, 0.08f, 0.1f, 1);
+        glClear(GL_COLOR_BUFFER_BIT);
+        glEnable(GL_SCISSOR_TEST);
+        int bw = fw / 2, bh = fh / 40 + 4, bx = fw / 4, by = fh / 2 - bh / 2;
+        glScissor(bx, by, bw, bh);
+        glClearColor(0.25f, 0.25f, 0.3f, 1);
+        glClear(GL_COLOR_BUFFER_BIT);
+        double ph = fmod((gsz_now() - t0) * 0.8, 1.0);
+        glScissor(bx + (int)(ph * (bw - bw / 5)), by, bw / 5, bh);
+        glClearColor(0.9f, 0.55f, 0.15f, 1);
+        glClear(GL_COLOR_BUFFER_BIT);
+        glDisable(GL_SCISSOR_TEST);
+        glfwSwapBuffers(w);
+        struct timespec ts = {0, 15000000};
+        nanosleep(&ts, NULL);
+    }
+    if (threaded) pthread_join(tid, NULL);
+    char err[2048];
+    if (!j.ok || !gszv_upload_loaded(a->r, &j.loaded, err, sizeof err)) {
+        const char *why = j.ok ? err : j.err;
+        fprintf(stderr, "gszview: %s\n", why);
+        snprintf(a->msg, sizeof a->msg, "cannot open: %.200s", why);
+        gszv_loaded_free(&j.loaded);
         return 0;
     }
     gsz_scene_free(&a->s);
-    a->s = s;
+    a->s = j.loaded.scene;
+    memset(&j.loaded.scene, 0, sizeof j.loaded.scene);
+    gszv_loaded_free(&j.loaded);
     a->sh = gszv_renderer_sh_degree(a->r);
+    snprintf(a->msg, sizeof a->msg, "opened in %.2f s", gsz_now() - t0);
     reset_view(a);
     return 1;
 }
@@ -358,7 +413,7 @@ static int run_window(const opts_t *o) {
     a.r = gszv_renderer_create(err, sizeof err);
     if (!a.r) { fprintf(stderr, "gszview: %s\n", err); glfwTerminate(); return 1; }
     if (o->cameras && gsz_cameras_read(o->cameras, &a.train, &a.ntrain)) fprintf(stderr, "gszview: %s\n", gsz_getErrorDetail());
-    if (!load_into(&a, o->file)) { gszv_renderer_destroy(a.r); glfwTerminate(); return 1; }
+    if (!load_into(&a, w, o->file)) { gszv_renderer_destroy(a.r); glfwTerminate(); return 1; }
     if (o->sh >= 0) a.sh = o->sh;
     glfwSetWindowUserPointer(w, &a);
     glfwSetScrollCallback(w, on_scroll);
@@ -372,7 +427,7 @@ static int run_window(const opts_t *o) {
     gszv_stats st = {0};
     while (!glfwWindowShouldClose(w)) {
         glfwPollEvents();
-        if (a.pending_drop) { load_into(&a, a.pending_drop); a.pending_drop = NULL; }
+        if (a.pending_drop) { load_into(&a, w, a.pending_drop); a.pending_drop = NULL; }
         glfwGetFramebufferSize(w, &a.width, &a.height);
         if (a.width < 1 || a.height < 1) { glfwWaitEvents(); continue; }
         double now = gsz_now(), dt = now - last;

@@ -350,24 +350,41 @@ void gszv_target_read(const gszv_target *t, float *rgb) {
     free(rgba);
 }
 
-int gszv_load_file(gszv_renderer *r, const char *path, int threads, gsz_scene *keep, char *err, size_t errlen) {
+int gszv_load_cpu(const char *path, int threads, gszv_loaded *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
     if (gsz_file_is_gsz(path)) {
         void *data;
         size_t size;
         if (gsz_read_file(path, &data, &size)) { snprintf(err, errlen, "%s", gsz_getErrorDetail()); return 0; }
-        gsz_indexed x;
-        gsz_error e = gsz_decode_indexed(data, size, threads, &x);
-        if (!e && keep) e = gsz_decompress(data, size, keep, threads);
+        gsz_error e = gsz_decode_indexed(data, size, threads, &out->x);
+        if (!e) e = gsz_decompress(data, size, &out->scene, threads);
         free(data);
-        if (e) { snprintf(err, errlen, "%s: %s", path, gsz_getErrorDetail()); return 0; }
-        int ok = gszv_renderer_upload_indexed(r, &x, err, errlen);
-        gsz_indexed_free(&x);
-        return ok;
+        if (e) { gszv_loaded_free(out); snprintf(err, errlen, "%s: %s", path, gsz_getErrorDetail()); return 0; }
+        out->is_gsz = 1;
+        return 1;
     }
-    gsz_scene s;
-    if (gsz_ply_read(path, &s, NULL)) { snprintf(err, errlen, "%s", gsz_getErrorDetail()); return 0; }
-    int ok = gszv_renderer_upload_scene(r, &s, err, errlen);
-    if (keep) *keep = s;
-    else gsz_scene_free(&s);
+    if (gsz_ply_read(path, &out->scene, NULL)) { snprintf(err, errlen, "%s", gsz_getErrorDetail()); return 0; }
+    return 1;
+}
+
+int gszv_upload_loaded(gszv_renderer *r, const gszv_loaded *l, char *err, size_t errlen) {
+    return l->is_gsz ? gszv_renderer_upload_indexed(r, &l->x, err, errlen) : gszv_renderer_upload_scene(r, &l->scene, err, errlen);
+}
+
+void gszv_loaded_free(gszv_loaded *l) {
+    if (l->is_gsz) gsz_indexed_free(&l->x);
+    gsz_scene_free(&l->scene);
+    memset(l, 0, sizeof *l);
+}
+
+int gszv_load_file(gszv_renderer *r, const char *path, int threads, gsz_scene *keep, char *err, size_t errlen) {
+    gszv_loaded l;
+    if (!gszv_load_cpu(path, threads, &l, err, errlen)) return 0;
+    int ok = gszv_upload_loaded(r, &l, err, errlen);
+    if (ok && keep) {
+        *keep = l.scene;
+        memset(&l.scene, 0, sizeof l.scene);
+    }
+    gszv_loaded_free(&l);
     return ok;
 }
