@@ -195,6 +195,24 @@ static void set_uniforms(GLuint p, const gszv_renderer *r, const gsz_camera *cam
     glUniform4i(glGetUniformLocation(p, "u_sh_offset"), r->sh_offset[0], r->sh_offset[1], r->sh_offset[2], 0);
 }
 
+/* GSZV_PROFILE=1: stage times (glFinish between stages, so slower overall) on stderr, every 50th frame. */
+static double prof_t[8];
+static int prof_n, prof_frame;
+static void prof_mark(int stage) {
+    static const char *on;
+    if (!on) on = getenv("GSZV_PROFILE") ? "1" : "0";
+    if (on[0] != '1') return;
+    glFinish();
+    prof_t[stage] = gsz_now();
+    if (stage > prof_n) prof_n = stage;
+}
+static void prof_report(void) {
+    if (!prof_n || ++prof_frame % 50) { prof_n = 0; return; }
+    static const char *names[] = {"start", "preprocess", "depth sort", "tile scan", "emit", "pair sort", "ranges", "blend"};
+    for (int i = 1; i <= prof_n; i++) fprintf(stderr, "%s %.3f ms%s", names[i], (prof_t[i] - prof_t[i - 1]) * 1e3, i < prof_n ? ", " : "\n");
+    prof_n = 0;
+}
+
 /* The tile rasteriser of the 3DGS paper: offsets of each depth-sorted splat's tiles, (tile, splat)
  * pairs in depth order, a stable sort by tile, tile ranges, then one work group per tile. */
 static void draw_compute(gszv_renderer *r, const gsz_camera *cam, const float bg[3], const gszv_target *t) {
@@ -224,10 +242,13 @@ static void draw_compute(gszv_renderer *r, const gsz_camera *cam, const float bg
     glUseProgram(r->tile_emit);
     glUniform1ui(glGetUniformLocation(r->tile_emit, "u_grid_x"), grid_x);
     glUniform1ui(glGetUniformLocation(r->tile_emit, "u_capacity"), (GLuint)r->pair_capacity);
+    prof_mark(3);
     glDispatchCompute((GLuint)((r->count + 255) / 256), 1, 1);
     glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
+    prof_mark(4);
     int passes = ntiles <= 65536 ? 2 : 4;
     gszv_sort_run(&r->pair_sort, r->pair_counter, r->pair_keys, r->pair_vals, passes);
+    prof_mark(5);
     glClearNamedBufferSubData(r->ranges, GL_RG32UI, 0, (GLsizeiptr)(ntiles * 8), GL_RG_INTEGER, GL_UNSIGNED_INT, NULL);
     glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 14, r->pair_counter);
     glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 15, r->pair_keys);
@@ -239,6 +260,7 @@ static void draw_compute(gszv_renderer *r, const gsz_camera *cam, const float bg
     glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT | GL_COMMAND_BARRIER_BIT);
     glDispatchComputeIndirect(16);
     glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
+    prof_mark(6);
     glUseProgram(r->tile_blend);
     glUniform2i(glGetUniformLocation(r->tile_blend, "u_isize"), cam->width, cam->height);
     glUniform1ui(glGetUniformLocation(r->tile_blend, "u_grid_x"), grid_x);
@@ -246,6 +268,8 @@ static void draw_compute(gszv_renderer *r, const gsz_camera *cam, const float bg
     glBindImageTexture(0, t->color, 0, GL_FALSE, 0, GL_WRITE_ONLY, GL_RGBA8);
     glDispatchCompute(grid_x, grid_y, 1);
     glMemoryBarrier(GL_SHADER_IMAGE_ACCESS_BARRIER_BIT | GL_TEXTURE_FETCH_BARRIER_BIT | GL_FRAMEBUFFER_BARRIER_BIT);
+    prof_mark(7);
+    prof_report();
 }
 
 void gszv_renderer_draw(gszv_renderer *r, const gsz_camera *cam, int max_degree, const float bg[3], const gszv_target *t,
@@ -267,9 +291,12 @@ void gszv_renderer_draw(gszv_renderer *r, const gsz_camera *cam, int max_degree,
     glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 6, r->vals);
     glUseProgram(r->preprocess);
     set_uniforms(r->preprocess, r, cam, max_degree);
+    prof_mark(0);
     glDispatchCompute((GLuint)((r->count + 255) / 256), 1, 1);
     glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
+    prof_mark(1);
     gszv_sort_run(&r->sort, r->counter, r->keys, r->vals, 4);
+    prof_mark(2);
     if (stats) { glEndQuery(GL_TIME_ELAPSED); glBeginQuery(GL_TIME_ELAPSED, r->queries[1]); }
     glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT | GL_COMMAND_BARRIER_BIT);
     if (mode == GSZV_COMPUTE) {
