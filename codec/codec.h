@@ -32,7 +32,6 @@ typedef struct {
     int iterations;   /* Lloyd iterations on the training sample; 0 = 10 */
     size_t sample;    /* training sample size; 0 = max(32768, 16*k) */
     int threads;
-    uint64_t seed;
 } gsz_kmeans_options;
 
 /* Weighted k-means over n points of dim floats (weights may be NULL). Writes k*dim centroids and,

@@ -91,7 +91,7 @@ static void encode_range(void *p, size_t b, size_t e, int w) {
 }
 
 /* Vector-quantises n vectors: trains the codebook, stores it at `bits`, assigns with the stored values. */
-static gsz_error vq(const float *x, const float *w, size_t n, int dim, int k, int bits, int threads, uint64_t seed,
+static gsz_error vq(const float *x, const float *w, size_t n, int dim, int k, int bits, int threads,
                     uint8_t **cb_out, size_t *cb_size_out, void **idx_out, int *idx_width) {
     if (k > (int)n) k = (int)n;
     if (k < 1) k = 1;
@@ -101,7 +101,6 @@ static gsz_error vq(const float *x, const float *w, size_t n, int dim, int k, in
     gsz_kmeans_options ko = {0};
     ko.k = k;
     ko.threads = threads;
-    ko.seed = seed;
     gsz_error e = gsz_kmeans(x, w, n, dim, &ko, cent, NULL);
     if (!e) e = gsz_codebook_pack(cent, k, dim, bits, cb_out, cb_size_out);
     if (!e) e = gsz_kmeans_assign(x, n, dim, cent, k, threads, as);
@@ -287,7 +286,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
         void *idx;
         int iw;
         if (opt->progress) opt->progress(opt->progress_user, a == 0 ? "vq scale" : a == 1 ? "vq rotation" : "vq color", 0.0);
-        err = vq(buf, wts, n, attrs[a].dim, k, P->cb_bits, threads, 1 + (uint64_t)a, &cb, &cbs, &idx, &iw);
+        err = vq(buf, wts, n, attrs[a].dim, k, P->cb_bits, threads, &cb, &cbs, &idx, &iw);
         if (err) goto done;
         owned[nowned++] = cb;
         owned[nowned++] = idx;
@@ -312,7 +311,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
         void *idx;
         int iw;
         if (opt->progress) opt->progress(opt->progress_user, "vq sh", 0.0);
-        err = vq(buf, wts, m, (int)dim, k, 8, threads, 10 + (uint64_t)d, &cb, &cbs, &idx, &iw);
+        err = vq(buf, wts, m, (int)dim, k, 8, threads, &cb, &cbs, &idx, &iw);
         if (err) goto done;
         owned[nowned++] = cb;
         owned[nowned++] = idx;

@@ -149,7 +149,6 @@ typedef struct {
     int codebook_dc;      /* entries of the colour codebook */
     int codebook_geom;    /* entries of the scale+rotation codebook */
     int pos_bits;         /* bits per position axis, 8..21 */
-    float keep_exact;     /* fraction of the most significant Gaussians left unquantised */
     int zstd_level;       /* 1..22 */
     int threads;          /* 0 = all cores */
     int views;            /* generated significance views when no cameras; 0 = 32 */

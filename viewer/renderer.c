@@ -100,7 +100,7 @@ static int finish_upload(gszv_renderer *r, size_t n, uint32_t *rec, uint32_t *dc
                          char *err, size_t errlen) {
     r->splats = make_buffer(rec, n * 48, &r->gpu_bytes);
     r->dc = make_buffer(dc, ndc * 8, &r->gpu_bytes);
-    r->sh = make_buffer(sh, (nsh_halfs + 1) / 2 * 4 + 4, &r->gpu_bytes);
+    r->sh = make_buffer(sh, ((nsh_halfs + 1) / 2 + 1) * 4, &r->gpu_bytes); /* sh holds nsh_halfs + 4 halfs */
     /* per-frame work buffers: projected splats, sort keys and values */
     size_t dummy = 0;
     r->projected = make_buffer(NULL, n * 64, &dummy);
@@ -126,7 +126,7 @@ int gszv_renderer_upload_indexed(gszv_renderer *r, const gsz_indexed *x, char *e
         r->sh_offset[d - 1] = (int)halfs;
         halfs += (size_t)x->codebook_size[2 + d] * (size_t)gsz_shRestCount(d) * 3;
     }
-    uint16_t *sh = calloc(halfs + 2, 2);
+    uint16_t *sh = calloc(halfs + 4, 2); /* finish_upload rounds up to whole words, plus one */
     if (!rec || !dc || !sh) { free(rec); free(dc); free(sh); snprintf(err, errlen, "out of memory"); return 0; }
     for (size_t i = 0; i < n; i++)
         pack_splat(rec + 12 * i, x->pos + 3 * i, x->degree[i], x->codebook[0] + 3 * (size_t)x->index[0][i], x->opacity[i],
@@ -150,7 +150,7 @@ int gszv_renderer_upload_scene(gszv_renderer *r, const gsz_scene *s, char *err, 
     free_scene(r);
     size_t n = s->count, nr3 = (size_t)gsz_shRestCount(s->sh_degree) * 3;
     uint32_t *rec = gsz_malloc_array(n, 48), *dc = gsz_malloc_array(n, 8);
-    uint16_t *sh = gsz_calloc_array(n * nr3 + 2, 2);
+    uint16_t *sh = gsz_calloc_array(n * nr3 + 4, 2); /* see finish_upload */
     if (!rec || !dc || !sh) { free(rec); free(dc); free(sh); snprintf(err, errlen, "out of memory"); return 0; }
     for (int d = 0; d < 3; d++) r->sh_offset[d] = 0; /* one table, of the scene's degree */
     for (size_t i = 0; i < n; i++) {
