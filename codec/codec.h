@@ -20,11 +20,13 @@ gsz_error gsz_significance(const gsz_scene *s, const gsz_camera *cams, size_t nc
 size_t gsz_prune_mask(const double *score, size_t n, double fraction, double threshold, uint8_t *keep);
 
 /* ---- sh_reduce.c */
-/* Picks per Gaussian the lowest SH degree (<= cap) whose colour stays within `threshold` (mean absolute
+/* Picks per Gaussian the lowest SH degree (<= cap) whose colour stays within the threshold (mean absolute
  * RGB difference over the views) of the full colour; folds the mean of the dropped bands into DC
- * and zeroes them. degree_out[i] receives the kept degree. */
+ * and zeroes them. With significance (may be NULL), Gaussian i's threshold is scaled by
+ * sqrt(mean / significance[i]) within [1/4, 4]: what covers few pixels may change more.
+ * degree_out[i] receives the kept degree. */
 gsz_error gsz_sh_reduce(gsz_scene *s, const gsz_camera *cams, size_t ncams, int cap, float threshold,
-                        int threads, uint8_t *degree_out);
+                        const double *significance, int threads, uint8_t *degree_out);
 
 /* ---- kmeans.c */
 typedef struct {

@@ -12,9 +12,9 @@ typedef struct {
 /* Codebook sizes scale with the scene (entries = Gaussians / cb_div, capped), so that the codebook
  * bytes stay a small share of the file for small scenes and large scenes still get enough entries. */
 static const preset_t presets[3] = {
-    /* balanced */ {0.10f, 0.030f, 48, 4096, 12, 8, 6},
-    /* high     */ {0.05f, 0.010f, 20, 8192, 14, 8, 7},
-    /* small    */ {0.30f, 0.060f, 128, 2048, 11, 8, 5},
+    /* balanced */ {0.10f, 0.015f, 48, 4096, 12, 8, 6},
+    /* high     */ {0.05f, 0.005f, 20, 8192, 14, 8, 7},
+    /* small    */ {0.30f, 0.030f, 128, 2048, 11, 8, 5},
 };
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
@@ -186,7 +186,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     deg = calloc(n ? n : 1, 1);
     if (!deg) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
     if (s.sh_degree > 0) {
-        if ((err = gsz_sh_reduce(&s, views, nviews, cap, sh_thr, threads, deg))) goto done;
+        if ((err = gsz_sh_reduce(&s, views, nviews, cap, sh_thr, score, threads, deg))) goto done;
         if (opt->progress) opt->progress(opt->progress_user, "sh reduction", 1.0);
     }
     {

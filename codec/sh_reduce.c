@@ -12,6 +12,8 @@ typedef struct {
     size_t ncams;
     int cap;
     float thr;
+    const double *sig;
+    double sig_mean;
     uint8_t *deg;
 } shr_ctx;
 
@@ -62,6 +64,8 @@ static void reduce_range(void *p, size_t b, size_t e, int worker) {
             }
         int keep = D;
         float shift[3] = {0, 0, 0};
+        float thr = c->thr;
+        if (c->sig && thr > 0) thr *= (float)GSZ_CLAMP(sqrt(c->sig_mean / GSZ_MAX(c->sig[i], 1e-30)), 0.25, 4.0);
         for (int d = 0; d < D; d++) {
             float mean[3] = {0, 0, 0};
             for (size_t v = 0; v < used; v++)
@@ -76,7 +80,7 @@ static void reduce_range(void *p, size_t b, size_t e, int worker) {
                     err += fabsf(GSZ_MAX(col + 0.5f, 0.0f) - full[v][ch]);
                 }
             err /= (double)(used * 3);
-            if (d == c->cap || (c->thr >= 0 && err <= c->thr)) {
+            if (d == c->cap || (thr >= 0 && err <= thr)) {
                 keep = d;
                 memcpy(shift, mean, sizeof shift);
                 break;
@@ -90,14 +94,19 @@ static void reduce_range(void *p, size_t b, size_t e, int worker) {
     }
 }
 
-gsz_error gsz_sh_reduce(gsz_scene *s, const gsz_camera *cams, size_t ncams, int cap, float threshold, int threads,
-                        uint8_t *deg) {
+gsz_error gsz_sh_reduce(gsz_scene *s, const gsz_camera *cams, size_t ncams, int cap, float threshold,
+                        const double *significance, int threads, uint8_t *deg) {
     if (cap < 0 || cap > s->sh_degree) cap = s->sh_degree;
     if (s->sh_degree == 0 || ncams == 0) {
         memset(deg, 0, s->count);
         return GSZ_OK;
     }
-    shr_ctx c = {s, cams, ncams, cap, threshold < 0 ? -1.0f : threshold, deg};
+    double mean = 0;
+    if (significance) {
+        for (size_t i = 0; i < s->count; i++) mean += significance[i];
+        mean = s->count ? mean / (double)s->count : 0;
+    }
+    shr_ctx c = {s, cams, ncams, cap, threshold < 0 ? -1.0f : threshold, mean > 0 ? significance : NULL, mean, deg};
     gsz_parallel_for(s->count, 2048, threads, reduce_range, &c);
     return GSZ_OK;
 }
