@@ -162,6 +162,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     /* 1. significance and pruning */
     if ((err = gsz_significance(in, views, nviews, threads, opt->progress, opt->progress_user, score))) goto done;
     size_t n = gsz_prune_mask(score, in->count, prune, opt->prune_threshold, keep);
+    if (n == 0) { err = gsz_fail(GSZ_ERROR_argument, "pruning removed every Gaussian (lower --prune-threshold)"); goto done; }
     if ((err = gsz_scene_alloc(&s, n, in->sh_degree))) goto done;
     {
         size_t j = 0, nr3 = (size_t)gsz_shRestCount(in->sh_degree) * 3;

@@ -12,7 +12,8 @@ static const char *usage =
     "usage:\n"
     "  gsz compress IN.ply -o OUT.gsz [--preset high|balanced|small] [--cameras cameras.json]\n"
     "               [--prune F] [--sh-degree N] [--sh-threshold T] [--codebook-sh K] [--codebook-dc K]\n"
-    "               [--codebook-geom K] [--pos-bits B] [--level L] [-j N] [-q] [--json]\n"
+    "               [--codebook-geom K] [--pos-bits B] [--level L] [--prune-threshold T] [--views N]\n"
+    "               [-j N] [-q] [--json]     (--views: generated significance views without --cameras)\n"
     "  gsz decompress IN.gsz -o OUT.ply [-j N] [-q] [--json]\n"
     "  gsz info FILE(.ply|.gsz) [--json]\n"
     "  gsz render SCENE -o OUT.png [--view I [--views N] | --cameras cameras.json --camera I] [--size WxH] [-j N]\n"
@@ -192,6 +193,7 @@ static int cmd_compress(int argc, char **argv) {
     int np, r = parse(argc, argv, &a, pos, &np, 1);
     if (r) return r;
     if (np != 1 || !a.out) return bad_usage("compress needs IN.ply and -o OUT.gsz", NULL);
+    a.co.views = a.views;
     double t0 = gsz_now();
     gsz_scene s;
     gsz_error e = load(pos[0], &s, a.threads, a.quiet);
