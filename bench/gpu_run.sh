@@ -1,5 +1,6 @@
 #!/bin/sh
-# Frame-rate benchmark on the GPU machine (docs/BENCHMARKS.md records the results). Run from the repo
+# Frame-rate benchmark on the GPU machine (docs/BENCHMARKS.md records the results); bench/gpu_prepare.sh
+# makes what it needs here first. Run from the repo
 # root there, with .gl/ (the GL loader .debs, device README's recipe) and .devrun/ (bin/gsz,
 # bin/gszview-headless built here, lib/ with their non-GL libraries, and the .gsz scenes) carried.
 set -u

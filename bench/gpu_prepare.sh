@@ -1,0 +1,24 @@
+#!/bin/sh
+# Prepares what bench/gpu_run.sh needs on the GPU machine (which has no package registry and no GLFW):
+#   .gl/      the GL loader .debs (the device README's recipe)
+#   .devrun/  bin/gsz and bin/gszview-headless from build/, their non-GL libraries, and the scenes:
+#             playbot-500k.gsz (playbot.ply, --preset high --prune 0: all 500K splats) and synth-1m.gsz
+# Both folders are git-ignored (.git/info/exclude); carry them: run(carry=[".gl", ".devrun"]).
+set -eu
+cd "$(dirname "$0")/.."
+grep -qx "/.gl/" .git/info/exclude 2>/dev/null || printf "/.gl/\n/.devrun/\n" >> .git/info/exclude
+if [ ! -d .gl ]; then
+    mkdir -p .gl /tmp/amd64/partial
+    o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
+    apt-get $o update -qq
+    (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
+fi
+mkdir -p .devrun/bin .devrun/lib
+cp build/gsz build/viewer/gszview-headless .devrun/bin/
+for l in libcjson.so.1 libxxhash.so.0 libzstd.so.1 libpng16.so.16; do cp -L "/lib/x86_64-linux-gnu/$l" .devrun/lib/; done
+[ -f .devrun/playbot-500k.gsz ] || ./build/gsz compress ../shared/scenes/playbot.ply -o .devrun/playbot-500k.gsz --preset high --prune 0 -q
+if [ ! -f .devrun/synth-1m.gsz ]; then
+    ./build/gsz synth 1000000 --sh 3 -o /tmp/gsz-synth-1m.ply -q
+    ./build/gsz compress /tmp/gsz-synth-1m.ply -o .devrun/synth-1m.gsz -q
+fi
+du -sh .gl .devrun
