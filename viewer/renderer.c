@@ -250,11 +250,8 @@ static void draw_compute(gszv_renderer *r, const gsz_camera *cam, const float bg
     gszv_sort_run(&r->pair_sort, r->pair_counter, r->pair_keys, r->pair_vals, passes);
     prof_mark(5);
     glClearNamedBufferSubData(r->ranges, GL_RG32UI, 0, (GLsizeiptr)(ntiles * 8), GL_RG_INTEGER, GL_UNSIGNED_INT, NULL);
-    glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 14, r->pair_counter);
-    glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 15, r->pair_keys);
-    glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 16, r->pair_vals);
+    /* the sort rebinds only 4 and 7-11: the pair buffers (14-16) and projected splats (3) stay bound */
     glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 17, r->ranges);
-    glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 3, r->projected);
     glUseProgram(r->tile_ranges);
     glBindBuffer(GL_DISPATCH_INDIRECT_BUFFER, r->pair_counter);
     glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT | GL_COMMAND_BARRIER_BIT);
@@ -300,8 +297,6 @@ void gszv_renderer_draw(gszv_renderer *r, const gsz_camera *cam, int max_degree,
     if (stats) { glEndQuery(GL_TIME_ELAPSED); glBeginQuery(GL_TIME_ELAPSED, r->queries[1]); }
     glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT | GL_COMMAND_BARRIER_BIT);
     if (mode == GSZV_COMPUTE) {
-        glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 5, r->keys);
-        glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 6, r->vals);
         draw_compute(r, cam, bg, t);
     } else {
         glUseProgram(r->raster);
