@@ -53,7 +53,7 @@ static double gl_vs_cpu(const char *path_or_null, const gsz_scene *scene, int w,
     if (!r) fprintf(stderr, "%s\n", err);
     assert_non_null(r);
     gsz_scene s = {0};
-    if (path_or_null) assert_true(gszv_load_file(r, path_or_null, 0, &s, err, sizeof err));
+    if (path_or_null) assert_true(gszv_load_file(r, path_or_null, 0, &s, 1, err, sizeof err));
     else assert_true(gszv_renderer_upload_scene(r, scene, err, sizeof err));
     const gsz_scene *ref = path_or_null ? &s : scene;
     gsz_camera cams[8];

@@ -157,7 +157,7 @@ static int run_headless(const opts_t *o) {
     double t0 = gsz_now();
     gszv_renderer *r = gszv_renderer_create(err, sizeof err);
     if (!r) { fprintf(stderr, "gszview: %s\n", err); goto out; }
-    if (!gszv_load_file(r, o->file, o->threads, &s, err, sizeof err)) { fprintf(stderr, "gszview: %s\n", err); goto out; }
+    if (!gszv_load_file(r, o->file, o->threads, &s, 0, err, sizeof err)) { fprintf(stderr, "gszview: %s\n", err); goto out; }
     if (!gszv_target_create(&t, o->width, o->height)) { fprintf(stderr, "gszview: cannot create a %dx%d framebuffer\n", o->width, o->height); goto out; }
     const float bg[3] = {0, 0, 0};
     if (o->screenshot) {
@@ -337,7 +337,7 @@ typedef struct {
 
 static void *load_main(void *p) {
     load_job *j = p;
-    j->ok = gszv_load_cpu(j->path, j->threads, &j->loaded, j->err, sizeof j->err);
+    j->ok = gszv_load_cpu(j->path, j->threads, 0, &j->loaded, j->err, sizeof j->err);
     __atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
     return NULL;
 }

@@ -372,17 +372,26 @@ void gszv_target_read(const gszv_target *t, float *rgb) {
     free(rgba);
 }
 
-int gszv_load_cpu(const char *path, int threads, gszv_loaded *out, char *err, size_t errlen) {
+int gszv_load_cpu(const char *path, int threads, int full, gszv_loaded *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     if (gsz_file_is_gsz(path)) {
         void *data;
         size_t size;
         if (gsz_read_file(path, &data, &size)) { snprintf(err, errlen, "%s", gsz_getErrorDetail()); return 0; }
         gsz_error e = gsz_decode_indexed(data, size, threads, &out->x);
-        if (!e) e = gsz_decompress(data, size, &out->scene, threads);
+        if (!e && full) e = gsz_decompress(data, size, &out->scene, threads);
         free(data);
         if (e) { gszv_loaded_free(out); snprintf(err, errlen, "%s: %s", path, gsz_getErrorDetail()); return 0; }
         out->is_gsz = 1;
+        if (!full) { /* positions and opacity logits: all that framing the view needs */
+            size_t n = out->x.count;
+            out->scene.count = n;
+            out->scene.pos = gsz_malloc_array(n, 3 * sizeof(float));
+            out->scene.opacity = gsz_malloc_array(n, sizeof(float));
+            if (!out->scene.pos || !out->scene.opacity) { gszv_loaded_free(out); snprintf(err, errlen, "out of memory"); return 0; }
+            memcpy(out->scene.pos, out->x.pos, n * 3 * sizeof(float));
+            for (size_t i = 0; i < n; i++) out->scene.opacity[i] = gsz_logit(out->x.opacity[i]);
+        }
         return 1;
     }
     if (gsz_ply_read(path, &out->scene, NULL)) { snprintf(err, errlen, "%s", gsz_getErrorDetail()); return 0; }
@@ -399,9 +408,9 @@ void gszv_loaded_free(gszv_loaded *l) {
     memset(l, 0, sizeof *l);
 }
 
-int gszv_load_file(gszv_renderer *r, const char *path, int threads, gsz_scene *keep, char *err, size_t errlen) {
+int gszv_load_file(gszv_renderer *r, const char *path, int threads, gsz_scene *keep, int full, char *err, size_t errlen) {
     gszv_loaded l;
-    if (!gszv_load_cpu(path, threads, &l, err, errlen)) return 0;
+    if (!gszv_load_cpu(path, threads, full, &l, err, errlen)) return 0;
     int ok = gszv_upload_loaded(r, &l, err, errlen);
     if (ok && keep) {
         *keep = l.scene;

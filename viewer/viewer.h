@@ -70,15 +70,17 @@ void gszv_target_free(gszv_target *t);
 void gszv_target_read(const gszv_target *t, float *rgb);
 
 /* Loading in two halves, so that a window can decode on a worker thread and upload on its GL thread.
- * scene is always filled (the camera framing needs it); x too for a .gsz (uploaded as codebooks). */
+ * x is filled for a .gsz (uploaded as codebooks); scene always, but for a .gsz without `full` only its
+ * count, positions and opacities (what framing the view needs: no second, expanded decode). */
 typedef struct {
     int is_gsz;
     gsz_indexed x;
     gsz_scene scene;
 } gszv_loaded;
-int gszv_load_cpu(const char *path, int threads, gszv_loaded *out, char *err, size_t errlen); /* no GL calls */
+int gszv_load_cpu(const char *path, int threads, int full, gszv_loaded *out, char *err, size_t errlen); /* no GL */
 int gszv_upload_loaded(gszv_renderer *r, const gszv_loaded *l, char *err, size_t errlen);
 void gszv_loaded_free(gszv_loaded *l);
-/* Both halves: loads .gsz (indexed upload) or .ply into the renderer; keep_scene receives the scene. */
-int gszv_load_file(gszv_renderer *r, const char *path, int threads, gsz_scene *keep_scene, char *err, size_t errlen);
+/* Both halves: loads .gsz (indexed upload) or .ply into the renderer; keep_scene receives the scene
+ * (complete with `full`). */
+int gszv_load_file(gszv_renderer *r, const char *path, int threads, gsz_scene *keep_scene, int full, char *err, size_t errlen);
 #endif
