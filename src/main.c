@@ -24,7 +24,7 @@ static const char *usage =
     "SCENE, REF and TEST may be .ply or .gsz. Views are generated around the scene unless --cameras is given.\n";
 
 typedef struct {
-    const char *out, *cameras, *keep, *preset_name, *ref_cache;
+    const char *out, *cameras, *keep, *ref_cache;
     int json, quiet, threads, views, view, camera, width, height, sh, seed;
     gsz_compress_options co;
 } args_t;
@@ -76,7 +76,6 @@ static int parse(int argc, char **argv, args_t *a, const char **pos, int *npos, 
         else if (!strcmp(o, "--seed")) { NUM(0, 1e9); a->seed = (int)x; }
         else if (!strcmp(o, "--preset")) {
             NEED();
-            a->preset_name = v;
             if (!strcmp(v, "balanced")) a->co.preset = GSZ_PRESET_BALANCED;
             else if (!strcmp(v, "high")) a->co.preset = GSZ_PRESET_HIGH;
             else if (!strcmp(v, "small")) a->co.preset = GSZ_PRESET_SMALL;
