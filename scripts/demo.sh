@@ -21,9 +21,9 @@ echo "== compress, decode, and measure fidelity (24 generated views, 1280x720)"
 ./build/gsz info "$OUT/demo.gsz" | tail -n +2
 if [ -x build/viewer/gszview ] && [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
     ./build/viewer/gszview "$OUT/demo.gsz"
-elif ./build/viewer/gszview-headless --screenshot "$OUT/demo.png" --view 3 --size 1280x720 "$OUT/demo.gsz" 2>/dev/null; then
+elif ./build/viewer/gszview-headless --screenshot "$OUT/demo.png" --view 16 --size 1280x720 "$OUT/demo.gsz" 2>/dev/null; then
     echo "no display: wrote a headless OpenGL screenshot to $OUT/demo.png"
 else
-    ./build/gsz render "$OUT/demo.gsz" --view 3 --size 1280x720 -o "$OUT/demo.png" -q
+    ./build/gsz render "$OUT/demo.gsz" --view 16 --size 1280x720 -o "$OUT/demo.png" -q
     echo "no display and no OpenGL: wrote a CPU-rendered screenshot to $OUT/demo.png"
 fi
