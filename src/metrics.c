@@ -14,26 +14,46 @@ double gsz_psnr(const float *a, const float *b, size_t n) {
     return 10.0 * log10(1.0 / (se / (double)n));
 }
 
-/* Separable Gaussian blur with zero padding ("same" size). */
-static void blur(const double *in, double *out, double *tmp, int w, int h, const double *k) {
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
+typedef struct {
+    const double *in, *k;
+    double *out, *tmp;
+    int w, h;
+} blur_ctx;
+
+/* Separable Gaussian blur with zero padding ("same" size), by rows: first pass. */
+static void blur_rows(void *p, size_t b, size_t e, int worker) {
+    (void)worker;
+    blur_ctx *c = p;
+    for (size_t y = b; y < e; y++)
+        for (int x = 0; x < c->w; x++) {
             double s = 0;
             for (int i = -5; i <= 5; i++) {
                 int xx = x + i;
-                if (xx >= 0 && xx < w) s += k[i + 5] * in[(size_t)y * (size_t)w + (size_t)xx];
+                if (xx >= 0 && xx < c->w) s += c->k[i + 5] * c->in[y * (size_t)c->w + (size_t)xx];
             }
-            tmp[(size_t)y * (size_t)w + (size_t)x] = s;
+            c->tmp[y * (size_t)c->w + (size_t)x] = s;
         }
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
+}
+
+static void blur_cols(void *p, size_t b, size_t e, int worker) {
+    (void)worker;
+    blur_ctx *c = p;
+    for (size_t y = b; y < e; y++)
+        for (int x = 0; x < c->w; x++) {
             double s = 0;
             for (int i = -5; i <= 5; i++) {
-                int yy = y + i;
-                if (yy >= 0 && yy < h) s += k[i + 5] * tmp[(size_t)yy * (size_t)w + (size_t)x];
+                long yy = (long)y + i;
+                if (yy >= 0 && yy < c->h) s += c->k[i + 5] * c->tmp[(size_t)yy * (size_t)c->w + (size_t)x];
             }
-            out[(size_t)y * (size_t)w + (size_t)x] = s;
+            c->out[y * (size_t)c->w + (size_t)x] = s;
         }
+}
+
+/* Rows are independent, so the result does not depend on the thread count. */
+static void blur(const double *in, double *out, double *tmp, int w, int h, const double *k) {
+    blur_ctx c = {in, k, out, tmp, w, h};
+    gsz_parallel_for((size_t)h, 16, 0, blur_rows, &c);
+    gsz_parallel_for((size_t)h, 16, 0, blur_cols, &c);
 }
 
 double gsz_ssim(const float *a, const float *b, int w, int h) {
