@@ -57,7 +57,7 @@ gsz_error gsz_codebook_pack(float *cb, int k, int dim, int bits, uint8_t **out, 
             float *v = &cb[(size_t)j * (size_t)dim + (size_t)d];
             uint32_t q = hi > lo ? (uint32_t)lround((double)(*v - lo) / (double)(hi - lo) * levels) : 0;
             if (q > (uint32_t)levels) q = (uint32_t)levels;
-            *v = hi > lo ? (float)((double)lo + (double)(hi - lo) * (double)q / levels) : lo;
+            *v = hi > lo ? (float)((double)lo + ((double)hi - (double)lo) * (double)q / levels) : lo;
             size_t at = ((size_t)d * (size_t)k + (size_t)j) * vb;
             plane[at] = (uint8_t)q;
             if (vb == 2) plane[at + 1] = (uint8_t)(q >> 8);
@@ -88,7 +88,7 @@ gsz_error gsz_codebook_unpack(const uint8_t *p, size_t size, int expect_dim, flo
         for (uint32_t j = 0; j < k; j++) {
             size_t at = ((size_t)d * k + j) * vb;
             uint32_t q = plane[at] | (vb == 2 ? (uint32_t)plane[at + 1] << 8 : 0);
-            cb[(size_t)j * (size_t)dim + (size_t)d] = (float)((double)lo + (double)(hi - lo) * (double)q / levels);
+            cb[(size_t)j * (size_t)dim + (size_t)d] = (float)((double)lo + ((double)hi - (double)lo) * (double)q / levels);
         }
     }
     *cb_out = cb;

@@ -6,7 +6,8 @@ PKGS="build-essential cmake pkg-config git ca-certificates
 libzstd-dev libxxhash-dev libcjson-dev libpng-dev libcmocka-dev
 libglfw3-dev libcglm-dev python3-glad
 libegl-dev libgl-dev libgles-dev libegl-mesa0 libgl1-mesa-dri
-clang libclang-rt-14-dev gnuplot-nox"
+clang libclang-rt-14-dev gnuplot-nox
+python3 python3-numpy python3-zstd python3-xxhash"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,0 +1,151 @@
+#!/usr/bin/python3
+"""An independent .gsz decoder written from docs/FORMAT.md alone (Python: zstd, xxhash, numpy from
+Debian), checked against `gsz decompress`: if the document and the C decoder disagree, this fails.
+
+usage: format_reference.py GSZ_BINARY FILE.gsz OUT_DIR
+"""
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import xxhash
+import zstd
+
+MAGIC = b"\x89GSZ\r\n\x1a\n"
+F32 = np.float32
+
+
+def fail(msg):
+    sys.exit(f"format_reference: {msg}")
+
+
+def undo_transform(raw, tx, n, width):
+    mask = (1 << (8 * width)) - 1
+    if tx == 0:
+        return np.frombuffer(raw, dtype=f"<u{width}", count=n).astype(np.uint64)
+    if tx in (1, 2):
+        planes = np.frombuffer(raw, dtype=np.uint8).reshape(width, n).astype(np.uint64)
+        v = np.zeros(n, dtype=np.uint64)
+        for b in range(width):
+            v |= planes[b] << np.uint64(8 * b)
+        if tx == 2:
+            out, prev = [], 0
+            for d in v.tolist():
+                prev = (prev + d) & mask
+                out.append(prev)
+            v = np.array(out, dtype=np.uint64)
+        return v
+    if tx == 3:
+        out, prev, p = [], 0, 0
+        for _ in range(n):
+            z, sh = 0, 0
+            while True:
+                b = raw[p]
+                p += 1
+                z |= (b & 0x7F) << sh
+                sh += 7
+                if not b & 0x80:
+                    break
+            d = (z >> 1) ^ -(z & 1)
+            prev = (prev + d) & mask
+            out.append(prev)
+        if p != len(raw):
+            fail("varint stream has trailing bytes")
+        return np.array(out, dtype=np.uint64)
+    fail(f"unknown transform {tx}")
+
+
+def codebook(raw, dim):
+    k, m, bits = struct.unpack_from("<IHB", raw, 0)
+    if m != dim:
+        fail(f"codebook dimension {m}, expected {dim}")
+    lo = np.frombuffer(raw, dtype="<f4", count=m, offset=8).astype(np.float64)
+    hi = np.frombuffer(raw, dtype="<f4", count=m, offset=8 + 4 * m).astype(np.float64)
+    levels = 255.0 if bits == 8 else 65535.0
+    q = np.frombuffer(raw, dtype=np.uint8 if bits == 8 else "<u2", count=k * m, offset=8 + 8 * m).astype(np.float64)
+    q = q.reshape(m, k).T  # planes: component-major
+    return (lo + (hi - lo) * q / levels).astype(F32)
+
+
+def decode(path):
+    data = open(path, "rb").read()
+    if data[:8] != MAGIC:
+        fail("bad magic")
+    version, hsize, flags, count, deg, pbits, nsec = struct.unpack_from("<HHIQBBH", data, 8)
+    bmin = np.frombuffer(data, dtype="<f4", count=3, offset=28)
+    bmax = np.frombuffer(data, dtype="<f4", count=3, offset=40)
+    obits = data[52]
+    table = data[64:64 + 40 * nsec]
+    if xxhash.xxh64(data[:56] + table, seed=0).intdigest() != struct.unpack_from("<Q", data, 56)[0]:
+        fail("header checksum")
+    streams, pos = {}, 64 + 40 * nsec
+    for i in range(nsec):
+        typ, sflags, tx, width = struct.unpack_from("<IIBB", table, 40 * i)
+        elems, stored, check = struct.unpack_from("<QQQ", table, 40 * i + 16)
+        payload = data[pos:pos + stored]
+        pos += stored
+        if xxhash.xxh64(payload, seed=0).intdigest() != check:
+            fail(f"section {typ} checksum")
+        streams[typ] = undo_transform(zstd.decompress(payload), tx, elems, width) if typ not in (3, 5, 7, 10, 11, 12) else \
+            bytes(undo_transform(zstd.decompress(payload), tx, elems, width).astype(np.uint8))
+    if pos != len(data):
+        fail("trailing bytes")
+    n = count
+    codes = streams[1]
+    q = np.zeros((n, 3), dtype=np.uint64)
+    for k in range(3):
+        for bit in range(21):
+            q[:, k] |= ((codes >> np.uint64(3 * bit + k)) & np.uint64(1)) << np.uint64(bit)
+    qmax = F32((1 << pbits) - 1)
+    xyz = np.empty((n, 3), dtype=F32)
+    for k in range(3):
+        ext = F32(bmax[k]) - F32(bmin[k])
+        xyz[:, k] = F32(bmin[k]) + ext * (q[:, k].astype(F32) / qmax)
+    omax = F32((1 << obits) - 1)
+    op = np.clip(streams[2].astype(F32) / omax, F32(0.25) / omax, F32(1) - F32(0.25) / omax)
+    scale = codebook(streams[3], 3)[streams[4].astype(np.int64)]
+    rot = codebook(streams[5], 4)[streams[6].astype(np.int64)]
+    dc = codebook(streams[7], 3)[streams[8].astype(np.int64)]
+    nrest = (deg + 1) ** 2 - 1
+    rest = np.zeros((n, nrest * 3), dtype=F32)
+    if deg > 0:
+        degs = streams[9].astype(np.int64)
+        for d in range(1, deg + 1):
+            sel = np.nonzero(degs == d)[0]
+            if len(sel):
+                cb = codebook(streams[9 + d], 3 * ((d + 1) ** 2 - 1))
+                rest[sel, :cb.shape[1]] = cb[streams[12 + d].astype(np.int64)]
+    return dict(n=n, deg=deg, xyz=xyz, opacity=op, scale=scale, rot=rot, dc=dc, rest=rest)
+
+
+def read_ply(path, n, deg):
+    data = open(path, "rb").read()
+    head = data.index(b"end_header\n") + len(b"end_header\n")
+    nrest = (deg + 1) ** 2 - 1
+    per = 3 + 3 + 3 + 3 * nrest + 1 + 3 + 4
+    rows = np.frombuffer(data, dtype="<f4", offset=head).reshape(n, per)
+    rest_channel_major = rows[:, 9:9 + 3 * nrest]
+    rest = rest_channel_major.reshape(n, 3, nrest).transpose(0, 2, 1).reshape(n, 3 * nrest)  # coefficient-major
+    t = 9 + 3 * nrest
+    return dict(xyz=rows[:, 0:3], dc=rows[:, 6:9], rest=rest, opacity_logit=rows[:, t], scale=rows[:, t + 1:t + 4], rot=rows[:, t + 4:t + 8])
+
+
+def main():
+    gsz, path, out = sys.argv[1:4]
+    ref = decode(path)
+    ply = f"{out}/format_reference.ply"
+    subprocess.run([gsz, "decompress", path, "-o", ply, "-q"], check=True)
+    c = read_ply(ply, ref["n"], ref["deg"])
+    for key in ("xyz", "dc", "rest", "scale", "rot"):
+        if not np.array_equal(ref[key], c[key]):
+            bad = np.argwhere(ref[key] != c[key])[:3]
+            fail(f"{key} differs from gsz decompress at {bad.tolist()}: {ref[key][tuple(bad[0])]} vs {c[key][tuple(bad[0])]}")
+    p = 1.0 / (1.0 + np.exp(-c["opacity_logit"].astype(np.float64)))
+    if np.max(np.abs(p - ref["opacity"])) > 1e-5:
+        fail("opacity differs")
+    print(f"format_reference: {ref['n']} Gaussians, SH degree {ref['deg']}: the document's decoder agrees with gsz decompress")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,16 @@
+#!/bin/sh
+# docs/FORMAT.md is enough to write a decoder: tests/format_reference.py (written from the document,
+# Debian's python3 with zstd/xxhash/numpy) must decode our files exactly as gsz does.
+set -eu
+GSZ=${GSZ:?}
+PY=/usr/bin/python3
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+D=$(dirname "$0")
+for deg in 0 1 3; do
+    $GSZ synth 4000 --sh $deg --seed $deg -o "$T/s.ply" -q
+    $GSZ compress "$T/s.ply" -o "$T/s.gsz" -q --views 6
+    $PY "$D/format_reference.py" "$GSZ" "$T/s.gsz" "$T"
+done
+$GSZ compress "$T/s.ply" -o "$T/h.gsz" -q --views 6 --preset high --pos-bits 21
+$PY "$D/format_reference.py" "$GSZ" "$T/h.gsz" "$T"
