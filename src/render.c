@@ -133,15 +133,9 @@ static void preprocess(void *p, size_t begin, size_t end, int worker) {
         float basis[16];
         gsz_sh_basis(c->degree, dir, basis);
         /* rest coefficients of degree d are a prefix of the stored ones */
-        float rgb[3];
-        int n = gsz_shRestCount(c->degree);
         const float *rest = s->sh_rest ? s->sh_rest + (size_t)nrest * 3 * i : NULL;
-        for (int ch = 0; ch < 3; ch++) {
-            float v = basis[0] * s->sh_dc[3 * i + (size_t)ch];
-            for (int k = 0; k < n; k++) v += basis[k + 1] * rest[k * 3 + ch];
-            rgb[ch] = GSZ_MAX(v + 0.5f, 0.0f);
-        }
-        memcpy(o->rgb, rgb, sizeof rgb);
+        gsz_sh_color(c->degree, basis, s->sh_dc + 3 * i, rest, o->rgb);
+        for (int ch = 0; ch < 3; ch++) o->rgb[ch] = GSZ_MAX(o->rgb[ch], 0.0f);
         c->visible[i] = 1;
     }
 }

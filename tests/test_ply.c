@@ -181,6 +181,27 @@ static void test_write_is_atomic(void **state) {
     gsz_scene_free(&s);
 }
 
+static void test_filter_and_degree(void **state) {
+    (void)state;
+    gsz_scene s, r;
+    assert_int_equal(gsz_synth_scene(40, 3, 2, &s), GSZ_OK);
+    assert_int_equal(gsz_synth_scene(40, 3, 2, &r), GSZ_OK);
+    uint8_t keep[40];
+    for (int i = 0; i < 40; i++) keep[i] = i % 3 == 1;
+    gsz_scene_filter(&s, keep);
+    assert_int_equal(s.count, 13);
+    assert_memory_equal(s.pos + 3 * 4, r.pos + 3 * 13, 12);           /* the 5th kept is row 13 */
+    assert_memory_equal(s.sh_rest + 45 * 4, r.sh_rest + 45 * 13, 45 * 4);
+    assert_int_equal(gsz_scene_set_sh_degree(&s, 1), GSZ_OK);
+    assert_int_equal(s.sh_degree, 1);
+    assert_memory_equal(s.sh_rest + 9 * 4, r.sh_rest + 45 * 13, 9 * 4); /* band 1 is a prefix */
+    assert_int_equal(gsz_scene_set_sh_degree(&s, 0), GSZ_OK);
+    assert_null(s.sh_rest);
+    assert_int_equal(gsz_scene_set_sh_degree(&s, 4), GSZ_ERROR_argument);
+    gsz_scene_free(&s);
+    gsz_scene_free(&r);
+}
+
 static void test_real_scene_reads(void **state) {
     (void)state;
     const char *p = shared_scene("playbot-trained.ply");
@@ -196,7 +217,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_all_degrees), cmocka_unit_test(test_formats_and_order),
         cmocka_unit_test(test_malformed), cmocka_unit_test(test_nan_rows_dropped),
-        cmocka_unit_test(test_write_is_atomic), cmocka_unit_test(test_real_scene_reads),
+        cmocka_unit_test(test_write_is_atomic), cmocka_unit_test(test_filter_and_degree),
+        cmocka_unit_test(test_real_scene_reads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
