@@ -295,15 +295,12 @@ static void on_drop(GLFWwindow *w, int n, const char **paths) {
 
 static void screenshot(app_t *a) {
     float *img = malloc((size_t)a->width * (size_t)a->height * 12);
-    float *rgba = malloc((size_t)a->width * (size_t)a->height * 16);
-    (void)rgba;
     gszv_target_read(&a->fb, img);
     char name[64];
     snprintf(name, sizeof name, "gszview-%ld.png", (long)time(NULL));
     if (gsz_png_write(name, img, a->width, a->height)) snprintf(a->msg, sizeof a->msg, "screenshot failed: %s", gsz_getErrorDetail());
     else snprintf(a->msg, sizeof a->msg, "saved %s", name);
     free(img);
-    free(rgba);
 }
 
 static void on_key(GLFWwindow *w, int key, int sc, int action, int mods) {
