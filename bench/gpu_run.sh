@@ -19,3 +19,6 @@ run open1m $B/gszview-headless --headless --size 1920x1080 --frames 1 --json .de
 t1=$(date +%s.%N)
 echo "launch to exit after the first frames (1M .gsz): $(echo "$t1 - $t0" | bc 2>/dev/null || python3 -c "print($t1-$t0)") s"
 run synth1m_gsz $B/gszview-headless --headless --size 1920x1080 --frames 200 --json .devrun/synth-1m.gsz
+if [ -n "${GSZV_PROFILE_RUN:-}" ]; then # stage split of the compute path (glFinish between stages)
+    GSZV_PROFILE=1 $B/gszview-headless --headless --renderer compute --size 1920x1080 --frames 100 /tmp/s3m.ply 2>&1 | grep "^preprocess" | tail -1
+fi

@@ -9,6 +9,7 @@ uniform vec3 u_campos;
 uniform vec4 u_intr;     // fx, fy, cx, cy
 uniform vec2 u_size;     // width, height
 uniform int u_max_degree;
+uniform int u_tiles;          // count the tile pairs (compute rasteriser)
 uniform ivec4 u_sh_offset; // start (in halfs) of the degree 1..3 tables
 
 float sh_half(uint h) {
@@ -67,6 +68,8 @@ void main() {
     vec2 ext = k * sqrt(vec2(ca, cc));
     vec2 lo = max(pc - ext, vec2(0.0)), hi = min(pc + ext, u_size - 1.0);
     if (any(greaterThan(lo, hi))) return;
+    // the image is sampled at pixel centres (integers here): a box holding none cannot change it
+    if (any(greaterThan(ceil(lo), floor(hi)))) return;
     rmin = max(rmin, ivec2(floor(lo / 16.0)));
     rmax = min(rmax, ivec2(floor(hi / 16.0)) + 1);
     if (rmax.x <= rmin.x || rmax.y <= rmin.y) return;
@@ -106,6 +109,12 @@ void main() {
     projected[4 * slot + 1] = vec4(conic, uintBitsToFloat(uint(rmin.x) | uint(rmin.y) << 16));
     projected[4 * slot + 2] = vec4(rgb, uintBitsToFloat(uint(rmax.x) | uint(rmax.y) << 16));
     projected[4 * slot + 3] = vec4(ax1, ax2);
+    uint tiles = 0u;
+    for (int ty = rmin.y; ty < rmax.y && u_tiles != 0; ty++) { // only the compute rasteriser bins
+        ivec2 span = tile_row_span(pc, conic, opacity, ty, rmin.x, rmax.x);
+        tiles += uint(max(span.y - span.x, 0));
+    }
+    tile_count[slot] = tiles;
     keys_a[slot] = floatBitsToUint(t.z); // positive floats sort as unsigned integers
     vals_a[slot] = slot;
 }

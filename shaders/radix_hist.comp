@@ -1,6 +1,7 @@
-// GPU radix sort, pass 1 of 3 per 8-bit digit: per-block digit histograms, stored digit-major.
-// Eight private sub-histograms (one per 32 threads) keep shared-memory atomics from piling onto one
-// bin when most keys share a digit (the float exponent byte of depth keys, the high byte of tile ids).
+// GPU radix sort, pass 1 of 3 per 8-bit digit: per-block digit histograms, stored digit-major after the
+// 4 x 256 digit totals (one row per pass, summed here with atomics). Eight private sub-histograms (one
+// per 32 threads) keep shared-memory atomics from piling onto one bin when most keys share a digit
+// (the float exponent byte of depth keys, the high byte of tile ids).
 layout(local_size_x = WG) in;
 layout(std430, binding = 7) buffer Hist { uint hist[]; };
 layout(std430, binding = 8) readonly buffer KeysIn { uint keys_in[]; };
@@ -20,6 +21,7 @@ void main() {
     if (blk < nblocks) {
         uint sum = 0u;
         for (uint w = 0u; w < WG / 32u; w++) sum += local_hist[w * 256u + t];
-        hist[t * nblocks + blk] = sum;
+        hist[1024u + t * nblocks + blk] = sum;
+        if (sum != 0u) atomicAdd(hist[(u_shift / 8u) * 256u + t], sum);
     }
 }

@@ -1,22 +1,33 @@
-// GPU radix sort, pass 2: exclusive prefix sum over the digit-major histograms (one work group).
-layout(local_size_x = 1024) in;
+// GPU radix sort, pass 2: one work group per digit turns that digit's row of block counts into global
+// offsets: the digit's start (exclusive prefix of the digit totals) plus a prefix sum along the row.
+layout(local_size_x = WG) in; // WG == 256: one thread per digit for the totals' prefix
 layout(std430, binding = 7) buffer Hist { uint hist[]; };
-shared uint partial[1024];
-void main() {
-    uint n = 256u * dispatch[3];
-    uint t = gl_LocalInvocationID.x;
-    uint per = (n + 1023u) / 1024u;
-    uint b = min(t * per, n), e = min(b + per, n);
-    uint sum = 0u;
-    for (uint i = b; i < e; i++) sum += hist[i];
-    partial[t] = sum;
+uniform uint u_shift;
+shared uint partial[WG];
+
+uint block_scan(uint t, uint v) { // inclusive Hillis-Steele; returns this thread's inclusive sum
+    partial[t] = v;
     barrier();
-    for (uint off = 1u; off < 1024u; off <<= 1) { // Hillis-Steele inclusive scan
-        uint v = t >= off ? partial[t - off] : 0u;
+    for (uint off = 1u; off < WG; off <<= 1) {
+        uint u = t >= off ? partial[t - off] : 0u;
         barrier();
-        partial[t] += v;
+        partial[t] += u;
         barrier();
     }
-    uint run = partial[t] - sum;
-    for (uint i = b; i < e; i++) { uint h = hist[i]; hist[i] = run; run += h; }
+    return partial[t];
+}
+
+void main() {
+    uint nblocks = dispatch[3];
+    uint d = gl_WorkGroupID.x, t = gl_LocalInvocationID.x;
+    block_scan(t, hist[(u_shift / 8u) * 256u + t]);
+    uint run = d == 0u ? 0u : partial[d - 1u];
+    uint row = 1024u + d * nblocks;
+    for (uint c = 0u; c < nblocks; c += WG) {
+        barrier();
+        uint i = c + t, v = i < nblocks ? hist[row + i] : 0u;
+        uint incl = block_scan(t, v);
+        if (i < nblocks) hist[row + i] = run + incl - v;
+        run += partial[WG - 1u];
+    }
 }

@@ -1,6 +1,7 @@
 // GPU radix sort, pass 3: stable scatter. Each round of WG keys ranks itself per digit with a shared
 // bit matrix (bit t of row `digit` set by thread t; rank = popcount of the lower bits), so keys with
-// equal digits keep their order.
+// equal digits keep their order. The next round's key and value are loaded before this round's
+// barriers, so global latency overlaps the ranking.
 layout(local_size_x = WG) in;
 layout(std430, binding = 7) readonly buffer Hist { uint hist[]; };
 layout(std430, binding = 8) readonly buffer KeysIn { uint keys_in[]; };
@@ -9,34 +10,40 @@ layout(std430, binding = 10) writeonly buffer KeysOut { uint keys_out[]; };
 layout(std430, binding = 11) writeonly buffer ValsOut { uint vals_out[]; };
 uniform uint u_shift;
 uniform uint u_block;
-shared uint bits[256 * (WG / 32)];
+#define WORDS (WG / 32u)
+shared uint bits[256 * WORDS];
 shared uint base[256];
 void main() {
     uint nblocks = dispatch[3];
     uint blk = gl_WorkGroupID.x;
     if (blk >= nblocks) return;
-    uint t = gl_LocalInvocationID.x;
-    base[t] = hist[t * nblocks + blk];
+    uint t = gl_LocalInvocationID.x, word = t / 32u, lane = t % 32u;
+    base[t] = hist[1024u + t * nblocks + blk];
+    for (uint j = t; j < 256u * WORDS; j += WG) bits[j] = 0u;
     uint start = blk * u_block, end = min(start + u_block, visible);
+    uint i = start + t;
+    uint key = i < end ? keys_in[i] : 0u, val = i < end ? vals_in[i] : 0u;
     for (uint r = start; r < end; r += WG) {
-        for (uint j = t; j < 256u * (WG / 32u); j += WG) bits[j] = 0u;
-        barrier();
-        uint i = r + t;
+        uint n = i + WG;
+        uint nkey = n < end ? keys_in[n] : 0u, nval = n < end ? vals_in[n] : 0u;
         bool live = i < end;
-        uint key = live ? keys_in[i] : 0u, digit = (key >> u_shift) & 255u;
-        if (live) atomicOr(bits[digit * (WG / 32u) + t / 32u], 1u << (t % 32u));
+        uint digit = (key >> u_shift) & 255u, row = digit * WORDS;
+        barrier();
+        if (live) atomicOr(bits[row + word], 1u << lane);
         barrier();
         if (live) {
-            uint rank = bitCount(bits[digit * (WG / 32u) + t / 32u] & ((1u << (t % 32u)) - 1u));
-            for (uint w = 0u; w < t / 32u; w++) rank += bitCount(bits[digit * (WG / 32u) + w]);
+            uint rank = bitCount(bits[row + word] & ((1u << lane) - 1u));
+            for (uint w = 0u; w < word; w++) rank += bitCount(bits[row + w]);
             uint dst = base[digit] + rank;
             keys_out[dst] = key;
-            vals_out[dst] = vals_in[i];
+            vals_out[dst] = val;
         }
         barrier();
         uint total = 0u;
-        for (uint w = 0u; w < WG / 32u; w++) total += bitCount(bits[t * (WG / 32u) + w]);
+        for (uint w = 0u; w < WORDS; w++) total += bitCount(bits[t * WORDS + w]);
         base[t] += total;
         barrier();
+        if (live) bits[row + word] = 0u; // only rows this round touched need clearing
+        i = n; key = nkey; val = nval;
     }
 }

@@ -1,5 +1,5 @@
-// Compute rasteriser: one (tile, splat) pair per tile a splat touches, emitted in depth order, so a
-// stable sort by tile leaves each tile's list front to back.
+// Compute rasteriser: one (tile, splat) pair per tile a splat's ellipse touches (tile_row_span),
+// emitted in depth order, so a stable sort by tile leaves each tile's list front to back.
 layout(local_size_x = WG) in;
 layout(std430, binding = 13) readonly buffer Offsets { uint offsets[]; };
 layout(std430, binding = 15) writeonly buffer PairKeys { uint pair_keys[]; };
@@ -11,12 +11,15 @@ void main() {
     if (p >= visible) return;
     uint id = vals_a[p];
     uint a = floatBitsToUint(projected[4u * id + 1u].w), b = floatBitsToUint(projected[4u * id + 2u].w);
-    uint o = offsets[p];
-    for (uint y = a >> 16; y < (b >> 16); y++)
-        for (uint x = a & 0xFFFFu; x < (b & 0xFFFFu); x++) {
-            if (o >= u_capacity) return;
-            pair_keys[o] = y * u_grid_x + x;
+    uint o = offsets[p], end = min(o + tile_count[id], u_capacity);
+    vec4 p0 = projected[4u * id];
+    vec3 conic = projected[4u * id + 1u].xyz;
+    for (int y = int(a >> 16); y < int(b >> 16); y++) {
+        ivec2 span = tile_row_span(p0.xy - 0.5, conic, p0.w, y, int(a & 0xFFFFu), int(b & 0xFFFFu));
+        for (int x = span.x; x < span.y && o < end; x++, o++) {
+            pair_keys[o] = uint(y) * u_grid_x + uint(x);
             pair_vals[o] = id;
-            o++;
         }
+    }
+    for (; o < end; o++) pair_keys[o] = 0xFFFFFFFFu; // never: only if the count and emission disagreed
 }

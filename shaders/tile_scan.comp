@@ -9,11 +9,7 @@ uniform uint u_capacity;
 #define PER 16u
 shared uint partial[WG];
 
-uint tiles_of(uint p) {
-    uint id = vals_a[p];
-    uint a = floatBitsToUint(projected[4u * id + 1u].w), b = floatBitsToUint(projected[4u * id + 2u].w);
-    return ((b & 0xFFFFu) - (a & 0xFFFFu)) * ((b >> 16) - (a >> 16));
-}
+uint tiles_of(uint p) { return tile_count[vals_a[p]]; }
 
 void block_scan(uint t) { // inclusive Hillis-Steele over partial[]
     for (uint off = 1u; off < WG; off <<= 1) {

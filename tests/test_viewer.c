@@ -26,8 +26,8 @@ static void test_sort(void **state) {
     if (!have_gl) { skip(); return; }
     char err[1024];
     gszv_sort s;
-    assert_true(gszv_sort_init(&s, 100000, err, sizeof err));
-    const size_t sizes[] = {1, 255, 4097, 12345, 100000};
+    assert_true(gszv_sort_init(&s, 1234567, err, sizeof err));
+    const size_t sizes[] = {1, 255, 4097, 12345, 100000, 1234567}; /* the last: more blocks than a scan round */
     gsz_rng r = {99};
     for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
         size_t n = sizes[t];

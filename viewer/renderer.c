@@ -16,7 +16,7 @@ struct gszv_renderer {
     GLuint splats, dc, sh, projected, counter, keys, vals;
     gszv_sort sort;
     /* compute rasteriser: per-splat tile offsets, (tile, splat) pairs and their sort, tile ranges */
-    GLuint block_sums, offsets, pair_counter, pair_keys, pair_vals, ranges;
+    GLuint block_sums, offsets, pair_counter, pair_keys, pair_vals, ranges, tile_count;
     gszv_sort pair_sort;
     size_t pair_capacity, ranges_size;
     size_t count, gpu_bytes;
@@ -48,10 +48,10 @@ static void free_pairs(gszv_renderer *r) {
 }
 
 static void free_scene(gszv_renderer *r) {
-    GLuint b[11] = {r->splats, r->dc, r->sh, r->projected, r->counter, r->keys, r->vals, r->block_sums, r->offsets, r->pair_counter, r->ranges};
-    glDeleteBuffers(11, b);
+    GLuint b[12] = {r->splats, r->dc, r->sh, r->projected, r->counter, r->keys, r->vals, r->block_sums, r->offsets, r->pair_counter, r->ranges, r->tile_count};
+    glDeleteBuffers(12, b);
     r->splats = r->dc = r->sh = r->projected = r->counter = r->keys = r->vals = 0;
-    r->block_sums = r->offsets = r->pair_counter = r->ranges = 0;
+    r->block_sums = r->offsets = r->pair_counter = r->ranges = r->tile_count = 0;
     r->ranges_size = 0;
     if (r->sort.hist) gszv_sort_free(&r->sort);
     free_pairs(r);
@@ -109,6 +109,7 @@ static int finish_upload(gszv_renderer *r, size_t n, uint32_t *rec, uint32_t *dc
     r->vals = make_buffer(NULL, n * 4, &dummy);
     r->block_sums = make_buffer(NULL, (n / 4096 + 2) * 4, &dummy);
     r->offsets = make_buffer(NULL, n * 4, &dummy);
+    r->tile_count = make_buffer(NULL, n * 4, &dummy);
     r->pair_counter = make_buffer(NULL, 64, &dummy);
     r->count = n;
     if (!gszv_sort_init(&r->sort, n, err, errlen)) return 0;
@@ -253,6 +254,8 @@ static void draw_compute(gszv_renderer *r, const gsz_camera *cam, const float bg
     /* the sort rebinds only 4 and 7-11: the pair buffers (14-16) and projected splats (3) stay bound */
     glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 17, r->ranges);
     glUseProgram(r->tile_ranges);
+    glUniform1ui(glGetUniformLocation(r->tile_ranges, "u_ntiles"), (GLuint)ntiles);
+    glUniform1ui(glGetUniformLocation(r->tile_ranges, "u_block"), r->pair_sort.block);
     glBindBuffer(GL_DISPATCH_INDIRECT_BUFFER, r->pair_counter);
     glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT | GL_COMMAND_BARRIER_BIT);
     glDispatchComputeIndirect(16);
@@ -286,8 +289,10 @@ void gszv_renderer_draw(gszv_renderer *r, const gsz_camera *cam, int max_degree,
     glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 4, r->counter);
     glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 5, r->keys);
     glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 6, r->vals);
+    glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 18, r->tile_count);
     glUseProgram(r->preprocess);
     set_uniforms(r->preprocess, r, cam, max_degree);
+    glUniform1i(glGetUniformLocation(r->preprocess, "u_tiles"), mode == GSZV_COMPUTE);
     prof_mark(0);
     glDispatchCompute((GLuint)((r->count + 255) / 256), 1, 1);
     glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
@@ -306,11 +311,15 @@ void gszv_renderer_draw(gszv_renderer *r, const gsz_camera *cam, int max_degree,
         glBlendFunc(GL_ONE, GL_ONE_MINUS_SRC_ALPHA);
         glDisable(GL_DEPTH_TEST);
         glDisable(GL_CULL_FACE);
+        glDisable(GL_DITHER);
+        glColorMask(GL_TRUE, GL_TRUE, GL_TRUE, GL_FALSE); /* destination alpha is never read */
         glBindBuffer(GL_DRAW_INDIRECT_BUFFER, r->counter);
         glDrawArraysIndirect(GL_TRIANGLE_STRIP, (const void *)(uintptr_t)32);
         glDisable(GL_BLEND);
+        glColorMask(GL_TRUE, GL_TRUE, GL_TRUE, GL_TRUE);
     }
     if (stats) {
+        stats->pairs = 0;
         glEndQuery(GL_TIME_ELAPSED);
         GLuint64 a = 0, b = 0;
         glGetQueryObjectui64v(r->queries[0], GL_QUERY_RESULT, &a);
@@ -323,6 +332,7 @@ void gszv_renderer_draw(gszv_renderer *r, const gsz_camera *cam, int max_degree,
         /* grow the pair buffers when the last frame needed more (read back only on timed frames) */
         uint32_t total[2] = {0, 0};
         glGetNamedBufferSubData(r->pair_counter, 0, 8, total);
+        if (stats) stats->pairs = total[1];
         if (total[1] > r->pair_capacity) ensure_pairs(r, total[1]);
     }
 }

@@ -1,6 +1,7 @@
 /* GPU radix sort of 32-bit keys with 32-bit values (Merrill & Grimshaw style LSD, 4 passes of 8 bits):
- * per-block digit histograms, one global exclusive scan, and a stable scatter that ranks keys inside a
- * work group with a shared bit matrix. Dispatch sizes come from the GPU-side count (indirect). */
+ * per-block digit histograms (digit totals by atomics), one work group per digit row to scan them, and
+ * a stable scatter that ranks keys inside a work group with a shared bit matrix. Dispatch sizes come
+ * from the GPU-side count (indirect). */
 #include "viewer.h"
 
 #include <stdio.h>
@@ -25,7 +26,8 @@ int gszv_sort_init(gszv_sort *s, size_t capacity, char *err, size_t errlen) {
     s->capacity = capacity;
     s->keys_b = buffer(capacity * 4);
     s->vals_b = buffer(capacity * 4);
-    s->hist_buf = buffer(256 * 4 * ((capacity + GSZV_SORT_BLOCK - 1) / GSZV_SORT_BLOCK + 1));
+    s->block = GSZV_SORT_BLOCK;
+    s->hist_buf = buffer(4 * (1024 + 256 * ((capacity + s->block - 1) / s->block + 1)));
     return 1;
 }
 
@@ -38,12 +40,12 @@ void gszv_sort_free(gszv_sort *s) {
 
 void gszv_sort_run(gszv_sort *s, GLuint counter, GLuint keys_a, GLuint vals_a, int passes) {
     glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 4, counter);
+    glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 7, s->hist_buf);
     glUseProgram(s->indirect);
-    glUniform1ui(glGetUniformLocation(s->indirect, "u_block"), GSZV_SORT_BLOCK);
+    glUniform1ui(glGetUniformLocation(s->indirect, "u_block"), s->block);
     glDispatchCompute(1, 1, 1);
     glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT | GL_COMMAND_BARRIER_BIT);
     glBindBuffer(GL_DISPATCH_INDIRECT_BUFFER, counter);
-    glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 7, s->hist_buf);
     GLuint kin = keys_a, vin = vals_a, kout = s->keys_b, vout = s->vals_b;
     for (unsigned shift = 0; shift < 8u * (unsigned)passes; shift += 8) {
         glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 8, kin);
@@ -52,15 +54,16 @@ void gszv_sort_run(gszv_sort *s, GLuint counter, GLuint keys_a, GLuint vals_a, i
         glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 11, vout);
         glUseProgram(s->hist);
         glUniform1ui(glGetUniformLocation(s->hist, "u_shift"), shift);
-        glUniform1ui(glGetUniformLocation(s->hist, "u_block"), GSZV_SORT_BLOCK);
+        glUniform1ui(glGetUniformLocation(s->hist, "u_block"), s->block);
         glDispatchComputeIndirect(16);
         glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
         glUseProgram(s->scan);
-        glDispatchCompute(1, 1, 1);
+        glUniform1ui(glGetUniformLocation(s->scan, "u_shift"), shift);
+        glDispatchCompute(256, 1, 1);
         glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
         glUseProgram(s->scatter);
         glUniform1ui(glGetUniformLocation(s->scatter, "u_shift"), shift);
-        glUniform1ui(glGetUniformLocation(s->scatter, "u_block"), GSZV_SORT_BLOCK);
+        glUniform1ui(glGetUniformLocation(s->scatter, "u_block"), s->block);
         glDispatchComputeIndirect(16);
         glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
         GLuint t = kin; kin = kout; kout = t;
