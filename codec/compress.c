@@ -91,6 +91,43 @@ static void encode_range(void *p, size_t b, size_t e, int w) {
 }
 
 /* Vector-quantises n vectors: trains the codebook, stores it at `bits`, assigns with the stored values. */
+typedef struct {
+    size_t count;
+    uint32_t entry;
+} use_t;
+
+static int cmp_use(const void *a, const void *b) {
+    const use_t *x = a, *y = b;
+    if (x->count != y->count) return x->count > y->count ? -1 : 1;
+    return (x->entry > y->entry) - (x->entry < y->entry);
+}
+
+/* Renumbers codebook entries by how many Gaussians use them (most used first) and drops unused ones:
+ * index bytes then skew towards small values, which zstd's byte-wise Huffman coding exploits (the
+ * high byte of a 16-bit index becomes mostly 0). Returns the new entry count; on allocation failure
+ * leaves everything as it is. */
+static int order_by_use(float *cent, int k, int dim, uint32_t *as, size_t n) {
+    use_t *u = calloc((size_t)k, sizeof *u);
+    uint32_t *remap = malloc((size_t)k * sizeof *remap);
+    float *sorted = gsz_malloc_array((size_t)k, (size_t)dim * sizeof(float));
+    if (!u || !remap || !sorted) { free(u); free(remap); free(sorted); return k; }
+    for (int j = 0; j < k; j++) u[j].entry = (uint32_t)j;
+    for (size_t i = 0; i < n; i++) u[as[i]].count++;
+    qsort(u, (size_t)k, sizeof *u, cmp_use);
+    int used = 0;
+    while (used < k && u[used].count) used++;
+    for (int j = 0; j < used; j++) {
+        remap[u[j].entry] = (uint32_t)j;
+        memcpy(sorted + (size_t)j * (size_t)dim, cent + (size_t)u[j].entry * (size_t)dim, (size_t)dim * sizeof(float));
+    }
+    for (size_t i = 0; i < n; i++) as[i] = remap[as[i]];
+    memcpy(cent, sorted, (size_t)used * (size_t)dim * sizeof(float));
+    free(u);
+    free(remap);
+    free(sorted);
+    return used;
+}
+
 static gsz_error vq(const float *x, const float *w, size_t n, int dim, int k, int bits, int threads,
                     uint8_t **cb_out, size_t *cb_size_out, void **idx_out, int *idx_width) {
     if (k > (int)n) k = (int)n;
@@ -102,8 +139,9 @@ static gsz_error vq(const float *x, const float *w, size_t n, int dim, int k, in
     ko.k = k;
     ko.threads = threads;
     gsz_error e = gsz_kmeans(x, w, n, dim, &ko, cent, NULL);
-    if (!e) e = gsz_codebook_pack(cent, k, dim, bits, cb_out, cb_size_out);
     if (!e) e = gsz_kmeans_assign(x, n, dim, cent, k, threads, as);
+    if (!e) k = order_by_use(cent, k, dim, as, n);
+    if (!e) e = gsz_codebook_pack(cent, k, dim, bits, cb_out, cb_size_out);
     free(cent);
     if (e) { free(as); return e; }
     int iw = k <= 256 ? 1 : k <= 65536 ? 2 : 4;
