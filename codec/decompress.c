@@ -252,16 +252,21 @@ static void expand_range(void *p, size_t b, size_t e, int w) {
     }
 }
 
+gsz_error gsz_indexed_expand(const gsz_indexed *x, gsz_scene *out, int threads) {
+    gsz_error err = gsz_scene_alloc(out, x->count, x->sh_degree);
+    if (!err) {
+        expand_ctx c = {x, out};
+        gsz_parallel_for(x->count, 16384, gsz_thread_count(threads), expand_range, &c);
+    }
+    return err;
+}
+
 gsz_error gsz_decompress(const void *data, size_t size, gsz_scene *out, int threads) {
     memset(out, 0, sizeof *out);
     gsz_indexed x;
     gsz_error err = gsz_decode_indexed(data, size, threads, &x);
     if (err) return err;
-    err = gsz_scene_alloc(out, x.count, x.sh_degree);
-    if (!err) {
-        expand_ctx c = {&x, out};
-        gsz_parallel_for(x.count, 16384, gsz_thread_count(threads), expand_range, &c);
-    }
+    err = gsz_indexed_expand(&x, out, threads);
     gsz_indexed_free(&x);
     return err;
 }
