@@ -9,7 +9,7 @@ uniform ivec2 u_isize;
 uniform uint u_grid_x;
 uniform vec3 u_bg;
 shared vec4 s_pos_op[WG];  // centre (reference convention), opacity
-shared vec4 s_conic[WG];
+shared vec4 s_conic[WG];  // the conic scaled for the power's polynomial
 shared vec4 s_rgb[WG];
 shared uint s_done;
 void main() {
@@ -33,15 +33,16 @@ void main() {
             uint id = pair_vals[i];
             vec4 p0 = projected[4u * id];
             s_pos_op[t] = vec4(p0.xy - 0.5, p0.w, 0.0);
-            s_conic[t] = projected[4u * id + 1u];
+            vec3 con = projected[4u * id + 1u].xyz;
+            s_conic[t] = vec4(-0.5 * con.x, -con.y, -0.5 * con.z, 0.0); // power = a dx^2 + b dx dy + c dy^2
             s_rgb[t] = projected[4u * id + 2u];
         }
         barrier();
         uint cnt = min(WG, range.y - start);
         for (uint j = 0u; j < cnt && !done; j++) {
             vec2 d = s_pos_op[j].xy - pf;
-            vec3 con = s_conic[j].xyz;
-            float power = -0.5 * (con.x * d.x * d.x + con.z * d.y * d.y) - con.y * d.x * d.y;
+            vec3 q = s_conic[j].xyz;
+            float power = (q.x * d.x + q.y * d.y) * d.x + q.z * d.y * d.y;
             if (power > 0.0) continue;
             float alpha = min(0.99, s_pos_op[j].z * exp(power));
             if (alpha < 1.0 / 255.0) continue;
