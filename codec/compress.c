@@ -138,8 +138,7 @@ static gsz_error vq(const float *x, const float *w, size_t n, int dim, int k, in
     gsz_kmeans_options ko = {0};
     ko.k = k;
     ko.threads = threads;
-    gsz_error e = gsz_kmeans(x, w, n, dim, &ko, cent, NULL);
-    if (!e) e = gsz_kmeans_assign(x, n, dim, cent, k, threads, as);
+    gsz_error e = gsz_kmeans(x, w, n, dim, &ko, cent, as);
     if (!e) k = order_by_use(cent, k, dim, as, n);
     if (!e) e = gsz_codebook_pack(cent, k, dim, bits, cb_out, cb_size_out);
     free(cent);

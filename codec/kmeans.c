@@ -212,7 +212,7 @@ typedef struct {
     const float *y;
     uint32_t *assign;
     float *dist;
-    int use_hint;
+    int use_hint; /* 0: none, 1: assign[i] holds the previous centroid, 2: the predecessor's */
 } assign_ctx;
 
 static void assign_range(void *c_, size_t b, size_t e, int w) {
@@ -221,7 +221,10 @@ static void assign_range(void *c_, size_t b, size_t e, int w) {
     size_t dim = (size_t)c->s->dim;
     for (size_t i = b; i < e; i++) {
         float d;
-        c->assign[i] = search(c->s, c->y + i * dim, c->use_hint ? c->assign[i] : UINT32_MAX, &d);
+        /* hints only speed the search up (the result is the exact nearest either way): the point's
+         * previous centroid, or its predecessor's (points come in Morton order, neighbours are alike) */
+        uint32_t hint = c->use_hint == 1 ? c->assign[i] : c->use_hint == 2 && i > b ? c->assign[i - 1] : UINT32_MAX;
+        c->assign[i] = search(c->s, c->y + i * dim, hint, &d);
         if (c->dist) c->dist[i] = d;
     }
 }
@@ -342,7 +345,7 @@ gsz_error gsz_kmeans(const float *x, const float *w, size_t n, int dim, const gs
     for (int it = 0; it < iters; it++) {
         searcher s = {0};
         if ((err = searcher_build(&s, cy, k, dim))) { searcher_free(&s); goto done; }
-        assign_ctx ac = {&s, ys, as, dist, it > 0};
+        assign_ctx ac = {&s, ys, as, dist, it > 0 ? 1 : 2};
         gsz_parallel_for(m, 1024, threads, assign_range, &ac);
         searcher_free(&s);
         if ((err = lloyd_update(ys, ws, m, dim, k, as, dist, cy, sum, wsum, threads))) goto done;
@@ -351,13 +354,20 @@ gsz_error gsz_kmeans(const float *x, const float *w, size_t n, int dim, const gs
         /* refinement on every point */
         searcher s = {0};
         if ((err = searcher_build(&s, cy, k, dim))) { searcher_free(&s); goto done; }
-        assign_ctx ac = {&s, y, as, dist, 0};
+        assign_ctx ac = {&s, y, as, dist, 2};
         gsz_parallel_for(n, 1024, threads, assign_range, &ac);
         searcher_free(&s);
         if ((err = lloyd_update(y, w, n, dim, k, as, dist, cy, sum, wsum, threads))) goto done;
     }
+    if (assign_out) { /* nearest of the final centroids, starting from each point's last one */
+        searcher s = {0};
+        if ((err = searcher_build(&s, cy, k, dim))) { searcher_free(&s); goto done; }
+        assign_ctx ac = {&s, y, as, NULL, 1};
+        gsz_parallel_for(n, 1024, threads, assign_range, &ac);
+        searcher_free(&s);
+        memcpy(assign_out, as, n * sizeof(uint32_t));
+    }
     for (int j = 0; j < k; j++) pca_inverse(&pca, cy + (size_t)j * D, cent + (size_t)j * D);
-    if (assign_out) err = gsz_kmeans_assign(x, n, dim, cent, k, threads, assign_out);
 done:
     pca_free(&pca);
     free(y); free(ys); free(ws); free(dist); free(as); free(sum); free(wsum); free(cy);
@@ -379,7 +389,7 @@ gsz_error gsz_kmeans_assign(const float *x, size_t n, int dim, const float *cent
         err = searcher_build(&s, cy, k, dim);
     }
     if (!err) {
-        assign_ctx ac = {&s, y, assign, NULL, 0};
+        assign_ctx ac = {&s, y, assign, NULL, 2};
         gsz_parallel_for(n, 1024, threads, assign_range, &ac);
     }
     searcher_free(&s);
