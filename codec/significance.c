@@ -15,7 +15,7 @@ gsz_error gsz_significance(const gsz_scene *s, const gsz_camera *cams, size_t nc
     for (size_t v = 0; v < ncams; v++) maxpx = GSZ_MAX(maxpx, (size_t)cams[v].width * (size_t)cams[v].height);
     img = gsz_malloc_array(maxpx, 3 * sizeof(float));
     if (!acc || !img) { free(acc); free(img); return gsz_fail(GSZ_ERROR_memory, "significance: out of memory"); }
-    gsz_render_accum ra = {acc, NULL};
+    gsz_render_accum ra = {.weight = acc};
     gsz_render_options ro = {0};
     ro.threads = threads;
     ro.accum = &ra;

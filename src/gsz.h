@@ -101,13 +101,18 @@ void gsz_camera_look_at(gsz_camera *cam, const float eye[3], const float target[
 void gsz_scene_focus(const gsz_scene *scene, float center[3], float *radius);
 
 /* ---------------------------------------------------------------- renderer */
-/* Per-Gaussian accumulation during blending (the codec's significance uses it).
- * weight[i] += alpha*T (fixed point, GSZ_ACCUM_ONE = 1.0), pixels[i] += 1, for every pixel where
- * Gaussian i contributed. Integer sums keep the result identical for any thread count. */
+/* Per-Gaussian accumulation during blending (the codec's significance and colour refinement use it).
+ * For every pixel where Gaussian i contributes with w = alpha*T: weight[i] += w, weight2[i] += w^2,
+ * pixels[i] += 1 and, given a per-pixel error image, grad[3i+c] += w*error[c] (the gradient of half the
+ * squared image error with respect to the Gaussian's colour). Fixed point (GSZ_ACCUM_ONE = 1.0)
+ * integer sums keep the result identical for any thread count. Each pointer may be NULL. */
 #define GSZ_ACCUM_ONE ((uint64_t)1 << 24)
 typedef struct {
-    uint64_t *weight; /* count entries, or NULL */
-    uint32_t *pixels; /* count entries, or NULL */
+    uint64_t *weight;    /* count entries */
+    uint32_t *pixels;    /* count entries */
+    uint64_t *weight2;   /* count entries */
+    const float *error;  /* width*height*3, with grad */
+    int64_t *grad;       /* count*3 entries */
 } gsz_render_accum;
 
 typedef struct {
@@ -149,6 +154,7 @@ typedef struct {
     int codebook_dc;      /* entries of the colour codebook */
     int codebook_geom;    /* entries of the scale+rotation codebook */
     int pos_bits;         /* bits per position axis, 8..21 */
+    int refine;           /* colour refinement passes against renders of the input; <0 = none */
     int zstd_level;       /* 1..22 */
     int threads;          /* 0 = all cores */
     int views;            /* generated significance views when no cameras; 0 = 32 */
@@ -164,7 +170,7 @@ typedef struct {
     size_t count_by_degree[4];
     size_t bytes;
     size_t section_bytes[16]; /* by section type */
-    double seconds_significance, seconds_sh, seconds_vq, seconds_encode;
+    double seconds_significance, seconds_sh, seconds_vq, seconds_encode, seconds_refine;
 } gsz_compress_stats;
 
 /* Compresses scene into a malloc'd buffer (*out, *out_size; free() it). */

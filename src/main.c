@@ -13,7 +13,7 @@ static const char *usage =
     "usage:\n"
     "  gsz compress IN.ply -o OUT.gsz [--preset high|balanced|small] [--cameras cameras.json]\n"
     "               [--prune F] [--sh-degree N] [--sh-threshold T] [--codebook-sh K] [--codebook-dc K]\n"
-    "               [--codebook-geom K] [--pos-bits B] [--level L] [--prune-threshold T] [--views N]\n"
+    "               [--codebook-geom K] [--pos-bits B] [--level L] [--prune-threshold T] [--views N] [--refine N]\n"
     "               [-j N] [-q] [--json]     (--views: generated significance views without --cameras)\n"
     "  gsz decompress IN.gsz -o OUT.ply [-j N] [-q] [--json]\n"
     "  gsz info FILE(.ply|.gsz) [--json]\n"
@@ -90,6 +90,7 @@ static int parse(int argc, char **argv, args_t *a, const char **pos, int *npos, 
         else if (!strcmp(o, "--codebook-geom")) { NUM(1, 65536); a->co.codebook_geom = (int)x; }
         else if (!strcmp(o, "--pos-bits")) { NUM(8, 21); a->co.pos_bits = (int)x; }
         else if (!strcmp(o, "--level")) { NUM(1, 22); a->co.zstd_level = (int)x; }
+        else if (!strcmp(o, "--refine")) { NUM(0, 100); a->co.refine = x == 0 ? -1 : (int)x; }
         else if (o[0] == '-' && o[1]) return bad_usage("unknown option", o);
         else {
             if (*npos >= maxpos) return bad_usage("unexpected argument", o);
@@ -161,10 +162,10 @@ static void print_compress_stats(FILE *f, const char *in, const char *out, size_
         gsz_json_string(f, out ? out : "");
         fprintf(f, ",\"input_bytes\":%zu,\"output_bytes\":%zu,\"ratio\":%.3f,\"bytes_per_gaussian\":%.4f,"
                    "\"input_gaussians\":%zu,\"output_gaussians\":%zu,\"sh_degree\":%d,\"count_by_degree\":[%zu,%zu,%zu,%zu],"
-                   "\"seconds\":%.3f,\"seconds_significance\":%.3f,\"seconds_sh\":%.3f,\"seconds_vq\":%.3f,\"seconds_encode\":%.3f,\"sections\":{",
+                   "\"seconds\":%.3f,\"seconds_significance\":%.3f,\"seconds_sh\":%.3f,\"seconds_vq\":%.3f,\"seconds_encode\":%.3f,\"seconds_refine\":%.3f,\"sections\":{",
                 in_bytes, st->bytes, (double)in_bytes / (double)st->bytes, bpg, st->input_count, st->output_count, st->sh_degree,
                 st->count_by_degree[0], st->count_by_degree[1], st->count_by_degree[2], st->count_by_degree[3], secs,
-                st->seconds_significance, st->seconds_sh, st->seconds_vq, st->seconds_encode);
+                st->seconds_significance, st->seconds_sh, st->seconds_vq, st->seconds_encode, st->seconds_refine);
         int first = 1;
         for (int t = 1; t < 16; t++)
             if (st->section_bytes[t]) { fprintf(f, "%s\"%s\":%zu", first ? "" : ",", gsz_section_name((uint32_t)t), st->section_bytes[t]); first = 0; }
@@ -174,8 +175,8 @@ static void print_compress_stats(FILE *f, const char *in, const char *out, size_
     fprintf(f, "%s -> %s: %zu -> %zu bytes (%.1fx, %.2f B/Gaussian), %zu -> %zu Gaussians, SH degree by Gaussian [0:%zu 1:%zu 2:%zu 3:%zu], %.2f s\n",
             in, out ? out : "(memory)", in_bytes, st->bytes, (double)in_bytes / (double)st->bytes, bpg, st->input_count, st->output_count,
             st->count_by_degree[0], st->count_by_degree[1], st->count_by_degree[2], st->count_by_degree[3], secs);
-    fprintf(f, "  stages: significance %.2f s, SH %.2f s, VQ %.2f s, entropy %.2f s\n", st->seconds_significance, st->seconds_sh,
-            st->seconds_vq, st->seconds_encode);
+    fprintf(f, "  stages: significance %.2f s, SH %.2f s, VQ %.2f s, entropy %.2f s, colour refinement %.2f s\n", st->seconds_significance,
+            st->seconds_sh, st->seconds_vq, st->seconds_encode, st->seconds_refine);
 }
 
 static size_t file_size(const char *path) {

@@ -159,8 +159,9 @@ static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
         for (uint32_t j = c->offsets[tile]; j < c->offsets[tile + 1] && live > 0; j++) {
             uint32_t gi = c->lists[j];
             const splat *g = &c->sp[gi];
-            uint64_t wsum = 0;
+            uint64_t wsum = 0, w2sum = 0;
             uint32_t psum = 0;
+            int64_t gsum[3] = {0, 0, 0};
             for (int k = 0; k < TILE * TILE; k++) {
                 if (done[k]) continue;
                 float dx = g->x - (float)(tx0 + k % TILE), dy = g->y - (float)(ty0 + k / TILE);
@@ -175,11 +176,22 @@ static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
                 C[k][1] += g->rgb[1] * w;
                 C[k][2] += g->rgb[2] * w;
                 T[k] = test_T;
-                if (c->acc) { wsum += (uint64_t)((double)w * (double)GSZ_ACCUM_ONE + 0.5); psum++; }
+                if (c->acc) {
+                    wsum += (uint64_t)((double)w * (double)GSZ_ACCUM_ONE + 0.5);
+                    if (c->acc->weight2) w2sum += (uint64_t)((double)w * (double)w * (double)GSZ_ACCUM_ONE + 0.5);
+                    psum++;
+                    if (c->acc->grad) {
+                        const float *e = c->acc->error + ((size_t)(ty0 + k / TILE) * (size_t)W + (size_t)(tx0 + k % TILE)) * 3;
+                        for (int ch = 0; ch < 3; ch++) gsum[ch] += (int64_t)llround((double)w * (double)e[ch] * (double)GSZ_ACCUM_ONE);
+                    }
+                }
             }
             if (c->acc && psum) {
                 if (c->acc->weight) __atomic_fetch_add(&c->acc->weight[gi], wsum, __ATOMIC_RELAXED);
+                if (c->acc->weight2) __atomic_fetch_add(&c->acc->weight2[gi], w2sum, __ATOMIC_RELAXED);
                 if (c->acc->pixels) __atomic_fetch_add(&c->acc->pixels[gi], psum, __ATOMIC_RELAXED);
+                if (c->acc->grad)
+                    for (int ch = 0; ch < 3; ch++) __atomic_fetch_add(&c->acc->grad[3 * (size_t)gi + (size_t)ch], gsum[ch], __ATOMIC_RELAXED);
             }
         }
         for (int k = 0; k < TILE * TILE; k++) {
@@ -206,6 +218,7 @@ gsz_error gsz_render(const gsz_scene *s, const gsz_camera *cam, const gsz_render
     c.rgb = rgb;
     memcpy(c.bg, opt->background, sizeof c.bg);
     c.acc = opt->accum;
+    if (c.acc && c.acc->grad && !c.acc->error) return gsz_fail(GSZ_ERROR_argument, "renderer: a gradient needs an error image");
     size_t n = s->count, ntiles = (size_t)c.grid_x * (size_t)c.grid_y;
     int threads = gsz_thread_count(opt->threads);
     c.sp = gsz_malloc_array(n, sizeof(splat));

@@ -97,6 +97,70 @@ static void test_presets_fidelity_and_determinism(void **state) {
     gsz_scene_free(&s);
 }
 
+/* The renderer's colour gradient: nudging one Gaussian's DC colour changes the image by w_ip * dc,
+ * so sum_p error_p * dimage_p must equal grad_i * dc. */
+static void test_render_gradient(void **state) {
+    (void)state;
+    gsz_scene s;
+    assert_int_equal(gsz_synth_scene(2000, 0, 3, &s), GSZ_OK);
+    gsz_camera cam;
+    gsz_cameras_generate(&s, 1, 96, 64, 0, &cam);
+    size_t px = 96 * 64 * 3;
+    float *a = malloc(px * 4), *b = malloc(px * 4), *err = malloc(px * 4);
+    int64_t *grad = calloc(s.count * 3, 8);
+    uint64_t *w = calloc(s.count, 8);
+    gsz_render(&s, &cam, NULL, a);
+    for (size_t j = 0; j < px; j++) err[j] = (float)((j * 7919) % 13) / 13.0f - 0.5f;
+    gsz_render_accum acc = {.weight = w, .error = err, .grad = grad};
+    gsz_render_options ro = {0};
+    ro.accum = &acc;
+    assert_int_equal(gsz_render(&s, &cam, &ro, b), GSZ_OK);
+    assert_memory_equal(a, b, px * 4); /* accumulation does not change the image */
+    size_t best = 0; /* the Gaussian with the most weight in this view */
+    for (size_t i = 0; i < s.count; i++)
+        if (w[i] > w[best]) best = i;
+    assert_true(w[best] > 0);
+    const float delta = 0.01f;
+    s.sh_dc[3 * best + 1] += delta / GSZ_SH_C0; /* green rises by delta where unclamped */
+    gsz_render(&s, &cam, NULL, b);
+    double lhs = 0;
+    for (size_t j = 0; j < px; j++) lhs += (double)err[j] * ((double)b[j] - (double)a[j]);
+    double rhs = (double)grad[3 * best + 1] / (double)GSZ_ACCUM_ONE * delta;
+    fprintf(stderr, "gradient check: finite difference %.6g, accumulated %.6g\n", lhs, rhs);
+    assert_true(fabs(lhs - rhs) <= 0.02 * fabs(rhs) + 1e-4);
+    free(a); free(b); free(err); free(grad); free(w);
+    gsz_scene_free(&s);
+}
+
+/* Colour refinement: deterministic for any thread count and closer to the original. */
+static void test_refine(void **state) {
+    (void)state;
+    gsz_scene s, d0, d1;
+    assert_int_equal(gsz_synth_scene(20000, 2, 11, &s), GSZ_OK);
+    gsz_compress_options o = {0};
+    o.views = 8;
+    o.threads = 1;
+    o.refine = -1;
+    uint8_t *plain, *a, *b;
+    size_t np, na, nb;
+    compress_scene(&s, &o, &plain, &np);
+    o.refine = 3;
+    compress_scene(&s, &o, &a, &na);
+    o.threads = 2;
+    compress_scene(&s, &o, &b, &nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, na);
+    assert_int_equal(gsz_decompress(plain, np, &d0, 2), GSZ_OK);
+    assert_int_equal(gsz_decompress(a, na, &d1, 2), GSZ_OK);
+    double p0 = mean_psnr(&s, &d0, 6), p1 = mean_psnr(&s, &d1, 6);
+    fprintf(stderr, "refinement: %.2f -> %.2f dB (%zu -> %zu bytes)\n", p0, p1, np, na);
+    assert_true(p1 > p0);
+    gsz_scene_free(&d0);
+    gsz_scene_free(&d1);
+    free(plain); free(a); free(b);
+    gsz_scene_free(&s);
+}
+
 static void test_real_scene(void **state) {
     (void)state;
     const char *p = shared_scene("playbot-small.ply");
@@ -300,6 +364,7 @@ int main(void) {
         cmocka_unit_test(test_real_scene), cmocka_unit_test(test_truncated_and_flipped),
         cmocka_unit_test(test_lying_sections), cmocka_unit_test(test_geometry_canonical_same_image),
         cmocka_unit_test(test_kmeans_exact_and_deterministic), cmocka_unit_test(test_entropy_round_trip),
+        cmocka_unit_test(test_render_gradient), cmocka_unit_test(test_refine),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

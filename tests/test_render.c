@@ -75,7 +75,7 @@ static void test_self_compare_and_threads(void **state) {
     size_t n = 200 * 150 * 3;
     float *a = malloc(n * 4), *b = malloc(n * 4);
     uint64_t *wa = calloc(s.count, 8), *wb = calloc(s.count, 8);
-    gsz_render_accum acc_a = {wa, NULL}, acc_b = {wb, NULL};
+    gsz_render_accum acc_a = {.weight = wa}, acc_b = {.weight = wb};
     gsz_render_options o1 = {0}, o2 = {0};
     o1.threads = 1;
     o1.accum = &acc_a;
