@@ -162,7 +162,15 @@ static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
             uint64_t wsum = 0, w2sum = 0;
             uint32_t psum = 0;
             int64_t gsum[3] = {0, 0, 0};
-            for (int k = 0; k < TILE * TILE; k++) {
+            /* only the pixels of the box around the ellipse power >= -6 (beyond it alpha < 1/255):
+             * half-widths sqrt(12 Sigma) from the inverse conic, widened by a pixel for rounding */
+            float cdet = g->cx * g->cz - g->cy * g->cy;
+            float hx = sqrtf(12.0f * g->cz / cdet) + 1.0f, hy = sqrtf(12.0f * g->cx / cdet) + 1.0f;
+            int kx0 = GSZ_MAX(0, (int)floorf(g->x - hx) - tx0), kx1 = GSZ_MIN(TILE - 1, (int)ceilf(g->x + hx) - tx0);
+            int ky0 = GSZ_MAX(0, (int)floorf(g->y - hy) - ty0), ky1 = GSZ_MIN(TILE - 1, (int)ceilf(g->y + hy) - ty0);
+            if (!(cdet > 0) || !isfinite(hx) || !isfinite(hy)) { kx0 = ky0 = 0; kx1 = ky1 = TILE - 1; }
+            for (int ky = ky0; ky <= ky1; ky++)
+            for (int k = ky * TILE + kx0; k <= ky * TILE + kx1; k++) {
                 if (done[k]) continue;
                 float dx = g->x - (float)(tx0 + k % TILE), dy = g->y - (float)(ty0 + k / TILE);
                 float power = -0.5f * (g->cx * dx * dx + g->cz * dy * dy) - g->cy * dx * dy;
