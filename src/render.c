@@ -44,7 +44,7 @@ void gsz_sh_color(int degree, const float *b, const float dc[3], const float *re
 typedef struct {
     float x, y;           /* pixel position (pixel centres at integers) */
     float cx, cy, cz;     /* conic */
-    float opacity;
+    float opacity, qmax;  /* qmax: alpha >= 1/255 only where d^T conic d <= qmax */
     float rgb[3];
     float depth;
     int16_t rect[4];      /* tile rect [x0,y0,x1,y1) */
@@ -117,14 +117,24 @@ static void preprocess(void *p, size_t begin, size_t end, int worker) {
         int y0 = GSZ_MIN(c->grid_y, GSZ_MAX(0, (int)((py - radius) / TILE)));
         int x1 = GSZ_MIN(c->grid_x, GSZ_MAX(0, (int)((px + radius + TILE - 1) / TILE)));
         int y1 = GSZ_MIN(c->grid_y, GSZ_MAX(0, (int)((py + radius + TILE - 1) / TILE)));
-        if ((x1 - x0) * (y1 - y0) == 0) continue;
+        /* Tighter, same image: alpha = o exp(-q/2) reaches 1/255 only where q <= 2 ln(255 o) (and the
+         * blend skips q > 12), an ellipse whose box has half-widths sqrt(qmax cov), plus a pixel for
+         * rounding; tiles outside it get nothing from this splat. */
+        float opacity = gsz_sigmoid(s->opacity[i]);
+        if (!(opacity >= 1.0f / 255.0f)) continue; /* alpha <= opacity stays under 1/255 */
+        float qmax = GSZ_CLAMP(2.0f * logf(255.0f * opacity), 0.0f, 12.0f);
+        float hx = sqrtf(qmax * a) + 1.0f, hy = sqrtf(qmax * cc) + 1.0f;
+        x0 = GSZ_MAX(x0, (int)floorf((px - hx) / TILE)); x1 = GSZ_MIN(x1, (int)floorf((px + hx) / TILE) + 1);
+        y0 = GSZ_MAX(y0, (int)floorf((py - hy) / TILE)); y1 = GSZ_MIN(y1, (int)floorf((py + hy) / TILE) + 1);
+        if (x1 <= x0 || y1 <= y0) continue;
         splat *o = &c->sp[i];
         o->x = px;
         o->y = py;
         o->cx = cc * inv;
         o->cy = -b * inv;
         o->cz = a * inv;
-        o->opacity = gsz_sigmoid(s->opacity[i]);
+        o->opacity = opacity;
+        o->qmax = qmax;
         o->depth = tz;
         o->rect[0] = (int16_t)x0; o->rect[1] = (int16_t)y0; o->rect[2] = (int16_t)x1; o->rect[3] = (int16_t)y1;
         float dir[3] = {m[0] - cam->center[0], m[1] - cam->center[1], m[2] - cam->center[2]};
@@ -162,10 +172,10 @@ static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
             uint64_t wsum = 0, w2sum = 0;
             uint32_t psum = 0;
             int64_t gsum[3] = {0, 0, 0};
-            /* only the pixels of the box around the ellipse power >= -6 (beyond it alpha < 1/255):
-             * half-widths sqrt(12 Sigma) from the inverse conic, widened by a pixel for rounding */
+            /* only the pixels of the box around the ellipse q <= qmax (beyond it alpha < 1/255):
+             * half-widths sqrt(qmax Sigma) from the inverse conic, widened by a pixel for rounding */
             float cdet = g->cx * g->cz - g->cy * g->cy;
-            float hx = sqrtf(12.0f * g->cz / cdet) + 1.0f, hy = sqrtf(12.0f * g->cx / cdet) + 1.0f;
+            float hx = sqrtf(g->qmax * g->cz / cdet) + 1.0f, hy = sqrtf(g->qmax * g->cx / cdet) + 1.0f;
             int kx0 = GSZ_MAX(0, (int)floorf(g->x - hx) - tx0), kx1 = GSZ_MIN(TILE - 1, (int)ceilf(g->x + hx) - tx0);
             int ky0 = GSZ_MAX(0, (int)floorf(g->y - hy) - ty0), ky1 = GSZ_MIN(TILE - 1, (int)ceilf(g->y + hy) - ty0);
             if (!(cdet > 0) || !isfinite(hx) || !isfinite(hy)) { kx0 = ky0 = 0; kx1 = ky1 = TILE - 1; }
