@@ -61,7 +61,7 @@ gsz_error gsz_refine_colours(const gsz_scene *original, const gsz_camera *views,
     float **targets = calloc(nviews, sizeof *targets);
     float *img = NULL, *e = NULL;
     int64_t *grad = NULL;
-    uint64_t *w2 = NULL;
+    uint64_t *wsum = NULL;
     uint8_t *newfile = NULL;
     uint8_t *stored[4] = {0};
     gsz_camera *scaled = NULL;
@@ -85,8 +85,8 @@ gsz_error gsz_refine_colours(const gsz_scene *original, const gsz_camera *views,
     img = gsz_malloc_array(maxpx, 3 * sizeof(float));
     e = gsz_malloc_array(maxpx, 3 * sizeof(float));
     grad = gsz_malloc_array(n, 3 * sizeof(int64_t));
-    w2 = gsz_malloc_array(n, sizeof(uint64_t));
-    if (!targets || !img || !e || !grad || !w2) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
+    wsum = gsz_malloc_array(n, sizeof(uint64_t));
+    if (!targets || !img || !e || !grad || !wsum) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
     for (int b = 0; b <= x.sh_degree && b < 4; b++) {
         book *B = &books[b];
         B->cb = x.codebook[2 + b];
@@ -126,15 +126,15 @@ gsz_error gsz_refine_colours(const gsz_scene *original, const gsz_camera *views,
             loss += image_error(img, targets[v], px, e);
             if (it == iterations) continue; /* the last pass only measures */
             memset(grad, 0, n * 3 * sizeof(int64_t));
-            memset(w2, 0, n * sizeof(uint64_t));
-            gsz_render_accum acc = {.weight = w2, .error = e, .grad = grad};
+            memset(wsum, 0, n * sizeof(uint64_t));
+            gsz_render_accum acc = {.weight = wsum, .error = e, .grad = grad};
             ro.accum = &acc;
             err = gsz_render(&d, cam, &ro, img);
             ro.accum = NULL;
             if (err) goto done;
             size_t nr3 = (size_t)gsz_shRestCount(x.sh_degree) * 3;
             for (size_t i = 0; i < n; i++) {
-                if (!w2[i]) continue;
+                if (!wsum[i]) continue;
                 const float *p = d.pos + 3 * i;
                 float dir[3] = {p[0] - cam->center[0], p[1] - cam->center[1], p[2] - cam->center[2]};
                 float len = sqrtf(dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2]);
@@ -149,7 +149,7 @@ gsz_error gsz_refine_colours(const gsz_scene *original, const gsz_camera *views,
                  * gradient / bound can only lower the error (a majorise-minimise iteration). */
                 double bsum = 0;
                 for (int l = 0; l < (deg + 1) * (deg + 1); l++) bsum += fabs((double)basis[l]);
-                double hw = (double)w2[i] / (double)GSZ_ACCUM_ONE * bsum;
+                double hw = (double)wsum[i] / (double)GSZ_ACCUM_ONE * bsum;
                 book *D0 = &books[0], *S = &books[deg];
                 size_t a = (size_t)x.index[2][i] * 3, sb = deg ? (size_t)x.index[3][i] * (size_t)S->dim : 0;
                 for (int ch = 0; ch < 3; ch++) {
@@ -216,7 +216,7 @@ done:
     for (int b = 0; b < 4; b++) { free(books[b].g); free(books[b].h); free(books[b].saved); free(stored[b]); }
     if (targets)
         for (size_t v = 0; v < nviews; v++) free(targets[v]);
-    free(targets); free(img); free(e); free(grad); free(w2); free(scaled);
+    free(targets); free(img); free(e); free(grad); free(wsum); free(scaled);
     gsz_scene_free(&d);
     gsz_indexed_free(&x);
     return err;

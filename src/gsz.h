@@ -102,15 +102,14 @@ void gsz_scene_focus(const gsz_scene *scene, float center[3], float *radius);
 
 /* ---------------------------------------------------------------- renderer */
 /* Per-Gaussian accumulation during blending (the codec's significance and colour refinement use it).
- * For every pixel where Gaussian i contributes with w = alpha*T: weight[i] += w, weight2[i] += w^2,
- * pixels[i] += 1 and, given a per-pixel error image, grad[3i+c] += w*error[c] (the gradient of half the
- * squared image error with respect to the Gaussian's colour). Fixed point (GSZ_ACCUM_ONE = 1.0)
- * integer sums keep the result identical for any thread count. Each pointer may be NULL. */
+ * For every pixel where Gaussian i contributes with w = alpha*T: weight[i] += w, pixels[i] += 1 and,
+ * given a per-pixel error image, grad[3i+c] += w*error[c] (the gradient of half the squared image
+ * error with respect to the Gaussian's colour). Fixed point (GSZ_ACCUM_ONE = 1.0) integer sums keep
+ * the result identical for any thread count. Each pointer may be NULL. */
 #define GSZ_ACCUM_ONE ((uint64_t)1 << 24)
 typedef struct {
     uint64_t *weight;    /* count entries */
     uint32_t *pixels;    /* count entries */
-    uint64_t *weight2;   /* count entries */
     const float *error;  /* width*height*3, with grad */
     int64_t *grad;       /* count*3 entries */
 } gsz_render_accum;

@@ -169,7 +169,7 @@ static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
         for (uint32_t j = c->offsets[tile]; j < c->offsets[tile + 1] && live > 0; j++) {
             uint32_t gi = c->lists[j];
             const splat *g = &c->sp[gi];
-            uint64_t wsum = 0, w2sum = 0;
+            uint64_t wsum = 0;
             uint32_t psum = 0;
             int64_t gsum[3] = {0, 0, 0};
             /* only the pixels of the box around the ellipse q <= qmax (beyond it alpha < 1/255):
@@ -196,7 +196,6 @@ static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
                 T[k] = test_T;
                 if (c->acc) {
                     wsum += (uint64_t)((double)w * (double)GSZ_ACCUM_ONE + 0.5);
-                    if (c->acc->weight2) w2sum += (uint64_t)((double)w * (double)w * (double)GSZ_ACCUM_ONE + 0.5);
                     psum++;
                     if (c->acc->grad) {
                         const float *e = c->acc->error + ((size_t)(ty0 + k / TILE) * (size_t)W + (size_t)(tx0 + k % TILE)) * 3;
@@ -206,7 +205,6 @@ static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
             }
             if (c->acc && psum) {
                 if (c->acc->weight) __atomic_fetch_add(&c->acc->weight[gi], wsum, __ATOMIC_RELAXED);
-                if (c->acc->weight2) __atomic_fetch_add(&c->acc->weight2[gi], w2sum, __ATOMIC_RELAXED);
                 if (c->acc->pixels) __atomic_fetch_add(&c->acc->pixels[gi], psum, __ATOMIC_RELAXED);
                 if (c->acc->grad)
                     for (int ch = 0; ch < 3; ch++) __atomic_fetch_add(&c->acc->grad[3 * (size_t)gi + (size_t)ch], gsum[ch], __ATOMIC_RELAXED);

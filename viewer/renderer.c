@@ -255,7 +255,7 @@ static void draw_compute(gszv_renderer *r, const gsz_camera *cam, const float bg
     glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 17, r->ranges);
     glUseProgram(r->tile_ranges);
     glUniform1ui(glGetUniformLocation(r->tile_ranges, "u_ntiles"), (GLuint)ntiles);
-    glUniform1ui(glGetUniformLocation(r->tile_ranges, "u_block"), r->pair_sort.block);
+    glUniform1ui(glGetUniformLocation(r->tile_ranges, "u_block"), GSZV_SORT_BLOCK);
     glBindBuffer(GL_DISPATCH_INDIRECT_BUFFER, r->pair_counter);
     glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT | GL_COMMAND_BARRIER_BIT);
     glDispatchComputeIndirect(16);
@@ -311,12 +311,9 @@ void gszv_renderer_draw(gszv_renderer *r, const gsz_camera *cam, int max_degree,
         glBlendFunc(GL_ONE, GL_ONE_MINUS_SRC_ALPHA);
         glDisable(GL_DEPTH_TEST);
         glDisable(GL_CULL_FACE);
-        glDisable(GL_DITHER);
-        glColorMask(GL_TRUE, GL_TRUE, GL_TRUE, GL_FALSE); /* destination alpha is never read */
         glBindBuffer(GL_DRAW_INDIRECT_BUFFER, r->counter);
         glDrawArraysIndirect(GL_TRIANGLE_STRIP, (const void *)(uintptr_t)32);
         glDisable(GL_BLEND);
-        glColorMask(GL_TRUE, GL_TRUE, GL_TRUE, GL_TRUE);
     }
     if (stats) {
         stats->pairs = 0;

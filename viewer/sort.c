@@ -26,8 +26,7 @@ int gszv_sort_init(gszv_sort *s, size_t capacity, char *err, size_t errlen) {
     s->capacity = capacity;
     s->keys_b = buffer(capacity * 4);
     s->vals_b = buffer(capacity * 4);
-    s->block = GSZV_SORT_BLOCK;
-    s->hist_buf = buffer(4 * (1024 + 256 * ((capacity + s->block - 1) / s->block + 1)));
+    s->hist_buf = buffer(4 * (1024 + 256 * ((capacity + GSZV_SORT_BLOCK - 1) / GSZV_SORT_BLOCK + 1)));
     return 1;
 }
 
@@ -42,7 +41,7 @@ void gszv_sort_run(gszv_sort *s, GLuint counter, GLuint keys_a, GLuint vals_a, i
     glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 4, counter);
     glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 7, s->hist_buf);
     glUseProgram(s->indirect);
-    glUniform1ui(glGetUniformLocation(s->indirect, "u_block"), s->block);
+    glUniform1ui(glGetUniformLocation(s->indirect, "u_block"), GSZV_SORT_BLOCK);
     glDispatchCompute(1, 1, 1);
     glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT | GL_COMMAND_BARRIER_BIT);
     glBindBuffer(GL_DISPATCH_INDIRECT_BUFFER, counter);
@@ -54,7 +53,7 @@ void gszv_sort_run(gszv_sort *s, GLuint counter, GLuint keys_a, GLuint vals_a, i
         glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 11, vout);
         glUseProgram(s->hist);
         glUniform1ui(glGetUniformLocation(s->hist, "u_shift"), shift);
-        glUniform1ui(glGetUniformLocation(s->hist, "u_block"), s->block);
+        glUniform1ui(glGetUniformLocation(s->hist, "u_block"), GSZV_SORT_BLOCK);
         glDispatchComputeIndirect(16);
         glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
         glUseProgram(s->scan);
@@ -63,7 +62,7 @@ void gszv_sort_run(gszv_sort *s, GLuint counter, GLuint keys_a, GLuint vals_a, i
         glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
         glUseProgram(s->scatter);
         glUniform1ui(glGetUniformLocation(s->scatter, "u_shift"), shift);
-        glUniform1ui(glGetUniformLocation(s->scatter, "u_block"), s->block);
+        glUniform1ui(glGetUniformLocation(s->scatter, "u_block"), GSZV_SORT_BLOCK);
         glDispatchComputeIndirect(16);
         glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
         GLuint t = kin; kin = kout; kout = t;

@@ -28,7 +28,6 @@ typedef struct {
     GLuint hist, scan, scatter, indirect;
     GLuint keys_b, vals_b, hist_buf;
     size_t capacity;
-    unsigned block;
 } gszv_sort;
 int gszv_sort_init(gszv_sort *s, size_t capacity, char *err, size_t errlen);
 void gszv_sort_free(gszv_sort *s);
