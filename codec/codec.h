@@ -41,9 +41,6 @@ typedef struct {
  * if assign is non-NULL, the nearest centroid of every point. Deterministic for any thread count. */
 gsz_error gsz_kmeans(const float *data, const float *weights, size_t n, int dim, const gsz_kmeans_options *opt,
                      float *centroids, uint32_t *assign);
-/* Nearest centroid of every point (exact search, pruned). */
-gsz_error gsz_kmeans_assign(const float *data, size_t n, int dim, const float *centroids, int k, int threads,
-                            uint32_t *assign);
 
 /* ---- quantize.c */
 uint64_t gsz_morton3(uint32_t x, uint32_t y, uint32_t z); /* 21 bits each */

@@ -6,15 +6,15 @@
 
 typedef struct {
     float prune, sh_threshold;
-    int cb_div, cb_max, pos_bits, cb_bits, opacity_bits, refine;
+    int cb_div, cb_max, pos_bits, cb_bits, opacity_bits;
 } preset_t;
 
 /* Codebook sizes scale with the scene (entries = Gaussians / cb_div, capped), so that the codebook
  * bytes stay a small share of the file for small scenes and large scenes still get enough entries. */
 static const preset_t presets[3] = {
-    /* balanced */ {0.10f, 0.015f, 48, 4096, 12, 8, 6, 0},
-    /* high     */ {0.05f, 0.005f, 20, 8192, 14, 8, 7, 0},
-    /* small    */ {0.30f, 0.030f, 128, 2048, 11, 8, 5, 0},
+    /* balanced */ {0.10f, 0.015f, 48, 4096, 12, 8, 6},
+    /* high     */ {0.05f, 0.005f, 20, 8192, 14, 8, 7},
+    /* small    */ {0.30f, 0.030f, 128, 2048, 11, 8, 5},
 };
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
@@ -369,10 +369,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     gsz_parallel_for(njobs, 1, threads, encode_range, &ec);
     for (size_t i = 0; i < njobs; i++)
         if (jobs[i].err) { err = jobs[i].err; goto done; }
-    for (size_t i = 0; i < njobs; i++) {
-        C.s[C.n++] = jobs[i].sec;
-        if (jobs[i].sec.type < 16) stats.section_bytes[jobs[i].sec.type] += (size_t)jobs[i].sec.stored_size;
-    }
+    for (size_t i = 0; i < njobs; i++) C.s[C.n++] = jobs[i].sec;
     uint8_t *file;
     size_t fsize;
     if ((err = gsz_container_write(&C, &file, &fsize))) goto done;
@@ -380,20 +377,16 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     stats.seconds_encode = gsz_now() - t0;
     t0 = gsz_now();
     /* 7. colour codebooks fitted to renders of the input (the significance views) */
-    int refine = opt->refine < 0 ? 0 : opt->refine > 0 ? opt->refine : P->refine;
+    int refine = opt->refine > 0 ? opt->refine : 0; /* off by default: 3-4x the encode time */
     if (refine && (err = gsz_refine_colours(in, views, nviews, refine, threads, level, opt->progress, opt->progress_user, &file, &fsize))) {
         free(file);
         goto done;
     }
-    if (refine) { /* the refined codebooks changed size */
-        gsz_file_info fi;
-        if (!gsz_file_inspect(file, fsize, &fi)) {
-            memset(stats.section_bytes, 0, sizeof stats.section_bytes);
-            for (size_t i = 0; i < fi.section_count; i++)
-                if (fi.sections[i].type < 16) stats.section_bytes[fi.sections[i].type] += (size_t)fi.sections[i].stored_size;
-        }
-    }
     stats.seconds_refine = gsz_now() - t0;
+    gsz_file_info fi; /* section sizes of the final file */
+    if ((err = gsz_file_inspect(file, fsize, &fi))) { free(file); goto done; }
+    for (size_t i = 0; i < fi.section_count; i++)
+        if (fi.sections[i].type < 16) stats.section_bytes[fi.sections[i].type] += (size_t)fi.sections[i].stored_size;
     stats.output_count = n;
     stats.sh_degree = maxdeg;
     stats.bytes = fsize;

@@ -373,28 +373,3 @@ done:
     free(y); free(ys); free(ws); free(dist); free(as); free(sum); free(wsum); free(cy);
     return err;
 }
-
-gsz_error gsz_kmeans_assign(const float *x, size_t n, int dim, const float *cent, int k, int threads, uint32_t *assign) {
-    if (dim < 1 || dim > 64 || k < 1) return gsz_fail(GSZ_ERROR_argument, "k-means: bad assignment arguments");
-    size_t D = (size_t)dim;
-    pca_t pca = {0};
-    gsz_error err = pca_fit(&pca, cent, NULL, (size_t)k, dim);
-    float *cy = gsz_malloc_array((size_t)k, D * sizeof(float)), *y = gsz_malloc_array(n, D * sizeof(float));
-    searcher s = {0};
-    if (!err && (!cy || !y)) err = gsz_fail(GSZ_ERROR_memory, "k-means: out of memory");
-    if (!err) {
-        for (int j = 0; j < k; j++) pca_forward(&pca, cent + (size_t)j * D, cy + (size_t)j * D);
-        rot_ctx rc = {x, y, &pca};
-        gsz_parallel_for(n, 8192, threads, rotate_range, &rc);
-        err = searcher_build(&s, cy, k, dim);
-    }
-    if (!err) {
-        assign_ctx ac = {&s, y, assign, NULL, 2};
-        gsz_parallel_for(n, 1024, threads, assign_range, &ac);
-    }
-    searcher_free(&s);
-    pca_free(&pca);
-    free(cy);
-    free(y);
-    return err;
-}

@@ -153,7 +153,7 @@ typedef struct {
     int codebook_dc;      /* entries of the colour codebook */
     int codebook_geom;    /* entries of the scale+rotation codebook */
     int pos_bits;         /* bits per position axis, 8..21 */
-    int refine;           /* colour refinement passes against renders of the input; <0 = none */
+    int refine;           /* colour refinement passes against renders of the input; 0 = none */
     int zstd_level;       /* 1..22 */
     int threads;          /* 0 = all cores */
     int views;            /* generated significance views when no cameras; 0 = 32 */

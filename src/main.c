@@ -90,7 +90,7 @@ static int parse(int argc, char **argv, args_t *a, const char **pos, int *npos, 
         else if (!strcmp(o, "--codebook-geom")) { NUM(1, 65536); a->co.codebook_geom = (int)x; }
         else if (!strcmp(o, "--pos-bits")) { NUM(8, 21); a->co.pos_bits = (int)x; }
         else if (!strcmp(o, "--level")) { NUM(1, 22); a->co.zstd_level = (int)x; }
-        else if (!strcmp(o, "--refine")) { NUM(0, 100); a->co.refine = x == 0 ? -1 : (int)x; }
+        else if (!strcmp(o, "--refine")) { NUM(0, 100); a->co.refine = (int)x; }
         else if (o[0] == '-' && o[1]) return bad_usage("unknown option", o);
         else {
             if (*npos >= maxpos) return bad_usage("unexpected argument", o);
