@@ -1,9 +1,10 @@
 /* Importance-weighted k-means (Lloyd) for the vector-quantisation codebooks, as in the compact 3DGS
  * codecs (Niedermayr et al., CVPR 2024; LightGaussian), made fast and exact:
  *  - points are rotated into their PCA basis (distances unchanged), centroids sorted by the first
- *    principal coordinate; the nearest-centroid search scans outward from the query along that axis
- *    and stops once the slab bound (q0-c0)^2 exceeds the best distance, with partial-distance early
- *    exit over coordinates in decreasing variance order;
+ *    principal coordinate in blocks of 8; the nearest-centroid search scans blocks outward from the
+ *    query along that axis and stops once the slab bound (q0-c0)^2 exceeds the best distance; a
+ *    block's 8 distances are computed lane-wise (vectorised) with an early exit over coordinates in
+ *    decreasing variance order;
  *  - Lloyd iterations run on a sample, then one refinement pass on all points;
  *  - empty clusters are reseeded at the points of largest weighted error;
  *  - sums run in point order per centroid, so the result is identical for any thread count. */
@@ -133,12 +134,17 @@ static void rotate_range(void *c_, size_t b, size_t e, int w) {
     for (size_t i = b; i < e; i++) pca_forward(c->p, c->x + i * dim, c->y + i * dim);
 }
 
-/* Centroids sorted along the first principal coordinate. */
+/* Centroids sorted along the first principal coordinate, stored in blocks of SB (dimension-major
+ * inside a block) so that one point's distances to a block's SB centroids are computed lane-wise. */
+#define SB 8
+typedef float vec_t __attribute__((vector_size(SB * sizeof(float))));
+
 typedef struct {
-    int dim, k;
-    float *c;     /* sorted centroids, k*dim */
-    uint32_t *id; /* original index of sorted entry */
-    uint32_t *pos_of; /* sorted position of an original index */
+    int dim, k, nb;
+    float *c;          /* nb blocks of dim x SB floats: block b, coordinate d, lane l at (b*dim + d)*SB + l */
+    float *lo0, *hi0;  /* per block: range of the first coordinate */
+    uint32_t *id;      /* original index of sorted entry; UINT32_MAX for padding */
+    uint32_t *pos_of;  /* sorted position of an original index */
 } searcher;
 
 typedef struct { float v; uint32_t i; } key_t_;
@@ -151,57 +157,88 @@ static int cmp_key(const void *a, const void *b) {
 static gsz_error searcher_build(searcher *s, const float *cent, int k, int dim) {
     s->dim = dim;
     s->k = k;
-    s->c = gsz_malloc_array((size_t)k * (size_t)dim, sizeof(float));
-    s->id = malloc((size_t)k * sizeof(uint32_t));
+    s->nb = (k + SB - 1) / SB;
+    size_t nb = (size_t)s->nb, D = (size_t)dim;
+    s->c = gsz_malloc_array(nb * D, SB * sizeof(float));
+    s->lo0 = malloc(nb * sizeof(float));
+    s->hi0 = malloc(nb * sizeof(float));
+    s->id = malloc(nb * SB * sizeof(uint32_t));
     s->pos_of = malloc((size_t)k * sizeof(uint32_t));
     key_t_ *keys = malloc((size_t)k * sizeof *keys);
-    if (!s->c || !s->id || !s->pos_of || !keys) { free(keys); return gsz_fail(GSZ_ERROR_memory, "k-means: out of memory"); }
-    for (int i = 0; i < k; i++) { keys[i].v = cent[(size_t)i * (size_t)dim]; keys[i].i = (uint32_t)i; }
+    if (!s->c || !s->lo0 || !s->hi0 || !s->id || !s->pos_of || !keys) { free(keys); return gsz_fail(GSZ_ERROR_memory, "k-means: out of memory"); }
+    for (int i = 0; i < k; i++) { keys[i].v = cent[(size_t)i * D]; keys[i].i = (uint32_t)i; }
     qsort(keys, (size_t)k, sizeof *keys, cmp_key);
-    for (int j = 0; j < k; j++) {
-        s->id[j] = keys[j].i;
-        s->pos_of[keys[j].i] = (uint32_t)j;
-        memcpy(s->c + (size_t)j * (size_t)dim, cent + (size_t)keys[j].i * (size_t)dim, (size_t)dim * sizeof(float));
+    for (size_t j = 0; j < nb * SB; j++) {
+        size_t b = j / SB, l = j % SB;
+        int real = j < (size_t)k;
+        s->id[j] = real ? keys[j].i : UINT32_MAX;
+        if (real) s->pos_of[keys[j].i] = (uint32_t)j;
+        /* padding lanes sit far away (squared distances ~1e36 stay finite) and are never chosen */
+        for (size_t d = 0; d < D; d++) s->c[(b * D + d) * SB + l] = real ? cent[(size_t)keys[j].i * D + d] : 1e18f;
+    }
+    for (size_t b = 0; b < nb; b++) {
+        s->lo0[b] = keys[b * SB].v;
+        s->hi0[b] = keys[GSZ_MIN(b * SB + SB, (size_t)k) - 1].v;
     }
     free(keys);
     return GSZ_OK;
 }
 
-static void searcher_free(searcher *s) { free(s->c); free(s->id); free(s->pos_of); }
+static void searcher_free(searcher *s) { free(s->c); free(s->lo0); free(s->hi0); free(s->id); free(s->pos_of); }
 
-/* Squared distance with early exit once above bound. */
-static inline float dist_pds(const float *q, const float *c, int dim, float bound) {
-    float s = 0;
-    int d = 0;
-    for (; d + 4 <= dim; d += 4) {
-        float a = q[d] - c[d], b = q[d + 1] - c[d + 1], e = q[d + 2] - c[d + 2], f = q[d + 3] - c[d + 3];
-        s += a * a + b * b + e * e + f * f;
-        if (s > bound) return s;
+/* The block's SB squared distances (each summed over coordinates in order, so the value does not
+ * depend on the vector width), folded into (best, best_id) with ties to the lowest id. Stops early
+ * once every lane exceeds the best. */
+static inline void eval_block(const searcher *s, int b, const float *q, float *best, uint32_t *best_id) {
+    int dim = s->dim;
+    const float *cb = s->c + (size_t)b * (size_t)dim * SB;
+    vec_t acc = {0};
+    for (int d = 0; d < dim; d++) {
+        vec_t cv;
+        memcpy(&cv, cb + (size_t)d * SB, sizeof cv);
+        vec_t diff = cv - q[d];
+        acc += diff * diff;
+        if ((d & 7) == 7 && d + 1 < dim) {
+            float m = acc[0];
+            for (int l = 1; l < SB; l++) m = acc[l] < m ? acc[l] : m;
+            if (m > *best) return;
+        }
     }
-    for (; d < dim; d++) { float a = q[d] - c[d]; s += a * a; }
-    return s;
+    const uint32_t *ids = s->id + (size_t)b * SB;
+    for (int l = 0; l < SB; l++)
+        if (ids[l] != UINT32_MAX && (acc[l] < *best || (acc[l] == *best && ids[l] < *best_id))) { *best = acc[l]; *best_id = ids[l]; }
 }
 
-/* Exact nearest centroid (ties: lowest original id); hint = an original id to start from or UINT32_MAX.
- */
+/* Exact nearest centroid (ties: lowest original id); hint = an original id to start from or
+ * UINT32_MAX. Blocks are visited outward from the start along the first coordinate; the slab bound
+ * (q0 - c0)^2 > best ends each direction. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+__attribute__((target_clones("avx2", "default")))
+#endif
 static uint32_t search(const searcher *s, const float *q, uint32_t hint, float *out_d) {
-    int dim = s->dim, k = s->k;
-    int lo = 0, hi = k; /* first sorted index with c0 >= q0 */
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        if (s->c[(size_t)mid * (size_t)dim] < q[0]) lo = mid + 1; else hi = mid;
-    }
-    int start = hint != UINT32_MAX ? (int)s->pos_of[hint] : (lo < k ? lo : k - 1);
-    float best = dist_pds(q, s->c + (size_t)start * (size_t)dim, dim, INFINITY);
-    uint32_t best_id = s->id[start];
-    for (int dir = 0; dir < 2; dir++) {
-        for (int j = dir ? lo - 1 : lo; dir ? j >= 0 : j < k; j += dir ? -1 : 1) {
-            if (j == start) continue;
-            float d0 = s->c[(size_t)j * (size_t)dim] - q[0];
-            if (d0 * d0 > best) break;
-            float d = dist_pds(q, s->c + (size_t)j * (size_t)dim, dim, best);
-            if (d < best || (d == best && s->id[j] < best_id)) { best = d; best_id = s->id[j]; }
+    int nb = s->nb;
+    int start;
+    if (hint != UINT32_MAX) start = (int)(s->pos_of[hint] / SB);
+    else {
+        int lo = 0, hi = nb; /* first block whose range reaches q0 */
+        while (lo < hi) {
+            int mid = (lo + hi) / 2;
+            if (s->hi0[mid] < q[0]) lo = mid + 1; else hi = mid;
         }
+        start = lo < nb ? lo : nb - 1;
+    }
+    float best = INFINITY;
+    uint32_t best_id = UINT32_MAX;
+    eval_block(s, start, q, &best, &best_id);
+    for (int b = start + 1; b < nb; b++) {
+        float gap = s->lo0[b] - q[0];
+        if (gap > 0 && gap * gap > best) break;
+        eval_block(s, b, q, &best, &best_id);
+    }
+    for (int b = start - 1; b >= 0; b--) {
+        float gap = q[0] - s->hi0[b];
+        if (gap > 0 && gap * gap > best) break;
+        eval_block(s, b, q, &best, &best_id);
     }
     if (out_d) *out_d = best;
     return best_id;
