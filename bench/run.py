@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Rate-distortion benchmark of gsz against the deployed splat formats (SPZ, SOG, compressed.ply).
 
-For every scene: gsz presets and a pruning sweep, and the peers through @playcanvas/splat-transform
+For every scene: gsz presets and sweeps of the SH codebook size and of pruning, and the peers through @playcanvas/splat-transform
 (pinned in bench/package.json); for every result the bytes, ratio, bytes per input Gaussian, fidelity
 (gsz compare: same generated cameras, 1280x720, 24 views), encode and decode wall time and the encoder's
 peak memory. Peer results are cached by input hash and peer version (SOG on the CPU takes tens of minutes:
@@ -23,11 +23,12 @@ ST = os.path.join(ROOT, "bench", "node_modules", ".bin", "splat-transform")
 PEER_VERSION = json.load(open(os.path.join(ROOT, "bench", "package.json")))["dependencies"]["@playcanvas/splat-transform"]
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "scenes")
 
-GSZ_CONFIGS = [  # (label, extra args): the presets, then a pruning sweep of the balanced preset
+GSZ_CONFIGS = [  # (label, extra args): the presets, then a sweep of the SH codebook size and of pruning
+    ("gsz max", ["--preset", "max"]),
     ("gsz high", ["--preset", "high"]),
     ("gsz balanced", ["--preset", "balanced"]),
     ("gsz small", ["--preset", "small"]),
-    ("gsz balanced prune 0", ["--preset", "balanced", "--prune", "0"]),
+    ("gsz max SH cb 8192", ["--preset", "max", "--codebook-sh", "8192"]),
     ("gsz balanced prune 0.2", ["--preset", "balanced", "--prune", "0.2"]),
 ]
 PEERS = [("SPZ", ".spz"), ("compressed.ply", ".compressed.ply"), ("SOG", ".sog")]
@@ -183,7 +184,7 @@ def main():
 
     if not os.access(GSZ, os.X_OK):
         sys.exit(f"bench: {GSZ} not built (run scripts/test.sh or cmake --build build)")
-    configs = [GSZ_CONFIGS[1]] if args.smoke else GSZ_CONFIGS
+    configs = [GSZ_CONFIGS[2]] if args.smoke else GSZ_CONFIGS
     have_peers = not args.no_peers and os.access(ST, os.X_OK)
     if not args.no_peers and not have_peers:
         print("bench: peers skipped: splat-transform not installed (needs node; run bench/install-peers.sh)", flush=True)

@@ -10,17 +10,21 @@ typedef struct {
 } preset_t;
 
 /* Codebook sizes scale with the scene (entries = Gaussians / cb_div, capped), so that the codebook
- * bytes stay a small share of the file for small scenes and large scenes still get enough entries. */
-static const preset_t presets[3] = {
+ * bytes stay a small share of the file for small scenes and large scenes still get enough entries.
+ * cb_div 0: one entry per Gaussian, i.e. scalar quantisation at cb_bits per value with the index
+ * streams 0, 1, 2, ... (free after the delta transform): the same format serves near-lossless files. */
+static const preset_t presets[4] = {
     /* balanced */ {0.10f, 0.015f, 48, 4096, 12, 8, 6},
     /* high     */ {0.05f, 0.005f, 20, 8192, 14, 8, 7},
     /* small    */ {0.30f, 0.030f, 128, 2048, 11, 8, 5},
+    /* max      */ {0.00f, -1.0f, 0, 0, 16, 8, 8},
 };
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
 static int cb_size(int requested, size_t n, const preset_t *p) {
     if (requested > 0) return requested;
+    if (p->cb_div == 0) return (int)GSZ_MIN(n, (size_t)INT32_MAX);
     return clampi((int)(n / (size_t)p->cb_div), 64, p->cb_max);
 }
 
@@ -162,7 +166,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     if (!opt) opt = &def;
     *out = NULL;
     *out_size = 0;
-    if (opt->preset < 0 || opt->preset > GSZ_PRESET_SMALL) return gsz_fail(GSZ_ERROR_argument, "unknown preset %d", (int)opt->preset);
+    if (opt->preset < 0 || opt->preset > GSZ_PRESET_MAX) return gsz_fail(GSZ_ERROR_argument, "unknown preset %d", (int)opt->preset);
     if (in->count == 0) return gsz_fail(GSZ_ERROR_argument, "the scene has no Gaussians");
     if (in->count > UINT32_MAX) return gsz_fail(GSZ_ERROR_argument, "too many Gaussians (%zu)", in->count);
     const preset_t *P = &presets[opt->preset];
@@ -196,8 +200,13 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     if (!score || !keep) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
     if ((err = prepare_views(in, opt, &views, &nviews))) goto done;
 
-    /* 1. significance and pruning */
-    if ((err = gsz_significance(in, views, nviews, threads, opt->progress, opt->progress_user, score))) goto done;
+    /* 1. significance and pruning; skipped when nothing uses it (no pruning, no SH drop, every
+     * codebook as large as the scene) */
+    size_t cnt = in->count;
+    int need_sig = prune > 0 || opt->prune_threshold > 0 || (sh_thr >= 0 && cap > 0) || (size_t)cb_size(opt->codebook_geom, cnt, P) < cnt ||
+                   (size_t)cb_size(opt->codebook_dc, cnt, P) < cnt || (cap > 0 && (size_t)cb_size(opt->codebook_sh, cnt, P) < cnt);
+    if (!need_sig) for (size_t i = 0; i < cnt; i++) score[i] = 1.0;
+    else if ((err = gsz_significance(in, views, nviews, threads, opt->progress, opt->progress_user, score))) goto done;
     size_t n = gsz_prune_mask(score, in->count, prune, opt->prune_threshold, keep);
     if (n == 0) { err = gsz_fail(GSZ_ERROR_argument, "pruning removed every Gaussian (lower --prune-threshold)"); goto done; }
     if ((err = gsz_scene_alloc(&s, n, in->sh_degree))) goto done;
@@ -318,7 +327,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
         }
         int req = a == 2 ? opt->codebook_dc : opt->codebook_geom;
         int k = cb_size(req, n, P);
-        if (a == 2 && req == 0) k = GSZ_MAX(64, k / 2); /* colour tolerates a coarser codebook than geometry */
+        if (a == 2 && req == 0 && P->cb_div) k = GSZ_MAX(64, k / 2); /* colour tolerates a coarser codebook than geometry */
         uint8_t *cb;
         size_t cbs;
         void *idx;

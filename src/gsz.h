@@ -137,7 +137,8 @@ gsz_error gsz_png_write(const char *path, const float *rgb, int width, int heigh
 typedef enum {
     GSZ_PRESET_BALANCED = 0,
     GSZ_PRESET_HIGH,
-    GSZ_PRESET_SMALL
+    GSZ_PRESET_SMALL,
+    GSZ_PRESET_MAX /* near-lossless: no pruning or SH drop, one codebook entry per Gaussian (scalar 8-bit) */
 } gsz_preset;
 
 typedef void (*gsz_progress_fn)(void *user, const char *stage, double fraction);
@@ -149,7 +150,7 @@ typedef struct {
     float prune_threshold; /* remove those whose normalised significance is below; 0 = off */
     int max_sh_degree;    /* global cap: 0 = keep all bands, otherwise degree+1 (1 => DC only) */
     float sh_threshold;   /* per-Gaussian band drop threshold (mean colour change); <0 = off */
-    int codebook_sh;      /* entries of each SH codebook */
+    int codebook_sh;      /* entries of each SH codebook (at least the Gaussian count: scalar quantisation) */
     int codebook_dc;      /* entries of the colour codebook */
     int codebook_geom;    /* entries of the scale+rotation codebook */
     int pos_bits;         /* bits per position axis, 8..21 */

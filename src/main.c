@@ -11,7 +11,7 @@ static const char *usage =
     "gsz " GSZ_VERSION_STRING " - 3D Gaussian Splatting compressor\n"
     "\n"
     "usage:\n"
-    "  gsz compress IN.ply -o OUT.gsz [--preset high|balanced|small] [--cameras cameras.json]\n"
+    "  gsz compress IN.ply -o OUT.gsz [--preset max|high|balanced|small] [--cameras cameras.json]\n"
     "               [--prune F] [--sh-degree N] [--sh-threshold T] [--codebook-sh K] [--codebook-dc K]\n"
     "               [--codebook-geom K] [--pos-bits B] [--level L] [--prune-threshold T] [--views N] [--refine N]\n"
     "               [-j N] [-q] [--json]     (--views: generated significance views without --cameras)\n"
@@ -80,14 +80,15 @@ static int parse(int argc, char **argv, args_t *a, const char **pos, int *npos, 
             if (!strcmp(v, "balanced")) a->co.preset = GSZ_PRESET_BALANCED;
             else if (!strcmp(v, "high")) a->co.preset = GSZ_PRESET_HIGH;
             else if (!strcmp(v, "small")) a->co.preset = GSZ_PRESET_SMALL;
-            else return bad_usage("unknown preset (high, balanced, small)", v);
+            else if (!strcmp(v, "max")) a->co.preset = GSZ_PRESET_MAX;
+            else return bad_usage("unknown preset (max, high, balanced, small)", v);
         } else if (!strcmp(o, "--prune")) { NUM(0, 0.99); a->co.prune = x == 0 ? -1.0f : (float)x; }
         else if (!strcmp(o, "--prune-threshold")) { NUM(0, 1e6); a->co.prune_threshold = (float)x; }
         else if (!strcmp(o, "--sh-degree")) { NUM(0, 3); a->co.max_sh_degree = (int)x + 1; }
         else if (!strcmp(o, "--sh-threshold")) { NUM(0, 10); a->co.sh_threshold = x == 0 ? -1.0f : (float)x; }
-        else if (!strcmp(o, "--codebook-sh")) { NUM(1, 65536); a->co.codebook_sh = (int)x; }
-        else if (!strcmp(o, "--codebook-dc")) { NUM(1, 65536); a->co.codebook_dc = (int)x; }
-        else if (!strcmp(o, "--codebook-geom")) { NUM(1, 65536); a->co.codebook_geom = (int)x; }
+        else if (!strcmp(o, "--codebook-sh")) { NUM(1, 16777216); a->co.codebook_sh = (int)x; }
+        else if (!strcmp(o, "--codebook-dc")) { NUM(1, 16777216); a->co.codebook_dc = (int)x; }
+        else if (!strcmp(o, "--codebook-geom")) { NUM(1, 16777216); a->co.codebook_geom = (int)x; }
         else if (!strcmp(o, "--pos-bits")) { NUM(8, 21); a->co.pos_bits = (int)x; }
         else if (!strcmp(o, "--level")) { NUM(1, 22); a->co.zstd_level = (int)x; }
         else if (!strcmp(o, "--refine")) { NUM(0, 100); a->co.refine = (int)x; }

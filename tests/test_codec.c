@@ -65,13 +65,60 @@ static void test_round_trip_bounds(void **state) {
     gsz_scene_free(&d);
 }
 
+/* The max preset quantises every value on its own (a codebook entry per Gaussian, 8 bits over the
+ * value's range): each decoded colour, SH coefficient and opacity lies within half a step. */
+static void test_max_preset_scalar(void **state) {
+    (void)state;
+    gsz_scene s, d;
+    assert_int_equal(gsz_synth_scene(3000, 2, 5, &s), GSZ_OK);
+    gsz_compress_options o = {0};
+    o.preset = GSZ_PRESET_MAX;
+    uint8_t *buf;
+    size_t size;
+    compress_scene(&s, &o, &buf, &size);
+    assert_int_equal(gsz_decompress(buf, size, &d, 2), GSZ_OK);
+    assert_int_equal(d.count, s.count);
+    assert_int_equal(d.sh_degree, 2);
+    size_t nr3 = (size_t)gsz_shRestCount(2) * 3;
+    float lo[27], hi[27];
+    for (size_t k = 0; k < 3 + nr3; k++) { lo[k] = INFINITY; hi[k] = -INFINITY; }
+    for (size_t i = 0; i < s.count; i++)
+        for (size_t k = 0; k < 3 + nr3; k++) {
+            float v = k < 3 ? s.sh_dc[3 * i + k] : s.sh_rest[nr3 * i + k - 3];
+            lo[k] = fminf(lo[k], v);
+            hi[k] = fmaxf(hi[k], v);
+        }
+    for (size_t i = 0; i < d.count; i++) {
+        size_t best = 0;
+        float bd = INFINITY;
+        for (size_t j = 0; j < s.count; j++) {
+            float dx = d.pos[3 * i] - s.pos[3 * j], dy = d.pos[3 * i + 1] - s.pos[3 * j + 1], dz = d.pos[3 * i + 2] - s.pos[3 * j + 2];
+            float dd = dx * dx + dy * dy + dz * dz;
+            if (dd < bd) { bd = dd; best = j; }
+        }
+        for (size_t k = 0; k < 3 + nr3; k++) {
+            float a = k < 3 ? d.sh_dc[3 * i + k] : d.sh_rest[nr3 * i + k - 3];
+            float b = k < 3 ? s.sh_dc[3 * best + k] : s.sh_rest[nr3 * best + k - 3];
+            assert_true(fabsf(a - b) <= 0.5f * (hi[k] - lo[k]) / 255.0f * 1.001f + 1e-6f);
+        }
+        float a = 1.0f / (1.0f + expf(-d.opacity[i])), b = 1.0f / (1.0f + expf(-s.opacity[best]));
+        assert_true(fabsf(a - b) <= 0.5f / 255.0f + 1e-4f);
+    }
+    double psnr = mean_psnr(&s, &d, 4);
+    fprintf(stderr, "max preset: %.2f B/G, %.2f dB\n", (double)size / (double)s.count, psnr);
+    assert_true(psnr > 45.0);
+    free(buf);
+    gsz_scene_free(&s);
+    gsz_scene_free(&d);
+}
+
 static void test_presets_fidelity_and_determinism(void **state) {
     (void)state;
     gsz_scene s, d;
     assert_int_equal(gsz_synth_scene(30000, 3, 7, &s), GSZ_OK);
-    const gsz_preset presets[3] = {GSZ_PRESET_HIGH, GSZ_PRESET_BALANCED, GSZ_PRESET_SMALL};
+    const gsz_preset presets[4] = {GSZ_PRESET_MAX, GSZ_PRESET_HIGH, GSZ_PRESET_BALANCED, GSZ_PRESET_SMALL};
     size_t prev = SIZE_MAX;
-    for (int p = 0; p < 3; p++) {
+    for (int p = 0; p < 4; p++) {
         gsz_compress_options o = {0};
         o.preset = presets[p];
         o.views = 12;
@@ -83,13 +130,13 @@ static void test_presets_fidelity_and_determinism(void **state) {
         compress_scene(&s, &o, &b, &nb);
         assert_int_equal(na, nb); /* byte-identical whatever the thread count */
         assert_memory_equal(a, b, na);
-        assert_true(na < prev); /* high > balanced > small */
+        assert_true(na < prev); /* max > high > balanced > small */
         prev = na;
         assert_int_equal(gsz_decompress(a, na, &d, 2), GSZ_OK);
         assert_true(d.sh_degree <= 3);
         double psnr = mean_psnr(&s, &d, 4);
         fprintf(stderr, "preset %d: %zu bytes (%.2f B/G), %.2f dB\n", p, na, (double)na / (double)s.count, psnr);
-        assert_true(psnr > (p == 2 ? 26.0 : 30.0));
+        assert_true(psnr > (p == 0 ? 45.0 : p == 3 ? 26.0 : 30.0));
         gsz_scene_free(&d);
         free(a);
         free(b);
@@ -361,6 +408,7 @@ static void test_entropy_round_trip(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_bounds), cmocka_unit_test(test_presets_fidelity_and_determinism),
+        cmocka_unit_test(test_max_preset_scalar),
         cmocka_unit_test(test_real_scene), cmocka_unit_test(test_truncated_and_flipped),
         cmocka_unit_test(test_lying_sections), cmocka_unit_test(test_geometry_canonical_same_image),
         cmocka_unit_test(test_kmeans_exact_and_deterministic), cmocka_unit_test(test_entropy_round_trip),
