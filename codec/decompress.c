@@ -27,15 +27,26 @@ static uint32_t idx_at(const void *p, int w, size_t i) {
     return w == 1 ? ((const uint8_t *)p)[i] : w == 2 ? ((const uint16_t *)p)[i] : ((const uint32_t *)p)[i];
 }
 
+#define FILL_CHUNK 16384
+
+/* Attribute slot (scale, rotation, colour, sh1, sh2, sh3) of an index or codebook section, or -1. */
+static int index_slot(uint32_t t) {
+    return t == GSZ_SEC_SCALE_IDX ? 0 : t == GSZ_SEC_ROT_IDX ? 1 : t == GSZ_SEC_DC_IDX ? 2 : t >= GSZ_SEC_SH1_IDX && t <= GSZ_SEC_SH3_IDX ? 3 + (int)(t - GSZ_SEC_SH1_IDX) : -1;
+}
+static int codebook_slot(uint32_t t) {
+    return t == GSZ_SEC_SCALE_CB ? 0 : t == GSZ_SEC_ROT_CB ? 1 : t == GSZ_SEC_DC_CB ? 2 : t >= GSZ_SEC_SH1_CB && t <= GSZ_SEC_SH3_CB ? 3 + (int)(t - GSZ_SEC_SH1_CB) : -1;
+}
+
 typedef struct {
     const gsz_header *h;
     const uint64_t *codes;
-    const uint8_t *opac;
+    const uint8_t *opac, *degs;
     gsz_indexed *x;
     const void *idx[6];
     int iw[6];
     const int *cbk;
-    size_t first_bad; /* lowest Gaussian with an invalid value (atomic min), SIZE_MAX if none */
+    const size_t *starts; /* per chunk: its first position in each degree's SH index stream */
+    size_t first_bad;     /* lowest Gaussian with an invalid value (atomic min), SIZE_MAX if none */
 } fill_ctx;
 
 static void fill_range(void *p, size_t b, size_t e, int w) {
@@ -59,6 +70,23 @@ static void fill_range(void *p, size_t b, size_t e, int w) {
             x->index[a][i] = v;
         }
         if (!ok && i < bad) bad = i;
+    }
+    if (f->degs) {
+        size_t at[4];
+        memcpy(at, f->starts + 4 * (b / FILL_CHUNK), sizeof at);
+        memcpy(x->degree + b, f->degs + b, e - b);
+        for (size_t i = b; i < e; i++) {
+            int d = f->degs[i];
+            uint32_t v = 0;
+            if (d) {
+                v = idx_at(f->idx[2 + d], f->iw[2 + d], at[d]++);
+                if (v >= (uint32_t)f->cbk[2 + d] && i < bad) bad = i;
+            }
+            x->index[3][i] = v;
+        }
+    } else {
+        memset(x->degree + b, 0, e - b);
+        memset(x->index[3] + b, 0, (e - b) * sizeof(uint32_t));
     }
     if (bad != SIZE_MAX) {
         size_t cur = __atomic_load_n(&f->first_bad, __ATOMIC_RELAXED);
@@ -98,7 +126,11 @@ gsz_error gsz_decode_indexed(const void *data, size_t size, int threads, gsz_ind
         if (!gsz_container_find(C, need[i])) { err = gsz_fail(GSZ_ERROR_corrupt, "missing section %s", gsz_section_name(need[i])); goto done; }
     if (D > 0 && !gsz_container_find(C, GSZ_SEC_SH_DEGREE)) { err = gsz_fail(GSZ_ERROR_corrupt, "missing section sh.degree"); goto done; }
 
-    /* stage 1: position, opacity, degrees, codebooks */
+    /* every stream in one parallel batch, largest first (positions are several times any other);
+     * SH index counts are checked against the degrees once those are decoded */
+    const void *idx[6] = {0};
+    int iw[6] = {0};
+    size_t idx_n[6] = {0};
     for (size_t i = 0; i < C->n; i++) {
         const gsz_section *sec = &C->s[i];
         size_t elems = (size_t)sec->elements;
@@ -109,7 +141,14 @@ gsz_error gsz_decode_indexed(const void *data, size_t size, int threads, gsz_ind
         case GSZ_SEC_SCALE_CB: case GSZ_SEC_ROT_CB: case GSZ_SEC_DC_CB: case GSZ_SEC_SH1_CB: case GSZ_SEC_SH2_CB: case GSZ_SEC_SH3_CB:
             if (w != 1 || elems > ((size_t)1 << 30)) goto bad;
             break;
-        default: continue; /* index streams: stage 2, once the degrees are known */
+        case GSZ_SEC_SCALE_IDX: case GSZ_SEC_ROT_IDX: case GSZ_SEC_DC_IDX:
+            if (elems != n || (w != 1 && w != 2 && w != 4)) goto bad;
+            break;
+        case GSZ_SEC_SH1_IDX: case GSZ_SEC_SH2_IDX: case GSZ_SEC_SH3_IDX:
+            if ((int)(sec->type - GSZ_SEC_SH1_IDX) + 1 > D) { err = gsz_fail(GSZ_ERROR_corrupt, "section %s above the file's SH degree", gsz_section_name(sec->type)); goto done; }
+            if (elems > n || (w != 1 && w != 2 && w != 4)) goto bad;
+            break;
+        default: continue; /* optional sections of unknown type */
         }
         bufs[nj] = gsz_malloc_array(elems + 1, (size_t)w);
         if (!bufs[nj]) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
@@ -120,7 +159,19 @@ gsz_error gsz_decode_indexed(const void *data, size_t size, int threads, gsz_ind
         err = gsz_fail(GSZ_ERROR_corrupt, "section %s: %zu elements of %d bytes do not match %zu Gaussians", gsz_section_name(sec->type), elems, w, n);
         goto done;
     }
-    gsz_parallel_for(nj, 1, threads, decode_range, jobs);
+    {
+        dec_job *order[GSZ_MAX_SECTIONS];
+        for (size_t j = 0; j < nj; j++) order[j] = &jobs[j];
+        for (size_t j = 1; j < nj; j++) /* insertion sort by raw size, descending */
+            for (size_t k = j; k > 0 && order[k]->n * (size_t)order[k]->width > order[k - 1]->n * (size_t)order[k - 1]->width; k--) {
+                dec_job *t = order[k]; order[k] = order[k - 1]; order[k - 1] = t;
+            }
+        dec_job sorted[GSZ_MAX_SECTIONS];
+        for (size_t j = 0; j < nj; j++) sorted[j] = *order[j];
+        gsz_parallel_for(nj, 1, threads, decode_range, sorted);
+        for (size_t j = 0; j < nj; j++) jobs[j] = sorted[j];
+        for (size_t j = 0; j < nj; j++) bufs[j] = jobs[j].out;
+    }
     for (size_t j = 0; j < nj; j++)
         if (jobs[j].err) { err = gsz_fail(jobs[j].err, "%s", jobs[j].detail); goto done; }
     const uint64_t *codes = NULL;
@@ -130,8 +181,13 @@ gsz_error gsz_decode_indexed(const void *data, size_t size, int threads, gsz_ind
         if (t == GSZ_SEC_POSITION) codes = bufs[j];
         else if (t == GSZ_SEC_OPACITY) opac = bufs[j];
         else if (t == GSZ_SEC_SH_DEGREE) degs = bufs[j];
-        else {
-            int slot = t == GSZ_SEC_SCALE_CB ? 0 : t == GSZ_SEC_ROT_CB ? 1 : t == GSZ_SEC_DC_CB ? 2 : 3 + (int)(t - GSZ_SEC_SH1_CB);
+        else if (index_slot(t) >= 0) {
+            int slot = index_slot(t);
+            idx[slot] = bufs[j];
+            iw[slot] = jobs[j].width;
+            idx_n[slot] = jobs[j].n;
+        } else {
+            int slot = codebook_slot(t);
             int dim = slot == 1 ? 4 : slot < 3 ? 3 : gsz_shRestCount(slot - 2) * 3;
             if ((err = gsz_codebook_unpack(bufs[j], jobs[j].n, dim, &cbs[slot], &cbk[slot]))) {
                 err = gsz_fail(err, "%s: %s", gsz_section_name(t), gsz_getErrorDetail());
@@ -146,75 +202,49 @@ gsz_error gsz_decode_indexed(const void *data, size_t size, int threads, gsz_ind
             count_d[degs[i]]++;
         }
     }
-    /* stage 2: index streams */
-    size_t first_idx = nj;
-    for (size_t i = 0; i < C->n; i++) {
-        const gsz_section *sec = &C->s[i];
-        int slot;
-        switch (sec->type) {
-        case GSZ_SEC_SCALE_IDX: slot = 0; break;
-        case GSZ_SEC_ROT_IDX: slot = 1; break;
-        case GSZ_SEC_DC_IDX: slot = 2; break;
-        case GSZ_SEC_SH1_IDX: case GSZ_SEC_SH2_IDX: case GSZ_SEC_SH3_IDX: slot = 3 + (int)(sec->type - GSZ_SEC_SH1_IDX); break;
-        default: continue;
-        }
+    for (int slot = 0; slot < 6; slot++) {
         size_t expect = slot < 3 ? n : (size_t)count_d[slot - 2];
-        if (slot >= 3 && slot - 2 > D) { err = gsz_fail(GSZ_ERROR_corrupt, "section %s above the file's SH degree", gsz_section_name(sec->type)); goto done; }
-        if ((size_t)sec->elements != expect || (sec->width != 1 && sec->width != 2 && sec->width != 4) || !cbs[slot]) {
-            err = gsz_fail(GSZ_ERROR_corrupt, "section %s: %llu indices of %u bytes, expected %zu (or its codebook is missing)",
-                           gsz_section_name(sec->type), (unsigned long long)sec->elements, sec->width, expect);
+        if (slot >= 3 && !expect && !idx[slot]) continue;
+        if (!idx[slot] || idx_n[slot] != expect || !cbs[slot]) {
+            err = gsz_fail(GSZ_ERROR_corrupt, "%s: %zu indices, expected %zu (or the stream or its codebook is missing)",
+                           gsz_section_name((uint32_t)(slot < 3 ? GSZ_SEC_SCALE_IDX + 2 * slot : GSZ_SEC_SH1_IDX + slot - 3)), idx_n[slot], expect);
             goto done;
         }
-        bufs[nj] = gsz_malloc_array(expect + 1, sec->width);
-        if (!bufs[nj]) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
-        jobs[nj] = (dec_job){sec, expect, sec->width, bufs[nj], GSZ_OK, {0}};
-        nj++;
     }
-    gsz_parallel_for(nj - first_idx, 1, threads, decode_range, jobs + first_idx);
-    const void *idx[6] = {0};
-    int iw[6] = {0};
-    for (size_t j = first_idx; j < nj; j++) {
-        if (jobs[j].err) { err = gsz_fail(jobs[j].err, "%s", jobs[j].detail); goto done; }
-        uint32_t t = jobs[j].sec->type;
-        int slot = t == GSZ_SEC_SCALE_IDX ? 0 : t == GSZ_SEC_ROT_IDX ? 1 : t == GSZ_SEC_DC_IDX ? 2 : 3 + (int)(t - GSZ_SEC_SH1_IDX);
-        idx[slot] = bufs[j];
-        iw[slot] = jobs[j].width;
-        if (slot >= 3) /* the per-Gaussian streams are checked while filling */
-            for (size_t i = 0; i < jobs[j].n; i++)
-                if (idx_at(bufs[j], iw[slot], i) >= (uint32_t)cbk[slot]) {
-                    err = gsz_fail(GSZ_ERROR_corrupt, "section %s: index %u at %zu outside the codebook of %d", gsz_section_name(t), idx_at(bufs[j], iw[slot], i), i, cbk[slot]);
-                    goto done;
-                }
-    }
-    for (int d = 1; d <= D; d++)
-        if (count_d[d] && !idx[2 + d]) { err = gsz_fail(GSZ_ERROR_corrupt, "missing SH degree %d streams", d); goto done; }
-    for (int slot = 0; slot < 3; slot++)
-        if (!idx[slot]) { err = gsz_fail(GSZ_ERROR_corrupt, "missing index stream"); goto done; }
 
-    /* stage 3: the indexed scene */
+    /* the indexed scene; SH indices are gathered per chunk from the chunk's first position in each
+     * degree's stream */
     x.count = n;
     x.sh_degree = D;
     x.pos = gsz_malloc_array(n, 3 * sizeof(float));
     x.opacity = gsz_malloc_array(n, sizeof(float));
-    x.degree = gsz_calloc_array(n, 1);
-    for (int a = 0; a < 4; a++) x.index[a] = gsz_calloc_array(n, sizeof(uint32_t));
-    if (!x.pos || !x.opacity || !x.degree || !x.index[0] || !x.index[1] || !x.index[2] || !x.index[3]) {
+    x.degree = gsz_malloc_array(n, 1);
+    for (int a = 0; a < 4; a++) x.index[a] = gsz_malloc_array(n, sizeof(uint32_t));
+    size_t nchunks = (n + FILL_CHUNK - 1) / FILL_CHUNK;
+    size_t *starts = gsz_calloc_array(nchunks * 4 + 4, sizeof(size_t));
+    if (!x.pos || !x.opacity || !x.degree || !x.index[0] || !x.index[1] || !x.index[2] || !x.index[3] || !starts) {
+        free(starts);
         err = gsz_fail(GSZ_ERROR_memory, "out of memory");
         goto done;
     }
-    fill_ctx fc = {&C->h, codes, opac, &x, {idx[0], idx[1], idx[2]}, {iw[0], iw[1], iw[2]}, cbk, SIZE_MAX};
-    gsz_parallel_for(n, 16384, threads, fill_range, &fc);
+    if (degs) {
+        size_t at[4] = {0, 0, 0, 0};
+        for (size_t c = 0; c < nchunks; c++) {
+            memcpy(starts + 4 * c, at, sizeof at);
+            size_t e = GSZ_MIN(n, (c + 1) * FILL_CHUNK);
+            for (size_t i = c * FILL_CHUNK; i < e; i++) at[degs[i]]++;
+        }
+    }
+    fill_ctx fc = {&C->h, codes, opac, degs, &x, {0}, {0}, cbk, starts, SIZE_MAX};
+    memcpy(fc.idx, idx, sizeof idx);
+    memcpy(fc.iw, iw, sizeof iw);
+    gsz_parallel_for(n, FILL_CHUNK, threads, fill_range, &fc);
+    free(starts);
     if (fc.first_bad != SIZE_MAX) {
         size_t i = fc.first_bad;
         err = gsz_fail(GSZ_ERROR_corrupt, "Gaussian %zu: position outside the %u-bit grid, opacity outside %u bits, or an index outside the codebook",
                        i, C->h.pos_bits, C->h.opacity_bits);
         goto done;
-    }
-    if (degs) {
-        memcpy(x.degree, degs, n);
-        size_t at[4] = {0, 0, 0, 0};
-        for (size_t i = 0; i < n; i++)
-            if (degs[i]) x.index[3][i] = idx_at(idx[2 + degs[i]], iw[2 + degs[i]], at[degs[i]]++);
     }
     for (int k = 0; k < 6; k++) { x.codebook[k] = cbs[k]; x.codebook_size[k] = cbk[k]; cbs[k] = NULL; }
     *out = x;

@@ -89,13 +89,17 @@ gsz_error gsz_entropy_decode(const uint8_t *in, size_t in_size, int tx, size_t n
     size_t raw = n * (size_t)w;
     if (tx == GSZ_TX_DELTA_VARINT ? (cs < n || cs > n * 10) : cs != raw)
         return gsz_fail(GSZ_ERROR_corrupt, "stream size %llu does not match %zu elements", cs, n);
+    if (tx == GSZ_TX_RAW || (tx == GSZ_TX_PLANES && w == 1)) { /* byte planes of bytes: the elements themselves */
+        size_t r = ZSTD_decompress(out, raw, in, in_size);
+        if (ZSTD_isError(r) || r != raw) return gsz_fail(GSZ_ERROR_corrupt, "zstd: %s", ZSTD_isError(r) ? ZSTD_getErrorName(r) : "short frame");
+        return GSZ_OK;
+    }
     uint8_t *tmp = gsz_malloc_array(cs ? (size_t)cs : 1, 1);
     if (!tmp) return gsz_fail(GSZ_ERROR_memory, "out of memory");
     size_t r = ZSTD_decompress(tmp, (size_t)cs, in, in_size);
     if (ZSTD_isError(r) || r != cs) { free(tmp); return gsz_fail(GSZ_ERROR_corrupt, "zstd: %s", ZSTD_isError(r) ? ZSTD_getErrorName(r) : "short frame"); }
     uint64_t mask = width_mask(w), prev = 0;
-    if (tx == GSZ_TX_RAW) memcpy(out, tmp, raw);
-    else if (tx == GSZ_TX_DELTA_VARINT) {
+    if (tx == GSZ_TX_DELTA_VARINT) {
         size_t p = 0;
         for (size_t i = 0; i < n; i++) {
             uint64_t z = 0;
@@ -113,11 +117,35 @@ gsz_error gsz_entropy_decode(const uint8_t *in, size_t in_size, int tx, size_t n
         }
         if (p != cs) { free(tmp); return gsz_fail(GSZ_ERROR_corrupt, "varint stream has trailing bytes"); }
     } else {
-        for (size_t i = 0; i < n; i++) {
-            uint64_t v = 0;
-            for (int b = 0; b < w; b++) v |= (uint64_t)tmp[(size_t)b * n + i] << (8 * b);
-            if (tx == GSZ_TX_DELTA_PLANES) { prev = (prev + v) & mask; v = prev; }
-            store_le(out + i * (size_t)w, v, w);
+        /* byte planes back to elements, one loop per width (the hot path of decoding) */
+        int delta = tx == GSZ_TX_DELTA_PLANES;
+        const uint8_t *p0 = tmp, *p1 = tmp + n, *p2 = tmp + 2 * n, *p3 = tmp + 3 * n;
+        if (w == 1) {
+            uint8_t a = 0;
+            for (size_t i = 0; i < n; i++) { a = (uint8_t)(a + p0[i]); out[i] = a; }
+        } else if (w == 2) {
+            uint16_t a = 0;
+            for (size_t i = 0; i < n; i++) {
+                uint16_t v = (uint16_t)(p0[i] | (unsigned)p1[i] << 8);
+                a = delta ? (uint16_t)(a + v) : v;
+                store_le(out + 2 * i, a, 2);
+            }
+        } else if (w == 4) {
+            uint32_t a = 0;
+            for (size_t i = 0; i < n; i++) {
+                uint32_t v = p0[i] | (uint32_t)p1[i] << 8 | (uint32_t)p2[i] << 16 | (uint32_t)p3[i] << 24;
+                a = delta ? a + v : v;
+                store_le(out + 4 * i, a, 4);
+            }
+        } else {
+            const uint8_t *p4 = tmp + 4 * n, *p5 = tmp + 5 * n, *p6 = tmp + 6 * n, *p7 = tmp + 7 * n;
+            uint64_t a = 0;
+            for (size_t i = 0; i < n; i++) {
+                uint64_t v = p0[i] | (uint64_t)p1[i] << 8 | (uint64_t)p2[i] << 16 | (uint64_t)p3[i] << 24 | (uint64_t)p4[i] << 32 |
+                             (uint64_t)p5[i] << 40 | (uint64_t)p6[i] << 48 | (uint64_t)p7[i] << 56;
+                a = delta ? a + v : v;
+                store_le(out + 8 * i, a, 8);
+            }
         }
     }
     free(tmp);

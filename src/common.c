@@ -40,7 +40,7 @@ const char *gsz_getErrorName(gsz_error code) {
 
 /* Large arrays ask for transparent huge pages: decoding and rendering write hundreds of MB of fresh
  * memory, and with 4 KiB pages the kernel's page faults cost more than the work itself. */
-#define GSZ_HUGE_MIN ((size_t)8 << 20)
+#define GSZ_HUGE_MIN ((size_t)2 << 20)
 static void *alloc_big(size_t bytes) {
     void *p = NULL;
     if (posix_memalign(&p, (size_t)2 << 20, bytes) != 0) return NULL;
