@@ -27,6 +27,26 @@ static double mean_psnr(const gsz_scene *a, const gsz_scene *b, int views) {
     return sum / views;
 }
 
+/* Compresses s (which must keep every Gaussian) and decodes it into d. */
+static void round_trip_all(const gsz_scene *s, const gsz_compress_options *o, uint8_t **buf, size_t *size, gsz_scene *d) {
+    compress_scene(s, o, buf, size);
+    assert_int_equal(gsz_decompress(*buf, *size, d, 2), GSZ_OK);
+    assert_int_equal(d->count, s->count);
+}
+
+/* The Gaussian of s nearest to position p (decoded files are reordered); *dist2 its squared distance. */
+static size_t nearest_original(const gsz_scene *s, const float *p, float *dist2) {
+    size_t best = 0;
+    float bd = INFINITY;
+    for (size_t j = 0; j < s->count; j++) {
+        float dx = p[0] - s->pos[3 * j], dy = p[1] - s->pos[3 * j + 1], dz = p[2] - s->pos[3 * j + 2];
+        float dd = dx * dx + dy * dy + dz * dz;
+        if (dd < bd) { bd = dd; best = j; }
+    }
+    *dist2 = bd;
+    return best;
+}
+
 static void test_round_trip_bounds(void **state) {
     (void)state;
     gsz_scene s, d;
@@ -37,9 +57,7 @@ static void test_round_trip_bounds(void **state) {
     o.views = 8;
     uint8_t *buf;
     size_t size;
-    compress_scene(&s, &o, &buf, &size);
-    assert_int_equal(gsz_decompress(buf, size, &d, 2), GSZ_OK);
-    assert_int_equal(d.count, s.count);
+    round_trip_all(&s, &o, &buf, &size, &d);
     assert_int_equal(d.sh_degree, 0);
     float lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
     for (size_t i = 0; i < s.count; i++)
@@ -49,13 +67,8 @@ static void test_round_trip_bounds(void **state) {
     /* the balanced preset stores opacity at 6 bits */
     float op_tol = 0.5f / 63.0f + 1e-4f;
     for (size_t i = 0; i < d.count; i++) {
-        size_t best = 0;
-        float bd = INFINITY;
-        for (size_t j = 0; j < s.count; j++) {
-            float dx = d.pos[3 * i] - s.pos[3 * j], dy = d.pos[3 * i + 1] - s.pos[3 * j + 1], dz = d.pos[3 * i + 2] - s.pos[3 * j + 2];
-            float dd = dx * dx + dy * dy + dz * dz;
-            if (dd < bd) { bd = dd; best = j; }
-        }
+        float bd;
+        size_t best = nearest_original(&s, d.pos + 3 * i, &bd);
         assert_true(sqrtf(bd) <= 0.5f * step * 1.7321f * 1.01f + 1e-6f);
         float a = 1.0f / (1.0f + expf(-d.opacity[i])), b = 1.0f / (1.0f + expf(-s.opacity[best]));
         assert_true(fabsf(a - b) <= op_tol);
@@ -75,9 +88,7 @@ static void test_max_preset_scalar(void **state) {
     o.preset = GSZ_PRESET_MAX;
     uint8_t *buf;
     size_t size;
-    compress_scene(&s, &o, &buf, &size);
-    assert_int_equal(gsz_decompress(buf, size, &d, 2), GSZ_OK);
-    assert_int_equal(d.count, s.count);
+    round_trip_all(&s, &o, &buf, &size, &d);
     assert_int_equal(d.sh_degree, 2);
     size_t nr3 = (size_t)gsz_shRestCount(2) * 3;
     float lo[27], hi[27];
@@ -89,13 +100,8 @@ static void test_max_preset_scalar(void **state) {
             hi[k] = fmaxf(hi[k], v);
         }
     for (size_t i = 0; i < d.count; i++) {
-        size_t best = 0;
-        float bd = INFINITY;
-        for (size_t j = 0; j < s.count; j++) {
-            float dx = d.pos[3 * i] - s.pos[3 * j], dy = d.pos[3 * i + 1] - s.pos[3 * j + 1], dz = d.pos[3 * i + 2] - s.pos[3 * j + 2];
-            float dd = dx * dx + dy * dy + dz * dz;
-            if (dd < bd) { bd = dd; best = j; }
-        }
+        float bd;
+        size_t best = nearest_original(&s, d.pos + 3 * i, &bd);
         for (size_t k = 0; k < 3 + nr3; k++) {
             float a = k < 3 ? d.sh_dc[3 * i + k] : d.sh_rest[nr3 * i + k - 3];
             float b = k < 3 ? s.sh_dc[3 * best + k] : s.sh_rest[nr3 * best + k - 3];
