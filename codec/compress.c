@@ -7,6 +7,7 @@
 typedef struct {
     float prune, sh_threshold;
     int cb_div, cb_max, pos_bits, cb_bits, opacity_bits;
+    float exact;  /* fraction of points given entries of their own (largest weighted VQ error) */
 } preset_t;
 
 /* Codebook sizes scale with the scene (entries = Gaussians / cb_div, capped), so that the codebook
@@ -14,10 +15,10 @@ typedef struct {
  * cb_div 0: one entry per Gaussian, i.e. scalar quantisation at cb_bits per value with the index
  * streams 0, 1, 2, ... (free after the delta transform): the same format serves near-lossless files. */
 static const preset_t presets[4] = {
-    /* balanced */ {0.10f, 0.015f, 48, 4096, 12, 8, 6},
-    /* high     */ {0.05f, 0.005f, 20, 8192, 14, 8, 7},
-    /* small    */ {0.30f, 0.030f, 128, 2048, 11, 8, 5},
-    /* max      */ {0.00f, -1.0f, 0, 0, 16, 8, 8},
+    /* balanced */ {0.10f, 0.015f, 48, 4096, 11, 8, 6, 0.005f},
+    /* high     */ {0.05f, 0.005f, 20, 8192, 13, 8, 7, 0.01f},
+    /* small    */ {0.30f, 0.030f, 128, 2048, 11, 8, 5, 0.0f},
+    /* max      */ {0.00f, -1.0f, 0, 0, 16, 8, 8, 0.0f},
 };
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
@@ -132,17 +133,51 @@ static int order_by_use(float *cent, int k, int dim, uint32_t *as, size_t n) {
     return used;
 }
 
-static gsz_error vq(const float *x, const float *w, size_t n, int dim, int k, int bits, int threads,
+/* The `exact` fraction of points with the largest weighted error after the k-means get a codebook
+ * entry of their own (their values at the codebook's precision). */
+static gsz_error vq(const float *x, const float *w, float exact, size_t n, int dim, int k, int bits, int threads,
                     uint8_t **cb_out, size_t *cb_size_out, void **idx_out, int *idx_width) {
     if (k > (int)n) k = (int)n;
     if (k < 1) k = 1;
-    float *cent = gsz_malloc_array((size_t)k, (size_t)dim * sizeof(float));
+    size_t ne = (size_t)k >= n || exact <= 0 ? 0 : GSZ_MIN((size_t)ceil((double)exact * (double)n), n - (size_t)k);
+    float *cent = gsz_malloc_array((size_t)k + ne, (size_t)dim * sizeof(float));
     uint32_t *as = gsz_malloc_array(n, sizeof(uint32_t));
     if (!cent || !as) { free(cent); free(as); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
     gsz_kmeans_options ko = {0};
     ko.k = k;
     ko.threads = threads;
     gsz_error e = gsz_kmeans(x, w, n, dim, &ko, cent, as);
+    if (!e && ne) {
+        use_t *r = gsz_malloc_array(n, sizeof *r);
+        if (!r) e = gsz_fail(GSZ_ERROR_memory, "out of memory");
+        double emax = 0;
+        float *err = r ? gsz_malloc_array(n, sizeof(float)) : NULL;
+        if (r && !err) e = gsz_fail(GSZ_ERROR_memory, "out of memory");
+        for (size_t i = 0; !e && i < n; i++) {
+            double d2 = 0;
+            for (int d = 0; d < dim; d++) {
+                double t = (double)x[i * (size_t)dim + (size_t)d] - (double)cent[(size_t)as[i] * (size_t)dim + (size_t)d];
+                d2 += t * t;
+            }
+            err[i] = (float)(d2 * (w ? w[i] : 1.0f));
+            emax = GSZ_MAX(emax, err[i]);
+        }
+        for (size_t i = 0; !e && i < n; i++) { /* rank by error (ties by position) with the use comparator */
+            r[i].count = emax > 0 ? (size_t)((double)err[i] / emax * 4e18) : 0;
+            r[i].entry = (uint32_t)i;
+        }
+        if (!e) {
+            qsort(r, n, sizeof *r, cmp_use);
+            for (size_t j = 0; j < ne; j++) {
+                size_t i = r[j].entry;
+                memcpy(cent + ((size_t)k + j) * (size_t)dim, x + i * (size_t)dim, (size_t)dim * sizeof(float));
+                as[i] = (uint32_t)((size_t)k + j);
+            }
+            k += (int)ne;
+        }
+        free(r);
+        free(err);
+    }
     if (!e) k = order_by_use(cent, k, dim, as, n);
     if (!e) e = gsz_codebook_pack(cent, k, dim, bits, cb_out, cb_size_out);
     free(cent);
@@ -172,6 +207,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     const preset_t *P = &presets[opt->preset];
     float prune = opt->prune < 0 ? 0 : opt->prune > 0 ? opt->prune : P->prune;
     if (prune >= 1) return gsz_fail(GSZ_ERROR_argument, "--prune must be below 1");
+    float exact = opt->exact < 0 ? 0 : opt->exact > 0 ? opt->exact : P->exact;
     float sh_thr = opt->sh_threshold < 0 ? -1 : opt->sh_threshold > 0 ? opt->sh_threshold : P->sh_threshold;
     int pos_bits = opt->pos_bits ? opt->pos_bits : P->pos_bits;
     if (pos_bits < 8 || pos_bits > 21) return gsz_fail(GSZ_ERROR_argument, "position bits %d out of range 8..21", pos_bits);
@@ -333,7 +369,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
         void *idx;
         int iw;
         if (opt->progress) opt->progress(opt->progress_user, a == 0 ? "vq scale" : a == 1 ? "vq rotation" : "vq color", 0.0);
-        err = vq(buf, wts, n, attrs[a].dim, k, P->cb_bits, threads, &cb, &cbs, &idx, &iw);
+        err = vq(buf, wts, exact, n, attrs[a].dim, k, P->cb_bits, threads, &cb, &cbs, &idx, &iw);
         if (err) goto done;
         owned[nowned++] = cb;
         owned[nowned++] = idx;
@@ -358,7 +394,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
         void *idx;
         int iw;
         if (opt->progress) opt->progress(opt->progress_user, "vq sh", 0.0);
-        err = vq(buf, wts, m, (int)dim, k, 8, threads, &cb, &cbs, &idx, &iw);
+        err = vq(buf, wts, exact, m, (int)dim, k, 8, threads, &cb, &cbs, &idx, &iw);
         if (err) goto done;
         owned[nowned++] = cb;
         owned[nowned++] = idx;

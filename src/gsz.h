@@ -155,6 +155,8 @@ typedef struct {
     int codebook_geom;    /* entries of the scale+rotation codebook */
     int pos_bits;         /* bits per position axis, 8..21 */
     int refine;           /* colour refinement passes against renders of the input; 0 = none */
+    float exact;          /* per codebook, the fraction of Gaussians with the largest weighted quantisation
+                             error given entries of their own (values kept at the codebook's precision); <0 = none */
     int zstd_level;       /* 1..22 */
     int threads;          /* 0 = all cores */
     int views;            /* generated significance views when no cameras; 0 = 32 */

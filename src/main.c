@@ -13,7 +13,7 @@ static const char *usage =
     "usage:\n"
     "  gsz compress IN.ply -o OUT.gsz [--preset max|high|balanced|small] [--cameras cameras.json]\n"
     "               [--prune F] [--sh-degree N] [--sh-threshold T] [--codebook-sh K] [--codebook-dc K]\n"
-    "               [--codebook-geom K] [--pos-bits B] [--level L] [--prune-threshold T] [--views N] [--refine N]\n"
+    "               [--codebook-geom K] [--pos-bits B] [--exact F] [--level L] [--prune-threshold T] [--views N] [--refine N]\n"
     "               [-j N] [-q] [--json]     (--views: generated significance views without --cameras)\n"
     "  gsz decompress IN.gsz -o OUT.ply [-j N] [-q] [--json]\n"
     "  gsz info FILE(.ply|.gsz) [--json]\n"
@@ -92,6 +92,7 @@ static int parse(int argc, char **argv, args_t *a, const char **pos, int *npos, 
         else if (!strcmp(o, "--pos-bits")) { NUM(8, 21); a->co.pos_bits = (int)x; }
         else if (!strcmp(o, "--level")) { NUM(1, 22); a->co.zstd_level = (int)x; }
         else if (!strcmp(o, "--refine")) { NUM(0, 100); a->co.refine = (int)x; }
+        else if (!strcmp(o, "--exact")) { NUM(0, 1); a->co.exact = x == 0 ? -1.0f : (float)x; }
         else if (o[0] == '-' && o[1]) return bad_usage("unknown option", o);
         else {
             if (*npos >= maxpos) return bad_usage("unexpected argument", o);

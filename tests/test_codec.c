@@ -118,6 +118,32 @@ static void test_max_preset_scalar(void **state) {
     gsz_scene_free(&d);
 }
 
+/* Entries of their own for the points the codebooks fit worst: a larger file and a closer image. */
+static void test_exact_entries(void **state) {
+    (void)state;
+    gsz_scene s, d0, d1;
+    assert_int_equal(gsz_synth_scene(20000, 3, 9, &s), GSZ_OK);
+    gsz_compress_options o = {0};
+    o.views = 8;
+    o.exact = -1;
+    uint8_t *a, *b;
+    size_t na, nb;
+    compress_scene(&s, &o, &a, &na);
+    o.exact = 0.05f;
+    compress_scene(&s, &o, &b, &nb);
+    assert_int_equal(gsz_decompress(a, na, &d0, 2), GSZ_OK);
+    assert_int_equal(gsz_decompress(b, nb, &d1, 2), GSZ_OK);
+    double p0 = mean_psnr(&s, &d0, 4), p1 = mean_psnr(&s, &d1, 4);
+    fprintf(stderr, "exact 0: %zu bytes %.2f dB; exact 0.05: %zu bytes %.2f dB\n", na, p0, nb, p1);
+    assert_true(nb > na);
+    assert_true(p1 > p0 + 0.3);
+    free(a);
+    free(b);
+    gsz_scene_free(&s);
+    gsz_scene_free(&d0);
+    gsz_scene_free(&d1);
+}
+
 static void test_presets_fidelity_and_determinism(void **state) {
     (void)state;
     gsz_scene s, d;
@@ -414,7 +440,7 @@ static void test_entropy_round_trip(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_bounds), cmocka_unit_test(test_presets_fidelity_and_determinism),
-        cmocka_unit_test(test_max_preset_scalar),
+        cmocka_unit_test(test_max_preset_scalar), cmocka_unit_test(test_exact_entries),
         cmocka_unit_test(test_real_scene), cmocka_unit_test(test_truncated_and_flipped),
         cmocka_unit_test(test_lying_sections), cmocka_unit_test(test_geometry_canonical_same_image),
         cmocka_unit_test(test_kmeans_exact_and_deterministic), cmocka_unit_test(test_entropy_round_trip),
