@@ -41,10 +41,12 @@ typedef struct {
     const gsz_header *h;
     const uint64_t *codes;
     const uint8_t *opac, *degs;
-    gsz_indexed *x;
+    gsz_indexed *x;       /* fill the indexed form, or */
+    gsz_scene *s;         /* the float scene straight away (what decompress returns) */
     const void *idx[6];
     int iw[6];
     const int *cbk;
+    float *const *cb;     /* codebooks, for s */
     const size_t *starts; /* per chunk: its first position in each degree's SH index stream */
     size_t first_bad;     /* lowest Gaussian with an invalid value (atomic min), SIZE_MAX if none */
 } fill_ctx;
@@ -54,39 +56,63 @@ static void fill_range(void *p, size_t b, size_t e, int w) {
     fill_ctx *f = p;
     const gsz_header *h = f->h;
     gsz_indexed *x = f->x;
+    gsz_scene *s = f->s;
+    float *pos = x ? x->pos : s->pos;
     float qmax = (float)((1u << h->pos_bits) - 1), omax = (float)((1u << h->opacity_bits) - 1);
     uint32_t lim = (1u << h->pos_bits) - 1;
+    static const int dims[3] = {3, 4, 3};
     size_t bad = SIZE_MAX;
     for (size_t i = b; i < e; i++) {
         uint32_t q[3];
         gsz_morton3_decode(f->codes[i], &q[0], &q[1], &q[2]);
         int ok = q[0] <= lim && q[1] <= lim && q[2] <= lim && !(f->codes[i] >> 63) && !(f->opac[i] >> h->opacity_bits);
-        for (int k = 0; k < 3; k++) x->pos[3 * i + (size_t)k] = h->bmin[k] + (h->bmax[k] - h->bmin[k]) * ((float)q[k] / qmax);
+        for (int k = 0; k < 3; k++) pos[3 * i + (size_t)k] = h->bmin[k] + (h->bmax[k] - h->bmin[k]) * ((float)q[k] / qmax);
         float o = (float)f->opac[i] / omax;
-        x->opacity[i] = GSZ_CLAMP(o, 0.25f / omax, 1.0f - 0.25f / omax);
+        o = GSZ_CLAMP(o, 0.25f / omax, 1.0f - 0.25f / omax);
+        if (x) x->opacity[i] = o;
+        else s->opacity[i] = gsz_logit(o);
         for (int a = 0; a < 3; a++) {
             uint32_t v = idx_at(f->idx[a], f->iw[a], i);
-            ok &= v < (uint32_t)f->cbk[a];
-            x->index[a][i] = v;
+            int valid = v < (uint32_t)f->cbk[a];
+            ok &= valid;
+            if (x) x->index[a][i] = v;
+            else {
+                float *dst = a == 0 ? s->scale + 3 * i : a == 1 ? s->rot + 4 * i : s->sh_dc + 3 * i;
+                size_t dim = (size_t)dims[a];
+                if (valid) memcpy(dst, f->cb[a] + dim * v, dim * sizeof(float));
+                else memset(dst, 0, dim * sizeof(float));
+            }
         }
         if (!ok && i < bad) bad = i;
     }
+    size_t nr3 = s ? (size_t)gsz_shRestCount(s->sh_degree) * 3 : 0;
     if (f->degs) {
         size_t at[4];
         memcpy(at, f->starts + 4 * (b / FILL_CHUNK), sizeof at);
-        memcpy(x->degree + b, f->degs + b, e - b);
+        if (x) memcpy(x->degree + b, f->degs + b, e - b);
         for (size_t i = b; i < e; i++) {
             int d = f->degs[i];
             uint32_t v = 0;
+            int valid = 1;
             if (d) {
                 v = idx_at(f->idx[2 + d], f->iw[2 + d], at[d]++);
-                if (v >= (uint32_t)f->cbk[2 + d] && i < bad) bad = i;
+                valid = v < (uint32_t)f->cbk[2 + d];
+                if (!valid && i < bad) bad = i;
             }
-            x->index[3][i] = v;
+            if (x) x->index[3][i] = v;
+            else if (nr3) {
+                size_t dim = (size_t)gsz_shRestCount(d) * 3;
+                float *dst = s->sh_rest + nr3 * i;
+                if (d && valid) memcpy(dst, f->cb[2 + d] + dim * v, dim * sizeof(float));
+                else dim = 0;
+                memset(dst + dim, 0, (nr3 - dim) * sizeof(float));
+            }
         }
-    } else {
+    } else if (x) {
         memset(x->degree + b, 0, e - b);
         memset(x->index[3] + b, 0, (e - b) * sizeof(uint32_t));
+    } else if (nr3) {
+        memset(s->sh_rest + nr3 * b, 0, nr3 * (e - b) * sizeof(float));
     }
     if (bad != SIZE_MAX) {
         size_t cur = __atomic_load_n(&f->first_bad, __ATOMIC_RELAXED);
@@ -101,8 +127,10 @@ void gsz_indexed_free(gsz_indexed *x) {
     memset(x, 0, sizeof *x);
 }
 
-gsz_error gsz_decode_indexed(const void *data, size_t size, int threads, gsz_indexed *out) {
-    memset(out, 0, sizeof *out);
+/* Decodes into the indexed form (xo) or straight into floats (so); exactly one is non-NULL. */
+static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed *xo, gsz_scene *so) {
+    if (xo) memset(xo, 0, sizeof *xo);
+    if (so) memset(so, 0, sizeof *so);
     gsz_container *C = malloc(sizeof *C);
     if (!C) return gsz_fail(GSZ_ERROR_memory, "out of memory");
     gsz_error err = gsz_container_read(data, size, C);
@@ -212,21 +240,23 @@ gsz_error gsz_decode_indexed(const void *data, size_t size, int threads, gsz_ind
         }
     }
 
-    /* the indexed scene; SH indices are gathered per chunk from the chunk's first position in each
-     * degree's stream */
-    x.count = n;
-    x.sh_degree = D;
-    x.pos = gsz_malloc_array(n, 3 * sizeof(float));
-    x.opacity = gsz_malloc_array(n, sizeof(float));
-    x.degree = gsz_malloc_array(n, 1);
-    for (int a = 0; a < 4; a++) x.index[a] = gsz_malloc_array(n, sizeof(uint32_t));
+    /* the indexed scene (or the floats); SH indices are gathered per chunk from the chunk's first
+     * position in each degree's stream */
+    if (xo) {
+        x.count = n;
+        x.sh_degree = D;
+        x.pos = gsz_malloc_array(n, 3 * sizeof(float));
+        x.opacity = gsz_malloc_array(n, sizeof(float));
+        x.degree = gsz_malloc_array(n, 1);
+        for (int a = 0; a < 4; a++) x.index[a] = gsz_malloc_array(n, sizeof(uint32_t));
+        if (!x.pos || !x.opacity || !x.degree || !x.index[0] || !x.index[1] || !x.index[2] || !x.index[3]) {
+            err = gsz_fail(GSZ_ERROR_memory, "out of memory");
+            goto done;
+        }
+    } else if ((err = gsz_scene_alloc(so, n, D))) goto done;
     size_t nchunks = (n + FILL_CHUNK - 1) / FILL_CHUNK;
     size_t *starts = gsz_calloc_array(nchunks * 4 + 4, sizeof(size_t));
-    if (!x.pos || !x.opacity || !x.degree || !x.index[0] || !x.index[1] || !x.index[2] || !x.index[3] || !starts) {
-        free(starts);
-        err = gsz_fail(GSZ_ERROR_memory, "out of memory");
-        goto done;
-    }
+    if (!starts) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
     if (degs) {
         size_t at[4] = {0, 0, 0, 0};
         for (size_t c = 0; c < nchunks; c++) {
@@ -235,7 +265,7 @@ gsz_error gsz_decode_indexed(const void *data, size_t size, int threads, gsz_ind
             for (size_t i = c * FILL_CHUNK; i < e; i++) at[degs[i]]++;
         }
     }
-    fill_ctx fc = {&C->h, codes, opac, degs, &x, {0}, {0}, cbk, starts, SIZE_MAX};
+    fill_ctx fc = {&C->h, codes, opac, degs, xo ? &x : NULL, so, {0}, {0}, cbk, cbs, starts, SIZE_MAX};
     memcpy(fc.idx, idx, sizeof idx);
     memcpy(fc.iw, iw, sizeof iw);
     gsz_parallel_for(n, FILL_CHUNK, threads, fill_range, &fc);
@@ -246,15 +276,22 @@ gsz_error gsz_decode_indexed(const void *data, size_t size, int threads, gsz_ind
                        i, C->h.pos_bits, C->h.opacity_bits);
         goto done;
     }
-    for (int k = 0; k < 6; k++) { x.codebook[k] = cbs[k]; x.codebook_size[k] = cbk[k]; cbs[k] = NULL; }
-    *out = x;
-    memset(&x, 0, sizeof x);
+    if (xo) {
+        for (int k = 0; k < 6; k++) { x.codebook[k] = cbs[k]; x.codebook_size[k] = cbk[k]; cbs[k] = NULL; }
+        *xo = x;
+        memset(&x, 0, sizeof x);
+    }
 done:
     for (size_t j = 0; j < nj; j++) free(bufs[j]);
     for (int k = 0; k < 6; k++) free(cbs[k]);
     gsz_indexed_free(&x);
+    if (err && so) gsz_scene_free(so);
     free(C);
     return err;
+}
+
+gsz_error gsz_decode_indexed(const void *data, size_t size, int threads, gsz_indexed *out) {
+    return decode(data, size, threads, out, NULL);
 }
 
 typedef struct {
@@ -291,14 +328,9 @@ gsz_error gsz_indexed_expand(const gsz_indexed *x, gsz_scene *out, int threads) 
     return err;
 }
 
+/* Straight to floats: the indexed form would be as many bytes again of fresh memory to fault in. */
 gsz_error gsz_decompress(const void *data, size_t size, gsz_scene *out, int threads) {
-    memset(out, 0, sizeof *out);
-    gsz_indexed x;
-    gsz_error err = gsz_decode_indexed(data, size, threads, &x);
-    if (err) return err;
-    err = gsz_indexed_expand(&x, out, threads);
-    gsz_indexed_free(&x);
-    return err;
+    return decode(data, size, threads, NULL, out);
 }
 
 gsz_error gsz_file_inspect(const void *data, size_t size, gsz_file_info *info) {
