@@ -42,6 +42,9 @@ typedef struct {
 gsz_error gsz_kmeans(const float *data, const float *weights, size_t n, int dim, const gsz_kmeans_options *opt,
                      float *centroids, uint32_t *assign);
 
+/* The m indices of the largest err values, largest first, ties by index. */
+gsz_error gsz_worst_points(const float *err, size_t n, size_t m, uint32_t *out);
+
 /* ---- quantize.c */
 uint64_t gsz_morton3(uint32_t x, uint32_t y, uint32_t z); /* 21 bits each */
 void gsz_morton3_decode(uint64_t m, uint32_t *x, uint32_t *y, uint32_t *z);

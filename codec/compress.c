@@ -148,11 +148,9 @@ static gsz_error vq(const float *x, const float *w, float exact, size_t n, int d
     ko.threads = threads;
     gsz_error e = gsz_kmeans(x, w, n, dim, &ko, cent, as);
     if (!e && ne) {
-        use_t *r = gsz_malloc_array(n, sizeof *r);
-        if (!r) e = gsz_fail(GSZ_ERROR_memory, "out of memory");
-        double emax = 0;
-        float *err = r ? gsz_malloc_array(n, sizeof(float)) : NULL;
-        if (r && !err) e = gsz_fail(GSZ_ERROR_memory, "out of memory");
+        float *err = gsz_malloc_array(n, sizeof(float));
+        uint32_t *worst = gsz_malloc_array(ne, sizeof(uint32_t));
+        if (!err || !worst) e = gsz_fail(GSZ_ERROR_memory, "out of memory");
         for (size_t i = 0; !e && i < n; i++) {
             double d2 = 0;
             for (int d = 0; d < dim; d++) {
@@ -160,23 +158,15 @@ static gsz_error vq(const float *x, const float *w, float exact, size_t n, int d
                 d2 += t * t;
             }
             err[i] = (float)(d2 * (w ? w[i] : 1.0f));
-            emax = GSZ_MAX(emax, err[i]);
         }
-        for (size_t i = 0; !e && i < n; i++) { /* rank by error (ties by position) with the use comparator */
-            r[i].count = emax > 0 ? (size_t)((double)err[i] / emax * 4e18) : 0;
-            r[i].entry = (uint32_t)i;
+        if (!e) e = gsz_worst_points(err, n, ne, worst);
+        for (size_t j = 0; !e && j < ne; j++) {
+            memcpy(cent + ((size_t)k + j) * (size_t)dim, x + (size_t)worst[j] * (size_t)dim, (size_t)dim * sizeof(float));
+            as[worst[j]] = (uint32_t)((size_t)k + j);
         }
-        if (!e) {
-            qsort(r, n, sizeof *r, cmp_use);
-            for (size_t j = 0; j < ne; j++) {
-                size_t i = r[j].entry;
-                memcpy(cent + ((size_t)k + j) * (size_t)dim, x + i * (size_t)dim, (size_t)dim * sizeof(float));
-                as[i] = (uint32_t)((size_t)k + j);
-            }
-            k += (int)ne;
-        }
-        free(r);
+        if (!e) k += (int)ne;
         free(err);
+        free(worst);
     }
     if (!e) k = order_by_use(cent, k, dim, as, n);
     if (!e) e = gsz_codebook_pack(cent, k, dim, bits, cb_out, cb_size_out);

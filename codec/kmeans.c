@@ -298,6 +298,16 @@ static int cmp_err_desc(const void *a, const void *b) {
     return (x->i > y->i) - (x->i < y->i);
 }
 
+gsz_error gsz_worst_points(const float *err, size_t n, size_t m, uint32_t *out) {
+    err_t_ *e = gsz_malloc_array(n, sizeof *e);
+    if (!e) return gsz_fail(GSZ_ERROR_memory, "out of memory");
+    for (size_t i = 0; i < n; i++) { e[i].v = err[i]; e[i].i = (uint32_t)i; }
+    qsort(e, n, sizeof *e, cmp_err_desc);
+    for (size_t j = 0; j < m && j < n; j++) out[j] = e[j].i;
+    free(e);
+    return GSZ_OK;
+}
+
 /* One Lloyd update; empty clusters reseeded at the largest weighted errors. */
 static gsz_error lloyd_update(const float *y, const float *w, size_t n, int dim, int k, const uint32_t *assign,
                               const float *dist, float *cent, double *sum, double *wsum, int threads) {
@@ -310,15 +320,19 @@ static gsz_error lloyd_update(const float *y, const float *w, size_t n, int dim,
         } else dead++;
     }
     if (!dead) return GSZ_OK;
-    err_t_ *e = gsz_malloc_array(n, sizeof *e);
-    if (!e) return gsz_fail(GSZ_ERROR_memory, "k-means: out of memory");
-    for (size_t i = 0; i < n; i++) { e[i].v = dist[i] * (w ? w[i] : 1.0f); e[i].i = (uint32_t)i; }
-    qsort(e, n, sizeof *e, cmp_err_desc);
+    float *e = gsz_malloc_array(n, sizeof(float));
+    uint32_t *worst = gsz_malloc_array((size_t)dead, sizeof(uint32_t));
+    gsz_error err = e && worst ? GSZ_OK : gsz_fail(GSZ_ERROR_memory, "k-means: out of memory");
+    if (!err) {
+        for (size_t i = 0; i < n; i++) e[i] = dist[i] * (w ? w[i] : 1.0f);
+        err = gsz_worst_points(e, n, (size_t)dead, worst);
+    }
     size_t next = 0;
-    for (int j = 0; j < k && next < n; j++)
-        if (!(wsum[j] > 0)) memcpy(cent + (size_t)j * (size_t)dim, y + (size_t)e[next++].i * (size_t)dim, (size_t)dim * sizeof(float));
+    for (int j = 0; !err && j < k && next < GSZ_MIN(n, (size_t)dead); j++)
+        if (!(wsum[j] > 0)) memcpy(cent + (size_t)j * (size_t)dim, y + (size_t)worst[next++] * (size_t)dim, (size_t)dim * sizeof(float));
     free(e);
-    return GSZ_OK;
+    free(worst);
+    return err;
 }
 
 gsz_error gsz_kmeans(const float *x, const float *w, size_t n, int dim, const gsz_kmeans_options *opt, float *cent,
