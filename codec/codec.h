@@ -46,6 +46,7 @@ gsz_error gsz_kmeans(const float *data, const float *weights, size_t n, int dim,
 gsz_error gsz_worst_points(const float *err, size_t n, size_t m, uint32_t *out);
 
 /* ---- quantize.c */
+#define GSZ_CODEBOOK_MAX (1 << 24) /* entries a codebook may have (docs/FORMAT.md) */
 uint64_t gsz_morton3(uint32_t x, uint32_t y, uint32_t z); /* 21 bits each */
 void gsz_morton3_decode(uint64_t m, uint32_t *x, uint32_t *y, uint32_t *z);
 /* Codebook stored with per-dimension ranges and `bits` (8 or 16) per value; quantises cb in place to

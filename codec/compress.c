@@ -25,7 +25,7 @@ static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v;
 
 static int cb_size(int requested, size_t n, const preset_t *p) {
     if (requested > 0) return requested;
-    if (p->cb_div == 0) return (int)GSZ_MIN(n, (size_t)INT32_MAX);
+    if (p->cb_div == 0) return (int)GSZ_MIN(n, (size_t)GSZ_CODEBOOK_MAX);
     return clampi((int)(n / (size_t)p->cb_div), 64, p->cb_max);
 }
 
@@ -138,8 +138,10 @@ static int order_by_use(float *cent, int k, int dim, uint32_t *as, size_t n) {
 static gsz_error vq(const float *x, const float *w, float exact, size_t n, int dim, int k, int bits, int threads,
                     uint8_t **cb_out, size_t *cb_size_out, void **idx_out, int *idx_width) {
     if (k > (int)n) k = (int)n;
+    if (k > GSZ_CODEBOOK_MAX) k = GSZ_CODEBOOK_MAX;
     if (k < 1) k = 1;
     size_t ne = (size_t)k >= n || exact <= 0 ? 0 : GSZ_MIN((size_t)ceil((double)exact * (double)n), n - (size_t)k);
+    ne = GSZ_MIN(ne, (size_t)(GSZ_CODEBOOK_MAX - k));
     float *cent = gsz_malloc_array((size_t)k + ne, (size_t)dim * sizeof(float));
     uint32_t *as = gsz_malloc_array(n, sizeof(uint32_t));
     if (!cent || !as) { free(cent); free(as); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }

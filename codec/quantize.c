@@ -40,6 +40,7 @@ static float getf(const uint8_t *p) { uint32_t u = get32(p); float f; memcpy(&f,
 /* Layout: u32 k, u16 dim, u8 bits, u8 0, f32 min[dim], f32 max[dim], then dim planes of k values. */
 gsz_error gsz_codebook_pack(float *cb, int k, int dim, int bits, uint8_t **out, size_t *out_size) {
     if (bits != 8 && bits != 16) return gsz_fail(GSZ_ERROR_argument, "codebook: %d bits", bits);
+    if (k < 1 || k > GSZ_CODEBOOK_MAX) return gsz_fail(GSZ_ERROR_argument, "codebook: %d entries (the format allows 1 to 2^24)", k);
     size_t vb = (size_t)bits / 8, size = 8 + 8 * (size_t)dim + (size_t)k * (size_t)dim * vb;
     uint8_t *p = malloc(size);
     if (!p) return gsz_fail(GSZ_ERROR_memory, "out of memory");
@@ -75,7 +76,7 @@ gsz_error gsz_codebook_unpack(const uint8_t *p, size_t size, int expect_dim, flo
     int dim = p[4] | p[5] << 8, bits = p[6];
     if (dim != expect_dim) return gsz_fail(GSZ_ERROR_corrupt, "codebook dimension %d, expected %d", dim, expect_dim);
     if (bits != 8 && bits != 16) return gsz_fail(GSZ_ERROR_corrupt, "codebook precision %d bits", bits);
-    if (k == 0 || k > (1u << 24)) return gsz_fail(GSZ_ERROR_corrupt, "codebook size %u", k);
+    if (k == 0 || k > (uint32_t)GSZ_CODEBOOK_MAX) return gsz_fail(GSZ_ERROR_corrupt, "codebook size %u", k);
     size_t vb = (size_t)bits / 8;
     if (size != 8 + 8 * (size_t)dim + (size_t)k * (size_t)dim * vb) return gsz_fail(GSZ_ERROR_corrupt, "codebook size mismatch");
     float *cb = gsz_malloc_array(k, (size_t)dim * sizeof(float));
