@@ -48,7 +48,21 @@ gsz_error gsz_worst_points(const float *err, size_t n, size_t m, uint32_t *out);
 /* ---- quantize.c */
 #define GSZ_CODEBOOK_MAX (1 << 24) /* entries a codebook may have (docs/FORMAT.md) */
 uint64_t gsz_morton3(uint32_t x, uint32_t y, uint32_t z); /* 21 bits each */
-void gsz_morton3_decode(uint64_t m, uint32_t *x, uint32_t *y, uint32_t *z);
+/* Inline: the decoder runs it once per Gaussian. */
+static inline uint32_t gsz_compact3(uint64_t x) {
+    x &= 0x1249249249249249ull;
+    x = (x ^ (x >> 2)) & 0x10C30C30C30C30C3ull;
+    x = (x ^ (x >> 4)) & 0x100F00F00F00F00Full;
+    x = (x ^ (x >> 8)) & 0x1F0000FF0000FFull;
+    x = (x ^ (x >> 16)) & 0x1F00000000FFFFull;
+    x = (x ^ (x >> 32)) & 0x1FFFFFull;
+    return (uint32_t)x;
+}
+static inline void gsz_morton3_decode(uint64_t m, uint32_t *x, uint32_t *y, uint32_t *z) {
+    *x = gsz_compact3(m);
+    *y = gsz_compact3(m >> 1);
+    *z = gsz_compact3(m >> 2);
+}
 /* Codebook stored with per-dimension ranges and `bits` (8 or 16) per value; quantises cb in place to
  * what the decoder will see and serialises it to a malloc'd buffer. */
 gsz_error gsz_codebook_pack(float *cb, int k, int dim, int bits, uint8_t **out, size_t *out_size);

@@ -147,6 +147,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
     uint64_t count_d[4] = {n, 0, 0, 0};
     gsz_indexed x;
     memset(&x, 0, sizeof x);
+    size_t *starts = NULL; /* per fill chunk: its first position in each degree's SH index stream */
 
     const uint32_t need[] = {GSZ_SEC_POSITION, GSZ_SEC_OPACITY, GSZ_SEC_SCALE_CB, GSZ_SEC_SCALE_IDX, GSZ_SEC_ROT_CB,
                              GSZ_SEC_ROT_IDX, GSZ_SEC_DC_CB, GSZ_SEC_DC_IDX};
@@ -223,11 +224,18 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
             }
         }
     }
+    /* degrees: checked and counted per fill chunk, so each chunk knows where its SH indices start */
+    size_t nchunks = (n + FILL_CHUNK - 1) / FILL_CHUNK;
+    starts = gsz_calloc_array(nchunks * 4 + 4, sizeof(size_t));
+    if (!starts) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
     if (degs) {
         count_d[0] = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (degs[i] > D) { err = gsz_fail(GSZ_ERROR_corrupt, "Gaussian %zu has SH degree %u above the file's %d", i, degs[i], D); goto done; }
-            count_d[degs[i]]++;
+        for (size_t c = 0; c < nchunks; c++) {
+            for (int d = 0; d < 4; d++) starts[4 * c + (size_t)d] = (size_t)count_d[d];
+            for (size_t i = c * FILL_CHUNK, e = GSZ_MIN(n, (c + 1) * FILL_CHUNK); i < e; i++) {
+                if (degs[i] > D) { err = gsz_fail(GSZ_ERROR_corrupt, "Gaussian %zu has SH degree %u above the file's %d", i, degs[i], D); goto done; }
+                count_d[degs[i]]++;
+            }
         }
     }
     for (int slot = 0; slot < 6; slot++) {
@@ -254,22 +262,10 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
             goto done;
         }
     } else if ((err = gsz_scene_alloc(so, n, D))) goto done;
-    size_t nchunks = (n + FILL_CHUNK - 1) / FILL_CHUNK;
-    size_t *starts = gsz_calloc_array(nchunks * 4 + 4, sizeof(size_t));
-    if (!starts) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
-    if (degs) {
-        size_t at[4] = {0, 0, 0, 0};
-        for (size_t c = 0; c < nchunks; c++) {
-            memcpy(starts + 4 * c, at, sizeof at);
-            size_t e = GSZ_MIN(n, (c + 1) * FILL_CHUNK);
-            for (size_t i = c * FILL_CHUNK; i < e; i++) at[degs[i]]++;
-        }
-    }
     fill_ctx fc = {&C->h, codes, opac, degs, xo ? &x : NULL, so, {0}, {0}, cbk, cbs, starts, SIZE_MAX};
     memcpy(fc.idx, idx, sizeof idx);
     memcpy(fc.iw, iw, sizeof iw);
     gsz_parallel_for(n, FILL_CHUNK, threads, fill_range, &fc);
-    free(starts);
     if (fc.first_bad != SIZE_MAX) {
         size_t i = fc.first_bad;
         err = gsz_fail(GSZ_ERROR_corrupt, "Gaussian %zu: position outside the %u-bit grid, opacity outside %u bits, or an index outside the codebook",
@@ -284,6 +280,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
 done:
     for (size_t j = 0; j < nj; j++) free(bufs[j]);
     for (int k = 0; k < 6; k++) free(cbs[k]);
+    free(starts);
     gsz_indexed_free(&x);
     if (err && so) gsz_scene_free(so);
     free(C);

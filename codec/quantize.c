@@ -14,23 +14,8 @@ static uint64_t spread3(uint32_t v) {
     return x;
 }
 
-static uint32_t compact3(uint64_t x) {
-    x &= 0x1249249249249249ull;
-    x = (x ^ (x >> 2)) & 0x10C30C30C30C30C3ull;
-    x = (x ^ (x >> 4)) & 0x100F00F00F00F00Full;
-    x = (x ^ (x >> 8)) & 0x1F0000FF0000FFull;
-    x = (x ^ (x >> 16)) & 0x1F00000000FFFFull;
-    x = (x ^ (x >> 32)) & 0x1FFFFFull;
-    return (uint32_t)x;
-}
-
 uint64_t gsz_morton3(uint32_t x, uint32_t y, uint32_t z) { return spread3(x) | spread3(y) << 1 | spread3(z) << 2; }
 
-void gsz_morton3_decode(uint64_t m, uint32_t *x, uint32_t *y, uint32_t *z) {
-    *x = compact3(m);
-    *y = compact3(m >> 1);
-    *z = compact3(m >> 2);
-}
 
 static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
 static uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
