@@ -44,7 +44,8 @@ void gsz_sh_color(int degree, const float *b, const float dc[3], const float *re
 typedef struct {
     float x, y;           /* pixel position (pixel centres at integers) */
     float cx, cy, cz;     /* conic */
-    float opacity, qmax;  /* qmax: alpha >= 1/255 only where d^T conic d <= qmax */
+    float opacity;
+    float hx, hy;         /* half-widths of the box outside which alpha < 1/255 (see preprocess) */
     float rgb[3];
     float depth;
     int16_t rect[4];      /* tile rect [x0,y0,x1,y1) */
@@ -134,7 +135,8 @@ static void preprocess(void *p, size_t begin, size_t end, int worker) {
         o->cy = -b * inv;
         o->cz = a * inv;
         o->opacity = opacity;
-        o->qmax = qmax;
+        o->hx = det > 0 ? hx : INFINITY; /* not positive definite: blend the whole tile, as before */
+        o->hy = det > 0 ? hy : INFINITY;
         o->depth = tz;
         o->rect[0] = (int16_t)x0; o->rect[1] = (int16_t)y0; o->rect[2] = (int16_t)x1; o->rect[3] = (int16_t)y1;
         float dir[3] = {m[0] - cam->center[0], m[1] - cam->center[1], m[2] - cam->center[2]};
@@ -172,13 +174,10 @@ static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
             uint64_t wsum = 0;
             uint32_t psum = 0;
             int64_t gsum[3] = {0, 0, 0};
-            /* only the pixels of the box around the ellipse q <= qmax (beyond it alpha < 1/255):
-             * half-widths sqrt(qmax Sigma) from the inverse conic, widened by a pixel for rounding */
-            float cdet = g->cx * g->cz - g->cy * g->cy;
-            float hx = sqrtf(g->qmax * g->cz / cdet) + 1.0f, hy = sqrtf(g->qmax * g->cx / cdet) + 1.0f;
-            int kx0 = GSZ_MAX(0, (int)floorf(g->x - hx) - tx0), kx1 = GSZ_MIN(TILE - 1, (int)ceilf(g->x + hx) - tx0);
-            int ky0 = GSZ_MAX(0, (int)floorf(g->y - hy) - ty0), ky1 = GSZ_MIN(TILE - 1, (int)ceilf(g->y + hy) - ty0);
-            if (!(cdet > 0) || !isfinite(hx) || !isfinite(hy)) { kx0 = ky0 = 0; kx1 = ky1 = TILE - 1; }
+            /* only the pixels of the box around the ellipse where alpha >= 1/255 */
+            int kx0 = GSZ_MAX(0, (int)floorf(g->x - g->hx) - tx0), kx1 = GSZ_MIN(TILE - 1, (int)ceilf(g->x + g->hx) - tx0);
+            int ky0 = GSZ_MAX(0, (int)floorf(g->y - g->hy) - ty0), ky1 = GSZ_MIN(TILE - 1, (int)ceilf(g->y + g->hy) - ty0);
+            if (!isfinite(g->hx) || !isfinite(g->hy)) { kx0 = ky0 = 0; kx1 = ky1 = TILE - 1; }
             for (int ky = ky0; ky <= ky1; ky++)
             for (int k = ky * TILE + kx0; k <= ky * TILE + kx1; k++) {
                 if (done[k]) continue;
