@@ -107,7 +107,7 @@ void main() {
     }
     rgb = max(rgb + 0.5, vec3(0.0));
     uint slot = atomicAdd(visible, 1u);
-    projected[4 * slot] = vec4(center, t.z, opacity);
+    projected[4 * slot] = vec4(center, k, opacity);
     projected[4 * slot + 1] = vec4(conic, uintBitsToFloat(uint(rmin.x) | uint(rmin.y) << 16));
     projected[4 * slot + 2] = vec4(rgb, uintBitsToFloat(uint(rmax.x) | uint(rmax.y) << 16));
     projected[4 * slot + 3] = vec4(ax1, ax2);

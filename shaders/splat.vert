@@ -14,7 +14,6 @@ void main() {
     vec2 corner = vec2(float(gl_VertexID & 1) * 2.0 - 1.0, float(gl_VertexID >> 1) * 2.0 - 1.0);
     vec2 px = p0.xy + corner.x * p3.xy + corner.y * p3.zw; // image pixels, y down
     gl_Position = vec4(px.x / u_size.x * 2.0 - 1.0, 1.0 - px.y / u_size.y * 2.0, 0.0, 1.0);
-    float k = sqrt(max(0.0, 2.0 * log(255.0 * p0.w)));
-    v_c = corner * vec2(min(k, 3.0), k);
+    v_c = corner * vec2(min(p0.z, 3.0), p0.z); // p0.z = k, from the preprocess
     v_color = vec4(p2.rgb, p0.w);
 }
