@@ -23,6 +23,12 @@ static void decode_range(void *p, size_t b, size_t e, int w) {
     }
 }
 
+static int cmp_job_size_desc(const void *a, const void *b) {
+    const dec_job *x = a, *y = b;
+    size_t sx = x->n * (size_t)x->width, sy = y->n * (size_t)y->width;
+    return (sx < sy) - (sx > sy);
+}
+
 static uint32_t idx_at(const void *p, int w, size_t i) {
     return w == 1 ? ((const uint8_t *)p)[i] : w == 2 ? ((const uint16_t *)p)[i] : ((const uint32_t *)p)[i];
 }
@@ -35,6 +41,22 @@ static int index_slot(uint32_t t) {
 }
 static int codebook_slot(uint32_t t) {
     return t == GSZ_SEC_SCALE_CB ? 0 : t == GSZ_SEC_ROT_CB ? 1 : t == GSZ_SEC_DC_CB ? 2 : t >= GSZ_SEC_SH1_CB && t <= GSZ_SEC_SH3_CB ? 3 + (int)(t - GSZ_SEC_SH1_CB) : -1;
+}
+
+/* Gaussian i's codebook values into a float scene (indices already checked). Attribute a: scale,
+ * rotation, colour; the SH bands of degree d, the rest zero. */
+static const int entry_dim[3] = {3, 4, 3};
+static void put_entry(gsz_scene *s, size_t i, float *const *cb, int a, uint32_t v) {
+    float *dst = a == 0 ? s->scale + 3 * i : a == 1 ? s->rot + 4 * i : s->sh_dc + 3 * i;
+    size_t dim = (size_t)entry_dim[a];
+    memcpy(dst, cb[a] + dim * v, dim * sizeof(float));
+}
+static void put_sh(gsz_scene *s, size_t i, float *const *cb, int d, uint32_t v) {
+    size_t nr3 = (size_t)gsz_shRestCount(s->sh_degree) * 3, dim = (size_t)gsz_shRestCount(d) * 3;
+    if (!nr3) return; /* a degree-0 file (which may still carry an all-zero sh.degree stream) */
+    float *dst = s->sh_rest + nr3 * i;
+    if (dim) memcpy(dst, cb[2 + d] + dim * v, dim * sizeof(float));
+    memset(dst + dim, 0, (nr3 - dim) * sizeof(float));
 }
 
 typedef struct {
@@ -60,7 +82,6 @@ static void fill_range(void *p, size_t b, size_t e, int w) {
     float *pos = x ? x->pos : s->pos;
     float qmax = (float)((1u << h->pos_bits) - 1), omax = (float)((1u << h->opacity_bits) - 1);
     uint32_t lim = (1u << h->pos_bits) - 1;
-    static const int dims[3] = {3, 4, 3};
     size_t bad = SIZE_MAX;
     for (size_t i = b; i < e; i++) {
         uint32_t q[3];
@@ -76,17 +97,11 @@ static void fill_range(void *p, size_t b, size_t e, int w) {
             int valid = v < (uint32_t)f->cbk[a];
             ok &= valid;
             if (x) x->index[a][i] = v;
-            else {
-                float *dst = a == 0 ? s->scale + 3 * i : a == 1 ? s->rot + 4 * i : s->sh_dc + 3 * i;
-                size_t dim = (size_t)dims[a];
-                if (valid) memcpy(dst, f->cb[a] + dim * v, dim * sizeof(float));
-                else memset(dst, 0, dim * sizeof(float));
-            }
+            else if (valid) put_entry(s, i, f->cb, a, v); /* an invalid index fails the decode */
         }
         if (!ok && i < bad) bad = i;
     }
-    size_t nr3 = s ? (size_t)gsz_shRestCount(s->sh_degree) * 3 : 0;
-    if (f->degs) {
+    if (f->degs) { /* required whenever the file's SH degree is above 0 */
         size_t at[4];
         memcpy(at, f->starts + 4 * (b / FILL_CHUNK), sizeof at);
         if (x) memcpy(x->degree + b, f->degs + b, e - b);
@@ -100,19 +115,11 @@ static void fill_range(void *p, size_t b, size_t e, int w) {
                 if (!valid && i < bad) bad = i;
             }
             if (x) x->index[3][i] = v;
-            else if (nr3) {
-                size_t dim = (size_t)gsz_shRestCount(d) * 3;
-                float *dst = s->sh_rest + nr3 * i;
-                if (d && valid) memcpy(dst, f->cb[2 + d] + dim * v, dim * sizeof(float));
-                else dim = 0;
-                memset(dst + dim, 0, (nr3 - dim) * sizeof(float));
-            }
+            else if (valid) put_sh(s, i, f->cb, d, v);
         }
     } else if (x) {
         memset(x->degree + b, 0, e - b);
         memset(x->index[3] + b, 0, (e - b) * sizeof(uint32_t));
-    } else if (nr3) {
-        memset(s->sh_rest + nr3 * b, 0, nr3 * (e - b) * sizeof(float));
     }
     if (bad != SIZE_MAX) {
         size_t cur = __atomic_load_n(&f->first_bad, __ATOMIC_RELAXED);
@@ -141,7 +148,6 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
     dec_job jobs[GSZ_MAX_SECTIONS];
     size_t nj = 0;
     memset(jobs, 0, sizeof jobs);
-    void *bufs[GSZ_MAX_SECTIONS] = {0};
     float *cbs[6] = {0};
     int cbk[6] = {0};
     uint64_t count_d[4] = {n, 0, 0, 0};
@@ -179,46 +185,34 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
             break;
         default: continue; /* optional sections of unknown type */
         }
-        bufs[nj] = gsz_malloc_array(elems + 1, (size_t)w);
-        if (!bufs[nj]) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
-        jobs[nj] = (dec_job){sec, elems, w, bufs[nj], GSZ_OK, {0}};
-        nj++;
+        void *buf = gsz_malloc_array(elems + 1, (size_t)w);
+        if (!buf) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
+        jobs[nj++] = (dec_job){sec, elems, w, buf, GSZ_OK, {0}};
         continue;
     bad:
         err = gsz_fail(GSZ_ERROR_corrupt, "section %s: %zu elements of %d bytes do not match %zu Gaussians", gsz_section_name(sec->type), elems, w, n);
         goto done;
     }
-    {
-        dec_job *order[GSZ_MAX_SECTIONS];
-        for (size_t j = 0; j < nj; j++) order[j] = &jobs[j];
-        for (size_t j = 1; j < nj; j++) /* insertion sort by raw size, descending */
-            for (size_t k = j; k > 0 && order[k]->n * (size_t)order[k]->width > order[k - 1]->n * (size_t)order[k - 1]->width; k--) {
-                dec_job *t = order[k]; order[k] = order[k - 1]; order[k - 1] = t;
-            }
-        dec_job sorted[GSZ_MAX_SECTIONS];
-        for (size_t j = 0; j < nj; j++) sorted[j] = *order[j];
-        gsz_parallel_for(nj, 1, threads, decode_range, sorted);
-        for (size_t j = 0; j < nj; j++) jobs[j] = sorted[j];
-        for (size_t j = 0; j < nj; j++) bufs[j] = jobs[j].out;
-    }
+    qsort(jobs, nj, sizeof *jobs, cmp_job_size_desc); /* jobs are independent: their order only balances threads */
+    gsz_parallel_for(nj, 1, threads, decode_range, jobs);
     for (size_t j = 0; j < nj; j++)
         if (jobs[j].err) { err = gsz_fail(jobs[j].err, "%s", jobs[j].detail); goto done; }
     const uint64_t *codes = NULL;
     const uint8_t *opac = NULL, *degs = NULL;
     for (size_t j = 0; j < nj; j++) {
         uint32_t t = jobs[j].sec->type;
-        if (t == GSZ_SEC_POSITION) codes = bufs[j];
-        else if (t == GSZ_SEC_OPACITY) opac = bufs[j];
-        else if (t == GSZ_SEC_SH_DEGREE) degs = bufs[j];
+        if (t == GSZ_SEC_POSITION) codes = jobs[j].out;
+        else if (t == GSZ_SEC_OPACITY) opac = jobs[j].out;
+        else if (t == GSZ_SEC_SH_DEGREE) degs = jobs[j].out;
         else if (index_slot(t) >= 0) {
             int slot = index_slot(t);
-            idx[slot] = bufs[j];
+            idx[slot] = jobs[j].out;
             iw[slot] = jobs[j].width;
             idx_n[slot] = jobs[j].n;
         } else {
             int slot = codebook_slot(t);
             int dim = slot == 1 ? 4 : slot < 3 ? 3 : gsz_shRestCount(slot - 2) * 3;
-            if ((err = gsz_codebook_unpack(bufs[j], jobs[j].n, dim, &cbs[slot], &cbk[slot]))) {
+            if ((err = gsz_codebook_unpack(jobs[j].out, jobs[j].n, dim, &cbs[slot], &cbk[slot]))) {
                 err = gsz_fail(err, "%s: %s", gsz_section_name(t), gsz_getErrorDetail());
                 goto done;
             }
@@ -278,7 +272,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
         memset(&x, 0, sizeof x);
     }
 done:
-    for (size_t j = 0; j < nj; j++) free(bufs[j]);
+    for (size_t j = 0; j < nj; j++) free(jobs[j].out);
     for (int k = 0; k < 6; k++) free(cbs[k]);
     free(starts);
     gsz_indexed_free(&x);
@@ -301,18 +295,11 @@ static void expand_range(void *p, size_t b, size_t e, int w) {
     expand_ctx *c = p;
     const gsz_indexed *x = c->x;
     gsz_scene *s = c->s;
-    size_t nr3 = (size_t)gsz_shRestCount(x->sh_degree) * 3;
     memcpy(s->pos + 3 * b, x->pos + 3 * b, (e - b) * 3 * sizeof(float));
     for (size_t i = b; i < e; i++) {
         s->opacity[i] = gsz_logit(x->opacity[i]);
-        memcpy(s->scale + 3 * i, x->codebook[0] + 3 * (size_t)x->index[0][i], 12);
-        memcpy(s->rot + 4 * i, x->codebook[1] + 4 * (size_t)x->index[1][i], 16);
-        memcpy(s->sh_dc + 3 * i, x->codebook[2] + 3 * (size_t)x->index[2][i], 12);
-        if (!nr3) continue;
-        int d = x->degree[i];
-        size_t dim = (size_t)gsz_shRestCount(d) * 3;
-        memset(s->sh_rest + nr3 * i, 0, nr3 * sizeof(float));
-        if (d) memcpy(s->sh_rest + nr3 * i, x->codebook[2 + d] + dim * (size_t)x->index[3][i], dim * sizeof(float));
+        for (int a = 0; a < 3; a++) put_entry(s, i, x->codebook, a, x->index[a][i]);
+        if (x->sh_degree) put_sh(s, i, x->codebook, x->degree[i], x->index[3][i]);
     }
 }
 
