@@ -95,7 +95,6 @@ static void encode_range(void *p, size_t b, size_t e, int w) {
     }
 }
 
-/* Vector-quantises n vectors: trains the codebook, stores it at `bits`, assigns with the stored values. */
 typedef struct {
     size_t count;
     uint32_t entry;
@@ -133,8 +132,9 @@ static int order_by_use(float *cent, int k, int dim, uint32_t *as, size_t n) {
     return used;
 }
 
-/* The `exact` fraction of points with the largest weighted error after the k-means get a codebook
- * entry of their own (their values at the codebook's precision). */
+/* Vector-quantises n vectors: trains the codebook, gives the `exact` fraction of points with the
+ * largest weighted error entries of their own (their values at the codebook's precision), numbers
+ * entries by use and stores them at `bits`. */
 static gsz_error vq(const float *x, const float *w, float exact, size_t n, int dim, int k, int bits, int threads,
                     uint8_t **cb_out, size_t *cb_size_out, void **idx_out, int *idx_width) {
     if (k > (int)n) k = (int)n;

@@ -266,6 +266,19 @@ static void assign_range(void *c_, size_t b, size_t e, int w) {
     }
 }
 
+/* Nearest of the k centroids for each of the n points (and its squared distance, if dist). */
+static gsz_error assign_all(const float *cent, int k, int dim, const float *y, size_t n, uint32_t *assign, float *dist,
+                            int use_hint, int threads) {
+    searcher s = {0};
+    gsz_error err = searcher_build(&s, cent, k, dim);
+    if (!err) {
+        assign_ctx ac = {&s, y, assign, dist, use_hint};
+        gsz_parallel_for(n, 1024, threads, assign_range, &ac);
+    }
+    searcher_free(&s);
+    return err;
+}
+
 typedef struct {
     const float *y, *w;
     const uint32_t *assign;
@@ -394,28 +407,16 @@ gsz_error gsz_kmeans(const float *x, const float *w, size_t n, int dim, const gs
         }
     }
     for (int it = 0; it < iters; it++) {
-        searcher s = {0};
-        if ((err = searcher_build(&s, cy, k, dim))) { searcher_free(&s); goto done; }
-        assign_ctx ac = {&s, ys, as, dist, it > 0 ? 1 : 2};
-        gsz_parallel_for(m, 1024, threads, assign_range, &ac);
-        searcher_free(&s);
+        if ((err = assign_all(cy, k, dim, ys, m, as, dist, it > 0 ? 1 : 2, threads))) goto done;
         if ((err = lloyd_update(ys, ws, m, dim, k, as, dist, cy, sum, wsum, threads))) goto done;
     }
     {
         /* refinement on every point */
-        searcher s = {0};
-        if ((err = searcher_build(&s, cy, k, dim))) { searcher_free(&s); goto done; }
-        assign_ctx ac = {&s, y, as, dist, 2};
-        gsz_parallel_for(n, 1024, threads, assign_range, &ac);
-        searcher_free(&s);
+        if ((err = assign_all(cy, k, dim, y, n, as, dist, 2, threads))) goto done;
         if ((err = lloyd_update(y, w, n, dim, k, as, dist, cy, sum, wsum, threads))) goto done;
     }
     if (assign_out) { /* nearest of the final centroids, starting from each point's last one */
-        searcher s = {0};
-        if ((err = searcher_build(&s, cy, k, dim))) { searcher_free(&s); goto done; }
-        assign_ctx ac = {&s, y, as, NULL, 1};
-        gsz_parallel_for(n, 1024, threads, assign_range, &ac);
-        searcher_free(&s);
+        if ((err = assign_all(cy, k, dim, y, n, as, NULL, 1, threads))) goto done;
         memcpy(assign_out, as, n * sizeof(uint32_t));
     }
     for (int j = 0; j < k; j++) pca_inverse(&pca, cy + (size_t)j * D, cent + (size_t)j * D);
