@@ -1,5 +1,13 @@
 // Shared declarations of the splat shaders (prepended to each compute shader by the host).
 #define WG 256
+// Inclusive Hillis-Steele scan of a shared uint[WG] array, thread t holding element t (all threads call it).
+#define BLOCK_SCAN(arr, t) \
+    for (uint off_ = 1u; off_ < WG; off_ <<= 1) { \
+        uint v_ = (t) >= off_ ? arr[(t) - off_] : 0u; \
+        barrier(); \
+        arr[t] += v_; \
+        barrier(); \
+    }
 layout(std430, binding = 0) readonly buffer Splats { uvec4 splats[]; };    // 3 per splat
 layout(std430, binding = 1) readonly buffer DcTable { uvec2 dc_table[]; }; // half RGB(+pad)
 layout(std430, binding = 2) readonly buffer ShTable { uint sh_table[]; };  // halfs, 2 per uint

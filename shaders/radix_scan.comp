@@ -5,15 +5,10 @@ layout(std430, binding = 7) buffer Hist { uint hist[]; };
 uniform uint u_shift;
 shared uint partial[WG];
 
-uint block_scan(uint t, uint v) { // inclusive Hillis-Steele; returns this thread's inclusive sum
+uint block_scan(uint t, uint v) { // returns this thread's inclusive sum
     partial[t] = v;
     barrier();
-    for (uint off = 1u; off < WG; off <<= 1) {
-        uint u = t >= off ? partial[t - off] : 0u;
-        barrier();
-        partial[t] += u;
-        barrier();
-    }
+    BLOCK_SCAN(partial, t);
     return partial[t];
 }
 

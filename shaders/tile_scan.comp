@@ -11,15 +11,6 @@ shared uint partial[WG];
 
 uint tiles_of(uint p) { return tile_count[vals_a[p]]; }
 
-void block_scan(uint t) { // inclusive Hillis-Steele over partial[]
-    for (uint off = 1u; off < WG; off <<= 1) {
-        uint v = t >= off ? partial[t - off] : 0u;
-        barrier();
-        partial[t] += v;
-        barrier();
-    }
-}
-
 void main() {
     uint t = gl_LocalInvocationID.x;
     uint nblocks = (visible + WG * PER - 1u) / (WG * PER);
@@ -29,7 +20,7 @@ void main() {
         for (uint i = b; i < e; i++) sum += block_sums[i];
         partial[t] = sum;
         barrier();
-        block_scan(t);
+        BLOCK_SCAN(partial, t);
         uint run = partial[t] - sum;
         for (uint i = b; i < e; i++) { uint v = block_sums[i]; block_sums[i] = run; run += v; }
         if (t == WG - 1u) {
@@ -44,7 +35,7 @@ void main() {
     for (uint k = 0u; k < PER; k++) { uint p = base + k; c[k] = p < visible ? tiles_of(p) : 0u; sum += c[k]; }
     partial[t] = sum;
     barrier();
-    block_scan(t);
+    BLOCK_SCAN(partial, t);
     if (u_phase == 0u) { if (t == WG - 1u) block_sums[blk] = partial[t]; return; }
     uint run = block_sums[blk] + partial[t] - sum;
     for (uint k = 0u; k < PER; k++) { uint p = base + k; if (p < visible) offsets[p] = run; run += c[k]; }
