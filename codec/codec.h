@@ -5,7 +5,7 @@
  *   quantize.c      Morton order, fixed-point positions, codebook quantisation
  *   entropy.c       stream transforms + zstd
  *   container.c     the .gsz section container
- *   refine.c        colour codebooks fitted to renders of the original
+ *   refine.c        codebooks and opacities fine-tuned to renders of the original
  *   compress.c / decompress.c   the pipelines */
 #ifndef GSZ_CODEC_H
 #define GSZ_CODEC_H
@@ -80,10 +80,10 @@ gsz_error gsz_entropy_encode(const void *data, size_t n, int width, int level, u
 gsz_error gsz_entropy_decode(const uint8_t *in, size_t in_size, int transform, size_t n, int width, void *out);
 
 /* ---- refine.c */
-/* Fits the colour and SH codebook entries of a finished .gsz (*file, replaced) to renders of the original
- * scene from the given views, for `iterations` Gauss-Newton passes; see refine.c. */
-gsz_error gsz_refine_colours(const gsz_scene *original, const gsz_camera *views, size_t nviews, int iterations, int threads,
-                             int level, gsz_progress_fn progress, void *user, uint8_t **file, size_t *size);
+/* Fine-tunes the codebook entries and opacities of a finished .gsz (*file, replaced) to renders of the
+ * original scene from the given views: `steps` Adam steps of one view each; see refine.c. */
+gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t nviews, int steps, int threads, int level,
+                     gsz_progress_fn progress, void *user, uint8_t **file, size_t *size);
 
 /* ---- container.c */
 #define GSZ_MAGIC "\x89GSZ\r\n\x1a\n"

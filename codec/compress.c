@@ -8,6 +8,7 @@ typedef struct {
     float prune, sh_threshold;
     int cb_div, cb_max, pos_bits, cb_bits, opacity_bits;
     float exact;  /* fraction of points given entries of their own (largest weighted VQ error) */
+    int refine;   /* fine-tuning steps */
 } preset_t;
 
 /* Codebook sizes scale with the scene (entries = Gaussians / cb_div, capped), so that the codebook
@@ -15,10 +16,10 @@ typedef struct {
  * cb_div 0: one entry per Gaussian, i.e. scalar quantisation at cb_bits per value with the index
  * streams 0, 1, 2, ... (free after the delta transform): the same format serves near-lossless files. */
 static const preset_t presets[4] = {
-    /* balanced */ {0.10f, 0.015f, 48, 4096, 11, 8, 6, 0.005f},
-    /* high     */ {0.05f, 0.005f, 20, 8192, 13, 8, 7, 0.01f},
-    /* small    */ {0.30f, 0.030f, 128, 2048, 11, 8, 5, 0.005f},
-    /* max      */ {0.00f, -1.0f, 0, 0, 16, 8, 8, 0.0f},
+    /* balanced */ {0.10f, 0.015f, 48, 4096, 11, 8, 6, 0.005f, 16},
+    /* high     */ {0.05f, 0.005f, 20, 8192, 13, 8, 7, 0.01f, 64},
+    /* small    */ {0.30f, 0.030f, 128, 2048, 11, 8, 5, 0.005f, 16},
+    /* max      */ {0.00f, -1.0f, 0, 0, 16, 8, 8, 0.0f, 0},
 };
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
@@ -413,9 +414,16 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     if (opt->progress) opt->progress(opt->progress_user, "entropy coding", 1.0);
     stats.seconds_encode = gsz_now() - t0;
     t0 = gsz_now();
-    /* 7. colour codebooks fitted to renders of the input (the significance views) */
-    int refine = opt->refine > 0 ? opt->refine : 0; /* off by default: 3-4x the encode time */
-    if (refine && (err = gsz_refine_colours(in, views, nviews, refine, threads, level, opt->progress, opt->progress_user, &file, &fsize))) {
+    /* 7. codebooks and opacities fine-tuned to renders of the input (the significance views); the
+     * working copies go first, as fine-tuning needs memory of its own */
+    for (size_t i = 0; i < njobs; i++) { free(jobs[i].stored); jobs[i].stored = NULL; }
+    for (size_t i = 0; i < nowned; i++) free(owned[i]);
+    nowned = 0;
+    free(buf); free(wts); free(deg); free(score);
+    buf = wts = NULL; deg = NULL; score = NULL;
+    gsz_scene_free(&s);
+    int refine = opt->refine < 0 ? 0 : opt->refine > 0 ? opt->refine : P->refine;
+    if (refine && (err = gsz_refine(in, views, nviews, refine, threads, level, opt->progress, opt->progress_user, &file, &fsize))) {
         free(file);
         goto done;
     }

@@ -1,23 +1,26 @@
-/* Colour refinement: after vector quantisation, the colour (DC) and SH codebook entries are fitted to
- * renders of the original scene, a distillation form of the codebook fine-tuning of Niedermayr et al.
- * (CVPR 2024) that needs no training images. With geometry and opacity fixed as decoded, a rendered
- * pixel is linear in each Gaussian's colour (C = sum_i alpha_i T_i c_i + T bg), and c_i is linear in the
- * entries its indices select, so half the squared image error has the gradient
- *   dL/d(entry) = sum_views sum_{i using it} basis(view, i) * sum_pixels alpha_i T_i error,
- * accumulated by the renderer's per-Gaussian hook. Entries take steps scaled by a diagonal bound on
- * the curvature (taken 6x larger, as that bound is loose by about the overlap of the splats); a step
- * that raises the error is undone and the step halved. Everything sums in fixed point or in Gaussian
- * order, so the result is the same for any thread count. */
+/* Fine-tuning: after vector quantisation, every codebook entry (scale, rotation, colour, SH) and every
+ * Gaussian's opacity are fitted to renders of the original scene: the quantisation-aware fine-tuning of
+ * Niedermayr et al. (CVPR 2024) in distillation form, so no training images are needed (the targets are
+ * renders of the input from the significance views). Adam on one view per step, as in 3DGS training;
+ * the renderer's backward pass gives each Gaussian's gradient and an entry gets the sum over the
+ * Gaussians that use it. Opacities keep a float latent but render at the file's precision
+ * (straight-through), so what was fitted is what the file holds. The index streams stay as they are;
+ * the codebooks and the opacity stream are rewritten. Sums run in Gaussian order and the renderer's are
+ * fixed point, so the result is the same for any thread count. */
 #include "codec.h"
 
 #include <string.h>
 
+enum { NPARAM = 7 }; /* six codebooks (scale, rotation, colour, sh1..3), then the opacities */
+
 typedef struct {
-    float *cb;      /* codebook_size * dim floats (the decoded entries, updated in place) */
-    int k, dim, bits;
-    double *g, *h;  /* gradient and diagonal Hessian per value */
-    float *saved;   /* entries before the last step */
-} book;
+    float *val;        /* the values (codebook entries or opacity logits), updated in place */
+    size_t count;      /* values */
+    int k, dim, bits;  /* codebooks: entries, values per entry, stored bits per value */
+    float lr;
+    float *m, *v;      /* Adam moments */
+    double *g;         /* gradient of this step */
+} param;
 
 /* Bits per value of a stored codebook (its header: u32 k, u16 dim, u8 bits). */
 static int codebook_bits(const gsz_section *sec, int *bits) {
@@ -30,178 +33,231 @@ static int codebook_bits(const gsz_section *sec, int *bits) {
     return ok;
 }
 
-/* Colours of the decoded scene from the current entries. */
-static void apply(gsz_scene *d, const gsz_indexed *x, book *books) {
-    size_t nr3 = (size_t)gsz_shRestCount(x->sh_degree) * 3;
-    for (size_t i = 0; i < x->count; i++) {
-        memcpy(d->sh_dc + 3 * i, books[0].cb + 3 * (size_t)x->index[2][i], 12);
+static float quantised_opacity(float logit, float omax) {
+    float o = roundf(gsz_sigmoid(logit) * omax);
+    return GSZ_CLAMP(o, 0.0f, omax) / omax;
+}
+
+typedef struct {
+    gsz_scene *d;             /* geometry and opacity as the file will hold them (SH degree 0) */
+    float *colors;            /* this view's colour of every Gaussian */
+    const gsz_render_grad *G;
+    const gsz_indexed *x;
+    param *P;
+    const gsz_camera *cam;
+    float omax;
+} ctx;
+
+static void view_dir(const float *pos, const gsz_camera *cam, float dir[3]) {
+    for (int k = 0; k < 3; k++) dir[k] = pos[k] - cam->center[k];
+    float l = sqrtf(dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2]);
+    if (l > 0)
+        for (int k = 0; k < 3; k++) dir[k] /= l;
+}
+
+/* The decoded scene from the current parameters. */
+static void apply_range(void *p, size_t b, size_t e, int w) {
+    (void)w;
+    ctx *c = p;
+    const gsz_indexed *x = c->x;
+    const param *P = c->P;
+    gsz_scene *d = c->d;
+    for (size_t i = b; i < e; i++) {
+        memcpy(d->scale + 3 * i, P[0].val + 3 * (size_t)x->index[0][i], 12);
+        memcpy(d->rot + 4 * i, P[1].val + 4 * (size_t)x->index[1][i], 16);
+        d->opacity[i] = gsz_logit(quantised_opacity(P[6].val[i], c->omax));
+    }
+}
+
+/* Every Gaussian's colour in the current view, from its colour and SH entries. */
+static void color_range(void *p, size_t b, size_t e, int w) {
+    (void)w;
+    ctx *c = p;
+    const gsz_indexed *x = c->x;
+    const param *P = c->P;
+    for (size_t i = b; i < e; i++) {
         int deg = x->degree ? x->degree[i] : 0;
-        if (deg) memcpy(d->sh_rest + nr3 * i, books[deg].cb + (size_t)books[deg].dim * x->index[3][i], (size_t)books[deg].dim * sizeof(float));
+        float dir[3], basis[16];
+        view_dir(x->pos + 3 * i, c->cam, dir);
+        gsz_sh_basis(deg, dir, basis);
+        gsz_sh_color(deg, basis, P[2].val + 3 * (size_t)x->index[2][i], deg ? P[2 + deg].val + (size_t)P[2 + deg].dim * x->index[3][i] : NULL,
+                     c->colors + 3 * i);
     }
 }
 
-static double image_error(const float *a, const float *b, size_t n, float *err) {
-    double s = 0;
-    for (size_t j = 0; j < n; j++) {
-        err[j] = a[j] - b[j];
-        s += (double)err[j] * (double)err[j];
+/* Per-Gaussian gradients summed into the entries their indices select, one parameter group per task
+ * (each in Gaussian order, so the sums do not depend on the threads). */
+static void gather_range(void *p, size_t b, size_t e, int w) {
+    (void)w;
+    ctx *c = p;
+    const gsz_indexed *x = c->x;
+    const gsz_render_grad *G = c->G;
+    size_t n = x->count;
+    for (size_t q = b; q < e; q++) {
+        param *P = &c->P[q];
+        if (!P->count) continue;
+        memset(P->g, 0, P->count * sizeof(double));
+        if (q == 6) {
+            for (size_t i = 0; i < n; i++) P->g[i] = G->opacity[i];
+            continue;
+        }
+        size_t dim = (size_t)P->dim;
+        const uint32_t *idx = x->index[q < 3 ? q : 3];
+        for (size_t i = 0; i < n; i++) {
+            double *g = P->g + dim * idx[i];
+            if (q == 0) for (int k = 0; k < 3; k++) g[k] += G->scale[3 * i + (size_t)k];
+            else if (q == 1) for (int k = 0; k < 4; k++) g[k] += G->rot[4 * i + (size_t)k];
+            else if (q == 2) for (int k = 0; k < 3; k++) g[k] += GSZ_SH_C0 * G->rgb[3 * i + (size_t)k];
+            else {
+                const float *gc = G->rgb + 3 * i;
+                if (!x->degree || x->degree[i] != (int)q - 2 || (gc[0] == 0 && gc[1] == 0 && gc[2] == 0)) continue;
+                float dir[3], basis[16];
+                view_dir(x->pos + 3 * i, c->cam, dir);
+                gsz_sh_basis((int)q - 2, dir, basis);
+                for (size_t l = 0; l < dim / 3; l++)
+                    for (int ch = 0; ch < 3; ch++) g[l * 3 + (size_t)ch] += basis[l + 1] * gc[ch];
+            }
+        }
     }
-    return s;
 }
 
-gsz_error gsz_refine_colours(const gsz_scene *original, const gsz_camera *views, size_t nviews, int iterations, int threads,
-                             int level, gsz_progress_fn progress, void *user, uint8_t **file, size_t *size) {
-    if (iterations <= 0 || nviews == 0) return GSZ_OK;
+static void adam(param *P, int t) {
+    const float b1 = 0.9f, b2 = 0.999f;
+    float c1 = 1.0f - powf(b1, (float)t), c2 = 1.0f - powf(b2, (float)t);
+    for (size_t j = 0; j < P->count; j++) {
+        float g = (float)P->g[j];
+        P->m[j] = b1 * P->m[j] + (1 - b1) * g;
+        P->v[j] = b2 * P->v[j] + (1 - b2) * g * g;
+        P->val[j] -= P->lr * (P->m[j] / c1) / (sqrtf(P->v[j] / c2) + 1e-15f);
+    }
+}
+
+gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t nviews, int steps_, int threads, int level,
+                     gsz_progress_fn progress, void *user, uint8_t **file, size_t *size) {
+    if (steps_ <= 0 || nviews == 0) return GSZ_OK;
     gsz_indexed x;
     gsz_error err = gsz_decode_indexed(*file, *size, threads, &x);
     if (err) return err;
     gsz_scene d = {0};
+    gsz_render_grad G = {0};
+    float *colors = NULL;
     gsz_container C;
-    book books[4] = {{0}};
+    param P[NPARAM];
+    memset(P, 0, sizeof P);
     float **targets = calloc(nviews, sizeof *targets);
-    float *img = NULL, *e = NULL;
-    int64_t *grad = NULL;
-    uint64_t *wsum = NULL;
-    uint8_t *newfile = NULL;
-    uint8_t *stored[4] = {0};
+    float *opac_lat = NULL;
+    uint8_t *newfile = NULL, *opac = NULL;
+    uint8_t *stored[NPARAM] = {0};
     gsz_camera *scaled = NULL;
-    size_t n = x.count, maxpx = 0;
-    if ((err = gsz_indexed_expand(&x, &d, threads))) goto done;
+    size_t n = x.count;
+    if ((err = gsz_scene_alloc(&d, n, 0))) goto done;
+    memcpy(d.pos, x.pos, n * 3 * sizeof(float));
+    colors = gsz_malloc_array(n, 3 * sizeof(float));
+    G.scale = gsz_malloc_array(n, 3 * sizeof(float));
+    G.rot = gsz_malloc_array(n, 4 * sizeof(float));
+    G.opacity = gsz_malloc_array(n, sizeof(float));
+    G.rgb = gsz_malloc_array(n, 3 * sizeof(float));
+    if (!colors || !G.scale || !G.rot || !G.opacity || !G.rgb) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
     if ((err = gsz_container_read(*file, *size, &C))) goto done;
-    /* half the significance views' resolution (long side <= 256): nearly the same fit at a third less time */
+    float omax = (float)((1u << C.h.opacity_bits) - 1);
+    /* the significance views at 3/4 resolution (long side <= 384): per second of encode the best fit
+     * among 256, 384 and 512 (docs/BENCHMARKS.md) */
     scaled = malloc(nviews * sizeof *scaled);
-    if (!scaled) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
+    if (!scaled || !targets) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
     for (size_t v = 0; v < nviews; v++) {
         gsz_camera c = views[v];
         int side = GSZ_MAX(c.width, c.height);
-        float f = side > 256 ? 256.0f / (float)side : 1.0f;
+        float f = side > 384 ? 384.0f / (float)side : 1.0f;
         c.width = GSZ_MAX(1, (int)lroundf((float)c.width * f));
         c.height = GSZ_MAX(1, (int)lroundf((float)c.height * f));
         c.fx *= f; c.fy *= f; c.cx *= f; c.cy *= f;
         scaled[v] = c;
     }
-    views = scaled;
-    for (size_t v = 0; v < nviews; v++) maxpx = GSZ_MAX(maxpx, (size_t)views[v].width * (size_t)views[v].height);
-    img = gsz_malloc_array(maxpx, 3 * sizeof(float));
-    e = gsz_malloc_array(maxpx, 3 * sizeof(float));
-    grad = gsz_malloc_array(n, 3 * sizeof(int64_t));
-    wsum = gsz_malloc_array(n, sizeof(uint64_t));
-    if (!targets || !img || !e || !grad || !wsum) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
-    for (int b = 0; b <= x.sh_degree && b < 4; b++) {
-        book *B = &books[b];
-        B->cb = x.codebook[2 + b];
-        B->k = x.codebook_size[2 + b];
-        B->dim = b ? gsz_shRestCount(b) * 3 : 3;
-        const gsz_section *sec = gsz_container_find(&C, b ? (uint32_t)(GSZ_SEC_SH1_CB + b - 1) : GSZ_SEC_DC_CB);
-        if (!B->k || !sec) { B->k = 0; continue; }
-        if (!codebook_bits(sec, &B->bits)) { err = gsz_fail(GSZ_ERROR_corrupt, "refine: unreadable codebook"); goto done; }
-        size_t vals = (size_t)B->k * (size_t)B->dim;
-        B->g = gsz_malloc_array(vals, sizeof(double));
-        B->h = gsz_malloc_array(vals, sizeof(double));
-        B->saved = gsz_malloc_array(vals, sizeof(float));
-        if (!B->g || !B->h || !B->saved) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
+    opac_lat = gsz_malloc_array(n, sizeof(float));
+    if (!opac_lat) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
+    /* the learning rates of 3DGS training (Kerbl et al.), constant: twice, thrice or decaying to a tenth
+     * all fitted worse in the same steps (docs/BENCHMARKS.md) */
+    static const float lr[NPARAM] = {0.005f, 0.001f, 0.0025f, 0.0025f / 20, 0.0025f / 20, 0.0025f / 20, 0.05f};
+    static const uint32_t cb_sec[6] = {GSZ_SEC_SCALE_CB, GSZ_SEC_ROT_CB, GSZ_SEC_DC_CB, GSZ_SEC_SH1_CB, GSZ_SEC_SH2_CB, GSZ_SEC_SH3_CB};
+    static const int cb_dim[6] = {3, 4, 3, 9, 24, 45};
+    for (int p = 0; p < 6; p++) {
+        const gsz_section *sec = gsz_container_find(&C, cb_sec[p]);
+        if (!x.codebook_size[p] || !sec) continue;
+        P[p].val = x.codebook[p];
+        P[p].k = x.codebook_size[p];
+        P[p].dim = cb_dim[p];
+        P[p].count = (size_t)P[p].k * (size_t)P[p].dim;
+        if (!codebook_bits(sec, &P[p].bits)) { err = gsz_fail(GSZ_ERROR_corrupt, "refine: unreadable codebook"); goto done; }
+    }
+    /* a latent logit per opacity, kept off the infinities of 0 and 1 */
+    for (size_t i = 0; i < n; i++) opac_lat[i] = gsz_logit(GSZ_CLAMP(x.opacity[i], 0.25f / omax, 1.0f - 0.25f / omax));
+    P[6].val = opac_lat;
+    P[6].count = n;
+    for (int p = 0; p < NPARAM; p++) {
+        P[p].lr = lr[p];
+        if (!P[p].count) continue;
+        P[p].m = gsz_calloc_array(P[p].count, sizeof(float));
+        P[p].v = gsz_calloc_array(P[p].count, sizeof(float));
+        P[p].g = gsz_malloc_array(P[p].count, sizeof(double));
+        if (!P[p].m || !P[p].v || !P[p].g) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
     }
     gsz_render_options ro = {0};
     ro.threads = threads;
-    for (size_t v = 0; v < nviews; v++) {
-        targets[v] = gsz_malloc_array((size_t)views[v].width * (size_t)views[v].height, 3 * sizeof(float));
-        if (!targets[v]) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
-        if ((err = gsz_render(original, &views[v], &ro, targets[v]))) goto done;
-    }
-    /* the bound counts every overlap as total, so it is loose by about the overlap: start at 6x it */
-    double step = 6.0, prev_loss = INFINITY;
-    for (int it = 0; it <= iterations; it++) {
-        /* error and gradient of the current entries over all views */
-        double loss = 0;
-        for (int b = 0; b < 4; b++)
-            if (books[b].k) {
-                memset(books[b].g, 0, (size_t)books[b].k * (size_t)books[b].dim * sizeof(double));
-                memset(books[b].h, 0, (size_t)books[b].k * (size_t)books[b].dim * sizeof(double));
+    ctx cx = {&d, colors, &G, &x, P, NULL, omax};
+    gsz_parallel_for(n, 16384, threads, apply_range, &cx);
+    size_t steps = (size_t)steps_, *order = gsz_malloc_array(nviews, sizeof(size_t));
+    if (!order) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
+    for (size_t v = 0; v < nviews; v++) order[v] = v;
+    uint64_t rng = 0x9E3779B97F4A7C15ull;
+    for (size_t t = 0; t < steps; t++) {
+        if (t % nviews == 0) /* every view once per pass, in a fixed pseudo-random order */
+            for (size_t v = nviews - 1; v > 0; v--) {
+                rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+                size_t j = (size_t)(rng >> 33) % (v + 1), tmp = order[v];
+                order[v] = order[j];
+                order[j] = tmp;
             }
-        for (size_t v = 0; v < nviews; v++) {
-            const gsz_camera *cam = &views[v];
-            size_t px = (size_t)cam->width * (size_t)cam->height * 3;
-            ro.accum = NULL;
-            if ((err = gsz_render(&d, cam, &ro, img))) goto done;
-            loss += image_error(img, targets[v], px, e);
-            if (it == iterations) continue; /* the last pass only measures */
-            memset(grad, 0, n * 3 * sizeof(int64_t));
-            memset(wsum, 0, n * sizeof(uint64_t));
-            gsz_render_accum acc = {.weight = wsum, .error = e, .grad = grad};
-            ro.accum = &acc;
-            err = gsz_render(&d, cam, &ro, img);
-            ro.accum = NULL;
-            if (err) goto done;
-            size_t nr3 = (size_t)gsz_shRestCount(x.sh_degree) * 3;
-            for (size_t i = 0; i < n; i++) {
-                if (!wsum[i]) continue;
-                const float *p = d.pos + 3 * i;
-                float dir[3] = {p[0] - cam->center[0], p[1] - cam->center[1], p[2] - cam->center[2]};
-                float len = sqrtf(dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2]);
-                if (len > 0) { dir[0] /= len; dir[1] /= len; dir[2] /= len; }
-                int deg = x.degree ? x.degree[i] : 0;
-                float basis[16], rgb[3];
-                gsz_sh_basis(deg, dir, basis);
-                gsz_sh_color(deg, basis, d.sh_dc + 3 * i, d.sh_rest ? d.sh_rest + nr3 * i : NULL, rgb);
-                /* Curvature bound: at a pixel the blend weights sum to at most 1, so the image error's
-                 * Hessian is at most diag(sum_p w_ip) per Gaussian colour; a colour sums entries times
-                 * basis values b, and (sum_k b_k t_k)^2 <= (sum_j |b_j|)(sum_k |b_k| t_k^2). Steps of
-                 * gradient / bound can only lower the error (a majorise-minimise iteration). */
-                double bsum = 0;
-                for (int l = 0; l < (deg + 1) * (deg + 1); l++) bsum += fabs((double)basis[l]);
-                double hw = (double)wsum[i] / (double)GSZ_ACCUM_ONE * bsum;
-                book *D0 = &books[0], *S = &books[deg];
-                size_t a = (size_t)x.index[2][i] * 3, sb = deg ? (size_t)x.index[3][i] * (size_t)S->dim : 0;
-                for (int ch = 0; ch < 3; ch++) {
-                    if (rgb[ch] <= 0) continue; /* clamped at zero: the colour has no gradient */
-                    double gw = (double)grad[3 * i + (size_t)ch] / (double)GSZ_ACCUM_ONE;
-                    D0->g[a + (size_t)ch] += basis[0] * gw;
-                    D0->h[a + (size_t)ch] += fabs((double)basis[0]) * hw;
-                    if (!deg) continue;
-                    for (int l = 0; l < S->dim / 3; l++) {
-                        S->g[sb + (size_t)l * 3 + (size_t)ch] += basis[l + 1] * gw;
-                        S->h[sb + (size_t)l * 3 + (size_t)ch] += fabs((double)basis[l + 1]) * hw;
-                    }
-                }
-            }
+        size_t v = order[t % nviews];
+        const gsz_camera *cam = &scaled[v];
+        if (!targets[v]) { /* rendered when first visited: short runs see only some views */
+            targets[v] = gsz_malloc_array((size_t)cam->width * (size_t)cam->height, 3 * sizeof(float));
+            if (!targets[v]) { free(order); err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
+            if ((err = gsz_render(original, cam, &ro, targets[v]))) { free(order); goto done; }
         }
-        if (progress) progress(user, "refine colours", (double)(it + 1) / (iterations + 1));
-        if (loss > prev_loss) { /* overshot: back to the saved entries, half the step */
-            for (int b = 0; b < 4; b++)
-                if (books[b].k) memcpy(books[b].cb, books[b].saved, (size_t)books[b].k * (size_t)books[b].dim * sizeof(float));
-            apply(&d, &x, books);
-            step *= 0.5;
-            if (it == iterations) break;
-            /* the gradient just computed belongs to the rejected entries: recompute next round */
-            prev_loss = INFINITY;
-            continue;
+        cx.cam = cam;
+        gsz_parallel_for(n, 16384, threads, color_range, &cx);
+        ro.colors = colors;
+        err = gsz_render_gradient(&d, cam, &ro, targets[v], &G, NULL);
+        ro.colors = NULL;
+        if (err) { free(order); goto done; }
+        gsz_parallel_for(NPARAM, 1, threads, gather_range, &cx);
+        for (int p = 0; p < NPARAM; p++)
+            if (P[p].count) adam(&P[p], (int)t + 1);
+        for (int j = 0; j < P[1].k; j++) { /* rotations stay unit quaternions */
+            float *q = P[1].val + 4 * (size_t)j, l = sqrtf(q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3]);
+            if (l > 0) for (int k = 0; k < 4; k++) q[k] /= l;
         }
-        prev_loss = loss;
-        if (it == iterations) break;
-        for (int b = 0; b < 4; b++) {
-            book *B = &books[b];
-            if (!B->k) continue;
-            size_t vals = (size_t)B->k * (size_t)B->dim;
-            memcpy(B->saved, B->cb, vals * sizeof(float));
-            for (size_t j = 0; j < vals; j++)
-                if (B->h[j] > 0) B->cb[j] -= (float)(step * B->g[j] / B->h[j]);
-        }
-        apply(&d, &x, books);
+        gsz_parallel_for(n, 16384, threads, apply_range, &cx);
+        if (progress && (t % 8 == 0 || t + 1 == steps)) progress(user, "fine-tune", (double)(t + 1) / (double)steps);
     }
-    /* store the refined entries: re-quantise, re-encode those sections, rewrite the container */
-    for (int b = 0; b < 4; b++) {
-        book *B = &books[b];
-        if (!B->k) continue;
-        uint8_t *raw;
-        size_t rsize, ssize;
+    free(order);
+    /* store: re-quantise the codebooks and the opacities, re-encode those sections, rewrite the container */
+    opac = malloc(n ? n : 1);
+    if (!opac) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
+    for (size_t i = 0; i < n; i++) opac[i] = (uint8_t)lroundf(quantised_opacity(opac_lat[i], omax) * omax);
+    for (int p = 0; p < NPARAM; p++) {
+        if (!P[p].count) continue;
+        uint8_t *raw = opac;
+        size_t rsize = n, ssize;
         int tx;
-        if ((err = gsz_codebook_pack(B->cb, B->k, B->dim, B->bits, &raw, &rsize))) goto done;
-        err = gsz_entropy_encode(raw, rsize, 1, level, &stored[b], &ssize, &tx);
-        free(raw);
+        if (p < 6 && (err = gsz_codebook_pack(P[p].val, P[p].k, P[p].dim, P[p].bits, &raw, &rsize))) goto done;
+        err = gsz_entropy_encode(raw, rsize, 1, level, &stored[p], &ssize, &tx);
+        if (raw != opac) free(raw);
         if (err) goto done;
+        uint32_t type = p < 6 ? cb_sec[p] : (uint32_t)GSZ_SEC_OPACITY;
         for (size_t s = 0; s < C.n; s++)
-            if (C.s[s].type == (b ? (uint32_t)(GSZ_SEC_SH1_CB + b - 1) : (uint32_t)GSZ_SEC_DC_CB)) {
-                C.s[s].payload = stored[b];
+            if (C.s[s].type == type) {
+                C.s[s].payload = stored[p];
                 C.s[s].stored_size = ssize;
                 C.s[s].elements = rsize;
                 C.s[s].transform = (uint8_t)tx;
@@ -213,11 +269,12 @@ gsz_error gsz_refine_colours(const gsz_scene *original, const gsz_camera *views,
     *file = newfile;
     *size = newsize;
 done:
-    for (int b = 0; b < 4; b++) { free(books[b].g); free(books[b].h); free(books[b].saved); free(stored[b]); }
+    for (int p = 0; p < NPARAM; p++) { free(P[p].m); free(P[p].v); free(P[p].g); free(stored[p]); }
     if (targets)
         for (size_t v = 0; v < nviews; v++) free(targets[v]);
-    free(targets); free(img); free(e); free(grad); free(wsum); free(scaled);
+    free(targets); free(opac_lat); free(opac); free(scaled);
     gsz_scene_free(&d);
+    free(G.scale); free(G.rot); free(G.opacity); free(G.rgb); free(colors);
     gsz_indexed_free(&x);
     return err;
 }

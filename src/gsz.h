@@ -101,7 +101,7 @@ void gsz_camera_look_at(gsz_camera *cam, const float eye[3], const float target[
 void gsz_scene_focus(const gsz_scene *scene, float center[3], float *radius);
 
 /* ---------------------------------------------------------------- renderer */
-/* Per-Gaussian accumulation during blending (the codec's significance and colour refinement use it).
+/* Per-Gaussian accumulation during blending (the codec's significance uses it).
  * For every pixel where Gaussian i contributes with w = alpha*T: weight[i] += w, pixels[i] += 1 and,
  * given a per-pixel error image, grad[3i+c] += w*error[c] (the gradient of half the squared image
  * error with respect to the Gaussian's colour). Fixed point (GSZ_ACCUM_ONE = 1.0) integer sums keep
@@ -119,11 +119,26 @@ typedef struct {
     float background[3];
     int max_sh_degree;  /* 0 = scene degree; otherwise degree+1 (1 => DC only) */
     gsz_render_accum *accum;
+    const float *colors; /* per Gaussian RGB for this view (3 each, before the clamp at 0) used instead of
+                            the SH, or NULL (the colors_precomp of the 3DGS rasteriser) */
 } gsz_render_options;
 
 /* The 3DGS forward pass (Kerbl et al. 2023) on the CPU; rgb is width*height*3 floats in [0,1]. */
 gsz_error gsz_render(const gsz_scene *scene, const gsz_camera *camera,
                      const gsz_render_options *options, float *rgb);
+
+/* Gradients of the backward pass, per Gaussian; any pointer may be NULL. */
+typedef struct {
+    float *pos, *scale, *rot, *opacity; /* 3, 3 (log-scale), 4 (quaternion), 1 (logit) */
+    float *rgb;                         /* 3: the view's colour (0 where it was clamped at 0) */
+} gsz_render_grad;
+
+/* Backward pass: the gradient of half the squared error between the rendered image and target
+ * (width*height*3), written to grad (zero for what the view does not see); that error in *loss (may be
+ * NULL). SH gradients follow from rgb: d/dcoef_l = basis_l(view direction) * rgb. Identical for any
+ * thread count. */
+gsz_error gsz_render_gradient(const gsz_scene *scene, const gsz_camera *camera, const gsz_render_options *options,
+                              const float *target, const gsz_render_grad *grad, double *loss);
 
 /* ---------------------------------------------------------------- metrics */
 double gsz_psnr(const float *a, const float *b, size_t n_values); /* +inf when equal */
@@ -154,12 +169,12 @@ typedef struct {
     int codebook_dc;      /* entries of the colour codebook */
     int codebook_geom;    /* entries of the scale+rotation codebook */
     int pos_bits;         /* bits per position axis, 8..21 */
-    int refine;           /* colour refinement passes against renders of the input; 0 = none */
+    int refine;           /* fine-tuning steps (one view each) against renders of the input; 0 = preset's, <0 = none */
     float exact;          /* per codebook, the fraction of Gaussians with the largest weighted quantisation
                              error given entries of their own (values kept at the codebook's precision); <0 = none */
     int zstd_level;       /* 1..22 */
     int threads;          /* 0 = all cores */
-    int views;            /* generated significance views when no cameras; 0 = 32 */
+    int views;            /* generated significance views when no cameras; 0 = 24 */
     const gsz_camera *cameras; /* significance cameras (e.g. training views), or NULL */
     size_t camera_count;
     gsz_progress_fn progress;

@@ -92,7 +92,7 @@ static int parse(int argc, char **argv, args_t *a, const char **pos, int *npos, 
         else if (!strcmp(o, "--codebook-geom")) { NUM(1, 16777216); a->co.codebook_geom = (int)x; }
         else if (!strcmp(o, "--pos-bits")) { NUM(8, 21); a->co.pos_bits = (int)x; }
         else if (!strcmp(o, "--level")) { NUM(1, 22); a->co.zstd_level = (int)x; }
-        else if (!strcmp(o, "--refine")) { NUM(0, 100); a->co.refine = (int)x; }
+        else if (!strcmp(o, "--refine")) { NUM(0, 100000); a->co.refine = x ? (int)x : -1; }
         else if (!strcmp(o, "--exact")) { NUM(0, 1); a->co.exact = x == 0 ? -1.0f : (float)x; }
         else if (o[0] == '-' && o[1]) return bad_usage("unknown option", o);
         else {
@@ -178,7 +178,7 @@ static void print_compress_stats(FILE *f, const char *in, const char *out, size_
     fprintf(f, "%s -> %s: %zu -> %zu bytes (%.1fx, %.2f B/Gaussian), %zu -> %zu Gaussians, SH degree by Gaussian [0:%zu 1:%zu 2:%zu 3:%zu], %.2f s\n",
             in, out ? out : "(memory)", in_bytes, st->bytes, (double)in_bytes / (double)st->bytes, bpg, st->input_count, st->output_count,
             st->count_by_degree[0], st->count_by_degree[1], st->count_by_degree[2], st->count_by_degree[3], secs);
-    fprintf(f, "  stages: significance %.2f s, SH %.2f s, VQ %.2f s, entropy %.2f s, colour refinement %.2f s\n", st->seconds_significance,
+    fprintf(f, "  stages: significance %.2f s, SH %.2f s, VQ %.2f s, entropy %.2f s, fine-tuning %.2f s\n", st->seconds_significance,
             st->seconds_sh, st->seconds_vq, st->seconds_encode, st->seconds_refine);
 }
 

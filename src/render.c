@@ -62,7 +62,17 @@ typedef struct {
     float *rgb;
     float bg[3];
     gsz_render_accum *acc;
+    /* gradient mode (gsz_render_gradient) */
+    const float *target;
+    double *tile_loss;
+    int64_t *g2d; /* G2D values per Gaussian, fixed point */
+    const gsz_render_grad *grad;
+    const float *colors;
 } rctx;
+
+/* Per-Gaussian image-space gradient: mean x, y; conic x, y, z; opacity; rgb. */
+#define G2D 9
+#define G2D_ONE 1048576.0
 
 static void preprocess(void *p, size_t begin, size_t end, int worker) {
     (void)worker;
@@ -143,13 +153,23 @@ static void preprocess(void *p, size_t begin, size_t end, int worker) {
         float dl = sqrtf(dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2]);
         if (dl > 0) { dir[0] /= dl; dir[1] /= dl; dir[2] /= dl; }
         float basis[16];
-        gsz_sh_basis(c->degree, dir, basis);
-        /* rest coefficients of degree d are a prefix of the stored ones */
-        const float *rest = s->sh_rest ? s->sh_rest + (size_t)nrest * 3 * i : NULL;
-        gsz_sh_color(c->degree, basis, s->sh_dc + 3 * i, rest, o->rgb);
+        if (c->colors) memcpy(o->rgb, c->colors + 3 * i, sizeof o->rgb);
+        else {
+            gsz_sh_basis(c->degree, dir, basis);
+            /* rest coefficients of degree d are a prefix of the stored ones */
+            const float *rest = s->sh_rest ? s->sh_rest + (size_t)nrest * 3 * i : NULL;
+            gsz_sh_color(c->degree, basis, s->sh_dc + 3 * i, rest, o->rgb);
+        }
         for (int ch = 0; ch < 3; ch++) o->rgb[ch] = GSZ_MAX(o->rgb[ch], 0.0f);
         c->visible[i] = 1;
     }
+}
+
+/* The box of tile pixels [kx0..kx1] x [ky0..ky1] where a splat can reach alpha >= 1/255. */
+static inline void splat_box(const splat *g, int tx0, int ty0, int box[4]) {
+    if (!isfinite(g->hx) || !isfinite(g->hy)) { box[0] = box[1] = 0; box[2] = box[3] = TILE - 1; return; }
+    box[0] = GSZ_MAX(0, (int)floorf(g->x - g->hx) - tx0); box[2] = GSZ_MIN(TILE - 1, (int)ceilf(g->x + g->hx) - tx0);
+    box[1] = GSZ_MAX(0, (int)floorf(g->y - g->hy) - ty0); box[3] = GSZ_MIN(TILE - 1, (int)ceilf(g->y + g->hy) - ty0);
 }
 
 static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
@@ -175,11 +195,10 @@ static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
             uint32_t psum = 0;
             int64_t gsum[3] = {0, 0, 0};
             /* only the pixels of the box around the ellipse where alpha >= 1/255 */
-            int kx0 = GSZ_MAX(0, (int)floorf(g->x - g->hx) - tx0), kx1 = GSZ_MIN(TILE - 1, (int)ceilf(g->x + g->hx) - tx0);
-            int ky0 = GSZ_MAX(0, (int)floorf(g->y - g->hy) - ty0), ky1 = GSZ_MIN(TILE - 1, (int)ceilf(g->y + g->hy) - ty0);
-            if (!isfinite(g->hx) || !isfinite(g->hy)) { kx0 = ky0 = 0; kx1 = ky1 = TILE - 1; }
-            for (int ky = ky0; ky <= ky1; ky++)
-            for (int k = ky * TILE + kx0; k <= ky * TILE + kx1; k++) {
+            int box[4];
+            splat_box(g, tx0, ty0, box);
+            for (int ky = box[1]; ky <= box[3]; ky++)
+            for (int k = ky * TILE + box[0]; k <= ky * TILE + box[2]; k++) {
                 if (done[k]) continue;
                 float dx = g->x - (float)(tx0 + k % TILE), dy = g->y - (float)(ty0 + k / TILE);
                 float power = -0.5f * (g->cx * dx * dx + g->cz * dy * dy) - g->cy * dx * dy;
@@ -218,65 +237,284 @@ static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
     }
 }
 
+/* Backward pass of the blend for half the squared error against the target. Front to back, twice: the
+ * first pass gives each pixel's final colour F (background included) and its error E; then, for the
+ * gradient sum_pixels E . dF, with A the colour accumulated up to
+ * and including splat i, dF/dalpha_i = c_i T_i - (F - A) / (1 - alpha_i). Per splat and tile the
+ * sums are in double and reach the shared fixed-point totals with one integer add each, so the
+ * result does not depend on the thread count. */
+static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
+    (void)worker;
+    rctx *c = p;
+    int W = c->cam->width, H = c->cam->height;
+    for (size_t tile = begin; tile < end; tile++) {
+        int tx0 = (int)(tile % (size_t)c->grid_x) * TILE, ty0 = (int)(tile / (size_t)c->grid_x) * TILE;
+        float T[TILE * TILE], A[TILE * TILE][3], F[TILE * TILE][3], E[TILE * TILE][3];
+        uint8_t done[TILE * TILE];
+        uint32_t j0 = c->offsets[tile], j1 = c->offsets[tile + 1];
+        for (int pass = 0; pass < 2; pass++) {
+            int live = 0;
+            for (int k = 0; k < TILE * TILE; k++) {
+                int x = tx0 + k % TILE, y = ty0 + k / TILE;
+                T[k] = 1.0f;
+                A[k][0] = A[k][1] = A[k][2] = 0;
+                done[k] = !(x < W && y < H);
+                live += !done[k];
+            }
+            for (uint32_t j = j0; j < j1 && live > 0; j++) {
+                uint32_t gi = c->lists[j];
+                const splat *g = &c->sp[gi];
+                double acc[G2D] = {0};
+                int box[4], any = 0;
+                splat_box(g, tx0, ty0, box);
+                for (int ky = box[1]; ky <= box[3]; ky++)
+                for (int k = ky * TILE + box[0]; k <= ky * TILE + box[2]; k++) {
+                    if (done[k]) continue;
+                    float dx = g->x - (float)(tx0 + k % TILE), dy = g->y - (float)(ty0 + k / TILE);
+                    float power = -0.5f * (g->cx * dx * dx + g->cz * dy * dy) - g->cy * dx * dy;
+                    if (power > 0.0f || power < -6.0f) continue;
+                    float G = expf(power);
+                    float alpha = GSZ_MIN(0.99f, g->opacity * G);
+                    if (alpha < 1.0f / 255.0f) continue;
+                    float test_T = T[k] * (1.0f - alpha);
+                    if (test_T < 0.0001f) { done[k] = 1; live--; continue; }
+                    float w = alpha * T[k];
+                    for (int ch = 0; ch < 3; ch++) A[k][ch] += g->rgb[ch] * w;
+                    if (pass == 1) {
+                        double dalpha = 0;
+                        for (int ch = 0; ch < 3; ch++) {
+                            acc[6 + ch] += (double)E[k][ch] * w;
+                            dalpha += (double)E[k][ch] * ((double)g->rgb[ch] * T[k] - ((double)F[k][ch] - A[k][ch]) / (1.0 - alpha));
+                        }
+                        if (g->opacity * G < 0.99f) { /* clamped alpha: no gradient to the splat's shape */
+                            double dpow = dalpha * alpha;
+                            acc[0] -= dpow * (g->cx * dx + g->cy * dy);
+                            acc[1] -= dpow * (g->cz * dy + g->cy * dx);
+                            acc[2] -= 0.5 * dpow * dx * dx;
+                            acc[3] -= dpow * dx * dy;
+                            acc[4] -= 0.5 * dpow * dy * dy;
+                            acc[5] += dalpha * G;
+                        }
+                        any = 1;
+                    }
+                    T[k] = test_T;
+                }
+                if (any)
+                    for (int v = 0; v < G2D; v++) {
+                        int64_t q = llround(acc[v] * G2D_ONE);
+                        if (q) __atomic_fetch_add(&c->g2d[(size_t)gi * G2D + (size_t)v], q, __ATOMIC_RELAXED);
+                    }
+            }
+            if (pass == 0) { /* the error of the rendered (clamped) image */
+                double loss = 0;
+                for (int k = 0; k < TILE * TILE; k++) {
+                    int x = tx0 + k % TILE, y = ty0 + k / TILE;
+                    if (x >= W || y >= H) continue;
+                    const float *t = c->target + ((size_t)y * (size_t)W + (size_t)x) * 3;
+                    for (int ch = 0; ch < 3; ch++) {
+                        F[k][ch] = A[k][ch] + T[k] * c->bg[ch];
+                        E[k][ch] = GSZ_CLAMP(F[k][ch], 0.0f, 1.0f) - t[ch];
+                        loss += 0.5 * (double)E[k][ch] * (double)E[k][ch];
+                    }
+                }
+                c->tile_loss[tile] = loss;
+            }
+        }
+    }
+}
+
+/* Image-space gradients to the Gaussian's parameters (the chain rule through preprocess). */
+static void backprop(void *p, size_t begin, size_t end, int worker) {
+    (void)worker;
+    rctx *c = p;
+    const gsz_scene *s = c->s;
+    const gsz_render_grad *gr = c->grad;
+    const gsz_camera *cam = c->cam;
+    const float *R = cam->R;
+    float tan_fovx = (float)cam->width / (2.0f * cam->fx), tan_fovy = (float)cam->height / (2.0f * cam->fy);
+    float limx = 1.3f * tan_fovx, limy = 1.3f * tan_fovy;
+    for (size_t i = begin; i < end; i++) {
+        float *gp = gr->pos ? gr->pos + 3 * i : NULL, *gsc = gr->scale ? gr->scale + 3 * i : NULL;
+        float *gq = gr->rot ? gr->rot + 4 * i : NULL, *go = gr->opacity ? gr->opacity + i : NULL, *gc = gr->rgb ? gr->rgb + 3 * i : NULL;
+        if (gp) memset(gp, 0, 3 * sizeof(float));
+        if (gsc) memset(gsc, 0, 3 * sizeof(float));
+        if (gq) memset(gq, 0, 4 * sizeof(float));
+        if (go) *go = 0;
+        if (gc) memset(gc, 0, 3 * sizeof(float));
+        if (!c->visible[i]) continue;
+        double g[G2D];
+        int any = 0;
+        for (int v = 0; v < G2D; v++) { g[v] = (double)c->g2d[i * G2D + (size_t)v] / G2D_ONE; any |= g[v] != 0; }
+        if (!any) continue;
+        const splat *o = &c->sp[i];
+        const float *m = s->pos + 3 * i;
+        /* the colour, where it was not clamped at zero (splat rgb 0 then: clamped or exactly 0) */
+        if (gc)
+            for (int ch = 0; ch < 3; ch++) gc[ch] = o->rgb[ch] > 0 ? (float)g[6 + ch] : 0.0f;
+        if (go) *go = (float)(g[5] * o->opacity * (1.0 - o->opacity));
+        /* recompute the projection */
+        float tx = R[0] * m[0] + R[1] * m[1] + R[2] * m[2] + cam->t[0];
+        float ty = R[3] * m[0] + R[4] * m[1] + R[5] * m[2] + cam->t[1];
+        float tz = R[6] * m[0] + R[7] * m[1] + R[8] * m[2] + cam->t[2];
+        float q[9], sc[3];
+        gsz_quat_to_mat(s->rot + 4 * i, q);
+        for (int k = 0; k < 3; k++) sc[k] = expf(s->scale[3 * i + (size_t)k]);
+        double M[9];
+        for (int r = 0; r < 3; r++)
+            for (int k = 0; k < 3; k++) M[r * 3 + k] = (double)q[r * 3 + k] * sc[k];
+        float txtz = tx / tz, tytz = ty / tz;
+        float cxv = GSZ_CLAMP(txtz, -limx, limx) * tz, cyv = GSZ_CLAMP(tytz, -limy, limy) * tz;
+        double j00 = cam->fx / tz, j02 = -(cam->fx * cxv) / (tz * tz), j11 = cam->fy / tz, j12 = -(cam->fy * cyv) / (tz * tz);
+        double T0[3], T1[3];
+        for (int k = 0; k < 3; k++) { T0[k] = j00 * R[k] + j02 * R[6 + k]; T1[k] = j11 * R[3 + k] + j12 * R[6 + k]; }
+        /* conic (A, B, C) = (c, -b, a) / det of the 2D covariance [[a, b], [b, c]] */
+        double S[9];
+        for (int r = 0; r < 3; r++)
+            for (int k = 0; k < 3; k++) S[r * 3 + k] = M[r * 3] * M[k * 3] + M[r * 3 + 1] * M[k * 3 + 1] + M[r * 3 + 2] * M[k * 3 + 2];
+        double a = 0.3, b = 0, cc = 0.3;
+        for (int r = 0; r < 3; r++)
+            for (int k = 0; k < 3; k++) { a += T0[r] * S[r * 3 + k] * T0[k]; b += T0[r] * S[r * 3 + k] * T1[k]; cc += T1[r] * S[r * 3 + k] * T1[k]; }
+        double det = a * cc - b * b;
+        if (det > 0) {
+            double i2 = 1.0 / (det * det), gA = g[2], gB = g[3], gC = g[4];
+            double ga = (-cc * cc * gA + b * cc * gB - b * b * gC) * i2;
+            double gb = (2 * b * cc * gA - (det + 2 * b * b) * gB + 2 * a * b * gC) * i2;
+            double gc = (-b * b * gA + a * b * gB - a * a * gC) * i2;
+            /* d/dS of a, b, c (S symmetric, taken as a full matrix), then S = M M^T: dM = (G + G^T) M */
+            double Gs[9];
+            for (int r = 0; r < 3; r++)
+                for (int k = 0; k < 3; k++)
+                    Gs[r * 3 + k] = 2 * ga * T0[r] * T0[k] + gb * (T0[r] * T1[k] + T1[r] * T0[k]) + 2 * gc * T1[r] * T1[k];
+            double gM[9], gR[9];
+            for (int r = 0; r < 3; r++)
+                for (int k = 0; k < 3; k++) gM[r * 3 + k] = Gs[r * 3] * M[k] + Gs[r * 3 + 1] * M[3 + k] + Gs[r * 3 + 2] * M[6 + k];
+            for (int k = 0; k < 3; k++) {
+                double gs_k = gM[k] * q[k] + gM[3 + k] * q[3 + k] + gM[6 + k] * q[6 + k];
+                if (gsc) gsc[k] = (float)(gs_k * sc[k]); /* log-scale */
+                for (int r = 0; r < 3; r++) gR[r * 3 + k] = gM[r * 3 + k] * sc[k];
+            }
+            const float *qq = s->rot + 4 * i;
+            double qn = sqrt((double)qq[0] * qq[0] + (double)qq[1] * qq[1] + (double)qq[2] * qq[2] + (double)qq[3] * qq[3]);
+            if (qn > 0 && gq) {
+                double w = qq[0] / qn, x = qq[1] / qn, y = qq[2] / qn, z = qq[3] / qn, d[4];
+                d[0] = 2 * (-z * gR[1] + y * gR[2] + z * gR[3] - x * gR[5] - y * gR[6] + x * gR[7]);
+                d[1] = 2 * (y * gR[1] + z * gR[2] + y * gR[3] - 2 * x * gR[4] - w * gR[5] + z * gR[6] + w * gR[7] - 2 * x * gR[8]);
+                d[2] = 2 * (-2 * y * gR[0] + x * gR[1] + w * gR[2] + x * gR[3] + z * gR[5] - w * gR[6] + z * gR[7] - 2 * y * gR[8]);
+                d[3] = 2 * (-2 * z * gR[0] - w * gR[1] + x * gR[2] + w * gR[3] - 2 * z * gR[4] + y * gR[5] + x * gR[6] + y * gR[7]);
+                double dot = w * d[0] + x * d[1] + y * d[2] + z * d[3], u[4] = {w, x, y, z}; /* through the normalisation */
+                for (int k = 0; k < 4; k++) gq[k] = (float)((d[k] - u[k] * dot) / qn);
+            }
+        }
+        /* mean: pixel position from the camera-space point (the Jacobian's and the view direction's
+         * dependence on the mean are left out: second order for the small steps of fine-tuning) */
+        double gt0 = g[0] * cam->fx / tz, gt1 = g[1] * cam->fy / tz;
+        double gt2 = -(g[0] * cam->fx * tx + g[1] * cam->fy * ty) / ((double)tz * tz);
+        if (gp)
+            for (int k = 0; k < 3; k++) gp[k] = (float)(R[k] * gt0 + R[3 + k] * gt1 + R[6 + k] * gt2);
+    }
+}
+
+/* Shared set-up of both passes: project every Gaussian, order by depth, bin into tiles. */
+typedef struct {
+    uint32_t *keys, *ids, *tk, *tv, *offsets, *lists;
+} bins;
+
+static void bins_free(rctx *c, bins *b) {
+    free(c->sp); free(c->visible); free(b->keys); free(b->ids); free(b->tk); free(b->tv); free(b->offsets); free(b->lists);
+}
+
+static gsz_error setup(rctx *c, const gsz_scene *s, const gsz_camera *cam, const gsz_render_options *opt, bins *b) {
+    memset(b, 0, sizeof *b);
+    if (cam->width < 1 || cam->height < 1 || cam->width > 32768 || cam->height > 32768)
+        return gsz_fail(GSZ_ERROR_argument, "bad image size %dx%d", cam->width, cam->height);
+    c->s = s;
+    c->cam = cam;
+    c->degree = s->sh_degree;
+    if (opt->max_sh_degree > 0) c->degree = GSZ_MIN(c->degree, opt->max_sh_degree - 1);
+    c->grid_x = (cam->width + TILE - 1) / TILE;
+    c->grid_y = (cam->height + TILE - 1) / TILE;
+    memcpy(c->bg, opt->background, sizeof c->bg);
+    size_t n = s->count, ntiles = (size_t)c->grid_x * (size_t)c->grid_y;
+    int threads = gsz_thread_count(opt->threads);
+    c->sp = gsz_malloc_array(n, sizeof(splat));
+    c->visible = malloc(n ? n : 1);
+    b->keys = gsz_malloc_array(n, sizeof(uint32_t));
+    b->ids = gsz_malloc_array(n, sizeof(uint32_t));
+    b->tk = gsz_malloc_array(n, sizeof(uint32_t));
+    b->tv = gsz_malloc_array(n, sizeof(uint32_t));
+    b->offsets = gsz_calloc_array(ntiles + 1, sizeof(uint32_t));
+    if (!c->sp || !c->visible || !b->keys || !b->ids || !b->tk || !b->tv || !b->offsets) return gsz_fail(GSZ_ERROR_memory, "renderer: out of memory");
+    if (n > UINT32_MAX) return gsz_fail(GSZ_ERROR_argument, "renderer: too many Gaussians");
+    gsz_parallel_for(n, 4096, threads, preprocess, c);
+    /* Depth order once (stable, so ties keep index order), then bucket by tile: lists come out sorted. */
+    size_t nv = 0;
+    uint32_t *offsets = b->offsets, *ids = b->ids;
+    for (size_t i = 0; i < n; i++)
+        if (c->visible[i]) { b->keys[nv] = gsz_float_sort_key(c->sp[i].depth); ids[nv] = (uint32_t)i; nv++; }
+    gsz_radix_sort32(b->keys, ids, nv, b->tk, b->tv);
+    uint64_t pairs = 0;
+    for (size_t v = 0; v < nv; v++) {
+        const splat *g = &c->sp[ids[v]];
+        for (int y = g->rect[1]; y < g->rect[3]; y++)
+            for (int x = g->rect[0]; x < g->rect[2]; x++) offsets[(size_t)y * (size_t)c->grid_x + (size_t)x + 1]++;
+        pairs += (uint64_t)(g->rect[2] - g->rect[0]) * (uint64_t)(g->rect[3] - g->rect[1]);
+    }
+    if (pairs > UINT32_MAX) return gsz_fail(GSZ_ERROR_memory, "renderer: too many tile pairs");
+    for (size_t t = 0; t < ntiles; t++) offsets[t + 1] += offsets[t];
+    b->lists = gsz_malloc_array((size_t)pairs, sizeof(uint32_t));
+    if (!b->lists) return gsz_fail(GSZ_ERROR_memory, "renderer: out of memory for %llu tile pairs", (unsigned long long)pairs);
+    uint32_t *fill = gsz_malloc_array(ntiles, sizeof(uint32_t));
+    if (!fill) return gsz_fail(GSZ_ERROR_memory, "renderer: out of memory");
+    memcpy(fill, offsets, ntiles * sizeof(uint32_t));
+    for (size_t v = 0; v < nv; v++) {
+        const splat *g = &c->sp[ids[v]];
+        for (int y = g->rect[1]; y < g->rect[3]; y++)
+            for (int x = g->rect[0]; x < g->rect[2]; x++) b->lists[fill[(size_t)y * (size_t)c->grid_x + (size_t)x]++] = ids[v];
+    }
+    free(fill);
+    c->offsets = offsets;
+    c->lists = b->lists;
+    return GSZ_OK;
+}
+
 gsz_error gsz_render(const gsz_scene *s, const gsz_camera *cam, const gsz_render_options *opt, float *rgb) {
     gsz_render_options def = {0};
     if (!opt) opt = &def;
-    if (cam->width < 1 || cam->height < 1 || cam->width > 32768 || cam->height > 32768)
-        return gsz_fail(GSZ_ERROR_argument, "bad image size %dx%d", cam->width, cam->height);
     rctx c = {0};
-    c.s = s;
-    c.cam = cam;
-    c.degree = s->sh_degree;
-    if (opt->max_sh_degree > 0) c.degree = GSZ_MIN(c.degree, opt->max_sh_degree - 1);
-    c.grid_x = (cam->width + TILE - 1) / TILE;
-    c.grid_y = (cam->height + TILE - 1) / TILE;
+    bins b;
     c.rgb = rgb;
-    memcpy(c.bg, opt->background, sizeof c.bg);
     c.acc = opt->accum;
+    c.colors = opt->colors;
     if (c.acc && c.acc->grad && !c.acc->error) return gsz_fail(GSZ_ERROR_argument, "renderer: a gradient needs an error image");
-    size_t n = s->count, ntiles = (size_t)c.grid_x * (size_t)c.grid_y;
+    gsz_error err = setup(&c, s, cam, opt, &b);
+    if (!err) gsz_parallel_for((size_t)c.grid_x * (size_t)c.grid_y, 2, gsz_thread_count(opt->threads), blend_tiles, &c);
+    bins_free(&c, &b);
+    return err;
+}
+
+gsz_error gsz_render_gradient(const gsz_scene *s, const gsz_camera *cam, const gsz_render_options *opt, const float *target,
+                              const gsz_render_grad *grad, double *loss) {
+    gsz_render_options def = {0};
+    if (!opt) opt = &def;
+    rctx c = {0};
+    bins b;
+    c.target = target;
+    c.grad = grad;
+    c.colors = opt->colors;
+    gsz_error err = setup(&c, s, cam, opt, &b);
     int threads = gsz_thread_count(opt->threads);
-    c.sp = gsz_malloc_array(n, sizeof(splat));
-    c.visible = malloc(n ? n : 1);
-    uint32_t *keys = gsz_malloc_array(n, sizeof(uint32_t)), *ids = gsz_malloc_array(n, sizeof(uint32_t));
-    uint32_t *tk = gsz_malloc_array(n, sizeof(uint32_t)), *tv = gsz_malloc_array(n, sizeof(uint32_t));
-    uint32_t *offsets = gsz_calloc_array(ntiles + 1, sizeof(uint32_t));
-    uint32_t *lists = NULL;
-    gsz_error err = GSZ_OK;
-    if (!c.sp || !c.visible || !keys || !ids || !tk || !tv || !offsets) { err = gsz_fail(GSZ_ERROR_memory, "renderer: out of memory"); goto done; }
-    if (n > UINT32_MAX) { err = gsz_fail(GSZ_ERROR_argument, "renderer: too many Gaussians"); goto done; }
-    gsz_parallel_for(n, 4096, threads, preprocess, &c);
-    /* Depth order once (stable, so ties keep index order), then bucket by tile: lists come out sorted. */
-    size_t nv = 0;
-    for (size_t i = 0; i < n; i++)
-        if (c.visible[i]) { keys[nv] = gsz_float_sort_key(c.sp[i].depth); ids[nv] = (uint32_t)i; nv++; }
-    gsz_radix_sort32(keys, ids, nv, tk, tv);
-    uint64_t pairs = 0;
-    for (size_t v = 0; v < nv; v++) {
-        const splat *g = &c.sp[ids[v]];
-        for (int y = g->rect[1]; y < g->rect[3]; y++)
-            for (int x = g->rect[0]; x < g->rect[2]; x++) offsets[(size_t)y * (size_t)c.grid_x + (size_t)x + 1]++;
-        pairs += (uint64_t)(g->rect[2] - g->rect[0]) * (uint64_t)(g->rect[3] - g->rect[1]);
+    size_t ntiles = (size_t)c.grid_x * (size_t)c.grid_y;
+    if (!err && (!(c.g2d = gsz_calloc_array(s->count, G2D * sizeof(int64_t))) || !(c.tile_loss = gsz_malloc_array(ntiles, sizeof(double)))))
+        err = gsz_fail(GSZ_ERROR_memory, "renderer: out of memory");
+    if (!err) {
+        gsz_parallel_for(ntiles, 2, threads, blend_tiles_grad, &c);
+        gsz_parallel_for(s->count, 4096, threads, backprop, &c);
+        double l = 0;
+        for (size_t t = 0; t < ntiles; t++) l += c.tile_loss[t];
+        if (loss) *loss = l;
     }
-    if (pairs > UINT32_MAX) { err = gsz_fail(GSZ_ERROR_memory, "renderer: too many tile pairs"); goto done; }
-    for (size_t t = 0; t < ntiles; t++) offsets[t + 1] += offsets[t];
-    lists = gsz_malloc_array((size_t)pairs, sizeof(uint32_t));
-    if (!lists) { err = gsz_fail(GSZ_ERROR_memory, "renderer: out of memory for %llu tile pairs", (unsigned long long)pairs); goto done; }
-    {
-        uint32_t *fill = gsz_malloc_array(ntiles, sizeof(uint32_t));
-        if (!fill) { err = gsz_fail(GSZ_ERROR_memory, "renderer: out of memory"); goto done; }
-        memcpy(fill, offsets, ntiles * sizeof(uint32_t));
-        for (size_t v = 0; v < nv; v++) {
-            const splat *g = &c.sp[ids[v]];
-            for (int y = g->rect[1]; y < g->rect[3]; y++)
-                for (int x = g->rect[0]; x < g->rect[2]; x++) lists[fill[(size_t)y * (size_t)c.grid_x + (size_t)x]++] = ids[v];
-        }
-        free(fill);
-    }
-    c.offsets = offsets;
-    c.lists = lists;
-    gsz_parallel_for(ntiles, 2, threads, blend_tiles, &c);
-done:
-    free(c.sp); free(c.visible); free(keys); free(ids); free(tk); free(tv); free(offsets); free(lists);
+    free(c.g2d);
+    free(c.tile_loss);
+    bins_free(&c, &b);
     return err;
 }
