@@ -65,6 +65,7 @@ typedef struct {
     /* gradient mode (gsz_render_gradient) */
     const float *target;
     double *tile_loss;
+    int failed; /* a worker ran out of memory */
     int64_t *g2d; /* G2D values per Gaussian, fixed point */
     const gsz_render_grad *grad;
     const float *colors;
@@ -243,84 +244,123 @@ static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
  * and including splat i, dF/dalpha_i = c_i T_i - (F - A) / (1 - alpha_i). Per splat and tile the
  * sums are in double and reach the shared fixed-point totals with one integer add each, so the
  * result does not depend on the thread count. */
+typedef struct {
+    float alpha, G;
+    uint8_t k;
+} contrib;
+
 static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
     (void)worker;
     rctx *c = p;
     int W = c->cam->width, H = c->cam->height;
+    /* pass 0 records every blended (splat, pixel) in order, so pass 1 replays them without the box
+     * scan, the exponential and the thresholds */
+    contrib *rec = NULL;
+    uint32_t *per = NULL; /* contributions of each list entry */
+    size_t rcap = 0, pcap = 0;
     for (size_t tile = begin; tile < end; tile++) {
         int tx0 = (int)(tile % (size_t)c->grid_x) * TILE, ty0 = (int)(tile / (size_t)c->grid_x) * TILE;
         float T[TILE * TILE], A[TILE * TILE][3], F[TILE * TILE][3], E[TILE * TILE][3];
         uint8_t done[TILE * TILE];
         uint32_t j0 = c->offsets[tile], j1 = c->offsets[tile + 1];
-        for (int pass = 0; pass < 2; pass++) {
-            int live = 0;
-            for (int k = 0; k < TILE * TILE; k++) {
-                int x = tx0 + k % TILE, y = ty0 + k / TILE;
-                T[k] = 1.0f;
-                A[k][0] = A[k][1] = A[k][2] = 0;
-                done[k] = !(x < W && y < H);
-                live += !done[k];
+        if ((size_t)(j1 - j0) > pcap) {
+            free(per);
+            pcap = (size_t)(j1 - j0) * 2;
+            if (!(per = malloc(pcap * sizeof *per))) { c->failed = 1; break; }
+        }
+        int live = 0;
+        for (int k = 0; k < TILE * TILE; k++) {
+            int x = tx0 + k % TILE, y = ty0 + k / TILE;
+            T[k] = 1.0f;
+            A[k][0] = A[k][1] = A[k][2] = 0;
+            done[k] = !(x < W && y < H);
+            live += !done[k];
+        }
+        size_t nrec = 0;
+        uint32_t jend = j0;
+        for (uint32_t j = j0; j < j1 && live > 0; j++) {
+            const splat *g = &c->sp[c->lists[j]];
+            int box[4];
+            splat_box(g, tx0, ty0, box);
+            size_t need = nrec + (size_t)(box[2] - box[0] + 1) * (size_t)(box[3] - box[1] + 1);
+            if (need > rcap) {
+                rcap = GSZ_MAX(need, 2 * rcap);
+                contrib *r = realloc(rec, rcap * sizeof *rec);
+                if (!r) { c->failed = 1; free(rec); free(per); return; }
+                rec = r;
             }
-            for (uint32_t j = j0; j < j1 && live > 0; j++) {
-                uint32_t gi = c->lists[j];
-                const splat *g = &c->sp[gi];
-                double acc[G2D] = {0};
-                int box[4], any = 0;
-                splat_box(g, tx0, ty0, box);
-                for (int ky = box[1]; ky <= box[3]; ky++)
-                for (int k = ky * TILE + box[0]; k <= ky * TILE + box[2]; k++) {
-                    if (done[k]) continue;
-                    float dx = g->x - (float)(tx0 + k % TILE), dy = g->y - (float)(ty0 + k / TILE);
-                    float power = -0.5f * (g->cx * dx * dx + g->cz * dy * dy) - g->cy * dx * dy;
-                    if (power > 0.0f || power < -6.0f) continue;
-                    float G = expf(power);
-                    float alpha = GSZ_MIN(0.99f, g->opacity * G);
-                    if (alpha < 1.0f / 255.0f) continue;
-                    float test_T = T[k] * (1.0f - alpha);
-                    if (test_T < 0.0001f) { done[k] = 1; live--; continue; }
-                    float w = alpha * T[k];
-                    for (int ch = 0; ch < 3; ch++) A[k][ch] += g->rgb[ch] * w;
-                    if (pass == 1) {
-                        double dalpha = 0;
-                        for (int ch = 0; ch < 3; ch++) {
-                            acc[6 + ch] += (double)E[k][ch] * w;
-                            dalpha += (double)E[k][ch] * ((double)g->rgb[ch] * T[k] - ((double)F[k][ch] - A[k][ch]) / (1.0 - alpha));
-                        }
-                        if (g->opacity * G < 0.99f) { /* clamped alpha: no gradient to the splat's shape */
-                            double dpow = dalpha * alpha;
-                            acc[0] -= dpow * (g->cx * dx + g->cy * dy);
-                            acc[1] -= dpow * (g->cz * dy + g->cy * dx);
-                            acc[2] -= 0.5 * dpow * dx * dx;
-                            acc[3] -= dpow * dx * dy;
-                            acc[4] -= 0.5 * dpow * dy * dy;
-                            acc[5] += dalpha * G;
-                        }
-                        any = 1;
-                    }
-                    T[k] = test_T;
-                }
-                if (any)
-                    for (int v = 0; v < G2D; v++) {
-                        int64_t q = llround(acc[v] * G2D_ONE);
-                        if (q) __atomic_fetch_add(&c->g2d[(size_t)gi * G2D + (size_t)v], q, __ATOMIC_RELAXED);
-                    }
+            size_t first = nrec;
+            for (int ky = box[1]; ky <= box[3]; ky++)
+            for (int k = ky * TILE + box[0]; k <= ky * TILE + box[2]; k++) {
+                if (done[k]) continue;
+                float dx = g->x - (float)(tx0 + k % TILE), dy = g->y - (float)(ty0 + k / TILE);
+                float power = -0.5f * (g->cx * dx * dx + g->cz * dy * dy) - g->cy * dx * dy;
+                if (power > 0.0f || power < -6.0f) continue;
+                float G = expf(power);
+                float alpha = GSZ_MIN(0.99f, g->opacity * G);
+                if (alpha < 1.0f / 255.0f) continue;
+                float test_T = T[k] * (1.0f - alpha);
+                if (test_T < 0.0001f) { done[k] = 1; live--; continue; }
+                float w = alpha * T[k];
+                for (int ch = 0; ch < 3; ch++) A[k][ch] += g->rgb[ch] * w;
+                T[k] = test_T;
+                rec[nrec++] = (contrib){alpha, G, (uint8_t)k};
             }
-            if (pass == 0) { /* the error of the rendered (clamped) image */
-                double loss = 0;
-                for (int k = 0; k < TILE * TILE; k++) {
-                    int x = tx0 + k % TILE, y = ty0 + k / TILE;
-                    if (x >= W || y >= H) continue;
-                    const float *t = c->target + ((size_t)y * (size_t)W + (size_t)x) * 3;
-                    for (int ch = 0; ch < 3; ch++) {
-                        F[k][ch] = A[k][ch] + T[k] * c->bg[ch];
-                        E[k][ch] = GSZ_CLAMP(F[k][ch], 0.0f, 1.0f) - t[ch];
-                        loss += 0.5 * (double)E[k][ch] * (double)E[k][ch];
-                    }
+            per[j - j0] = (uint32_t)(nrec - first);
+            jend = j + 1;
+        }
+        /* the error of the rendered (clamped) image */
+        double loss = 0;
+        for (int k = 0; k < TILE * TILE; k++) {
+            int x = tx0 + k % TILE, y = ty0 + k / TILE;
+            if (x < W && y < H) {
+                const float *t = c->target + ((size_t)y * (size_t)W + (size_t)x) * 3;
+                for (int ch = 0; ch < 3; ch++) {
+                    F[k][ch] = A[k][ch] + T[k] * c->bg[ch];
+                    E[k][ch] = GSZ_CLAMP(F[k][ch], 0.0f, 1.0f) - t[ch];
+                    loss += 0.5 * (double)E[k][ch] * (double)E[k][ch];
                 }
-                c->tile_loss[tile] = loss;
+            }
+            T[k] = 1.0f;
+            A[k][0] = A[k][1] = A[k][2] = 0;
+        }
+        c->tile_loss[tile] = loss;
+        const contrib *r = rec;
+        for (uint32_t j = j0; j < jend; j++) {
+            uint32_t gi = c->lists[j], m = per[j - j0];
+            if (!m) continue;
+            const splat *g = &c->sp[gi];
+            double acc[G2D] = {0};
+            for (uint32_t q = 0; q < m; q++, r++) {
+                int k = r->k;
+                float alpha = r->alpha, G = r->G;
+                float dx = g->x - (float)(tx0 + k % TILE), dy = g->y - (float)(ty0 + k / TILE);
+                float w = alpha * T[k];
+                double dalpha = 0;
+                for (int ch = 0; ch < 3; ch++) {
+                    A[k][ch] += g->rgb[ch] * w;
+                    acc[6 + ch] += (double)E[k][ch] * w;
+                    dalpha += (double)E[k][ch] * ((double)g->rgb[ch] * T[k] - ((double)F[k][ch] - A[k][ch]) / (1.0 - alpha));
+                }
+                if (g->opacity * G < 0.99f) { /* clamped alpha: no gradient to the splat's shape */
+                    double dpow = dalpha * alpha;
+                    acc[0] -= dpow * (g->cx * dx + g->cy * dy);
+                    acc[1] -= dpow * (g->cz * dy + g->cy * dx);
+                    acc[2] -= 0.5 * dpow * dx * dx;
+                    acc[3] -= dpow * dx * dy;
+                    acc[4] -= 0.5 * dpow * dy * dy;
+                    acc[5] += dalpha * G;
+                }
+                T[k] = T[k] * (1.0f - alpha);
+            }
+            for (int v = 0; v < G2D; v++) {
+                int64_t q = llround(acc[v] * G2D_ONE);
+                if (q) __atomic_fetch_add(&c->g2d[(size_t)gi * G2D + (size_t)v], q, __ATOMIC_RELAXED);
             }
         }
     }
+    free(rec);
+    free(per);
 }
 
 /* Image-space gradients to the Gaussian's parameters (the chain rule through preprocess). */
@@ -423,6 +463,43 @@ static void bins_free(rctx *c, bins *b) {
     free(c->sp); free(c->visible); free(b->keys); free(b->ids); free(b->tk); free(b->tv); free(b->offsets); free(b->lists);
 }
 
+#define BIN_CHUNKS 16
+typedef struct {
+    rctx *c;
+    const uint32_t *ids;
+    size_t nv;
+    uint32_t *counts; /* BIN_CHUNKS x tiles */
+    uint32_t *lists;
+} bin_ctx;
+
+static void bin_count(void *p, size_t b, size_t e, int w) {
+    (void)w;
+    bin_ctx *bc = p;
+    size_t ntiles = (size_t)bc->c->grid_x * (size_t)bc->c->grid_y;
+    for (size_t k = b; k < e; k++) {
+        uint32_t *cnt = bc->counts + k * ntiles;
+        for (size_t v = bc->nv * k / BIN_CHUNKS; v < bc->nv * (k + 1) / BIN_CHUNKS; v++) {
+            const splat *g = &bc->c->sp[bc->ids[v]];
+            for (int y = g->rect[1]; y < g->rect[3]; y++)
+                for (int x = g->rect[0]; x < g->rect[2]; x++) cnt[(size_t)y * (size_t)bc->c->grid_x + (size_t)x]++;
+        }
+    }
+}
+
+static void bin_fill(void *p, size_t b, size_t e, int w) {
+    (void)w;
+    bin_ctx *bc = p;
+    size_t ntiles = (size_t)bc->c->grid_x * (size_t)bc->c->grid_y;
+    for (size_t k = b; k < e; k++) {
+        uint32_t *fill = bc->counts + k * ntiles;
+        for (size_t v = bc->nv * k / BIN_CHUNKS; v < bc->nv * (k + 1) / BIN_CHUNKS; v++) {
+            const splat *g = &bc->c->sp[bc->ids[v]];
+            for (int y = g->rect[1]; y < g->rect[3]; y++)
+                for (int x = g->rect[0]; x < g->rect[2]; x++) bc->lists[fill[(size_t)y * (size_t)bc->c->grid_x + (size_t)x]++] = bc->ids[v];
+        }
+    }
+}
+
 static gsz_error setup(rctx *c, const gsz_scene *s, const gsz_camera *cam, const gsz_render_options *opt, bins *b) {
     memset(b, 0, sizeof *b);
     if (cam->width < 1 || cam->height < 1 || cam->width > 32768 || cam->height > 32768)
@@ -452,26 +529,26 @@ static gsz_error setup(rctx *c, const gsz_scene *s, const gsz_camera *cam, const
     for (size_t i = 0; i < n; i++)
         if (c->visible[i]) { b->keys[nv] = gsz_float_sort_key(c->sp[i].depth); ids[nv] = (uint32_t)i; nv++; }
     gsz_radix_sort32(b->keys, ids, nv, b->tk, b->tv);
+    /* Tile lists in parallel: the depth-sorted splats in BIN_CHUNKS slices, each slice's entries of a
+     * tile placed after the earlier slices' (the same lists for any thread count). */
+    bin_ctx bc = {c, ids, nv, gsz_calloc_array((size_t)BIN_CHUNKS * ntiles, sizeof(uint32_t)), NULL};
+    if (!bc.counts) return gsz_fail(GSZ_ERROR_memory, "renderer: out of memory");
+    gsz_parallel_for(BIN_CHUNKS, 1, threads, bin_count, &bc);
     uint64_t pairs = 0;
-    for (size_t v = 0; v < nv; v++) {
-        const splat *g = &c->sp[ids[v]];
-        for (int y = g->rect[1]; y < g->rect[3]; y++)
-            for (int x = g->rect[0]; x < g->rect[2]; x++) offsets[(size_t)y * (size_t)c->grid_x + (size_t)x + 1]++;
-        pairs += (uint64_t)(g->rect[2] - g->rect[0]) * (uint64_t)(g->rect[3] - g->rect[1]);
+    for (size_t t = 0; t < ntiles; t++) {
+        offsets[t] = (uint32_t)pairs;
+        for (size_t k = 0; k < BIN_CHUNKS; k++) {
+            uint32_t n_k = bc.counts[k * ntiles + t];
+            bc.counts[k * ntiles + t] = (uint32_t)pairs; /* now this slice's first slot in the tile */
+            pairs += n_k;
+        }
+        if (pairs > UINT32_MAX) { free(bc.counts); return gsz_fail(GSZ_ERROR_memory, "renderer: too many tile pairs"); }
     }
-    if (pairs > UINT32_MAX) return gsz_fail(GSZ_ERROR_memory, "renderer: too many tile pairs");
-    for (size_t t = 0; t < ntiles; t++) offsets[t + 1] += offsets[t];
-    b->lists = gsz_malloc_array((size_t)pairs, sizeof(uint32_t));
-    if (!b->lists) return gsz_fail(GSZ_ERROR_memory, "renderer: out of memory for %llu tile pairs", (unsigned long long)pairs);
-    uint32_t *fill = gsz_malloc_array(ntiles, sizeof(uint32_t));
-    if (!fill) return gsz_fail(GSZ_ERROR_memory, "renderer: out of memory");
-    memcpy(fill, offsets, ntiles * sizeof(uint32_t));
-    for (size_t v = 0; v < nv; v++) {
-        const splat *g = &c->sp[ids[v]];
-        for (int y = g->rect[1]; y < g->rect[3]; y++)
-            for (int x = g->rect[0]; x < g->rect[2]; x++) b->lists[fill[(size_t)y * (size_t)c->grid_x + (size_t)x]++] = ids[v];
-    }
-    free(fill);
+    offsets[ntiles] = (uint32_t)pairs;
+    b->lists = bc.lists = gsz_malloc_array((size_t)pairs, sizeof(uint32_t));
+    if (!b->lists) { free(bc.counts); return gsz_fail(GSZ_ERROR_memory, "renderer: out of memory for %llu tile pairs", (unsigned long long)pairs); }
+    gsz_parallel_for(BIN_CHUNKS, 1, threads, bin_fill, &bc);
+    free(bc.counts);
     c->offsets = offsets;
     c->lists = b->lists;
     return GSZ_OK;
@@ -508,6 +585,9 @@ gsz_error gsz_render_gradient(const gsz_scene *s, const gsz_camera *cam, const g
         err = gsz_fail(GSZ_ERROR_memory, "renderer: out of memory");
     if (!err) {
         gsz_parallel_for(ntiles, 2, threads, blend_tiles_grad, &c);
+        if (c.failed) err = gsz_fail(GSZ_ERROR_memory, "renderer: out of memory");
+    }
+    if (!err) {
         gsz_parallel_for(s->count, 4096, threads, backprop, &c);
         double l = 0;
         for (size_t t = 0; t < ntiles; t++) l += c.tile_loss[t];
