@@ -133,19 +133,31 @@ static int order_by_use(float *cent, int k, int dim, uint32_t *as, size_t n) {
     return used;
 }
 
+static gsz_error vq_indices(uint32_t *as, size_t n, int k, void **idx_out, int *idx_width);
+
 /* Vector-quantises n vectors: trains the codebook, gives the `exact` fraction of points with the
  * largest weighted error entries of their own (their values at the codebook's precision), numbers
  * entries by use and stores them at `bits`. */
-static gsz_error vq(const float *x, const float *w, float exact, size_t n, int dim, int k, int bits, int threads,
+static gsz_error vq(float *x, const float *w, float exact, size_t n, int dim, int k, int bits, int threads,
                     uint8_t **cb_out, size_t *cb_size_out, void **idx_out, int *idx_width) {
     if (k > (int)n) k = (int)n;
     if (k > GSZ_CODEBOOK_MAX) k = GSZ_CODEBOOK_MAX;
     if (k < 1) k = 1;
     size_t ne = (size_t)k >= n || exact <= 0 ? 0 : GSZ_MIN((size_t)ceil((double)exact * (double)n), n - (size_t)k);
     ne = GSZ_MIN(ne, (size_t)(GSZ_CODEBOOK_MAX - k));
-    float *cent = gsz_malloc_array((size_t)k + ne, (size_t)dim * sizeof(float));
+    /* one entry per point (scalar quantisation): the points are the codebook, packed in place (x is
+     * scratch), the indices 0, 1, 2, ...; what k-means and the ordering by use would give, without a
+     * copy of the largest array of the encode */
+    int scalar = (size_t)k >= n;
+    float *cent = scalar ? x : gsz_malloc_array((size_t)k + ne, (size_t)dim * sizeof(float));
     uint32_t *as = gsz_malloc_array(n, sizeof(uint32_t));
-    if (!cent || !as) { free(cent); free(as); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
+    if (!cent || !as) { if (!scalar) free(cent); free(as); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
+    if (scalar) {
+        for (size_t i = 0; i < n; i++) as[i] = (uint32_t)i;
+        gsz_error e = gsz_codebook_pack(cent, k, dim, bits, cb_out, cb_size_out);
+        if (e) { free(as); return e; }
+        return vq_indices(as, n, k, idx_out, idx_width);
+    }
     gsz_kmeans_options ko = {0};
     ko.k = k;
     ko.threads = threads;
@@ -175,6 +187,11 @@ static gsz_error vq(const float *x, const float *w, float exact, size_t n, int d
     if (!e) e = gsz_codebook_pack(cent, k, dim, bits, cb_out, cb_size_out);
     free(cent);
     if (e) { free(as); return e; }
+    return vq_indices(as, n, k, idx_out, idx_width);
+}
+
+/* The index stream as tightly sized integers (takes over `as`). */
+static gsz_error vq_indices(uint32_t *as, size_t n, int k, void **idx_out, int *idx_width) {
     int iw = k <= 256 ? 1 : k <= 65536 ? 2 : 4;
     if (iw == 4) { *idx_out = as; *idx_width = 4; return GSZ_OK; }
     void *o = malloc(n * (size_t)iw + 1);
@@ -401,7 +418,12 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     stats.seconds_vq = gsz_now() - t0;
     t0 = gsz_now();
 
-    /* 6. entropy coding (streams are independent: parallel and deterministic) and the container */
+    /* 6. entropy coding (streams are independent: parallel and deterministic) and the container; the
+     * working copies go first, zstd's high levels need memory of their own */
+    free(buf); free(wts); free(deg); free(score);
+    buf = wts = NULL; deg = NULL; score = NULL;
+    gsz_scene_free(&s);
+
     if (opt->progress) opt->progress(opt->progress_user, "entropy coding", 0.0);
     enc_ctx ec = {jobs, level};
     gsz_parallel_for(njobs, 1, threads, encode_range, &ec);
@@ -414,14 +436,11 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     if (opt->progress) opt->progress(opt->progress_user, "entropy coding", 1.0);
     stats.seconds_encode = gsz_now() - t0;
     t0 = gsz_now();
-    /* 7. codebooks and opacities fine-tuned to renders of the input (the significance views); the
-     * working copies go first, as fine-tuning needs memory of its own */
+    /* 7. codebooks and opacities fine-tuned to renders of the input (the significance views); the raw
+     * and coded streams go first, as fine-tuning needs memory of its own */
     for (size_t i = 0; i < njobs; i++) { free(jobs[i].stored); jobs[i].stored = NULL; }
     for (size_t i = 0; i < nowned; i++) free(owned[i]);
     nowned = 0;
-    free(buf); free(wts); free(deg); free(score);
-    buf = wts = NULL; deg = NULL; score = NULL;
-    gsz_scene_free(&s);
     int refine = opt->refine < 0 ? 0 : opt->refine > 0 ? opt->refine : P->refine;
     if (refine && (err = gsz_refine(in, views, nviews, refine, threads, level, opt->progress, opt->progress_user, &file, &fsize))) {
         free(file);
