@@ -71,6 +71,7 @@ typedef struct {
     float *const *cb;     /* codebooks, for s */
     const size_t *starts; /* per chunk: its first position in each degree's SH index stream */
     size_t first_bad;     /* lowest Gaussian with an invalid value (atomic min), SIZE_MAX if none */
+    float opacity[256];   /* each stored opacity level as the value to write (sigmoid, or logit for s) */
 } fill_ctx;
 
 static void fill_range(void *p, size_t b, size_t e, int w) {
@@ -80,7 +81,7 @@ static void fill_range(void *p, size_t b, size_t e, int w) {
     gsz_indexed *x = f->x;
     gsz_scene *s = f->s;
     float *pos = x ? x->pos : s->pos;
-    float qmax = (float)((1u << h->pos_bits) - 1), omax = (float)((1u << h->opacity_bits) - 1);
+    float qmax = (float)((1u << h->pos_bits) - 1);
     uint32_t lim = (1u << h->pos_bits) - 1;
     size_t bad = SIZE_MAX;
     for (size_t i = b; i < e; i++) {
@@ -88,10 +89,7 @@ static void fill_range(void *p, size_t b, size_t e, int w) {
         gsz_morton3_decode(f->codes[i], &q[0], &q[1], &q[2]);
         int ok = q[0] <= lim && q[1] <= lim && q[2] <= lim && !(f->codes[i] >> 63) && !(f->opac[i] >> h->opacity_bits);
         for (int k = 0; k < 3; k++) pos[3 * i + (size_t)k] = h->bmin[k] + (h->bmax[k] - h->bmin[k]) * ((float)q[k] / qmax);
-        float o = (float)f->opac[i] / omax;
-        o = GSZ_CLAMP(o, 0.25f / omax, 1.0f - 0.25f / omax);
-        if (x) x->opacity[i] = o;
-        else s->opacity[i] = gsz_logit(o);
+        (x ? x->opacity : s->opacity)[i] = f->opacity[f->opac[i]]; /* an out-of-range level fails the decode */
         for (int a = 0; a < 3; a++) {
             uint32_t v = idx_at(f->idx[a], f->iw[a], i);
             int valid = v < (uint32_t)f->cbk[a];
@@ -256,7 +254,14 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
             goto done;
         }
     } else if ((err = gsz_scene_alloc(so, n, D))) goto done;
-    fill_ctx fc = {&C->h, codes, opac, degs, xo ? &x : NULL, so, {0}, {0}, cbk, cbs, starts, SIZE_MAX};
+    fill_ctx fc = {&C->h, codes, opac, degs, xo ? &x : NULL, so, {0}, {0}, cbk, cbs, starts, SIZE_MAX, {0}};
+    { /* opacity levels: a table instead of a logarithm per Gaussian */
+        float omax = (float)((1u << C->h.opacity_bits) - 1);
+        for (int l = 0; l < 256; l++) {
+            float o = GSZ_CLAMP((float)l / omax, 0.25f / omax, 1.0f - 0.25f / omax);
+            fc.opacity[l] = fc.x ? o : gsz_logit(o);
+        }
+    }
     memcpy(fc.idx, idx, sizeof idx);
     memcpy(fc.iw, iw, sizeof iw);
     gsz_parallel_for(n, FILL_CHUNK, threads, fill_range, &fc);
