@@ -472,30 +472,22 @@ typedef struct {
     uint32_t *lists;
 } bin_ctx;
 
-static void bin_count(void *p, size_t b, size_t e, int w) {
+/* One slice of the depth-sorted splats: counts its entries per tile (lists NULL) or, once counts holds
+ * the slice's first slot in every tile, writes them. */
+static void bin_slices(void *p, size_t b, size_t e, int w) {
     (void)w;
     bin_ctx *bc = p;
     size_t ntiles = (size_t)bc->c->grid_x * (size_t)bc->c->grid_y;
     for (size_t k = b; k < e; k++) {
-        uint32_t *cnt = bc->counts + k * ntiles;
+        uint32_t *slot = bc->counts + k * ntiles;
         for (size_t v = bc->nv * k / BIN_CHUNKS; v < bc->nv * (k + 1) / BIN_CHUNKS; v++) {
             const splat *g = &bc->c->sp[bc->ids[v]];
             for (int y = g->rect[1]; y < g->rect[3]; y++)
-                for (int x = g->rect[0]; x < g->rect[2]; x++) cnt[(size_t)y * (size_t)bc->c->grid_x + (size_t)x]++;
-        }
-    }
-}
-
-static void bin_fill(void *p, size_t b, size_t e, int w) {
-    (void)w;
-    bin_ctx *bc = p;
-    size_t ntiles = (size_t)bc->c->grid_x * (size_t)bc->c->grid_y;
-    for (size_t k = b; k < e; k++) {
-        uint32_t *fill = bc->counts + k * ntiles;
-        for (size_t v = bc->nv * k / BIN_CHUNKS; v < bc->nv * (k + 1) / BIN_CHUNKS; v++) {
-            const splat *g = &bc->c->sp[bc->ids[v]];
-            for (int y = g->rect[1]; y < g->rect[3]; y++)
-                for (int x = g->rect[0]; x < g->rect[2]; x++) bc->lists[fill[(size_t)y * (size_t)bc->c->grid_x + (size_t)x]++] = bc->ids[v];
+                for (int x = g->rect[0]; x < g->rect[2]; x++) {
+                    uint32_t *t = &slot[(size_t)y * (size_t)bc->c->grid_x + (size_t)x];
+                    if (bc->lists) bc->lists[*t] = bc->ids[v];
+                    (*t)++;
+                }
         }
     }
 }
@@ -533,7 +525,7 @@ static gsz_error setup(rctx *c, const gsz_scene *s, const gsz_camera *cam, const
      * tile placed after the earlier slices' (the same lists for any thread count). */
     bin_ctx bc = {c, ids, nv, gsz_calloc_array((size_t)BIN_CHUNKS * ntiles, sizeof(uint32_t)), NULL};
     if (!bc.counts) return gsz_fail(GSZ_ERROR_memory, "renderer: out of memory");
-    gsz_parallel_for(BIN_CHUNKS, 1, threads, bin_count, &bc);
+    gsz_parallel_for(BIN_CHUNKS, 1, threads, bin_slices, &bc);
     uint64_t pairs = 0;
     for (size_t t = 0; t < ntiles; t++) {
         offsets[t] = (uint32_t)pairs;
@@ -547,7 +539,7 @@ static gsz_error setup(rctx *c, const gsz_scene *s, const gsz_camera *cam, const
     offsets[ntiles] = (uint32_t)pairs;
     b->lists = bc.lists = gsz_malloc_array((size_t)pairs, sizeof(uint32_t));
     if (!b->lists) { free(bc.counts); return gsz_fail(GSZ_ERROR_memory, "renderer: out of memory for %llu tile pairs", (unsigned long long)pairs); }
-    gsz_parallel_for(BIN_CHUNKS, 1, threads, bin_fill, &bc);
+    gsz_parallel_for(BIN_CHUNKS, 1, threads, bin_slices, &bc);
     free(bc.counts);
     c->offsets = offsets;
     c->lists = b->lists;
