@@ -173,6 +173,28 @@ static inline void splat_box(const splat *g, int tx0, int ty0, int box[4]) {
     box[1] = GSZ_MAX(0, (int)floorf(g->y - g->hy) - ty0); box[3] = GSZ_MIN(TILE - 1, (int)ceilf(g->y + g->hy) - ty0);
 }
 
+/* A fresh tile: T = 1, no colour, pixels outside the image done. Returns the live pixels. */
+static int tile_start(int tx0, int ty0, int W, int H, float *T, float (*C)[3], uint8_t *done) {
+    int live = 0;
+    for (int k = 0; k < TILE * TILE; k++) {
+        int x = tx0 + k % TILE, y = ty0 + k / TILE;
+        T[k] = 1.0f;
+        C[k][0] = C[k][1] = C[k][2] = 0;
+        done[k] = !(x < W && y < H);
+        live += !done[k];
+    }
+    return live;
+}
+
+/* The splat's alpha at offset (dx, dy) from its centre, 0 where the blend skips it; *G = exp(power). */
+static inline float splat_alpha(const splat *g, float dx, float dy, float *G) {
+    float power = -0.5f * (g->cx * dx * dx + g->cz * dy * dy) - g->cy * dx * dy;
+    if (power > 0.0f || power < -6.0f) return 0.0f; /* exp(-6) < 1/255: alpha would be skipped */
+    *G = expf(power);
+    float alpha = GSZ_MIN(0.99f, g->opacity * *G);
+    return alpha < 1.0f / 255.0f ? 0.0f : alpha;
+}
+
 static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
     (void)worker;
     rctx *c = p;
@@ -181,14 +203,7 @@ static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
         int tx0 = (int)(tile % (size_t)c->grid_x) * TILE, ty0 = (int)(tile / (size_t)c->grid_x) * TILE;
         float T[TILE * TILE], C[TILE * TILE][3];
         uint8_t done[TILE * TILE];
-        int live = 0;
-        for (int k = 0; k < TILE * TILE; k++) {
-            int x = tx0 + k % TILE, y = ty0 + k / TILE;
-            T[k] = 1.0f;
-            C[k][0] = C[k][1] = C[k][2] = 0;
-            done[k] = !(x < W && y < H);
-            live += !done[k];
-        }
+        int live = tile_start(tx0, ty0, W, H, T, C, done);
         for (uint32_t j = c->offsets[tile]; j < c->offsets[tile + 1] && live > 0; j++) {
             uint32_t gi = c->lists[j];
             const splat *g = &c->sp[gi];
@@ -201,11 +216,8 @@ static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
             for (int ky = box[1]; ky <= box[3]; ky++)
             for (int k = ky * TILE + box[0]; k <= ky * TILE + box[2]; k++) {
                 if (done[k]) continue;
-                float dx = g->x - (float)(tx0 + k % TILE), dy = g->y - (float)(ty0 + k / TILE);
-                float power = -0.5f * (g->cx * dx * dx + g->cz * dy * dy) - g->cy * dx * dy;
-                if (power > 0.0f || power < -6.0f) continue; /* exp(-6) < 1/255: alpha would be skipped */
-                float alpha = GSZ_MIN(0.99f, g->opacity * expf(power));
-                if (alpha < 1.0f / 255.0f) continue;
+                float G, alpha = splat_alpha(g, g->x - (float)(tx0 + k % TILE), g->y - (float)(ty0 + k / TILE), &G);
+                if (alpha == 0.0f) continue;
                 float test_T = T[k] * (1.0f - alpha);
                 if (test_T < 0.0001f) { done[k] = 1; live--; continue; }
                 float w = alpha * T[k];
@@ -268,14 +280,7 @@ static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
             pcap = (size_t)(j1 - j0) * 2;
             if (!(per = malloc(pcap * sizeof *per))) { c->failed = 1; break; }
         }
-        int live = 0;
-        for (int k = 0; k < TILE * TILE; k++) {
-            int x = tx0 + k % TILE, y = ty0 + k / TILE;
-            T[k] = 1.0f;
-            A[k][0] = A[k][1] = A[k][2] = 0;
-            done[k] = !(x < W && y < H);
-            live += !done[k];
-        }
+        int live = tile_start(tx0, ty0, W, H, T, A, done);
         size_t nrec = 0;
         uint32_t jend = j0;
         for (uint32_t j = j0; j < j1 && live > 0; j++) {
@@ -293,12 +298,8 @@ static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
             for (int ky = box[1]; ky <= box[3]; ky++)
             for (int k = ky * TILE + box[0]; k <= ky * TILE + box[2]; k++) {
                 if (done[k]) continue;
-                float dx = g->x - (float)(tx0 + k % TILE), dy = g->y - (float)(ty0 + k / TILE);
-                float power = -0.5f * (g->cx * dx * dx + g->cz * dy * dy) - g->cy * dx * dy;
-                if (power > 0.0f || power < -6.0f) continue;
-                float G = expf(power);
-                float alpha = GSZ_MIN(0.99f, g->opacity * G);
-                if (alpha < 1.0f / 255.0f) continue;
+                float G, alpha = splat_alpha(g, g->x - (float)(tx0 + k % TILE), g->y - (float)(ty0 + k / TILE), &G);
+                if (alpha == 0.0f) continue;
                 float test_T = T[k] * (1.0f - alpha);
                 if (test_T < 0.0001f) { done[k] = 1; live--; continue; }
                 float w = alpha * T[k];
