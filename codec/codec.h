@@ -136,6 +136,7 @@ typedef struct {
     uint32_t *index[4]; /* per Gaussian: scale, rotation, colour, SH (into the codebook of its degree) */
     float *codebook[6]; /* scale (3), rotation (4), colour (3), sh1 (9), sh2 (24), sh3 (45) floats per entry */
     int codebook_size[6];
+    int codebook_bits[6]; /* stored bits per value (8 or 16) */
 } gsz_indexed;
 
 gsz_error gsz_decode_indexed(const void *data, size_t size, int threads, gsz_indexed *out);

@@ -22,17 +22,6 @@ typedef struct {
     double *g;         /* gradient of this step */
 } param;
 
-/* Bits per value of a stored codebook (its header: u32 k, u16 dim, u8 bits). */
-static int codebook_bits(const gsz_section *sec, int *bits) {
-    uint8_t *raw = malloc((size_t)sec->elements ? (size_t)sec->elements : 1);
-    if (!raw) return 0;
-    int ok = sec->width == 1 && sec->elements >= 8 &&
-             !gsz_entropy_decode(sec->payload, (size_t)sec->stored_size, sec->transform, (size_t)sec->elements, 1, raw);
-    if (ok) *bits = raw[6];
-    free(raw);
-    return ok;
-}
-
 static float quantised_opacity(float logit, float omax) {
     float o = roundf(gsz_sigmoid(logit) * omax);
     return GSZ_CLAMP(o, 0.0f, omax) / omax;
@@ -132,9 +121,9 @@ static void adam(param *P, int t) {
     }
 }
 
-gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t nviews, int steps_, int threads, int level,
+gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t nviews, int steps, int threads, int level,
                      gsz_progress_fn progress, void *user, uint8_t **file, size_t *size) {
-    if (steps_ <= 0 || nviews == 0) return GSZ_OK;
+    if (steps <= 0 || nviews == 0) return GSZ_OK;
     gsz_indexed x;
     gsz_error err = gsz_decode_indexed(*file, *size, threads, &x);
     if (err) return err;
@@ -181,13 +170,12 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     static const uint32_t cb_sec[6] = {GSZ_SEC_SCALE_CB, GSZ_SEC_ROT_CB, GSZ_SEC_DC_CB, GSZ_SEC_SH1_CB, GSZ_SEC_SH2_CB, GSZ_SEC_SH3_CB};
     static const int cb_dim[6] = {3, 4, 3, 9, 24, 45};
     for (int p = 0; p < 6; p++) {
-        const gsz_section *sec = gsz_container_find(&C, cb_sec[p]);
-        if (!x.codebook_size[p] || !sec) continue;
+        if (!x.codebook_size[p] || !gsz_container_find(&C, cb_sec[p])) continue;
         P[p].val = x.codebook[p];
         P[p].k = x.codebook_size[p];
         P[p].dim = cb_dim[p];
         P[p].count = (size_t)P[p].k * (size_t)P[p].dim;
-        if (!codebook_bits(sec, &P[p].bits)) { err = gsz_fail(GSZ_ERROR_corrupt, "refine: unreadable codebook"); goto done; }
+        P[p].bits = x.codebook_bits[p];
     }
     /* a latent logit per opacity, kept off the infinities of 0 and 1 */
     for (size_t i = 0; i < n; i++) opac_lat[i] = gsz_logit(GSZ_CLAMP(x.opacity[i], 0.25f / omax, 1.0f - 0.25f / omax));
@@ -205,11 +193,11 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     ro.threads = threads;
     ctx cx = {&d, colors, &G, &x, P, NULL, omax};
     gsz_parallel_for(n, 16384, threads, apply_range, &cx);
-    size_t steps = (size_t)steps_, *order = gsz_malloc_array(nviews, sizeof(size_t));
+    size_t *order = gsz_malloc_array(nviews, sizeof(size_t));
     if (!order) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
     for (size_t v = 0; v < nviews; v++) order[v] = v;
     uint64_t rng = 0x9E3779B97F4A7C15ull;
-    for (size_t t = 0; t < steps; t++) {
+    for (size_t t = 0; t < (size_t)steps; t++) {
         if (t % nviews == 0) /* every view once per pass, in a fixed pseudo-random order */
             for (size_t v = nviews - 1; v > 0; v--) {
                 rng = rng * 6364136223846793005ull + 1442695040888963407ull;
@@ -238,7 +226,7 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
             if (l > 0) for (int k = 0; k < 4; k++) q[k] /= l;
         }
         gsz_parallel_for(n, 16384, threads, apply_range, &cx);
-        if (progress && (t % 8 == 0 || t + 1 == steps)) progress(user, "fine-tune", (double)(t + 1) / (double)steps);
+        if (progress && (t % 8 == 0 || t + 1 == (size_t)steps)) progress(user, "fine-tune", (double)(t + 1) / (double)steps);
     }
     free(order);
     /* store: re-quantise the codebooks and the opacities, re-encode those sections, rewrite the container */
