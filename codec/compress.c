@@ -1,5 +1,6 @@
 /* The compression pipeline: significance -> pruning -> SH reduction -> Morton order -> vector
- * quantisation -> entropy coding -> container. See docs/FORMAT.md for what each section holds. */
+ * quantisation -> entropy coding -> container -> fine-tuning of the codebooks and opacities (refine.c).
+ * See docs/FORMAT.md for what each section holds. */
 #include "codec.h"
 
 #include <string.h>
