@@ -251,11 +251,11 @@ static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
 }
 
 /* Backward pass of the blend for half the squared error against the target. Front to back, twice: the
- * first pass gives each pixel's final colour F (background included) and its error E; then, for the
- * gradient sum_pixels E . dF, with A the colour accumulated up to
- * and including splat i, dF/dalpha_i = c_i T_i - (F - A) / (1 - alpha_i). Per splat and tile the
- * sums are in double and reach the shared fixed-point totals with one integer add each, so the
- * result does not depend on the thread count. */
+ * first pass gives each pixel's final colour F (background included) and its error E; the second sums
+ * E . dF, where, with A the colour accumulated up to and including splat i,
+ * dF/dalpha_i = c_i T_i - (F - A) / (1 - alpha_i). Per splat and tile the sums are in double and reach
+ * the shared fixed-point totals with one integer add each, so the result does not depend on the
+ * thread count. */
 typedef struct {
     float alpha, G;
     uint8_t k;
@@ -278,7 +278,7 @@ static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
         if ((size_t)(j1 - j0) > pcap) {
             free(per);
             pcap = (size_t)(j1 - j0) * 2;
-            if (!(per = malloc(pcap * sizeof *per))) { c->failed = 1; break; }
+            if (!(per = malloc(pcap * sizeof *per))) { __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED); break; }
         }
         int live = tile_start(tx0, ty0, W, H, T, A, done);
         size_t nrec = 0;
@@ -291,7 +291,7 @@ static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
             if (need > rcap) {
                 rcap = GSZ_MAX(need, 2 * rcap);
                 contrib *r = realloc(rec, rcap * sizeof *rec);
-                if (!r) { c->failed = 1; free(rec); free(per); return; }
+                if (!r) { __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED); free(rec); free(per); return; }
                 rec = r;
             }
             size_t first = nrec;
