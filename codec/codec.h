@@ -140,8 +140,6 @@ typedef struct {
 } gsz_indexed;
 
 gsz_error gsz_decode_indexed(const void *data, size_t size, int threads, gsz_indexed *out);
-/* Expands to per-Gaussian floats (the same scene gsz_decompress decodes straight from the file). */
-gsz_error gsz_indexed_expand(const gsz_indexed *x, gsz_scene *out, int threads);
 void gsz_indexed_free(gsz_indexed *x);
 
 #endif

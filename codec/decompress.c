@@ -291,33 +291,6 @@ gsz_error gsz_decode_indexed(const void *data, size_t size, int threads, gsz_ind
     return decode(data, size, threads, out, NULL);
 }
 
-typedef struct {
-    const gsz_indexed *x;
-    gsz_scene *s;
-} expand_ctx;
-
-static void expand_range(void *p, size_t b, size_t e, int w) {
-    (void)w;
-    expand_ctx *c = p;
-    const gsz_indexed *x = c->x;
-    gsz_scene *s = c->s;
-    memcpy(s->pos + 3 * b, x->pos + 3 * b, (e - b) * 3 * sizeof(float));
-    for (size_t i = b; i < e; i++) {
-        s->opacity[i] = gsz_logit(x->opacity[i]);
-        for (int a = 0; a < 3; a++) put_entry(s, i, x->codebook, a, x->index[a][i]);
-        if (x->sh_degree) put_sh(s, i, x->codebook, x->degree[i], x->index[3][i]);
-    }
-}
-
-gsz_error gsz_indexed_expand(const gsz_indexed *x, gsz_scene *out, int threads) {
-    gsz_error err = gsz_scene_alloc(out, x->count, x->sh_degree);
-    if (!err) {
-        expand_ctx c = {x, out};
-        gsz_parallel_for(x->count, 16384, gsz_thread_count(threads), expand_range, &c);
-    }
-    return err;
-}
-
 /* Straight to floats: the indexed form would be as many bytes again of fresh memory to fault in. */
 gsz_error gsz_decompress(const void *data, size_t size, gsz_scene *out, int threads) {
     return decode(data, size, threads, NULL, out);
