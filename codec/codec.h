@@ -126,6 +126,17 @@ gsz_error gsz_container_write(const gsz_container *c, uint8_t **out, size_t *out
 gsz_error gsz_container_read(const void *data, size_t size, gsz_container *c);
 const gsz_section *gsz_container_find(const gsz_container *c, uint32_t type);
 
+/* The stored level of an opacity logit at `bits`, and the opacity (after the sigmoid) a stored level
+ * decodes to: level / (2^bits - 1), kept a quarter step off 0 and 1 so that its logit is finite. */
+static inline uint8_t gsz_opacity_quantise(float logit, int bits) {
+    long omax = (1L << bits) - 1, o = lround((double)gsz_sigmoid(logit) * (double)omax);
+    return (uint8_t)GSZ_CLAMP(o, 0, omax);
+}
+static inline float gsz_opacity_level(unsigned level, int bits) {
+    float omax = (float)((1u << bits) - 1);
+    return GSZ_CLAMP((float)level / omax, 0.25f / omax, 1.0f - 0.25f / omax);
+}
+
 /* ---- decompress.c: a decoded file before expansion (the viewer uploads this form as is) */
 typedef struct {
     size_t count;

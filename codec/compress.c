@@ -304,7 +304,6 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     C.h.sh_degree = (uint8_t)maxdeg;
     C.h.pos_bits = (uint8_t)pos_bits;
     C.h.opacity_bits = (uint8_t)P->opacity_bits;
-    double omax = (double)((1u << P->opacity_bits) - 1);
     for (int k = 0; k < 3; k++) { C.h.bmin[k] = INFINITY; C.h.bmax[k] = -INFINITY; }
     for (size_t i = 0; i < n; i++)
         for (int k = 0; k < 3; k++) { C.h.bmin[k] = GSZ_MIN(C.h.bmin[k], s.pos[3 * i + (size_t)k]); C.h.bmax[k] = GSZ_MAX(C.h.bmax[k], s.pos[3 * i + (size_t)k]); }
@@ -344,8 +343,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     mean_score = n ? mean_score / (double)n : 1;
     for (size_t i = 0; i < n; i++) {
         uint32_t g = perm[i];
-        long o = lround((double)gsz_sigmoid(s.opacity[g]) * omax);
-        opac[i] = (uint8_t)GSZ_CLAMP(o, 0, (long)omax);
+        opac[i] = gsz_opacity_quantise(s.opacity[g], P->opacity_bits);
         degs[i] = deg[g];
         wts[i] = (float)(score[g] + 1e-3 * mean_score);
     }

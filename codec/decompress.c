@@ -256,12 +256,9 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
         }
     } else if ((err = gsz_scene_alloc(so, n, D))) goto done;
     fill_ctx fc = {&C->h, codes, opac, degs, xo ? &x : NULL, so, {0}, {0}, cbk, cbs, starts, SIZE_MAX, {0}};
-    { /* opacity levels: a table instead of a logarithm per Gaussian */
-        float omax = (float)((1u << C->h.opacity_bits) - 1);
-        for (int l = 0; l < 256; l++) {
-            float o = GSZ_CLAMP((float)l / omax, 0.25f / omax, 1.0f - 0.25f / omax);
-            fc.opacity[l] = fc.x ? o : gsz_logit(o);
-        }
+    for (unsigned l = 0; l < 256; l++) { /* opacity levels: a table instead of a logarithm per Gaussian */
+        float o = gsz_opacity_level(l, C->h.opacity_bits);
+        fc.opacity[l] = fc.x ? o : gsz_logit(o);
     }
     memcpy(fc.idx, idx, sizeof idx);
     memcpy(fc.iw, iw, sizeof iw);

@@ -22,10 +22,6 @@ typedef struct {
     double *g;         /* gradient of this step */
 } param;
 
-static float quantised_opacity(float logit, float omax) {
-    float o = roundf(gsz_sigmoid(logit) * omax);
-    return GSZ_CLAMP(o, 0.0f, omax) / omax;
-}
 
 typedef struct {
     gsz_scene *d;             /* geometry and opacity as the file will hold them (SH degree 0) */
@@ -34,7 +30,8 @@ typedef struct {
     const gsz_indexed *x;
     param *P;
     const gsz_camera *cam;
-    float omax;
+    int bits;               /* opacity bits of the file */
+    float level_logit[256]; /* each stored opacity level as the decoder gives it, as a logit */
 } ctx;
 
 static void view_dir(const float *pos, const gsz_camera *cam, float dir[3]) {
@@ -54,7 +51,7 @@ static void apply_range(void *p, size_t b, size_t e, int w) {
     for (size_t i = b; i < e; i++) {
         memcpy(d->scale + 3 * i, P[0].val + 3 * (size_t)x->index[0][i], 12);
         memcpy(d->rot + 4 * i, P[1].val + 4 * (size_t)x->index[1][i], 16);
-        d->opacity[i] = gsz_logit(quantised_opacity(P[6].val[i], c->omax));
+        d->opacity[i] = c->level_logit[gsz_opacity_quantise(P[6].val[i], c->bits)];
     }
 }
 
@@ -148,7 +145,6 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     G.rgb = gsz_malloc_array(n, 3 * sizeof(float));
     if (!colors || !G.scale || !G.rot || !G.opacity || !G.rgb) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
     if ((err = gsz_container_read(*file, *size, &C))) goto done;
-    float omax = (float)((1u << C.h.opacity_bits) - 1);
     /* the significance views at 3/4 resolution (long side <= 384): per second of encode the best fit
      * among 256, 384 and 512 (docs/BENCHMARKS.md) */
     scaled = malloc(nviews * sizeof *scaled);
@@ -177,8 +173,8 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
         P[p].count = (size_t)P[p].k * (size_t)P[p].dim;
         P[p].bits = x.codebook_bits[p];
     }
-    /* a latent logit per opacity, kept off the infinities of 0 and 1 */
-    for (size_t i = 0; i < n; i++) opac_lat[i] = gsz_logit(GSZ_CLAMP(x.opacity[i], 0.25f / omax, 1.0f - 0.25f / omax));
+    /* a latent logit per opacity (the decoder keeps opacities off 0 and 1) */
+    for (size_t i = 0; i < n; i++) opac_lat[i] = gsz_logit(x.opacity[i]);
     P[6].val = opac_lat;
     P[6].count = n;
     for (int p = 0; p < NPARAM; p++) {
@@ -191,7 +187,8 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     }
     gsz_render_options ro = {0};
     ro.threads = threads;
-    ctx cx = {&d, colors, &G, &x, P, NULL, omax};
+    ctx cx = {&d, colors, &G, &x, P, NULL, C.h.opacity_bits, {0}};
+    for (unsigned l = 0; l < 256; l++) cx.level_logit[l] = gsz_logit(gsz_opacity_level(l, C.h.opacity_bits));
     gsz_parallel_for(n, 16384, threads, apply_range, &cx);
     size_t *order = gsz_malloc_array(nviews, sizeof(size_t));
     if (!order) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
@@ -232,7 +229,7 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     /* store: re-quantise the codebooks and the opacities, re-encode those sections, rewrite the container */
     opac = malloc(n ? n : 1);
     if (!opac) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
-    for (size_t i = 0; i < n; i++) opac[i] = (uint8_t)lroundf(quantised_opacity(opac_lat[i], omax) * omax);
+    for (size_t i = 0; i < n; i++) opac[i] = gsz_opacity_quantise(opac_lat[i], C.h.opacity_bits);
     for (int p = 0; p < NPARAM; p++) {
         if (!P[p].count) continue;
         uint8_t *raw = opac;
