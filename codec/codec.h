@@ -137,6 +137,10 @@ static inline float gsz_opacity_level(unsigned level, int bits) {
     return GSZ_CLAMP((float)level / omax, 0.25f / omax, 1.0f - 0.25f / omax);
 }
 
+/* Values per entry of the codebooks in gsz_indexed's order: scale 3, rotation 4, colour 3, SH bands of
+ * degree 1, 2, 3: 9, 24, 45. */
+static inline int gsz_codebook_dim(int slot) { return slot == 1 ? 4 : slot < 3 ? 3 : gsz_shRestCount(slot - 2) * 3; }
+
 /* ---- decompress.c: a decoded file before expansion (the viewer uploads this form as is) */
 typedef struct {
     size_t count;

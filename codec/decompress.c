@@ -45,10 +45,9 @@ static int codebook_slot(uint32_t t) {
 
 /* Gaussian i's codebook values into a float scene (indices already checked). Attribute a: scale,
  * rotation, colour; the SH bands of degree d, the rest zero. */
-static const int entry_dim[3] = {3, 4, 3};
 static void put_entry(gsz_scene *s, size_t i, float *const *cb, int a, uint32_t v) {
     float *dst = a == 0 ? s->scale + 3 * i : a == 1 ? s->rot + 4 * i : s->sh_dc + 3 * i;
-    size_t dim = (size_t)entry_dim[a];
+    size_t dim = (size_t)gsz_codebook_dim(a);
     memcpy(dst, cb[a] + dim * v, dim * sizeof(float));
 }
 static void put_sh(gsz_scene *s, size_t i, float *const *cb, int d, uint32_t v) {
@@ -209,8 +208,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
             idx_n[slot] = jobs[j].n;
         } else {
             int slot = codebook_slot(t);
-            int dim = slot == 1 ? 4 : slot < 3 ? 3 : gsz_shRestCount(slot - 2) * 3;
-            if ((err = gsz_codebook_unpack(jobs[j].out, jobs[j].n, dim, &cbs[slot], &cbk[slot]))) {
+            if ((err = gsz_codebook_unpack(jobs[j].out, jobs[j].n, gsz_codebook_dim(slot), &cbs[slot], &cbk[slot]))) {
                 err = gsz_fail(err, "%s: %s", gsz_section_name(t), gsz_getErrorDetail());
                 goto done;
             }

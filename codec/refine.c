@@ -164,12 +164,11 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
      * all fitted worse in the same steps (docs/BENCHMARKS.md) */
     static const float lr[NPARAM] = {0.005f, 0.001f, 0.0025f, 0.0025f / 20, 0.0025f / 20, 0.0025f / 20, 0.05f};
     static const uint32_t cb_sec[6] = {GSZ_SEC_SCALE_CB, GSZ_SEC_ROT_CB, GSZ_SEC_DC_CB, GSZ_SEC_SH1_CB, GSZ_SEC_SH2_CB, GSZ_SEC_SH3_CB};
-    static const int cb_dim[6] = {3, 4, 3, 9, 24, 45};
     for (int p = 0; p < 6; p++) {
-        if (!x.codebook_size[p] || !gsz_container_find(&C, cb_sec[p])) continue;
+        if (!x.codebook_size[p]) continue; /* no such section */
         P[p].val = x.codebook[p];
         P[p].k = x.codebook_size[p];
-        P[p].dim = cb_dim[p];
+        P[p].dim = gsz_codebook_dim(p);
         P[p].count = (size_t)P[p].k * (size_t)P[p].dim;
         P[p].bits = x.codebook_bits[p];
     }
