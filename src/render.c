@@ -195,6 +195,21 @@ static inline float splat_alpha(const splat *g, float dx, float dy, float *G) {
     return alpha < 1.0f / 255.0f ? 0.0f : alpha;
 }
 
+/* Blends splat g into tile pixel k (front to back): returns 0 where the splat is skipped or the pixel
+ * is full (T would fall under 1e-4: then it is done), else 1 with its alpha, G = exp(power) and weight
+ * w = alpha T before the blend. */
+static inline int blend_pixel(const splat *g, int k, int tx0, int ty0, float *T, float (*C)[3], uint8_t *done, int *live,
+                              float *alpha, float *G, float *w) {
+    *alpha = splat_alpha(g, g->x - (float)(tx0 + k % TILE), g->y - (float)(ty0 + k / TILE), G);
+    if (*alpha == 0.0f) return 0;
+    float test_T = T[k] * (1.0f - *alpha);
+    if (test_T < 0.0001f) { done[k] = 1; (*live)--; return 0; }
+    *w = *alpha * T[k];
+    for (int ch = 0; ch < 3; ch++) C[k][ch] += g->rgb[ch] * *w;
+    T[k] = test_T;
+    return 1;
+}
+
 static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
     (void)worker;
     rctx *c = p;
@@ -215,16 +230,8 @@ static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
             splat_box(g, tx0, ty0, box);
             for (int ky = box[1]; ky <= box[3]; ky++)
             for (int k = ky * TILE + box[0]; k <= ky * TILE + box[2]; k++) {
-                if (done[k]) continue;
-                float G, alpha = splat_alpha(g, g->x - (float)(tx0 + k % TILE), g->y - (float)(ty0 + k / TILE), &G);
-                if (alpha == 0.0f) continue;
-                float test_T = T[k] * (1.0f - alpha);
-                if (test_T < 0.0001f) { done[k] = 1; live--; continue; }
-                float w = alpha * T[k];
-                C[k][0] += g->rgb[0] * w;
-                C[k][1] += g->rgb[1] * w;
-                C[k][2] += g->rgb[2] * w;
-                T[k] = test_T;
+                float alpha, G, w;
+                if (done[k] || !blend_pixel(g, k, tx0, ty0, T, C, done, &live, &alpha, &G, &w)) continue;
                 if (c->acc) {
                     wsum += (uint64_t)((double)w * (double)GSZ_ACCUM_ONE + 0.5);
                     psum++;
@@ -297,14 +304,8 @@ static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
             size_t first = nrec;
             for (int ky = box[1]; ky <= box[3]; ky++)
             for (int k = ky * TILE + box[0]; k <= ky * TILE + box[2]; k++) {
-                if (done[k]) continue;
-                float G, alpha = splat_alpha(g, g->x - (float)(tx0 + k % TILE), g->y - (float)(ty0 + k / TILE), &G);
-                if (alpha == 0.0f) continue;
-                float test_T = T[k] * (1.0f - alpha);
-                if (test_T < 0.0001f) { done[k] = 1; live--; continue; }
-                float w = alpha * T[k];
-                for (int ch = 0; ch < 3; ch++) A[k][ch] += g->rgb[ch] * w;
-                T[k] = test_T;
+                float alpha, G, w;
+                if (done[k] || !blend_pixel(g, k, tx0, ty0, T, A, done, &live, &alpha, &G, &w)) continue;
                 rec[nrec++] = (contrib){alpha, G, (uint8_t)k};
             }
             per[j - j0] = (uint32_t)(nrec - first);
