@@ -75,21 +75,35 @@ typedef struct {
 #define G2D 9
 #define G2D_ONE 1048576.0
 
+/* Camera-space position t of world point m. */
+static inline void to_camera(const gsz_camera *cam, const float m[3], float t[3]) {
+    const float *R = cam->R;
+    for (int r = 0; r < 3; r++) t[r] = R[3 * r] * m[0] + R[3 * r + 1] * m[1] + R[3 * r + 2] * m[2] + cam->t[r];
+}
+
+/* EWA: the rows T0, T1 of T = J W, with the Jacobian J at t clamped to 1.3x the frustum. */
+static inline void ewa_rows(const gsz_camera *cam, const float t[3], float T0[3], float T1[3]) {
+    const float *R = cam->R;
+    float limx = 1.3f * ((float)cam->width / (2.0f * cam->fx)), limy = 1.3f * ((float)cam->height / (2.0f * cam->fy));
+    float tz = t[2], txtz = t[0] / tz, tytz = t[1] / tz;
+    float cxv = GSZ_CLAMP(txtz, -limx, limx) * tz, cyv = GSZ_CLAMP(tytz, -limy, limy) * tz;
+    float j00 = cam->fx / tz, j02 = -(cam->fx * cxv) / (tz * tz);
+    float j11 = cam->fy / tz, j12 = -(cam->fy * cyv) / (tz * tz);
+    for (int k = 0; k < 3; k++) { T0[k] = j00 * R[k] + j02 * R[6 + k]; T1[k] = j11 * R[3 + k] + j12 * R[6 + k]; }
+}
+
 static void preprocess(void *p, size_t begin, size_t end, int worker) {
     (void)worker;
     rctx *c = p;
     const gsz_scene *s = c->s;
     const gsz_camera *cam = c->cam;
-    const float *R = cam->R;
-    float tan_fovx = (float)cam->width / (2.0f * cam->fx), tan_fovy = (float)cam->height / (2.0f * cam->fy);
-    float limx = 1.3f * tan_fovx, limy = 1.3f * tan_fovy;
     int nrest = gsz_shRestCount(s->sh_degree);
     for (size_t i = begin; i < end; i++) {
         c->visible[i] = 0;
         const float *m = s->pos + 3 * i;
-        float tx = R[0] * m[0] + R[1] * m[1] + R[2] * m[2] + cam->t[0];
-        float ty = R[3] * m[0] + R[4] * m[1] + R[5] * m[2] + cam->t[1];
-        float tz = R[6] * m[0] + R[7] * m[1] + R[8] * m[2] + cam->t[2];
+        float t[3];
+        to_camera(cam, m, t);
+        float tx = t[0], ty = t[1], tz = t[2];
         if (tz <= 0.2f) continue;
         /* 3D covariance: (Rq S)(Rq S)^T */
         float q[9], M[9];
@@ -103,13 +117,8 @@ static void preprocess(void *p, size_t begin, size_t end, int worker) {
         S[3] = M[3] * M[3] + M[4] * M[4] + M[5] * M[5];
         S[4] = M[3] * M[6] + M[4] * M[7] + M[5] * M[8];
         S[5] = M[6] * M[6] + M[7] * M[7] + M[8] * M[8];
-        /* EWA: T = J W with the Jacobian clamped to 1.3x the frustum */
-        float txtz = tx / tz, tytz = ty / tz;
-        float cxv = GSZ_CLAMP(txtz, -limx, limx) * tz, cyv = GSZ_CLAMP(tytz, -limy, limy) * tz;
-        float j00 = cam->fx / tz, j02 = -(cam->fx * cxv) / (tz * tz);
-        float j11 = cam->fy / tz, j12 = -(cam->fy * cyv) / (tz * tz);
         float T0[3], T1[3];
-        for (int k = 0; k < 3; k++) { T0[k] = j00 * R[k] + j02 * R[6 + k]; T1[k] = j11 * R[3 + k] + j12 * R[6 + k]; }
+        ewa_rows(cam, t, T0, T1);
         float ST0[3] = {S[0] * T0[0] + S[1] * T0[1] + S[2] * T0[2], S[1] * T0[0] + S[3] * T0[1] + S[4] * T0[2],
                         S[2] * T0[0] + S[4] * T0[1] + S[5] * T0[2]};
         float ST1[3] = {S[0] * T1[0] + S[1] * T1[1] + S[2] * T1[2], S[1] * T1[0] + S[3] * T1[1] + S[4] * T1[2],
@@ -373,8 +382,6 @@ static void backprop(void *p, size_t begin, size_t end, int worker) {
     const gsz_render_grad *gr = c->grad;
     const gsz_camera *cam = c->cam;
     const float *R = cam->R;
-    float tan_fovx = (float)cam->width / (2.0f * cam->fx), tan_fovy = (float)cam->height / (2.0f * cam->fy);
-    float limx = 1.3f * tan_fovx, limy = 1.3f * tan_fovy;
     for (size_t i = begin; i < end; i++) {
         float *gp = gr->pos ? gr->pos + 3 * i : NULL, *gsc = gr->scale ? gr->scale + 3 * i : NULL;
         float *gq = gr->rot ? gr->rot + 4 * i : NULL, *go = gr->opacity ? gr->opacity + i : NULL, *gc = gr->rgb ? gr->rgb + 3 * i : NULL;
@@ -395,20 +402,17 @@ static void backprop(void *p, size_t begin, size_t end, int worker) {
             for (int ch = 0; ch < 3; ch++) gc[ch] = o->rgb[ch] > 0 ? (float)g[6 + ch] : 0.0f;
         if (go) *go = (float)(g[5] * o->opacity * (1.0 - o->opacity));
         /* recompute the projection */
-        float tx = R[0] * m[0] + R[1] * m[1] + R[2] * m[2] + cam->t[0];
-        float ty = R[3] * m[0] + R[4] * m[1] + R[5] * m[2] + cam->t[1];
-        float tz = R[6] * m[0] + R[7] * m[1] + R[8] * m[2] + cam->t[2];
+        float t[3], T0f[3], T1f[3];
+        to_camera(cam, m, t);
+        ewa_rows(cam, t, T0f, T1f);
+        float tx = t[0], ty = t[1], tz = t[2];
         float q[9], sc[3];
         gsz_quat_to_mat(s->rot + 4 * i, q);
         for (int k = 0; k < 3; k++) sc[k] = expf(s->scale[3 * i + (size_t)k]);
         double M[9];
         for (int r = 0; r < 3; r++)
             for (int k = 0; k < 3; k++) M[r * 3 + k] = (double)q[r * 3 + k] * sc[k];
-        float txtz = tx / tz, tytz = ty / tz;
-        float cxv = GSZ_CLAMP(txtz, -limx, limx) * tz, cyv = GSZ_CLAMP(tytz, -limy, limy) * tz;
-        double j00 = cam->fx / tz, j02 = -(cam->fx * cxv) / (tz * tz), j11 = cam->fy / tz, j12 = -(cam->fy * cyv) / (tz * tz);
-        double T0[3], T1[3];
-        for (int k = 0; k < 3; k++) { T0[k] = j00 * R[k] + j02 * R[6 + k]; T1[k] = j11 * R[3 + k] + j12 * R[6 + k]; }
+        double T0[3] = {T0f[0], T0f[1], T0f[2]}, T1[3] = {T1f[0], T1f[1], T1f[2]};
         /* conic (A, B, C) = (c, -b, a) / det of the 2D covariance [[a, b], [b, c]] */
         double S[9];
         for (int r = 0; r < 3; r++)
