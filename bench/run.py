@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Rate-distortion benchmark of gsz against the deployed splat formats (SPZ, SOG, compressed.ply).
 
-For every scene: gsz presets and sweeps of the SH codebook size and of pruning, and the peers through @playcanvas/splat-transform
-(pinned in bench/package.json); for every result the bytes, ratio, bytes per input Gaussian, fidelity
-(gsz compare: same generated cameras, 1280x720, 24 views), encode and decode wall time and the encoder's
-peak memory. Peer results are cached by input hash and peer version (SOG on the CPU takes tens of minutes:
+For every scene: gsz presets, a sweep of the SH step (transform-coded SH on the max preset) and the
+peers through @playcanvas/splat-transform (pinned in bench/package.json); for every result the bytes,
+ratio, bytes per input Gaussian, fidelity (gsz compare: same generated cameras, 1280x720, 24 views),
+encode and decode wall time and the encoder's peak memory. Peer results are cached by input hash and peer version (SOG on the CPU takes tens of minutes:
 run it once with --sog). Writes results.json, results.md and one rate-distortion plot per scene.
 """
 import argparse
@@ -23,12 +23,13 @@ ST = os.path.join(ROOT, "bench", "node_modules", ".bin", "splat-transform")
 PEER_VERSION = json.load(open(os.path.join(ROOT, "bench", "package.json")))["dependencies"]["@playcanvas/splat-transform"]
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "scenes")
 
-GSZ_CONFIGS = [  # (label, extra args): the presets, then a point of the SH codebook size sweep
+GSZ_CONFIGS = [  # (label, extra args): the presets, then a sweep of the SH step (SH scenes only)
     ("gsz max", ["--preset", "max"]),
     ("gsz high", ["--preset", "high"]),
     ("gsz balanced", ["--preset", "balanced"]),
     ("gsz small", ["--preset", "small"]),
-    ("gsz max SH cb 8192", ["--preset", "max", "--codebook-sh", "8192"]),
+    ("gsz max SH step 0.03", ["--preset", "max", "--sh-step", "0.03"]),
+    ("gsz max SH step 0.06", ["--preset", "max", "--sh-step", "0.06"]),
 ]
 PEERS = [("SPZ", ".spz"), ("compressed.ply", ".compressed.ply"), ("SOG", ".sog")]
 
@@ -62,6 +63,11 @@ def sha256(path):
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def has_sh(path):
+    with open(path, "rb") as f:
+        return b"property float f_rest_0" in f.read(65536)
 
 
 def gaussian_count(path):
@@ -213,6 +219,8 @@ def main():
         print(f"== {name}: {n} Gaussians, {in_bytes} bytes", flush=True)
         rows = []
         for label, extra in configs:
+            if "--sh-step" in extra and not has_sh(scene):
+                continue  # the same file as max
             r = gsz_result(scene, label, extra, work, args, cache_dir, cams)
             rows.append(r)
             print(f"  {label:24s} {r['bytes'] / n:7.2f} B/G  {fmt_db(r['psnr'])} dB  enc {r['encode_s']:.1f}s", flush=True)

@@ -35,6 +35,9 @@ typedef struct {
     int iterations;   /* Lloyd iterations on the training sample; 0 = 10 */
     size_t sample;    /* training sample size; 0 = max(32768, 16*k) */
     int threads;
+    float rate;       /* > 0: entropy-constrained assignment, index bits traded against error at this
+                         multiple of the quantiser's own slope (fewer, more popular entries); 0 = off */
+    int rate_passes;  /* its assignment/update passes on all points; 0 = 4 */
 } gsz_kmeans_options;
 
 /* Weighted k-means over n points of dim floats (weights may be NULL). Writes k*dim centroids and,
@@ -66,7 +69,10 @@ static inline void gsz_morton3_decode(uint64_t m, uint32_t *x, uint32_t *y, uint
 /* Codebook stored with per-dimension ranges and `bits` (8 or 16) per value; quantises cb in place to
  * what the decoder will see and serialises it to a malloc'd buffer. */
 gsz_error gsz_codebook_pack(float *cb, int k, int dim, int bits, uint8_t **out, size_t *out_size);
-gsz_error gsz_codebook_unpack(const uint8_t *in, size_t size, int expect_dim, float **cb, int *k);
+gsz_error gsz_codebook_unpack(const uint8_t *in, size_t size, int expect_dim, int threads, float **cb, int *k);
+/* SH codebook of one entry per Gaussian, transform-coded at `step * 2^cls[j]` (cls may be NULL: 0);
+ * cb is replaced by the decoded values. */
+gsz_error gsz_codebook_pack_sh(float *cb, int k, int dim, float step, const uint8_t *cls, uint8_t **out, size_t *out_size);
 void gsz_quat_canonical(const float in[4], float out[4]); /* normalised, w >= 0 */
 /* Same ellipsoid, canonical form: scales descending, axis signs fixed, quaternion w >= 0. */
 void gsz_geometry_canonical(float scale[3], float q[4]);
@@ -151,7 +157,7 @@ typedef struct {
     uint32_t *index[4]; /* per Gaussian: scale, rotation, colour, SH (into the codebook of its degree) */
     float *codebook[6]; /* scale (3), rotation (4), colour (3), sh1 (9), sh2 (24), sh3 (45) floats per entry */
     int codebook_size[6];
-    int codebook_bits[6]; /* stored bits per value (8 or 16) */
+    int codebook_bits[6]; /* stored bits per value (8 or 16); 0: transform-coded, not re-fitted by fine-tuning */
 } gsz_indexed;
 
 gsz_error gsz_decode_indexed(const void *data, size_t size, int threads, gsz_indexed *out);

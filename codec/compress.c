@@ -10,17 +10,23 @@ typedef struct {
     int cb_div, cb_max, pos_bits, cb_bits, opacity_bits;
     float exact;  /* fraction of points given entries of their own (largest weighted VQ error) */
     int refine;   /* fine-tuning steps */
+    float rate;   /* entropy-constrained VQ of colour (this) and scale (half of it); 0 = plain k-means */
+    float sh_step; /* > 0: SH transform-coded at this step instead of vector-quantised */
 } preset_t;
 
 /* Codebook sizes scale with the scene (entries = Gaussians / cb_div, capped), so that the codebook
  * bytes stay a small share of the file for small scenes and large scenes still get enough entries.
  * cb_div 0: one entry per Gaussian, i.e. scalar quantisation at cb_bits per value with the index
- * streams 0, 1, 2, ... (free after the delta transform): the same format serves near-lossless files. */
+ * streams 0, 1, 2, ... (free after the delta transform): the same format serves near-lossless files.
+ * rate: entropy-constrained assignment for colour and scale, whose k-means codebooks otherwise spend
+ * full-length indices on Gaussians that barely show (rotation and SH lost more than they saved:
+ * docs/BENCHMARKS.md). sh_step: transform coding of SH where a 45-dimensional codebook saturates
+ * (high); at balanced and small rates the fine-tuned codebooks fit better. */
 static const preset_t presets[4] = {
-    /* balanced */ {0.10f, 0.015f, 48, 4096, 11, 8, 6, 0.005f, 16},
-    /* high     */ {0.05f, 0.005f, 20, 8192, 13, 8, 7, 0.01f, 64},
-    /* small    */ {0.30f, 0.030f, 128, 2048, 11, 8, 5, 0.005f, 16},
-    /* max      */ {0.00f, -1.0f, 0, 0, 16, 8, 8, 0.0f, 0},
+    /* balanced */ {0.10f, 0.015f, 48, 4096, 11, 8, 6, 0.005f, 16, 1.0f, 0.0f},
+    /* high     */ {0.05f, 0.005f, 20, 8192, 13, 8, 7, 0.01f, 64, 1.0f, 0.09f},
+    /* small    */ {0.30f, 0.030f, 128, 2048, 11, 8, 5, 0.005f, 16, 1.0f, 0.0f},
+    /* max      */ {0.00f, -1.0f, 0, 0, 16, 8, 8, 0.0f, 0, 0.0f, 0.0f},
 };
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
@@ -139,7 +145,7 @@ static gsz_error vq_indices(uint32_t *as, size_t n, int k, void **idx_out, int *
 /* Vector-quantises n vectors: trains the codebook, gives the `exact` fraction of points with the
  * largest weighted error entries of their own (their values at the codebook's precision), numbers
  * entries by use and stores them at `bits`. */
-static gsz_error vq(float *x, const float *w, float exact, size_t n, int dim, int k, int bits, int threads,
+static gsz_error vq(float *x, const float *w, float exact, float rate, size_t n, int dim, int k, int bits, int threads,
                     uint8_t **cb_out, size_t *cb_size_out, void **idx_out, int *idx_width) {
     if (k > (int)n) k = (int)n;
     if (k > GSZ_CODEBOOK_MAX) k = GSZ_CODEBOOK_MAX;
@@ -162,6 +168,7 @@ static gsz_error vq(float *x, const float *w, float exact, size_t n, int dim, in
     gsz_kmeans_options ko = {0};
     ko.k = k;
     ko.threads = threads;
+    ko.rate = rate;
     gsz_error e = gsz_kmeans(x, w, n, dim, &ko, cent, as);
     if (!e && ne) {
         float *err = gsz_malloc_array(n, sizeof(float));
@@ -189,6 +196,28 @@ static gsz_error vq(float *x, const float *w, float exact, size_t n, int dim, in
     free(cent);
     if (e) { free(as); return e; }
     return vq_indices(as, n, k, idx_out, idx_width);
+}
+
+/* SH rest coefficients transform-coded, one codebook entry per Gaussian (see gsz_codebook_pack_sh):
+ * the step doubles per class, a Gaussian's class from its significance relative to the mean (step ~
+ * 1/sqrt(weight), the equal-slope rule for weighted squared error), at most 3 (a step 8x coarser). */
+static gsz_error sh_transform(float *x, const float *w, size_t n, int dim, float step,
+                              uint8_t **cb_out, size_t *cb_size_out, void **idx_out, int *idx_width) {
+    uint8_t *cls = calloc(n ? n : 1, 1);
+    uint32_t *as = gsz_malloc_array(n, sizeof(uint32_t));
+    if (!cls || !as) { free(cls); free(as); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
+    double mean = 0;
+    for (size_t i = 0; i < n; i++) mean += w[i];
+    mean /= (double)n;
+    for (size_t i = 0; i < n; i++) {
+        as[i] = (uint32_t)i;
+        double c = 0.5 * log2(mean / GSZ_MAX((double)w[i], 1e-30));
+        cls[i] = (uint8_t)GSZ_CLAMP(lround(c), 0, 3);
+    }
+    gsz_error e = gsz_codebook_pack_sh(x, (int)n, dim, step, cls, cb_out, cb_size_out);
+    free(cls);
+    if (e) { free(as); return e; }
+    return vq_indices(as, n, (int)n, idx_out, idx_width);
 }
 
 /* The index stream as tightly sized integers (takes over `as`). */
@@ -219,6 +248,8 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     float prune = opt->prune < 0 ? 0 : opt->prune > 0 ? opt->prune : P->prune;
     if (prune >= 1) return gsz_fail(GSZ_ERROR_argument, "--prune must be below 1");
     float exact = opt->exact < 0 ? 0 : opt->exact > 0 ? opt->exact : P->exact;
+    float rate = opt->vq_rate < 0 ? 0 : opt->vq_rate > 0 ? opt->vq_rate : P->rate;
+    float sh_step = opt->sh_step > 0 ? opt->sh_step : opt->sh_step < 0 || opt->codebook_sh > 0 ? 0 : P->sh_step; /* an explicit codebook size asks for one */
     float sh_thr = opt->sh_threshold < 0 ? -1 : opt->sh_threshold > 0 ? opt->sh_threshold : P->sh_threshold;
     int pos_bits = opt->pos_bits ? opt->pos_bits : P->pos_bits;
     if (pos_bits < 8 || pos_bits > 21) return gsz_fail(GSZ_ERROR_argument, "position bits %d out of range 8..21", pos_bits);
@@ -378,7 +409,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
         void *idx;
         int iw;
         if (opt->progress) opt->progress(opt->progress_user, a == 0 ? "vq scale" : a == 1 ? "vq rotation" : "vq color", 0.0);
-        err = vq(buf, wts, exact, n, attrs[a].dim, k, P->cb_bits, threads, &cb, &cbs, &idx, &iw);
+        err = vq(buf, wts, exact, a == 2 ? rate : a == 0 ? 0.5f * rate : 0.0f, n, attrs[a].dim, k, P->cb_bits, threads, &cb, &cbs, &idx, &iw);
         if (err) goto done;
         owned[nowned++] = cb;
         owned[nowned++] = idx;
@@ -403,7 +434,8 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
         void *idx;
         int iw;
         if (opt->progress) opt->progress(opt->progress_user, "vq sh", 0.0);
-        err = vq(buf, wts, exact, m, (int)dim, k, 8, threads, &cb, &cbs, &idx, &iw);
+        if (sh_step > 0) err = sh_transform(buf, wts, m, (int)dim, sh_step, &cb, &cbs, &idx, &iw);
+        else err = vq(buf, wts, exact, 0.0f, m, (int)dim, k, 8, threads, &cb, &cbs, &idx, &iw);
         if (err) goto done;
         owned[nowned++] = cb;
         owned[nowned++] = idx;

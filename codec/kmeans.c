@@ -145,6 +145,8 @@ typedef struct {
     float *lo0, *hi0;  /* per block: range of the first coordinate */
     uint32_t *id;      /* original index of sorted entry; UINT32_MAX for padding */
     uint32_t *pos_of;  /* sorted position of an original index */
+    float *len;        /* entropy-constrained search: per sorted entry its code length in bits (NULL: plain) */
+    float len_min;
 } searcher;
 
 typedef struct { float v; uint32_t i; } key_t_;
@@ -184,15 +186,39 @@ static gsz_error searcher_build(searcher *s, const float *cent, int k, int dim) 
     return GSZ_OK;
 }
 
-static void searcher_free(searcher *s) { free(s->c); free(s->lo0); free(s->hi0); free(s->id); free(s->pos_of); }
+static void searcher_free(searcher *s) { free(s->c); free(s->lo0); free(s->hi0); free(s->id); free(s->pos_of); free(s->len); }
+
+/* Code lengths -log2(count/n) per entry, laid out like the centroids (an unused entry costs as much
+ * as one used once in 2n, padding lanes infinitely much). */
+static gsz_error searcher_set_lengths(searcher *s, const uint32_t *assign, size_t n) {
+    size_t nl = (size_t)s->nb * SB;
+    s->len = malloc(nl * sizeof(float));
+    size_t *cnt = calloc((size_t)s->k, sizeof *cnt);
+    if (!s->len || !cnt) { free(cnt); return gsz_fail(GSZ_ERROR_memory, "k-means: out of memory"); }
+    for (size_t i = 0; i < n; i++) cnt[assign[i]]++;
+    s->len_min = INFINITY;
+    for (size_t j = 0; j < nl; j++) {
+        if (s->id[j] == UINT32_MAX) { s->len[j] = 1e30f; continue; }
+        double c = cnt[s->id[j]] ? (double)cnt[s->id[j]] : 0.5;
+        s->len[j] = (float)-log2(c / (double)n);
+        s->len_min = GSZ_MIN(s->len_min, s->len[j]);
+    }
+    free(cnt);
+    return GSZ_OK;
+}
 
 /* The block's SB squared distances (each summed over coordinates in order, so the value does not
  * depend on the vector width), folded into (best, best_id) with ties to the lowest id. Stops early
  * once every lane exceeds the best. */
-static inline void eval_block(const searcher *s, int b, const float *q, float *best, uint32_t *best_id) {
+static inline void eval_block(const searcher *s, int b, const float *q, float mu, float *best, uint32_t *best_id) {
     int dim = s->dim;
     const float *cb = s->c + (size_t)b * (size_t)dim * SB;
     vec_t acc = {0};
+    if (mu > 0) { /* entropy-constrained: the cost starts at mu times the entry's code length */
+        vec_t l;
+        memcpy(&l, s->len + (size_t)b * SB, sizeof l);
+        acc = l * mu;
+    }
     for (int d = 0; d < dim; d++) {
         vec_t cv;
         memcpy(&cv, cb + (size_t)d * SB, sizeof cv);
@@ -215,7 +241,7 @@ static inline void eval_block(const searcher *s, int b, const float *q, float *b
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 __attribute__((target_clones("avx2", "default")))
 #endif
-static uint32_t search(const searcher *s, const float *q, uint32_t hint, float *out_d) {
+static uint32_t search(const searcher *s, const float *q, uint32_t hint, float mu, float *out_d) {
     int nb = s->nb;
     int start;
     if (hint != UINT32_MAX) start = (int)(s->pos_of[hint] / SB);
@@ -227,29 +253,31 @@ static uint32_t search(const searcher *s, const float *q, uint32_t hint, float *
         }
         start = lo < nb ? lo : nb - 1;
     }
-    float best = INFINITY;
+    float best = INFINITY, base = mu > 0 ? mu * s->len_min : 0.0f;
     uint32_t best_id = UINT32_MAX;
-    eval_block(s, start, q, &best, &best_id);
+    eval_block(s, start, q, mu, &best, &best_id);
     for (int b = start + 1; b < nb; b++) {
         float gap = s->lo0[b] - q[0];
-        if (gap > 0 && gap * gap > best) break;
-        eval_block(s, b, q, &best, &best_id);
+        if (gap > 0 && gap * gap + base > best) break;
+        eval_block(s, b, q, mu, &best, &best_id);
     }
     for (int b = start - 1; b >= 0; b--) {
         float gap = q[0] - s->hi0[b];
-        if (gap > 0 && gap * gap > best) break;
-        eval_block(s, b, q, &best, &best_id);
+        if (gap > 0 && gap * gap + base > best) break;
+        eval_block(s, b, q, mu, &best, &best_id);
     }
-    if (out_d) *out_d = best;
+    if (out_d) *out_d = mu > 0 ? GSZ_MAX(0.0f, best - mu * s->len[s->pos_of[best_id]]) : best;
     return best_id;
 }
 
 typedef struct {
     const searcher *s;
-    const float *y;
+    const float *y, *w;
     uint32_t *assign;
     float *dist;
     int use_hint; /* 0: none, 1: assign[i] holds the previous centroid, 2: the predecessor's */
+    float lambda; /* entropy-constrained: point i minimises d^2 + lambda / w_i * length (0: nearest) */
+    float w_floor;
 } assign_ctx;
 
 static void assign_range(void *c_, size_t b, size_t e, int w) {
@@ -261,7 +289,8 @@ static void assign_range(void *c_, size_t b, size_t e, int w) {
         /* hints only speed the search up (the result is the exact nearest either way): the point's
          * previous centroid, or its predecessor's (points come in Morton order, neighbours are alike) */
         uint32_t hint = c->use_hint == 1 ? c->assign[i] : c->use_hint == 2 && i > b ? c->assign[i - 1] : UINT32_MAX;
-        c->assign[i] = search(c->s, c->y + i * dim, hint, &d);
+        float mu = c->lambda > 0 ? c->lambda / GSZ_MAX(c->w ? c->w[i] : 1.0f, c->w_floor) : 0.0f;
+        c->assign[i] = search(c->s, c->y + i * dim, hint, mu, &d);
         if (c->dist) c->dist[i] = d;
     }
 }
@@ -272,7 +301,23 @@ static gsz_error assign_all(const float *cent, int k, int dim, const float *y, s
     searcher s = {0};
     gsz_error err = searcher_build(&s, cent, k, dim);
     if (!err) {
-        assign_ctx ac = {&s, y, assign, dist, use_hint};
+        assign_ctx ac = {&s, y, NULL, assign, dist, use_hint, 0.0f, 0.0f};
+        gsz_parallel_for(n, 1024, threads, assign_range, &ac);
+    }
+    searcher_free(&s);
+    return err;
+}
+
+/* Entropy-constrained assignment (Chou, Lookabaugh and Gray, 1989): each point minimises its
+ * weighted squared error plus lambda times the code length of the entry under the current use
+ * counts (taken from assign, which also seeds the search). */
+static gsz_error assign_rate(const float *cent, int k, int dim, const float *y, const float *w, size_t n, uint32_t *assign,
+                             float *dist, float lambda, float w_floor, int threads) {
+    searcher s = {0};
+    gsz_error err = searcher_build(&s, cent, k, dim);
+    if (!err) err = searcher_set_lengths(&s, assign, n);
+    if (!err) {
+        assign_ctx ac = {&s, y, w, assign, dist, 1, lambda, w_floor};
         gsz_parallel_for(n, 1024, threads, assign_range, &ac);
     }
     searcher_free(&s);
@@ -321,17 +366,23 @@ gsz_error gsz_worst_points(const float *err, size_t n, size_t m, uint32_t *out) 
     return GSZ_OK;
 }
 
+/* Centroid update that leaves unused entries where they are (the entropy-constrained passes empty
+ * entries on purpose). */
+static void lloyd_update_keep(const float *y, const float *w, size_t n, int dim, int k, const uint32_t *assign,
+                                   float *cent, double *sum, double *wsum, int threads) {
+    update_ctx uc = {y, w, assign, n, dim, sum, wsum, k};
+    gsz_parallel_for((size_t)k, ((size_t)k + 15) / 16, threads, update_range, &uc);
+    for (int j = 0; j < k; j++)
+        if (wsum[j] > 0)
+            for (int d = 0; d < dim; d++) cent[(size_t)j * (size_t)dim + (size_t)d] = (float)(sum[(size_t)j * (size_t)dim + (size_t)d] / wsum[j]);
+}
+
 /* One Lloyd update; empty clusters reseeded at the largest weighted errors. */
 static gsz_error lloyd_update(const float *y, const float *w, size_t n, int dim, int k, const uint32_t *assign,
                               const float *dist, float *cent, double *sum, double *wsum, int threads) {
-    update_ctx uc = {y, w, assign, n, dim, sum, wsum, k};
-    gsz_parallel_for((size_t)k, ((size_t)k + 15) / 16, threads, update_range, &uc);
+    lloyd_update_keep(y, w, n, dim, k, assign, cent, sum, wsum, threads);
     int dead = 0;
-    for (int j = 0; j < k; j++) {
-        if (wsum[j] > 0) {
-            for (int d = 0; d < dim; d++) cent[(size_t)j * (size_t)dim + (size_t)d] = (float)(sum[(size_t)j * (size_t)dim + (size_t)d] / wsum[j]);
-        } else dead++;
-    }
+    for (int j = 0; j < k; j++) dead += !(wsum[j] > 0);
     if (!dead) return GSZ_OK;
     float *e = gsz_malloc_array(n, sizeof(float));
     uint32_t *worst = gsz_malloc_array((size_t)dead, sizeof(uint32_t));
@@ -415,7 +466,21 @@ gsz_error gsz_kmeans(const float *x, const float *w, size_t n, int dim, const gs
         if ((err = assign_all(cy, k, dim, y, n, as, dist, 2, threads))) goto done;
         if ((err = lloyd_update(y, w, n, dim, k, as, dist, cy, sum, wsum, threads))) goto done;
     }
-    if (assign_out) { /* nearest of the final centroids, starting from each point's last one */
+    if (opt->rate > 0) {
+        /* entropy-constrained passes: lambda at the quantiser's own slope, -dD/dR = (2 ln 2 / dim) D
+         * per point (high-rate theory), scaled by opt->rate; the assignment is the final one */
+        double wd = 0, ws_ = 0;
+        for (size_t i = 0; i < n; i++) { double wi = w ? w[i] : 1.0; wd += wi * dist[i]; ws_ += wi; }
+        float lambda = (float)(opt->rate * 2.0 * log(2.0) / dim * wd / (double)n);
+        float w_floor = (float)(1e-3 * ws_ / (double)n);
+        int passes = opt->rate_passes ? opt->rate_passes : 4;
+        if ((err = assign_all(cy, k, dim, y, n, as, dist, 1, threads))) goto done;
+        for (int it = 0; it < passes; it++) {
+            if ((err = assign_rate(cy, k, dim, y, w, n, as, dist, lambda, w_floor, threads))) goto done;
+            if (it + 1 < passes) lloyd_update_keep(y, w, n, dim, k, as, cy, sum, wsum, threads);
+        }
+        if (assign_out) memcpy(assign_out, as, n * sizeof(uint32_t));
+    } else if (assign_out) { /* nearest of the final centroids, starting from each point's last one */
         if ((err = assign_all(cy, k, dim, y, n, as, NULL, 1, threads))) goto done;
         memcpy(assign_out, as, n * sizeof(uint32_t));
     }

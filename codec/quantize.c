@@ -53,12 +53,137 @@ gsz_error gsz_codebook_pack(float *cb, int k, int dim, int bits, uint8_t **out, 
     return GSZ_OK;
 }
 
-gsz_error gsz_codebook_unpack(const uint8_t *p, size_t size, int expect_dim, float **cb_out, int *k_out) {
+/* Transform-coded SH codebooks (encoding 1), for one entry per Gaussian where a k-means codebook
+ * saturates (the error of a 45-dimensional codebook of a few thousand entries falls slowly with its
+ * size): each coefficient's RGB triplet in an orthonormal opponent-colour basis, which takes out most
+ * of the correlation a full PCA finds, then uniform quantisation with step `step * 2^class[j]`
+ * (coarser for the entries of less significant Gaussians). Layout: u32 k, u16 dim, u8 16, u8 1,
+ * f32 step, dim plane widths (1 or 2 bytes), k class bytes, then dim planes of k zigzagged integers
+ * (a 2-byte plane: its low bytes, then its high bytes). One-byte planes halve the memory the decoder
+ * touches; a plane is wide only where a value needs it. */
+#define OPP_A 0.57735026918962576 /* 1/sqrt(3) */
+#define OPP_B 0.70710678118654752 /* 1/sqrt(2) */
+#define OPP_C 0.40824829046386302 /* 1/sqrt(6) */
+
+static void opp_inverse(double y0, double y1, double y2, float *e) {
+    e[0] = (float)(OPP_A * y0 + OPP_B * y1 + OPP_C * y2);
+    e[1] = (float)(OPP_A * y0 - 2 * OPP_C * y2);
+    e[2] = (float)(OPP_A * y0 - OPP_B * y1 + OPP_C * y2);
+}
+
+gsz_error gsz_codebook_pack_sh(float *cb, int k, int dim, float step, const uint8_t *cls, uint8_t **out, size_t *out_size) {
+    if (dim % 3 || dim > 255 || !(step > 0) || !isfinite(step)) return gsz_fail(GSZ_ERROR_argument, "SH codebook: dimension %d, step %g", dim, (double)step);
+    if (k < 1 || k > GSZ_CODEBOOK_MAX) return gsz_fail(GSZ_ERROR_argument, "codebook: %d entries (the format allows 1 to 2^24)", k);
+    size_t K = (size_t)k, M = (size_t)dim;
+    uint16_t *z = gsz_malloc_array(K, M * sizeof(uint16_t)); /* plane-major */
+    if (!z) return gsz_fail(GSZ_ERROR_memory, "out of memory");
+    uint8_t wide[256] = {0};
+    for (size_t j = 0; j < K; j++) {
+        uint8_t c = cls ? GSZ_MIN(cls[j], 7) : 0;
+        double s = (double)step * (double)(1u << c);
+        float *e = cb + j * M;
+        for (size_t t = 0; t < M; t += 3) {
+            double r = e[t], g = e[t + 1], b = e[t + 2];
+            double y[3] = {(r + g + b) * OPP_A, (r - b) * OPP_B, (r - 2 * g + b) * OPP_C};
+            int32_t q[3];
+            for (int u = 0; u < 3; u++) {
+                long v = lround(y[u] / s);
+                q[u] = (int32_t)GSZ_CLAMP(v, -32767L, 32767L);
+                uint16_t zz = (uint16_t)(((uint32_t)q[u] << 1) ^ (uint32_t)(q[u] >> 31));
+                z[(t + (size_t)u) * K + j] = zz;
+                wide[t + (size_t)u] |= zz > 255;
+            }
+            opp_inverse(s * q[0], s * q[1], s * q[2], e + t);
+        }
+    }
+    size_t size = 12 + M + K;
+    for (size_t m = 0; m < M; m++) size += K * (wide[m] ? 2 : 1);
+    uint8_t *p = malloc(size);
+    if (!p) { free(z); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
+    put32(p, (uint32_t)k);
+    p[4] = (uint8_t)dim; p[5] = (uint8_t)(dim >> 8); p[6] = 16; p[7] = 1;
+    putf(p + 8, step);
+    for (size_t j = 0; j < K; j++) p[12 + M + j] = cls ? GSZ_MIN(cls[j], 7) : 0;
+    uint8_t *pl = p + 12 + M + K;
+    for (size_t m = 0; m < M; m++) {
+        p[12 + m] = wide[m] ? 2 : 1;
+        for (size_t j = 0; j < K; j++) pl[j] = (uint8_t)z[m * K + j];
+        if (wide[m])
+            for (size_t j = 0; j < K; j++) pl[K + j] = (uint8_t)(z[m * K + j] >> 8);
+        pl += K * (wide[m] ? 2 : 1);
+    }
+    free(z);
+    *out = p;
+    *out_size = size;
+    return GSZ_OK;
+}
+
+typedef struct {
+    const uint8_t *cls;
+    const uint8_t *plane[256]; /* start of each plane */
+    const uint8_t *width;
+    size_t K, M;
+    float step;
+    float *cb;
+} unpack_sh_ctx;
+
+static void unpack_sh_range(void *c_, size_t b, size_t e_, int w) {
+    (void)w;
+    const unpack_sh_ctx *c = c_;
+    size_t K = c->K, M = c->M;
+    for (size_t j = b; j < e_; j++) {
+        double s = (double)c->step * (double)(1u << c->cls[j]);
+        float *e = c->cb + j * M;
+        for (size_t t = 0; t < M; t += 3) {
+            double y[3];
+            for (int u = 0; u < 3; u++) {
+                const uint8_t *pl = c->plane[t + (size_t)u];
+                uint32_t z = pl[j] | (c->width[t + (size_t)u] == 2 ? (uint32_t)pl[K + j] << 8 : 0);
+                y[u] = s * (double)((int32_t)(z >> 1) ^ -(int32_t)(z & 1));
+            }
+            opp_inverse(y[0], y[1], y[2], e + t);
+        }
+    }
+}
+
+static gsz_error unpack_sh(const uint8_t *p, size_t size, uint32_t k, int dim, int threads, float **cb_out) {
+    size_t K = k, M = (size_t)dim;
+    if (dim % 3 || dim > 255) return gsz_fail(GSZ_ERROR_corrupt, "transform-coded codebook of dimension %d", dim);
+    if (size < 12 + M + K) return gsz_fail(GSZ_ERROR_corrupt, "codebook truncated");
+    unpack_sh_ctx c = {p + 12 + M, {0}, p + 12, K, M, getf(p + 8), NULL};
+    if (!(c.step > 0) || !isfinite(c.step) || !isfinite(c.step * 128.0f * 32768.0f)) return gsz_fail(GSZ_ERROR_corrupt, "codebook step invalid");
+    size_t at = 12 + M + K;
+    for (size_t m = 0; m < M; m++) {
+        if (c.width[m] != 1 && c.width[m] != 2) return gsz_fail(GSZ_ERROR_corrupt, "codebook plane %zu: width %u", m, c.width[m]);
+        c.plane[m] = p + at;
+        at += K * c.width[m];
+    }
+    if (size != at) return gsz_fail(GSZ_ERROR_corrupt, "codebook size mismatch");
+    for (size_t j = 0; j < K; j++)
+        if (c.cls[j] > 7) return gsz_fail(GSZ_ERROR_corrupt, "codebook entry %zu: step class %u above 7", j, c.cls[j]);
+    c.cb = gsz_malloc_array(K, M * sizeof(float));
+    if (!c.cb) return gsz_fail(GSZ_ERROR_memory, "out of memory");
+    gsz_parallel_for(K, 4096, threads, unpack_sh_range, &c);
+    *cb_out = c.cb;
+    return GSZ_OK;
+}
+
+gsz_error gsz_codebook_unpack(const uint8_t *p, size_t size, int expect_dim, int threads, float **cb_out, int *k_out) {
     *cb_out = NULL;
     if (size < 8) return gsz_fail(GSZ_ERROR_corrupt, "codebook truncated");
     uint32_t k = get32(p);
     int dim = p[4] | p[5] << 8, bits = p[6];
     if (dim != expect_dim) return gsz_fail(GSZ_ERROR_corrupt, "codebook dimension %d, expected %d", dim, expect_dim);
+    if (p[7] == 1) { /* transform-coded (SH) */
+        if (size < 12) return gsz_fail(GSZ_ERROR_corrupt, "codebook truncated");
+        uint32_t kk = get32(p);
+        if (kk == 0 || kk > (uint32_t)GSZ_CODEBOOK_MAX) return gsz_fail(GSZ_ERROR_corrupt, "codebook size %u", kk);
+        if (expect_dim < 9) return gsz_fail(GSZ_ERROR_corrupt, "transform-coded codebook outside the SH sections");
+        gsz_error e = unpack_sh(p, size, kk, dim, threads, cb_out);
+        if (!e) *k_out = (int)kk;
+        return e;
+    }
+    if (p[7] != 0) return gsz_fail(GSZ_ERROR_corrupt, "codebook encoding %u unknown", p[7]);
     if (bits != 8 && bits != 16) return gsz_fail(GSZ_ERROR_corrupt, "codebook precision %d bits", bits);
     if (k == 0 || k > (uint32_t)GSZ_CODEBOOK_MAX) return gsz_fail(GSZ_ERROR_corrupt, "codebook size %u", k);
     size_t vb = (size_t)bits / 8;

@@ -169,7 +169,8 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
         P[p].val = x.codebook[p];
         P[p].k = x.codebook_size[p];
         P[p].dim = gsz_codebook_dim(p);
-        P[p].count = (size_t)P[p].k * (size_t)P[p].dim;
+        /* a transform-coded codebook (one entry per Gaussian) is rendered but not fitted */
+        P[p].count = x.codebook_bits[p] ? (size_t)P[p].k * (size_t)P[p].dim : 0;
         P[p].bits = x.codebook_bits[p];
     }
     /* a latent logit per opacity (the decoder keeps opacities off 0 and 1) */

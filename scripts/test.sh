@@ -24,6 +24,7 @@ if [ "$SECS" -gt 0 ]; then
     mkdir -p "$C/ply" "$C/gsz"
     ./build/gsz synth 40 --sh 1 -o "$C/ply/seed.ply" -q
     ./build/gsz compress "$C/ply/seed.ply" -o "$C/gsz/seed.gsz" -q --views 4
+    ./build/gsz compress "$C/ply/seed.ply" -o "$C/gsz/seed-high.gsz" -q --views 4 --preset high --refine 0 # transform-coded SH
     ./build-fuzz/tests/fuzz_ply -max_total_time="$SECS" -max_len=65536 -print_final_stats=1 "$C/ply" 2>&1 | tail -3
     ./build-fuzz/tests/fuzz_gsz -max_total_time="$SECS" -max_len=65536 -print_final_stats=1 "$C/gsz" 2>&1 | tail -3
 fi

@@ -14,7 +14,8 @@ static const char *usage =
     "usage:\n"
     "  gsz compress IN.ply -o OUT.gsz [--preset max|high|balanced|small] [--cameras cameras.json]\n"
     "               [--prune F] [--sh-degree N] [--sh-threshold T] [--codebook-sh K] [--codebook-dc K]\n"
-    "               [--codebook-geom K] [--pos-bits B] [--exact F] [--level L] [--prune-threshold T] [--views N] [--refine N]\n"
+    "               [--codebook-geom K] [--sh-step S] [--vq-rate R] [--pos-bits B] [--exact F] [--level L]\n"
+    "               [--prune-threshold T] [--views N] [--refine N]\n"
     "               [-j N] [-q] [--json]     (--views: generated significance views without --cameras)\n"
     "  gsz decompress IN.gsz -o OUT.ply [-j N] [-q] [--json]\n"
     "  gsz info FILE(.ply|.gsz) [--json]\n"
@@ -90,6 +91,8 @@ static int parse(int argc, char **argv, args_t *a, const char **pos, int *npos, 
         else if (!strcmp(o, "--codebook-sh")) { NUM(1, 16777216); a->co.codebook_sh = (int)x; }
         else if (!strcmp(o, "--codebook-dc")) { NUM(1, 16777216); a->co.codebook_dc = (int)x; }
         else if (!strcmp(o, "--codebook-geom")) { NUM(1, 16777216); a->co.codebook_geom = (int)x; }
+        else if (!strcmp(o, "--sh-step")) { NUM(0, 10); a->co.sh_step = x == 0 ? -1.0f : (float)x; }
+        else if (!strcmp(o, "--vq-rate")) { NUM(0, 100); a->co.vq_rate = x == 0 ? -1.0f : (float)x; }
         else if (!strcmp(o, "--pos-bits")) { NUM(8, 21); a->co.pos_bits = (int)x; }
         else if (!strcmp(o, "--level")) { NUM(1, 22); a->co.zstd_level = (int)x; }
         else if (!strcmp(o, "--refine")) { NUM(0, 100000); a->co.refine = x ? (int)x : -1; }

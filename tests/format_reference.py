@@ -57,9 +57,31 @@ def undo_transform(raw, tx, n, width):
 
 
 def codebook(raw, dim):
-    k, m, bits = struct.unpack_from("<IHB", raw, 0)
+    k, m, bits, enc = struct.unpack_from("<IHBB", raw, 0)
     if m != dim:
         fail(f"codebook dimension {m}, expected {dim}")
+    if enc == 1:
+        step = np.float64(np.frombuffer(raw, dtype="<f4", count=1, offset=8)[0])
+        width = np.frombuffer(raw, dtype=np.uint8, count=m, offset=12).astype(np.int64)
+        cls = np.frombuffer(raw, dtype=np.uint8, count=k, offset=12 + m).astype(np.int64)
+        if len(raw) != 12 + m + k + k * int(width.sum()) or cls.max() > 7 or not set(width) <= {1, 2}:
+            fail("transform-coded codebook malformed")
+        z = np.empty((k, m), dtype=np.int64)
+        at = 12 + m + k
+        for c in range(m):
+            b = np.frombuffer(raw, dtype=np.uint8, count=k * width[c], offset=at).astype(np.int64)
+            z[:, c] = b[:k] | ((b[k:] << 8) if width[c] == 2 else 0)
+            at += k * width[c]
+        y = np.where(z & 1, -((z + 1) >> 1), z >> 1).astype(np.float64) * (step * 2.0 ** cls)[:, None]
+        a, bb, c = 0.57735026918962576, 0.70710678118654752, 0.40824829046386302
+        out = np.empty((k, m), dtype=F32)
+        y0, y1, y2 = y[:, 0::3], y[:, 1::3], y[:, 2::3]
+        out[:, 0::3] = a * y0 + bb * y1 + c * y2
+        out[:, 1::3] = a * y0 - (2 * c) * y2
+        out[:, 2::3] = a * y0 - bb * y1 + c * y2
+        return out
+    if enc != 0:
+        fail(f"codebook encoding {enc}")
     lo = np.frombuffer(raw, dtype="<f4", count=m, offset=8).astype(np.float64)
     hi = np.frombuffer(raw, dtype="<f4", count=m, offset=8 + 4 * m).astype(np.float64)
     levels = 255.0 if bits == 8 else 65535.0

@@ -432,6 +432,115 @@ static void test_kmeans_exact_and_deterministic(void **state) {
     free(x); free(w); free(a1); free(a2);
 }
 
+/* Entropy-constrained k-means: fewer bits in the indices for a bounded rise in weighted error, the
+ * same for any thread count. */
+static double index_entropy(const uint32_t *a, size_t n, int k) {
+    size_t *c = calloc((size_t)k, sizeof *c);
+    for (size_t i = 0; i < n; i++) c[a[i]]++;
+    double h = 0;
+    for (int j = 0; j < k; j++)
+        if (c[j]) h -= (double)c[j] / (double)n * log2((double)c[j] / (double)n);
+    free(c);
+    return h;
+}
+
+static double weighted_error(const float *x, const float *w, const float *c, const uint32_t *a, size_t n, int dim) {
+    double e = 0;
+    for (size_t i = 0; i < n; i++)
+        for (int d = 0; d < dim; d++) {
+            double t = (double)x[i * (size_t)dim + (size_t)d] - c[a[i] * (size_t)dim + (size_t)d];
+            e += w[i] * t * t;
+        }
+    return e;
+}
+
+static void test_kmeans_rate(void **state) {
+    (void)state;
+    enum { N = 20000, D = 3, K = 256 };
+    float *x = malloc(N * D * 4), *w = malloc(N * 4), c0[K * D], c1[K * D], c2[K * D];
+    gsz_rng r = {5};
+    for (int i = 0; i < N; i++) {
+        double u = gsz_rng_uniform(&r);
+        w[i] = (float)(u * u * u * u); /* heavy-tailed, as significance is */
+        for (int d = 0; d < D; d++) x[i * D + d] = (float)gsz_rng_normal(&r);
+    }
+    gsz_kmeans_options o = {0};
+    o.k = K;
+    o.threads = 2;
+    uint32_t *a0 = malloc(N * 4), *a1 = malloc(N * 4), *a2 = malloc(N * 4);
+    assert_int_equal(gsz_kmeans(x, w, N, D, &o, c0, a0), GSZ_OK);
+    o.rate = 1.0f;
+    assert_int_equal(gsz_kmeans(x, w, N, D, &o, c1, a1), GSZ_OK);
+    o.threads = 1;
+    assert_int_equal(gsz_kmeans(x, w, N, D, &o, c2, a2), GSZ_OK);
+    assert_memory_equal(c1, c2, sizeof c1);
+    assert_memory_equal(a1, a2, N * 4);
+    double h0 = index_entropy(a0, N, K), h1 = index_entropy(a1, N, K);
+    double e0 = weighted_error(x, w, c0, a0, N, D), e1 = weighted_error(x, w, c1, a1, N, D);
+    fprintf(stderr, "entropy-constrained k-means: %.2f -> %.2f bits per index, weighted error x%.2f\n", h0, h1, e1 / e0);
+    assert_true(h1 < h0 - 0.5);
+    assert_true(e1 < 2.0 * e0);
+    free(x); free(w); free(a0); free(a1); free(a2);
+}
+
+/* Transform-coded SH codebooks: the decoder gives exactly what the encoder wrote back, within half a
+ * step per opponent component; damaged payloads are refused. */
+static void test_sh_transform_codebook(void **state) {
+    (void)state;
+    enum { K = 500, M = 45 };
+    float *cb = malloc(K * M * 4), *orig = malloc(K * M * 4), *back;
+    uint8_t cls[K];
+    gsz_rng r = {11};
+    for (int j = 0; j < K; j++) {
+        cls[j] = (uint8_t)(j % 4);
+        for (int m = 0; m < M; m++) orig[j * M + m] = (float)(gsz_rng_normal(&r) * (j == 0 && m < 3 ? 1e4 : 0.3)); /* clamps */
+    }
+    memcpy(cb, orig, K * M * 4);
+    uint8_t *p;
+    size_t sz;
+    const float step = 0.05f;
+    assert_int_equal(gsz_codebook_pack_sh(cb, K, M, step, cls, &p, &sz), GSZ_OK);
+    assert_true(sz > 12 + M + K + K * M && sz < 12 + M + K + 2 * K * M); /* planes 0-2 wide (entry 0), the rest not */
+    int k = 0;
+    assert_int_equal(gsz_codebook_unpack(p, sz, M, 2, &back, &k), GSZ_OK);
+    assert_int_equal(k, K);
+    assert_memory_equal(back, cb, K * M * 4);
+    for (int j = 0; j < K; j++)
+        for (int t = j ? 0 : 3; t < M; t += 3) {
+            double e = 0;
+            for (int u = 0; u < 3; u++) e += pow((double)back[j * M + t + u] - orig[j * M + t + u], 2);
+            assert_true(sqrt(e) <= step * (1 << cls[j]) * sqrt(3.0) / 2 * 1.0001 + 1e-6);
+        }
+    free(back);
+    float *none;
+    assert_int_equal(gsz_codebook_unpack(p, sz, 24, 2, &none, &k), GSZ_ERROR_corrupt); /* dimension */
+    assert_int_equal(gsz_codebook_unpack(p, sz - 1, M, 2, &none, &k), GSZ_ERROR_corrupt); /* size */
+    assert_int_equal(gsz_codebook_unpack(p, 11, M, 2, &none, &k), GSZ_ERROR_corrupt);
+    p[12 + M + 7] = 8; /* a step class above 7 */
+    assert_int_equal(gsz_codebook_unpack(p, sz, M, 2, &none, &k), GSZ_ERROR_corrupt);
+    p[12 + M + 7] = 0;
+    p[12 + 5] = 3; /* a plane width other than 1 or 2 */
+    assert_int_equal(gsz_codebook_unpack(p, sz, M, 2, &none, &k), GSZ_ERROR_corrupt);
+    p[12 + 5] = 2;
+    assert_int_equal(gsz_codebook_unpack(p, sz, M, 2, &none, &k), GSZ_ERROR_corrupt); /* sizes then disagree */
+    p[12 + 5] = 1;
+    assert_int_equal(p[12], 2);
+    p[7] = 2; /* an unknown encoding */
+    assert_int_equal(gsz_codebook_unpack(p, sz, M, 2, &none, &k), GSZ_ERROR_corrupt);
+    p[7] = 1;
+    float bad = NAN;
+    memcpy(p + 8, &bad, 4);
+    assert_int_equal(gsz_codebook_unpack(p, sz, M, 2, &none, &k), GSZ_ERROR_corrupt);
+    free(p);
+    /* only SH codebooks may be transform-coded */
+    memcpy(cb, orig, 3 * 4 * 4);
+    assert_int_equal(gsz_codebook_pack_sh(cb, 4, 3, step, NULL, &p, &sz), GSZ_OK);
+    assert_int_equal(gsz_codebook_unpack(p, sz, 3, 2, &none, &k), GSZ_ERROR_corrupt);
+    free(p);
+    free(cb);
+    free(orig);
+}
+
 static void test_entropy_round_trip(void **state) {
     (void)state;
     enum { N = 3001 };
@@ -465,6 +574,7 @@ int main(void) {
         cmocka_unit_test(test_lying_sections), cmocka_unit_test(test_geometry_canonical_same_image),
         cmocka_unit_test(test_kmeans_exact_and_deterministic), cmocka_unit_test(test_entropy_round_trip),
         cmocka_unit_test(test_render_gradient), cmocka_unit_test(test_refine),
+        cmocka_unit_test(test_kmeans_rate), cmocka_unit_test(test_sh_transform_codebook),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
