@@ -78,9 +78,11 @@ void gsz_quat_canonical(const float in[4], float out[4]); /* normalised, w >= 0 
 void gsz_geometry_canonical(float scale[3], float q[4]);
 
 /* ---- entropy.c */
-/* Stream of n elements of width bytes (1,2,4,8). The encoder tries the transforms and keeps the smallest. */
+/* Stream of n elements of width bytes (1,2,4,8). The encoder tries the transforms and keeps the smallest;
+ * streams of at least GSZ_ZSTD_MT_MIN bytes use up to `threads` zstd workers (same bytes for any count). */
 enum { GSZ_TX_RAW = 0, GSZ_TX_PLANES = 1, GSZ_TX_DELTA_PLANES = 2, GSZ_TX_DELTA_VARINT = 3, GSZ_TX_COUNT };
-gsz_error gsz_entropy_encode(const void *data, size_t n, int width, int level, uint8_t **out, size_t *out_size,
+#define GSZ_ZSTD_MT_MIN ((size_t)8 << 20)
+gsz_error gsz_entropy_encode(const void *data, size_t n, int width, int level, int threads, uint8_t **out, size_t *out_size,
                              int *transform);
 /* Decodes into out (n*width bytes, allocated by the caller); every size is checked. */
 gsz_error gsz_entropy_decode(const uint8_t *in, size_t in_size, int transform, size_t n, int width, void *out);

@@ -84,7 +84,7 @@ typedef struct {
 
 typedef struct {
     stream_job *jobs;
-    int level;
+    int level, threads;
 } enc_ctx;
 
 static void encode_range(void *p, size_t b, size_t e, int w) {
@@ -94,7 +94,7 @@ static void encode_range(void *p, size_t b, size_t e, int w) {
         stream_job *j = &c->jobs[i];
         int tx = 0;
         size_t sz = 0;
-        j->err = gsz_entropy_encode(j->raw, j->n, j->width, c->level, &j->stored, &sz, &tx);
+        j->err = gsz_entropy_encode(j->raw, j->n, j->width, c->level, c->threads, &j->stored, &sz, &tx);
         j->sec.transform = (uint8_t)tx;
         j->sec.width = (uint8_t)j->width;
         j->sec.elements = j->n;
@@ -456,7 +456,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     gsz_scene_free(&s);
 
     if (opt->progress) opt->progress(opt->progress_user, "entropy coding", 0.0);
-    enc_ctx ec = {jobs, level};
+    enc_ctx ec = {jobs, level, threads};
     gsz_parallel_for(njobs, 1, threads, encode_range, &ec);
     for (size_t i = 0; i < njobs; i++)
         if (jobs[i].err) { err = jobs[i].err; goto done; }

@@ -47,7 +47,7 @@ static uint8_t *transform(const uint8_t *in, size_t n, int w, int tx, size_t *ou
     return o;
 }
 
-gsz_error gsz_entropy_encode(const void *data, size_t n, int w, int level, uint8_t **out, size_t *out_size, int *tx_out) {
+gsz_error gsz_entropy_encode(const void *data, size_t n, int w, int level, int threads, uint8_t **out, size_t *out_size, int *tx_out) {
     static const int order[] = {GSZ_TX_RAW, GSZ_TX_PLANES, GSZ_TX_DELTA_PLANES, GSZ_TX_DELTA_VARINT};
     ZSTD_CCtx *cc = ZSTD_createCCtx();
     if (!cc) return gsz_fail(GSZ_ERROR_memory, "zstd: cannot create context");
@@ -68,7 +68,14 @@ gsz_error gsz_entropy_encode(const void *data, size_t n, int w, int level, uint8
     }
     size_t len;
     uint8_t *tr = transform(data, n, w, best_tx, &len);
-    size_t r = tr ? ZSTD_compressCCtx(cc, buf, cap, tr, len, level) : 0;
+    size_t r = 0;
+    if (tr && len >= GSZ_ZSTD_MT_MIN) {
+        /* large streams (the per-Gaussian SH of big scenes) in zstd's multithreaded mode, whose output
+         * is the same for any number of workers >= 1 (unlike its single-threaded mode) */
+        ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, level);
+        size_t mt = ZSTD_CCtx_setParameter(cc, ZSTD_c_nbWorkers, GSZ_MAX(1, threads));
+        r = ZSTD_isError(mt) ? ZSTD_compressCCtx(cc, buf, cap, tr, len, level) : ZSTD_compress2(cc, buf, cap, tr, len);
+    } else if (tr) r = ZSTD_compressCCtx(cc, buf, cap, tr, len, level);
     free(tr);
     ZSTD_freeCCtx(cc);
     if (!tr || ZSTD_isError(r)) { free(buf); return gsz_fail(GSZ_ERROR_memory, "zstd compression failed"); }

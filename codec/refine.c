@@ -236,7 +236,7 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
         size_t rsize = n, ssize;
         int tx;
         if (p < 6 && (err = gsz_codebook_pack(P[p].val, P[p].k, P[p].dim, P[p].bits, &raw, &rsize))) goto done;
-        err = gsz_entropy_encode(raw, rsize, 1, level, &stored[p], &ssize, &tx);
+        err = gsz_entropy_encode(raw, rsize, 1, level, threads, &stored[p], &ssize, &tx);
         if (raw != opac) free(raw);
         if (err) goto done;
         uint32_t type = p < 6 ? cb_sec[p] : (uint32_t)GSZ_SEC_OPACITY;

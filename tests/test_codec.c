@@ -356,7 +356,7 @@ static void test_lying_sections(void **state) {
     uint8_t *enc;
     size_t esz;
     int tx;
-    assert_int_equal(gsz_entropy_encode(idx, n, sec->width, 3, &enc, &esz, &tx), GSZ_OK);
+    assert_int_equal(gsz_entropy_encode(idx, n, sec->width, 3, 1, &enc, &esz, &tx), GSZ_OK);
     m = c;
     for (size_t i = 0; i < m.n; i++)
         if (m.s[i].type == GSZ_SEC_DC_IDX) { m.s[i].payload = enc; m.s[i].stored_size = esz; m.s[i].transform = (uint8_t)tx; }
@@ -557,13 +557,29 @@ static void test_entropy_round_trip(void **state) {
             uint8_t *enc;
             size_t esz;
             int tx;
-            assert_int_equal(gsz_entropy_encode(data, N, w, 5, &enc, &esz, &tx), GSZ_OK);
+            assert_int_equal(gsz_entropy_encode(data, N, w, 5, 1, &enc, &esz, &tx), GSZ_OK);
             memset(back, 0, sizeof back);
             assert_int_equal(gsz_entropy_decode(enc, esz, tx, N, w, back), GSZ_OK);
             assert_memory_equal(data, back, (size_t)N * w);
             assert_int_equal(gsz_entropy_decode(enc, esz, tx, N + 1, w, back), GSZ_ERROR_corrupt);
             free(enc);
         }
+    /* a stream large enough for zstd's workers: the same bytes for 1 and 3 of them */
+    size_t big = GSZ_ZSTD_MT_MIN + 12345;
+    uint8_t *src = malloc(big);
+    for (size_t i = 0; i < big; i++) src[i] = (uint8_t)(gsz_rng_next(&r) % 7 == 0 ? gsz_rng_next(&r) : 0);
+    uint8_t *e1, *e3;
+    size_t n1, n3;
+    int t1, t3;
+    assert_int_equal(gsz_entropy_encode(src, big, 1, 3, 1, &e1, &n1, &t1), GSZ_OK);
+    assert_int_equal(gsz_entropy_encode(src, big, 1, 3, 3, &e3, &n3, &t3), GSZ_OK);
+    assert_int_equal(n1, n3);
+    assert_int_equal(t1, t3);
+    assert_memory_equal(e1, e3, n1);
+    uint8_t *back_big = malloc(big);
+    assert_int_equal(gsz_entropy_decode(e1, n1, t1, big, 1, back_big), GSZ_OK);
+    assert_memory_equal(src, back_big, big);
+    free(src); free(e1); free(e3); free(back_big);
 }
 
 int main(void) {
