@@ -146,6 +146,7 @@ typedef struct {
     uint32_t *id;      /* original index of sorted entry; UINT32_MAX for padding */
     uint32_t *pos_of;  /* sorted position of an original index */
     float *len;        /* entropy-constrained search: per sorted entry its code length in bits (NULL: plain) */
+    float *len_min_b;  /* per block: the shortest code length in it */
     float len_min;
 } searcher;
 
@@ -186,15 +187,16 @@ static gsz_error searcher_build(searcher *s, const float *cent, int k, int dim) 
     return GSZ_OK;
 }
 
-static void searcher_free(searcher *s) { free(s->c); free(s->lo0); free(s->hi0); free(s->id); free(s->pos_of); free(s->len); }
+static void searcher_free(searcher *s) { free(s->c); free(s->lo0); free(s->hi0); free(s->id); free(s->pos_of); free(s->len); free(s->len_min_b); }
 
 /* Code lengths -log2(count/n) per entry, laid out like the centroids (an unused entry costs as much
  * as one used once in 2n, padding lanes infinitely much). */
 static gsz_error searcher_set_lengths(searcher *s, const uint32_t *assign, size_t n) {
     size_t nl = (size_t)s->nb * SB;
     s->len = malloc(nl * sizeof(float));
+    s->len_min_b = malloc((size_t)s->nb * sizeof(float));
     size_t *cnt = calloc((size_t)s->k, sizeof *cnt);
-    if (!s->len || !cnt) { free(cnt); return gsz_fail(GSZ_ERROR_memory, "k-means: out of memory"); }
+    if (!s->len || !s->len_min_b || !cnt) { free(cnt); return gsz_fail(GSZ_ERROR_memory, "k-means: out of memory"); }
     for (size_t i = 0; i < n; i++) cnt[assign[i]]++;
     s->len_min = INFINITY;
     for (size_t j = 0; j < nl; j++) {
@@ -202,6 +204,10 @@ static gsz_error searcher_set_lengths(searcher *s, const uint32_t *assign, size_
         double c = cnt[s->id[j]] ? (double)cnt[s->id[j]] : 0.5;
         s->len[j] = (float)-log2(c / (double)n);
         s->len_min = GSZ_MIN(s->len_min, s->len[j]);
+    }
+    for (size_t b = 0; b < (size_t)s->nb; b++) {
+        s->len_min_b[b] = s->len[b * SB];
+        for (size_t l = 1; l < SB; l++) s->len_min_b[b] = GSZ_MIN(s->len_min_b[b], s->len[b * SB + l]);
     }
     free(cnt);
     return GSZ_OK;
@@ -256,14 +262,17 @@ static uint32_t search(const searcher *s, const float *q, uint32_t hint, float m
     float best = INFINITY, base = mu > 0 ? mu * s->len_min : 0.0f;
     uint32_t best_id = UINT32_MAX;
     eval_block(s, start, q, mu, &best, &best_id);
+    /* past the slab bound with the shortest code anywhere: stop; with the block's shortest: skip it */
     for (int b = start + 1; b < nb; b++) {
-        float gap = s->lo0[b] - q[0];
-        if (gap > 0 && gap * gap + base > best) break;
+        float gap = GSZ_MAX(0.0f, s->lo0[b] - q[0]);
+        if (gap * gap + base > best) break;
+        if (mu > 0 && gap * gap + mu * s->len_min_b[b] > best) continue;
         eval_block(s, b, q, mu, &best, &best_id);
     }
     for (int b = start - 1; b >= 0; b--) {
-        float gap = q[0] - s->hi0[b];
-        if (gap > 0 && gap * gap + base > best) break;
+        float gap = GSZ_MAX(0.0f, q[0] - s->hi0[b]);
+        if (gap * gap + base > best) break;
+        if (mu > 0 && gap * gap + mu * s->len_min_b[b] > best) continue;
         eval_block(s, b, q, mu, &best, &best_id);
     }
     if (out_d) *out_d = mu > 0 ? GSZ_MAX(0.0f, best - mu * s->len[s->pos_of[best_id]]) : best;
