@@ -426,6 +426,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
             wts[m] = (float)(score[g] + 1e-3 * mean_score);
             m++;
         }
+        if (d == maxdeg) { free(s.sh_rest); s.sh_rest = NULL; } /* gathered for the last time: the largest array goes before its codebook is built */
         stats.count_by_degree[d] = m;
         if (!m) continue;
         int k = cb_size(opt->codebook_sh, m, P);

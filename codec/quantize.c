@@ -71,48 +71,50 @@ static void opp_inverse(double y0, double y1, double y2, float *e) {
     e[2] = (float)(OPP_A * y0 - OPP_B * y1 + OPP_C * y2);
 }
 
+/* Entry j's opponent components quantised at its step (q[M]); writes the decoded values back to e. */
+static void quantise_sh(float *e, size_t M, double s, int32_t *q, int write_back) {
+    for (size_t t = 0; t < M; t += 3) {
+        double r = e[t], g = e[t + 1], b = e[t + 2];
+        double y[3] = {(r + g + b) * OPP_A, (r - b) * OPP_B, (r - 2 * g + b) * OPP_C};
+        for (int u = 0; u < 3; u++) {
+            long v = lround(y[u] / s);
+            q[t + (size_t)u] = (int32_t)GSZ_CLAMP(v, -32767L, 32767L);
+        }
+        if (write_back) opp_inverse(s * q[t], s * q[t + 1], s * q[t + 2], e + t);
+    }
+}
+
+static uint32_t zigzag(int32_t q) { return ((uint32_t)q << 1) ^ (uint32_t)(q >> 31); }
+
 gsz_error gsz_codebook_pack_sh(float *cb, int k, int dim, float step, const uint8_t *cls, uint8_t **out, size_t *out_size) {
     if (dim % 3 || dim > 255 || !(step > 0) || !isfinite(step)) return gsz_fail(GSZ_ERROR_argument, "SH codebook: dimension %d, step %g", dim, (double)step);
     if (k < 1 || k > GSZ_CODEBOOK_MAX) return gsz_fail(GSZ_ERROR_argument, "codebook: %d entries (the format allows 1 to 2^24)", k);
     size_t K = (size_t)k, M = (size_t)dim;
-    uint16_t *z = gsz_malloc_array(K, M * sizeof(uint16_t)); /* plane-major */
-    if (!z) return gsz_fail(GSZ_ERROR_memory, "out of memory");
-    uint8_t wide[256] = {0};
+    int32_t q[255];
+    uint8_t wide[255] = {0};
+    /* two passes, widths first, so no quantised copy of the codebook is kept */
     for (size_t j = 0; j < K; j++) {
-        uint8_t c = cls ? GSZ_MIN(cls[j], 7) : 0;
-        double s = (double)step * (double)(1u << c);
-        float *e = cb + j * M;
-        for (size_t t = 0; t < M; t += 3) {
-            double r = e[t], g = e[t + 1], b = e[t + 2];
-            double y[3] = {(r + g + b) * OPP_A, (r - b) * OPP_B, (r - 2 * g + b) * OPP_C};
-            int32_t q[3];
-            for (int u = 0; u < 3; u++) {
-                long v = lround(y[u] / s);
-                q[u] = (int32_t)GSZ_CLAMP(v, -32767L, 32767L);
-                uint16_t zz = (uint16_t)(((uint32_t)q[u] << 1) ^ (uint32_t)(q[u] >> 31));
-                z[(t + (size_t)u) * K + j] = zz;
-                wide[t + (size_t)u] |= zz > 255;
-            }
-            opp_inverse(s * q[0], s * q[1], s * q[2], e + t);
-        }
+        quantise_sh(cb + j * M, M, (double)step * (double)(1u << (cls ? GSZ_MIN(cls[j], 7) : 0)), q, 0);
+        for (size_t m = 0; m < M; m++) wide[m] |= zigzag(q[m]) > 255;
     }
-    size_t size = 12 + M + K;
-    for (size_t m = 0; m < M; m++) size += K * (wide[m] ? 2 : 1);
+    size_t size = 12 + M + K, at[255];
+    for (size_t m = 0; m < M; m++) { at[m] = size; size += K * (wide[m] ? 2 : 1); }
     uint8_t *p = malloc(size);
-    if (!p) { free(z); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
+    if (!p) return gsz_fail(GSZ_ERROR_memory, "out of memory");
     put32(p, (uint32_t)k);
     p[4] = (uint8_t)dim; p[5] = (uint8_t)(dim >> 8); p[6] = 16; p[7] = 1;
     putf(p + 8, step);
-    for (size_t j = 0; j < K; j++) p[12 + M + j] = cls ? GSZ_MIN(cls[j], 7) : 0;
-    uint8_t *pl = p + 12 + M + K;
-    for (size_t m = 0; m < M; m++) {
-        p[12 + m] = wide[m] ? 2 : 1;
-        for (size_t j = 0; j < K; j++) pl[j] = (uint8_t)z[m * K + j];
-        if (wide[m])
-            for (size_t j = 0; j < K; j++) pl[K + j] = (uint8_t)(z[m * K + j] >> 8);
-        pl += K * (wide[m] ? 2 : 1);
+    for (size_t m = 0; m < M; m++) p[12 + m] = wide[m] ? 2 : 1;
+    for (size_t j = 0; j < K; j++) {
+        uint8_t c = cls ? GSZ_MIN(cls[j], 7) : 0;
+        p[12 + M + j] = c;
+        quantise_sh(cb + j * M, M, (double)step * (double)(1u << c), q, 1);
+        for (size_t m = 0; m < M; m++) {
+            uint32_t z = zigzag(q[m]);
+            p[at[m] + j] = (uint8_t)z;
+            if (wide[m]) p[at[m] + K + j] = (uint8_t)(z >> 8);
+        }
     }
-    free(z);
     *out = p;
     *out_size = size;
     return GSZ_OK;
