@@ -211,7 +211,7 @@ static gsz_error sh_transform(float *x, const float *w, size_t n, int dim, float
     mean /= (double)n;
     for (size_t i = 0; i < n; i++) {
         as[i] = (uint32_t)i;
-        double c = 0.5 * log2(mean / GSZ_MAX((double)w[i], 1e-30));
+        double c = mean > 0 ? 0.5 * log2(mean / GSZ_MAX((double)w[i], 1e-30 * mean)) : 0.0;
         cls[i] = (uint8_t)GSZ_CLAMP(lround(c), 0, 3);
     }
     gsz_error e = gsz_codebook_pack_sh(x, (int)n, dim, step, cls, cb_out, cb_size_out);

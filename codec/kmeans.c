@@ -298,39 +298,33 @@ static void assign_range(void *c_, size_t b, size_t e, int w) {
         /* hints only speed the search up (the result is the exact nearest either way): the point's
          * previous centroid, or its predecessor's (points come in Morton order, neighbours are alike) */
         uint32_t hint = c->use_hint == 1 ? c->assign[i] : c->use_hint == 2 && i > b ? c->assign[i - 1] : UINT32_MAX;
-        float mu = c->lambda > 0 ? c->lambda / GSZ_MAX(c->w ? c->w[i] : 1.0f, c->w_floor) : 0.0f;
+        /* capped so that mu times a code length stays finite and some entry always wins */
+        float mu = c->lambda > 0 ? GSZ_MIN(c->lambda / GSZ_MAX(c->w ? c->w[i] : 1.0f, c->w_floor), 1e30f) : 0.0f;
         c->assign[i] = search(c->s, c->y + i * dim, hint, mu, &d);
         if (c->dist) c->dist[i] = d;
     }
 }
 
-/* Nearest of the k centroids for each of the n points (and its squared distance, if dist). */
-static gsz_error assign_all(const float *cent, int k, int dim, const float *y, size_t n, uint32_t *assign, float *dist,
-                            int use_hint, int threads) {
+/* Assignment of n points to the k centroids (and each one's squared distance, if dist): the nearest,
+ * or with lambda > 0 the entropy-constrained choice (Chou, Lookabaugh and Gray, 1989): each point
+ * minimises its weighted squared error plus lambda times the entry's code length under the use
+ * counts in assign (which then also seeds the search). */
+static gsz_error assign_points(const float *cent, int k, int dim, const float *y, size_t n, uint32_t *assign, float *dist,
+                               int use_hint, const float *w, float lambda, float w_floor, int threads) {
     searcher s = {0};
     gsz_error err = searcher_build(&s, cent, k, dim);
+    if (!err && lambda > 0) err = searcher_set_lengths(&s, assign, n);
     if (!err) {
-        assign_ctx ac = {&s, y, NULL, assign, dist, use_hint, 0.0f, 0.0f};
+        assign_ctx ac = {&s, y, w, assign, dist, use_hint, lambda, w_floor};
         gsz_parallel_for(n, 1024, threads, assign_range, &ac);
     }
     searcher_free(&s);
     return err;
 }
 
-/* Entropy-constrained assignment (Chou, Lookabaugh and Gray, 1989): each point minimises its
- * weighted squared error plus lambda times the code length of the entry under the current use
- * counts (taken from assign, which also seeds the search). */
-static gsz_error assign_rate(const float *cent, int k, int dim, const float *y, const float *w, size_t n, uint32_t *assign,
-                             float *dist, float lambda, float w_floor, int threads) {
-    searcher s = {0};
-    gsz_error err = searcher_build(&s, cent, k, dim);
-    if (!err) err = searcher_set_lengths(&s, assign, n);
-    if (!err) {
-        assign_ctx ac = {&s, y, w, assign, dist, 1, lambda, w_floor};
-        gsz_parallel_for(n, 1024, threads, assign_range, &ac);
-    }
-    searcher_free(&s);
-    return err;
+static gsz_error assign_all(const float *cent, int k, int dim, const float *y, size_t n, uint32_t *assign, float *dist,
+                            int use_hint, int threads) {
+    return assign_points(cent, k, dim, y, n, assign, dist, use_hint, NULL, 0.0f, 0.0f, threads);
 }
 
 typedef struct {
@@ -485,7 +479,7 @@ gsz_error gsz_kmeans(const float *x, const float *w, size_t n, int dim, const gs
         int passes = opt->rate_passes ? opt->rate_passes : 4;
         if ((err = assign_all(cy, k, dim, y, n, as, dist, 1, threads))) goto done;
         for (int it = 0; it < passes; it++) {
-            if ((err = assign_rate(cy, k, dim, y, w, n, as, dist, lambda, w_floor, threads))) goto done;
+            if ((err = assign_points(cy, k, dim, y, n, as, dist, 1, w, lambda, w_floor, threads))) goto done;
             if (it + 1 < passes) lloyd_update_keep(y, w, n, dim, k, as, cy, sum, wsum, threads);
         }
         if (assign_out) memcpy(assign_out, as, n * sizeof(uint32_t));
