@@ -131,14 +131,14 @@ void gsz_indexed_free(gsz_indexed *x) {
     memset(x, 0, sizeof *x);
 }
 
-/* Decodes into the indexed form (xo) or straight into floats (so); exactly one is non-NULL. */
-static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed *xo, gsz_scene *so) {
+/* Decodes into the indexed form (xo) or straight into floats (so); exactly one is non-NULL. With
+ * reuse, so's arrays are kept when they fit the file (count and SH degree). */
+static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed *xo, gsz_scene *so, int reuse) {
     if (xo) memset(xo, 0, sizeof *xo);
-    if (so) memset(so, 0, sizeof *so);
+    if (so && !reuse) memset(so, 0, sizeof *so);
     gsz_container *C = malloc(sizeof *C);
-    if (!C) return gsz_fail(GSZ_ERROR_memory, "out of memory");
-    gsz_error err = gsz_container_read(data, size, C);
-    if (err) { free(C); return err; }
+    gsz_error err = C ? gsz_container_read(data, size, C) : gsz_fail(GSZ_ERROR_memory, "out of memory");
+    if (err) { free(C); if (so) gsz_scene_free(so); return err; }
     size_t n = (size_t)C->h.count;
     int D = C->h.sh_degree;
     threads = gsz_thread_count(threads);
@@ -252,7 +252,10 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
             err = gsz_fail(GSZ_ERROR_memory, "out of memory");
             goto done;
         }
-    } else if ((err = gsz_scene_alloc(so, n, D))) goto done;
+    } else if (!(reuse && so->pos && so->count == n && so->sh_degree == D && (D == 0 || so->sh_rest))) {
+        if (reuse) gsz_scene_free(so);
+        if ((err = gsz_scene_alloc(so, n, D))) goto done;
+    }
     fill_ctx fc = {&C->h, codes, opac, degs, xo ? &x : NULL, so, {0}, {0}, cbk, cbs, starts, SIZE_MAX, {0}};
     for (unsigned l = 0; l < 256; l++) { /* opacity levels: a table instead of a logarithm per Gaussian */
         float o = gsz_opacity_level(l, C->h.opacity_bits);
@@ -283,12 +286,18 @@ done:
 }
 
 gsz_error gsz_decode_indexed(const void *data, size_t size, int threads, gsz_indexed *out) {
-    return decode(data, size, threads, out, NULL);
+    return decode(data, size, threads, out, NULL, 0);
 }
 
 /* Straight to floats: the indexed form would be as many bytes again of fresh memory to fault in. */
 gsz_error gsz_decompress(const void *data, size_t size, gsz_scene *out, int threads) {
-    return decode(data, size, threads, NULL, out);
+    return decode(data, size, threads, NULL, out, 0);
+}
+
+/* Fresh pages cost the kernel a clearing each, most of a cold decode: a scene that already holds
+ * arrays of the right size is decoded into as it is. */
+gsz_error gsz_decompress_into(const void *data, size_t size, gsz_scene *scene, int threads) {
+    return decode(data, size, threads, NULL, scene, 1);
 }
 
 gsz_error gsz_file_inspect(const void *data, size_t size, gsz_file_info *info) {

@@ -198,6 +198,10 @@ typedef struct {
 gsz_error gsz_compress(const gsz_scene *scene, const gsz_compress_options *options,
                        void **out, size_t *out_size, gsz_compress_stats *stats);
 gsz_error gsz_decompress(const void *data, size_t size, gsz_scene *out, int threads);
+/* The same into a scene the caller keeps between decodes (zeroed, or from a previous decode or
+ * gsz_scene_alloc): its arrays are reused when the file has the same count and SH degree, replaced
+ * otherwise; freed on error. Decoding a sequence of same-sized files this way touches no fresh memory. */
+gsz_error gsz_decompress_into(const void *data, size_t size, gsz_scene *scene, int threads);
 
 /* Describes a .gsz without decoding the streams. */
 typedef struct {

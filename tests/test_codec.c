@@ -541,6 +541,43 @@ static void test_sh_transform_codebook(void **state) {
     free(orig);
 }
 
+/* Decoding into a kept scene: the same values as a fresh decode, arrays reused when the sizes match,
+ * replaced when not, freed on error. */
+static void test_decompress_into(void **state) {
+    (void)state;
+    gsz_scene a, b, ref, into;
+    assert_int_equal(gsz_synth_scene(3000, 2, 3, &a), GSZ_OK);
+    assert_int_equal(gsz_synth_scene(2000, 1, 4, &b), GSZ_OK);
+    gsz_compress_options o = {0};
+    o.views = 4;
+    uint8_t *fa, *fb;
+    size_t na, nb;
+    compress_scene(&a, &o, &fa, &na);
+    compress_scene(&b, &o, &fb, &nb);
+    assert_int_equal(gsz_decompress(fa, na, &ref, 2), GSZ_OK);
+    memset(&into, 0, sizeof into);
+    for (int round = 0; round < 3; round++) {
+        const float *kept = into.pos;
+        assert_int_equal(gsz_decompress_into(fa, na, &into, 2), GSZ_OK);
+        if (round > 0) assert_ptr_equal(into.pos, kept); /* reused */
+        assert_int_equal(into.count, ref.count);
+        assert_int_equal(into.sh_degree, ref.sh_degree);
+        assert_memory_equal(into.pos, ref.pos, ref.count * 12);
+        assert_memory_equal(into.rot, ref.rot, ref.count * 16);
+        assert_memory_equal(into.sh_rest, ref.sh_rest, ref.count * (size_t)gsz_shRestCount(ref.sh_degree) * 12);
+    }
+    assert_int_equal(gsz_decompress_into(fb, nb, &into, 2), GSZ_OK); /* another size: replaced */
+    assert_true(into.count < ref.count && into.sh_degree == 1);
+    fb[nb / 2] ^= 0x55; /* damaged: an error, and the scene freed */
+    assert_int_not_equal(gsz_decompress_into(fb, nb, &into, 2), GSZ_OK);
+    assert_null(into.pos);
+    gsz_scene_free(&ref);
+    gsz_scene_free(&a);
+    gsz_scene_free(&b);
+    free(fa);
+    free(fb);
+}
+
 static void test_entropy_round_trip(void **state) {
     (void)state;
     enum { N = 3001 };
@@ -591,6 +628,7 @@ int main(void) {
         cmocka_unit_test(test_kmeans_exact_and_deterministic), cmocka_unit_test(test_entropy_round_trip),
         cmocka_unit_test(test_render_gradient), cmocka_unit_test(test_refine),
         cmocka_unit_test(test_kmeans_rate), cmocka_unit_test(test_sh_transform_codebook),
+        cmocka_unit_test(test_decompress_into),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
