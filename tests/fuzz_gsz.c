@@ -6,6 +6,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     gsz_scene s;
-    if (gsz_decompress(data, size, &s, 1) == GSZ_OK) gsz_scene_free(&s);
+    if (gsz_decompress(data, size, &s, 1) == GSZ_OK) {
+        /* once more into the decoded scene: the reuse path, which must free it on error */
+        if (gsz_decompress_into(data, size, &s, 2) == GSZ_OK) gsz_scene_free(&s);
+    }
     return 0;
 }
