@@ -178,11 +178,10 @@ gsz_error gsz_codebook_unpack(const uint8_t *p, size_t size, int expect_dim, int
     if (dim != expect_dim) return gsz_fail(GSZ_ERROR_corrupt, "codebook dimension %d, expected %d", dim, expect_dim);
     if (p[7] == 1) { /* transform-coded (SH) */
         if (size < 12) return gsz_fail(GSZ_ERROR_corrupt, "codebook truncated");
-        uint32_t kk = get32(p);
-        if (kk == 0 || kk > (uint32_t)GSZ_CODEBOOK_MAX) return gsz_fail(GSZ_ERROR_corrupt, "codebook size %u", kk);
-        if (expect_dim < 9) return gsz_fail(GSZ_ERROR_corrupt, "transform-coded codebook outside the SH sections");
-        gsz_error e = unpack_sh(p, size, kk, dim, threads, cb_out);
-        if (!e) *k_out = (int)kk;
+        if (k == 0 || k > (uint32_t)GSZ_CODEBOOK_MAX) return gsz_fail(GSZ_ERROR_corrupt, "codebook size %u", k);
+        if (expect_dim < 9 || bits != 16) return gsz_fail(GSZ_ERROR_corrupt, "transform-coded codebook outside the SH sections, or not marked 16-bit");
+        gsz_error e = unpack_sh(p, size, k, dim, threads, cb_out);
+        if (!e) *k_out = (int)k;
         return e;
     }
     if (p[7] != 0) return gsz_fail(GSZ_ERROR_corrupt, "codebook encoding %u unknown", p[7]);
