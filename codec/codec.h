@@ -69,7 +69,8 @@ static inline void gsz_morton3_decode(uint64_t m, uint32_t *x, uint32_t *y, uint
 /* Codebook stored with per-dimension ranges and `bits` (8 or 16) per value; quantises cb in place to
  * what the decoder will see and serialises it to a malloc'd buffer. */
 gsz_error gsz_codebook_pack(float *cb, int k, int dim, int bits, uint8_t **out, size_t *out_size);
-gsz_error gsz_codebook_unpack(const uint8_t *in, size_t size, int expect_dim, int threads, float **cb, int *k);
+/* Decodes either encoding; *bits gets the stored bits per value, 0 for a transform-coded codebook. */
+gsz_error gsz_codebook_unpack(const uint8_t *in, size_t size, int expect_dim, int threads, float **cb, int *k, int *bits);
 /* SH codebook of one entry per Gaussian, transform-coded at `step * 2^cls[j]` (cls may be NULL: 0);
  * cb is replaced by the decoded values. */
 gsz_error gsz_codebook_pack_sh(float *cb, int k, int dim, float step, const uint8_t *cls, uint8_t **out, size_t *out_size);

@@ -208,11 +208,10 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
             idx_n[slot] = jobs[j].n;
         } else {
             int slot = codebook_slot(t);
-            if ((err = gsz_codebook_unpack(jobs[j].out, jobs[j].n, gsz_codebook_dim(slot), threads, &cbs[slot], &cbk[slot]))) {
+            if ((err = gsz_codebook_unpack(jobs[j].out, jobs[j].n, gsz_codebook_dim(slot), threads, &cbs[slot], &cbk[slot], &cbb[slot]))) {
                 err = gsz_fail(err, "%s: %s", gsz_section_name(t), gsz_getErrorDetail());
                 goto done;
             }
-            cbb[slot] = ((const uint8_t *)jobs[j].out)[7] ? 0 : ((const uint8_t *)jobs[j].out)[6]; /* checked by the unpack */
         }
     }
     /* degrees: checked and counted per fill chunk, so each chunk knows where its SH indices start */

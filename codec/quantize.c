@@ -170,7 +170,7 @@ static gsz_error unpack_sh(const uint8_t *p, size_t size, uint32_t k, int dim, i
     return GSZ_OK;
 }
 
-gsz_error gsz_codebook_unpack(const uint8_t *p, size_t size, int expect_dim, int threads, float **cb_out, int *k_out) {
+gsz_error gsz_codebook_unpack(const uint8_t *p, size_t size, int expect_dim, int threads, float **cb_out, int *k_out, int *bits_out) {
     *cb_out = NULL;
     if (size < 8) return gsz_fail(GSZ_ERROR_corrupt, "codebook truncated");
     uint32_t k = get32(p);
@@ -181,7 +181,7 @@ gsz_error gsz_codebook_unpack(const uint8_t *p, size_t size, int expect_dim, int
         if (k == 0 || k > (uint32_t)GSZ_CODEBOOK_MAX) return gsz_fail(GSZ_ERROR_corrupt, "codebook size %u", k);
         if (expect_dim < 9 || bits != 16) return gsz_fail(GSZ_ERROR_corrupt, "transform-coded codebook outside the SH sections, or not marked 16-bit");
         gsz_error e = unpack_sh(p, size, k, dim, threads, cb_out);
-        if (!e) *k_out = (int)k;
+        if (!e) { *k_out = (int)k; *bits_out = 0; }
         return e;
     }
     if (p[7] != 0) return gsz_fail(GSZ_ERROR_corrupt, "codebook encoding %u unknown", p[7]);
@@ -204,6 +204,7 @@ gsz_error gsz_codebook_unpack(const uint8_t *p, size_t size, int expect_dim, int
     }
     *cb_out = cb;
     *k_out = (int)k;
+    *bits_out = bits;
     return GSZ_OK;
 }
 

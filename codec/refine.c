@@ -22,7 +22,6 @@ typedef struct {
     double *g;         /* gradient of this step */
 } param;
 
-
 typedef struct {
     gsz_scene *d;             /* geometry and opacity as the file will hold them (SH degree 0) */
     float *colors;            /* this view's colour of every Gaussian */

@@ -501,9 +501,10 @@ static void test_sh_transform_codebook(void **state) {
     const float step = 0.05f;
     assert_int_equal(gsz_codebook_pack_sh(cb, K, M, step, cls, &p, &sz), GSZ_OK);
     assert_true(sz > 12 + M + K + K * M && sz < 12 + M + K + 2 * K * M); /* planes 0-2 wide (entry 0), the rest not */
-    int k = 0;
-    assert_int_equal(gsz_codebook_unpack(p, sz, M, 2, &back, &k), GSZ_OK);
+    int k = 0, bits = -1;
+    assert_int_equal(gsz_codebook_unpack(p, sz, M, 2, &back, &k, &bits), GSZ_OK);
     assert_int_equal(k, K);
+    assert_int_equal(bits, 0); /* transform-coded */
     assert_memory_equal(back, cb, K * M * 4);
     for (int j = 0; j < K; j++)
         for (int t = j ? 0 : 3; t < M; t += 3) {
@@ -513,29 +514,29 @@ static void test_sh_transform_codebook(void **state) {
         }
     free(back);
     float *none;
-    assert_int_equal(gsz_codebook_unpack(p, sz, 24, 2, &none, &k), GSZ_ERROR_corrupt); /* dimension */
-    assert_int_equal(gsz_codebook_unpack(p, sz - 1, M, 2, &none, &k), GSZ_ERROR_corrupt); /* size */
-    assert_int_equal(gsz_codebook_unpack(p, 11, M, 2, &none, &k), GSZ_ERROR_corrupt);
+    assert_int_equal(gsz_codebook_unpack(p, sz, 24, 2, &none, &k, &bits), GSZ_ERROR_corrupt); /* dimension */
+    assert_int_equal(gsz_codebook_unpack(p, sz - 1, M, 2, &none, &k, &bits), GSZ_ERROR_corrupt); /* size */
+    assert_int_equal(gsz_codebook_unpack(p, 11, M, 2, &none, &k, &bits), GSZ_ERROR_corrupt);
     p[12 + M + 7] = 8; /* a step class above 7 */
-    assert_int_equal(gsz_codebook_unpack(p, sz, M, 2, &none, &k), GSZ_ERROR_corrupt);
+    assert_int_equal(gsz_codebook_unpack(p, sz, M, 2, &none, &k, &bits), GSZ_ERROR_corrupt);
     p[12 + M + 7] = 0;
     p[12 + 5] = 3; /* a plane width other than 1 or 2 */
-    assert_int_equal(gsz_codebook_unpack(p, sz, M, 2, &none, &k), GSZ_ERROR_corrupt);
+    assert_int_equal(gsz_codebook_unpack(p, sz, M, 2, &none, &k, &bits), GSZ_ERROR_corrupt);
     p[12 + 5] = 2;
-    assert_int_equal(gsz_codebook_unpack(p, sz, M, 2, &none, &k), GSZ_ERROR_corrupt); /* sizes then disagree */
+    assert_int_equal(gsz_codebook_unpack(p, sz, M, 2, &none, &k, &bits), GSZ_ERROR_corrupt); /* sizes then disagree */
     p[12 + 5] = 1;
     assert_int_equal(p[12], 2);
     p[7] = 2; /* an unknown encoding */
-    assert_int_equal(gsz_codebook_unpack(p, sz, M, 2, &none, &k), GSZ_ERROR_corrupt);
+    assert_int_equal(gsz_codebook_unpack(p, sz, M, 2, &none, &k, &bits), GSZ_ERROR_corrupt);
     p[7] = 1;
     float bad = NAN;
     memcpy(p + 8, &bad, 4);
-    assert_int_equal(gsz_codebook_unpack(p, sz, M, 2, &none, &k), GSZ_ERROR_corrupt);
+    assert_int_equal(gsz_codebook_unpack(p, sz, M, 2, &none, &k, &bits), GSZ_ERROR_corrupt);
     free(p);
     /* only SH codebooks may be transform-coded */
     memcpy(cb, orig, 3 * 4 * 4);
     assert_int_equal(gsz_codebook_pack_sh(cb, 4, 3, step, NULL, &p, &sz), GSZ_OK);
-    assert_int_equal(gsz_codebook_unpack(p, sz, 3, 2, &none, &k), GSZ_ERROR_corrupt);
+    assert_int_equal(gsz_codebook_unpack(p, sz, 3, 2, &none, &k, &bits), GSZ_ERROR_corrupt);
     free(p);
     free(cb);
     free(orig);
