@@ -141,6 +141,7 @@ static int order_by_use(float *cent, int k, int dim, uint32_t *as, size_t n) {
 }
 
 static gsz_error vq_indices(uint32_t *as, size_t n, int k, void **idx_out, int *idx_width);
+static gsz_error identity_indices(size_t n, uint8_t **cb, void **idx_out, int *idx_width);
 
 /* Vector-quantises n vectors: trains the codebook, gives the `exact` fraction of points with the
  * largest weighted error entries of their own (their values at the codebook's precision), numbers
@@ -150,21 +151,18 @@ static gsz_error vq(float *x, const float *w, float exact, float rate, size_t n,
     if (k > (int)n) k = (int)n;
     if (k > GSZ_CODEBOOK_MAX) k = GSZ_CODEBOOK_MAX;
     if (k < 1) k = 1;
-    size_t ne = (size_t)k >= n || exact <= 0 ? 0 : GSZ_MIN((size_t)ceil((double)exact * (double)n), n - (size_t)k);
-    ne = GSZ_MIN(ne, (size_t)(GSZ_CODEBOOK_MAX - k));
     /* one entry per point (scalar quantisation): the points are the codebook, packed in place (x is
      * scratch), the indices 0, 1, 2, ...; what k-means and the ordering by use would give, without a
      * copy of the largest array of the encode */
-    int scalar = (size_t)k >= n;
-    float *cent = scalar ? x : gsz_malloc_array((size_t)k + ne, (size_t)dim * sizeof(float));
-    uint32_t *as = gsz_malloc_array(n, sizeof(uint32_t));
-    if (!cent || !as) { if (!scalar) free(cent); free(as); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
-    if (scalar) {
-        for (size_t i = 0; i < n; i++) as[i] = (uint32_t)i;
-        gsz_error e = gsz_codebook_pack(cent, k, dim, bits, cb_out, cb_size_out);
-        if (e) { free(as); return e; }
-        return vq_indices(as, n, k, idx_out, idx_width);
+    if ((size_t)k >= n) {
+        gsz_error e = gsz_codebook_pack(x, k, dim, bits, cb_out, cb_size_out);
+        return e ? e : identity_indices(n, cb_out, idx_out, idx_width);
     }
+    size_t ne = exact <= 0 ? 0 : GSZ_MIN((size_t)ceil((double)exact * (double)n), n - (size_t)k);
+    ne = GSZ_MIN(ne, (size_t)(GSZ_CODEBOOK_MAX - k));
+    float *cent = gsz_malloc_array((size_t)k + ne, (size_t)dim * sizeof(float));
+    uint32_t *as = gsz_malloc_array(n, sizeof(uint32_t));
+    if (!cent || !as) { free(cent); free(as); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
     gsz_kmeans_options ko = {0};
     ko.k = k;
     ko.threads = threads;
@@ -204,20 +202,28 @@ static gsz_error vq(float *x, const float *w, float exact, float rate, size_t n,
 static gsz_error sh_transform(float *x, const float *w, size_t n, int dim, float step,
                               uint8_t **cb_out, size_t *cb_size_out, void **idx_out, int *idx_width) {
     uint8_t *cls = calloc(n ? n : 1, 1);
-    uint32_t *as = gsz_malloc_array(n, sizeof(uint32_t));
-    if (!cls || !as) { free(cls); free(as); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
+    if (!cls) return gsz_fail(GSZ_ERROR_memory, "out of memory");
     double mean = 0;
     for (size_t i = 0; i < n; i++) mean += w[i];
     mean /= (double)n;
     for (size_t i = 0; i < n; i++) {
-        as[i] = (uint32_t)i;
         double c = mean > 0 ? 0.5 * log2(mean / GSZ_MAX((double)w[i], 1e-30 * mean)) : 0.0;
         cls[i] = (uint8_t)GSZ_CLAMP(lround(c), 0, 3);
     }
     gsz_error e = gsz_codebook_pack_sh(x, (int)n, dim, step, cls, cb_out, cb_size_out);
     free(cls);
-    if (e) { free(as); return e; }
-    return vq_indices(as, n, (int)n, idx_out, idx_width);
+    return e ? e : identity_indices(n, cb_out, idx_out, idx_width);
+}
+
+/* The index stream 0, 1, 2, ... of a codebook with an entry per point (free after the delta
+ * transform); on failure the codebook already packed into *cb is freed too. */
+static gsz_error identity_indices(size_t n, uint8_t **cb, void **idx_out, int *idx_width) {
+    uint32_t *as = gsz_malloc_array(n, sizeof(uint32_t));
+    gsz_error e = as ? GSZ_OK : gsz_fail(GSZ_ERROR_memory, "out of memory");
+    for (size_t i = 0; as && i < n; i++) as[i] = (uint32_t)i;
+    if (!e) e = vq_indices(as, n, (int)n, idx_out, idx_width);
+    if (e) { free(*cb); *cb = NULL; }
+    return e;
 }
 
 /* The index stream as tightly sized integers (takes over `as`). */
