@@ -9,8 +9,8 @@ typedef struct {
     float prune, sh_threshold;
     int cb_div, cb_max, pos_bits, cb_bits, opacity_bits;
     float exact;  /* fraction of points given entries of their own (largest weighted VQ error) */
-    int refine;   /* fine-tuning steps */
-    float rate;   /* entropy-constrained VQ of colour (this) and scale (half of it); 0 = plain k-means */
+    int refine, refine_min; /* fine-tuning steps up to REFINE_FULL Gaussians; fewer above, at least refine_min */
+    float rate;   /* entropy-constrained VQ of colour (this), scale (half) and rotation (a quarter) */
     float sh_step; /* > 0: SH transform-coded at this step instead of vector-quantised */
 } preset_t;
 
@@ -18,18 +18,28 @@ typedef struct {
  * bytes stay a small share of the file for small scenes and large scenes still get enough entries.
  * cb_div 0: one entry per Gaussian, i.e. scalar quantisation at cb_bits per value with the index
  * streams 0, 1, 2, ... (free after the delta transform): the same format serves near-lossless files.
- * rate: entropy-constrained assignment for colour and scale, whose k-means codebooks otherwise spend
- * full-length indices on Gaussians that barely show (rotation and SH lost more than they saved:
- * docs/BENCHMARKS.md). sh_step: transform coding of SH where a 45-dimensional codebook saturates
+ * rate: entropy-constrained assignment for colour, scale and rotation, whose k-means codebooks otherwise
+ * spend full-length indices on Gaussians that barely show (SH gained too little: docs/BENCHMARKS.md).
+ * opacity_bits: few levels suffice because fine-tuning fits every opacity to its level (straight-through).
+ * sh_step: transform coding of SH where a 45-dimensional codebook saturates
  * (high); at balanced and small rates the fine-tuned codebooks fit better. */
 static const preset_t presets[4] = {
-    /* balanced */ {0.10f, 0.015f, 48, 4096, 11, 8, 6, 0.005f, 16, 1.0f, 0.0f},
-    /* high     */ {0.05f, 0.005f, 20, 8192, 13, 8, 7, 0.01f, 64, 1.0f, 0.09f},
-    /* small    */ {0.30f, 0.030f, 128, 2048, 11, 8, 5, 0.005f, 16, 1.0f, 0.0f},
-    /* max      */ {0.00f, -1.0f, 0, 0, 16, 8, 8, 0.0f, 0, 0.0f, 0.0f},
+    /* balanced */ {0.10f, 0.015f, 48, 4096, 10, 8, 4, 0.005f, 64, 16, 3.0f, 0.0f},
+    /* high     */ {0.05f, 0.005f, 20, 8192, 13, 8, 6, 0.01f, 64, 64, 1.0f, 0.09f},
+    /* small    */ {0.30f, 0.060f, 128, 2048, 10, 8, 3, 0.005f, 128, 16, 4.0f, 0.0f},
+    /* max      */ {0.00f, -1.0f, 0, 0, 16, 8, 8, 0.0f, 0, 0, 0.0f, 0.0f},
 };
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* A fine-tuning step costs time in proportion to the Gaussians, so above REFINE_FULL the steps of
+ * balanced and small shrink in proportion (to refine_min): their encode time stays bounded on large
+ * scenes (500K balanced: 18 steps). */
+#define REFINE_FULL 131072
+static int refine_steps(const preset_t *p, size_t n) {
+    if (n <= REFINE_FULL) return p->refine;
+    return GSZ_MAX(p->refine_min, (int)((double)p->refine * REFINE_FULL / (double)n));
+}
 
 static int cb_size(int requested, size_t n, const preset_t *p) {
     if (requested > 0) return requested;
@@ -415,7 +425,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
         void *idx;
         int iw;
         if (opt->progress) opt->progress(opt->progress_user, a == 0 ? "vq scale" : a == 1 ? "vq rotation" : "vq color", 0.0);
-        err = vq(buf, wts, exact, a == 2 ? rate : a == 0 ? 0.5f * rate : 0.0f, n, attrs[a].dim, k, P->cb_bits, threads, &cb, &cbs, &idx, &iw);
+        err = vq(buf, wts, exact, a == 2 ? rate : a == 0 ? 0.5f * rate : 0.25f * rate, n, attrs[a].dim, k, P->cb_bits, threads, &cb, &cbs, &idx, &iw);
         if (err) goto done;
         owned[nowned++] = cb;
         owned[nowned++] = idx;
@@ -479,7 +489,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     for (size_t i = 0; i < njobs; i++) { free(jobs[i].stored); jobs[i].stored = NULL; }
     for (size_t i = 0; i < nowned; i++) free(owned[i]);
     nowned = 0;
-    int refine = opt->refine < 0 ? 0 : opt->refine > 0 ? opt->refine : P->refine;
+    int refine = opt->refine < 0 ? 0 : opt->refine > 0 ? opt->refine : refine_steps(P, n);
     if (refine && (err = gsz_refine(in, views, nviews, refine, threads, level, opt->progress, opt->progress_user, &file, &fsize))) {
         free(file);
         goto done;
