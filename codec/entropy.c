@@ -69,13 +69,22 @@ gsz_error gsz_entropy_encode(const void *data, size_t n, int w, int level, int t
     size_t len;
     uint8_t *tr = transform(data, n, w, best_tx, &len);
     size_t r = 0;
-    if (tr && len >= GSZ_ZSTD_MT_MIN) {
+    if (tr) {
+        ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, level);
+        /* the high levels' match tables grow with the stream (level 19 at 5 MB: ~80 MB a context, two
+         * contexts at once); a 4 MB window keeps them near 30 MB, with files as small or within 0.1%
+         * and the largest streams coded 1.2x faster (docs/BENCHMARKS.md) */
+        const int wl = 22;
+        if (level >= 17 && len > ((size_t)1 << wl)) {
+            ZSTD_CCtx_setParameter(cc, ZSTD_c_windowLog, wl);
+            ZSTD_CCtx_setParameter(cc, ZSTD_c_chainLog, wl);
+            ZSTD_CCtx_setParameter(cc, ZSTD_c_hashLog, wl - 1);
+        }
         /* large streams (the per-Gaussian SH of big scenes) in zstd's multithreaded mode, whose output
          * is the same for any number of workers >= 1 (unlike its single-threaded mode) */
-        ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, level);
-        size_t mt = ZSTD_CCtx_setParameter(cc, ZSTD_c_nbWorkers, GSZ_MAX(1, threads));
-        r = ZSTD_isError(mt) ? ZSTD_compressCCtx(cc, buf, cap, tr, len, level) : ZSTD_compress2(cc, buf, cap, tr, len);
-    } else if (tr) r = ZSTD_compressCCtx(cc, buf, cap, tr, len, level);
+        if (len >= GSZ_ZSTD_MT_MIN) ZSTD_CCtx_setParameter(cc, ZSTD_c_nbWorkers, GSZ_MAX(1, threads));
+        r = ZSTD_compress2(cc, buf, cap, tr, len);
+    }
     free(tr);
     ZSTD_freeCCtx(cc);
     if (!tr || ZSTD_isError(r)) { free(buf); return gsz_fail(GSZ_ERROR_memory, "zstd compression failed"); }

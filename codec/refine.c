@@ -129,7 +129,12 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     gsz_container C;
     param P[NPARAM];
     memset(P, 0, sizeof P);
-    float **targets = calloc(nviews, sizeof *targets);
+    /* Targets (renders of the input) are kept as unorm16 (error 2^-17) up to an eighth of the input
+     * scene's bytes and rendered again at each later visit beyond that: the encoder's peak memory stays
+     * under 3x the input PLY for balanced and small (docs/BENCHMARKS.md). */
+    uint16_t **targets = calloc(nviews, sizeof *targets);
+    size_t cached = 0, cache_max = original->count * (size_t)(14 + 3 * gsz_shRestCount(original->sh_degree)) * sizeof(float) / 8;
+    float *target = NULL; /* this step's target as floats */
     float *opac_lat = NULL;
     uint8_t *newfile = NULL, *opac = NULL;
     uint8_t *stored[NPARAM] = {0};
@@ -148,6 +153,7 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
      * among 256, 384 and 512 (docs/BENCHMARKS.md) */
     scaled = malloc(nviews * sizeof *scaled);
     if (!scaled || !targets) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
+    size_t maxpx = 0;
     for (size_t v = 0; v < nviews; v++) {
         gsz_camera c = views[v];
         int side = GSZ_MAX(c.width, c.height);
@@ -156,7 +162,10 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
         c.height = GSZ_MAX(1, (int)lroundf((float)c.height * f));
         c.fx *= f; c.fy *= f; c.cx *= f; c.cy *= f;
         scaled[v] = c;
+        maxpx = GSZ_MAX(maxpx, (size_t)c.width * (size_t)c.height);
     }
+    target = gsz_malloc_array(maxpx, 3 * sizeof(float));
+    if (!target) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
     opac_lat = gsz_malloc_array(n, sizeof(float));
     if (!opac_lat) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
     /* the learning rates of 3DGS training (Kerbl et al.), constant: twice, thrice or decaying to a tenth
@@ -203,15 +212,21 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
             }
         size_t v = order[t % nviews];
         const gsz_camera *cam = &scaled[v];
-        if (!targets[v]) { /* rendered when first visited: short runs see only some views */
-            targets[v] = gsz_malloc_array((size_t)cam->width * (size_t)cam->height, 3 * sizeof(float));
-            if (!targets[v]) { free(order); err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
-            if ((err = gsz_render(original, cam, &ro, targets[v]))) { free(order); goto done; }
+        size_t nval = (size_t)cam->width * (size_t)cam->height * 3;
+        if (targets[v]) {
+            for (size_t j = 0; j < nval; j++) target[j] = (float)targets[v][j] * (1.0f / 65535.0f);
+        } else {
+            if ((err = gsz_render(original, cam, &ro, target))) { free(order); goto done; }
+            if (cached + nval * sizeof(uint16_t) <= cache_max && (targets[v] = gsz_malloc_array(nval, sizeof(uint16_t)))) {
+                cached += nval * sizeof(uint16_t);
+                for (size_t j = 0; j < nval; j++) targets[v][j] = (uint16_t)lrintf(target[j] * 65535.0f); /* in [0, 1] */
+                for (size_t j = 0; j < nval; j++) target[j] = (float)targets[v][j] * (1.0f / 65535.0f); /* as when revisited */
+            }
         }
         cx.cam = cam;
         gsz_parallel_for(n, 16384, threads, color_range, &cx);
         ro.colors = colors;
-        err = gsz_render_gradient(&d, cam, &ro, targets[v], &G, NULL);
+        err = gsz_render_gradient(&d, cam, &ro, target, &G, NULL);
         ro.colors = NULL;
         if (err) { free(order); goto done; }
         gsz_parallel_for(NPARAM, 1, threads, gather_range, &cx);
@@ -256,7 +271,7 @@ done:
     for (int p = 0; p < NPARAM; p++) { free(P[p].m); free(P[p].v); free(P[p].g); free(stored[p]); }
     if (targets)
         for (size_t v = 0; v < nviews; v++) free(targets[v]);
-    free(targets); free(opac_lat); free(opac); free(scaled);
+    free(targets); free(target); free(opac_lat); free(opac); free(scaled);
     gsz_scene_free(&d);
     free(G.scale); free(G.rot); free(G.opacity); free(G.rgb); free(colors);
     gsz_indexed_free(&x);
