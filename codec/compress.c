@@ -25,7 +25,7 @@ typedef struct {
  * (high); at balanced and small rates the fine-tuned codebooks fit better. */
 static const preset_t presets[4] = {
     /* balanced */ {0.10f, 0.015f, 48, 4096, 10, 8, 4, 0.005f, 64, 16, 3.0f, 0.0f},
-    /* high     */ {0.05f, 0.005f, 20, 8192, 13, 8, 6, 0.01f, 64, 64, 1.0f, 0.09f},
+    /* high     */ {0.05f, 0.005f, 20, 8192, 13, 8, 6, 0.01f, 64, 64, 1.0f, 0.08f},
     /* small    */ {0.30f, 0.060f, 128, 2048, 10, 8, 3, 0.005f, 128, 16, 4.0f, 0.0f},
     /* max      */ {0.00f, -1.0f, 0, 0, 16, 8, 8, 0.0f, 0, 0, 0.0f, 0.0f},
 };

@@ -71,13 +71,19 @@ static void opp_inverse(double y0, double y1, double y2, float *e) {
     e[2] = (float)(OPP_A * y0 - OPP_B * y1 + OPP_C * y2);
 }
 
+/* Rounding offset of the SH quantiser: below one half, a dead zone around zero. The coefficients are
+ * mostly small, so zeros get more frequent and cheaper; at equal bytes +0.2-0.3 dB over plain rounding
+ * (docs/BENCHMARKS.md). The decoder is unchanged: it reconstructs q * step. */
+#define SH_ROUND 0.4
+
 /* Entry j's opponent components quantised at its step (q[M]); writes the decoded values back to e. */
 static void quantise_sh(float *e, size_t M, double s, int32_t *q, int write_back) {
     for (size_t t = 0; t < M; t += 3) {
         double r = e[t], g = e[t + 1], b = e[t + 2];
         double y[3] = {(r + g + b) * OPP_A, (r - b) * OPP_B, (r - 2 * g + b) * OPP_C};
         for (int u = 0; u < 3; u++) {
-            long v = lround(y[u] / s);
+            long v = (long)floor(fabs(y[u]) / s + SH_ROUND);
+            if (y[u] < 0) v = -v;
             q[t + (size_t)u] = (int32_t)GSZ_CLAMP(v, -32767L, 32767L);
         }
         if (write_back) opp_inverse(s * q[t], s * q[t + 1], s * q[t + 2], e + t);
