@@ -32,6 +32,31 @@ static const preset_t presets[4] = {
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
+/* Position bits: the preset's, raised where the grid step would exceed half the median Gaussian's
+ * largest axis (scenes whose bounds are far larger than their Gaussians, e.g. unbounded captures with
+ * distant points): a step relative to the bounds alone would move every small Gaussian there. */
+static int position_bits(const gsz_scene *s, int bits) {
+    float ext = 0;
+    for (int k = 0; k < 3; k++) {
+        float lo = INFINITY, hi = -INFINITY;
+        for (size_t i = 0; i < s->count; i++) { lo = GSZ_MIN(lo, s->pos[3 * i + (size_t)k]); hi = GSZ_MAX(hi, s->pos[3 * i + (size_t)k]); }
+        ext = GSZ_MAX(ext, hi - lo);
+    }
+    enum { BINS = 8192 }; /* log2 of the largest axis in 1/64 steps over [-64, 64) */
+    uint32_t *hist = calloc(BINS, sizeof *hist);
+    if (!hist || !(ext > 0) || !isfinite(ext)) { free(hist); return bits; }
+    for (size_t i = 0; i < s->count; i++) {
+        const float *l = s->scale + 3 * i;
+        double a = GSZ_MAX(l[0], GSZ_MAX(l[1], l[2])) * 1.4426950408889634 + 64; /* log2(e) */
+        hist[(size_t)GSZ_CLAMP(floor(a * 64), 0.0, (double)(BINS - 1))]++;
+    }
+    size_t acc = 0, b = 0;
+    while (b + 1 < BINS && (acc += hist[b]) * 2 < s->count) b++;
+    free(hist);
+    double med = exp2((double)b / 64 - 64), need = ceil(log2((double)ext / med)) + 1;
+    return need > bits ? (int)GSZ_MIN(need, 21.0) : bits;
+}
+
 /* A fine-tuning step costs time in proportion to the Gaussians, so above REFINE_FULL the steps of
  * balanced and small shrink in proportion (to refine_min): their encode time stays bounded on large
  * scenes (500K balanced: 18 steps). */
@@ -349,6 +374,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     memset(&C, 0, sizeof C);
     C.h.count = n;
     C.h.sh_degree = (uint8_t)maxdeg;
+    if (!opt->pos_bits) pos_bits = position_bits(&s, pos_bits);
     C.h.pos_bits = (uint8_t)pos_bits;
     C.h.opacity_bits = (uint8_t)P->opacity_bits;
     for (int k = 0; k < 3; k++) { C.h.bmin[k] = INFINITY; C.h.bmax[k] = -INFINITY; }

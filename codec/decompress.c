@@ -308,6 +308,8 @@ gsz_error gsz_file_inspect(const void *data, size_t size, gsz_file_info *info) {
         info->version = GSZ_FORMAT_VERSION;
         info->count = C->h.count;
         info->sh_degree = C->h.sh_degree;
+        info->pos_bits = C->h.pos_bits;
+        info->opacity_bits = C->h.opacity_bits;
         memcpy(info->bounds_min, C->h.bmin, sizeof info->bounds_min);
         memcpy(info->bounds_max, C->h.bmax, sizeof info->bounds_max);
         info->section_count = C->n;

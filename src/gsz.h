@@ -219,6 +219,7 @@ typedef struct {
     uint64_t count_by_degree[4];
     size_t section_count;
     gsz_section_info sections[64];
+    int pos_bits, opacity_bits; /* quantisation of positions (per axis) and opacities */
 } gsz_file_info;
 
 gsz_error gsz_file_inspect(const void *data, size_t size, gsz_file_info *info);

@@ -336,6 +336,8 @@ static int cmd_info(int argc, char **argv) {
     attr_stats(stdout, "sh_dc", s.sh_dc, s.count, 3, 3, a.json, &first);
     if (a.json) printf("}");
     if (is_gsz) {
+        if (a.json) printf(",\"pos_bits\":%d,\"opacity_bits\":%d", fi.pos_bits, fi.opacity_bits);
+        else printf("  quantisation: positions %d bits per axis, opacity %d bits\n", fi.pos_bits, fi.opacity_bits);
         if (a.json) printf(",\"count_by_degree\":[%llu,%llu,%llu,%llu],\"sections\":[", (unsigned long long)fi.count_by_degree[0],
                            (unsigned long long)fi.count_by_degree[1], (unsigned long long)fi.count_by_degree[2], (unsigned long long)fi.count_by_degree[3]);
         else printf("  Gaussians by kept SH degree: 0:%llu 1:%llu 2:%llu 3:%llu\n  %-20s %12s %12s %10s\n", (unsigned long long)fi.count_by_degree[0],

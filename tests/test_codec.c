@@ -27,6 +27,11 @@ static double mean_psnr(const gsz_scene *a, const gsz_scene *b, int views) {
     return sum / views;
 }
 
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
 /* Compresses s (which must keep every Gaussian) and decodes it into d. */
 static void round_trip_all(const gsz_scene *s, const gsz_compress_options *o, uint8_t **buf, size_t *size, gsz_scene *d) {
     compress_scene(s, o, buf, size);
@@ -45,6 +50,39 @@ static size_t nearest_original(const gsz_scene *s, const float *p, float *dist2)
     }
     *dist2 = bd;
     return best;
+}
+
+/* Distant points (as in unbounded captures) widen the bounds 1000-fold: the position bits rise so
+ * that the Gaussians of the core still move by less than a quarter of the median largest axis. */
+static void test_position_bits_far_points(void **state) {
+    (void)state;
+    gsz_scene s, d;
+    assert_int_equal(gsz_synth_scene(3000, 0, 5, &s), GSZ_OK);
+    for (size_t i = 0; i < 30; i++)
+        for (int k = 0; k < 3; k++) s.pos[3 * i + k] *= 1000.0f;
+    gsz_compress_options o = {0};
+    o.prune = -1;
+    o.refine = -1;
+    o.views = 8;
+    uint8_t *buf;
+    size_t size;
+    round_trip_all(&s, &o, &buf, &size, &d);
+    gsz_file_info fi;
+    assert_int_equal(gsz_file_inspect(buf, size, &fi), GSZ_OK);
+    assert_true(fi.pos_bits > 10 + 8); /* the balanced preset's 10, plus log2(1000) */
+    float *big = malloc(s.count * sizeof(float));
+    for (size_t i = 0; i < s.count; i++) big[i] = fmaxf(s.scale[3 * i], fmaxf(s.scale[3 * i + 1], s.scale[3 * i + 2]));
+    qsort(big, s.count, sizeof(float), cmp_float);
+    float med = expf(big[s.count / 2]);
+    for (size_t i = 0; i < d.count; i++) {
+        float bd;
+        size_t best = nearest_original(&s, d.pos + 3 * i, &bd);
+        if (best >= 30) assert_true(sqrtf(bd) <= 0.25f * med * 1.7321f);
+    }
+    free(big);
+    free(buf);
+    gsz_scene_free(&s);
+    gsz_scene_free(&d);
 }
 
 static void test_round_trip_bounds(void **state) {
@@ -623,7 +661,7 @@ static void test_entropy_round_trip(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip_bounds), cmocka_unit_test(test_presets_fidelity_and_determinism),
+        cmocka_unit_test(test_round_trip_bounds), cmocka_unit_test(test_position_bits_far_points), cmocka_unit_test(test_presets_fidelity_and_determinism),
         cmocka_unit_test(test_max_preset_scalar), cmocka_unit_test(test_exact_entries),
         cmocka_unit_test(test_real_scene), cmocka_unit_test(test_truncated_and_flipped),
         cmocka_unit_test(test_lying_sections), cmocka_unit_test(test_geometry_canonical_same_image),
