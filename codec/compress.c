@@ -25,7 +25,7 @@ typedef struct {
  * (high); at balanced and small rates the fine-tuned codebooks fit better. */
 static const preset_t presets[4] = {
     /* balanced */ {0.10f, 0.015f, 48, 4096, 10, 8, 4, 0.005f, 64, 16, 3.0f, 0.0f},
-    /* high     */ {0.05f, 0.005f, 20, 8192, 13, 8, 6, 0.01f, 64, 64, 1.0f, 0.08f},
+    /* high     */ {0.05f, 0.005f, 20, 8192, 13, 8, 6, 0.01f, 64, 64, 1.0f, 0.092f},
     /* small    */ {0.30f, 0.060f, 128, 2048, 10, 8, 3, 0.005f, 128, 16, 4.0f, 0.0f},
     /* max      */ {0.00f, -1.0f, 0, 0, 16, 8, 8, 0.0f, 0, 0, 0.0f, 0.0f},
 };
@@ -232,8 +232,9 @@ static gsz_error vq(float *x, const float *w, float exact, float rate, size_t n,
 }
 
 /* SH rest coefficients transform-coded, one codebook entry per Gaussian (see gsz_codebook_pack_sh):
- * the step doubles per class, a Gaussian's class from its significance relative to the mean (step ~
- * 1/sqrt(weight), the equal-slope rule for weighted squared error), at most 3 (a step 8x coarser). */
+ * step ~ 1/sqrt(weight), the equal-slope rule for weighted squared error, in powers of two from half
+ * the given step (Gaussians over twice the mean significance) to 8x it: the given step is the one at
+ * the mean, stored classes 0..4 (docs/BENCHMARKS.md: the finer class gained 2% at equal PSNR). */
 static gsz_error sh_transform(float *x, const float *w, size_t n, int dim, float step,
                               uint8_t **cb_out, size_t *cb_size_out, void **idx_out, int *idx_width) {
     uint8_t *cls = calloc(n ? n : 1, 1);
@@ -243,9 +244,9 @@ static gsz_error sh_transform(float *x, const float *w, size_t n, int dim, float
     mean /= (double)n;
     for (size_t i = 0; i < n; i++) {
         double c = mean > 0 ? 0.5 * log2(mean / GSZ_MAX((double)w[i], 1e-30 * mean)) : 0.0;
-        cls[i] = (uint8_t)GSZ_CLAMP(lround(c), 0, 3);
+        cls[i] = (uint8_t)GSZ_CLAMP(lround(c) + 1, 0, 4);
     }
-    gsz_error e = gsz_codebook_pack_sh(x, (int)n, dim, step, cls, cb_out, cb_size_out);
+    gsz_error e = gsz_codebook_pack_sh(x, (int)n, dim, 0.5f * step, cls, cb_out, cb_size_out);
     free(cls);
     return e ? e : identity_indices(n, cb_out, idx_out, idx_width);
 }
