@@ -130,8 +130,8 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     param P[NPARAM];
     memset(P, 0, sizeof P);
     /* Targets (renders of the input) are kept as unorm16 (error 2^-17) up to an eighth of the input
-     * scene's bytes and rendered again at each later visit beyond that: the encoder's peak memory stays
-     * under 3x the input PLY for balanced and small (docs/BENCHMARKS.md). */
+     * scene's bytes and rendered again at each later visit beyond that, so that with many steps they do
+     * not dominate the encoder's peak memory (playbot-trained balanced 124 -> 73 MB: docs/BENCHMARKS.md). */
     uint16_t **targets = calloc(nviews, sizeof *targets);
     size_t cached = 0, cache_max = original->count * (size_t)(14 + 3 * gsz_shRestCount(original->sh_degree)) * sizeof(float) / 8;
     float *target = NULL; /* this step's target as floats */
