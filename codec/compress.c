@@ -32,16 +32,11 @@ static const preset_t presets[4] = {
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-/* Position bits: the preset's, raised where the grid step would exceed half the median Gaussian's
- * largest axis (scenes whose bounds are far larger than their Gaussians, e.g. unbounded captures with
- * distant points): a step relative to the bounds alone would move every small Gaussian there. */
-static int position_bits(const gsz_scene *s, int bits) {
-    float ext = 0;
-    for (int k = 0; k < 3; k++) {
-        float lo = INFINITY, hi = -INFINITY;
-        for (size_t i = 0; i < s->count; i++) { lo = GSZ_MIN(lo, s->pos[3 * i + (size_t)k]); hi = GSZ_MAX(hi, s->pos[3 * i + (size_t)k]); }
-        ext = GSZ_MAX(ext, hi - lo);
-    }
+/* Position bits: the preset's, raised where the grid step over the bounds' largest extent ext would
+ * exceed half the median Gaussian's largest axis (scenes whose bounds are far larger than their
+ * Gaussians, e.g. unbounded captures with distant points): a step relative to the bounds alone would
+ * move every small Gaussian there. */
+static int position_bits(const gsz_scene *s, float ext, int bits) {
     enum { BINS = 8192 }; /* log2 of the largest axis in 1/64 steps over [-64, 64) */
     uint32_t *hist = calloc(BINS, sizeof *hist);
     if (!hist || !(ext > 0) || !isfinite(ext)) { free(hist); return bits; }
@@ -375,12 +370,16 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     memset(&C, 0, sizeof C);
     C.h.count = n;
     C.h.sh_degree = (uint8_t)maxdeg;
-    if (!opt->pos_bits) pos_bits = position_bits(&s, pos_bits);
-    C.h.pos_bits = (uint8_t)pos_bits;
     C.h.opacity_bits = (uint8_t)P->opacity_bits;
     for (int k = 0; k < 3; k++) { C.h.bmin[k] = INFINITY; C.h.bmax[k] = -INFINITY; }
     for (size_t i = 0; i < n; i++)
         for (int k = 0; k < 3; k++) { C.h.bmin[k] = GSZ_MIN(C.h.bmin[k], s.pos[3 * i + (size_t)k]); C.h.bmax[k] = GSZ_MAX(C.h.bmax[k], s.pos[3 * i + (size_t)k]); }
+    if (!opt->pos_bits) {
+        float ext = 0;
+        for (int k = 0; k < 3; k++) ext = GSZ_MAX(ext, C.h.bmax[k] - C.h.bmin[k]);
+        pos_bits = position_bits(&s, ext, pos_bits);
+    }
+    C.h.pos_bits = (uint8_t)pos_bits;
     uint32_t qmax = (1u << pos_bits) - 1;
     mkey *mk = gsz_malloc_array(n, sizeof *mk);
     uint32_t *perm = gsz_malloc_array(n, sizeof(uint32_t));

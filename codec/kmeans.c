@@ -477,7 +477,7 @@ gsz_error gsz_kmeans(const float *x, const float *w, size_t n, int dim, const gs
         float lambda = (float)(opt->rate * 2.0 * log(2.0) / dim * wd / (double)n);
         float w_floor = (float)(1e-3 * ws_ / (double)n);
         int passes = opt->rate_passes ? opt->rate_passes : 4;
-        if ((err = assign_all(cy, k, dim, y, n, as, dist, 1, threads))) goto done;
+        if ((err = assign_all(cy, k, dim, y, n, as, NULL, 1, threads))) goto done; /* the counts to start from */
         for (int it = 0; it < passes; it++) {
             if ((err = assign_points(cy, k, dim, y, n, as, dist, 1, w, lambda, w_floor, threads))) goto done;
             if (it + 1 < passes) lloyd_update_keep(y, w, n, dim, k, as, cy, sum, wsum, threads);

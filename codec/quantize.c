@@ -182,9 +182,9 @@ gsz_error gsz_codebook_unpack(const uint8_t *p, size_t size, int expect_dim, int
     uint32_t k = get32(p);
     int dim = p[4] | p[5] << 8, bits = p[6];
     if (dim != expect_dim) return gsz_fail(GSZ_ERROR_corrupt, "codebook dimension %d, expected %d", dim, expect_dim);
+    if (k == 0 || k > (uint32_t)GSZ_CODEBOOK_MAX) return gsz_fail(GSZ_ERROR_corrupt, "codebook size %u", k);
     if (p[7] == 1) { /* transform-coded (SH) */
         if (size < 12) return gsz_fail(GSZ_ERROR_corrupt, "codebook truncated");
-        if (k == 0 || k > (uint32_t)GSZ_CODEBOOK_MAX) return gsz_fail(GSZ_ERROR_corrupt, "codebook size %u", k);
         if (expect_dim < 9 || bits != 16) return gsz_fail(GSZ_ERROR_corrupt, "transform-coded codebook outside the SH sections, or not marked 16-bit");
         gsz_error e = unpack_sh(p, size, k, dim, threads, cb_out);
         if (!e) { *k_out = (int)k; *bits_out = 0; }
@@ -192,7 +192,6 @@ gsz_error gsz_codebook_unpack(const uint8_t *p, size_t size, int expect_dim, int
     }
     if (p[7] != 0) return gsz_fail(GSZ_ERROR_corrupt, "codebook encoding %u unknown", p[7]);
     if (bits != 8 && bits != 16) return gsz_fail(GSZ_ERROR_corrupt, "codebook precision %d bits", bits);
-    if (k == 0 || k > (uint32_t)GSZ_CODEBOOK_MAX) return gsz_fail(GSZ_ERROR_corrupt, "codebook size %u", k);
     size_t vb = (size_t)bits / 8;
     if (size != 8 + 8 * (size_t)dim + (size_t)k * (size_t)dim * vb) return gsz_fail(GSZ_ERROR_corrupt, "codebook size mismatch");
     float *cb = gsz_malloc_array(k, (size_t)dim * sizeof(float));

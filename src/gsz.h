@@ -170,8 +170,9 @@ typedef struct {
     int codebook_geom;    /* entries of the scale+rotation codebook */
     float sh_step;        /* > 0: SH rest coefficients transform-coded at this step (one entry per Gaussian)
                              instead of a codebook; 0 = preset's, <0 = codebook */
-    float vq_rate;        /* entropy-constrained VQ of colour and scale: index bits traded against error at
-                             this multiple of the codebook's own slope; 0 = preset's, <0 = plain k-means */
+    float vq_rate;        /* entropy-constrained VQ of colour (R), scale (R/2) and rotation (R/4): index bits
+                             traded against error at this multiple of the codebook's own slope; 0 = preset's,
+                             <0 = plain k-means */
     int pos_bits;         /* bits per position axis, 8..21 */
     int refine;           /* fine-tuning steps (one view each) against renders of the input; 0 = preset's, <0 = none */
     float exact;          /* per codebook, the fraction of Gaussians with the largest weighted quantisation

@@ -521,8 +521,8 @@ static void test_kmeans_rate(void **state) {
     free(x); free(w); free(a0); free(a1); free(a2);
 }
 
-/* Transform-coded SH codebooks: the decoder gives exactly what the encoder wrote back, within half a
- * step per opponent component; damaged payloads are refused. */
+/* Transform-coded SH codebooks: the decoder gives exactly what the encoder wrote back, within 0.6 of a
+ * step per opponent component (dead-zone rounding); damaged payloads are refused. */
 static void test_sh_transform_codebook(void **state) {
     (void)state;
     enum { K = 500, M = 45 };
