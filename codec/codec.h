@@ -89,10 +89,25 @@ gsz_error gsz_entropy_encode(const void *data, size_t n, int width, int level, i
 gsz_error gsz_entropy_decode(const uint8_t *in, size_t in_size, int transform, size_t n, int width, void *out);
 
 /* ---- refine.c */
+typedef struct {
+    int steps, threads, level;
+    float target_psnr;         /* > 0: also prune towards this PSNR (dB) on the views; see refine.c */
+    int checkpoints;           /* pruning checkpoints: 1 (a quarter of the steps) or 2 (and half) */
+    size_t keep_min;           /* pruning keeps at least this many Gaussians */
+    const float *significance; /* per Gaussian in file order: the pruning order (required with a target) */
+    gsz_progress_fn progress;
+    void *user;
+} gsz_refine_options;
+
+typedef struct {
+    size_t count;  /* Gaussians in the file */
+    double psnr;   /* the file's mean PSNR on the evaluation views when pruning removed any; else 0 */
+} gsz_refine_result;
+
 /* Fine-tunes the codebook entries and opacities of a finished .gsz (*file, replaced) to renders of the
  * original scene from the given views: `steps` Adam steps of one view each; see refine.c. */
-gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t nviews, int steps, int threads, int level,
-                     gsz_progress_fn progress, void *user, uint8_t **file, size_t *size);
+gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t nviews, const gsz_refine_options *opt,
+                     uint8_t **file, size_t *size, gsz_refine_result *res);
 
 /* ---- container.c */
 #define GSZ_MAGIC "\x89GSZ\r\n\x1a\n"

@@ -12,6 +12,8 @@ typedef struct {
     int refine, refine_min; /* fine-tuning steps up to REFINE_FULL Gaussians; fewer above, at least refine_min */
     float rate;   /* entropy-constrained VQ of colour (this), scale (half) and rotation (a quarter) */
     float sh_step; /* > 0: SH transform-coded at this step instead of vector-quantised */
+    float target_psnr; /* > 0: fine-tuning prunes towards this PSNR (refine.c) */
+    int target_max; /* the target applies up to this many Gaussians (0: any; see gsz_compress) */
 } preset_t;
 
 /* Codebook sizes scale with the scene (entries = Gaussians / cb_div, capped), so that the codebook
@@ -23,11 +25,12 @@ typedef struct {
  * opacity_bits: few levels suffice because fine-tuning fits every opacity to its level (straight-through).
  * sh_step: transform coding of SH where a 45-dimensional codebook saturates
  * (high); at balanced and small rates the fine-tuned codebooks fit better. */
+#define REFINE_FULL 131072 /* see refine_steps */
 static const preset_t presets[4] = {
-    /* balanced */ {0.10f, 0.015f, 48, 4096, 10, 8, 4, 0.005f, 64, 16, 3.0f, 0.0f},
-    /* high     */ {0.05f, 0.005f, 20, 8192, 13, 8, 6, 0.01f, 64, 64, 1.0f, 0.092f},
-    /* small    */ {0.30f, 0.060f, 128, 2048, 10, 8, 3, 0.005f, 128, 16, 4.0f, 0.0f},
-    /* max      */ {0.00f, -1.0f, 0, 0, 16, 8, 8, 0.0f, 0, 0, 0.0f, 0.0f},
+    /* balanced */ {0.10f, 0.015f, 48, 4096, 10, 8, 4, 0.005f, 64, 16, 3.0f, 0.0f, 39.0f, 2 * REFINE_FULL},
+    /* high     */ {0.05f, 0.005f, 20, 8192, 13, 8, 6, 0.01f, 64, 64, 1.0f, 0.092f, 0.0f, 0},
+    /* small    */ {0.30f, 0.060f, 128, 2048, 10, 8, 3, 0.005f, 128, 16, 4.0f, 0.0f, 33.5f, 0},
+    /* max      */ {0.00f, -1.0f, 0, 0, 16, 8, 8, 0.0f, 0, 0, 0.0f, 0.0f, 0.0f, 0},
 };
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
@@ -55,7 +58,6 @@ static int position_bits(const gsz_scene *s, float ext, int bits) {
 /* A fine-tuning step costs time in proportion to the Gaussians, so above REFINE_FULL the steps of
  * balanced and small shrink in proportion (to refine_min): their encode time stays bounded on large
  * scenes (500K balanced: 18 steps). */
-#define REFINE_FULL 131072
 static int refine_steps(const preset_t *p, size_t n) {
     if (n <= REFINE_FULL) return p->refine;
     return GSZ_MAX(p->refine_min, (int)((double)p->refine * REFINE_FULL / (double)n));
@@ -306,7 +308,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     uint8_t *keep = malloc(in->count);
     gsz_scene s = {0};
     uint8_t *deg = NULL;
-    float *buf = NULL, *wts = NULL;
+    float *buf = NULL, *wts = NULL, *sig = NULL;
     stream_job jobs[GSZ_MAX_SECTIONS];
     size_t njobs = 0;
     void *owned[GSZ_MAX_SECTIONS];
@@ -469,7 +471,6 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
             m++;
         }
         if (d == maxdeg) { free(s.sh_rest); s.sh_rest = NULL; } /* gathered for the last time: the largest array goes before its codebook is built */
-        stats.count_by_degree[d] = m;
         if (!m) continue;
         int k = cb_size(opt->codebook_sh, m, P);
         uint8_t *cb;
@@ -487,13 +488,21 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
         if (opt->progress) opt->progress(opt->progress_user, "vq sh", 1.0);
     }
 #undef ADD_JOB
-    stats.count_by_degree[0] = n;
-    for (int d = 1; d <= 3; d++) stats.count_by_degree[0] -= stats.count_by_degree[d];
     stats.seconds_vq = gsz_now() - t0;
     t0 = gsz_now();
 
     /* 6. entropy coding (streams are independent: parallel and deterministic) and the container; the
      * working copies go first, zstd's high levels need memory of their own */
+    /* target pruning's renders (refine.c) cost about 2 s at 450K Gaussians even with one checkpoint:
+     * balanced, whose encode is bounded at 20 s there, uses its target only up to 2 REFINE_FULL */
+    float target_psnr = opt->target_psnr < 0                        ? 0
+                        : opt->target_psnr > 0                      ? opt->target_psnr
+                        : !P->target_max || n <= (size_t)P->target_max ? P->target_psnr
+                                                                    : 0;
+    if (target_psnr > 0) { /* the pruning order of fine-tuning, in file order */
+        if (!(sig = gsz_malloc_array(n, sizeof(float)))) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
+        for (size_t i = 0; i < n; i++) sig[i] = (float)score[perm[i]];
+    }
     free(buf); free(wts); free(deg); free(score);
     buf = wts = NULL; deg = NULL; score = NULL;
     gsz_scene_free(&s);
@@ -515,17 +524,29 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     for (size_t i = 0; i < njobs; i++) { free(jobs[i].stored); jobs[i].stored = NULL; }
     for (size_t i = 0; i < nowned; i++) free(owned[i]);
     nowned = 0;
-    int refine = opt->refine < 0 ? 0 : opt->refine > 0 ? opt->refine : refine_steps(P, n);
-    if (refine && (err = gsz_refine(in, views, nviews, refine, threads, level, opt->progress, opt->progress_user, &file, &fsize))) {
+    gsz_refine_options ro = {0};
+    ro.steps = opt->refine < 0 ? 0 : opt->refine > 0 ? opt->refine : refine_steps(P, n);
+    ro.threads = threads;
+    ro.level = level;
+    ro.target_psnr = target_psnr;
+    ro.keep_min = (size_t)ceil(0.125 * (double)in->count); /* pruning in all removes at most 7/8 */
+    ro.checkpoints = n > REFINE_FULL ? 1 : 2; /* each costs a few renders at 1280x720: one above */
+    ro.significance = sig;
+    ro.progress = opt->progress;
+    ro.user = opt->progress_user;
+    gsz_refine_result rr = {n, 0};
+    if (ro.steps && (err = gsz_refine(in, views, nviews, &ro, &file, &fsize, &rr))) {
         free(file);
         goto done;
     }
+    stats.psnr_estimate = rr.psnr;
     stats.seconds_refine = gsz_now() - t0;
     gsz_file_info fi; /* section sizes of the final file */
     if ((err = gsz_file_inspect(file, fsize, &fi))) { free(file); goto done; }
     for (size_t i = 0; i < fi.section_count; i++)
         if (fi.sections[i].type < 16) stats.section_bytes[fi.sections[i].type] += (size_t)fi.sections[i].stored_size;
-    stats.output_count = n;
+    for (int d = 0; d < 4; d++) stats.count_by_degree[d] = (size_t)fi.count_by_degree[d];
+    stats.output_count = (size_t)fi.count;
     stats.sh_degree = maxdeg;
     stats.bytes = fsize;
     *out = file;
@@ -534,7 +555,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
 done:
     for (size_t i = 0; i < njobs; i++) free(jobs[i].stored);
     for (size_t i = 0; i < nowned; i++) free(owned[i]);
-    free(views); free(score); free(keep); free(deg); free(buf); free(wts);
+    free(views); free(score); free(keep); free(deg); free(buf); free(wts); free(sig);
     gsz_scene_free(&s);
     return err;
 }

@@ -6,7 +6,14 @@
  * Gaussians that use it. Opacities keep a float latent but render at the file's precision
  * (straight-through), so what was fitted is what the file holds. The index streams stay as they are;
  * the codebooks and the opacity stream are rewritten. Sums run in Gaussian order and the renderer's are
- * fixed point, so the result is the same for any thread count. */
+ * fixed point, so the result is the same for any thread count.
+ *
+ * With a target PSNR, fine-tuning also prunes: at a quarter and at half of the steps it measures the
+ * file's PSNR on a few of the views and, where there is headroom, removes the least significant
+ * Gaussians (LightGaussian's order) as far as the measured PSNR stays at the target, found by
+ * bisection; the later steps heal what was removed, as LightGaussian fine-tunes after pruning. Bytes
+ * follow the Gaussian count, so a scene that is easy to render at the preset's settings gets a
+ * smaller file rather than a needlessly high fidelity. */
 #include "codec.h"
 
 #include <string.h>
@@ -26,10 +33,11 @@ typedef struct {
     gsz_scene *d;             /* geometry and opacity as the file will hold them (SH degree 0) */
     float *colors;            /* this view's colour of every Gaussian */
     const gsz_render_grad *G;
-    const gsz_indexed *x;
+    gsz_indexed *x;
     param *P;
     const gsz_camera *cam;
     int bits;               /* opacity bits of the file */
+    int threads;
     float level_logit[256]; /* each stored opacity level as the decoder gives it, as a logit */
 } ctx;
 
@@ -117,42 +125,245 @@ static void adam(param *P, int t) {
     }
 }
 
-gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t nviews, int steps, int threads, int level,
-                     gsz_progress_fn progress, void *user, uint8_t **file, size_t *size) {
+/* Renders of the input from the (scaled) views: kept as unorm16 (error 2^-17) up to cache_max bytes and
+ * rendered again at each later visit beyond that, so that with many steps they do not dominate the
+ * encoder's peak memory (playbot-trained balanced 124 -> 73 MB: docs/BENCHMARKS.md). */
+typedef struct {
+    const gsz_scene *original;
+    const gsz_camera *cams;
+    const gsz_render_options *ro;
+    uint16_t **cache;
+    size_t cached, cache_max;
+} targets;
+
+/* Values of a render from cam at the pixel step (see gsz_render_options). */
+static size_t target_values(const gsz_camera *cam, int step) {
+    size_t st = (size_t)GSZ_MAX(step, 1);
+    return ((size_t)cam->width + st - 1) / st * (((size_t)cam->height + st - 1) / st) * 3;
+}
+
+/* keep: cache the target if it is not yet (a view that will be visited again). */
+static gsz_error load_target(targets *T, size_t v, float *out, int keep) {
+    size_t nval = target_values(&T->cams[v], T->ro->pixel_step);
+    uint16_t *c = T->cache[v];
+    if (!c) {
+        gsz_error err = gsz_render(T->original, &T->cams[v], T->ro, out);
+        if (err) return err;
+        if (keep && T->cached + nval * sizeof(uint16_t) <= T->cache_max && (c = T->cache[v] = gsz_malloc_array(nval, sizeof(uint16_t)))) {
+            T->cached += nval * sizeof(uint16_t);
+            for (size_t j = 0; j < nval; j++) c[j] = (uint16_t)lrintf(out[j] * 65535.0f); /* in [0, 1] */
+        } else { /* at the cache's precision all the same: the fit does not depend on what was cached */
+            for (size_t j = 0; j < nval; j++) out[j] = (float)lrintf(out[j] * 65535.0f) * (1.0f / 65535.0f);
+            return GSZ_OK;
+        }
+    }
+    for (size_t j = 0; j < nval; j++) out[j] = (float)c[j] * (1.0f / 65535.0f);
+    return GSZ_OK;
+}
+
+/* Mean PSNR (capped at 100 dB) over the ne views of E of the scene as the file would decode now,
+ * against E's cached targets (rendered into img at the first visit); img is the only float image. */
+enum { EVAL_VIEWS = 8 };
+static gsz_error eval_psnr(ctx *cx, targets *E, size_t ne, float *img, double *out) {
+    double sum = 0;
+    for (size_t e = 0; e < ne; e++) {
+        const gsz_camera *cam = &E->cams[e];
+        gsz_error err = E->cache[e] ? GSZ_OK : load_target(E, e, img, 1);
+        if (err) return err;
+        if (!E->cache[e]) return gsz_fail(GSZ_ERROR_memory, "refine: out of memory");
+        cx->cam = cam;
+        gsz_parallel_for(cx->x->count, 16384, cx->threads, color_range, cx);
+        gsz_render_options ro = *E->ro;
+        ro.colors = cx->colors;
+        if ((err = gsz_render(cx->d, cam, &ro, img))) return err;
+        size_t nval = target_values(cam, ro.pixel_step);
+        const uint16_t *t = E->cache[e];
+        double se = 0;
+        for (size_t j = 0; j < nval; j++) {
+            double d = (double)img[j] - (double)t[j] * (1.0 / 65535.0);
+            se += d * d;
+        }
+        sum += se > 0 ? GSZ_MIN(10 * log10((double)nval / se), 100.0) : 100.0;
+    }
+    *out = sum / (double)ne;
+    return GSZ_OK;
+}
+
+/* Drops the Gaussians with drop[i] set from every per-Gaussian array of the fit. */
+static void compact(ctx *cx, param *op, float *sig, uint32_t *fid, const uint8_t *drop) {
+    gsz_indexed *x = cx->x;
+    gsz_scene *d = cx->d;
+    size_t j = 0;
+    for (size_t i = 0; i < x->count; i++) {
+        if (drop[i]) continue;
+        memmove(x->pos + 3 * j, x->pos + 3 * i, 12); /* also d's */
+        memmove(d->scale + 3 * j, d->scale + 3 * i, 12);
+        memmove(d->rot + 4 * j, d->rot + 4 * i, 16);
+        d->opacity[j] = d->opacity[i];
+        x->degree[j] = x->degree[i];
+        for (int a = 0; a < 4; a++) x->index[a][j] = x->index[a][i];
+        op->val[j] = op->val[i]; op->m[j] = op->m[i]; op->v[j] = op->v[i];
+        sig[j] = sig[i];
+        fid[j] = fid[i];
+        j++;
+    }
+    x->count = d->count = op->count = j;
+}
+
+typedef struct {
+    float sig;
+    uint32_t i;
+} sig_key;
+
+static int cmp_sig(const void *a, const void *b) {
+    const sig_key *x = a, *y = b;
+    if (x->sig != y->sig) return x->sig < y->sig ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+/* One pruning checkpoint: removes the most of the least significant Gaussians (down to keep_min) that
+ * keeps the PSNR at an aim under the goal, as the later steps heal part of what was removed. The
+ * first checkpoint (*after < 0) aims 1 dB under; the next expects the healing seen since the last
+ * (from *after, the PSNR it left) to go on with the square root of the steps (biker: +2.5 dB in 16
+ * steps, +3.5 in the next 32) and aims under by half of that, at most 2 dB. *after gets the PSNR this
+ * one leaves. The PSNR falls about linearly with the count removed, so the search interpolates
+ * (regula falsi), from a first guess of 1/16 of the Gaussians per dB of headroom, to within n/64 or
+ * `probes` renders. `ratio`: the steps left over the steps since the last checkpoint. */
+static gsz_error prune_to_target(ctx *cx, targets *E, size_t ne, float *img, float *sig,
+                                 uint32_t *fid, float goal, double ratio, int probes, size_t keep_min, double *after) {
+    size_t n = cx->x->count, most = n > keep_min ? n - keep_min : 0;
+    double now;
+    gsz_error err = eval_psnr(cx, E, ne, img, &now);
+    double target = goal - (*after < 0 ? 1.0 : GSZ_CLAMP(0.5 * (now - *after) * sqrt(ratio), 0.0, 2.0));
+    *after = now;
+    if (err || now <= target || most == 0) return err;
+    sig_key *k = gsz_malloc_array(n, sizeof *k);
+    uint8_t *drop = calloc(n, 1);
+    if (!k || !drop) { free(k); free(drop); return gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); }
+    for (size_t i = 0; i < n; i++) { k[i].sig = sig[i]; k[i].i = (uint32_t)i; }
+    qsort(k, n, sizeof *k, cmp_sig);
+    /* lo: a removal known to hold the target (PSNR plo); hi: one known not to (phi), most + 1 if none */
+    size_t lo = 0, hi = most + 1;
+    double plo = now, phi = 0;
+    double guess = (double)n / 16 * (plo - target - 0.2);
+    for (int it = 0; it < probes && hi - lo > GSZ_MAX((size_t)1, n / 64); it++) {
+        /* interpolated to 0.2 dB over the aim, so that probes tend to land on the side that holds */
+        double aim = target + 0.2;
+        if (hi <= most) guess = plo <= aim ? (double)lo + (double)(hi - lo) / 2 : (double)lo + (double)(hi - lo) * (plo - aim) / (plo - phi);
+        else if (lo) guess = (double)lo * (now - aim) / (now - plo);
+        size_t probe = (size_t)GSZ_CLAMP(guess, (double)lo + 1, (double)GSZ_MIN(hi - 1, most));
+        for (size_t j = 0; j < n; j++) cx->d->opacity[k[j].i] = j < probe ? -1e30f : cx->level_logit[gsz_opacity_quantise(cx->P[6].val[k[j].i], cx->bits)];
+        double p;
+        if ((err = eval_psnr(cx, E, ne, img, &p))) break;
+        if (p >= target) { lo = probe; plo = p; }
+        else { hi = probe; phi = p; }
+    }
+    gsz_parallel_for(n, 16384, cx->threads, apply_range, cx); /* the opacities back */
+    for (size_t j = 0; j < lo; j++) drop[k[j].i] = 1;
+    if (!err && lo) compact(cx, &cx->P[6], sig, fid, drop);
+    *after = plo;
+    free(k);
+    free(drop);
+    return err;
+}
+
+/* Keeps the Gaussians with live[i] set (n in the file) in every per-Gaussian section of C except the
+ * opacities (rewritten by the caller): positions, degrees, the index streams; a degree's SH sections go
+ * when none of its Gaussians is left. The new payloads go to bufs[] (the caller frees them). */
+static gsz_error subset_sections(gsz_container *C, const uint8_t *live, size_t n, int level, int threads, uint8_t **bufs) {
+    uint8_t *degs = NULL, *raw = NULL;
+    gsz_error err = GSZ_OK;
+    const gsz_section *ds = gsz_container_find(C, GSZ_SEC_SH_DEGREE);
+    if (ds) {
+        if (!(degs = malloc(n ? n : 1))) return gsz_fail(GSZ_ERROR_memory, "refine: out of memory");
+        if ((err = gsz_entropy_decode(ds->payload, (size_t)ds->stored_size, ds->transform, n, 1, degs))) { free(degs); return err; }
+    }
+    size_t kept = 0, nb = 0, out = 0;
+    for (size_t i = 0; i < n; i++) kept += live[i] != 0;
+    uint32_t gone = 0; /* SH degrees left without Gaussians: bit d */
+    for (size_t s = 0; s < C->n; s++) {
+        gsz_section *sec = &C->s[s];
+        uint32_t t = sec->type;
+        int grp = t == GSZ_SEC_POSITION || t == GSZ_SEC_SH_DEGREE || t == GSZ_SEC_SCALE_IDX || t == GSZ_SEC_ROT_IDX || t == GSZ_SEC_DC_IDX ? 0
+                  : t >= GSZ_SEC_SH1_IDX && t <= GSZ_SEC_SH3_IDX ? (int)(t - GSZ_SEC_SH1_IDX) + 1 : -1;
+        if (grp < 0) continue;
+        size_t m = (size_t)sec->elements, w = sec->width, j = 0, at = 0, ssize;
+        if (!(raw = gsz_malloc_array(m + 1, w))) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); break; }
+        if ((err = gsz_entropy_decode(sec->payload, (size_t)sec->stored_size, sec->transform, m, (int)w, raw))) break;
+        for (size_t i = 0; i < n && at < m; i++) {
+            if (grp && (!degs || degs[i] != grp)) continue;
+            if (live[i]) memmove(raw + w * j++, raw + w * at, w);
+            at++;
+        }
+        if (grp && !j) gone |= 1u << grp;
+        int tx;
+        if ((err = gsz_entropy_encode(raw, j, (int)w, level, threads, &bufs[nb], &ssize, &tx))) break;
+        sec->payload = bufs[nb++];
+        sec->stored_size = ssize;
+        sec->elements = j;
+        sec->transform = (uint8_t)tx;
+        free(raw);
+        raw = NULL;
+    }
+    free(raw);
+    free(degs);
+    if (err) return err;
+    for (size_t s = 0; s < C->n; s++) {
+        uint32_t t = C->s[s].type;
+        int d = t >= GSZ_SEC_SH1_IDX && t <= GSZ_SEC_SH3_IDX ? (int)(t - GSZ_SEC_SH1_IDX) + 1 : t >= GSZ_SEC_SH1_CB && t <= GSZ_SEC_SH3_CB ? (int)(t - GSZ_SEC_SH1_CB) + 1 : 0;
+        if (!(gone >> d & 1)) C->s[out++] = C->s[s];
+    }
+    C->n = out;
+    C->h.count = kept;
+    return GSZ_OK;
+}
+
+gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t nviews, const gsz_refine_options *opt,
+                     uint8_t **file, size_t *size, gsz_refine_result *res) {
+    int steps = opt->steps, threads = opt->threads;
     if (steps <= 0 || nviews == 0) return GSZ_OK;
     gsz_indexed x;
     gsz_error err = gsz_decode_indexed(*file, *size, threads, &x);
     if (err) return err;
     gsz_scene d = {0};
     gsz_render_grad G = {0};
-    float *colors = NULL;
+    float *colors = NULL, *sig = NULL;
+    uint32_t *fid = NULL;
     gsz_container C;
     param P[NPARAM];
     memset(P, 0, sizeof P);
-    /* Targets (renders of the input) are kept as unorm16 (error 2^-17) up to an eighth of the input
-     * scene's bytes and rendered again at each later visit beyond that, so that with many steps they do
-     * not dominate the encoder's peak memory (playbot-trained balanced 124 -> 73 MB: docs/BENCHMARKS.md). */
-    uint16_t **targets = calloc(nviews, sizeof *targets);
-    size_t cached = 0, cache_max = original->count * (size_t)(14 + 3 * gsz_shRestCount(original->sh_degree)) * sizeof(float) / 8;
-    float *target = NULL; /* this step's target as floats */
+    targets T = {original, NULL, NULL, calloc(nviews, sizeof(uint16_t *)), 0,
+                 original->count * (size_t)(14 + 3 * gsz_shRestCount(original->sh_degree)) * sizeof(float) / 8};
+    float *target = NULL; /* this step's target as floats, or an evaluation render */
     float *opac_lat = NULL;
-    uint8_t *newfile = NULL, *opac = NULL;
-    uint8_t *stored[NPARAM] = {0};
+    uint8_t *newfile = NULL, *opac = NULL, *live = NULL;
+    uint8_t *stored[NPARAM] = {0}, *subset[GSZ_MAX_SECTIONS] = {0};
     gsz_camera *scaled = NULL;
-    size_t n = x.count;
-    if ((err = gsz_scene_alloc(&d, n, 0))) goto done;
-    memcpy(d.pos, x.pos, n * 3 * sizeof(float));
+    size_t *order = NULL;
+    gsz_render_workspace *ws = NULL;
+    gsz_camera ecams[EVAL_VIEWS];
+    uint16_t *ecache[EVAL_VIEWS] = {0};
+    size_t ne = opt->checkpoints > 1 ? EVAL_VIEWS : EVAL_VIEWS / 4; /* fewer where a render costs more */
+    size_t n = x.count, nfile = x.count;
+    double after = -1; /* the PSNR after the last pruning checkpoint */
+    int prune = opt->target_psnr > 0 && opt->significance && n > opt->keep_min;
+    /* the rendered scene: the file's positions as they are, colours per view (no SH arrays) */
+    d.count = n;
+    d.pos = x.pos;
+    d.scale = gsz_malloc_array(n, 3 * sizeof(float));
+    d.rot = gsz_malloc_array(n, 4 * sizeof(float));
+    d.opacity = gsz_malloc_array(n, sizeof(float));
     colors = gsz_malloc_array(n, 3 * sizeof(float));
     G.scale = gsz_malloc_array(n, 3 * sizeof(float));
     G.rot = gsz_malloc_array(n, 4 * sizeof(float));
     G.opacity = gsz_malloc_array(n, sizeof(float));
     G.rgb = gsz_malloc_array(n, 3 * sizeof(float));
-    if (!colors || !G.scale || !G.rot || !G.opacity || !G.rgb) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
+    if (!d.scale || !d.rot || !d.opacity || !colors || !G.scale || !G.rot || !G.opacity || !G.rgb || !T.cache) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
     if ((err = gsz_container_read(*file, *size, &C))) goto done;
     /* the significance views at 3/4 resolution (long side <= 384): per second of encode the best fit
      * among 256, 384 and 512 (docs/BENCHMARKS.md) */
     scaled = malloc(nviews * sizeof *scaled);
-    if (!scaled || !targets) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
+    if (!scaled) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
     size_t maxpx = 0;
     for (size_t v = 0; v < nviews; v++) {
         gsz_camera c = views[v];
@@ -164,10 +375,27 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
         scaled[v] = c;
         maxpx = GSZ_MAX(maxpx, (size_t)c.width * (size_t)c.height);
     }
+    T.cams = scaled;
+    /* evaluation views: EVAL_VIEWS of the 24 generated 1280x720 views of `gsz compare` (its default
+     * protocol, also with training cameras), whole: PSNR depends on resolution and framing, and
+     * neither the fitting's 384 px views (pruned small Gaussians average away: playbot pruned to 39.4
+     * dB there measured 36.2) nor crops (all detail and no background, or the reverse) track it */
+    if (prune) {
+        gsz_camera gen[24];
+        if ((err = gsz_cameras_generate(original, 24, 1280, 720, 0, gen))) goto done;
+        for (size_t e = 0; e < ne; e++) ecams[e] = gen[e * 24 / ne + 24 / ne / 2];
+        maxpx = GSZ_MAX(maxpx, (size_t)427 * 240); /* sampled at pixel step 3 */
+    }
     target = gsz_malloc_array(maxpx, 3 * sizeof(float));
-    if (!target) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
     opac_lat = gsz_malloc_array(n, sizeof(float));
-    if (!opac_lat) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
+    if (!target || !opac_lat) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
+    if (prune) {
+        sig = gsz_malloc_array(n, sizeof(float));
+        fid = gsz_malloc_array(n, sizeof(uint32_t));
+        if (!sig || !fid) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
+        memcpy(sig, opt->significance, n * sizeof(float));
+        for (size_t i = 0; i < n; i++) fid[i] = (uint32_t)i;
+    }
     /* the learning rates of 3DGS training (Kerbl et al.), constant: twice, thrice or decaying to a tenth
      * all fitted worse in the same steps (docs/BENCHMARKS.md) */
     static const float lr[NPARAM] = {0.005f, 0.001f, 0.0025f, 0.0025f / 20, 0.0025f / 20, 0.0025f / 20, 0.05f};
@@ -177,9 +405,10 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
         P[p].val = x.codebook[p];
         P[p].k = x.codebook_size[p];
         P[p].dim = gsz_codebook_dim(p);
-        /* a transform-coded codebook (one entry per Gaussian) is rendered but not fitted */
+        /* a transform-coded codebook (one entry per Gaussian) is rendered but not fitted, nor pruned */
         P[p].count = x.codebook_bits[p] ? (size_t)P[p].k * (size_t)P[p].dim : 0;
         P[p].bits = x.codebook_bits[p];
+        if (!x.codebook_bits[p]) prune = 0;
     }
     /* a latent logit per opacity (the decoder keeps opacities off 0 and 1) */
     for (size_t i = 0; i < n; i++) opac_lat[i] = gsz_logit(x.opacity[i]);
@@ -195,14 +424,24 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     }
     gsz_render_options ro = {0};
     ro.threads = threads;
-    ctx cx = {&d, colors, &G, &x, P, NULL, C.h.opacity_bits, {0}};
+    ro.workspace = ws = gsz_render_workspace_create(); /* NULL: per-render buffers */
+    T.ro = &ro;
+    ctx cx = {&d, colors, &G, &x, P, NULL, C.h.opacity_bits, threads, {0}};
     for (unsigned l = 0; l < 256; l++) cx.level_logit[l] = gsz_logit(gsz_opacity_level(l, C.h.opacity_bits));
     gsz_parallel_for(n, 16384, threads, apply_range, &cx);
-    size_t *order = gsz_malloc_array(nviews, sizeof(size_t));
+    gsz_render_options eo = ro; /* a ninth of the pixels: blending is most of a 1280x720 render */
+    eo.pixel_step = 3;
+    targets E = {original, ecams, &eo, ecache, 0, SIZE_MAX};
+    order = gsz_malloc_array(nviews, sizeof(size_t));
     if (!order) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
     for (size_t v = 0; v < nviews; v++) order[v] = v;
     uint64_t rng = 0x9E3779B97F4A7C15ull;
     for (size_t t = 0; t < (size_t)steps; t++) {
+        if (prune && t && (t == (size_t)steps / 4 || (opt->checkpoints > 1 && t == (size_t)steps / 2))) {
+            double ratio = (double)(steps - (int)t) / (double)(t - (size_t)steps / 4);
+            if ((err = prune_to_target(&cx, &E, ne, target, sig, fid, opt->target_psnr, ratio, opt->checkpoints > 1 ? 4 : 3, opt->keep_min, &after))) goto done;
+            n = x.count;
+        }
         if (t % nviews == 0) /* every view once per pass, in a fixed pseudo-random order */
             for (size_t v = nviews - 1; v > 0; v--) {
                 rng = rng * 6364136223846793005ull + 1442695040888963407ull;
@@ -212,23 +451,14 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
             }
         size_t v = order[t % nviews];
         const gsz_camera *cam = &scaled[v];
-        size_t nval = (size_t)cam->width * (size_t)cam->height * 3;
-        if (targets[v]) {
-            for (size_t j = 0; j < nval; j++) target[j] = (float)targets[v][j] * (1.0f / 65535.0f);
-        } else {
-            if ((err = gsz_render(original, cam, &ro, target))) { free(order); goto done; }
-            if (cached + nval * sizeof(uint16_t) <= cache_max && (targets[v] = gsz_malloc_array(nval, sizeof(uint16_t)))) {
-                cached += nval * sizeof(uint16_t);
-                for (size_t j = 0; j < nval; j++) targets[v][j] = (uint16_t)lrintf(target[j] * 65535.0f); /* in [0, 1] */
-                for (size_t j = 0; j < nval; j++) target[j] = (float)targets[v][j] * (1.0f / 65535.0f); /* as when revisited */
-            }
-        }
+        /* cached only where a later pass visits the view again (not at all with fewer steps than views) */
+        if ((err = load_target(&T, v, target, (t / nviews + 1) * nviews < (size_t)steps))) goto done;
         cx.cam = cam;
         gsz_parallel_for(n, 16384, threads, color_range, &cx);
         ro.colors = colors;
         err = gsz_render_gradient(&d, cam, &ro, target, &G, NULL);
         ro.colors = NULL;
-        if (err) { free(order); goto done; }
+        if (err) goto done;
         gsz_parallel_for(NPARAM, 1, threads, gather_range, &cx);
         for (int p = 0; p < NPARAM; p++)
             if (P[p].count) adam(&P[p], (int)t + 1);
@@ -237,10 +467,39 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
             if (l > 0) for (int k = 0; k < 4; k++) q[k] /= l;
         }
         gsz_parallel_for(n, 16384, threads, apply_range, &cx);
-        if (progress && (t % 8 == 0 || t + 1 == (size_t)steps)) progress(user, "fine-tune", (double)(t + 1) / (double)steps);
+        if (opt->progress && (t % 8 == 0 || t + 1 == (size_t)steps)) opt->progress(opt->user, "fine-tune", (double)(t + 1) / (double)steps);
     }
-    free(order);
-    /* store: re-quantise the codebooks and the opacities, re-encode those sections, rewrite the container */
+    if (res) {
+        res->count = n;
+        res->psnr = 0;
+        /* with one checkpoint (large scenes) the PSNR it left, which the later steps raise */
+        if (n < nfile && opt->checkpoints < 2) res->psnr = after;
+        else if (n < nfile && (err = eval_psnr(&cx, &E, ne, target, &res->psnr))) goto done;
+    }
+    /* store: drop the pruned Gaussians from the other streams, re-quantise the codebooks and the
+     * opacities, re-encode those sections, rewrite the container; the fitting's buffers go first, as
+     * zstd's high levels need memory of their own */
+    for (int p = 0; p < NPARAM; p++) { free(P[p].m); free(P[p].v); free(P[p].g); P[p].m = P[p].v = NULL; P[p].g = NULL; }
+    for (size_t v = 0; v < nviews; v++) { free(T.cache[v]); T.cache[v] = NULL; }
+    for (size_t e = 0; e < EVAL_VIEWS; e++) { free(ecache[e]); ecache[e] = NULL; }
+    free(G.scale); free(G.rot); free(G.opacity); free(G.rgb); free(colors); free(target);
+    free(d.scale); free(d.rot); free(d.opacity);
+    gsz_render_workspace_free(ws);
+    ws = NULL;
+    memset(&G, 0, sizeof G);
+    memset(&d, 0, sizeof d);
+    colors = target = NULL;
+    if (n < nfile) {
+        if (!(live = calloc(nfile, 1))) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
+        for (size_t i = 0; i < n; i++) live[fid[i]] = 1;
+    }
+    /* of the indexed scene only the codebooks are left to store */
+    free(x.pos); free(x.opacity); free(x.degree); free(sig); free(fid);
+    x.pos = x.opacity = sig = NULL;
+    x.degree = NULL;
+    fid = NULL;
+    for (int a = 0; a < 4; a++) { free(x.index[a]); x.index[a] = NULL; }
+    if (live && (err = subset_sections(&C, live, nfile, opt->level, threads, subset))) goto done;
     opac = malloc(n ? n : 1);
     if (!opac) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
     for (size_t i = 0; i < n; i++) opac[i] = gsz_opacity_quantise(opac_lat[i], C.h.opacity_bits);
@@ -250,7 +509,7 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
         size_t rsize = n, ssize;
         int tx;
         if (p < 6 && (err = gsz_codebook_pack(P[p].val, P[p].k, P[p].dim, P[p].bits, &raw, &rsize))) goto done;
-        err = gsz_entropy_encode(raw, rsize, 1, level, threads, &stored[p], &ssize, &tx);
+        err = gsz_entropy_encode(raw, rsize, 1, opt->level, threads, &stored[p], &ssize, &tx);
         if (raw != opac) free(raw);
         if (err) goto done;
         uint32_t type = p < 6 ? cb_sec[p] : (uint32_t)GSZ_SEC_OPACITY;
@@ -269,10 +528,14 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     *size = newsize;
 done:
     for (int p = 0; p < NPARAM; p++) { free(P[p].m); free(P[p].v); free(P[p].g); free(stored[p]); }
-    if (targets)
-        for (size_t v = 0; v < nviews; v++) free(targets[v]);
-    free(targets); free(target); free(opac_lat); free(opac); free(scaled);
-    gsz_scene_free(&d);
+    for (size_t s = 0; s < GSZ_MAX_SECTIONS; s++) free(subset[s]);
+    if (T.cache)
+        for (size_t v = 0; v < nviews; v++) free(T.cache[v]);
+    for (size_t e = 0; e < EVAL_VIEWS; e++) free(ecache[e]);
+    free(T.cache); free(target); free(opac_lat); free(opac); free(scaled); free(order);
+    free(sig); free(fid); free(live);
+    free(d.scale); free(d.rot); free(d.opacity);
+    gsz_render_workspace_free(ws);
     free(G.scale); free(G.rot); free(G.opacity); free(G.rgb); free(colors);
     gsz_indexed_free(&x);
     return err;

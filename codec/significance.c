@@ -20,11 +20,13 @@ gsz_error gsz_significance(const gsz_scene *s, const gsz_camera *cams, size_t nc
     ro.threads = threads;
     ro.accum = &ra;
     ro.max_sh_degree = 1; /* colour does not enter alpha*T: DC is enough */
+    ro.workspace = gsz_render_workspace_create(); /* NULL: per-render buffers */
     for (size_t v = 0; v < ncams; v++) {
         gsz_error e = gsz_render(s, &cams[v], &ro, img);
-        if (e) { free(acc); free(img); return e; }
+        if (e) { free(acc); free(img); gsz_render_workspace_free(ro.workspace); return e; }
         if (progress) progress(user, "significance", (double)(v + 1) / (double)ncams);
     }
+    gsz_render_workspace_free(ro.workspace);
     free(img);
     /* volume term */
     float *vol = gsz_malloc_array(n, sizeof(float));

@@ -114,6 +114,12 @@ typedef struct {
     int64_t *grad;       /* count*3 entries */
 } gsz_render_accum;
 
+/* Buffers a renderer reuses across renders (a loop of renders then allocates nothing after the first);
+ * one per concurrent caller. */
+typedef struct gsz_render_workspace gsz_render_workspace;
+gsz_render_workspace *gsz_render_workspace_create(void); /* NULL when out of memory */
+void gsz_render_workspace_free(gsz_render_workspace *ws);
+
 typedef struct {
     int threads;        /* 0 = all cores */
     float background[3];
@@ -121,9 +127,14 @@ typedef struct {
     gsz_render_accum *accum;
     const float *colors; /* per Gaussian RGB for this view (3 each, before the clamp at 0) used instead of
                             the SH, or NULL (the colors_precomp of the 3DGS rasteriser) */
+    int pixel_step;      /* > 1: only pixels whose x and y are multiples of it are rendered, and rgb holds
+                            just those, ceil(width/step) x ceil(height/step): a sample of the image at its
+                            full resolution (forward pass only) */
+    gsz_render_workspace *workspace; /* NULL: buffers allocated for each render */
 } gsz_render_options;
 
-/* The 3DGS forward pass (Kerbl et al. 2023) on the CPU; rgb is width*height*3 floats in [0,1]. */
+/* The 3DGS forward pass (Kerbl et al. 2023) on the CPU; rgb is width*height*3 floats in [0,1] (fewer
+ * with pixel_step). */
 gsz_error gsz_render(const gsz_scene *scene, const gsz_camera *camera,
                      const gsz_render_options *options, float *rgb);
 
@@ -175,6 +186,8 @@ typedef struct {
                              <0 = plain k-means */
     int pos_bits;         /* bits per position axis, 8..21 */
     int refine;           /* fine-tuning steps (one view each) against renders of the input; 0 = preset's, <0 = none */
+    float target_psnr;    /* fine-tuning also prunes the least significant Gaussians while the PSNR on the
+                             significance views stays at this (dB); 0 = preset's, <0 = off */
     float exact;          /* per codebook, the fraction of Gaussians with the largest weighted quantisation
                              error given entries of their own (values kept at the codebook's precision); <0 = none */
     int zstd_level;       /* 1..22 */
@@ -192,6 +205,7 @@ typedef struct {
     size_t count_by_degree[4];
     size_t bytes;
     size_t section_bytes[16]; /* by section type */
+    double psnr_estimate; /* with a target PSNR: the file's mean PSNR on the evaluation views, else 0 */
     double seconds_significance, seconds_sh, seconds_vq, seconds_encode, seconds_refine;
 } gsz_compress_stats;
 

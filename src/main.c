@@ -15,7 +15,7 @@ static const char *usage =
     "  gsz compress IN.ply -o OUT.gsz [--preset max|high|balanced|small] [--cameras cameras.json]\n"
     "               [--prune F] [--sh-degree N] [--sh-threshold T] [--codebook-sh K] [--codebook-dc K]\n"
     "               [--codebook-geom K] [--sh-step S] [--vq-rate R] [--pos-bits B] [--exact F] [--level L]\n"
-    "               [--prune-threshold T] [--views N] [--refine N]\n"
+    "               [--prune-threshold T] [--views N] [--refine N] [--target-psnr DB]\n"
     "               [-j N] [-q] [--json]     (--views: generated significance views without --cameras)\n"
     "  gsz decompress IN.gsz -o OUT.ply [-j N] [-q] [--json]\n"
     "  gsz info FILE(.ply|.gsz) [--json]\n"
@@ -96,6 +96,7 @@ static int parse(int argc, char **argv, args_t *a, const char **pos, int *npos, 
         else if (!strcmp(o, "--pos-bits")) { NUM(8, 21); a->co.pos_bits = (int)x; }
         else if (!strcmp(o, "--level")) { NUM(1, 22); a->co.zstd_level = (int)x; }
         else if (!strcmp(o, "--refine")) { NUM(0, 100000); a->co.refine = x ? (int)x : -1; }
+        else if (!strcmp(o, "--target-psnr")) { NUM(0, 200); a->co.target_psnr = x ? (float)x : -1.0f; }
         else if (!strcmp(o, "--exact")) { NUM(0, 1); a->co.exact = x == 0 ? -1.0f : (float)x; }
         else if (o[0] == '-' && o[1]) return bad_usage("unknown option", o);
         else {
@@ -168,9 +169,9 @@ static void print_compress_stats(FILE *f, const char *in, const char *out, size_
         gsz_json_string(f, out ? out : "");
         fprintf(f, ",\"input_bytes\":%zu,\"output_bytes\":%zu,\"ratio\":%.3f,\"bytes_per_gaussian\":%.4f,"
                    "\"input_gaussians\":%zu,\"output_gaussians\":%zu,\"sh_degree\":%d,\"count_by_degree\":[%zu,%zu,%zu,%zu],"
-                   "\"seconds\":%.3f,\"seconds_significance\":%.3f,\"seconds_sh\":%.3f,\"seconds_vq\":%.3f,\"seconds_encode\":%.3f,\"seconds_refine\":%.3f,\"sections\":{",
+                   "\"psnr_estimate\":%.3f,\"seconds\":%.3f,\"seconds_significance\":%.3f,\"seconds_sh\":%.3f,\"seconds_vq\":%.3f,\"seconds_encode\":%.3f,\"seconds_refine\":%.3f,\"sections\":{",
                 in_bytes, st->bytes, (double)in_bytes / (double)st->bytes, bpg, st->input_count, st->output_count, st->sh_degree,
-                st->count_by_degree[0], st->count_by_degree[1], st->count_by_degree[2], st->count_by_degree[3], secs,
+                st->count_by_degree[0], st->count_by_degree[1], st->count_by_degree[2], st->count_by_degree[3], st->psnr_estimate, secs,
                 st->seconds_significance, st->seconds_sh, st->seconds_vq, st->seconds_encode, st->seconds_refine);
         int first = 1;
         for (int t = 1; t < 16; t++)
@@ -183,6 +184,7 @@ static void print_compress_stats(FILE *f, const char *in, const char *out, size_
             st->count_by_degree[0], st->count_by_degree[1], st->count_by_degree[2], st->count_by_degree[3], secs);
     fprintf(f, "  stages: significance %.2f s, SH %.2f s, VQ %.2f s, entropy %.2f s, fine-tuning %.2f s\n", st->seconds_significance,
             st->seconds_sh, st->seconds_vq, st->seconds_encode, st->seconds_refine);
+    if (st->psnr_estimate > 0) fprintf(f, "  PSNR on the significance views: %.2f dB\n", st->psnr_estimate);
 }
 
 static size_t file_size(const char *path) {
@@ -232,11 +234,8 @@ static int cmd_decompress(int argc, char **argv) {
     gsz_error e = gsz_read_file(pos[0], &data, &size);
     if (e) return die(e);
     /* timed: the decode to floats (what a PLY needs), then, separately, the decode to the indexed form
-     * (what gszview uploads); with a fixed mmap threshold every large array of either is fresh memory,
-     * so the second is not flattered by pages the first faulted in */
-#ifdef M_MMAP_THRESHOLD
-    mallopt(M_MMAP_THRESHOLD, 1 << 20);
-#endif
+     * (what gszview uploads); with the fixed mmap threshold (main) every large array of either is fresh
+     * memory, so the second is not flattered by pages the first faulted in */
     gsz_scene s = {0};
     double t0 = gsz_now();
     e = gsz_decompress(data, size, &s, a.threads);
@@ -443,6 +442,7 @@ static gsz_error compare_scenes(const gsz_scene *ref, const gsz_scene *test, con
     if (!ia || !ib) { free(ia); free(ib); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
     gsz_render_options ro = {0};
     ro.threads = threads;
+    ro.workspace = gsz_render_workspace_create(); /* NULL: per-render buffers */
     mean->psnr = mean->ssim = 0;
     gsz_error e = GSZ_OK;
     for (size_t i = 0; i < n && !e; i++) {
@@ -465,6 +465,7 @@ static gsz_error compare_scenes(const gsz_scene *ref, const gsz_scene *test, con
     gsz_progress_done(pg);
     mean->psnr /= (double)n;
     mean->ssim /= (double)n;
+    gsz_render_workspace_free(ro.workspace);
     free(ia);
     free(ib);
     return e;
@@ -613,6 +614,13 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "--version")) { puts("gsz " GSZ_VERSION_STRING); return 0; }
+#ifdef M_MMAP_THRESHOLD
+    /* Arrays of 1 MB and more get pages of their own, returned when freed: glibc's adaptive threshold
+     * otherwise moves them into the heap after the first free, where the encoder's stages leave it
+     * fragmented (playbot-trained small peaked at 71-87 MB from run to run, now 64; playbot balanced
+     * 250 -> 222 MB, encode +2%; docs/BENCHMARKS.md) */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+#endif
     static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         {"compress", cmd_compress}, {"decompress", cmd_decompress}, {"info", cmd_info}, {"render", cmd_render},
         {"compare", cmd_compare}, {"bench", cmd_bench}, {"synth", cmd_synth}};

@@ -69,6 +69,9 @@ typedef struct {
     int64_t *g2d; /* G2D values per Gaussian, fixed point */
     const gsz_render_grad *grad;
     const float *colors;
+    int step; /* blend only pixels with x and y multiples of it (1: all) */
+    gsz_render_workspace *ws; /* buffers kept between renders, or NULL */
+    void *own[12];            /* buffers of this render alone (no workspace) */
 } rctx;
 
 /* Per-Gaussian image-space gradient: mean x, y; conic x, y, z; opacity; rgb. */
@@ -183,13 +186,13 @@ static inline void splat_box(const splat *g, int tx0, int ty0, int box[4]) {
 }
 
 /* A fresh tile: T = 1, no colour, pixels outside the image done. Returns the live pixels. */
-static int tile_start(int tx0, int ty0, int W, int H, float *T, float (*C)[3], uint8_t *done) {
+static int tile_start(int tx0, int ty0, int W, int H, int step, float *T, float (*C)[3], uint8_t *done) {
     int live = 0;
     for (int k = 0; k < TILE * TILE; k++) {
         int x = tx0 + k % TILE, y = ty0 + k / TILE;
         T[k] = 1.0f;
         C[k][0] = C[k][1] = C[k][2] = 0;
-        done[k] = !(x < W && y < H);
+        done[k] = !(x < W && y < H) || x % step || y % step;
         live += !done[k];
     }
     return live;
@@ -227,7 +230,7 @@ static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
         int tx0 = (int)(tile % (size_t)c->grid_x) * TILE, ty0 = (int)(tile / (size_t)c->grid_x) * TILE;
         float T[TILE * TILE], C[TILE * TILE][3];
         uint8_t done[TILE * TILE];
-        int live = tile_start(tx0, ty0, W, H, T, C, done);
+        int live = tile_start(tx0, ty0, W, H, c->step, T, C, done);
         for (uint32_t j = c->offsets[tile]; j < c->offsets[tile + 1] && live > 0; j++) {
             uint32_t gi = c->lists[j];
             const splat *g = &c->sp[gi];
@@ -257,10 +260,11 @@ static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
                     for (int ch = 0; ch < 3; ch++) __atomic_fetch_add(&c->acc->grad[3 * (size_t)gi + (size_t)ch], gsum[ch], __ATOMIC_RELAXED);
             }
         }
+        int st = c->step, ws = (W + st - 1) / st; /* the output's width: sampled pixels only */
         for (int k = 0; k < TILE * TILE; k++) {
             int x = tx0 + k % TILE, y = ty0 + k / TILE;
-            if (x >= W || y >= H) continue;
-            float *o = c->rgb + ((size_t)y * (size_t)W + (size_t)x) * 3;
+            if (x >= W || y >= H || x % st || y % st) continue;
+            float *o = c->rgb + ((size_t)(y / st) * (size_t)ws + (size_t)(x / st)) * 3;
             for (int ch = 0; ch < 3; ch++) o[ch] = GSZ_CLAMP(C[k][ch] + T[k] * c->bg[ch], 0.0f, 1.0f);
         }
     }
@@ -296,7 +300,7 @@ static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
             pcap = (size_t)(j1 - j0) * 2;
             if (!(per = malloc(pcap * sizeof *per))) { __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED); break; }
         }
-        int live = tile_start(tx0, ty0, W, H, T, A, done);
+        int live = tile_start(tx0, ty0, W, H, 1, T, A, done);
         size_t nrec = 0;
         uint32_t jend = j0;
         for (uint32_t j = j0; j < j1 && live > 0; j++) {
@@ -460,14 +464,50 @@ static void backprop(void *p, size_t begin, size_t end, int worker) {
     }
 }
 
+/* Per-render buffers: from the caller's workspace (grown as needed, kept between renders: a loop of
+ * renders such as fine-tuning faults no fresh pages) or allocated for this render alone. */
+enum { W_SP, W_VISIBLE, W_KEYS, W_IDS, W_TK, W_TV, W_OFFSETS, W_COUNTS, W_LISTS, W_G2D, W_TILE_LOSS, W_COUNT };
+struct gsz_render_workspace {
+    void *p[W_COUNT];
+    size_t cap[W_COUNT];
+};
+
+gsz_render_workspace *gsz_render_workspace_create(void) { return calloc(1, sizeof(gsz_render_workspace)); }
+
+void gsz_render_workspace_free(gsz_render_workspace *ws) {
+    if (!ws) return;
+    for (int i = 0; i < W_COUNT; i++) free(ws->p[i]);
+    free(ws);
+}
+
+/* n elements of size bytes in buffer slot, zeroed if asked; NULL when out of memory. */
+static void *wbuf(rctx *c, int slot, size_t n, size_t size, int zero) {
+    size_t bytes = (n ? n : 1) * size;
+    if (size && bytes / size != (n ? n : 1)) return NULL;
+    void *p;
+    if (!c->ws) {
+        p = c->own[slot] = zero ? calloc(1, bytes) : malloc(bytes);
+        return p;
+    }
+    if (c->ws->cap[slot] < bytes) {
+        free(c->ws->p[slot]);
+        c->ws->cap[slot] = 0;
+        if (!(c->ws->p[slot] = malloc(bytes))) return NULL;
+        c->ws->cap[slot] = bytes;
+    }
+    p = c->ws->p[slot];
+    if (zero) memset(p, 0, bytes);
+    return p;
+}
+
+static void release(rctx *c) {
+    for (int i = 0; i < W_COUNT; i++) free(c->own[i]);
+}
+
 /* Shared set-up of both passes: project every Gaussian, order by depth, bin into tiles. */
 typedef struct {
     uint32_t *keys, *ids, *tk, *tv, *offsets, *lists;
 } bins;
-
-static void bins_free(rctx *c, bins *b) {
-    free(c->sp); free(c->visible); free(b->keys); free(b->ids); free(b->tk); free(b->tv); free(b->offsets); free(b->lists);
-}
 
 #define BIN_CHUNKS 16
 typedef struct {
@@ -511,13 +551,13 @@ static gsz_error setup(rctx *c, const gsz_scene *s, const gsz_camera *cam, const
     memcpy(c->bg, opt->background, sizeof c->bg);
     size_t n = s->count, ntiles = (size_t)c->grid_x * (size_t)c->grid_y;
     int threads = gsz_thread_count(opt->threads);
-    c->sp = gsz_malloc_array(n, sizeof(splat));
-    c->visible = malloc(n ? n : 1);
-    b->keys = gsz_malloc_array(n, sizeof(uint32_t));
-    b->ids = gsz_malloc_array(n, sizeof(uint32_t));
-    b->tk = gsz_malloc_array(n, sizeof(uint32_t));
-    b->tv = gsz_malloc_array(n, sizeof(uint32_t));
-    b->offsets = gsz_calloc_array(ntiles + 1, sizeof(uint32_t));
+    c->sp = wbuf(c, W_SP, n, sizeof(splat), 0);
+    c->visible = wbuf(c, W_VISIBLE, n, 1, 0);
+    b->keys = wbuf(c, W_KEYS, n, sizeof(uint32_t), 0);
+    b->ids = wbuf(c, W_IDS, n, sizeof(uint32_t), 0);
+    b->tk = wbuf(c, W_TK, n, sizeof(uint32_t), 0);
+    b->tv = wbuf(c, W_TV, n, sizeof(uint32_t), 0);
+    b->offsets = wbuf(c, W_OFFSETS, ntiles + 1, sizeof(uint32_t), 1);
     if (!c->sp || !c->visible || !b->keys || !b->ids || !b->tk || !b->tv || !b->offsets) return gsz_fail(GSZ_ERROR_memory, "renderer: out of memory");
     if (n > UINT32_MAX) return gsz_fail(GSZ_ERROR_argument, "renderer: too many Gaussians");
     gsz_parallel_for(n, 4096, threads, preprocess, c);
@@ -529,7 +569,7 @@ static gsz_error setup(rctx *c, const gsz_scene *s, const gsz_camera *cam, const
     gsz_radix_sort32(b->keys, ids, nv, b->tk, b->tv);
     /* Tile lists in parallel: the depth-sorted splats in BIN_CHUNKS slices, each slice's entries of a
      * tile placed after the earlier slices' (the same lists for any thread count). */
-    bin_ctx bc = {c, ids, nv, gsz_calloc_array((size_t)BIN_CHUNKS * ntiles, sizeof(uint32_t)), NULL};
+    bin_ctx bc = {c, ids, nv, wbuf(c, W_COUNTS, (size_t)BIN_CHUNKS * ntiles, sizeof(uint32_t), 1), NULL};
     if (!bc.counts) return gsz_fail(GSZ_ERROR_memory, "renderer: out of memory");
     gsz_parallel_for(BIN_CHUNKS, 1, threads, bin_slices, &bc);
     uint64_t pairs = 0;
@@ -540,13 +580,12 @@ static gsz_error setup(rctx *c, const gsz_scene *s, const gsz_camera *cam, const
             bc.counts[k * ntiles + t] = (uint32_t)pairs; /* now this slice's first slot in the tile */
             pairs += n_k;
         }
-        if (pairs > UINT32_MAX) { free(bc.counts); return gsz_fail(GSZ_ERROR_memory, "renderer: too many tile pairs"); }
+        if (pairs > UINT32_MAX) return gsz_fail(GSZ_ERROR_memory, "renderer: too many tile pairs");
     }
     offsets[ntiles] = (uint32_t)pairs;
-    b->lists = bc.lists = gsz_malloc_array((size_t)pairs, sizeof(uint32_t));
-    if (!b->lists) { free(bc.counts); return gsz_fail(GSZ_ERROR_memory, "renderer: out of memory for %llu tile pairs", (unsigned long long)pairs); }
+    b->lists = bc.lists = wbuf(c, W_LISTS, (size_t)pairs, sizeof(uint32_t), 0);
+    if (!b->lists) { return gsz_fail(GSZ_ERROR_memory, "renderer: out of memory for %llu tile pairs", (unsigned long long)pairs); }
     gsz_parallel_for(BIN_CHUNKS, 1, threads, bin_slices, &bc);
-    free(bc.counts);
     c->offsets = offsets;
     c->lists = b->lists;
     return GSZ_OK;
@@ -560,10 +599,12 @@ gsz_error gsz_render(const gsz_scene *s, const gsz_camera *cam, const gsz_render
     c.rgb = rgb;
     c.acc = opt->accum;
     c.colors = opt->colors;
+    c.step = opt->pixel_step > 1 ? opt->pixel_step : 1;
+    c.ws = opt->workspace;
     if (c.acc && c.acc->grad && !c.acc->error) return gsz_fail(GSZ_ERROR_argument, "renderer: a gradient needs an error image");
     gsz_error err = setup(&c, s, cam, opt, &b);
     if (!err) gsz_parallel_for((size_t)c.grid_x * (size_t)c.grid_y, 2, gsz_thread_count(opt->threads), blend_tiles, &c);
-    bins_free(&c, &b);
+    release(&c);
     return err;
 }
 
@@ -576,10 +617,12 @@ gsz_error gsz_render_gradient(const gsz_scene *s, const gsz_camera *cam, const g
     c.target = target;
     c.grad = grad;
     c.colors = opt->colors;
+    c.step = 1;
+    c.ws = opt->workspace;
     gsz_error err = setup(&c, s, cam, opt, &b);
     int threads = gsz_thread_count(opt->threads);
     size_t ntiles = (size_t)c.grid_x * (size_t)c.grid_y;
-    if (!err && (!(c.g2d = gsz_calloc_array(s->count, G2D * sizeof(int64_t))) || !(c.tile_loss = gsz_malloc_array(ntiles, sizeof(double)))))
+    if (!err && (!(c.g2d = wbuf(&c, W_G2D, s->count, G2D * sizeof(int64_t), 1)) || !(c.tile_loss = wbuf(&c, W_TILE_LOSS, ntiles, sizeof(double), 0))))
         err = gsz_fail(GSZ_ERROR_memory, "renderer: out of memory");
     if (!err) {
         gsz_parallel_for(ntiles, 2, threads, blend_tiles_grad, &c);
@@ -591,8 +634,6 @@ gsz_error gsz_render_gradient(const gsz_scene *s, const gsz_camera *cam, const g
         for (size_t t = 0; t < ntiles; t++) l += c.tile_loss[t];
         if (loss) *loss = l;
     }
-    free(c.g2d);
-    free(c.tile_loss);
-    bins_free(&c, &b);
+    release(&c);
     return err;
 }

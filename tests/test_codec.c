@@ -269,6 +269,42 @@ static void test_render_gradient(void **state) {
     gsz_scene_free(&t);
 }
 
+/* Target pruning: fewer Gaussians where the PSNR allows, the estimate near the target, a file the
+ * decoder reads (every SH degree's streams cut to match), the same bytes for any thread count. */
+static void test_target_prune(void **state) {
+    (void)state;
+    gsz_scene s, d;
+    assert_int_equal(gsz_synth_scene(20000, 2, 5, &s), GSZ_OK);
+    gsz_compress_options o = {0};
+    o.views = 8;
+    o.threads = 1;
+    o.refine = 16;
+    o.target_psnr = -1;
+    gsz_compress_stats st0, st1, st2;
+    void *p0, *p1, *p2;
+    size_t n0, n1, n2;
+    assert_int_equal(gsz_compress(&s, &o, &p0, &n0, &st0), GSZ_OK);
+    o.target_psnr = 28;
+    assert_int_equal(gsz_compress(&s, &o, &p1, &n1, &st1), GSZ_OK);
+    o.threads = 2;
+    assert_int_equal(gsz_compress(&s, &o, &p2, &n2, &st2), GSZ_OK);
+    fprintf(stderr, "target pruning: %zu -> %zu Gaussians, %zu -> %zu bytes, %.2f dB on the evaluation views\n", st0.output_count,
+            st1.output_count, n0, n1, st1.psnr_estimate);
+    assert_true(st1.output_count < st0.output_count);
+    assert_true(n1 < n0);
+    assert_true(st1.psnr_estimate >= 28 - 2);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(p1, p2, n1);
+    assert_int_equal(gsz_decompress(p1, n1, &d, 2), GSZ_OK);
+    assert_int_equal(d.count, st1.output_count);
+    gsz_file_info fi;
+    assert_int_equal(gsz_file_inspect(p1, n1, &fi), GSZ_OK);
+    assert_int_equal(fi.count_by_degree[0] + fi.count_by_degree[1] + fi.count_by_degree[2], st1.output_count);
+    gsz_scene_free(&d);
+    free(p0); free(p1); free(p2);
+    gsz_scene_free(&s);
+}
+
 /* Fine-tuning: deterministic for any thread count and closer to the original. */
 static void test_refine(void **state) {
     (void)state;
@@ -666,7 +702,7 @@ int main(void) {
         cmocka_unit_test(test_real_scene), cmocka_unit_test(test_truncated_and_flipped),
         cmocka_unit_test(test_lying_sections), cmocka_unit_test(test_geometry_canonical_same_image),
         cmocka_unit_test(test_kmeans_exact_and_deterministic), cmocka_unit_test(test_entropy_round_trip),
-        cmocka_unit_test(test_render_gradient), cmocka_unit_test(test_refine),
+        cmocka_unit_test(test_render_gradient), cmocka_unit_test(test_refine), cmocka_unit_test(test_target_prune),
         cmocka_unit_test(test_kmeans_rate), cmocka_unit_test(test_sh_transform_codebook),
         cmocka_unit_test(test_decompress_into),
     };

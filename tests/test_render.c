@@ -97,6 +97,24 @@ static void test_self_compare_and_threads(void **state) {
     gsz_scene_free(&s);
 }
 
+/* pixel_step: exactly the full render's pixels on the grid, packed (odd sizes round up). */
+static void test_pixel_step(void **state) {
+    (void)state;
+    gsz_scene s;
+    assert_int_equal(gsz_synth_scene(5000, 2, 4, &s), GSZ_OK);
+    gsz_camera cam;
+    assert_int_equal(gsz_cameras_generate(&s, 1, 201, 151, 0, &cam), GSZ_OK);
+    float *full = malloc(201 * 151 * 12), *part = malloc(101 * 76 * 12);
+    gsz_render_options o = {0};
+    assert_int_equal(gsz_render(&s, &cam, &o, full), GSZ_OK);
+    o.pixel_step = 2;
+    assert_int_equal(gsz_render(&s, &cam, &o, part), GSZ_OK);
+    for (int y = 0; y < 151; y += 2)
+        for (int x = 0; x < 201; x += 2) assert_memory_equal(full + (y * 201 + x) * 3, part + (y / 2 * 101 + x / 2) * 3, 12);
+    free(full); free(part);
+    gsz_scene_free(&s);
+}
+
 static void test_metrics(void **state) {
     (void)state;
     enum { W = 64, H = 48 };
@@ -168,7 +186,7 @@ static void test_real_scene_training_view(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_single_gaussian_analytic), cmocka_unit_test(test_alpha_rules),
-        cmocka_unit_test(test_self_compare_and_threads), cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_self_compare_and_threads), cmocka_unit_test(test_pixel_step), cmocka_unit_test(test_metrics),
         cmocka_unit_test(test_cameras_json), cmocka_unit_test(test_real_scene_training_view),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
