@@ -24,7 +24,10 @@ typedef struct {
  * spend full-length indices on Gaussians that barely show (SH gained too little: docs/BENCHMARKS.md).
  * opacity_bits: few levels suffice because fine-tuning fits every opacity to its level (straight-through).
  * sh_step: transform coding of SH where a 45-dimensional codebook saturates
- * (high); at balanced and small rates the fine-tuned codebooks fit better. */
+ * (high); at balanced and small rates the fine-tuned codebooks fit better.
+ * target_psnr: fine-tuning prunes scenes that render far above it at the preset's settings (already-
+ * quantised captures at 47-51 dB balanced) down to about it: balanced 1 dB and small half a dB over
+ * the floors they are for (38 and 33 dB), the estimate's error on 8 views (docs/BENCHMARKS.md). */
 #define REFINE_FULL 131072 /* see refine_steps */
 static const preset_t presets[4] = {
     /* balanced */ {0.10f, 0.015f, 48, 4096, 10, 8, 4, 0.005f, 64, 16, 3.0f, 0.0f, 39.0f, 2 * REFINE_FULL},
@@ -491,8 +494,6 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     stats.seconds_vq = gsz_now() - t0;
     t0 = gsz_now();
 
-    /* 6. entropy coding (streams are independent: parallel and deterministic) and the container; the
-     * working copies go first, zstd's high levels need memory of their own */
     /* target pruning's renders (refine.c) cost about 2 s at 450K Gaussians even with one checkpoint:
      * balanced, whose encode is bounded at 20 s there, uses its target only up to 2 REFINE_FULL */
     float target_psnr = opt->target_psnr < 0                        ? 0
@@ -503,6 +504,9 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
         if (!(sig = gsz_malloc_array(n, sizeof(float)))) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
         for (size_t i = 0; i < n; i++) sig[i] = (float)score[perm[i]];
     }
+
+    /* 6. entropy coding (streams are independent: parallel and deterministic) and the container; the
+     * working copies go first, zstd's high levels need memory of their own */
     free(buf); free(wts); free(deg); free(score);
     buf = wts = NULL; deg = NULL; score = NULL;
     gsz_scene_free(&s);

@@ -9,10 +9,10 @@
  * fixed point, so the result is the same for any thread count.
  *
  * With a target PSNR, fine-tuning also prunes: at a quarter and at half of the steps it measures the
- * file's PSNR on a few of the views and, where there is headroom, removes the least significant
- * Gaussians (LightGaussian's order) as far as the measured PSNR stays at the target, found by
- * bisection; the later steps heal what was removed, as LightGaussian fine-tunes after pruning. Bytes
- * follow the Gaussian count, so a scene that is easy to render at the preset's settings gets a
+ * file's PSNR on 8 of `gsz compare`'s views and, where there is headroom, removes the least significant
+ * Gaussians (LightGaussian's order) as far as the measured PSNR stays near the target (see
+ * prune_to_target); the later steps heal what was removed, as LightGaussian fine-tunes after pruning.
+ * Bytes follow the Gaussian count, so a scene that is easy to render at the preset's settings gets a
  * smaller file rather than a needlessly high fidelity. */
 #include "codec.h"
 
@@ -127,7 +127,8 @@ static void adam(param *P, int t) {
 
 /* Renders of the input from the (scaled) views: kept as unorm16 (error 2^-17) up to cache_max bytes and
  * rendered again at each later visit beyond that, so that with many steps they do not dominate the
- * encoder's peak memory (playbot-trained balanced 124 -> 73 MB: docs/BENCHMARKS.md). */
+ * encoder's peak memory (playbot-trained balanced 124 -> 73 MB: docs/BENCHMARKS.md); views not visited
+ * again are not kept at all. */
 typedef struct {
     const gsz_scene *original;
     const gsz_camera *cams;
@@ -438,7 +439,7 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     uint64_t rng = 0x9E3779B97F4A7C15ull;
     for (size_t t = 0; t < (size_t)steps; t++) {
         if (prune && t && (t == (size_t)steps / 4 || (opt->checkpoints > 1 && t == (size_t)steps / 2))) {
-            double ratio = (double)(steps - (int)t) / (double)(t - (size_t)steps / 4);
+            double ratio = t > (size_t)steps / 4 ? (double)(steps - (int)t) / (double)(t - (size_t)steps / 4) : 0;
             if ((err = prune_to_target(&cx, &E, ne, target, sig, fid, opt->target_psnr, ratio, opt->checkpoints > 1 ? 4 : 3, opt->keep_min, &after))) goto done;
             n = x.count;
         }

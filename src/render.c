@@ -51,6 +51,9 @@ typedef struct {
     int16_t rect[4];      /* tile rect [x0,y0,x1,y1) */
 } splat;
 
+/* the per-render buffers (see wbuf) */
+enum { W_SP, W_VISIBLE, W_KEYS, W_IDS, W_TK, W_TV, W_OFFSETS, W_COUNTS, W_LISTS, W_G2D, W_TILE_LOSS, W_COUNT };
+
 typedef struct {
     const gsz_scene *s;
     const gsz_camera *cam;
@@ -71,7 +74,7 @@ typedef struct {
     const float *colors;
     int step; /* blend only pixels with x and y multiples of it (1: all) */
     gsz_render_workspace *ws; /* buffers kept between renders, or NULL */
-    void *own[12];            /* buffers of this render alone (no workspace) */
+    void *own[W_COUNT];       /* buffers of this render alone (no workspace) */
 } rctx;
 
 /* Per-Gaussian image-space gradient: mean x, y; conic x, y, z; opacity; rgb. */
@@ -466,7 +469,6 @@ static void backprop(void *p, size_t begin, size_t end, int worker) {
 
 /* Per-render buffers: from the caller's workspace (grown as needed, kept between renders: a loop of
  * renders such as fine-tuning faults no fresh pages) or allocated for this render alone. */
-enum { W_SP, W_VISIBLE, W_KEYS, W_IDS, W_TK, W_TV, W_OFFSETS, W_COUNTS, W_LISTS, W_G2D, W_TILE_LOSS, W_COUNT };
 struct gsz_render_workspace {
     void *p[W_COUNT];
     size_t cap[W_COUNT];
