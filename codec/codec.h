@@ -19,6 +19,8 @@ gsz_error gsz_significance(const gsz_scene *s, const gsz_camera *cams, size_t nc
 /* keep[i] = 1 for all but the `fraction` least significant (ties broken by index) and those under
  * `threshold` times the mean score. Returns the number kept. */
 size_t gsz_prune_mask(const double *score, size_t n, double fraction, double threshold, uint8_t *keep);
+/* order[0..n) = the Gaussians from the least significant up, ties by index: the pruning order. */
+gsz_error gsz_significance_order(const double *score, size_t n, uint32_t *order);
 
 /* ---- sh_reduce.c */
 /* Picks per Gaussian the lowest SH degree (<= cap) whose colour stays within the threshold (mean absolute
@@ -94,7 +96,7 @@ typedef struct {
     float target_psnr;         /* > 0: also prune towards this PSNR (dB) on the views; see refine.c */
     int checkpoints;           /* pruning checkpoints: 1 (a quarter of the steps) or 2 (and half) */
     size_t keep_min;           /* pruning keeps at least this many Gaussians */
-    const float *significance; /* per Gaussian in file order: the pruning order (required with a target) */
+    const double *significance; /* per Gaussian in file order: the pruning order (required with a target) */
     gsz_progress_fn progress;
     void *user;
 } gsz_refine_options;

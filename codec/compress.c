@@ -311,7 +311,8 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     uint8_t *keep = malloc(in->count);
     gsz_scene s = {0};
     uint8_t *deg = NULL;
-    float *buf = NULL, *wts = NULL, *sig = NULL;
+    float *buf = NULL, *wts = NULL;
+    double *sig = NULL;
     stream_job jobs[GSZ_MAX_SECTIONS];
     size_t njobs = 0;
     void *owned[GSZ_MAX_SECTIONS];
@@ -501,8 +502,8 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
                         : !P->target_max || n <= (size_t)P->target_max ? P->target_psnr
                                                                     : 0;
     if (target_psnr > 0) { /* the pruning order of fine-tuning, in file order */
-        if (!(sig = gsz_malloc_array(n, sizeof(float)))) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
-        for (size_t i = 0; i < n; i++) sig[i] = (float)score[perm[i]];
+        if (!(sig = gsz_malloc_array(n, sizeof(double)))) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
+        for (size_t i = 0; i < n; i++) sig[i] = score[perm[i]];
     }
 
     /* 6. entropy coding (streams are independent: parallel and deterministic) and the container; the

@@ -191,7 +191,7 @@ static gsz_error eval_psnr(ctx *cx, targets *E, size_t ne, float *img, double *o
 }
 
 /* Drops the Gaussians with drop[i] set from every per-Gaussian array of the fit. */
-static void compact(ctx *cx, param *op, float *sig, uint32_t *fid, const uint8_t *drop) {
+static void compact(ctx *cx, param *op, double *sig, uint32_t *fid, const uint8_t *drop) {
     gsz_indexed *x = cx->x;
     gsz_scene *d = cx->d;
     size_t j = 0;
@@ -211,17 +211,6 @@ static void compact(ctx *cx, param *op, float *sig, uint32_t *fid, const uint8_t
     x->count = d->count = op->count = j;
 }
 
-typedef struct {
-    float sig;
-    uint32_t i;
-} sig_key;
-
-static int cmp_sig(const void *a, const void *b) {
-    const sig_key *x = a, *y = b;
-    if (x->sig != y->sig) return x->sig < y->sig ? -1 : 1;
-    return (x->i > y->i) - (x->i < y->i);
-}
-
 /* One pruning checkpoint: removes the most of the least significant Gaussians (down to keep_min) that
  * keeps the PSNR at an aim under the goal, as the later steps heal part of what was removed. The
  * first checkpoint (*after < 0) aims 1 dB under; the next expects the healing seen since the last
@@ -230,7 +219,7 @@ static int cmp_sig(const void *a, const void *b) {
  * one leaves. The PSNR falls about linearly with the count removed, so the search interpolates
  * (regula falsi), from a first guess of 1/16 of the Gaussians per dB of headroom, to within n/64 or
  * `probes` renders. `ratio`: the steps left over the steps since the last checkpoint. */
-static gsz_error prune_to_target(ctx *cx, targets *E, size_t ne, float *img, float *sig,
+static gsz_error prune_to_target(ctx *cx, targets *E, size_t ne, float *img, double *sig,
                                  uint32_t *fid, float goal, double ratio, int probes, size_t keep_min, double *after) {
     size_t n = cx->x->count, most = n > keep_min ? n - keep_min : 0;
     double now;
@@ -238,11 +227,12 @@ static gsz_error prune_to_target(ctx *cx, targets *E, size_t ne, float *img, flo
     double target = goal - (*after < 0 ? 1.0 : GSZ_CLAMP(0.5 * (now - *after) * sqrt(ratio), 0.0, 2.0));
     *after = now;
     if (err || now <= target || most == 0) return err;
-    sig_key *k = gsz_malloc_array(n, sizeof *k);
+    uint32_t *k = gsz_malloc_array(n, sizeof *k); /* the pruning order */
     uint8_t *drop = calloc(n, 1);
-    if (!k || !drop) { free(k); free(drop); return gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); }
-    for (size_t i = 0; i < n; i++) { k[i].sig = sig[i]; k[i].i = (uint32_t)i; }
-    qsort(k, n, sizeof *k, cmp_sig);
+    if (!k || !drop || (err = gsz_significance_order(sig, n, k))) {
+        free(k); free(drop);
+        return err ? err : gsz_fail(GSZ_ERROR_memory, "refine: out of memory");
+    }
     /* lo: a removal known to hold the target (PSNR plo); hi: one known not to (phi), most + 1 if none */
     size_t lo = 0, hi = most + 1;
     double plo = now, phi = 0;
@@ -253,14 +243,14 @@ static gsz_error prune_to_target(ctx *cx, targets *E, size_t ne, float *img, flo
         if (hi <= most) guess = plo <= aim ? (double)lo + (double)(hi - lo) / 2 : (double)lo + (double)(hi - lo) * (plo - aim) / (plo - phi);
         else if (lo) guess = (double)lo * (now - aim) / (now - plo);
         size_t probe = (size_t)GSZ_CLAMP(guess, (double)lo + 1, (double)GSZ_MIN(hi - 1, most));
-        for (size_t j = 0; j < n; j++) cx->d->opacity[k[j].i] = j < probe ? -1e30f : cx->level_logit[gsz_opacity_quantise(cx->P[6].val[k[j].i], cx->bits)];
+        for (size_t j = 0; j < n; j++) cx->d->opacity[k[j]] = j < probe ? -1e30f : cx->level_logit[gsz_opacity_quantise(cx->P[6].val[k[j]], cx->bits)];
         double p;
         if ((err = eval_psnr(cx, E, ne, img, &p))) break;
         if (p >= target) { lo = probe; plo = p; }
         else { hi = probe; phi = p; }
     }
     gsz_parallel_for(n, 16384, cx->threads, apply_range, cx); /* the opacities back */
-    for (size_t j = 0; j < lo; j++) drop[k[j].i] = 1;
+    for (size_t j = 0; j < lo; j++) drop[k[j]] = 1;
     if (!err && lo) compact(cx, &cx->P[6], sig, fid, drop);
     *after = plo;
     free(k);
@@ -328,7 +318,8 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     if (err) return err;
     gsz_scene d = {0};
     gsz_render_grad G = {0};
-    float *colors = NULL, *sig = NULL;
+    float *colors = NULL;
+    double *sig = NULL;
     uint32_t *fid = NULL;
     gsz_container C;
     param P[NPARAM];
@@ -391,10 +382,10 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     opac_lat = gsz_malloc_array(n, sizeof(float));
     if (!target || !opac_lat) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
     if (prune) {
-        sig = gsz_malloc_array(n, sizeof(float));
+        sig = gsz_malloc_array(n, sizeof(double));
         fid = gsz_malloc_array(n, sizeof(uint32_t));
         if (!sig || !fid) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
-        memcpy(sig, opt->significance, n * sizeof(float));
+        memcpy(sig, opt->significance, n * sizeof(double));
         for (size_t i = 0; i < n; i++) fid[i] = (uint32_t)i;
     }
     /* the learning rates of 3DGS training (Kerbl et al.), constant: twice, thrice or decaying to a tenth
@@ -496,7 +487,8 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     }
     /* of the indexed scene only the codebooks are left to store */
     free(x.pos); free(x.opacity); free(x.degree); free(sig); free(fid);
-    x.pos = x.opacity = sig = NULL;
+    x.pos = x.opacity = NULL;
+    sig = NULL;
     x.degree = NULL;
     fid = NULL;
     for (int a = 0; a < 4; a++) { free(x.index[a]); x.index[a] = NULL; }

@@ -57,6 +57,16 @@ static int cmp_rank(const void *a, const void *b) {
     return (x->i > y->i) - (x->i < y->i);
 }
 
+gsz_error gsz_significance_order(const double *score, size_t n, uint32_t *order) {
+    rank_t *r = gsz_malloc_array(n ? n : 1, sizeof *r);
+    if (!r) return gsz_fail(GSZ_ERROR_memory, "significance: out of memory");
+    for (size_t i = 0; i < n; i++) { r[i].v = score[i]; r[i].i = i; }
+    qsort(r, n, sizeof *r, cmp_rank);
+    for (size_t j = 0; j < n; j++) order[j] = (uint32_t)r[j].i;
+    free(r);
+    return GSZ_OK;
+}
+
 size_t gsz_prune_mask(const double *score, size_t n, double fraction, double threshold, uint8_t *keep) {
     memset(keep, 1, n);
     if (n == 0) return 0;
@@ -68,15 +78,13 @@ size_t gsz_prune_mask(const double *score, size_t n, double fraction, double thr
         for (size_t i = 0; i < n; i++)
             if (score[i] < threshold * mean) { keep[i] = 0; kept--; }
     if (fraction > 0) {
-        rank_t *r = malloc(n * sizeof *r);
-        if (!r) return kept;
-        for (size_t i = 0; i < n; i++) { r[i].v = score[i]; r[i].i = i; }
-        qsort(r, n, sizeof *r, cmp_rank);
+        uint32_t *order = gsz_malloc_array(n, sizeof *order);
+        if (!order || gsz_significance_order(score, n, order)) { free(order); return kept; }
         size_t drop = (size_t)(fraction * (double)n);
         if (drop >= n) drop = n - 1; /* always keep one */
         for (size_t j = 0; j < drop; j++)
-            if (keep[r[j].i]) { keep[r[j].i] = 0; kept--; }
-        free(r);
+            if (keep[order[j]]) { keep[order[j]] = 0; kept--; }
+        free(order);
     }
     return kept;
 }
