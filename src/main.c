@@ -184,7 +184,7 @@ static void print_compress_stats(FILE *f, const char *in, const char *out, size_
             st->count_by_degree[0], st->count_by_degree[1], st->count_by_degree[2], st->count_by_degree[3], secs);
     fprintf(f, "  stages: significance %.2f s, SH %.2f s, VQ %.2f s, entropy %.2f s, fine-tuning %.2f s\n", st->seconds_significance,
             st->seconds_sh, st->seconds_vq, st->seconds_encode, st->seconds_refine);
-    if (st->psnr_estimate > 0) fprintf(f, "  PSNR on the significance views: %.2f dB\n", st->psnr_estimate);
+    if (st->psnr_estimate > 0) fprintf(f, "  target pruning: %.2f dB on gsz compare's views (estimate)\n", st->psnr_estimate);
 }
 
 static size_t file_size(const char *path) {

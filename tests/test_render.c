@@ -97,7 +97,8 @@ static void test_self_compare_and_threads(void **state) {
     gsz_scene_free(&s);
 }
 
-/* pixel_step: exactly the full render's pixels on the grid, packed (odd sizes round up). */
+/* pixel_step: exactly the full render's pixels on the grid, packed (odd sizes round up); a workspace
+ * changes nothing. */
 static void test_pixel_step(void **state) {
     (void)state;
     gsz_scene s;
@@ -111,7 +112,16 @@ static void test_pixel_step(void **state) {
     assert_int_equal(gsz_render(&s, &cam, &o, part), GSZ_OK);
     for (int y = 0; y < 151; y += 2)
         for (int x = 0; x < 201; x += 2) assert_memory_equal(full + (y * 201 + x) * 3, part + (y / 2 * 101 + x / 2) * 3, 12);
-    free(full); free(part);
+    /* a workspace reused across renders of other sizes gives the same images */
+    float *again = malloc(201 * 151 * 12);
+    o.workspace = gsz_render_workspace_create();
+    assert_int_equal(gsz_render(&s, &cam, &o, again), GSZ_OK);
+    assert_memory_equal(part, again, 101 * 76 * 12);
+    o.pixel_step = 0;
+    assert_int_equal(gsz_render(&s, &cam, &o, again), GSZ_OK);
+    assert_memory_equal(full, again, 201 * 151 * 12);
+    gsz_render_workspace_free(o.workspace);
+    free(full); free(part); free(again);
     gsz_scene_free(&s);
 }
 
