@@ -152,6 +152,19 @@ gsz_error gsz_container_write(const gsz_container *c, uint8_t **out, size_t *out
 gsz_error gsz_container_read(const void *data, size_t size, gsz_container *c);
 const gsz_section *gsz_container_find(const gsz_container *c, uint32_t type);
 
+/* Attribute slot (scale, rotation, colour, sh1, sh2, sh3: gsz_indexed's order) of an index or codebook
+ * section, or -1. */
+static inline int gsz_index_slot(uint32_t t) {
+    return t == GSZ_SEC_SCALE_IDX ? 0 : t == GSZ_SEC_ROT_IDX ? 1 : t == GSZ_SEC_DC_IDX ? 2 : t >= GSZ_SEC_SH1_IDX && t <= GSZ_SEC_SH3_IDX ? 3 + (int)(t - GSZ_SEC_SH1_IDX) : -1;
+}
+static inline int gsz_codebook_slot(uint32_t t) {
+    return t == GSZ_SEC_SCALE_CB ? 0 : t == GSZ_SEC_ROT_CB ? 1 : t == GSZ_SEC_DC_CB ? 2 : t >= GSZ_SEC_SH1_CB && t <= GSZ_SEC_SH3_CB ? 3 + (int)(t - GSZ_SEC_SH1_CB) : -1;
+}
+
+/* Entropy-codes n elements of width bytes as section sec's payload (*stored, the caller's to free):
+ * sets its transform, width, element count and stored size. */
+gsz_error gsz_section_encode(gsz_section *sec, const void *raw, size_t n, int width, int level, int threads, uint8_t **stored);
+
 /* The stored level of an opacity logit at `bits`, and the opacity (after the sigmoid) a stored level
  * decodes to: level / (2^bits - 1), kept a quarter step off 0 and 1 so that its logit is finite. */
 static inline uint8_t gsz_opacity_quantise(float logit, int bits) {

@@ -127,14 +127,7 @@ static void encode_range(void *p, size_t b, size_t e, int w) {
     enc_ctx *c = p;
     for (size_t i = b; i < e; i++) {
         stream_job *j = &c->jobs[i];
-        int tx = 0;
-        size_t sz = 0;
-        j->err = gsz_entropy_encode(j->raw, j->n, j->width, c->level, c->threads, &j->stored, &sz, &tx);
-        j->sec.transform = (uint8_t)tx;
-        j->sec.width = (uint8_t)j->width;
-        j->sec.elements = j->n;
-        j->sec.payload = j->stored;
-        j->sec.stored_size = sz;
+        j->err = gsz_section_encode(&j->sec, j->raw, j->n, j->width, c->level, c->threads, &j->stored);
     }
 }
 

@@ -35,14 +35,6 @@ static uint32_t idx_at(const void *p, int w, size_t i) {
 
 #define FILL_CHUNK 16384
 
-/* Attribute slot (scale, rotation, colour, sh1, sh2, sh3) of an index or codebook section, or -1. */
-static int index_slot(uint32_t t) {
-    return t == GSZ_SEC_SCALE_IDX ? 0 : t == GSZ_SEC_ROT_IDX ? 1 : t == GSZ_SEC_DC_IDX ? 2 : t >= GSZ_SEC_SH1_IDX && t <= GSZ_SEC_SH3_IDX ? 3 + (int)(t - GSZ_SEC_SH1_IDX) : -1;
-}
-static int codebook_slot(uint32_t t) {
-    return t == GSZ_SEC_SCALE_CB ? 0 : t == GSZ_SEC_ROT_CB ? 1 : t == GSZ_SEC_DC_CB ? 2 : t >= GSZ_SEC_SH1_CB && t <= GSZ_SEC_SH3_CB ? 3 + (int)(t - GSZ_SEC_SH1_CB) : -1;
-}
-
 /* Gaussian i's codebook values into a float scene (indices already checked). Attribute a: scale,
  * rotation, colour; the SH bands of degree d, the rest zero. */
 static void put_entry(gsz_scene *s, size_t i, float *const *cb, int a, uint32_t v) {
@@ -201,13 +193,13 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
         if (t == GSZ_SEC_POSITION) codes = jobs[j].out;
         else if (t == GSZ_SEC_OPACITY) opac = jobs[j].out;
         else if (t == GSZ_SEC_SH_DEGREE) degs = jobs[j].out;
-        else if (index_slot(t) >= 0) {
-            int slot = index_slot(t);
+        else if (gsz_index_slot(t) >= 0) {
+            int slot = gsz_index_slot(t);
             idx[slot] = jobs[j].out;
             iw[slot] = jobs[j].width;
             idx_n[slot] = jobs[j].n;
         } else {
-            int slot = codebook_slot(t);
+            int slot = gsz_codebook_slot(t);
             if ((err = gsz_codebook_unpack(jobs[j].out, jobs[j].n, gsz_codebook_dim(slot), threads, &cbs[slot], &cbk[slot], &cbb[slot]))) {
                 err = gsz_fail(err, "%s: %s", gsz_section_name(t), gsz_getErrorDetail());
                 goto done;

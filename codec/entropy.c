@@ -167,3 +167,16 @@ gsz_error gsz_entropy_decode(const uint8_t *in, size_t in_size, int tx, size_t n
     free(tmp);
     return GSZ_OK;
 }
+
+gsz_error gsz_section_encode(gsz_section *sec, const void *raw, size_t n, int width, int level, int threads, uint8_t **stored) {
+    size_t size = 0;
+    int tx = 0;
+    gsz_error e = gsz_entropy_encode(raw, n, width, level, threads, stored, &size, &tx);
+    if (e) return e;
+    sec->transform = (uint8_t)tx;
+    sec->width = (uint8_t)width;
+    sec->elements = n;
+    sec->payload = *stored;
+    sec->stored_size = size;
+    return GSZ_OK;
+}

@@ -65,6 +65,9 @@ static void view_dir(const float *pos, const gsz_camera *cam, float dir[3]) {
         for (int k = 0; k < 3; k++) dir[k] /= l;
 }
 
+/* Gaussian i's opacity as the file stores it, as a logit. */
+static inline float stored_opacity(const ctx *c, size_t i) { return c->level_logit[gsz_opacity_quantise(c->P[6].val[i], c->bits)]; }
+
 /* The decoded scene from the current parameters. */
 static void apply_range(void *p, size_t b, size_t e, int w) {
     (void)w;
@@ -75,7 +78,7 @@ static void apply_range(void *p, size_t b, size_t e, int w) {
     for (size_t i = b; i < e; i++) {
         memcpy(d->scale + 3 * i, P[0].val + 3 * (size_t)x->index[0][i], 12);
         memcpy(d->rot + 4 * i, P[1].val + 4 * (size_t)x->index[1][i], 16);
-        d->opacity[i] = c->level_logit[gsz_opacity_quantise(P[6].val[i], c->bits)];
+        d->opacity[i] = stored_opacity(c, i);
     }
 }
 
@@ -268,7 +271,7 @@ static gsz_error prune_to_target(ctx *cx, targets *E, size_t ne, float *img, dou
         if (hi <= most) guess = plo <= aim ? (double)lo + (double)(hi - lo) / 2 : (double)lo + (double)(hi - lo) * (plo - aim) / (plo - phi);
         else if (lo) guess = (double)lo * (now - aim) / (now - plo);
         size_t probe = (size_t)GSZ_CLAMP(guess, (double)lo + 1, (double)GSZ_MIN(hi - 1, most));
-        for (size_t j = 0; j < n; j++) cx->d->opacity[k[j]] = j < probe ? -1e30f : cx->level_logit[gsz_opacity_quantise(cx->P[6].val[k[j]], cx->bits)];
+        for (size_t j = 0; j < n; j++) cx->d->opacity[k[j]] = j < probe ? -1e30f : stored_opacity(cx, k[j]);
         double p;
         if ((err = eval_psnr(cx, E, ne, img, &p))) break;
         if (p >= target) { lo = probe; plo = p; }
@@ -300,10 +303,10 @@ static gsz_error subset_sections(gsz_container *C, const uint8_t *live, size_t n
     for (size_t s = 0; s < C->n; s++) {
         gsz_section *sec = &C->s[s];
         uint32_t t = sec->type;
-        int grp = t == GSZ_SEC_POSITION || t == GSZ_SEC_SH_DEGREE || t == GSZ_SEC_SCALE_IDX || t == GSZ_SEC_ROT_IDX || t == GSZ_SEC_DC_IDX ? 0
-                  : t >= GSZ_SEC_SH1_IDX && t <= GSZ_SEC_SH3_IDX ? (int)(t - GSZ_SEC_SH1_IDX) + 1 : -1;
+        int slot = gsz_index_slot(t); /* SH indices: one per Gaussian of their degree (grp) */
+        int grp = slot >= 3 ? slot - 2 : slot >= 0 || t == GSZ_SEC_POSITION || t == GSZ_SEC_SH_DEGREE ? 0 : -1;
         if (grp < 0) continue;
-        size_t m = (size_t)sec->elements, w = sec->width, j = 0, at = 0, ssize;
+        size_t m = (size_t)sec->elements, w = sec->width, j = 0, at = 0;
         if (!(raw = gsz_malloc_array(m + 1, w))) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); break; }
         if ((err = gsz_entropy_decode(sec->payload, (size_t)sec->stored_size, sec->transform, m, (int)w, raw))) break;
         for (size_t i = 0; i < n && at < m; i++) {
@@ -312,12 +315,7 @@ static gsz_error subset_sections(gsz_container *C, const uint8_t *live, size_t n
             at++;
         }
         if (grp && !j) gone |= 1u << grp;
-        int tx;
-        if ((err = gsz_entropy_encode(raw, j, (int)w, level, threads, &bufs[nb], &ssize, &tx))) break;
-        sec->payload = bufs[nb++];
-        sec->stored_size = ssize;
-        sec->elements = j;
-        sec->transform = (uint8_t)tx;
+        if ((err = gsz_section_encode(sec, raw, j, (int)w, level, threads, &bufs[nb++]))) break;
         free(raw);
         raw = NULL;
     }
@@ -325,9 +323,8 @@ static gsz_error subset_sections(gsz_container *C, const uint8_t *live, size_t n
     free(degs);
     if (err) return err;
     for (size_t s = 0; s < C->n; s++) {
-        uint32_t t = C->s[s].type;
-        int d = t >= GSZ_SEC_SH1_IDX && t <= GSZ_SEC_SH3_IDX ? (int)(t - GSZ_SEC_SH1_IDX) + 1 : t >= GSZ_SEC_SH1_CB && t <= GSZ_SEC_SH3_CB ? (int)(t - GSZ_SEC_SH1_CB) + 1 : 0;
-        if (!(gone >> d & 1)) C->s[out++] = C->s[s];
+        int slot = GSZ_MAX(gsz_index_slot(C->s[s].type), gsz_codebook_slot(C->s[s].type));
+        if (!(slot >= 3 && gone >> (slot - 2) & 1)) C->s[out++] = C->s[s];
     }
     C->n = out;
     C->h.count = kept;
@@ -533,21 +530,15 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     for (size_t i = 0; i < n; i++) opac[i] = gsz_opacity_quantise(opac_lat[i], C.h.opacity_bits);
     for (int p = 0; p < NPARAM; p++) {
         if (!P[p].count) continue;
+        uint32_t type = p < 6 ? cb_sec[p] : (uint32_t)GSZ_SEC_OPACITY;
+        gsz_section *sec = (gsz_section *)gsz_container_find(&C, type);
+        if (!sec) continue; /* an SH degree pruning left without Gaussians */
         uint8_t *raw = opac;
-        size_t rsize = n, ssize;
-        int tx;
+        size_t rsize = n;
         if (p < 6 && (err = gsz_codebook_pack(P[p].val, P[p].k, P[p].dim, P[p].bits, &raw, &rsize))) goto done;
-        err = gsz_entropy_encode(raw, rsize, 1, opt->level, threads, &stored[p], &ssize, &tx);
+        err = gsz_section_encode(sec, raw, rsize, 1, opt->level, threads, &stored[p]);
         if (raw != opac) free(raw);
         if (err) goto done;
-        uint32_t type = p < 6 ? cb_sec[p] : (uint32_t)GSZ_SEC_OPACITY;
-        for (size_t s = 0; s < C.n; s++)
-            if (C.s[s].type == type) {
-                C.s[s].payload = stored[p];
-                C.s[s].stored_size = ssize;
-                C.s[s].elements = rsize;
-                C.s[s].transform = (uint8_t)tx;
-            }
     }
     size_t newsize;
     if ((err = gsz_container_write(&C, &newfile, &newsize))) goto done;
