@@ -71,7 +71,10 @@ static inline void gsz_morton3_decode(uint64_t m, uint32_t *x, uint32_t *y, uint
 /* Codebook stored with per-dimension ranges and `bits` (8 or 16) per value; quantises cb in place to
  * what the decoder will see and serialises it to a malloc'd buffer. */
 gsz_error gsz_codebook_pack(float *cb, int k, int dim, int bits, uint8_t **out, size_t *out_size);
-/* Decodes either encoding; *bits gets the stored bits per value, 0 for a transform-coded codebook. */
+/* Decodes any encoding; *bits gets the stored bits per value, 0 for a transform-coded codebook and
+ * GSZ_CODEBOOK_EXACT for an exact value table (neither is re-fitted by fine-tuning). */
+#define GSZ_TABLE_MAX 256
+#define GSZ_CODEBOOK_EXACT (-1)
 gsz_error gsz_codebook_unpack(const uint8_t *in, size_t size, int expect_dim, int threads, float **cb, int *k, int *bits);
 /* SH codebook of one entry per Gaussian, transform-coded at `step * 2^cls[j]` (cls may be NULL: 0);
  * cb is replaced by the decoded values. */
@@ -190,7 +193,7 @@ typedef struct {
     uint32_t *index[4]; /* per Gaussian: scale, rotation, colour, SH (into the codebook of its degree) */
     float *codebook[6]; /* scale (3), rotation (4), colour (3), sh1 (9), sh2 (24), sh3 (45) floats per entry */
     int codebook_size[6];
-    int codebook_bits[6]; /* stored bits per value (8 or 16); 0: transform-coded, not re-fitted by fine-tuning */
+    int codebook_bits[6]; /* stored bits per value (8 or 16); 0: transform-coded, GSZ_CODEBOOK_EXACT: a value table */
 } gsz_indexed;
 
 gsz_error gsz_decode_indexed(const void *data, size_t size, int threads, gsz_indexed *out);

@@ -4,6 +4,7 @@
 #include "codec.h"
 
 #include <string.h>
+#include <xxhash.h>
 
 typedef struct {
     float prune, sh_threshold;
@@ -222,6 +223,44 @@ static gsz_error vq(float *x, const float *w, float exact, float rate, size_t n,
     free(cent);
     if (e) { free(as); return e; }
     return vq_indices(as, n, k, idx_out, idx_width);
+}
+
+/* The input's own SH palette: where the n vectors repeat (at most `limit` distinct; scenes decoded
+ * from vector-quantised formats such as SOG, whose SH come from a 64K-entry palette), the distinct
+ * vectors are the codebook, each point indexing its own: exact where the values fit a table (see
+ * gsz_codebook_pack), else at the 8 bits of the other SH codebooks. Returns 0 (nothing done) where
+ * they do not repeat enough. */
+static int palette(float *x, size_t n, int dim, size_t limit, uint8_t **cb_out, size_t *cb_size_out, void **idx_out,
+                   int *idx_width, gsz_error *err) {
+    size_t row = (size_t)dim * sizeof(float), slots = 64;
+    limit = GSZ_MIN(limit, (size_t)GSZ_CODEBOOK_MAX);
+    if (limit < 1) return 0;
+    while (slots < 2 * limit) slots *= 2;
+    uint32_t *slot = gsz_malloc_array(slots, sizeof(uint32_t)), *first = gsz_malloc_array(limit, sizeof(uint32_t));
+    uint32_t *as = gsz_malloc_array(n, sizeof(uint32_t));
+    if (!slot || !first || !as) { free(slot); free(first); free(as); return 0; }
+    memset(slot, 0xFF, slots * sizeof(uint32_t));
+    size_t k = 0; /* distinct vectors so far; first[j]: the point where vector j first occurs */
+    for (size_t i = 0; i < n; i++) {
+        const float *v = x + i * (size_t)dim;
+        size_t h = (size_t)XXH3_64bits(v, row) & (slots - 1);
+        while (slot[h] != UINT32_MAX && memcmp(x + (size_t)first[slot[h]] * (size_t)dim, v, row)) h = (h + 1) & (slots - 1);
+        if (slot[h] == UINT32_MAX) {
+            if (k == limit) { k++; break; }
+            first[k] = (uint32_t)i;
+            slot[h] = (uint32_t)k++;
+        }
+        as[i] = slot[h];
+    }
+    free(slot);
+    if (k > limit) { free(first); free(as); return 0; }
+    for (size_t j = 0; j < k; j++) memmove(x + j * (size_t)dim, x + (size_t)first[j] * (size_t)dim, row); /* first[j] >= j */
+    free(first);
+    int kk = order_by_use(x, (int)k, dim, as, n);
+    *err = gsz_codebook_pack(x, kk, dim, 8, cb_out, cb_size_out);
+    if (*err) free(as);
+    else *err = vq_indices(as, n, kk, idx_out, idx_width);
+    return 1;
 }
 
 /* SH rest coefficients transform-coded, one codebook entry per Gaussian (see gsz_codebook_pack_sh):
@@ -475,7 +514,12 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
         void *idx;
         int iw;
         if (opt->progress) opt->progress(opt->progress_user, "vq sh", 0.0);
-        if (sh_step > 0) err = sh_transform(buf, wts, m, (int)dim, sh_step, &cb, &cbs, &idx, &iw);
+        /* a palette where it costs no more than the preset's coding: with transform coding (high,
+         * --sh-step) up to m / 6 entries (about its bytes there: docs/BENCHMARKS.md), with one entry
+         * per Gaussian (max) up to where entries and indices reach its bytes, with k-means up to its k */
+        size_t pal = sh_step > 0 ? m / 6 : !P->cb_div ? m * (dim - 2) / dim : (size_t)k;
+        if (palette(buf, m, (int)dim, pal, &cb, &cbs, &idx, &iw, &err)) ;
+        else if (sh_step > 0) err = sh_transform(buf, wts, m, (int)dim, sh_step, &cb, &cbs, &idx, &iw);
         else err = vq(buf, wts, exact, 0.0f, m, (int)dim, k, 8, threads, &cb, &cbs, &idx, &iw);
         if (err) goto done;
         owned[nowned++] = cb;

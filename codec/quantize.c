@@ -21,10 +21,72 @@ static uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1]
 static void putf(uint8_t *p, float f) { uint32_t u; memcpy(&u, &f, 4); put32(p, u); }
 static float getf(const uint8_t *p) { uint32_t u = get32(p); float f; memcpy(&f, &u, 4); return f; }
 
-/* Layout: u32 k, u16 dim, u8 bits, u8 0, f32 min[dim], f32 max[dim], then dim planes of k values. */
+static int cmp_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+static int cmp_float_bits(const void *a, const void *b) {
+    float x, y;
+    memcpy(&x, a, 4); memcpy(&y, b, 4);
+    if (x != y) return x < y ? -1 : 1;
+    return cmp_u32(a, b); /* -0 and +0 apart: the table keeps bit patterns */
+}
+
+/* The distinct values of cb (as bit patterns, ascending by value) when there are at most
+ * GSZ_TABLE_MAX of them, all finite; else 0. A small hash set gives up at the 257th value. */
+static int value_table(const float *cb, size_t count, uint32_t table[GSZ_TABLE_MAX]) {
+    enum { SLOTS = 1024 };
+    uint32_t slot[SLOTS];
+    uint8_t used[SLOTS] = {0};
+    int t = 0;
+    for (size_t i = 0; i < count; i++) {
+        uint32_t u;
+        memcpy(&u, cb + i, 4);
+        if (!isfinite(cb[i])) return 0;
+        uint32_t h = (u * 2654435761u) >> 22;
+        while (used[h] && slot[h] != u) h = (h + 1) & (SLOTS - 1);
+        if (used[h]) continue;
+        if (t == GSZ_TABLE_MAX) return 0;
+        used[h] = 1;
+        slot[h] = u;
+        table[t++] = u;
+    }
+    qsort(table, (size_t)t, 4, cmp_float_bits);
+    return t;
+}
+
+/* Encoding 2: values drawn from at most 256 distinct floats (inputs decoded from formats that
+ * quantise to palettes, e.g. SOG) are kept exactly: u32 k, u16 dim, u8 8, u8 2, u16 T, f32 table[T]
+ * ascending, then dim planes of k one-byte table indices. */
+static gsz_error pack_table(const float *cb, size_t K, size_t M, const uint32_t *table, int T, uint8_t **out, size_t *out_size) {
+    size_t size = 10 + 4 * (size_t)T + K * M;
+    uint8_t *p = malloc(size);
+    if (!p) return gsz_fail(GSZ_ERROR_memory, "out of memory");
+    put32(p, (uint32_t)K);
+    p[4] = (uint8_t)M; p[5] = (uint8_t)(M >> 8); p[6] = 8; p[7] = 2;
+    p[8] = (uint8_t)T; p[9] = (uint8_t)(T >> 8);
+    for (int t = 0; t < T; t++) put32(p + 10 + 4 * (size_t)t, table[t]);
+    uint8_t *plane = p + 10 + 4 * (size_t)T;
+    for (size_t j = 0; j < K; j++)
+        for (size_t d = 0; d < M; d++) {
+            uint32_t u;
+            memcpy(&u, cb + j * M + d, 4);
+            const uint32_t *at = bsearch(&u, table, (size_t)T, 4, cmp_float_bits);
+            plane[d * K + j] = (uint8_t)(at - table);
+        }
+    *out = p;
+    *out_size = size;
+    return GSZ_OK;
+}
+
+/* Layout: u32 k, u16 dim, u8 bits, u8 0, f32 min[dim], f32 max[dim], then dim planes of k values;
+ * encoding 2 (above) where the values allow it, as it is exact in no more bytes. */
 gsz_error gsz_codebook_pack(float *cb, int k, int dim, int bits, uint8_t **out, size_t *out_size) {
     if (bits != 8 && bits != 16) return gsz_fail(GSZ_ERROR_argument, "codebook: %d bits", bits);
     if (k < 1 || k > GSZ_CODEBOOK_MAX) return gsz_fail(GSZ_ERROR_argument, "codebook: %d entries (the format allows 1 to 2^24)", k);
+    uint32_t table[GSZ_TABLE_MAX];
+    int T = value_table(cb, (size_t)k * (size_t)dim, table);
+    if (T) return pack_table(cb, (size_t)k, (size_t)dim, table, T, out, out_size);
     size_t vb = (size_t)bits / 8, size = 8 + 8 * (size_t)dim + (size_t)k * (size_t)dim * vb;
     uint8_t *p = malloc(size);
     if (!p) return gsz_fail(GSZ_ERROR_memory, "out of memory");
@@ -189,6 +251,27 @@ gsz_error gsz_codebook_unpack(const uint8_t *p, size_t size, int expect_dim, int
         gsz_error e = unpack_sh(p, size, k, dim, threads, cb_out);
         if (!e) { *k_out = (int)k; *bits_out = 0; }
         return e;
+    }
+    if (p[7] == 2) { /* exact value table */
+        size_t T = size >= 10 ? (size_t)(p[8] | p[9] << 8) : 0;
+        if (bits != 8 || T < 1 || T > GSZ_TABLE_MAX) return gsz_fail(GSZ_ERROR_corrupt, "codebook table of %zu values, or not marked 8-bit", T);
+        if (size != 10 + 4 * T + (size_t)k * (size_t)dim) return gsz_fail(GSZ_ERROR_corrupt, "codebook size mismatch");
+        float table[GSZ_TABLE_MAX];
+        for (size_t t = 0; t < T; t++)
+            if (!isfinite(table[t] = getf(p + 10 + 4 * t))) return gsz_fail(GSZ_ERROR_corrupt, "codebook table value not finite");
+        float *cb = gsz_malloc_array(k, (size_t)dim * sizeof(float));
+        if (!cb) return gsz_fail(GSZ_ERROR_memory, "out of memory");
+        const uint8_t *plane = p + 10 + 4 * T;
+        for (int d = 0; d < dim; d++)
+            for (uint32_t j = 0; j < k; j++) {
+                uint8_t q = plane[(size_t)d * k + j];
+                if (q >= T) { free(cb); return gsz_fail(GSZ_ERROR_corrupt, "codebook table index %u of %zu", q, T); }
+                cb[(size_t)j * (size_t)dim + (size_t)d] = table[q];
+            }
+        *cb_out = cb;
+        *k_out = (int)k;
+        *bits_out = GSZ_CODEBOOK_EXACT;
+        return GSZ_OK;
     }
     if (p[7] != 0) return gsz_fail(GSZ_ERROR_corrupt, "codebook encoding %u unknown", p[7]);
     if (bits != 8 && bits != 16) return gsz_fail(GSZ_ERROR_corrupt, "codebook precision %d bits", bits);

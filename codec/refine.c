@@ -420,8 +420,9 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
         P[p].val = x.codebook[p];
         P[p].k = x.codebook_size[p];
         P[p].dim = gsz_codebook_dim(p);
-        /* a transform-coded codebook (one entry per Gaussian) is rendered but not fitted, nor pruned */
-        P[p].count = x.codebook_bits[p] ? (size_t)P[p].k * (size_t)P[p].dim : 0;
+        /* a transform-coded codebook (one entry per Gaussian) is rendered but not fitted, nor pruned;
+         * an exact value table (the input's own palette) is rendered, not fitted */
+        P[p].count = x.codebook_bits[p] > 0 ? (size_t)P[p].k * (size_t)P[p].dim : 0;
         P[p].bits = x.codebook_bits[p];
         if (!x.codebook_bits[p]) prune = 0;
     }

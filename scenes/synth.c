@@ -84,3 +84,33 @@ gsz_error gsz_synth_scene(size_t count, int deg, uint64_t seed, gsz_scene *s) {
     }
     return GSZ_OK;
 }
+
+/* 256 evenly spaced values over [lo, hi] of v (n values): each value replaced by its nearest. */
+static void snap256(float *v, size_t n) {
+    float lo = INFINITY, hi = -INFINITY;
+    for (size_t i = 0; i < n; i++) { lo = GSZ_MIN(lo, v[i]); hi = GSZ_MAX(hi, v[i]); }
+    if (!(hi > lo)) return;
+    for (size_t i = 0; i < n; i++) {
+        double q = floor((double)(v[i] - lo) / (double)(hi - lo) * 255.0 + 0.5);
+        v[i] = (float)((double)lo + (double)(hi - lo) * q / 255.0);
+    }
+}
+
+gsz_error gsz_synth_palettize(gsz_scene *s, size_t entries, uint64_t seed) {
+    size_t n = s->count, nr = (size_t)gsz_shRestCount(s->sh_degree) * 3;
+    snap256(s->scale, 3 * n);
+    snap256(s->sh_dc, 3 * n);
+    if (!nr || !entries) return GSZ_OK;
+    snap256(s->sh_rest, nr * n);
+    /* every Gaussian takes the SH of one of `entries` Gaussians picked at random */
+    gsz_rng r = {seed * 0x9E3779B97F4A7C15ull + 7};
+    size_t *pick = gsz_malloc_array(entries, sizeof(size_t));
+    if (!pick) return gsz_fail(GSZ_ERROR_memory, "out of memory");
+    for (size_t j = 0; j < entries; j++) pick[j] = (size_t)(gsz_rng_next(&r) % n);
+    for (size_t i = 0; i < n; i++) {
+        size_t src = pick[gsz_rng_next(&r) % entries];
+        if (src != i) memmove(s->sh_rest + i * nr, s->sh_rest + src * nr, nr * sizeof(float));
+    }
+    free(pick);
+    return GSZ_OK;
+}

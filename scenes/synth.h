@@ -6,4 +6,7 @@
  * along the surface normal, bimodal opacities, smooth colours with full-precision noise in every
  * attribute, SH degree 0-3. Same seed, same scene. */
 gsz_error gsz_synth_scene(size_t count, int sh_degree, uint64_t seed, gsz_scene *out);
+/* Quantises a scene the way palette formats (SOG) leave it: scales, colours and SH coefficients each
+ * snapped to one of 256 values, and the SH vectors to `entries` of their own (sh_palette > 0). */
+gsz_error gsz_synth_palettize(gsz_scene *s, size_t entries, uint64_t seed);
 #endif

@@ -22,13 +22,13 @@ static const char *usage =
     "  gsz render SCENE -o OUT.png [--view I [--views N] | --cameras cameras.json --camera I] [--size WxH] [-j N]\n"
     "  gsz compare REF TEST [--views N] [--size WxH] [--cameras cameras.json] [--ref-cache DIR] [-j N] [--json]\n"
     "  gsz bench IN.ply [compress options] [--views N] [--size WxH] [--keep OUT.gsz] [--json]\n"
-    "  gsz synth COUNT -o OUT.ply [--sh D] [--seed S]\n"
+    "  gsz synth COUNT -o OUT.ply [--sh D] [--seed S] [--palette K]\n"
     "\n"
     "SCENE, REF and TEST may be .ply or .gsz. Views are generated around the scene unless --cameras is given.\n";
 
 typedef struct {
     const char *out, *cameras, *keep, *ref_cache;
-    int json, quiet, threads, views, view, camera, width, height, sh, seed;
+    int json, quiet, threads, views, view, camera, width, height, sh, seed, palette;
     gsz_compress_options co;
 } args_t;
 
@@ -77,6 +77,7 @@ static int parse(int argc, char **argv, args_t *a, const char **pos, int *npos, 
         else if (!strcmp(o, "--size")) { NEED(); if (!gsz_parse_size(v, &a->width, &a->height)) return bad_usage("bad --size (WxH)", v); }
         else if (!strcmp(o, "--sh")) { NUM(0, 3); a->sh = (int)x; }
         else if (!strcmp(o, "--seed")) { NUM(0, 1e9); a->seed = (int)x; }
+        else if (!strcmp(o, "--palette")) { NUM(1, 16777216); a->palette = (int)x; }
         else if (!strcmp(o, "--preset")) {
             NEED();
             if (!strcmp(v, "balanced")) a->co.preset = GSZ_PRESET_BALANCED;
@@ -602,6 +603,7 @@ static int cmd_synth(int argc, char **argv) {
     if (np != 1 || !a.out || !num_arg(pos[0], 1, 1e9, &cnt)) return bad_usage("synth needs COUNT and -o OUT.ply", NULL);
     gsz_scene s;
     gsz_error e = gsz_synth_scene((size_t)cnt, a.sh < 0 ? 3 : a.sh, (uint64_t)a.seed, &s);
+    if (!e && a.palette) e = gsz_synth_palettize(&s, (size_t)a.palette, (uint64_t)a.seed);
     if (!e) e = gsz_ply_write(a.out, &s);
     if (!e && !a.quiet) printf("%s: %zu synthetic Gaussians, SH degree %d\n", a.out, s.count, s.sh_degree);
     gsz_scene_free(&s);

@@ -80,6 +80,15 @@ def codebook(raw, dim):
         out[:, 1::3] = a * y0 - (2 * c) * y2
         out[:, 2::3] = a * y0 - bb * y1 + c * y2
         return out
+    if enc == 2:
+        (t,) = struct.unpack_from("<H", raw, 8)
+        if bits != 8 or not 1 <= t <= 256 or len(raw) != 10 + 4 * t + k * m:
+            fail("codebook table malformed")
+        table = np.frombuffer(raw, dtype="<f4", count=t, offset=10)
+        q = np.frombuffer(raw, dtype=np.uint8, count=k * m, offset=10 + 4 * t).astype(np.int64)
+        if not np.isfinite(table).all() or q.max() >= t:
+            fail("codebook table value or index invalid")
+        return table[q.reshape(m, k).T].astype(F32)
     if enc != 0:
         fail(f"codebook encoding {enc}")
     lo = np.frombuffer(raw, dtype="<f4", count=m, offset=8).astype(np.float64)

@@ -157,6 +157,89 @@ static void test_max_preset_scalar(void **state) {
     gsz_scene_free(&d);
 }
 
+static int cmp_float3(const float *a, const float *b) {
+    float x[3] = {a[0], a[1], a[2]}, y[3] = {b[0], b[1], b[2]};
+    qsort(x, 3, sizeof(float), cmp_float);
+    qsort(y, 3, sizeof(float), cmp_float);
+    return memcmp(x, y, sizeof x);
+}
+
+/* A scene decoded from a palette format (values from 256-entry tables, SH from 200 vectors): max keeps
+ * scales, colours and SH exactly, high its SH (the kept bands), each in a valid file. */
+static void test_palette_exact(void **state) {
+    (void)state;
+    gsz_scene s, d;
+    assert_int_equal(gsz_synth_scene(3000, 3, 11, &s), GSZ_OK);
+    assert_int_equal(gsz_synth_palettize(&s, 200, 11), GSZ_OK);
+    size_t nr = (size_t)gsz_shRestCount(3) * 3;
+    for (int preset = 0; preset < 2; preset++) {
+        gsz_compress_options o = {0};
+        o.preset = preset ? GSZ_PRESET_HIGH : GSZ_PRESET_MAX;
+        o.views = 6;
+        uint8_t *buf;
+        size_t size;
+        compress_scene(&s, &o, &buf, &size);
+        assert_int_equal(gsz_decompress(buf, size, &d, 2), GSZ_OK);
+        size_t off = 0;
+        for (size_t i = 0; i < d.count; i++) {
+            float bd;
+            size_t j = nearest_original(&s, d.pos + 3 * i, &bd);
+            if (!preset) {
+                assert_int_equal(cmp_float3(d.scale + 3 * i, s.scale + 3 * j), 0);
+                assert_memory_equal(d.sh_dc + 3 * i, s.sh_dc + 3 * j, 12);
+            }
+            /* the Gaussians that keep degree 3 (their group's palette fits high's limit, m / 6) */
+            int full = 0;
+            for (size_t k = 24; k < nr; k++) full |= d.sh_rest[nr * i + k] != 0.0f;
+            for (size_t k = 0; full && k < nr; k++) off += d.sh_rest[nr * i + k] != s.sh_rest[nr * j + k];
+        }
+        fprintf(stderr, "palette, %s: %.2f B/G, %zu SH values off\n", preset ? "high" : "max", (double)size / (double)s.count, off);
+        assert_int_equal(off, 0);
+        free(buf);
+        gsz_scene_free(&d);
+    }
+    gsz_scene_free(&s);
+}
+
+/* Codebook encoding 2: at most 256 distinct values are stored exactly as a table and byte indices;
+ * a damaged table or index is an error. */
+static void test_codebook_table(void **state) {
+    (void)state;
+    enum { K = 500, M = 3 };
+    float cb[K * M], want[K * M];
+    for (int i = 0; i < K * M; i++) want[i] = cb[i] = ldexpf((float)((i * 37) % 200) - 100.0f, -7);
+    want[0] = cb[0] = -0.0f; /* kept apart from +0 */
+    uint8_t *p;
+    size_t sz;
+    assert_int_equal(gsz_codebook_pack(cb, K, M, 16, &p, &sz), GSZ_OK);
+    assert_int_equal(p[7], 2);
+    float *back, *none;
+    int k, bits;
+    assert_int_equal(gsz_codebook_unpack(p, sz, M, 2, &back, &k, &bits), GSZ_OK);
+    assert_int_equal(k, K);
+    assert_int_equal(bits, GSZ_CODEBOOK_EXACT);
+    assert_memory_equal(back, want, sizeof want);
+    free(back);
+    size_t T = (size_t)(p[8] | p[9] << 8);
+    assert_true(T <= 256);
+    assert_int_equal(gsz_codebook_unpack(p, sz - 1, M, 2, &none, &k, &bits), GSZ_ERROR_corrupt); /* size */
+    p[sz - 1] = (uint8_t)T; /* an index past the table */
+    assert_int_equal(gsz_codebook_unpack(p, sz, M, 2, &none, &k, &bits), GSZ_ERROR_corrupt);
+    p[sz - 1] = 0;
+    float inf = INFINITY;
+    memcpy(p + 10, &inf, 4);
+    assert_int_equal(gsz_codebook_unpack(p, sz, M, 2, &none, &k, &bits), GSZ_ERROR_corrupt);
+    p[8] = 0; p[9] = 0;
+    assert_int_equal(gsz_codebook_unpack(p, sz, M, 2, &none, &k, &bits), GSZ_ERROR_corrupt);
+    free(p);
+    /* 257 distinct values: ranges, as before */
+    float many[257 * 1];
+    for (int i = 0; i < 257; i++) many[i] = (float)i;
+    assert_int_equal(gsz_codebook_pack(many, 257, 1, 8, &p, &sz), GSZ_OK);
+    assert_int_equal(p[7], 0);
+    free(p);
+}
+
 /* Entries of their own for the points the codebooks fit worst: a larger file and a closer image. */
 static void test_exact_entries(void **state) {
     (void)state;
@@ -704,7 +787,7 @@ int main(void) {
         cmocka_unit_test(test_kmeans_exact_and_deterministic), cmocka_unit_test(test_entropy_round_trip),
         cmocka_unit_test(test_render_gradient), cmocka_unit_test(test_refine), cmocka_unit_test(test_target_prune),
         cmocka_unit_test(test_kmeans_rate), cmocka_unit_test(test_sh_transform_codebook),
-        cmocka_unit_test(test_decompress_into),
+        cmocka_unit_test(test_decompress_into), cmocka_unit_test(test_palette_exact), cmocka_unit_test(test_codebook_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

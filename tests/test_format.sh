@@ -14,3 +14,9 @@ for deg in 0 1 3; do
 done
 $GSZ compress "$T/s.ply" -o "$T/h.gsz" -q --views 6 --preset high --pos-bits 21
 $PY "$D/format_reference.py" "$GSZ" "$T/h.gsz" "$T"
+# a scene from a palette format: exact value tables (codebook encoding 2) in max and high
+$GSZ synth 4000 --sh 3 --seed 4 --palette 200 -o "$T/p.ply" -q
+for preset in max high; do
+    $GSZ compress "$T/p.ply" -o "$T/p.gsz" -q --views 6 --preset $preset
+    $PY "$D/format_reference.py" "$GSZ" "$T/p.gsz" "$T"
+done
