@@ -84,10 +84,14 @@ static gsz_error pack_table(const float *cb, size_t K, size_t M, const uint32_t 
 gsz_error gsz_codebook_pack(float *cb, int k, int dim, int bits, uint8_t **out, size_t *out_size) {
     if (bits != 8 && bits != 16) return gsz_fail(GSZ_ERROR_argument, "codebook: %d bits", bits);
     if (k < 1 || k > GSZ_CODEBOOK_MAX) return gsz_fail(GSZ_ERROR_argument, "codebook: %d entries (the format allows 1 to 2^24)", k);
+    /* a table where values repeat (a few thousand points over 256 levels) or it costs no more: a
+     * small k-means codebook has as many distinct values as it has, and 4 bytes each would swell it */
     uint32_t table[GSZ_TABLE_MAX];
-    int T = value_table(cb, (size_t)k * (size_t)dim, table);
-    if (T) return pack_table(cb, (size_t)k, (size_t)dim, table, T, out, out_size);
-    size_t vb = (size_t)bits / 8, size = 8 + 8 * (size_t)dim + (size_t)k * (size_t)dim * vb;
+    size_t count = (size_t)k * (size_t)dim, vb = (size_t)bits / 8;
+    int T = value_table(cb, count, table);
+    if (T && (4 * (size_t)T <= count || 2 + 4 * (size_t)T + count <= 8 * (size_t)dim + count * vb))
+        return pack_table(cb, (size_t)k, (size_t)dim, table, T, out, out_size);
+    size_t size = 8 + 8 * (size_t)dim + count * vb;
     uint8_t *p = malloc(size);
     if (!p) return gsz_fail(GSZ_ERROR_memory, "out of memory");
     put32(p, (uint32_t)k);
