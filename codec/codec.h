@@ -83,6 +83,19 @@ void gsz_quat_canonical(const float in[4], float out[4]); /* normalised, w >= 0 
 /* Same ellipsoid, canonical form: scales descending, axis signs fixed, quaternion w >= 0. */
 void gsz_geometry_canonical(float scale[3], float q[4]);
 
+/* ---- lattice.c: compressed.ply's chunk lattice, kept exactly (docs/FORMAT.md, "lattice") */
+#define GSZ_LATTICE_CHUNK 256
+#define GSZ_LATTICE_RANGES 18 /* per chunk: min xyz, max xyz, min and max log-scale, min and max colour */
+/* One Gaussian from its chunk's ranges r and its words: position, log-scale, colour + opacity, rotation. */
+void gsz_lattice_gaussian(const float *r, uint32_t wp, uint32_t ws, uint32_t wc, uint32_t wr, float pos[3], float scale[3],
+                          float rot[4], float dc[3], float *opacity);
+/* 1 when every Gaussian of s (in its order) reproduces from the lattice: ranges (18 per chunk) and
+ * words filled (4 planes of count words: position, scale, colour, rotation); else 0. */
+int gsz_lattice_detect(const gsz_scene *s, float *ranges, uint32_t *words);
+/* Puts s on the lattice in place (its SH on that format's 8-bit grid), as compressed.ply's encoder and
+ * splat-transform's reader would: scenes for tests. */
+void gsz_lattice_quantise(gsz_scene *s);
+
 /* ---- entropy.c */
 /* Stream of n elements of width bytes (1,2,4,8). The encoder tries the transforms and keeps the smallest;
  * streams of at least GSZ_ZSTD_MT_MIN bytes use up to `threads` zstd workers (same bytes for any count). */
@@ -124,7 +137,9 @@ enum {
     GSZ_SEC_POSITION = 1, GSZ_SEC_OPACITY, GSZ_SEC_SCALE_CB, GSZ_SEC_SCALE_IDX, GSZ_SEC_ROT_CB, GSZ_SEC_ROT_IDX,
     GSZ_SEC_DC_CB, GSZ_SEC_DC_IDX, GSZ_SEC_SH_DEGREE,
     GSZ_SEC_SH1_CB, GSZ_SEC_SH2_CB, GSZ_SEC_SH3_CB, GSZ_SEC_SH1_IDX, GSZ_SEC_SH2_IDX, GSZ_SEC_SH3_IDX,
-    GSZ_SEC_EXACT_IDS, GSZ_SEC_EXACT_ATTR, GSZ_SEC_TYPE_COUNT
+    GSZ_SEC_EXACT_IDS, GSZ_SEC_EXACT_ATTR,
+    GSZ_SEC_LAT_RANGES, GSZ_SEC_LAT_POS, GSZ_SEC_LAT_SCALE, GSZ_SEC_LAT_COLOR, GSZ_SEC_LAT_ROT, /* lattice.c */
+    GSZ_SEC_TYPE_COUNT
 };
 #define GSZ_SECF_REQUIRED 1u
 

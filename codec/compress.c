@@ -310,6 +310,74 @@ static gsz_error vq_indices(uint32_t *as, size_t n, int k, void **idx_out, int *
     return GSZ_OK;
 }
 
+/* max on a scene that sits on compressed.ply's chunk lattice (lattice.c): the lattice itself, in the
+ * input's order (its chunks), and the SH as max stores them, an entry per Gaussian. */
+static gsz_error compress_lattice(const gsz_scene *in, const float *ranges, const uint32_t *words, int level, int threads,
+                                  gsz_compress_stats *stats, void **out, size_t *out_size) {
+    size_t n = in->count, nchunks = (n + GSZ_LATTICE_CHUNK - 1) / GSZ_LATTICE_CHUNK;
+    size_t dim = (size_t)gsz_shRestCount(in->sh_degree) * 3;
+    gsz_container C;
+    memset(&C, 0, sizeof C);
+    C.h.count = n;
+    C.h.sh_degree = (uint8_t)in->sh_degree;
+    C.h.pos_bits = 11;
+    C.h.opacity_bits = 8;
+    for (int k = 0; k < 3; k++) { C.h.bmin[k] = INFINITY; C.h.bmax[k] = -INFINITY; }
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < 3; k++) { C.h.bmin[k] = GSZ_MIN(C.h.bmin[k], in->pos[3 * i + (size_t)k]); C.h.bmax[k] = GSZ_MAX(C.h.bmax[k], in->pos[3 * i + (size_t)k]); }
+    stream_job jobs[8];
+    memset(jobs, 0, sizeof jobs);
+    size_t nj = 0;
+    static const uint32_t lat[4] = {GSZ_SEC_LAT_POS, GSZ_SEC_LAT_SCALE, GSZ_SEC_LAT_COLOR, GSZ_SEC_LAT_ROT};
+    jobs[nj++] = (stream_job){{.type = GSZ_SEC_LAT_RANGES, .flags = GSZ_SECF_REQUIRED}, ranges, nchunks * GSZ_LATTICE_RANGES, 4, NULL, GSZ_OK};
+    for (int k = 0; k < 4; k++) jobs[nj++] = (stream_job){{.type = lat[k], .flags = GSZ_SECF_REQUIRED}, words + (size_t)k * n, n, 4, NULL, GSZ_OK};
+    uint8_t *degs = NULL, *cb = NULL;
+    void *idx = NULL;
+    gsz_error err = GSZ_OK;
+    if (dim) {
+        float *sh = gsz_malloc_array(n, dim * sizeof(float));
+        degs = malloc(n);
+        size_t cbs;
+        int iw;
+        if (!sh || !degs) err = gsz_fail(GSZ_ERROR_memory, "out of memory");
+        if (!err) {
+            memcpy(sh, in->sh_rest, n * dim * sizeof(float));
+            memset(degs, in->sh_degree, n);
+            err = gsz_codebook_pack(sh, (int)n, (int)dim, 8, &cb, &cbs);
+        }
+        free(sh);
+        if (!err) err = identity_indices(n, &cb, &idx, &iw);
+        if (!err) {
+            jobs[nj++] = (stream_job){{.type = GSZ_SEC_SH_DEGREE, .flags = GSZ_SECF_REQUIRED}, degs, n, 1, NULL, GSZ_OK};
+            jobs[nj++] = (stream_job){{.type = (uint32_t)(GSZ_SEC_SH1_CB + in->sh_degree - 1), .flags = GSZ_SECF_REQUIRED}, cb, cbs, 1, NULL, GSZ_OK};
+            jobs[nj++] = (stream_job){{.type = (uint32_t)(GSZ_SEC_SH1_IDX + in->sh_degree - 1), .flags = GSZ_SECF_REQUIRED}, idx, n, iw, NULL, GSZ_OK};
+        }
+    }
+    if (!err) {
+        enc_ctx ec = {jobs, level, threads};
+        gsz_parallel_for(nj, 1, threads, encode_range, &ec);
+        for (size_t i = 0; i < nj && !err; i++) err = jobs[i].err;
+    }
+    for (size_t i = 0; !err && i < nj; i++) {
+        C.s[C.n++] = jobs[i].sec;
+        if (jobs[i].sec.type < 32) stats->section_bytes[jobs[i].sec.type] += (size_t)jobs[i].sec.stored_size;
+    }
+    uint8_t *file = NULL;
+    size_t fsize = 0;
+    if (!err) err = gsz_container_write(&C, &file, &fsize);
+    for (size_t i = 0; i < nj; i++) free(jobs[i].stored);
+    free(degs); free(cb); free(idx);
+    if (err) return err;
+    stats->output_count = n;
+    stats->sh_degree = in->sh_degree;
+    stats->count_by_degree[in->sh_degree] = n;
+    stats->bytes = fsize;
+    stats->lattice = 1;
+    *out = file;
+    *out_size = fsize;
+    return GSZ_OK;
+}
+
 gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, void **out, size_t *out_size, gsz_compress_stats *st) {
     gsz_compress_options def = {0};
     if (!opt) opt = &def;
@@ -336,6 +404,22 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     stats.input_count = in->count;
     gsz_error err = GSZ_OK;
     double t0 = gsz_now();
+
+    /* max keeps a scene decoded from compressed.ply on that format's own lattice, exactly */
+    if (opt->preset == GSZ_PRESET_MAX && prune <= 0 && opt->prune_threshold <= 0 && cap == in->sh_degree && !opt->pos_bits) {
+        size_t nchunks = (in->count + GSZ_LATTICE_CHUNK - 1) / GSZ_LATTICE_CHUNK;
+        float *ranges = gsz_malloc_array(nchunks, GSZ_LATTICE_RANGES * sizeof(float));
+        uint32_t *words = gsz_malloc_array(in->count, 4 * sizeof(uint32_t));
+        int on = ranges && words && gsz_lattice_detect(in, ranges, words);
+        if (on) err = compress_lattice(in, ranges, words, level, threads, &stats, out, out_size);
+        free(ranges);
+        free(words);
+        if (on) {
+            stats.seconds_encode = gsz_now() - t0;
+            if (!err && st) *st = stats;
+            return err;
+        }
+    }
 
     gsz_camera *views = NULL;
     size_t nviews = 0;
@@ -586,7 +670,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     gsz_file_info fi; /* section sizes of the final file */
     if ((err = gsz_file_inspect(file, fsize, &fi))) { free(file); goto done; }
     for (size_t i = 0; i < fi.section_count; i++)
-        if (fi.sections[i].type < 16) stats.section_bytes[fi.sections[i].type] += (size_t)fi.sections[i].stored_size;
+        if (fi.sections[i].type < 32) stats.section_bytes[fi.sections[i].type] += (size_t)fi.sections[i].stored_size;
     for (int d = 0; d < 4; d++) stats.count_by_degree[d] = (size_t)fi.count_by_degree[d];
     stats.output_count = (size_t)fi.count;
     stats.sh_degree = maxdeg;

@@ -63,7 +63,29 @@ typedef struct {
     const size_t *starts; /* per chunk: its first position in each degree's SH index stream */
     size_t first_bad;     /* lowest Gaussian with an invalid value (atomic min), SIZE_MAX if none */
     float opacity[256];   /* each stored opacity level as the value to write (sigmoid, or logit for s) */
+    const uint32_t *lat[5]; /* a lattice file's ranges and words (lattice.c), else NULL */
 } fill_ctx;
+
+/* Gaussian i of a lattice file: its codebook entries are its own (indices 0, 1, 2, ...). */
+static void fill_lattice(const fill_ctx *f, size_t i) {
+    float p[3], l[3], r[4], d[3], o;
+    const float *ranges = (const float *)(const void *)f->lat[0] + GSZ_LATTICE_RANGES * (i / GSZ_LATTICE_CHUNK);
+    gsz_lattice_gaussian(ranges, f->lat[1][i], f->lat[2][i], f->lat[3][i], f->lat[4][i], p, l, r, d, &o);
+    if (f->x) {
+        memcpy(f->x->pos + 3 * i, p, sizeof p);
+        f->x->opacity[i] = 1.0f / (1.0f + expf(-o));
+        memcpy(f->cb[0] + 3 * i, l, sizeof l);
+        memcpy(f->cb[1] + 4 * i, r, sizeof r);
+        memcpy(f->cb[2] + 3 * i, d, sizeof d);
+        for (int a = 0; a < 3; a++) f->x->index[a][i] = (uint32_t)i;
+    } else {
+        memcpy(f->s->pos + 3 * i, p, sizeof p);
+        memcpy(f->s->scale + 3 * i, l, sizeof l);
+        memcpy(f->s->rot + 4 * i, r, sizeof r);
+        memcpy(f->s->sh_dc + 3 * i, d, sizeof d);
+        f->s->opacity[i] = o;
+    }
+}
 
 static void fill_range(void *p, size_t b, size_t e, int w) {
     (void)w;
@@ -76,6 +98,7 @@ static void fill_range(void *p, size_t b, size_t e, int w) {
     uint32_t lim = (1u << h->pos_bits) - 1;
     size_t bad = SIZE_MAX;
     for (size_t i = b; i < e; i++) {
+        if (f->lat[0]) { fill_lattice(f, i); continue; }
         uint32_t q[3];
         gsz_morton3_decode(f->codes[i], &q[0], &q[1], &q[2]);
         int ok = q[0] <= lim && q[1] <= lim && q[2] <= lim && !(f->codes[i] >> 63) && !(f->opac[i] >> h->opacity_bits);
@@ -144,10 +167,19 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
     memset(&x, 0, sizeof x);
     size_t *starts = NULL; /* per fill chunk: its first position in each degree's SH index stream */
 
+    /* position, opacity, scale, rotation and colour come either from their quantised sections or, in a
+     * lattice file, from the lattice sections (lattice.c): one set, complete */
     const uint32_t need[] = {GSZ_SEC_POSITION, GSZ_SEC_OPACITY, GSZ_SEC_SCALE_CB, GSZ_SEC_SCALE_IDX, GSZ_SEC_ROT_CB,
                              GSZ_SEC_ROT_IDX, GSZ_SEC_DC_CB, GSZ_SEC_DC_IDX};
-    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
-        if (!gsz_container_find(C, need[i])) { err = gsz_fail(GSZ_ERROR_corrupt, "missing section %s", gsz_section_name(need[i])); goto done; }
+    const uint32_t need_lat[] = {GSZ_SEC_LAT_RANGES, GSZ_SEC_LAT_POS, GSZ_SEC_LAT_SCALE, GSZ_SEC_LAT_COLOR, GSZ_SEC_LAT_ROT};
+    int lattice = 0;
+    for (size_t i = 0; i < 5; i++) lattice |= gsz_container_find(C, need_lat[i]) != NULL;
+    for (size_t i = 0; i < (lattice ? 5 : sizeof need / sizeof need[0]); i++) {
+        uint32_t t = lattice ? need_lat[i] : need[i];
+        if (!gsz_container_find(C, t)) { err = gsz_fail(GSZ_ERROR_corrupt, "missing section %s", gsz_section_name(t)); goto done; }
+    }
+    for (size_t i = 0; lattice && i < sizeof need / sizeof need[0]; i++)
+        if (gsz_container_find(C, need[i])) { err = gsz_fail(GSZ_ERROR_corrupt, "section %s in a lattice file", gsz_section_name(need[i])); goto done; }
     if (D > 0 && !gsz_container_find(C, GSZ_SEC_SH_DEGREE)) { err = gsz_fail(GSZ_ERROR_corrupt, "missing section sh.degree"); goto done; }
 
     /* every stream in one parallel batch, largest first (positions are several times any other);
@@ -167,6 +199,12 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
             break;
         case GSZ_SEC_SCALE_IDX: case GSZ_SEC_ROT_IDX: case GSZ_SEC_DC_IDX:
             if (elems != n || (w != 1 && w != 2 && w != 4)) goto bad;
+            break;
+        case GSZ_SEC_LAT_RANGES:
+            if (w != 4 || elems != GSZ_LATTICE_RANGES * ((n + GSZ_LATTICE_CHUNK - 1) / GSZ_LATTICE_CHUNK)) goto bad;
+            break;
+        case GSZ_SEC_LAT_POS: case GSZ_SEC_LAT_SCALE: case GSZ_SEC_LAT_COLOR: case GSZ_SEC_LAT_ROT:
+            if (elems != n || w != 4) goto bad;
             break;
         case GSZ_SEC_SH1_IDX: case GSZ_SEC_SH2_IDX: case GSZ_SEC_SH3_IDX:
             if ((int)(sec->type - GSZ_SEC_SH1_IDX) + 1 > D) { err = gsz_fail(GSZ_ERROR_corrupt, "section %s above the file's SH degree", gsz_section_name(sec->type)); goto done; }
@@ -188,9 +226,11 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
         if (jobs[j].err) { err = gsz_fail(jobs[j].err, "%s", jobs[j].detail); goto done; }
     const uint64_t *codes = NULL;
     const uint8_t *opac = NULL, *degs = NULL;
+    const uint32_t *lat[5] = {0};
     for (size_t j = 0; j < nj; j++) {
         uint32_t t = jobs[j].sec->type;
-        if (t == GSZ_SEC_POSITION) codes = jobs[j].out;
+        if (t >= GSZ_SEC_LAT_RANGES && t <= GSZ_SEC_LAT_ROT) lat[t - GSZ_SEC_LAT_RANGES] = jobs[j].out;
+        else if (t == GSZ_SEC_POSITION) codes = jobs[j].out;
         else if (t == GSZ_SEC_OPACITY) opac = jobs[j].out;
         else if (t == GSZ_SEC_SH_DEGREE) degs = jobs[j].out;
         else if (gsz_index_slot(t) >= 0) {
@@ -220,7 +260,13 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
             }
         }
     }
-    for (int slot = 0; slot < 6; slot++) {
+    if (lattice) /* the words are all valid; the ranges must be finite */
+        for (size_t k = 0, m = GSZ_LATTICE_RANGES * ((n + GSZ_LATTICE_CHUNK - 1) / GSZ_LATTICE_CHUNK); k < m; k++) {
+            float r;
+            memcpy(&r, lat[0] + k, 4);
+            if (!isfinite(r)) { err = gsz_fail(GSZ_ERROR_corrupt, "lattice.ranges: value %zu not finite", k); goto done; }
+        }
+    for (int slot = lattice ? 3 : 0; slot < 6; slot++) {
         size_t expect = slot < 3 ? n : (size_t)count_d[slot - 2];
         if (slot >= 3 && !expect && !idx[slot]) continue;
         if (!idx[slot] || idx_n[slot] != expect || !cbs[slot]) {
@@ -239,7 +285,13 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
         x.opacity = gsz_malloc_array(n, sizeof(float));
         x.degree = gsz_malloc_array(n, 1);
         for (int a = 0; a < 4; a++) x.index[a] = gsz_malloc_array(n, sizeof(uint32_t));
-        if (!x.pos || !x.opacity || !x.degree || !x.index[0] || !x.index[1] || !x.index[2] || !x.index[3]) {
+        for (int a = 0; lattice && a < 3; a++) { /* a lattice file's entries, one per Gaussian */
+            cbk[a] = (int)n;
+            cbb[a] = GSZ_CODEBOOK_EXACT;
+            if (!(cbs[a] = gsz_malloc_array(n, (size_t)gsz_codebook_dim(a) * sizeof(float)))) break;
+        }
+        if (!x.pos || !x.opacity || !x.degree || !x.index[0] || !x.index[1] || !x.index[2] || !x.index[3] ||
+            (lattice && (!cbs[0] || !cbs[1] || !cbs[2]))) {
             err = gsz_fail(GSZ_ERROR_memory, "out of memory");
             goto done;
         }
@@ -247,12 +299,13 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
         if (reuse) gsz_scene_free(so);
         if ((err = gsz_scene_alloc(so, n, D))) goto done;
     }
-    fill_ctx fc = {&C->h, codes, opac, degs, xo ? &x : NULL, so, {0}, {0}, cbk, cbs, starts, SIZE_MAX, {0}};
+    fill_ctx fc = {&C->h, codes, opac, degs, xo ? &x : NULL, so, {0}, {0}, cbk, cbs, starts, SIZE_MAX, {0}, {0}};
     for (unsigned l = 0; l < 256; l++) { /* opacity levels: a table instead of a logarithm per Gaussian */
         float o = gsz_opacity_level(l, C->h.opacity_bits);
         fc.opacity[l] = fc.x ? o : gsz_logit(o);
     }
     memcpy(fc.idx, idx, sizeof idx);
+    memcpy(fc.lat, lat, sizeof lat);
     memcpy(fc.iw, iw, sizeof iw);
     gsz_parallel_for(n, FILL_CHUNK, threads, fill_range, &fc);
     if (fc.first_bad != SIZE_MAX) {

@@ -27,6 +27,8 @@ if [ "$SECS" -gt 0 ]; then
     ./build/gsz compress "$C/ply/seed.ply" -o "$C/gsz/seed-high.gsz" -q --views 4 --preset high --refine 0 # transform-coded SH
     ./build/gsz synth 400 --sh 1 --palette 4 -o "$C/palette.ply" -q
     ./build/gsz compress "$C/palette.ply" -o "$C/gsz/seed-table.gsz" -q --preset max # value tables, an SH palette
+    ./build/gsz synth 300 --sh 1 --lattice -o "$C/lattice.ply" -q
+    ./build/gsz compress "$C/lattice.ply" -o "$C/gsz/seed-lattice.gsz" -q --preset max # compressed.ply's lattice
     ./build-fuzz/tests/fuzz_ply -max_total_time="$SECS" -max_len=65536 -print_final_stats=1 "$C/ply" 2>&1 | tail -3
     ./build-fuzz/tests/fuzz_gsz -max_total_time="$SECS" -max_len=65536 -print_final_stats=1 "$C/gsz" 2>&1 | tail -3
 fi

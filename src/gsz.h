@@ -205,7 +205,8 @@ typedef struct {
     int sh_degree;
     size_t count_by_degree[4];
     size_t bytes;
-    size_t section_bytes[16]; /* by section type */
+    size_t section_bytes[32]; /* by section type */
+    int lattice; /* 1: max kept a scene decoded from compressed.ply on that format's lattice, exactly */
     double psnr_estimate; /* the file's mean PSNR on those views when target pruning removed any, else 0 */
     double seconds_significance, seconds_sh, seconds_vq, seconds_encode, seconds_refine;
 } gsz_compress_stats;

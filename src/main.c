@@ -22,13 +22,13 @@ static const char *usage =
     "  gsz render SCENE -o OUT.png [--view I [--views N] | --cameras cameras.json --camera I] [--size WxH] [-j N]\n"
     "  gsz compare REF TEST [--views N] [--size WxH] [--cameras cameras.json] [--ref-cache DIR] [-j N] [--json]\n"
     "  gsz bench IN.ply [compress options] [--views N] [--size WxH] [--keep OUT.gsz] [--json]\n"
-    "  gsz synth COUNT -o OUT.ply [--sh D] [--seed S] [--palette K]\n"
+    "  gsz synth COUNT -o OUT.ply [--sh D] [--seed S] [--palette K | --lattice]\n"
     "\n"
     "SCENE, REF and TEST may be .ply or .gsz. Views are generated around the scene unless --cameras is given.\n";
 
 typedef struct {
     const char *out, *cameras, *keep, *ref_cache;
-    int json, quiet, threads, views, view, camera, width, height, sh, seed, palette;
+    int json, quiet, threads, views, view, camera, width, height, sh, seed, palette, lattice;
     gsz_compress_options co;
 } args_t;
 
@@ -78,6 +78,7 @@ static int parse(int argc, char **argv, args_t *a, const char **pos, int *npos, 
         else if (!strcmp(o, "--sh")) { NUM(0, 3); a->sh = (int)x; }
         else if (!strcmp(o, "--seed")) { NUM(0, 1e9); a->seed = (int)x; }
         else if (!strcmp(o, "--palette")) { NUM(1, 16777216); a->palette = (int)x; }
+        else if (!strcmp(o, "--lattice")) a->lattice = 1;
         else if (!strcmp(o, "--preset")) {
             NEED();
             if (!strcmp(v, "balanced")) a->co.preset = GSZ_PRESET_BALANCED;
@@ -170,12 +171,12 @@ static void print_compress_stats(FILE *f, const char *in, const char *out, size_
         gsz_json_string(f, out ? out : "");
         fprintf(f, ",\"input_bytes\":%zu,\"output_bytes\":%zu,\"ratio\":%.3f,\"bytes_per_gaussian\":%.4f,"
                    "\"input_gaussians\":%zu,\"output_gaussians\":%zu,\"sh_degree\":%d,\"count_by_degree\":[%zu,%zu,%zu,%zu],"
-                   "\"psnr_estimate\":%.3f,\"seconds\":%.3f,\"seconds_significance\":%.3f,\"seconds_sh\":%.3f,\"seconds_vq\":%.3f,\"seconds_encode\":%.3f,\"seconds_refine\":%.3f,\"sections\":{",
+                   "\"psnr_estimate\":%.3f,\"seconds\":%.3f,\"seconds_significance\":%.3f,\"seconds_sh\":%.3f,\"seconds_vq\":%.3f,\"seconds_encode\":%.3f,\"seconds_refine\":%.3f,\"lattice\":%s,\"sections\":{",
                 in_bytes, st->bytes, (double)in_bytes / (double)st->bytes, bpg, st->input_count, st->output_count, st->sh_degree,
                 st->count_by_degree[0], st->count_by_degree[1], st->count_by_degree[2], st->count_by_degree[3], st->psnr_estimate, secs,
-                st->seconds_significance, st->seconds_sh, st->seconds_vq, st->seconds_encode, st->seconds_refine);
+                st->seconds_significance, st->seconds_sh, st->seconds_vq, st->seconds_encode, st->seconds_refine, st->lattice ? "true" : "false");
         int first = 1;
-        for (int t = 1; t < 16; t++)
+        for (int t = 1; t < 32; t++)
             if (st->section_bytes[t]) { fprintf(f, "%s\"%s\":%zu", first ? "" : ",", gsz_section_name((uint32_t)t), st->section_bytes[t]); first = 0; }
         fprintf(f, "}}");
         return;
@@ -186,6 +187,7 @@ static void print_compress_stats(FILE *f, const char *in, const char *out, size_
     fprintf(f, "  stages: significance %.2f s, SH %.2f s, VQ %.2f s, entropy %.2f s, fine-tuning %.2f s\n", st->seconds_significance,
             st->seconds_sh, st->seconds_vq, st->seconds_encode, st->seconds_refine);
     if (st->psnr_estimate > 0) fprintf(f, "  target pruning: %.2f dB on gsz compare's views (estimate)\n", st->psnr_estimate);
+    if (st->lattice) fprintf(f, "  compressed.ply's lattice kept exactly (the input was decoded from that format)\n");
 }
 
 static size_t file_size(const char *path) {
@@ -337,7 +339,12 @@ static int cmd_info(int argc, char **argv) {
     if (a.json) printf("}");
     if (is_gsz) {
         if (a.json) printf(",\"pos_bits\":%d,\"opacity_bits\":%d", fi.pos_bits, fi.opacity_bits);
-        else printf("  quantisation: positions %d bits per axis, opacity %d bits\n", fi.pos_bits, fi.opacity_bits);
+        else {
+            int lattice = 0;
+            for (size_t i = 0; i < fi.section_count; i++) lattice |= fi.sections[i].type == GSZ_SEC_LAT_RANGES;
+            if (lattice) printf("  quantisation: compressed.ply's chunk lattice, kept as the input had it\n");
+            else printf("  quantisation: positions %d bits per axis, opacity %d bits\n", fi.pos_bits, fi.opacity_bits);
+        }
         if (a.json) printf(",\"count_by_degree\":[%llu,%llu,%llu,%llu],\"sections\":[", (unsigned long long)fi.count_by_degree[0],
                            (unsigned long long)fi.count_by_degree[1], (unsigned long long)fi.count_by_degree[2], (unsigned long long)fi.count_by_degree[3]);
         else printf("  Gaussians by kept SH degree: 0:%llu 1:%llu 2:%llu 3:%llu\n  %-20s %12s %12s %10s\n", (unsigned long long)fi.count_by_degree[0],
@@ -604,6 +611,7 @@ static int cmd_synth(int argc, char **argv) {
     gsz_scene s;
     gsz_error e = gsz_synth_scene((size_t)cnt, a.sh < 0 ? 3 : a.sh, (uint64_t)a.seed, &s);
     if (!e && a.palette) e = gsz_synth_palettize(&s, (size_t)a.palette, (uint64_t)a.seed);
+    if (!e && a.lattice) gsz_lattice_quantise(&s); /* as if decoded from compressed.ply */
     if (!e) e = gsz_ply_write(a.out, &s);
     if (!e && !a.quiet) printf("%s: %zu synthetic Gaussians, SH degree %d\n", a.out, s.count, s.sh_degree);
     gsz_scene_free(&s);

@@ -123,6 +123,23 @@ def decode(path):
     if pos != len(data):
         fail("trailing bytes")
     n = count
+    if 19 in streams:
+        xyz, op, scale, rot, dc = lattice(streams, n)
+    else:
+        xyz, op, scale, rot, dc = quantised(streams, n, pbits, obits, bmin, bmax)
+    nrest = (deg + 1) ** 2 - 1
+    rest = np.zeros((n, nrest * 3), dtype=F32)
+    if deg > 0:
+        degs = streams[9].astype(np.int64)
+        for d in range(1, deg + 1):
+            sel = np.nonzero(degs == d)[0]
+            if len(sel):
+                cb = codebook(streams[9 + d], 3 * ((d + 1) ** 2 - 1))
+                rest[sel, :cb.shape[1]] = cb[streams[12 + d].astype(np.int64)]
+    return dict(n=n, deg=deg, xyz=xyz, opacity=op, scale=scale, rot=rot, dc=dc, rest=rest)
+
+
+def quantised(streams, n, pbits, obits, bmin, bmax):
     codes = streams[1]
     q = np.zeros((n, 3), dtype=np.uint64)
     for k in range(3):
@@ -138,16 +155,43 @@ def decode(path):
     scale = codebook(streams[3], 3)[streams[4].astype(np.int64)]
     rot = codebook(streams[5], 4)[streams[6].astype(np.int64)]
     dc = codebook(streams[7], 3)[streams[8].astype(np.int64)]
-    nrest = (deg + 1) ** 2 - 1
-    rest = np.zeros((n, nrest * 3), dtype=F32)
-    if deg > 0:
-        degs = streams[9].astype(np.int64)
-        for d in range(1, deg + 1):
-            sel = np.nonzero(degs == d)[0]
-            if len(sel):
-                cb = codebook(streams[9 + d], 3 * ((d + 1) ** 2 - 1))
-                rest[sel, :cb.shape[1]] = cb[streams[12 + d].astype(np.int64)]
-    return dict(n=n, deg=deg, xyz=xyz, opacity=op, scale=scale, rot=rot, dc=dc, rest=rest)
+    return xyz, op, scale, rot, dc
+
+
+def lattice(streams, n):
+    r = streams[18].astype(np.uint32).view("<f4").reshape(-1, 18).astype(np.float64)
+    if r.shape[0] != (n + 255) // 256 or not np.isfinite(r).all():
+        fail("lattice ranges malformed")
+    r = r[np.arange(n) // 256]
+    w = [streams[t].astype(np.uint64) for t in (19, 20, 21, 22)]
+
+    def unorm(v, shift, bits):
+        m = (1 << bits) - 1
+        return ((v >> np.uint64(shift)) & np.uint64(m)).astype(np.float64) / m
+
+    def lerp(a, b, t):
+        return (a * (1.0 - t) + b * t).astype(F32)
+
+    fields = ((21, 11), (11, 10), (0, 11))
+    xyz = np.stack([lerp(r[:, k], r[:, 3 + k], unorm(w[0], *fields[k])) for k in range(3)], axis=1)
+    scale = np.stack([lerp(r[:, 6 + k], r[:, 9 + k], unorm(w[1], *fields[k])) for k in range(3)], axis=1)
+    dc = np.stack([((lerp(r[:, 12 + k], r[:, 15 + k], unorm(w[2], 24 - 8 * k, 8)).astype(np.float64) - 0.5)
+                    / 0.28209479177387814).astype(F32) for k in range(3)], axis=1)
+    qo = (w[2] & np.uint64(255)).astype(np.int64)
+    with np.errstate(divide="ignore"):
+        logit = np.where(qo == 0, -20.0, np.where(qo == 255, 20.0, -np.log(1.0 / (qo / 255.0) - 1.0)))
+    op = 1.0 / (1.0 + np.exp(-logit.astype(F32).astype(np.float64)))
+    abc = [(unorm(w[3], 20 - 10 * k, 10) - 0.5) * (1.0 / (np.sqrt(2.0) * 0.5)) for k in range(3)]
+    s = np.sqrt(np.maximum(0.0, 1.0 - (abc[0] * abc[0] + abc[1] * abc[1] + abc[2] * abc[2])))
+    m = (w[3] >> np.uint64(30)).astype(np.int64)
+    rot = np.empty((n, 4), dtype=F32)
+    for which in range(4):
+        sel = m == which
+        comps = list(abc)
+        comps.insert(which, s)
+        for k in range(4):
+            rot[sel, k] = comps[k][sel]
+    return xyz, op, scale, rot, dc
 
 
 def read_ply(path, n, deg):

@@ -540,6 +540,96 @@ static void test_lying_sections(void **state) {
     free(buf);
 }
 
+/* A scene decoded from compressed.ply (gsz synth --lattice): max stores its lattice; position,
+ * scale, rotation and SH come back bit for bit, colour and opacity within 1e-6, in the input's order,
+ * through both decoders; a plain scene is not taken for one; damaged lattice files are refused. */
+static void test_lattice(void **state) {
+    (void)state;
+    gsz_scene s, d;
+    assert_int_equal(gsz_synth_scene(3000, 2, 17, &s), GSZ_OK);
+    gsz_compress_options o = {0};
+    o.preset = GSZ_PRESET_MAX;
+    uint8_t *buf;
+    size_t size;
+    void *p;
+    gsz_compress_stats st;
+    assert_int_equal(gsz_compress(&s, &o, &p, &size, &st), GSZ_OK);
+    assert_int_equal(st.lattice, 0);
+    free(p);
+    gsz_lattice_quantise(&s);
+    assert_int_equal(gsz_compress(&s, &o, &p, &size, &st), GSZ_OK);
+    assert_int_equal(st.lattice, 1);
+    buf = p;
+    assert_int_equal(gsz_decompress(buf, size, &d, 2), GSZ_OK);
+    assert_int_equal(d.count, s.count);
+    size_t nr = (size_t)gsz_shRestCount(2) * 3;
+    assert_memory_equal(d.pos, s.pos, s.count * 12);
+    assert_memory_equal(d.scale, s.scale, s.count * 12);
+    assert_memory_equal(d.rot, s.rot, s.count * 16);
+    assert_memory_equal(d.sh_rest, s.sh_rest, s.count * nr * sizeof(float));
+    for (size_t i = 0; i < s.count; i++) {
+        assert_true(fabsf(d.opacity[i] - s.opacity[i]) <= 1e-6f * fmaxf(1.0f, fabsf(s.opacity[i])));
+        for (int k = 0; k < 3; k++) assert_true(fabsf(d.sh_dc[3 * i + k] - s.sh_dc[3 * i + k]) <= 1e-6f * fmaxf(1.0f, fabsf(s.sh_dc[3 * i + k])));
+    }
+    gsz_indexed x;
+    assert_int_equal(gsz_decode_indexed(buf, size, 2, &x), GSZ_OK);
+    assert_memory_equal(x.pos, d.pos, s.count * 12);
+    for (size_t i = 0; i < s.count; i += 97) {
+        assert_memory_equal(x.codebook[0] + 3 * (size_t)x.index[0][i], d.scale + 3 * i, 12);
+        assert_memory_equal(x.codebook[1] + 4 * (size_t)x.index[1][i], d.rot + 4 * i, 16);
+        assert_memory_equal(x.codebook[2] + 3 * (size_t)x.index[2][i], d.sh_dc + 3 * i, 12);
+    }
+    gsz_indexed_free(&x);
+    gsz_scene_free(&d);
+
+    gsz_container c, m;
+    uint8_t *out;
+    size_t osz;
+    gsz_scene e;
+    assert_int_equal(gsz_container_read(buf, size, &c), GSZ_OK);
+    for (size_t i = 0; i < c.n; i++) { /* each lattice section missing */
+        if (c.s[i].type < GSZ_SEC_LAT_RANGES || c.s[i].type > GSZ_SEC_LAT_ROT) continue;
+        m = c;
+        m.s[i] = m.s[--m.n];
+        assert_int_equal(gsz_container_write(&m, &out, &osz), GSZ_OK);
+        assert_int_equal(gsz_decompress(out, osz, &e, 1), GSZ_ERROR_corrupt);
+        free(out);
+    }
+    /* a quantised attribute beside the lattice */
+    uint8_t *plain;
+    size_t psz;
+    small_file(&plain, &psz);
+    gsz_container pc;
+    assert_int_equal(gsz_container_read(plain, psz, &pc), GSZ_OK);
+    m = c;
+    m.s[m.n++] = *gsz_container_find(&pc, GSZ_SEC_OPACITY);
+    assert_int_equal(gsz_container_write(&m, &out, &osz), GSZ_OK);
+    assert_int_equal(gsz_decompress(out, osz, &e, 1), GSZ_ERROR_corrupt);
+    free(out);
+    free(plain);
+    /* a range that is not finite */
+    const gsz_section *rs = gsz_container_find(&c, GSZ_SEC_LAT_RANGES);
+    size_t nrng = (size_t)rs->elements;
+    uint32_t *rng = malloc(nrng * 4);
+    assert_int_equal(gsz_entropy_decode(rs->payload, (size_t)rs->stored_size, rs->transform, nrng, 4, rng), GSZ_OK);
+    float inf = INFINITY;
+    memcpy(rng + nrng / 2, &inf, 4);
+    uint8_t *enc;
+    size_t esz;
+    int tx;
+    assert_int_equal(gsz_entropy_encode(rng, nrng, 4, 3, 1, &enc, &esz, &tx), GSZ_OK);
+    m = c;
+    for (size_t i = 0; i < m.n; i++)
+        if (m.s[i].type == GSZ_SEC_LAT_RANGES) { m.s[i].payload = enc; m.s[i].stored_size = esz; m.s[i].transform = (uint8_t)tx; }
+    assert_int_equal(gsz_container_write(&m, &out, &osz), GSZ_OK);
+    assert_int_equal(gsz_decompress(out, osz, &e, 1), GSZ_ERROR_corrupt);
+    free(out);
+    free(enc);
+    free(rng);
+    free(buf);
+    gsz_scene_free(&s);
+}
+
 static void test_geometry_canonical_same_image(void **state) {
     (void)state;
     gsz_scene s, t;
@@ -788,6 +878,7 @@ int main(void) {
         cmocka_unit_test(test_render_gradient), cmocka_unit_test(test_refine), cmocka_unit_test(test_target_prune),
         cmocka_unit_test(test_kmeans_rate), cmocka_unit_test(test_sh_transform_codebook),
         cmocka_unit_test(test_decompress_into), cmocka_unit_test(test_palette_exact), cmocka_unit_test(test_codebook_table),
+        cmocka_unit_test(test_lattice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

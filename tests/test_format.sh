@@ -20,3 +20,7 @@ for preset in max high; do
     $GSZ compress "$T/p.ply" -o "$T/p.gsz" -q --views 6 --preset $preset
     $PY "$D/format_reference.py" "$GSZ" "$T/p.gsz" "$T"
 done
+# a scene decoded from compressed.ply: its lattice (sections 18-22) in max
+$GSZ synth 3000 --sh 1 --seed 5 --lattice -o "$T/l.ply" -q
+$GSZ compress "$T/l.ply" -o "$T/l.gsz" -q --preset max
+$PY "$D/format_reference.py" "$GSZ" "$T/l.gsz" "$T"
