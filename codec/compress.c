@@ -322,9 +322,7 @@ static gsz_error compress_lattice(const gsz_scene *in, const float *ranges, cons
     C.h.sh_degree = (uint8_t)in->sh_degree;
     C.h.pos_bits = 11;
     C.h.opacity_bits = 8;
-    for (int k = 0; k < 3; k++) { C.h.bmin[k] = INFINITY; C.h.bmax[k] = -INFINITY; }
-    for (size_t i = 0; i < n; i++)
-        for (int k = 0; k < 3; k++) { C.h.bmin[k] = GSZ_MIN(C.h.bmin[k], in->pos[3 * i + (size_t)k]); C.h.bmax[k] = GSZ_MAX(C.h.bmax[k], in->pos[3 * i + (size_t)k]); }
+    gsz_scene_bounds(in, C.h.bmin, C.h.bmax);
     stream_job jobs[8];
     memset(jobs, 0, sizeof jobs);
     size_t nj = 0;
@@ -493,9 +491,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     C.h.count = n;
     C.h.sh_degree = (uint8_t)maxdeg;
     C.h.opacity_bits = (uint8_t)P->opacity_bits;
-    for (int k = 0; k < 3; k++) { C.h.bmin[k] = INFINITY; C.h.bmax[k] = -INFINITY; }
-    for (size_t i = 0; i < n; i++)
-        for (int k = 0; k < 3; k++) { C.h.bmin[k] = GSZ_MIN(C.h.bmin[k], s.pos[3 * i + (size_t)k]); C.h.bmax[k] = GSZ_MAX(C.h.bmax[k], s.pos[3 * i + (size_t)k]); }
+    gsz_scene_bounds(&s, C.h.bmin, C.h.bmax);
     if (!opt->pos_bits) {
         float ext = 0;
         for (int k = 0; k < 3; k++) ext = GSZ_MAX(ext, C.h.bmax[k] - C.h.bmin[k]);

@@ -51,6 +51,47 @@ static uint32_t level(float v, float lo, float hi, int bits) {
     return (uint32_t)GSZ_CLAMP(lround(t * (double)((1u << bits) - 1)), 0L, (long)((1u << bits) - 1));
 }
 
+/* The colour a DC coefficient shows, as the format stores it (not clamped: the chunk ranges hold it). */
+static float color_of(float dc) { return (float)((double)dc * SH_C0 + 0.5); }
+
+/* Ranges of the chunk [c0, c1): what that format stores as the chunk's bounds. */
+static void chunk_ranges(const gsz_scene *s, size_t c0, size_t c1, float *r) {
+    for (int k = 0; k < 3; k++) {
+        r[k] = r[6 + k] = r[12 + k] = INFINITY;
+        r[3 + k] = r[9 + k] = r[15 + k] = -INFINITY;
+    }
+    for (size_t i = c0; i < c1; i++)
+        for (int k = 0; k < 3; k++) {
+            float p = s->pos[3 * i + (size_t)k], l = s->scale[3 * i + (size_t)k], c = color_of(s->sh_dc[3 * i + (size_t)k]);
+            r[k] = GSZ_MIN(r[k], p); r[3 + k] = GSZ_MAX(r[3 + k], p);
+            r[6 + k] = GSZ_MIN(r[6 + k], l); r[9 + k] = GSZ_MAX(r[9 + k], l);
+            r[12 + k] = GSZ_MIN(r[12 + k], c); r[15 + k] = GSZ_MAX(r[15 + k], c);
+        }
+}
+
+/* Gaussian i's position, scale and colour + opacity words within its chunk's ranges r. */
+static void words_of(const gsz_scene *s, size_t i, const float *r, uint32_t w[3]) {
+    const float *p = s->pos + 3 * i, *l = s->scale + 3 * i, *d = s->sh_dc + 3 * i;
+    w[0] = level(p[0], r[0], r[3], 11) << 21 | level(p[1], r[1], r[4], 10) << 11 | level(p[2], r[2], r[5], 11);
+    w[1] = level(l[0], r[6], r[9], 11) << 21 | level(l[1], r[7], r[10], 10) << 11 | level(l[2], r[8], r[11], 11);
+    double sig = 1.0 / (1.0 + exp(-(double)s->opacity[i]));
+    w[2] = (uint32_t)GSZ_CLAMP(lround(sig * 255.0), 0L, 255L);
+    for (int k = 0; k < 3; k++) w[2] |= level(color_of(d[k]), r[12 + k], r[15 + k], 8) << (24 - 8 * k);
+}
+
+/* The rotation word of quaternion q (any norm and sign) with component `which` left out. */
+static uint32_t rotation_word(const float q[4], int which) {
+    double nq = sqrt((double)q[0] * q[0] + (double)q[1] * q[1] + (double)q[2] * q[2] + (double)q[3] * q[3]);
+    double f = nq > 0 ? (q[which] < 0 ? -1.0 : 1.0) / nq : 0.0;
+    uint32_t wr = (uint32_t)which << 30;
+    for (int k = 0, j = 0; k < 4; k++)
+        if (k != which) {
+            double t = (double)q[k] * f * (sqrt(2.0) * 0.5) + 0.5;
+            wr |= (uint32_t)GSZ_CLAMP(lround(t * 1023.0), 0L, 1023L) << (20 - 10 * j++);
+        }
+    return wr;
+}
+
 /* Opacity goes through a logarithm (JavaScript's and libm's may differ in the last place), and the
  * colour ranges come back from (c - 0.5) / C0 to within a few units in the last place of c: these
  * two are kept to within 1e-6 rather than bit for bit (far beyond what a render shows: ~130 dB). */
@@ -61,46 +102,26 @@ int gsz_lattice_detect(const gsz_scene *s, float *ranges, uint32_t *words) {
     for (size_t c0 = 0; c0 < n; c0 += GSZ_LATTICE_CHUNK) {
         size_t c1 = GSZ_MIN(n, c0 + GSZ_LATTICE_CHUNK);
         float *r = ranges + GSZ_LATTICE_RANGES * (c0 / GSZ_LATTICE_CHUNK);
-        for (int k = 0; k < 3; k++) {
-            r[k] = r[6 + k] = r[12 + k] = INFINITY;
-            r[3 + k] = r[9 + k] = r[15 + k] = -INFINITY;
-        }
-        for (size_t i = c0; i < c1; i++)
-            for (int k = 0; k < 3; k++) {
-                float p = s->pos[3 * i + (size_t)k], l = s->scale[3 * i + (size_t)k];
-                float c = (float)((double)s->sh_dc[3 * i + (size_t)k] * SH_C0 + 0.5);
-                r[k] = GSZ_MIN(r[k], p); r[3 + k] = GSZ_MAX(r[3 + k], p);
-                r[6 + k] = GSZ_MIN(r[6 + k], l); r[9 + k] = GSZ_MAX(r[9 + k], l);
-                r[12 + k] = GSZ_MIN(r[12 + k], c); r[15 + k] = GSZ_MAX(r[15 + k], c);
-            }
+        chunk_ranges(s, c0, c1, r);
         for (int k = 0; k < GSZ_LATTICE_RANGES; k++)
             if (!isfinite(r[k])) return 0;
         for (size_t i = c0; i < c1; i++) {
-            const float *p = s->pos + 3 * i, *l = s->scale + 3 * i, *d = s->sh_dc + 3 * i, *q = s->rot + 4 * i;
-            uint32_t wp = level(p[0], r[0], r[3], 11) << 21 | level(p[1], r[1], r[4], 10) << 11 | level(p[2], r[2], r[5], 11);
-            uint32_t ws = level(l[0], r[6], r[9], 11) << 21 | level(l[1], r[7], r[10], 10) << 11 | level(l[2], r[8], r[11], 11);
-            double sig = 1.0 / (1.0 + exp(-(double)s->opacity[i]));
-            uint32_t wc = (uint32_t)GSZ_CLAMP(lround(sig * 255.0), 0L, 255L);
-            for (int k = 0; k < 3; k++) wc |= level((float)((double)d[k] * SH_C0 + 0.5), r[12 + k], r[15 + k], 8) << (24 - 8 * k);
+            uint32_t w[3], wr = 0;
+            words_of(s, i, r, w);
             float P[3], L[3], R[4], D[3], O;
             int ok = 0;
-            uint32_t wr = 0;
-            for (uint32_t which = 0; which < 4 && !ok; which++) { /* the component left out: any that reproduces */
-                wr = which << 30;
-                for (int k = 0, j = 0; k < 4; k++)
-                    if (k != (int)which) {
-                        double t = (double)q[k] * (sqrt(2.0) * 0.5) + 0.5;
-                        wr |= (uint32_t)GSZ_CLAMP(lround(t * 1023.0), 0L, 1023L) << (20 - 10 * j++);
-                    }
-                gsz_lattice_gaussian(r, wp, ws, wc, wr, P, L, R, D, &O);
-                ok = !memcmp(R, q, sizeof R);
+            for (int which = 0; which < 4 && !ok; which++) { /* the component left out: any that reproduces */
+                wr = rotation_word(s->rot + 4 * i, which);
+                gsz_lattice_gaussian(r, w[0], w[1], w[2], wr, P, L, R, D, &O);
+                ok = !memcmp(R, s->rot + 4 * i, sizeof R);
             }
-            if (!ok || memcmp(P, p, sizeof P) || memcmp(L, l, sizeof L) || !close(O, s->opacity[i])) return 0;
+            if (!ok || memcmp(P, s->pos + 3 * i, sizeof P) || memcmp(L, s->scale + 3 * i, sizeof L) || !close(O, s->opacity[i]))
+                return 0;
             for (int k = 0; k < 3; k++)
-                if (!close(D[k], d[k])) return 0;
-            words[i] = wp;
-            words[n + i] = ws;
-            words[2 * n + i] = wc;
+                if (!close(D[k], s->sh_dc[3 * i + (size_t)k])) return 0;
+            words[i] = w[0];
+            words[n + i] = w[1];
+            words[2 * n + i] = w[2];
             words[3 * n + i] = wr;
         }
     }
@@ -112,35 +133,16 @@ void gsz_lattice_quantise(gsz_scene *s) {
     for (size_t c0 = 0; c0 < n; c0 += GSZ_LATTICE_CHUNK) {
         size_t c1 = GSZ_MIN(n, c0 + GSZ_LATTICE_CHUNK);
         float r[GSZ_LATTICE_RANGES];
-        for (int k = 0; k < 3; k++) { r[k] = r[6 + k] = r[12 + k] = INFINITY; r[3 + k] = r[9 + k] = r[15 + k] = -INFINITY; }
-        for (size_t i = c0; i < c1; i++)
-            for (int k = 0; k < 3; k++) {
-                float p = s->pos[3 * i + (size_t)k], l = s->scale[3 * i + (size_t)k];
-                float c = GSZ_CLAMP((float)((double)s->sh_dc[3 * i + (size_t)k] * SH_C0 + 0.5), 0.0f, 1.0f);
-                r[k] = GSZ_MIN(r[k], p); r[3 + k] = GSZ_MAX(r[3 + k], p);
-                r[6 + k] = GSZ_MIN(r[6 + k], l); r[9 + k] = GSZ_MAX(r[9 + k], l);
-                r[12 + k] = GSZ_MIN(r[12 + k], c); r[15 + k] = GSZ_MAX(r[15 + k], c);
-            }
+        chunk_ranges(s, c0, c1, r);
         for (size_t i = c0; i < c1; i++) {
-            float *p = s->pos + 3 * i, *l = s->scale + 3 * i, *d = s->sh_dc + 3 * i, *q = s->rot + 4 * i;
-            uint32_t wp = level(p[0], r[0], r[3], 11) << 21 | level(p[1], r[1], r[4], 10) << 11 | level(p[2], r[2], r[5], 11);
-            uint32_t ws = level(l[0], r[6], r[9], 11) << 21 | level(l[1], r[7], r[10], 10) << 11 | level(l[2], r[8], r[11], 11);
-            double sig = 1.0 / (1.0 + exp(-(double)s->opacity[i]));
-            uint32_t wc = (uint32_t)GSZ_CLAMP(lround(sig * 255.0), 0L, 255L);
-            for (int k = 0; k < 3; k++) wc |= level((float)((double)d[k] * SH_C0 + 0.5), r[12 + k], r[15 + k], 8) << (24 - 8 * k);
-            /* smallest three: the largest component left out, the quaternion's sign making it positive */
-            double nq = sqrt((double)q[0] * q[0] + (double)q[1] * q[1] + (double)q[2] * q[2] + (double)q[3] * q[3]);
-            int which = 0;
+            uint32_t w[3];
+            words_of(s, i, r, w);
+            float *q = s->rot + 4 * i;
+            int which = 0; /* smallest three: the largest component left out */
             for (int k = 1; k < 4; k++)
                 if (fabsf(q[k]) > fabsf(q[which])) which = k;
-            double sign = q[which] < 0 ? -1.0 : 1.0;
-            uint32_t wr = (uint32_t)which << 30;
-            for (int k = 0, j = 0; k < 4; k++)
-                if (k != which) {
-                    double t = (nq > 0 ? sign * q[k] / nq : 0.0) * (sqrt(2.0) * 0.5) + 0.5;
-                    wr |= (uint32_t)GSZ_CLAMP(lround(t * 1023.0), 0L, 1023L) << (20 - 10 * j++);
-                }
-            gsz_lattice_gaussian(r, wp, ws, wc, wr, p, l, q, d, &s->opacity[i]);
+            gsz_lattice_gaussian(r, w[0], w[1], w[2], rotation_word(q, which), s->pos + 3 * i, s->scale + 3 * i, q, s->sh_dc + 3 * i,
+                                 &s->opacity[i]);
         }
     }
     /* SH coefficients: 8 bits over [-4, 4], as that format stores them */

@@ -62,6 +62,8 @@ void gsz_scene_free(gsz_scene *scene);
 void gsz_scene_filter(gsz_scene *scene, const uint8_t *keep);
 /* Lowers the SH degree, dropping the higher bands. */
 gsz_error gsz_scene_set_sh_degree(gsz_scene *scene, int sh_degree);
+/* Smallest and largest position on each axis (+inf and -inf for an empty scene). */
+void gsz_scene_bounds(const gsz_scene *scene, float lo[3], float hi[3]);
 
 typedef struct {
     size_t rows_in_file;    /* vertex count in the header */

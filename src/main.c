@@ -314,9 +314,7 @@ static int cmd_info(int argc, char **argv) {
     gsz_error e = load(pos[0], &s, a.threads, a.quiet);
     if (e) return die(e);
     float lo[3], hi[3];
-    for (int k = 0; k < 3; k++) { lo[k] = INFINITY; hi[k] = -INFINITY; }
-    for (size_t i = 0; i < s.count; i++)
-        for (int k = 0; k < 3; k++) { lo[k] = GSZ_MIN(lo[k], s.pos[3 * i + (size_t)k]); hi[k] = GSZ_MAX(hi[k], s.pos[3 * i + (size_t)k]); }
+    gsz_scene_bounds(&s, lo, hi);
     float *op = gsz_malloc_array(s.count, sizeof(float));
     for (size_t i = 0; op && i < s.count; i++) op[i] = gsz_sigmoid(s.opacity[i]);
     int first = 1;

@@ -55,3 +55,9 @@ gsz_error gsz_scene_set_sh_degree(gsz_scene *s, int d) {
     s->sh_degree = d;
     return GSZ_OK;
 }
+
+void gsz_scene_bounds(const gsz_scene *s, float lo[3], float hi[3]) {
+    for (int k = 0; k < 3; k++) { lo[k] = INFINITY; hi[k] = -INFINITY; }
+    for (size_t i = 0; i < s->count; i++)
+        for (int k = 0; k < 3; k++) { lo[k] = GSZ_MIN(lo[k], s->pos[3 * i + (size_t)k]); hi[k] = GSZ_MAX(hi[k], s->pos[3 * i + (size_t)k]); }
+}
