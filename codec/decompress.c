@@ -172,13 +172,14 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
     const uint32_t need[] = {GSZ_SEC_POSITION, GSZ_SEC_OPACITY, GSZ_SEC_SCALE_CB, GSZ_SEC_SCALE_IDX, GSZ_SEC_ROT_CB,
                              GSZ_SEC_ROT_IDX, GSZ_SEC_DC_CB, GSZ_SEC_DC_IDX};
     const uint32_t need_lat[] = {GSZ_SEC_LAT_RANGES, GSZ_SEC_LAT_POS, GSZ_SEC_LAT_SCALE, GSZ_SEC_LAT_COLOR, GSZ_SEC_LAT_ROT};
+    const size_t nneed = sizeof need / sizeof need[0], nlat = sizeof need_lat / sizeof need_lat[0];
     int lattice = 0;
-    for (size_t i = 0; i < 5; i++) lattice |= gsz_container_find(C, need_lat[i]) != NULL;
-    for (size_t i = 0; i < (lattice ? 5 : sizeof need / sizeof need[0]); i++) {
+    for (size_t i = 0; i < nlat; i++) lattice |= gsz_container_find(C, need_lat[i]) != NULL;
+    for (size_t i = 0; i < (lattice ? nlat : nneed); i++) {
         uint32_t t = lattice ? need_lat[i] : need[i];
         if (!gsz_container_find(C, t)) { err = gsz_fail(GSZ_ERROR_corrupt, "missing section %s", gsz_section_name(t)); goto done; }
     }
-    for (size_t i = 0; lattice && i < sizeof need / sizeof need[0]; i++)
+    for (size_t i = 0; lattice && i < nneed; i++)
         if (gsz_container_find(C, need[i])) { err = gsz_fail(GSZ_ERROR_corrupt, "section %s in a lattice file", gsz_section_name(need[i])); goto done; }
     if (D > 0 && !gsz_container_find(C, GSZ_SEC_SH_DEGREE)) { err = gsz_fail(GSZ_ERROR_corrupt, "missing section sh.degree"); goto done; }
 

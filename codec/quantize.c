@@ -80,7 +80,7 @@ static gsz_error pack_table(const float *cb, size_t K, size_t M, const uint32_t 
 }
 
 /* Layout: u32 k, u16 dim, u8 bits, u8 0, f32 min[dim], f32 max[dim], then dim planes of k values;
- * encoding 2 (above) where the values allow it, as it is exact in no more bytes. */
+ * encoding 2 (above), exact, where at most 256 values repeat or its table costs no more. */
 gsz_error gsz_codebook_pack(float *cb, int k, int dim, int bits, uint8_t **out, size_t *out_size) {
     if (bits != 8 && bits != 16) return gsz_fail(GSZ_ERROR_argument, "codebook: %d bits", bits);
     if (k < 1 || k > GSZ_CODEBOOK_MAX) return gsz_fail(GSZ_ERROR_argument, "codebook: %d entries (the format allows 1 to 2^24)", k);
