@@ -5,7 +5,8 @@ For every scene: gsz presets, a point of the SH step sweep (transform-coded SH o
 the peers through @playcanvas/splat-transform (pinned in bench/package.json); for every result the
 bytes, ratio, bytes per input Gaussian, fidelity (gsz compare: same generated cameras, 1280x720, 24
 views), encode and decode wall time and the encoder's peak memory. Peer results are cached by input hash
-and peer version (SOG on the CPU takes tens of minutes: run it once with --sog). Writes results.json,
+and peer version (SOG on the CPU takes tens of minutes to hours: run it once with --sog, or encode it on
+a GPU with bench/sog_device.py and import it with --sog-import). Writes results.json,
 results.md and one rate-distortion plot per scene.
 """
 import argparse
@@ -241,7 +242,7 @@ def main():
             for pname, ext in PEERS:
                 r = peer_result(scene, pname, ext, work, args, cache_dir, hash_)
                 if r is None:
-                    print(f"  {pname:24s} not cached: run bench/run.sh --sog once (slow)", flush=True)
+                    print(f"  {pname:24s} not cached: run bench/run.sh --sog once (slow on the CPU), or bench/sog_device.py on a GPU", flush=True)
                     continue
                 rows.append(r)
                 print(f"  {pname:24s} {r['bytes'] / n:7.2f} B/G  {fmt_db(r['psnr'])} dB  enc {r['encode_s']:.1f}s", flush=True)

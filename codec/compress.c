@@ -84,9 +84,12 @@ static int cmp_mkey(const void *a, const void *b) {
     return (x->idx > y->idx) - (x->idx < y->idx);
 }
 
-/* Cameras for significance and SH reduction: at most 32, at most 512 px on the long side. */
+/* Cameras for significance and SH reduction: at most 32, at most 512 px on the long side. Generated:
+ * 24, or 16 above 2 REFINE_FULL Gaussians, where the renders are most of the encode (playbot, 500K:
+ * 3 s faster for -0.07 dB at equal bytes, docs/BENCHMARKS.md). */
 static gsz_error prepare_views(const gsz_scene *s, const gsz_compress_options *o, gsz_camera **out, size_t *n_out) {
-    size_t n = o->cameras && o->camera_count ? GSZ_MIN(o->camera_count, (size_t)32) : (size_t)(o->views > 0 ? o->views : 24);
+    size_t gen = o->views > 0 ? (size_t)o->views : s->count > 2 * (size_t)REFINE_FULL ? 16 : 24;
+    size_t n = o->cameras && o->camera_count ? GSZ_MIN(o->camera_count, (size_t)32) : gen;
     gsz_camera *c = gsz_calloc_array(n, sizeof *c);
     if (!c) return gsz_fail(GSZ_ERROR_memory, "out of memory");
     if (o->cameras && o->camera_count) {
