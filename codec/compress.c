@@ -15,6 +15,7 @@ typedef struct {
     float sh_step; /* > 0: SH transform-coded at this step instead of vector-quantised */
     float target_psnr; /* > 0: fine-tuning prunes towards this PSNR (refine.c) */
     int target_max; /* the target applies up to this many Gaussians (0: any; see gsz_compress) */
+    int views_large; /* generated significance views above 2 REFINE_FULL Gaussians (24 below; see prepare_views) */
 } preset_t;
 
 /* Codebook sizes scale with the scene (entries = Gaussians / cb_div, capped), so that the codebook
@@ -31,10 +32,10 @@ typedef struct {
  * the floors they are for (38 and 33 dB), the estimate's error on 8 views (docs/BENCHMARKS.md). */
 #define REFINE_FULL 131072 /* see refine_steps */
 static const preset_t presets[4] = {
-    /* balanced */ {0.10f, 0.015f, 48, 4096, 10, 8, 4, 0.005f, 64, 16, 3.0f, 0.0f, 39.0f, 2 * REFINE_FULL},
-    /* high     */ {0.05f, 0.005f, 20, 8192, 13, 8, 6, 0.01f, 64, 64, 1.0f, 0.092f, 0.0f, 0},
-    /* small    */ {0.30f, 0.060f, 128, 2048, 10, 8, 3, 0.005f, 128, 16, 4.0f, 0.0f, 33.5f, 0},
-    /* max      */ {0.00f, -1.0f, 0, 0, 16, 8, 8, 0.0f, 0, 0, 0.0f, 0.0f, 0.0f, 0},
+    /* balanced */ {0.10f, 0.015f, 48, 4096, 10, 8, 4, 0.005f, 64, 16, 3.0f, 0.0f, 39.0f, 2 * REFINE_FULL, 16},
+    /* high     */ {0.05f, 0.005f, 20, 8192, 13, 8, 6, 0.01f, 64, 64, 1.0f, 0.092f, 0.0f, 0, 24},
+    /* small    */ {0.30f, 0.060f, 128, 2048, 10, 8, 3, 0.005f, 128, 16, 4.0f, 0.0f, 33.5f, 0, 16},
+    /* max      */ {0.00f, -1.0f, 0, 0, 16, 8, 8, 0.0f, 0, 0, 0.0f, 0.0f, 0.0f, 0, 24},
 };
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
@@ -85,10 +86,11 @@ static int cmp_mkey(const void *a, const void *b) {
 }
 
 /* Cameras for significance and SH reduction: at most 32, at most 512 px on the long side. Generated:
- * 24, or 16 above 2 REFINE_FULL Gaussians, where the renders are most of the encode (playbot, 500K:
- * 3 s faster for -0.07 dB at equal bytes, docs/BENCHMARKS.md). */
-static gsz_error prepare_views(const gsz_scene *s, const gsz_compress_options *o, gsz_camera **out, size_t *n_out) {
-    size_t gen = o->views > 0 ? (size_t)o->views : s->count > 2 * (size_t)REFINE_FULL ? 16 : 24;
+ * 24, or the preset's views_large above 2 REFINE_FULL Gaussians: balanced and small, bounded in time,
+ * take 16 there (playbot, 500K: 3 s faster for -0.07 dB at equal bytes), high keeps 24 (with 16 it
+ * lost 0.7-1.0 dB on playbot and 1M: its exact entries follow the significance; docs/BENCHMARKS.md). */
+static gsz_error prepare_views(const gsz_scene *s, const gsz_compress_options *o, const preset_t *P, gsz_camera **out, size_t *n_out) {
+    size_t gen = o->views > 0 ? (size_t)o->views : s->count > 2 * (size_t)REFINE_FULL ? (size_t)P->views_large : 24;
     size_t n = o->cameras && o->camera_count ? GSZ_MIN(o->camera_count, (size_t)32) : gen;
     gsz_camera *c = gsz_calloc_array(n, sizeof *c);
     if (!c) return gsz_fail(GSZ_ERROR_memory, "out of memory");
@@ -436,7 +438,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     size_t nowned = 0;
     memset(jobs, 0, sizeof jobs);
     if (!score || !keep) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
-    if ((err = prepare_views(in, opt, &views, &nviews))) goto done;
+    if ((err = prepare_views(in, opt, P, &views, &nviews))) goto done;
 
     /* 1. significance and pruning; skipped when nothing uses it (no pruning, no SH drop, every
      * codebook as large as the scene) */

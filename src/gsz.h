@@ -195,7 +195,7 @@ typedef struct {
                              error given entries of their own (values kept at the codebook's precision); <0 = none */
     int zstd_level;       /* 1..22 */
     int threads;          /* 0 = all cores */
-    int views;            /* generated significance views when no cameras; 0 = 24 (16 above 262,144 Gaussians) */
+    int views;            /* generated significance views when no cameras; 0 = 24 (balanced, small: 16 above 262,144 Gaussians) */
     const gsz_camera *cameras; /* significance cameras (e.g. training views), or NULL */
     size_t camera_count;
     gsz_progress_fn progress;

@@ -16,7 +16,7 @@ static const char *usage =
     "               [--prune F] [--sh-degree N] [--sh-threshold T] [--codebook-sh K] [--codebook-dc K]\n"
     "               [--codebook-geom K] [--sh-step S] [--vq-rate R] [--pos-bits B] [--exact F] [--level L]\n"
     "               [--prune-threshold T] [--views N] [--refine N] [--target-psnr DB]\n"
-    "               [-j N] [-q] [--json]     (--views: generated significance views without --cameras; 24, 16 above 262,144 Gaussians)\n"
+    "               [-j N] [-q] [--json]     (--views: generated significance views without --cameras; 24; balanced, small: 16 above 262,144 Gaussians)\n"
     "  gsz decompress IN.gsz -o OUT.ply [-j N] [-q] [--json]\n"
     "  gsz info FILE(.ply|.gsz) [--json]\n"
     "  gsz render SCENE -o OUT.png [--view I [--views N] | --cameras cameras.json --camera I] [--size WxH] [-j N]\n"
