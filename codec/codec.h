@@ -86,9 +86,12 @@ void gsz_geometry_canonical(float scale[3], float q[4]);
 /* ---- lattice.c: compressed.ply's chunk lattice, kept exactly (docs/FORMAT.md, "lattice") */
 #define GSZ_LATTICE_CHUNK 256
 #define GSZ_LATTICE_RANGES 18 /* per chunk: min xyz, max xyz, min and max log-scale, min and max colour */
-/* One Gaussian from its chunk's ranges r and its words: position, log-scale, colour + opacity, rotation. */
+/* One Gaussian from its chunk's ranges r and its words: position, log-scale, colour + opacity, rotation
+ * (the opacity, a logarithm, apart: decoders take it from a table of the 256 levels). */
 void gsz_lattice_gaussian(const float *r, uint32_t wp, uint32_t ws, uint32_t wc, uint32_t wr, float pos[3], float scale[3],
-                          float rot[4], float dc[3], float *opacity);
+                          float rot[4], float dc[3]);
+/* Logit of an 8-bit opacity level q, clamped at +-20 as the PLY reader clamps infinite logits. */
+float gsz_lattice_opacity(uint32_t q);
 /* 1 when every Gaussian of s (in its order) reproduces from the lattice: ranges (18 per chunk) and
  * words filled (4 planes of count words: position, scale, colour, rotation); else 0. */
 int gsz_lattice_detect(const gsz_scene *s, float *ranges, uint32_t *words);

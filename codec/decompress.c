@@ -68,12 +68,13 @@ typedef struct {
 
 /* Gaussian i of a lattice file: its codebook entries are its own (indices 0, 1, 2, ...). */
 static void fill_lattice(const fill_ctx *f, size_t i) {
-    float p[3], l[3], r[4], d[3], o;
+    float p[3], l[3], r[4], d[3];
     const float *ranges = (const float *)(const void *)f->lat[0] + GSZ_LATTICE_RANGES * (i / GSZ_LATTICE_CHUNK);
-    gsz_lattice_gaussian(ranges, f->lat[1][i], f->lat[2][i], f->lat[3][i], f->lat[4][i], p, l, r, d, &o);
+    gsz_lattice_gaussian(ranges, f->lat[1][i], f->lat[2][i], f->lat[3][i], f->lat[4][i], p, l, r, d);
+    float o = f->opacity[f->lat[3][i] & 255];
     if (f->x) {
         memcpy(f->x->pos + 3 * i, p, sizeof p);
-        f->x->opacity[i] = 1.0f / (1.0f + expf(-o));
+        f->x->opacity[i] = o;
         memcpy(f->cb[0] + 3 * i, l, sizeof l);
         memcpy(f->cb[1] + 4 * i, r, sizeof r);
         memcpy(f->cb[2] + 3 * i, d, sizeof d);
@@ -304,6 +305,10 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
     for (unsigned l = 0; l < 256; l++) { /* opacity levels: a table instead of a logarithm per Gaussian */
         float o = gsz_opacity_level(l, C->h.opacity_bits);
         fc.opacity[l] = fc.x ? o : gsz_logit(o);
+        if (lattice) { /* the lattice's levels, as logits */
+            float g = gsz_lattice_opacity(l);
+            fc.opacity[l] = fc.x ? 1.0f / (1.0f + expf(-g)) : g;
+        }
     }
     memcpy(fc.idx, idx, sizeof idx);
     memcpy(fc.lat, lat, sizeof lat);

@@ -17,15 +17,14 @@ static double unorm(uint32_t v, int bits) {
 }
 static float lerp(float lo, float hi, double t) { return (float)((double)lo * (1.0 - t) + (double)hi * t); }
 
-/* Logit of the 8-bit opacity level, clamped at +-20 as the PLY reader clamps infinite logits. */
-static float opacity_logit(uint32_t q) {
+float gsz_lattice_opacity(uint32_t q) {
     if (q == 0) return -20.0f;
     if (q == 255) return 20.0f;
     return (float)-log(1.0 / unorm(q, 8) - 1.0);
 }
 
 void gsz_lattice_gaussian(const float *r, uint32_t wp, uint32_t ws, uint32_t wc, uint32_t wr, float pos[3], float scale[3],
-                          float rot[4], float dc[3], float *opacity) {
+                          float rot[4], float dc[3]) {
     pos[0] = lerp(r[0], r[3], unorm(wp >> 21, 11));
     pos[1] = lerp(r[1], r[4], unorm(wp >> 11, 10));
     pos[2] = lerp(r[2], r[5], unorm(wp, 11));
@@ -36,7 +35,6 @@ void gsz_lattice_gaussian(const float *r, uint32_t wp, uint32_t ws, uint32_t wc,
         float c = lerp(r[12 + k], r[15 + k], unorm(wc >> (24 - 8 * k), 8));
         dc[k] = (float)(((double)c - 0.5) / SH_C0);
     }
-    *opacity = opacity_logit(wc & 255);
     double norm = 1.0 / (sqrt(2.0) * 0.5), v[3];
     for (int k = 0; k < 3; k++) v[k] = (unorm(wr >> (20 - 10 * k), 10) - 0.5) * norm;
     double m = sqrt(GSZ_MAX(0.0, 1.0 - (v[0] * v[0] + v[1] * v[1] + v[2] * v[2])));
@@ -108,11 +106,11 @@ int gsz_lattice_detect(const gsz_scene *s, float *ranges, uint32_t *words) {
         for (size_t i = c0; i < c1; i++) {
             uint32_t w[3], wr = 0;
             words_of(s, i, r, w);
-            float P[3], L[3], R[4], D[3], O;
+            float P[3], L[3], R[4], D[3], O = gsz_lattice_opacity(w[2] & 255);
             int ok = 0;
             for (int which = 0; which < 4 && !ok; which++) { /* the component left out: any that reproduces */
                 wr = rotation_word(s->rot + 4 * i, which);
-                gsz_lattice_gaussian(r, w[0], w[1], w[2], wr, P, L, R, D, &O);
+                gsz_lattice_gaussian(r, w[0], w[1], w[2], wr, P, L, R, D);
                 ok = !memcmp(R, s->rot + 4 * i, sizeof R);
             }
             if (!ok || memcmp(P, s->pos + 3 * i, sizeof P) || memcmp(L, s->scale + 3 * i, sizeof L) || !close(O, s->opacity[i]))
@@ -141,8 +139,8 @@ void gsz_lattice_quantise(gsz_scene *s) {
             int which = 0; /* smallest three: the largest component left out */
             for (int k = 1; k < 4; k++)
                 if (fabsf(q[k]) > fabsf(q[which])) which = k;
-            gsz_lattice_gaussian(r, w[0], w[1], w[2], rotation_word(q, which), s->pos + 3 * i, s->scale + 3 * i, q, s->sh_dc + 3 * i,
-                                 &s->opacity[i]);
+            gsz_lattice_gaussian(r, w[0], w[1], w[2], rotation_word(q, which), s->pos + 3 * i, s->scale + 3 * i, q, s->sh_dc + 3 * i);
+            s->opacity[i] = gsz_lattice_opacity(w[2] & 255);
         }
     }
     /* SH coefficients: 8 bits over [-4, 4], as that format stores them */
