@@ -331,6 +331,24 @@ static gsz_error subset_sections(gsz_container *C, const uint8_t *live, size_t n
     return GSZ_OK;
 }
 
+/* The fitting's buffers (Adam moments and gradients, cached targets, the rendered scene's arrays, the
+ * render workspace), freed and cleared: before storing, as zstd's high levels need memory of their
+ * own, and on the way out. d's positions are the file's (borrowed), not freed here. */
+static void release_fit(param *P, targets *T, size_t nviews, uint16_t **ecache, gsz_render_grad *G, gsz_scene *d, float **colors,
+                        float **target, gsz_render_workspace **ws) {
+    for (int p = 0; p < NPARAM; p++) { free(P[p].m); free(P[p].v); free(P[p].g); P[p].m = P[p].v = NULL; P[p].g = NULL; }
+    for (size_t v = 0; T->cache && v < nviews; v++) { free(T->cache[v]); T->cache[v] = NULL; }
+    for (size_t e = 0; e < EVAL_VIEWS; e++) { free(ecache[e]); ecache[e] = NULL; }
+    free(G->scale); free(G->rot); free(G->opacity); free(G->rgb);
+    memset(G, 0, sizeof *G);
+    free(d->scale); free(d->rot); free(d->opacity);
+    memset(d, 0, sizeof *d);
+    free(*colors); free(*target);
+    *colors = *target = NULL;
+    gsz_render_workspace_free(*ws);
+    *ws = NULL;
+}
+
 gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t nviews, const gsz_refine_options *opt,
                      uint8_t **file, size_t *size, gsz_refine_result *res) {
     int steps = opt->steps, threads = opt->threads;
@@ -504,16 +522,7 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     /* store: drop the pruned Gaussians from the other streams, re-quantise the codebooks and the
      * opacities, re-encode those sections, rewrite the container; the fitting's buffers go first, as
      * zstd's high levels need memory of their own */
-    for (int p = 0; p < NPARAM; p++) { free(P[p].m); free(P[p].v); free(P[p].g); P[p].m = P[p].v = NULL; P[p].g = NULL; }
-    for (size_t v = 0; v < nviews; v++) { free(T.cache[v]); T.cache[v] = NULL; }
-    for (size_t e = 0; e < EVAL_VIEWS; e++) { free(ecache[e]); ecache[e] = NULL; }
-    free(G.scale); free(G.rot); free(G.opacity); free(G.rgb); free(colors); free(target);
-    free(d.scale); free(d.rot); free(d.opacity);
-    gsz_render_workspace_free(ws);
-    ws = NULL;
-    memset(&G, 0, sizeof G);
-    memset(&d, 0, sizeof d);
-    colors = target = NULL;
+    release_fit(P, &T, nviews, ecache, &G, &d, &colors, &target, &ws);
     if (n < nfile) {
         if (!(live = calloc(nfile, 1))) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
         for (size_t i = 0; i < n; i++) live[fid[i]] = 1;
@@ -547,17 +556,12 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     *file = newfile;
     *size = newsize;
 done:
-    for (int p = 0; p < NPARAM; p++) { free(P[p].m); free(P[p].v); free(P[p].g); free(stored[p]); }
+    release_fit(P, &T, nviews, ecache, &G, &d, &colors, &target, &ws);
+    for (int p = 0; p < NPARAM; p++) free(stored[p]);
     for (size_t s = 0; s < GSZ_MAX_SECTIONS; s++) free(subset[s]);
     for (int p = 0; p < 3; p++) free(sh16[p]);
-    if (T.cache)
-        for (size_t v = 0; v < nviews; v++) free(T.cache[v]);
-    for (size_t e = 0; e < EVAL_VIEWS; e++) free(ecache[e]);
-    free(T.cache); free(target); free(opac_lat); free(opac); free(scaled); free(order);
+    free(T.cache); free(opac_lat); free(opac); free(scaled); free(order);
     free(sig); free(fid); free(live);
-    free(d.scale); free(d.rot); free(d.opacity);
-    gsz_render_workspace_free(ws);
-    free(G.scale); free(G.rot); free(G.opacity); free(G.rgb); free(colors);
     gsz_indexed_free(&x);
     return err;
 }
