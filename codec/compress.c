@@ -137,6 +137,31 @@ static void encode_range(void *p, size_t b, size_t e, int w) {
     }
 }
 
+/* Entropy-codes the jobs' streams (independent: in parallel, the same bytes for any thread count) and
+ * writes them into a container file; the jobs keep their payloads (the caller frees them). */
+static gsz_error write_streams(gsz_container *C, stream_job *jobs, size_t nj, int level, int threads, uint8_t **file, size_t *fsize) {
+    enc_ctx ec = {jobs, level, threads};
+    gsz_parallel_for(nj, 1, threads, encode_range, &ec);
+    for (size_t i = 0; i < nj; i++)
+        if (jobs[i].err) return jobs[i].err;
+    for (size_t i = 0; i < nj; i++) C->s[C->n++] = jobs[i].sec;
+    return gsz_container_write(C, file, fsize);
+}
+
+/* What the final file holds: Gaussians, SH degrees, bytes in all and by section. */
+static gsz_error file_stats(const uint8_t *file, size_t fsize, gsz_compress_stats *st) {
+    gsz_file_info fi;
+    gsz_error err = gsz_file_inspect(file, fsize, &fi);
+    if (err) return err;
+    for (size_t i = 0; i < fi.section_count; i++)
+        if (fi.sections[i].type < 32) st->section_bytes[fi.sections[i].type] += (size_t)fi.sections[i].stored_size;
+    for (int d = 0; d < 4; d++) st->count_by_degree[d] = (size_t)fi.count_by_degree[d];
+    st->output_count = (size_t)fi.count;
+    st->sh_degree = fi.sh_degree;
+    st->bytes = fsize;
+    return GSZ_OK;
+}
+
 typedef struct {
     size_t count;
     uint32_t entry;
@@ -356,25 +381,13 @@ static gsz_error compress_lattice(const gsz_scene *in, const float *ranges, cons
             jobs[nj++] = (stream_job){{.type = (uint32_t)(GSZ_SEC_SH1_IDX + in->sh_degree - 1), .flags = GSZ_SECF_REQUIRED}, idx, n, iw, NULL, GSZ_OK};
         }
     }
-    if (!err) {
-        enc_ctx ec = {jobs, level, threads};
-        gsz_parallel_for(nj, 1, threads, encode_range, &ec);
-        for (size_t i = 0; i < nj && !err; i++) err = jobs[i].err;
-    }
-    for (size_t i = 0; !err && i < nj; i++) {
-        C.s[C.n++] = jobs[i].sec;
-        if (jobs[i].sec.type < 32) stats->section_bytes[jobs[i].sec.type] += (size_t)jobs[i].sec.stored_size;
-    }
     uint8_t *file = NULL;
     size_t fsize = 0;
-    if (!err) err = gsz_container_write(&C, &file, &fsize);
+    if (!err) err = write_streams(&C, jobs, nj, level, threads, &file, &fsize);
     for (size_t i = 0; i < nj; i++) free(jobs[i].stored);
     free(degs); free(cb); free(idx);
-    if (err) return err;
-    stats->output_count = n;
-    stats->sh_degree = in->sh_degree;
-    stats->count_by_degree[in->sh_degree] = n;
-    stats->bytes = fsize;
+    if (!err) err = file_stats(file, fsize, stats);
+    if (err) { free(file); return err; }
     stats->lattice = 1;
     *out = file;
     *out_size = fsize;
@@ -635,14 +648,9 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     gsz_scene_free(&s);
 
     if (opt->progress) opt->progress(opt->progress_user, "entropy coding", 0.0);
-    enc_ctx ec = {jobs, level, threads};
-    gsz_parallel_for(njobs, 1, threads, encode_range, &ec);
-    for (size_t i = 0; i < njobs; i++)
-        if (jobs[i].err) { err = jobs[i].err; goto done; }
-    for (size_t i = 0; i < njobs; i++) C.s[C.n++] = jobs[i].sec;
     uint8_t *file;
     size_t fsize;
-    if ((err = gsz_container_write(&C, &file, &fsize))) goto done;
+    if ((err = write_streams(&C, jobs, njobs, level, threads, &file, &fsize))) goto done;
     if (opt->progress) opt->progress(opt->progress_user, "entropy coding", 1.0);
     stats.seconds_encode = gsz_now() - t0;
     t0 = gsz_now();
@@ -668,14 +676,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     }
     stats.psnr_estimate = rr.psnr;
     stats.seconds_refine = gsz_now() - t0;
-    gsz_file_info fi; /* section sizes of the final file */
-    if ((err = gsz_file_inspect(file, fsize, &fi))) { free(file); goto done; }
-    for (size_t i = 0; i < fi.section_count; i++)
-        if (fi.sections[i].type < 32) stats.section_bytes[fi.sections[i].type] += (size_t)fi.sections[i].stored_size;
-    for (int d = 0; d < 4; d++) stats.count_by_degree[d] = (size_t)fi.count_by_degree[d];
-    stats.output_count = (size_t)fi.count;
-    stats.sh_degree = maxdeg;
-    stats.bytes = fsize;
+    if ((err = file_stats(file, fsize, &stats))) { free(file); goto done; }
     *out = file;
     *out_size = fsize;
     if (st) *st = stats;

@@ -303,11 +303,12 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
     }
     fill_ctx fc = {&C->h, codes, opac, degs, xo ? &x : NULL, so, {0}, {0}, cbk, cbs, starts, SIZE_MAX, {0}, {0}};
     for (unsigned l = 0; l < 256; l++) { /* opacity levels: a table instead of a logarithm per Gaussian */
-        float o = gsz_opacity_level(l, C->h.opacity_bits);
-        fc.opacity[l] = fc.x ? o : gsz_logit(o);
-        if (lattice) { /* the lattice's levels, as logits */
+        if (lattice) { /* the lattice's levels are logits */
             float g = gsz_lattice_opacity(l);
-            fc.opacity[l] = fc.x ? 1.0f / (1.0f + expf(-g)) : g;
+            fc.opacity[l] = fc.x ? gsz_sigmoid(g) : g;
+        } else {
+            float o = gsz_opacity_level(l, C->h.opacity_bits);
+            fc.opacity[l] = fc.x ? o : gsz_logit(o);
         }
     }
     memcpy(fc.idx, idx, sizeof idx);
