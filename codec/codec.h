@@ -72,13 +72,18 @@ static inline void gsz_morton3_decode(uint64_t m, uint32_t *x, uint32_t *y, uint
  * what the decoder will see and serialises it to a malloc'd buffer. */
 gsz_error gsz_codebook_pack(float *cb, int k, int dim, int bits, uint8_t **out, size_t *out_size);
 /* Decodes any encoding; *bits gets the stored bits per value, 0 for a transform-coded codebook and
- * GSZ_CODEBOOK_EXACT for an exact value table (neither is re-fitted by fine-tuning). */
+ * GSZ_CODEBOOK_EXACT for an exact value table (not re-fitted by fine-tuning; a transform-coded one is
+ * only where it is shared, see gsz_codebook_shared_step). */
 #define GSZ_TABLE_MAX 256
 #define GSZ_CODEBOOK_EXACT (-1)
 gsz_error gsz_codebook_unpack(const uint8_t *in, size_t size, int expect_dim, int threads, float **cb, int *k, int *bits);
-/* SH codebook of one entry per Gaussian, transform-coded at `step * 2^cls[j]` (cls may be NULL: 0);
- * cb is replaced by the decoded values. */
+/* SH codebook transform-coded at `step * 2^cls[j]` (cls may be NULL: 0): one entry per Gaussian, or a
+ * k-means codebook; cb is replaced by the decoded values. */
 gsz_error gsz_codebook_pack_sh(float *cb, int k, int dim, float step, const uint8_t *cls, uint8_t **out, size_t *out_size);
+/* A transform-coded codebook's step where every entry has class 0 (a k-means codebook coded as a
+ * whole, which fine-tuning fits and stores again at this step); 0 for any other codebook. For a
+ * codebook that gsz_codebook_unpack accepted. */
+float gsz_codebook_shared_step(const uint8_t *in, size_t size);
 void gsz_quat_canonical(const float in[4], float out[4]); /* normalised, w >= 0 */
 /* Same ellipsoid, canonical form: scales descending, axis signs fixed, quaternion w >= 0. */
 void gsz_geometry_canonical(float scale[3], float q[4]);
@@ -212,6 +217,7 @@ typedef struct {
     float *codebook[6]; /* scale (3), rotation (4), colour (3), sh1 (9), sh2 (24), sh3 (45) floats per entry */
     int codebook_size[6];
     int codebook_bits[6]; /* stored bits per value (8 or 16); 0: transform-coded, GSZ_CODEBOOK_EXACT: a value table */
+    float codebook_step[6]; /* transform-coded as a whole: gsz_codebook_shared_step, else 0 */
 } gsz_indexed;
 
 gsz_error gsz_decode_indexed(const void *data, size_t size, int threads, gsz_indexed *out);

@@ -16,6 +16,7 @@ typedef struct {
     float target_psnr; /* > 0: fine-tuning prunes towards this PSNR (refine.c) */
     int target_max; /* the target applies up to this many Gaussians (0: any; see gsz_compress) */
     int views_large; /* generated significance views above 2 REFINE_FULL Gaussians (24 below; see prepare_views) */
+    float sh_cb_step; /* > 0: the SH k-means codebooks transform-coded at this step instead of cb_bits */
 } preset_t;
 
 /* Codebook sizes scale with the scene (entries = Gaussians / cb_div, capped), so that the codebook
@@ -27,15 +28,17 @@ typedef struct {
  * opacity_bits: few levels suffice because fine-tuning fits every opacity to its level (straight-through).
  * sh_step: transform coding of SH where a 45-dimensional codebook saturates
  * (high); at balanced and small rates the fine-tuned codebooks fit better.
+ * sh_cb_step: balanced's SH codebooks (a twentieth of playbot-trained's file at 8 bits per value)
+ * transform-coded as a whole: 7% smaller for -0.1 dB there; neutral at small's (docs/BENCHMARKS.md).
  * target_psnr: fine-tuning prunes scenes that render far above it at the preset's settings (already-
  * quantised captures at 47-51 dB balanced) down to about it: balanced 1 dB and small half a dB over
  * the floors they are for (38 and 33 dB), the estimate's error on 8 views (docs/BENCHMARKS.md). */
 #define REFINE_FULL 131072 /* see refine_steps */
 static const preset_t presets[4] = {
-    /* balanced */ {0.10f, 0.015f, 48, 4096, 10, 8, 4, 0.005f, 64, 16, 3.0f, 0.0f, 39.0f, 2 * REFINE_FULL, 16},
-    /* high     */ {0.05f, 0.005f, 20, 8192, 13, 8, 6, 0.01f, 64, 64, 1.0f, 0.092f, 0.0f, 0, 24},
-    /* small    */ {0.30f, 0.060f, 128, 2048, 10, 8, 3, 0.005f, 128, 16, 4.0f, 0.0f, 33.5f, 0, 16},
-    /* max      */ {0.00f, -1.0f, 0, 0, 16, 8, 8, 0.0f, 0, 0, 0.0f, 0.0f, 0.0f, 0, 24},
+    /* balanced */ {0.10f, 0.015f, 48, 4096, 10, 8, 4, 0.005f, 64, 16, 3.0f, 0.0f, 39.0f, 2 * REFINE_FULL, 16, 0.03f},
+    /* high     */ {0.05f, 0.005f, 20, 8192, 13, 8, 6, 0.01f, 64, 64, 1.0f, 0.092f, 0.0f, 0, 24, 0.0f},
+    /* small    */ {0.30f, 0.060f, 128, 2048, 10, 8, 3, 0.005f, 128, 16, 4.0f, 0.0f, 33.5f, 0, 16, 0.0f},
+    /* max      */ {0.00f, -1.0f, 0, 0, 16, 8, 8, 0.0f, 0, 0, 0.0f, 0.0f, 0.0f, 0, 24, 0.0f},
 };
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
@@ -204,8 +207,8 @@ static gsz_error identity_indices(size_t n, uint8_t **cb, void **idx_out, int *i
 
 /* Vector-quantises n vectors: trains the codebook, gives the `exact` fraction of points with the
  * largest weighted error entries of their own (their values at the codebook's precision), numbers
- * entries by use and stores them at `bits`. */
-static gsz_error vq(float *x, const float *w, float exact, float rate, size_t n, int dim, int k, int bits, int threads,
+ * entries by use and stores them at `bits`, or transform-coded at `step` where it is > 0 (SH). */
+static gsz_error vq(float *x, const float *w, float exact, float rate, size_t n, int dim, int k, int bits, float step, int threads,
                     uint8_t **cb_out, size_t *cb_size_out, void **idx_out, int *idx_width) {
     if (k > (int)n) k = (int)n;
     if (k > GSZ_CODEBOOK_MAX) k = GSZ_CODEBOOK_MAX;
@@ -249,7 +252,7 @@ static gsz_error vq(float *x, const float *w, float exact, float rate, size_t n,
         free(worst);
     }
     if (!e) k = order_by_use(cent, k, dim, as, n);
-    if (!e) e = gsz_codebook_pack(cent, k, dim, bits, cb_out, cb_size_out);
+    if (!e) e = step > 0 ? gsz_codebook_pack_sh(cent, k, dim, step, NULL, cb_out, cb_size_out) : gsz_codebook_pack(cent, k, dim, bits, cb_out, cb_size_out);
     free(cent);
     if (e) { free(as); return e; }
     return vq_indices(as, n, k, idx_out, idx_width);
@@ -587,7 +590,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
         void *idx;
         int iw;
         if (opt->progress) opt->progress(opt->progress_user, a == 0 ? "vq scale" : a == 1 ? "vq rotation" : "vq color", 0.0);
-        err = vq(buf, wts, exact, a == 2 ? rate : a == 0 ? 0.5f * rate : 0.25f * rate, n, attrs[a].dim, k, P->cb_bits, threads, &cb, &cbs, &idx, &iw);
+        err = vq(buf, wts, exact, a == 2 ? rate : a == 0 ? 0.5f * rate : 0.25f * rate, n, attrs[a].dim, k, P->cb_bits, 0.0f, threads, &cb, &cbs, &idx, &iw);
         if (err) goto done;
         owned[nowned++] = cb;
         owned[nowned++] = idx;
@@ -618,7 +621,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
         size_t pal = sh_step > 0 ? m / 6 : !P->cb_div ? m * (dim - 2) / dim : (size_t)k;
         if (palette(buf, m, (int)dim, pal, &cb, &cbs, &idx, &iw, &err)) ;
         else if (sh_step > 0) err = sh_transform(buf, wts, m, (int)dim, sh_step, &cb, &cbs, &idx, &iw);
-        else err = vq(buf, wts, exact, 0.0f, m, (int)dim, k, 8, threads, &cb, &cbs, &idx, &iw);
+        else err = vq(buf, wts, exact, 0.0f, m, (int)dim, k, 8, P->sh_cb_step, threads, &cb, &cbs, &idx, &iw);
         if (err) goto done;
         owned[nowned++] = cb;
         owned[nowned++] = idx;

@@ -161,7 +161,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
     dec_job jobs[GSZ_MAX_SECTIONS];
     size_t nj = 0;
     memset(jobs, 0, sizeof jobs);
-    float *cbs[6] = {0};
+    float *cbs[6] = {0}, cstep[6] = {0};
     int cbk[6] = {0}, cbb[6] = {0};
     uint64_t count_d[4] = {n, 0, 0, 0};
     gsz_indexed x;
@@ -246,6 +246,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
                 err = gsz_fail(err, "%s: %s", gsz_section_name(t), gsz_getErrorDetail());
                 goto done;
             }
+            if (!cbb[slot]) cstep[slot] = gsz_codebook_shared_step(jobs[j].out, jobs[j].n);
         }
     }
     /* degrees: checked and counted per fill chunk, so each chunk knows where its SH indices start */
@@ -322,7 +323,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
         goto done;
     }
     if (xo) {
-        for (int k = 0; k < 6; k++) { x.codebook[k] = cbs[k]; x.codebook_size[k] = cbk[k]; x.codebook_bits[k] = cbb[k]; cbs[k] = NULL; }
+        for (int k = 0; k < 6; k++) { x.codebook[k] = cbs[k]; x.codebook_size[k] = cbk[k]; x.codebook_bits[k] = cbb[k]; x.codebook_step[k] = cstep[k]; cbs[k] = NULL; }
         *xo = x;
         memset(&x, 0, sizeof x);
     }

@@ -24,6 +24,7 @@ typedef struct {
     float *val;        /* the values (codebook entries or opacity logits), updated in place */
     size_t count;      /* values */
     int k, dim, bits;  /* codebooks: entries, values per entry, stored bits per value */
+    float step;        /* a shared transform-coded codebook's step (bits 0) */
     float lr;
     float *m, *v;      /* Adam moments */
     double *g;         /* gradient of this step */
@@ -433,16 +434,21 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
      * all fitted worse in the same steps (docs/BENCHMARKS.md) */
     static const float lr[NPARAM] = {0.005f, 0.001f, 0.0025f, 0.0025f / 20, 0.0025f / 20, 0.0025f / 20, 0.05f};
     static const uint32_t cb_sec[6] = {GSZ_SEC_SCALE_CB, GSZ_SEC_ROT_CB, GSZ_SEC_DC_CB, GSZ_SEC_SH1_CB, GSZ_SEC_SH2_CB, GSZ_SEC_SH3_CB};
+    size_t users[6] = {n, n, n, 0, 0, 0}; /* Gaussians indexing each codebook */
+    for (size_t i = 0; x.degree && i < n; i++)
+        if (x.degree[i]) users[2 + x.degree[i]]++;
     for (int p = 0; p < 6; p++) {
         if (!x.codebook_size[p]) continue; /* no such section */
         P[p].val = x.codebook[p];
         P[p].k = x.codebook_size[p];
         P[p].dim = gsz_codebook_dim(p);
-        /* a transform-coded codebook (one entry per Gaussian) is rendered but not fitted, nor pruned;
-         * an exact value table (the input's own palette) is rendered, not fitted */
-        P[p].count = x.codebook_bits[p] > 0 ? (size_t)P[p].k * (size_t)P[p].dim : 0;
+        /* a transform-coded codebook of one entry per Gaussian is rendered but not fitted (its Adam
+         * moments would be the largest arrays of the encode), nor pruned; a shared one (k-means) is
+         * fitted and stored again at its step; an exact value table (the input's palette) is rendered */
         P[p].bits = x.codebook_bits[p];
-        if (!x.codebook_bits[p]) prune = 0;
+        P[p].step = x.codebook_step[p] > 0 && (size_t)P[p].k < users[p] ? x.codebook_step[p] : 0;
+        P[p].count = P[p].bits > 0 || P[p].step > 0 ? (size_t)P[p].k * (size_t)P[p].dim : 0;
+        if (!P[p].count && !P[p].bits) prune = 0;
     }
     /* a latent logit per opacity (the decoder keeps opacities off 0 and 1) */
     for (size_t i = 0; i < n; i++) opac_lat[i] = gsz_logit(x.opacity[i]);
@@ -461,7 +467,7 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     ro.workspace = ws = gsz_render_workspace_create(); /* NULL: per-render buffers */
     T.ro = &ro;
     for (int p = 3; p < 6; p++) {
-        if (!x.codebook_size[p] || x.codebook_bits[p]) continue;
+        if (!x.codebook_size[p] || P[p].count || x.codebook_bits[p]) continue;
         size_t m = (size_t)P[p].k * (size_t)P[p].dim;
         if (!(sh16[p - 3] = gsz_malloc_array(m, sizeof(uint16_t)))) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
         for (size_t j = 0; j < m; j++) sh16[p - 3][j] = to_bf16(x.codebook[p][j]);
@@ -545,7 +551,8 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
         if (!sec) continue; /* an SH degree pruning left without Gaussians */
         uint8_t *raw = opac;
         size_t rsize = n;
-        if (p < 6 && (err = gsz_codebook_pack(P[p].val, P[p].k, P[p].dim, P[p].bits, &raw, &rsize))) goto done;
+        if (p < 6 && (err = P[p].bits ? gsz_codebook_pack(P[p].val, P[p].k, P[p].dim, P[p].bits, &raw, &rsize)
+                                       : gsz_codebook_pack_sh(P[p].val, P[p].k, P[p].dim, P[p].step, NULL, &raw, &rsize))) goto done;
         err = gsz_section_encode(sec, raw, rsize, 1, opt->level, threads, &stored[p]);
         if (raw != opac) free(raw);
         if (err) goto done;
