@@ -5,6 +5,7 @@
 
 #include <string.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 static uint64_t load_le(const uint8_t *p, int w) {
     uint64_t v = 0;
@@ -47,6 +48,30 @@ static uint8_t *transform(const uint8_t *in, size_t n, int w, int tx, size_t *ou
     return o;
 }
 
+/* One zstd frame of len bytes (its content size in the header, as the decoder requires) in which each
+ * `piece` bytes (the byte planes) start a new block: zstd gives a block one Huffman table for its
+ * literals, and a block that straddles two planes codes both with a table fitted to neither (playbot's
+ * 2-byte index streams: 0.1-0.4 bits per index; docs/BENCHMARKS.md). Returns the size or a zstd error. */
+static size_t compress_frame(ZSTD_CCtx *cc, uint8_t *dst, size_t cap, const uint8_t *src, size_t len, size_t piece) {
+    size_t r = ZSTD_CCtx_setPledgedSrcSize(cc, len);
+    if (ZSTD_isError(r)) return r;
+    ZSTD_outBuffer out = {dst, cap, 0};
+    if (!piece) piece = len;
+    size_t at = 0;
+    do {
+        size_t end = GSZ_MIN(len, at + piece);
+        ZSTD_inBuffer in = {src + at, end - at, 0};
+        ZSTD_EndDirective mode = end == len ? ZSTD_e_end : ZSTD_e_flush;
+        do {
+            r = ZSTD_compressStream2(cc, &out, &in, mode);
+            if (ZSTD_isError(r)) return r;
+            if (out.pos == out.size && r) return (size_t)-ZSTD_error_dstSize_tooSmall;
+        } while (r || in.pos < in.size);
+        at = end;
+    } while (at < len);
+    return out.pos;
+}
+
 gsz_error gsz_entropy_encode(const void *data, size_t n, int w, int level, int threads, uint8_t **out, size_t *out_size, int *tx_out) {
     static const int order[] = {GSZ_TX_RAW, GSZ_TX_PLANES, GSZ_TX_DELTA_PLANES, GSZ_TX_DELTA_VARINT};
     ZSTD_CCtx *cc = ZSTD_createCCtx();
@@ -62,7 +87,9 @@ gsz_error gsz_entropy_encode(const void *data, size_t n, int w, int level, int t
         size_t len;
         uint8_t *tr = transform(data, n, w, tx, &len);
         if (!tr) { free(buf); ZSTD_freeCCtx(cc); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
-        size_t r = ZSTD_compressCCtx(cc, buf, cap, tr, len, GSZ_MIN(level, 3));
+        ZSTD_CCtx_reset(cc, ZSTD_reset_session_and_parameters);
+        ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, GSZ_MIN(level, 3));
+        size_t r = compress_frame(cc, buf, cap, tr, len, tx == GSZ_TX_PLANES || tx == GSZ_TX_DELTA_PLANES ? n : 0);
         free(tr);
         if (!ZSTD_isError(r) && r < best) { best = r; best_tx = tx; }
     }
@@ -70,6 +97,7 @@ gsz_error gsz_entropy_encode(const void *data, size_t n, int w, int level, int t
     uint8_t *tr = transform(data, n, w, best_tx, &len);
     size_t r = 0;
     if (tr) {
+        ZSTD_CCtx_reset(cc, ZSTD_reset_session_and_parameters);
         ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, level);
         /* the high levels' match tables grow with the stream (level 19 at 5 MB: ~80 MB a context, two
          * contexts at once); a 4 MB window keeps them near 30 MB, with files as small or within 0.1%
@@ -83,7 +111,11 @@ gsz_error gsz_entropy_encode(const void *data, size_t n, int w, int level, int t
         /* large streams (the per-Gaussian SH of big scenes) in zstd's multithreaded mode, whose output
          * is the same for any number of workers >= 1 (unlike its single-threaded mode) */
         if (len >= GSZ_ZSTD_MT_MIN) ZSTD_CCtx_setParameter(cc, ZSTD_c_nbWorkers, GSZ_MAX(1, threads));
-        r = ZSTD_compress2(cc, buf, cap, tr, len);
+        /* the planes of 1- and 2-byte streams (indices, opacities) are close to memoryless: matches
+         * under 6 bytes, which the optimal parser takes there, cost more than the literals they replace
+         * (playbot-trained -0.8%, playbot -0.4%; docs/BENCHMARKS.md) */
+        if (w <= 2 && (best_tx == GSZ_TX_PLANES || best_tx == GSZ_TX_DELTA_PLANES)) ZSTD_CCtx_setParameter(cc, ZSTD_c_minMatch, 6);
+        r = compress_frame(cc, buf, cap, tr, len, best_tx == GSZ_TX_PLANES || best_tx == GSZ_TX_DELTA_PLANES ? n : 0);
     }
     free(tr);
     ZSTD_freeCCtx(cc);
