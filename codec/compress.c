@@ -14,7 +14,6 @@ typedef struct {
     float rate;   /* entropy-constrained VQ of colour (this), scale (half) and rotation (a quarter) */
     float sh_step; /* > 0: SH transform-coded at this step instead of vector-quantised */
     float target_psnr; /* > 0: fine-tuning prunes towards this PSNR (refine.c) */
-    int target_max; /* the target applies up to this many Gaussians (0: any; see gsz_compress) */
     int views_large; /* generated significance views above 2 REFINE_FULL Gaussians (24 below; see prepare_views) */
     float sh_cb_step; /* > 0: the SH k-means codebooks transform-coded at this step instead of cb_bits */
 } preset_t;
@@ -35,10 +34,10 @@ typedef struct {
  * the floors they are for (38 and 33 dB), the estimate's error on 8 views (docs/BENCHMARKS.md). */
 #define REFINE_FULL 131072 /* see refine_steps */
 static const preset_t presets[4] = {
-    /* balanced */ {0.10f, 0.015f, 48, 4096, 10, 8, 4, 0.005f, 64, 16, 3.0f, 0.0f, 39.0f, 2 * REFINE_FULL, 16, 0.03f},
-    /* high     */ {0.05f, 0.005f, 20, 8192, 13, 8, 6, 0.01f, 64, 64, 1.0f, 0.092f, 0.0f, 0, 24, 0.0f},
-    /* small    */ {0.30f, 0.060f, 128, 2048, 10, 8, 3, 0.005f, 128, 16, 4.0f, 0.0f, 33.5f, 0, 16, 0.0f},
-    /* max      */ {0.00f, -1.0f, 0, 0, 16, 8, 8, 0.0f, 0, 0, 0.0f, 0.0f, 0.0f, 0, 24, 0.0f},
+    /* balanced */ {0.10f, 0.015f, 48, 4096, 10, 8, 4, 0.005f, 64, 16, 3.0f, 0.0f, 39.0f, 16, 0.03f},
+    /* high     */ {0.05f, 0.005f, 20, 8192, 13, 8, 6, 0.01f, 64, 64, 1.0f, 0.092f, 0.0f, 24, 0.0f},
+    /* small    */ {0.30f, 0.060f, 128, 2048, 10, 8, 3, 0.005f, 128, 16, 4.0f, 0.0f, 33.5f, 16, 0.0f},
+    /* max      */ {0.00f, -1.0f, 0, 0, 16, 8, 8, 0.0f, 0, 0, 0.0f, 0.0f, 0.0f, 24, 0.0f},
 };
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
@@ -633,12 +632,8 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     stats.seconds_vq = gsz_now() - t0;
     t0 = gsz_now();
 
-    /* target pruning's renders (refine.c) cost about 2 s at 450K Gaussians even with one checkpoint:
-     * balanced, whose encode is bounded at 20 s there, uses its target only up to 2 REFINE_FULL */
-    float target_psnr = opt->target_psnr < 0                        ? 0
-                        : opt->target_psnr > 0                      ? opt->target_psnr
-                        : !P->target_max || n <= (size_t)P->target_max ? P->target_psnr
-                                                                    : 0;
+    /* target pruning's renders (refine.c) cost about 2 s at 450K Gaussians with one checkpoint */
+    float target_psnr = opt->target_psnr < 0 ? 0 : opt->target_psnr > 0 ? opt->target_psnr : P->target_psnr;
     if (target_psnr > 0) { /* the pruning order of fine-tuning, in file order */
         if (!(sig = gsz_malloc_array(n, sizeof(double)))) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
         for (size_t i = 0; i < n; i++) sig[i] = score[perm[i]];
