@@ -25,6 +25,8 @@ typedef struct {
  * rate: entropy-constrained assignment for colour, scale and rotation, whose k-means codebooks otherwise
  * spend full-length indices on Gaussians that barely show (SH gained too little: docs/BENCHMARKS.md).
  * opacity_bits: few levels suffice because fine-tuning fits every opacity to its level (straight-through).
+ * high's 12 position and 5 opacity bits (were 13 and 6): 4.6% smaller for -0.2 dB on playbot-trained,
+ * still 1 dB over SPZ there (docs/BENCHMARKS.md).
  * sh_step: transform coding of SH where a 45-dimensional codebook saturates
  * (high); at balanced and small rates the fine-tuned codebooks fit better.
  * sh_cb_step: balanced's SH codebooks (a twentieth of playbot-trained's file at 8 bits per value)
@@ -35,7 +37,7 @@ typedef struct {
 #define REFINE_FULL 131072 /* see refine_steps */
 static const preset_t presets[4] = {
     /* balanced */ {0.10f, 0.015f, 48, 4096, 10, 8, 4, 0.005f, 64, 16, 3.0f, 0.0f, 39.0f, 16, 0.03f},
-    /* high     */ {0.05f, 0.005f, 20, 8192, 13, 8, 6, 0.01f, 64, 64, 1.0f, 0.092f, 0.0f, 24, 0.0f},
+    /* high     */ {0.05f, 0.005f, 20, 8192, 12, 8, 5, 0.01f, 64, 64, 1.0f, 0.092f, 0.0f, 24, 0.0f},
     /* small    */ {0.30f, 0.060f, 128, 2048, 10, 8, 3, 0.005f, 128, 16, 4.0f, 0.0f, 33.5f, 16, 0.0f},
     /* max      */ {0.00f, -1.0f, 0, 0, 16, 8, 8, 0.0f, 0, 0, 0.0f, 0.0f, 0.0f, 24, 0.0f},
 };
@@ -257,13 +259,24 @@ static gsz_error vq(float *x, const float *w, float exact, float rate, size_t n,
     return vq_indices(as, n, k, idx_out, idx_width);
 }
 
+/* Step classes of transform-coded SH entries (see gsz_codebook_pack_sh): step ~ 1/sqrt(weight), the
+ * equal-slope rule for weighted squared error, in powers of two: class 1 (the preset's step) at weight
+ * ref, class 0 (half of it) from twice ref, up to class 4 (8x it). */
+static void sh_classes(const float *w, size_t k, double ref, uint8_t *cls) {
+    for (size_t j = 0; j < k; j++) {
+        double c = ref > 0 ? 0.5 * log2(ref / GSZ_MAX((double)w[j], 1e-30 * ref)) : 0.0;
+        cls[j] = (uint8_t)GSZ_CLAMP(lround(c) + 1, 0, 4);
+    }
+}
+
 /* The input's own SH palette: where the n vectors repeat (at most `limit` distinct; scenes decoded
  * from vector-quantised formats such as SOG, whose SH come from a 64K-entry palette), the distinct
  * vectors are the codebook, each point indexing its own: exact where the values fit a table (see
- * gsz_codebook_pack), else at the 8 bits of the other SH codebooks. Returns 0 (nothing done) where
- * they do not repeat enough. */
-static int palette(float *x, size_t n, int dim, size_t limit, uint8_t **cb_out, size_t *cb_size_out, void **idx_out,
-                   int *idx_width, gsz_error *err) {
+ * gsz_codebook_pack), else at the 8 bits of the other SH codebooks; or, with a step (high), transform-
+ * coded like one entry per Gaussian, an entry's weight being its Gaussians' (w): most entries serve
+ * several, so they get the finer classes. Returns 0 (nothing done) where they do not repeat enough. */
+static int palette(float *x, const float *w, size_t n, int dim, size_t limit, float step, uint8_t **cb_out, size_t *cb_size_out,
+                   void **idx_out, int *idx_width, gsz_error *err) {
     size_t row = (size_t)dim * sizeof(float), slots = 64;
     limit = GSZ_MIN(limit, (size_t)GSZ_CODEBOOK_MAX);
     if (limit < 1) return 0;
@@ -289,27 +302,33 @@ static int palette(float *x, size_t n, int dim, size_t limit, uint8_t **cb_out, 
     for (size_t j = 0; j < k; j++) memmove(x + j * (size_t)dim, x + (size_t)first[j] * (size_t)dim, row); /* first[j] >= j */
     free(first);
     int kk = order_by_use(x, (int)k, dim, as, n);
-    *err = gsz_codebook_pack(x, kk, dim, 8, cb_out, cb_size_out);
+    if (step > 0) {
+        float *ew = calloc((size_t)kk, sizeof *ew);
+        uint8_t *cls = malloc((size_t)kk);
+        double sum = 0;
+        if (ew && cls) {
+            for (size_t i = 0; i < n; i++) { ew[as[i]] += w[i]; sum += w[i]; }
+            sh_classes(ew, (size_t)kk, sum / (double)n, cls);
+            *err = gsz_codebook_pack_sh(x, kk, dim, 0.5f * step, cls, cb_out, cb_size_out);
+        } else *err = gsz_fail(GSZ_ERROR_memory, "out of memory");
+        free(ew);
+        free(cls);
+    } else *err = gsz_codebook_pack(x, kk, dim, 8, cb_out, cb_size_out);
     if (*err) free(as);
     else *err = vq_indices(as, n, kk, idx_out, idx_width);
     return 1;
 }
 
-/* SH rest coefficients transform-coded, one codebook entry per Gaussian (see gsz_codebook_pack_sh):
- * step ~ 1/sqrt(weight), the equal-slope rule for weighted squared error, in powers of two from half
- * the given step (Gaussians over twice the mean significance) to 8x it: the given step is the one at
- * the mean, stored classes 0..4 (docs/BENCHMARKS.md: the finer class gained 2% at equal PSNR). */
+/* SH rest coefficients transform-coded, one codebook entry per Gaussian (see gsz_codebook_pack_sh),
+ * the step class from the Gaussian's significance against the mean (sh_classes; docs/BENCHMARKS.md:
+ * the finer class 0 gained 2% at equal PSNR). */
 static gsz_error sh_transform(float *x, const float *w, size_t n, int dim, float step,
                               uint8_t **cb_out, size_t *cb_size_out, void **idx_out, int *idx_width) {
     uint8_t *cls = calloc(n ? n : 1, 1);
     if (!cls) return gsz_fail(GSZ_ERROR_memory, "out of memory");
     double mean = 0;
     for (size_t i = 0; i < n; i++) mean += w[i];
-    mean /= (double)n;
-    for (size_t i = 0; i < n; i++) {
-        double c = mean > 0 ? 0.5 * log2(mean / GSZ_MAX((double)w[i], 1e-30 * mean)) : 0.0;
-        cls[i] = (uint8_t)GSZ_CLAMP(lround(c) + 1, 0, 4);
-    }
+    sh_classes(w, n, mean / (double)n, cls);
     gsz_error e = gsz_codebook_pack_sh(x, (int)n, dim, 0.5f * step, cls, cb_out, cb_size_out);
     free(cls);
     return e ? e : identity_indices(n, cb_out, idx_out, idx_width);
@@ -554,7 +573,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     mean_score = n ? mean_score / (double)n : 1;
     for (size_t i = 0; i < n; i++) {
         uint32_t g = perm[i];
-        opac[i] = gsz_opacity_quantise(s.opacity[g], P->opacity_bits);
+        opac[i] = gsz_opacity_quantise(s.opacity[g], C.h.opacity_bits);
         degs[i] = deg[g];
         wts[i] = (float)(score[g] + 1e-3 * mean_score);
     }
@@ -618,7 +637,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
          * --sh-step) up to m / 6 entries (about its bytes there: docs/BENCHMARKS.md), with one entry
          * per Gaussian (max) up to where entries and indices reach its bytes, with k-means up to its k */
         size_t pal = sh_step > 0 ? m / 6 : !P->cb_div ? m * (dim - 2) / dim : (size_t)k;
-        if (palette(buf, m, (int)dim, pal, &cb, &cbs, &idx, &iw, &err)) ;
+        if (palette(buf, wts, m, (int)dim, pal, sh_step, &cb, &cbs, &idx, &iw, &err)) ;
         else if (sh_step > 0) err = sh_transform(buf, wts, m, (int)dim, sh_step, &cb, &cbs, &idx, &iw);
         else err = vq(buf, wts, exact, 0.0f, m, (int)dim, k, 8, P->sh_cb_step, threads, &cb, &cbs, &idx, &iw);
         if (err) goto done;

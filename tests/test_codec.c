@@ -165,7 +165,8 @@ static int cmp_float3(const float *a, const float *b) {
 }
 
 /* A scene decoded from a palette format (values from 256-entry tables, SH from 200 vectors): max keeps
- * scales, colours and SH exactly, high its SH (the kept bands), each in a valid file. */
+ * scales, colours and SH exactly; high keeps the palette (Gaussians that shared an SH vector share one)
+ * at its transform coding's precision (at most 0.6 of the coarsest step per opponent component). */
 static void test_palette_exact(void **state) {
     (void)state;
     gsz_scene s, d;
@@ -180,7 +181,9 @@ static void test_palette_exact(void **state) {
         size_t size;
         compress_scene(&s, &o, &buf, &size);
         assert_int_equal(gsz_decompress(buf, size, &d, 2), GSZ_OK);
-        size_t off = 0;
+        size_t off = 0, pal = 0, split = 0;
+        const float *in_vec[256], *out_vec[256];
+        double worst = 0;
         for (size_t i = 0; i < d.count; i++) {
             float bd;
             size_t j = nearest_original(&s, d.pos + 3 * i, &bd);
@@ -191,10 +194,24 @@ static void test_palette_exact(void **state) {
             /* the Gaussians that keep degree 3 (their group's palette fits high's limit, m / 6) */
             int full = 0;
             for (size_t k = 24; k < nr; k++) full |= d.sh_rest[nr * i + k] != 0.0f;
-            for (size_t k = 0; full && k < nr; k++) off += d.sh_rest[nr * i + k] != s.sh_rest[nr * j + k];
+            if (!full) continue;
+            const float *a = d.sh_rest + nr * i, *b = s.sh_rest + nr * j;
+            if (!preset) {
+                for (size_t k = 0; k < nr; k++) off += a[k] != b[k];
+                continue;
+            }
+            for (size_t k = 0; k < nr; k++) worst = fmax(worst, fabs((double)a[k] - (double)b[k]));
+            size_t p = 0;
+            while (p < pal && memcmp(in_vec[p], b, nr * sizeof(float))) p++;
+            if (p == pal) { assert_true(pal < 256); in_vec[pal] = b; out_vec[pal++] = a; }
+            else split += memcmp(out_vec[p], a, nr * sizeof(float)) != 0;
         }
-        fprintf(stderr, "palette, %s: %.2f B/G, %zu SH values off\n", preset ? "high" : "max", (double)size / (double)s.count, off);
+        fprintf(stderr, "palette, %s: %.2f B/G, %zu SH values off, %zu of %zu palette vectors split, largest error %.4f\n",
+                preset ? "high" : "max", (double)size / (double)s.count, off, split, pal, worst);
         assert_int_equal(off, 0);
+        assert_int_equal(split, 0);
+        /* coarsest class 4: 8 x the preset's step 0.092; opponent components back to RGB by a + b + c */
+        assert_true(worst <= 0.6 * 8 * 0.092 * (0.57735 + 0.70711 + 0.40825));
         free(buf);
         gsz_scene_free(&d);
     }
