@@ -336,13 +336,12 @@ static int cmd_info(int argc, char **argv) {
     attr_stats(stdout, "sh_dc", s.sh_dc, s.count, 3, 3, a.json, &first);
     if (a.json) printf("}");
     if (is_gsz) {
-        if (a.json) printf(",\"pos_bits\":%d,\"opacity_bits\":%d", fi.pos_bits, fi.opacity_bits);
-        else {
-            int lattice = 0;
-            for (size_t i = 0; i < fi.section_count; i++) lattice |= fi.sections[i].type == GSZ_SEC_LAT_RANGES;
-            if (lattice) printf("  quantisation: compressed.ply's chunk lattice, kept as the input had it\n");
-            else printf("  quantisation: positions %d bits per axis, opacity %d bits\n", fi.pos_bits, fi.opacity_bits);
-        }
+        int lattice = 0; /* positions and opacities then come from the lattice: the header's bits do not apply */
+        for (size_t i = 0; i < fi.section_count; i++) lattice |= fi.sections[i].type == GSZ_SEC_LAT_RANGES;
+        if (a.json && lattice) printf(",\"lattice\":true");
+        else if (a.json) printf(",\"lattice\":false,\"pos_bits\":%d,\"opacity_bits\":%d", fi.pos_bits, fi.opacity_bits);
+        else if (lattice) printf("  quantisation: compressed.ply's chunk lattice, kept as the input had it\n");
+        else printf("  quantisation: positions %d bits per axis, opacity %d bits\n", fi.pos_bits, fi.opacity_bits);
         if (a.json) printf(",\"count_by_degree\":[%llu,%llu,%llu,%llu],\"sections\":[", (unsigned long long)fi.count_by_degree[0],
                            (unsigned long long)fi.count_by_degree[1], (unsigned long long)fi.count_by_degree[2], (unsigned long long)fi.count_by_degree[3]);
         else printf("  Gaussians by kept SH degree: 0:%llu 1:%llu 2:%llu 3:%llu\n  %-20s %12s %12s %10s\n", (unsigned long long)fi.count_by_degree[0],
