@@ -270,7 +270,7 @@ static gsz_error prune_to_target(ctx *cx, targets *E, size_t ne, float *img, dou
         /* interpolated to 0.2 dB over the aim, so that probes tend to land on the side that holds */
         double aim = target + 0.2;
         if (hi <= most) guess = plo <= aim ? (double)lo + (double)(hi - lo) / 2 : (double)lo + (double)(hi - lo) * (plo - aim) / (plo - phi);
-        else if (lo) guess = (double)lo * (now - aim) / (now - plo);
+        else if (lo) guess = plo < now ? (double)lo * (now - aim) / (now - plo) : (double)most; /* no fall yet: all of it */
         size_t probe = (size_t)GSZ_CLAMP(guess, (double)lo + 1, (double)GSZ_MIN(hi - 1, most));
         for (size_t j = 0; j < n; j++) cx->d->opacity[k[j]] = j < probe ? -1e30f : stored_opacity(cx, k[j]);
         double p;
