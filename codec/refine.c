@@ -27,7 +27,8 @@ typedef struct {
     float step;        /* a shared transform-coded codebook's step (bits 0) */
     float lr;
     float *m, *v;      /* Adam moments */
-    double *g;         /* gradient of this step */
+    double *g;         /* gradient of this step, summed over the Gaussians that use an entry, or */
+    const float *gf;   /* one read in place (the opacities': the renderer's, 3.6 MB less at 450K) */
 } param;
 
 typedef struct {
@@ -117,12 +118,8 @@ static void gather_range(void *p, size_t b, size_t e, int w) {
     size_t n = x->count;
     for (size_t q = b; q < e; q++) {
         param *P = &c->P[q];
-        if (!P->count) continue;
+        if (!P->count || P->gf) continue;
         memset(P->g, 0, P->count * sizeof(double));
-        if (q == 6) {
-            for (size_t i = 0; i < n; i++) P->g[i] = G->opacity[i];
-            continue;
-        }
         size_t dim = (size_t)P->dim;
         const uint32_t *idx = x->index[q < 3 ? q : 3];
         for (size_t i = 0; i < n; i++) {
@@ -147,7 +144,7 @@ static void adam(param *P, int t) {
     const float b1 = 0.9f, b2 = 0.999f;
     float c1 = 1.0f - powf(b1, (float)t), c2 = 1.0f - powf(b2, (float)t);
     for (size_t j = 0; j < P->count; j++) {
-        float g = (float)P->g[j];
+        float g = P->gf ? P->gf[j] : (float)P->g[j];
         P->m[j] = b1 * P->m[j] + (1 - b1) * g;
         P->v[j] = b2 * P->v[j] + (1 - b2) * g * g;
         P->val[j] -= P->lr * (P->m[j] / c1) / (sqrtf(P->v[j] / c2) + 1e-15f);
@@ -219,10 +216,15 @@ static gsz_error eval_psnr(ctx *cx, targets *E, size_t ne, float *img, double *o
     return GSZ_OK;
 }
 
-/* Drops the Gaussians with drop[i] set from every per-Gaussian array of the fit. */
-static void compact(ctx *cx, param *op, double *sig, uint32_t *fid, const uint8_t *drop) {
+/* Drops the Gaussians with drop[i] set from every per-Gaussian array of the fit and clears them in
+ * live (file order: the fit's Gaussians are its set entries, in order). */
+static void compact(ctx *cx, param *op, double *sig, uint8_t *live, const uint8_t *drop) {
     gsz_indexed *x = cx->x;
     gsz_scene *d = cx->d;
+    for (size_t i = 0, f = 0; i < x->count; i++, f++) {
+        while (!live[f]) f++;
+        if (drop[i]) live[f] = 0;
+    }
     size_t j = 0;
     for (size_t i = 0; i < x->count; i++) {
         if (drop[i]) continue;
@@ -234,7 +236,6 @@ static void compact(ctx *cx, param *op, double *sig, uint32_t *fid, const uint8_
         for (int a = 0; a < 4; a++) x->index[a][j] = x->index[a][i];
         op->val[j] = op->val[i]; op->m[j] = op->m[i]; op->v[j] = op->v[i];
         sig[j] = sig[i];
-        fid[j] = fid[i];
         j++;
     }
     x->count = d->count = op->count = j;
@@ -249,7 +250,7 @@ static void compact(ctx *cx, param *op, double *sig, uint32_t *fid, const uint8_
  * (regula falsi), from a first guess of 1/16 of the Gaussians per dB of headroom, to within n/64 or
  * `probes` renders. `ratio`: the steps left over the steps since the last checkpoint. */
 static gsz_error prune_to_target(ctx *cx, targets *E, size_t ne, float *img, double *sig,
-                                 uint32_t *fid, float goal, double ratio, int probes, size_t keep_min, double *after) {
+                                 uint8_t *live, float goal, double ratio, int probes, size_t keep_min, double *after) {
     size_t n = cx->x->count, most = n > keep_min ? n - keep_min : 0;
     double now;
     gsz_error err = eval_psnr(cx, E, ne, img, &now);
@@ -280,7 +281,7 @@ static gsz_error prune_to_target(ctx *cx, targets *E, size_t ne, float *img, dou
     }
     gsz_parallel_for(n, 16384, cx->threads, apply_range, cx); /* the opacities back */
     for (size_t j = 0; j < lo; j++) drop[k[j]] = 1;
-    if (!err && lo) compact(cx, &cx->P[6], sig, fid, drop);
+    if (!err && lo) compact(cx, &cx->P[6], sig, live, drop);
     *after = plo;
     free(k);
     free(drop);
@@ -340,7 +341,7 @@ static void release_fit(param *P, targets *T, size_t nviews, uint16_t **ecache, 
     for (int p = 0; p < NPARAM; p++) { free(P[p].m); free(P[p].v); free(P[p].g); P[p].m = P[p].v = NULL; P[p].g = NULL; }
     for (size_t v = 0; T->cache && v < nviews; v++) { free(T->cache[v]); T->cache[v] = NULL; }
     for (size_t e = 0; e < EVAL_VIEWS; e++) { free(ecache[e]); ecache[e] = NULL; }
-    free(G->scale); free(G->rot); free(G->opacity); free(G->rgb);
+    free(G->scale); free(G->rot); free(G->opacity); /* G->rgb is *colors */
     memset(G, 0, sizeof *G);
     free(d->scale); free(d->rot); free(d->opacity);
     memset(d, 0, sizeof *d);
@@ -361,7 +362,6 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     gsz_render_grad G = {0};
     float *colors = NULL;
     double *sig = NULL;
-    uint32_t *fid = NULL;
     gsz_container C;
     param P[NPARAM];
     memset(P, 0, sizeof P);
@@ -391,7 +391,7 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     G.scale = gsz_malloc_array(n, 3 * sizeof(float));
     G.rot = gsz_malloc_array(n, 4 * sizeof(float));
     G.opacity = gsz_malloc_array(n, sizeof(float));
-    G.rgb = gsz_malloc_array(n, 3 * sizeof(float));
+    G.rgb = colors; /* the renderer reads the colours before it writes their gradient (gsz.h) */
     if (!d.scale || !d.rot || !d.opacity || !colors || !G.scale || !G.rot || !G.opacity || !G.rgb || !T.cache) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
     if ((err = gsz_container_read(*file, *size, &C))) goto done;
     /* the significance views at 3/4 resolution (long side <= 384): per second of encode the best fit
@@ -424,11 +424,10 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     opac_lat = gsz_malloc_array(n, sizeof(float));
     if (!target || !opac_lat) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
     if (prune) {
-        sig = gsz_malloc_array(n, sizeof(double));
-        fid = gsz_malloc_array(n, sizeof(uint32_t));
-        if (!sig || !fid) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
-        memcpy(sig, opt->significance, n * sizeof(double));
-        for (size_t i = 0; i < n; i++) fid[i] = (uint32_t)i;
+        sig = opt->significance;
+        live = malloc(n); /* which of the file's Gaussians the fit still has */
+        if (!live) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
+        memset(live, 1, n);
     }
     /* the learning rates of 3DGS training (Kerbl et al.), constant: twice, thrice or decaying to a tenth
      * all fitted worse in the same steps (docs/BENCHMARKS.md) */
@@ -452,15 +451,18 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     }
     /* a latent logit per opacity (the decoder keeps opacities off 0 and 1) */
     for (size_t i = 0; i < n; i++) opac_lat[i] = gsz_logit(x.opacity[i]);
+    free(x.opacity); /* the latents hold them from here */
+    x.opacity = NULL;
     P[6].val = opac_lat;
     P[6].count = n;
+    P[6].gf = G.opacity;
     for (int p = 0; p < NPARAM; p++) {
         P[p].lr = lr[p];
         if (!P[p].count) continue;
         P[p].m = gsz_calloc_array(P[p].count, sizeof(float));
         P[p].v = gsz_calloc_array(P[p].count, sizeof(float));
-        P[p].g = gsz_malloc_array(P[p].count, sizeof(double));
-        if (!P[p].m || !P[p].v || !P[p].g) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
+        if (!P[p].gf) P[p].g = gsz_malloc_array(P[p].count, sizeof(double));
+        if (!P[p].m || !P[p].v || (!P[p].gf && !P[p].g)) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
     }
     gsz_render_options ro = {0};
     ro.threads = threads;
@@ -488,7 +490,14 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     for (size_t t = 0; t < (size_t)steps; t++) {
         if (prune && t && (t == (size_t)steps / 4 || (opt->checkpoints > 1 && t == (size_t)steps / 2))) {
             double ratio = t > (size_t)steps / 4 ? (double)(steps - (int)t) / (double)(t - (size_t)steps / 4) : 0;
-            if ((err = prune_to_target(&cx, &E, ne, target, sig, fid, opt->target_psnr, ratio, opt->checkpoints > 1 ? 4 : 3, opt->keep_min, &after))) goto done;
+            /* the evaluation renders (1280x720) in a workspace of their own, the fitting's (its gradients)
+             * freed meanwhile: at 450K they would otherwise add 15 MB to the encoder's peak */
+            gsz_render_workspace_free(ws);
+            ro.workspace = eo.workspace = ws = gsz_render_workspace_create();
+            err = prune_to_target(&cx, &E, ne, target, sig, live, opt->target_psnr, ratio, opt->checkpoints > 1 ? 4 : 3, opt->keep_min, &after);
+            gsz_render_workspace_free(ws);
+            ro.workspace = eo.workspace = ws = gsz_render_workspace_create();
+            if (err) goto done;
             n = x.count;
         }
         if (t % nviews == 0) /* every view once per pass, in a fixed pseudo-random order */
@@ -529,18 +538,13 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
      * opacities, re-encode those sections, rewrite the container; the fitting's buffers go first, as
      * zstd's high levels need memory of their own */
     release_fit(P, &T, nviews, ecache, &G, &d, &colors, &target, &ws);
-    if (n < nfile) {
-        if (!(live = calloc(nfile, 1))) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
-        for (size_t i = 0; i < n; i++) live[fid[i]] = 1;
-    }
     /* of the indexed scene only the codebooks are left to store */
-    free(x.pos); free(x.opacity); free(x.degree); free(sig); free(fid);
-    x.pos = x.opacity = NULL;
+    free(x.pos); free(x.degree);
+    x.pos = NULL;
     sig = NULL;
     x.degree = NULL;
-    fid = NULL;
     for (int a = 0; a < 4; a++) { free(x.index[a]); x.index[a] = NULL; }
-    if (live && (err = subset_sections(&C, live, nfile, opt->level, threads, subset))) goto done;
+    if (n < nfile && (err = subset_sections(&C, live, nfile, opt->level, threads, subset))) goto done;
     opac = malloc(n ? n : 1);
     if (!opac) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
     for (size_t i = 0; i < n; i++) opac[i] = gsz_opacity_quantise(opac_lat[i], C.h.opacity_bits);
@@ -568,7 +572,7 @@ done:
     for (size_t s = 0; s < GSZ_MAX_SECTIONS; s++) free(subset[s]);
     for (int p = 0; p < 3; p++) free(sh16[p]);
     free(T.cache); free(opac_lat); free(opac); free(scaled); free(order);
-    free(sig); free(fid); free(live);
+    free(live);
     gsz_indexed_free(&x);
     return err;
 }
