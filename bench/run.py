@@ -45,7 +45,7 @@ def run(cmd):
 
 
 def run_measured(cmd):
-    """Runs cmd and returns (seconds, peak RSS MB, stdout) using wait4 for the child's own peak."""
+    """Runs cmd and returns (seconds, peak RSS MiB, stdout) using wait4 for the child's own peak."""
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out = p.stdout.read()
@@ -293,7 +293,7 @@ def write_markdown(results):
     for s in results["scenes"]:
         lines.append(f"### {s['scene']} ({s['gaussians']:,} Gaussians, {s['bytes']:,} bytes)")
         lines.append("")
-        lines.append("| method | bytes | ratio | B/Gaussian | PSNR dB | SSIM | encode s | decode s | encoder peak MB | gsz smaller by |")
+        lines.append("| method | bytes | ratio | B/Gaussian | PSNR dB | SSIM | encode s | decode s | encoder peak MiB | gsz smaller by |")
         lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         gpu = sorted({r["encoded_on"] for r in s["results"] if r.get("encoded_on")})
         for r in s["results"]:

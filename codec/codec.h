@@ -24,12 +24,14 @@ gsz_error gsz_significance_order(const double *score, size_t n, uint32_t *order)
 
 /* ---- sh_reduce.c */
 /* Picks per Gaussian the lowest SH degree (<= cap) whose colour stays within the threshold (mean absolute
- * RGB difference over the views) of the full colour; folds the mean of the dropped bands into DC
- * and zeroes them. With significance (may be NULL), Gaussian i's threshold is scaled by
- * sqrt(mean / significance[i]) within [1/4, 4]: what covers few pixels may change more.
- * degree_out[i] receives the kept degree. */
-gsz_error gsz_sh_reduce(gsz_scene *s, const gsz_camera *cams, size_t ncams, int cap, float threshold,
-                        const double *significance, int threads, uint8_t *degree_out);
+ * RGB difference over the views) of the full colour and folds the mean of the dropped bands into DC.
+ * Gaussian i's SH rest coefficients are row rows[i] of rest (rows may be NULL: row i; the encoder's
+ * pruned copy of a scene reads the input's instead of copying its largest array), s->sh_rest is not
+ * used. With significance (may be NULL), Gaussian i's threshold is scaled by sqrt(mean /
+ * significance[i]) within [1/4, 4]: what covers few pixels may change more. degree_out[i] receives
+ * the kept degree. */
+gsz_error gsz_sh_reduce(gsz_scene *s, const float *rest, const uint32_t *rows, const gsz_camera *cams, size_t ncams, int cap,
+                        float threshold, const double *significance, int threads, uint8_t *degree_out);
 
 /* ---- kmeans.c */
 typedef struct {

@@ -464,6 +464,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     uint8_t *keep = malloc(in->count);
     gsz_scene s = {0};
     uint8_t *deg = NULL;
+    uint32_t *rows = NULL; /* kept Gaussian -> the input's */
     float *buf = NULL, *wts = NULL;
     double *sig = NULL;
     stream_job jobs[GSZ_MAX_SECTIONS];
@@ -483,20 +484,21 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     else if ((err = gsz_significance(in, views, nviews, threads, opt->progress, opt->progress_user, score))) goto done;
     size_t n = gsz_prune_mask(score, in->count, prune, opt->prune_threshold, keep);
     if (n == 0) { err = gsz_fail(GSZ_ERROR_argument, "pruning removed every Gaussian (lower --prune-threshold)"); goto done; }
-    if ((err = gsz_scene_alloc(&s, n, in->sh_degree))) goto done;
-    {
-        size_t j = 0, nr3 = (size_t)gsz_shRestCount(in->sh_degree) * 3;
-        for (size_t i = 0; i < in->count; i++) {
-            if (!keep[i]) continue;
-            memcpy(s.pos + 3 * j, in->pos + 3 * i, 12);
-            memcpy(s.scale + 3 * j, in->scale + 3 * i, 12);
-            memcpy(s.rot + 4 * j, in->rot + 4 * i, 16);
-            s.opacity[j] = in->opacity[i];
-            memcpy(s.sh_dc + 3 * j, in->sh_dc + 3 * i, 12);
-            if (nr3) memcpy(s.sh_rest + nr3 * j, in->sh_rest + nr3 * i, nr3 * sizeof(float));
-            score[j] = score[i];
-            j++;
-        }
+    /* the kept Gaussians, copied but for their SH rest coefficients (the largest array): those are read
+     * from the input through rows (playbot max: 48 MB less at the peak) */
+    if ((err = gsz_scene_alloc(&s, n, 0))) goto done;
+    s.sh_degree = in->sh_degree;
+    if (!(rows = gsz_malloc_array(n, sizeof(uint32_t)))) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
+    for (size_t i = 0, j = 0; i < in->count; i++) {
+        if (!keep[i]) continue;
+        memcpy(s.pos + 3 * j, in->pos + 3 * i, 12);
+        memcpy(s.scale + 3 * j, in->scale + 3 * i, 12);
+        memcpy(s.rot + 4 * j, in->rot + 4 * i, 16);
+        s.opacity[j] = in->opacity[i];
+        memcpy(s.sh_dc + 3 * j, in->sh_dc + 3 * i, 12);
+        rows[j] = (uint32_t)i;
+        score[j] = score[i];
+        j++;
     }
     free(keep);
     keep = NULL;
@@ -507,7 +509,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     deg = calloc(n ? n : 1, 1);
     if (!deg) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
     if (s.sh_degree > 0) {
-        if ((err = gsz_sh_reduce(&s, views, nviews, cap, sh_thr, score, threads, deg))) goto done;
+        if ((err = gsz_sh_reduce(&s, in->sh_rest, rows, views, nviews, cap, sh_thr, score, threads, deg))) goto done;
         if (opt->progress) opt->progress(opt->progress_user, "sh reduction", 1.0);
     }
     {
@@ -621,11 +623,10 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
         for (size_t i = 0; i < n; i++) {
             if (degs[i] != d) continue;
             uint32_t g = perm[i];
-            memcpy(buf + m * dim, s.sh_rest + nr * 3 * (size_t)g, dim * sizeof(float));
+            memcpy(buf + m * dim, in->sh_rest + nr * 3 * (size_t)rows[g], dim * sizeof(float));
             wts[m] = (float)(score[g] + 1e-3 * mean_score);
             m++;
         }
-        if (d == maxdeg) { free(s.sh_rest); s.sh_rest = NULL; } /* gathered for the last time: the largest array goes before its codebook is built */
         if (!m) continue;
         int k = cb_size(opt->codebook_sh, m, P);
         uint8_t *cb;
@@ -660,8 +661,8 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
 
     /* 6. entropy coding (streams are independent: parallel and deterministic) and the container; the
      * working copies go first, zstd's high levels need memory of their own */
-    free(buf); free(wts); free(deg); free(score);
-    buf = wts = NULL; deg = NULL; score = NULL;
+    free(buf); free(wts); free(deg); free(score); free(rows);
+    buf = wts = NULL; deg = NULL; score = NULL; rows = NULL;
     gsz_scene_free(&s);
 
     if (opt->progress) opt->progress(opt->progress_user, "entropy coding", 0.0);
@@ -700,7 +701,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
 done:
     for (size_t i = 0; i < njobs; i++) free(jobs[i].stored);
     for (size_t i = 0; i < nowned; i++) free(owned[i]);
-    free(views); free(score); free(keep); free(deg); free(buf); free(wts); free(sig);
+    free(views); free(score); free(keep); free(deg); free(buf); free(wts); free(sig); free(rows);
     gsz_scene_free(&s);
     return err;
 }

@@ -8,6 +8,8 @@
 
 typedef struct {
     gsz_scene *s;
+    const float *rest;
+    const uint32_t *rows;
     const gsz_camera *cams;
     size_t ncams;
     int cap;
@@ -28,7 +30,8 @@ static void reduce_range(void *p, size_t b, size_t e, int worker) {
     static const int band_start[4] = {0, 1, 4, 9};
     for (size_t i = b; i < e; i++) {
         const float *m = s->pos + 3 * i;
-        float *rest = s->sh_rest + (size_t)nr * 3 * i, *dc = s->sh_dc + 3 * i;
+        const float *rest = c->rest + (size_t)nr * 3 * (c->rows ? c->rows[i] : i);
+        float *dc = s->sh_dc + 3 * i;
         /* basis of every view that sees the Gaussian (all views if none does) */
         float basis[MAXV][16];
         size_t used = 0;
@@ -86,16 +89,14 @@ static void reduce_range(void *p, size_t b, size_t e, int worker) {
                 break;
             }
         }
-        if (keep < D) {
+        if (keep < D)
             for (int ch = 0; ch < 3; ch++) dc[ch] += shift[ch] / GSZ_SH_C0;
-            for (int k = band_start[keep + 1] - 1; k < nr; k++) rest[k * 3] = rest[k * 3 + 1] = rest[k * 3 + 2] = 0;
-        }
         c->deg[i] = (uint8_t)keep;
     }
 }
 
-gsz_error gsz_sh_reduce(gsz_scene *s, const gsz_camera *cams, size_t ncams, int cap, float threshold,
-                        const double *significance, int threads, uint8_t *deg) {
+gsz_error gsz_sh_reduce(gsz_scene *s, const float *rest, const uint32_t *rows, const gsz_camera *cams, size_t ncams, int cap,
+                        float threshold, const double *significance, int threads, uint8_t *deg) {
     if (cap < 0 || cap > s->sh_degree) cap = s->sh_degree;
     if (s->sh_degree == 0 || ncams == 0) {
         memset(deg, 0, s->count);
@@ -106,7 +107,7 @@ gsz_error gsz_sh_reduce(gsz_scene *s, const gsz_camera *cams, size_t ncams, int 
         for (size_t i = 0; i < s->count; i++) mean += significance[i];
         mean = s->count ? mean / (double)s->count : 0;
     }
-    shr_ctx c = {s, cams, ncams, cap, threshold < 0 ? -1.0f : threshold, mean > 0 ? significance : NULL, mean, deg};
+    shr_ctx c = {s, rest, rows, cams, ncams, cap, threshold < 0 ? -1.0f : threshold, mean > 0 ? significance : NULL, mean, deg};
     gsz_parallel_for(s->count, 2048, threads, reduce_range, &c);
     return GSZ_OK;
 }
