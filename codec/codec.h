@@ -193,6 +193,17 @@ static inline int gsz_codebook_slot(uint32_t t) {
 /* Entropy-codes n elements of width bytes as section sec's payload (*stored, the caller's to free):
  * sets its transform, width, element count and stored size. */
 gsz_error gsz_section_encode(gsz_section *sec, const void *raw, size_t n, int width, int level, int threads, uint8_t **stored);
+/* A batch of sections to encode (gsz_section_encode) in parallel: the same bytes for any thread count;
+ * stored gets each payload (the caller frees them, also on error). Returns the first job's error. */
+typedef struct {
+    gsz_section *sec;
+    const void *raw;
+    size_t n;
+    int width;
+    uint8_t *stored;
+    gsz_error err;
+} gsz_encode_job;
+gsz_error gsz_encode_jobs(gsz_encode_job *jobs, size_t count, int level, int threads);
 
 /* The stored level of an opacity logit at `bits`, and the opacity (after the sigmoid) a stored level
  * decodes to: level / (2^bits - 1), kept a quarter step off 0 and 1 so that its logit is finite. */

@@ -123,32 +123,21 @@ typedef struct {
     const void *raw;
     size_t n;
     int width;
-    uint8_t *stored;
-    gsz_error err;
+    uint8_t *stored; /* the payload (the caller frees it) */
 } stream_job;
 
-typedef struct {
-    stream_job *jobs;
-    int level, threads;
-} enc_ctx;
-
-static void encode_range(void *p, size_t b, size_t e, int w) {
-    (void)w;
-    enc_ctx *c = p;
-    for (size_t i = b; i < e; i++) {
-        stream_job *j = &c->jobs[i];
-        j->err = gsz_section_encode(&j->sec, j->raw, j->n, j->width, c->level, c->threads, &j->stored);
-    }
-}
-
-/* Entropy-codes the jobs' streams (independent: in parallel, the same bytes for any thread count) and
- * writes them into a container file; the jobs keep their payloads (the caller frees them). */
+/* Entropy-codes the jobs' streams (gsz_encode_jobs: in parallel) into C's sections, in the jobs' order,
+ * and writes the container file. */
 static gsz_error write_streams(gsz_container *C, stream_job *jobs, size_t nj, int level, int threads, uint8_t **file, size_t *fsize) {
-    enc_ctx ec = {jobs, level, threads};
-    gsz_parallel_for(nj, 1, threads, encode_range, &ec);
-    for (size_t i = 0; i < nj; i++)
-        if (jobs[i].err) return jobs[i].err;
-    for (size_t i = 0; i < nj; i++) C->s[C->n++] = jobs[i].sec;
+    gsz_encode_job ej[GSZ_MAX_SECTIONS];
+    for (size_t i = 0; i < nj; i++) {
+        C->s[C->n + i] = jobs[i].sec;
+        ej[i] = (gsz_encode_job){&C->s[C->n + i], jobs[i].raw, jobs[i].n, jobs[i].width, NULL, GSZ_OK};
+    }
+    gsz_error err = gsz_encode_jobs(ej, nj, level, threads);
+    for (size_t i = 0; i < nj; i++) jobs[i].stored = ej[i].stored;
+    if (err) return err;
+    C->n += nj;
     return gsz_container_write(C, file, fsize);
 }
 
@@ -378,8 +367,8 @@ static gsz_error compress_lattice(const gsz_scene *in, const float *ranges, cons
     memset(jobs, 0, sizeof jobs);
     size_t nj = 0;
     static const uint32_t lat[4] = {GSZ_SEC_LAT_POS, GSZ_SEC_LAT_SCALE, GSZ_SEC_LAT_COLOR, GSZ_SEC_LAT_ROT};
-    jobs[nj++] = (stream_job){{.type = GSZ_SEC_LAT_RANGES, .flags = GSZ_SECF_REQUIRED}, ranges, nchunks * GSZ_LATTICE_RANGES, 4, NULL, GSZ_OK};
-    for (int k = 0; k < 4; k++) jobs[nj++] = (stream_job){{.type = lat[k], .flags = GSZ_SECF_REQUIRED}, words + (size_t)k * n, n, 4, NULL, GSZ_OK};
+    jobs[nj++] = (stream_job){{.type = GSZ_SEC_LAT_RANGES, .flags = GSZ_SECF_REQUIRED}, ranges, nchunks * GSZ_LATTICE_RANGES, 4, NULL};
+    for (int k = 0; k < 4; k++) jobs[nj++] = (stream_job){{.type = lat[k], .flags = GSZ_SECF_REQUIRED}, words + (size_t)k * n, n, 4, NULL};
     uint8_t *degs = NULL, *cb = NULL;
     void *idx = NULL;
     gsz_error err = GSZ_OK;
@@ -397,9 +386,9 @@ static gsz_error compress_lattice(const gsz_scene *in, const float *ranges, cons
         free(sh);
         if (!err) err = identity_indices(n, &cb, &idx, &iw);
         if (!err) {
-            jobs[nj++] = (stream_job){{.type = GSZ_SEC_SH_DEGREE, .flags = GSZ_SECF_REQUIRED}, degs, n, 1, NULL, GSZ_OK};
-            jobs[nj++] = (stream_job){{.type = (uint32_t)(GSZ_SEC_SH1_CB + in->sh_degree - 1), .flags = GSZ_SECF_REQUIRED}, cb, cbs, 1, NULL, GSZ_OK};
-            jobs[nj++] = (stream_job){{.type = (uint32_t)(GSZ_SEC_SH1_IDX + in->sh_degree - 1), .flags = GSZ_SECF_REQUIRED}, idx, n, iw, NULL, GSZ_OK};
+            jobs[nj++] = (stream_job){{.type = GSZ_SEC_SH_DEGREE, .flags = GSZ_SECF_REQUIRED}, degs, n, 1, NULL};
+            jobs[nj++] = (stream_job){{.type = (uint32_t)(GSZ_SEC_SH1_CB + in->sh_degree - 1), .flags = GSZ_SECF_REQUIRED}, cb, cbs, 1, NULL};
+            jobs[nj++] = (stream_job){{.type = (uint32_t)(GSZ_SEC_SH1_IDX + in->sh_degree - 1), .flags = GSZ_SECF_REQUIRED}, idx, n, iw, NULL};
         }
     }
     uint8_t *file = NULL;

@@ -212,3 +212,26 @@ gsz_error gsz_section_encode(gsz_section *sec, const void *raw, size_t n, int wi
     sec->stored_size = size;
     return GSZ_OK;
 }
+
+typedef struct {
+    gsz_encode_job *jobs;
+    int level, threads;
+} jobs_ctx;
+
+static void encode_range(void *p, size_t b, size_t e, int w) {
+    (void)w;
+    jobs_ctx *c = p;
+    for (size_t i = b; i < e; i++) {
+        gsz_encode_job *j = &c->jobs[i];
+        j->err = gsz_section_encode(j->sec, j->raw, j->n, j->width, c->level, c->threads, &j->stored);
+    }
+}
+
+gsz_error gsz_encode_jobs(gsz_encode_job *jobs, size_t count, int level, int threads) {
+    jobs_ctx c = {jobs, level, threads};
+    for (size_t i = 0; i < count; i++) { jobs[i].stored = NULL; jobs[i].err = GSZ_OK; }
+    gsz_parallel_for(count, 1, threads, encode_range, &c);
+    for (size_t i = 0; i < count; i++)
+        if (jobs[i].err) return jobs[i].err;
+    return GSZ_OK;
+}

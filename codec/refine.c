@@ -288,10 +288,11 @@ static gsz_error prune_to_target(ctx *cx, targets *E, size_t ne, float *img, dou
     return err;
 }
 
-/* Keeps the Gaussians with live[i] set (n in the file) in every per-Gaussian section of C except the
- * opacities (rewritten by the caller): positions, degrees, the index streams; a degree's SH sections go
- * when none of its Gaussians is left. The new payloads go to bufs[] (the caller frees them). */
-static gsz_error subset_sections(gsz_container *C, const uint8_t *live, size_t n, int level, int threads, uint8_t **bufs) {
+/* Jobs that keep the Gaussians with live[i] set (n in the file) in every per-Gaussian section of C
+ * except the opacities (rewritten by the caller): positions, degrees, the index streams, their streams
+ * in raws[] (the caller frees them). *gone gets the SH degrees left without Gaussians (bit d), whose
+ * sections drop_degrees removes once the jobs are done. */
+static gsz_error subset_jobs(gsz_container *C, const uint8_t *live, size_t n, gsz_encode_job *jobs, size_t *nj, uint8_t **raws, uint32_t *gone) {
     uint8_t *degs = NULL, *raw = NULL;
     gsz_error err = GSZ_OK;
     const gsz_section *ds = gsz_container_find(C, GSZ_SEC_SH_DEGREE);
@@ -299,9 +300,7 @@ static gsz_error subset_sections(gsz_container *C, const uint8_t *live, size_t n
         if (!(degs = malloc(n ? n : 1))) return gsz_fail(GSZ_ERROR_memory, "refine: out of memory");
         if ((err = gsz_entropy_decode(ds->payload, (size_t)ds->stored_size, ds->transform, n, 1, degs))) { free(degs); return err; }
     }
-    size_t kept = 0, nb = 0, out = 0;
-    for (size_t i = 0; i < n; i++) kept += live[i] != 0;
-    uint32_t gone = 0; /* SH degrees left without Gaussians: bit d */
+    *gone = 0;
     for (size_t s = 0; s < C->n; s++) {
         gsz_section *sec = &C->s[s];
         uint32_t t = sec->type;
@@ -309,28 +308,28 @@ static gsz_error subset_sections(gsz_container *C, const uint8_t *live, size_t n
         int grp = slot >= 3 ? slot - 2 : slot >= 0 || t == GSZ_SEC_POSITION || t == GSZ_SEC_SH_DEGREE ? 0 : -1;
         if (grp < 0) continue;
         size_t m = (size_t)sec->elements, w = sec->width, j = 0, at = 0;
-        if (!(raw = gsz_malloc_array(m + 1, w))) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); break; }
+        if (!(raw = raws[*nj] = gsz_malloc_array(m + 1, w))) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); break; }
         if ((err = gsz_entropy_decode(sec->payload, (size_t)sec->stored_size, sec->transform, m, (int)w, raw))) break;
         for (size_t i = 0; i < n && at < m; i++) {
             if (grp && (!degs || degs[i] != grp)) continue;
             if (live[i]) memmove(raw + w * j++, raw + w * at, w);
             at++;
         }
-        if (grp && !j) gone |= 1u << grp;
-        if ((err = gsz_section_encode(sec, raw, j, (int)w, level, threads, &bufs[nb++]))) break;
-        free(raw);
-        raw = NULL;
+        if (grp && !j) *gone |= 1u << grp;
+        jobs[(*nj)++] = (gsz_encode_job){sec, raw, j, (int)w, NULL, GSZ_OK};
     }
-    free(raw);
     free(degs);
-    if (err) return err;
+    return err;
+}
+
+/* Removes the sections of the SH degrees in gone (bit d). */
+static void drop_degrees(gsz_container *C, uint32_t gone) {
+    size_t out = 0;
     for (size_t s = 0; s < C->n; s++) {
         int slot = GSZ_MAX(gsz_index_slot(C->s[s].type), gsz_codebook_slot(C->s[s].type));
         if (!(slot >= 3 && gone >> (slot - 2) & 1)) C->s[out++] = C->s[s];
     }
     C->n = out;
-    C->h.count = kept;
-    return GSZ_OK;
 }
 
 /* The fitting's buffers (Adam moments and gradients, cached targets, the rendered scene's arrays, the
@@ -370,7 +369,9 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     float *target = NULL; /* this step's target as floats, or an evaluation render */
     float *opac_lat = NULL;
     uint8_t *newfile = NULL, *opac = NULL, *live = NULL;
-    uint8_t *stored[NPARAM] = {0}, *subset[GSZ_MAX_SECTIONS] = {0};
+    gsz_encode_job jobs[GSZ_MAX_SECTIONS];
+    uint8_t *raws[GSZ_MAX_SECTIONS] = {0};
+    size_t nj = 0;
     gsz_camera *scaled = NULL;
     size_t *order = NULL;
     gsz_render_workspace *ws = NULL;
@@ -535,8 +536,8 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
         else if (n < nfile && (err = eval_psnr(&cx, &E, ne, target, &res->psnr))) goto done;
     }
     /* store: drop the pruned Gaussians from the other streams, re-quantise the codebooks and the
-     * opacities, re-encode those sections, rewrite the container; the fitting's buffers go first, as
-     * zstd's high levels need memory of their own */
+     * opacities, re-encode those sections (in parallel), rewrite the container; the fitting's buffers go
+     * first, as zstd's high levels need memory of their own */
     release_fit(P, &T, nviews, ecache, &G, &d, &colors, &target, &ws);
     /* of the indexed scene only the codebooks are left to store */
     free(x.pos); free(x.degree);
@@ -544,7 +545,8 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     sig = NULL;
     x.degree = NULL;
     for (int a = 0; a < 4; a++) { free(x.index[a]); x.index[a] = NULL; }
-    if (n < nfile && (err = subset_sections(&C, live, nfile, opt->level, threads, subset))) goto done;
+    uint32_t gone = 0;
+    if (n < nfile && (err = subset_jobs(&C, live, nfile, jobs, &nj, raws, &gone))) goto done;
     opac = malloc(n ? n : 1);
     if (!opac) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
     for (size_t i = 0; i < n; i++) opac[i] = gsz_opacity_quantise(opac_lat[i], C.h.opacity_bits);
@@ -552,15 +554,17 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
         if (!P[p].count) continue;
         uint32_t type = p < 6 ? cb_sec[p] : (uint32_t)GSZ_SEC_OPACITY;
         gsz_section *sec = (gsz_section *)gsz_container_find(&C, type);
-        if (!sec) continue; /* an SH degree pruning left without Gaussians */
+        if (!sec || (p >= 3 && gone >> (p - 2) & 1)) continue; /* an SH degree pruning left without Gaussians */
         uint8_t *raw = opac;
         size_t rsize = n;
         if (p < 6 && (err = P[p].bits ? gsz_codebook_pack(P[p].val, P[p].k, P[p].dim, P[p].bits, &raw, &rsize)
                                        : gsz_codebook_pack_sh(P[p].val, P[p].k, P[p].dim, P[p].step, NULL, &raw, &rsize))) goto done;
-        err = gsz_section_encode(sec, raw, rsize, 1, opt->level, threads, &stored[p]);
-        if (raw != opac) free(raw);
-        if (err) goto done;
+        if (raw != opac) raws[nj] = raw;
+        jobs[nj++] = (gsz_encode_job){sec, raw, rsize, 1, NULL, GSZ_OK};
     }
+    if ((err = gsz_encode_jobs(jobs, nj, opt->level, threads))) goto done;
+    drop_degrees(&C, gone);
+    C.h.count = n;
     size_t newsize;
     if ((err = gsz_container_write(&C, &newfile, &newsize))) goto done;
     free(*file);
@@ -568,8 +572,8 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     *size = newsize;
 done:
     release_fit(P, &T, nviews, ecache, &G, &d, &colors, &target, &ws);
-    for (int p = 0; p < NPARAM; p++) free(stored[p]);
-    for (size_t s = 0; s < GSZ_MAX_SECTIONS; s++) free(subset[s]);
+    for (size_t j = 0; j < nj; j++) free(jobs[j].stored);
+    for (size_t j = 0; j < GSZ_MAX_SECTIONS; j++) free(raws[j]);
     for (int p = 0; p < 3; p++) free(sh16[p]);
     free(T.cache); free(opac_lat); free(opac); free(scaled); free(order);
     free(live);
