@@ -118,27 +118,17 @@ static gsz_error prepare_views(const gsz_scene *s, const gsz_compress_options *o
     return GSZ_OK;
 }
 
-typedef struct {
-    gsz_section sec;
-    const void *raw;
-    size_t n;
-    int width;
-    uint8_t *stored; /* the payload (the caller frees it) */
-} stream_job;
+/* A required section of C for the n elements of raw, to be entropy-coded as jobs[*nj]. */
+static void add_job(gsz_container *C, gsz_encode_job *jobs, size_t *nj, uint32_t type, const void *raw, size_t n, int width) {
+    C->s[C->n] = (gsz_section){.type = type, .flags = GSZ_SECF_REQUIRED};
+    jobs[(*nj)++] = (gsz_encode_job){&C->s[C->n++], raw, n, width, NULL, GSZ_OK};
+}
 
-/* Entropy-codes the jobs' streams (gsz_encode_jobs: in parallel) into C's sections, in the jobs' order,
- * and writes the container file. */
-static gsz_error write_streams(gsz_container *C, stream_job *jobs, size_t nj, int level, int threads, uint8_t **file, size_t *fsize) {
-    gsz_encode_job ej[GSZ_MAX_SECTIONS];
-    for (size_t i = 0; i < nj; i++) {
-        C->s[C->n + i] = jobs[i].sec;
-        ej[i] = (gsz_encode_job){&C->s[C->n + i], jobs[i].raw, jobs[i].n, jobs[i].width, NULL, GSZ_OK};
-    }
-    gsz_error err = gsz_encode_jobs(ej, nj, level, threads);
-    for (size_t i = 0; i < nj; i++) jobs[i].stored = ej[i].stored;
-    if (err) return err;
-    C->n += nj;
-    return gsz_container_write(C, file, fsize);
+/* Entropy-codes the jobs' streams (gsz_encode_jobs: in parallel; the jobs keep their payloads, the
+ * caller frees them) and writes the container file. */
+static gsz_error write_streams(gsz_container *C, gsz_encode_job *jobs, size_t nj, int level, int threads, uint8_t **file, size_t *fsize) {
+    gsz_error err = gsz_encode_jobs(jobs, nj, level, threads);
+    return err ? err : gsz_container_write(C, file, fsize);
 }
 
 /* What the final file holds: Gaussians, SH degrees, bytes in all and by section. */
@@ -363,12 +353,11 @@ static gsz_error compress_lattice(const gsz_scene *in, const float *ranges, cons
     C.h.pos_bits = 11;
     C.h.opacity_bits = 8;
     gsz_scene_bounds(in, C.h.bmin, C.h.bmax);
-    stream_job jobs[8];
-    memset(jobs, 0, sizeof jobs);
+    gsz_encode_job jobs[8];
     size_t nj = 0;
     static const uint32_t lat[4] = {GSZ_SEC_LAT_POS, GSZ_SEC_LAT_SCALE, GSZ_SEC_LAT_COLOR, GSZ_SEC_LAT_ROT};
-    jobs[nj++] = (stream_job){{.type = GSZ_SEC_LAT_RANGES, .flags = GSZ_SECF_REQUIRED}, ranges, nchunks * GSZ_LATTICE_RANGES, 4, NULL};
-    for (int k = 0; k < 4; k++) jobs[nj++] = (stream_job){{.type = lat[k], .flags = GSZ_SECF_REQUIRED}, words + (size_t)k * n, n, 4, NULL};
+    add_job(&C, jobs, &nj, GSZ_SEC_LAT_RANGES, ranges, nchunks * GSZ_LATTICE_RANGES, 4);
+    for (int k = 0; k < 4; k++) add_job(&C, jobs, &nj, lat[k], words + (size_t)k * n, n, 4);
     uint8_t *degs = NULL, *cb = NULL;
     void *idx = NULL;
     gsz_error err = GSZ_OK;
@@ -386,9 +375,9 @@ static gsz_error compress_lattice(const gsz_scene *in, const float *ranges, cons
         free(sh);
         if (!err) err = identity_indices(n, &cb, &idx, &iw);
         if (!err) {
-            jobs[nj++] = (stream_job){{.type = GSZ_SEC_SH_DEGREE, .flags = GSZ_SECF_REQUIRED}, degs, n, 1, NULL};
-            jobs[nj++] = (stream_job){{.type = (uint32_t)(GSZ_SEC_SH1_CB + in->sh_degree - 1), .flags = GSZ_SECF_REQUIRED}, cb, cbs, 1, NULL};
-            jobs[nj++] = (stream_job){{.type = (uint32_t)(GSZ_SEC_SH1_IDX + in->sh_degree - 1), .flags = GSZ_SECF_REQUIRED}, idx, n, iw, NULL};
+            add_job(&C, jobs, &nj, GSZ_SEC_SH_DEGREE, degs, n, 1);
+            add_job(&C, jobs, &nj, (uint32_t)(GSZ_SEC_SH1_CB + in->sh_degree - 1), cb, cbs, 1);
+            add_job(&C, jobs, &nj, (uint32_t)(GSZ_SEC_SH1_IDX + in->sh_degree - 1), idx, n, iw);
         }
     }
     uint8_t *file = NULL;
@@ -456,7 +445,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     uint32_t *rows = NULL; /* kept Gaussian -> the input's */
     float *buf = NULL, *wts = NULL;
     double *sig = NULL;
-    stream_job jobs[GSZ_MAX_SECTIONS];
+    gsz_encode_job jobs[GSZ_MAX_SECTIONS];
     size_t njobs = 0;
     void *owned[GSZ_MAX_SECTIONS];
     size_t nowned = 0;
@@ -568,15 +557,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
         degs[i] = deg[g];
         wts[i] = (float)(score[g] + 1e-3 * mean_score);
     }
-#define ADD_JOB(type_, raw_, n_, width_)                                                                      \
-    do {                                                                                                      \
-        jobs[njobs].sec.type = (type_);                                                                       \
-        jobs[njobs].sec.flags = GSZ_SECF_REQUIRED;                                                            \
-        jobs[njobs].raw = (raw_);                                                                             \
-        jobs[njobs].n = (n_);                                                                                 \
-        jobs[njobs].width = (width_);                                                                         \
-        njobs++;                                                                                              \
-    } while (0)
+#define ADD_JOB(type_, raw_, n_, width_) add_job(&C, jobs, &njobs, (uint32_t)(type_), (raw_), (n_), (width_))
     ADD_JOB(GSZ_SEC_POSITION, codes, n, 8);
     ADD_JOB(GSZ_SEC_OPACITY, opac, n, 1);
     if (maxdeg > 0) ADD_JOB(GSZ_SEC_SH_DEGREE, degs, n, 1);

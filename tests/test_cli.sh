@@ -23,7 +23,11 @@ ls "$T" | grep -q tmp && fail "temporary file left behind"
 # round trip through the CLI, JSON output parses
 $GSZ decompress "$T/s.gsz" -o "$T/d.ply" -q || fail "decompress"
 $GSZ info "$T/d.ply" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["gaussians"] > 0' || fail "info --json"
-$GSZ info "$T/s.gsz" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["format"] == "gsz" and len(d["sections"]) >= 8' || fail "info .gsz --json"
+$GSZ info "$T/s.gsz" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["format"] == "gsz" and len(d["sections"]) >= 8 and not d["lattice"] and d["pos_bits"] == 10' || fail "info .gsz --json"
+# a lattice file (max on a scene decoded from compressed.ply) says so instead of giving bits that do not apply
+$GSZ synth 2000 --lattice -o "$T/l.ply" -q || fail "synth --lattice"
+$GSZ compress "$T/l.ply" -o "$T/l.gsz" -q --preset max || fail "compress lattice"
+$GSZ info "$T/l.gsz" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["lattice"] and "pos_bits" not in d' || fail "info --json of a lattice file"
 $GSZ compare "$T/s.ply" "$T/s.ply" --views 2 --size 160x120 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["mean_psnr"] == "inf" and abs(d["mean_ssim"]-1) < 1e-9' || fail "self compare"
 $GSZ render "$T/d.ply" --view 1 --size 160x120 -o "$T/v.png" -q || fail "render"
 [ -s "$T/v.png" ] || fail "render wrote nothing"
