@@ -449,7 +449,6 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     size_t njobs = 0;
     void *owned[GSZ_MAX_SECTIONS];
     size_t nowned = 0;
-    memset(jobs, 0, sizeof jobs);
     if (!score || !keep) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
     if ((err = prepare_views(in, opt, P, &views, &nviews))) goto done;
 
@@ -557,10 +556,9 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
         degs[i] = deg[g];
         wts[i] = (float)(score[g] + 1e-3 * mean_score);
     }
-#define ADD_JOB(type_, raw_, n_, width_) add_job(&C, jobs, &njobs, (uint32_t)(type_), (raw_), (n_), (width_))
-    ADD_JOB(GSZ_SEC_POSITION, codes, n, 8);
-    ADD_JOB(GSZ_SEC_OPACITY, opac, n, 1);
-    if (maxdeg > 0) ADD_JOB(GSZ_SEC_SH_DEGREE, degs, n, 1);
+    add_job(&C, jobs, &njobs, GSZ_SEC_POSITION, codes, n, 8);
+    add_job(&C, jobs, &njobs, GSZ_SEC_OPACITY, opac, n, 1);
+    if (maxdeg > 0) add_job(&C, jobs, &njobs, GSZ_SEC_SH_DEGREE, degs, n, 1);
 
     /* 5. vector quantisation */
     struct { int cb_type, idx_type, dim; } attrs[3] = {
@@ -584,8 +582,8 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
         if (err) goto done;
         owned[nowned++] = cb;
         owned[nowned++] = idx;
-        ADD_JOB((uint32_t)attrs[a].cb_type, cb, cbs, 1);
-        ADD_JOB((uint32_t)attrs[a].idx_type, idx, n, iw);
+        add_job(&C, jobs, &njobs, (uint32_t)attrs[a].cb_type, cb, cbs, 1);
+        add_job(&C, jobs, &njobs, (uint32_t)attrs[a].idx_type, idx, n, iw);
         if (opt->progress) opt->progress(opt->progress_user, a == 0 ? "vq scale" : a == 1 ? "vq rotation" : "vq color", 1.0);
     }
     for (int d = 1; d <= maxdeg; d++) {
@@ -614,11 +612,10 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
         if (err) goto done;
         owned[nowned++] = cb;
         owned[nowned++] = idx;
-        ADD_JOB((uint32_t)(GSZ_SEC_SH1_CB + d - 1), cb, cbs, 1);
-        ADD_JOB((uint32_t)(GSZ_SEC_SH1_IDX + d - 1), idx, m, iw);
+        add_job(&C, jobs, &njobs, (uint32_t)(GSZ_SEC_SH1_CB + d - 1), cb, cbs, 1);
+        add_job(&C, jobs, &njobs, (uint32_t)(GSZ_SEC_SH1_IDX + d - 1), idx, m, iw);
         if (opt->progress) opt->progress(opt->progress_user, "vq sh", 1.0);
     }
-#undef ADD_JOB
     stats.seconds_vq = gsz_now() - t0;
     t0 = gsz_now();
 

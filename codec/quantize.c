@@ -195,6 +195,7 @@ gsz_error gsz_codebook_pack_sh(float *cb, int k, int dim, float step, const uint
 float gsz_codebook_shared_step(const uint8_t *p, size_t size) {
     if (size < 12 || p[7] != 1) return 0;
     size_t K = get32(p), M = (size_t)(p[4] | p[5] << 8);
+    if (size < 12 + M + K) return 0;
     for (size_t j = 0; j < K; j++)
         if (p[12 + M + j]) return 0;
     return getf(p + 8);
