@@ -246,7 +246,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
                 err = gsz_fail(err, "%s: %s", gsz_section_name(t), gsz_getErrorDetail());
                 goto done;
             }
-            if (!cbb[slot]) cstep[slot] = gsz_codebook_shared_step(jobs[j].out, jobs[j].n);
+            if (xo && !cbb[slot]) cstep[slot] = gsz_codebook_shared_step(jobs[j].out, jobs[j].n); /* for fine-tuning (the indexed form) only */
         }
     }
     /* degrees: checked and counted per fill chunk, so each chunk knows where its SH indices start */
