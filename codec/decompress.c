@@ -35,19 +35,32 @@ static uint32_t idx_at(const void *p, int w, size_t i) {
 
 #define FILL_CHUNK 16384
 
+/* n floats, n one of the codebook dimensions: copies of a constant size, which compile to a few vector
+ * moves instead of a library call per value set (the float fill's largest cost) */
+static inline void copy_floats(float *dst, const float *src, size_t n) {
+    switch (n) {
+    case 3: memcpy(dst, src, 3 * sizeof(float)); break;
+    case 4: memcpy(dst, src, 4 * sizeof(float)); break;
+    case 9: memcpy(dst, src, 9 * sizeof(float)); break;
+    case 24: memcpy(dst, src, 24 * sizeof(float)); break;
+    case 45: memcpy(dst, src, 45 * sizeof(float)); break;
+    default: memcpy(dst, src, n * sizeof(float));
+    }
+}
+
 /* Gaussian i's codebook values into a float scene (indices already checked). Attribute a: scale,
- * rotation, colour; the SH bands of degree d, the rest zero. */
+ * rotation, colour; the SH bands of degree d (of nr3 values per Gaussian), the rest zero. */
 static void put_entry(gsz_scene *s, size_t i, float *const *cb, int a, uint32_t v) {
     float *dst = a == 0 ? s->scale + 3 * i : a == 1 ? s->rot + 4 * i : s->sh_dc + 3 * i;
-    size_t dim = (size_t)gsz_codebook_dim(a);
-    memcpy(dst, cb[a] + dim * v, dim * sizeof(float));
+    size_t dim = a == 1 ? 4 : 3;
+    copy_floats(dst, cb[a] + dim * v, dim);
 }
-static void put_sh(gsz_scene *s, size_t i, float *const *cb, int d, uint32_t v) {
-    size_t nr3 = (size_t)gsz_shRestCount(s->sh_degree) * 3, dim = (size_t)gsz_shRestCount(d) * 3;
-    if (!nr3) return; /* a degree-0 file (which may still carry an all-zero sh.degree stream) */
+static void put_sh(gsz_scene *s, size_t i, float *const *cb, size_t nr3, int d, uint32_t v) {
+    static const size_t dims[4] = {0, 9, 24, 45};
+    size_t dim = dims[d];
     float *dst = s->sh_rest + nr3 * i;
-    if (dim) memcpy(dst, cb[2 + d] + dim * v, dim * sizeof(float));
-    memset(dst + dim, 0, (nr3 - dim) * sizeof(float));
+    if (dim) copy_floats(dst, cb[2 + d] + dim * v, dim);
+    if (dim < nr3) memset(dst + dim, 0, (nr3 - dim) * sizeof(float));
 }
 
 typedef struct {
@@ -115,7 +128,7 @@ static void fill_range(void *p, size_t b, size_t e, int w) {
         if (!ok && i < bad) bad = i;
     }
     if (f->degs) { /* required whenever the file's SH degree is above 0 */
-        size_t at[4];
+        size_t at[4], nr3 = s ? (size_t)gsz_shRestCount(s->sh_degree) * 3 : 0;
         memcpy(at, f->starts + 4 * (b / FILL_CHUNK), sizeof at);
         if (x) memcpy(x->degree + b, f->degs + b, e - b);
         for (size_t i = b; i < e; i++) {
@@ -128,7 +141,7 @@ static void fill_range(void *p, size_t b, size_t e, int w) {
                 if (!valid && i < bad) bad = i;
             }
             if (x) x->index[3][i] = v;
-            else if (valid) put_sh(s, i, f->cb, d, v);
+            else if (valid && nr3) put_sh(s, i, f->cb, nr3, d, v); /* nr3 0: a degree-0 file (which may still carry an all-zero sh.degree stream) */
         }
     } else if (x) {
         memset(x->degree + b, 0, e - b);

@@ -99,14 +99,20 @@ gsz_error gsz_entropy_encode(const void *data, size_t n, int w, int level, int t
     if (tr) {
         ZSTD_CCtx_reset(cc, ZSTD_reset_session_and_parameters);
         ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, level);
-        /* the high levels' match tables grow with the stream (level 19 at 5 MB: ~80 MB a context, two
-         * contexts at once); a 4 MB window keeps them near 30 MB, with files as small or within 0.1%
-         * and the largest streams coded 1.2x faster (docs/BENCHMARKS.md) */
+        /* the high levels' match tables grow with the stream and are sized for more than it holds
+         * (level 19: 36 MB for a 1 MB stream, ~80 MB at 5 MB; two contexts at once). Over 4 MB a 4 MB
+         * window (files within 0.1%, 1.2x faster); below, chain and hash tables of 1/4 and 1/16 the
+         * stream's power of two (biker max's peak 53 -> 23 MB, files within 0.02%; docs/BENCHMARKS.md) */
         const int wl = 22;
         if (level >= 17 && len > ((size_t)1 << wl)) {
             ZSTD_CCtx_setParameter(cc, ZSTD_c_windowLog, wl);
             ZSTD_CCtx_setParameter(cc, ZSTD_c_chainLog, wl);
             ZSTD_CCtx_setParameter(cc, ZSTD_c_hashLog, wl - 1);
+        } else if (level >= 17) {
+            int sl = 10;
+            while (((size_t)1 << sl) < len) sl++;
+            ZSTD_CCtx_setParameter(cc, ZSTD_c_chainLog, GSZ_MAX(sl - 2, 10));
+            ZSTD_CCtx_setParameter(cc, ZSTD_c_hashLog, GSZ_MAX(sl - 4, 10));
         }
         /* large streams (the per-Gaussian SH of big scenes) in zstd's multithreaded mode, whose output
          * is the same for any number of workers >= 1 (unlike its single-threaded mode) */
