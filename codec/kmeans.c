@@ -1,10 +1,9 @@
 /* Importance-weighted k-means (Lloyd) for the vector-quantisation codebooks, as in the compact 3DGS
  * codecs (Niedermayr et al., CVPR 2024; LightGaussian), made fast and exact:
- *  - points are rotated into their PCA basis (distances unchanged), centroids sorted by the first
- *    principal coordinate in blocks of 8; the nearest-centroid search scans blocks outward from the
- *    query along that axis and stops once the slab bound (q0-c0)^2 exceeds the best distance; a
- *    block's 8 distances are computed lane-wise (vectorised) with an early exit over coordinates in
- *    decreasing variance order;
+ *  - points are rotated into their PCA basis (distances unchanged); the exact nearest-centroid search
+ *    prunes with a k-d tree in up to 4 dimensions and a slab along the first principal axis above
+ *    (see searcher); a block's 8 distances are computed lane-wise (vectorised) with an early exit
+ *    over coordinates in decreasing variance order;
  *  - Lloyd iterations run on a sample, then one refinement pass on all points;
  *  - empty clusters are reseeded at the points of largest weighted error;
  *  - sums run in point order per centroid, so the result is identical for any thread count. */
@@ -134,18 +133,38 @@ static void rotate_range(void *c_, size_t b, size_t e, int w) {
     for (size_t i = b; i < e; i++) pca_forward(c->p, c->x + i * dim, c->y + i * dim);
 }
 
-/* Centroids sorted along the first principal coordinate, stored in blocks of SB (dimension-major
- * inside a block) so that one point's distances to a block's SB centroids are computed lane-wise. */
+/* Nearest-centroid search. Centroids sit in blocks of SB, stored dimension-major so that one point's
+ * distances to a block's SB centroids are computed lane-wise, indexed one of two ways:
+ *  - up to KD_DIMS coordinates (scale, rotation, colour), the leaves of a k-d tree (median splits
+ *    along the widest coordinate), searched depth first, nearer child first, skipping every subtree
+ *    whose cell (Arya and Mount's incremental distance) is farther than the best so far;
+ *  - above (SH), sorted along the first principal coordinate, scanned outward from the query until
+ *    the slab bound (q0 - c0)^2 exceeds the best, where the early exit inside a block does most of
+ *    the work and a tree's cells in 9 and more dimensions prune too little for their cost.
+ * On playbot's 450K scales against 4096 entries the tree evaluates 3.3 blocks a search, the slab 123
+ * (of 512): k-means of scale, rotation and colour 4.2 -> 2.0 s; the slab is 1.4x faster for 9- and
+ * 24-dimensional SH (docs/BENCHMARKS.md). */
 #define SB 8
+#define KD_DIMS 4
 typedef float vec_t __attribute__((vector_size(SB * sizeof(float))));
 
 typedef struct {
-    int dim, k, nb;
+    int child[2];     /* children, or -1 for a leaf */
+    int block, dim;   /* a leaf's block; a split's coordinate */
+    float lmax, rmin; /* the split coordinate's largest value on the left, smallest on the right */
+} kd_node;
+
+typedef struct {
+    int dim, k, nb, nn;
     float *c;          /* nb blocks of dim x SB floats: block b, coordinate d, lane l at (b*dim + d)*SB + l */
+    uint32_t *id;      /* original index of the entry in a block lane; UINT32_MAX for padding */
+    uint32_t *pos_of;  /* block lane (b*SB + l) of an original index */
+    float *len;        /* entropy-constrained search: per block lane its code length in bits (NULL: plain) */
+    /* the tree (node: nn nodes, the root first, children after their parent), or NULL ... */
+    kd_node *node;
+    float *len_min_n;  /* per node: the shortest code length under it */
+    /* ... the slab: blocks in order of the first coordinate */
     float *lo0, *hi0;  /* per block: range of the first coordinate */
-    uint32_t *id;      /* original index of sorted entry; UINT32_MAX for padding */
-    uint32_t *pos_of;  /* sorted position of an original index */
-    float *len;        /* entropy-constrained search: per sorted entry its code length in bits (NULL: plain) */
     float *len_min_b;  /* per block: the shortest code length in it */
     float len_min;
 } searcher;
@@ -157,46 +176,102 @@ static int cmp_key(const void *a, const void *b) {
     return (x->i > y->i) - (x->i < y->i);
 }
 
+/* Entries ids[0..n) (n <= SB) into the next block; padding lanes sit far away (squared distances ~1e36
+ * stay finite) and are never chosen. */
+static int put_block(searcher *s, const float *cent, const uint32_t *ids, int n) {
+    int b = s->nb++, D = s->dim;
+    for (int l = 0; l < SB; l++) {
+        int real = l < n;
+        s->id[(size_t)b * SB + (size_t)l] = real ? ids[l] : UINT32_MAX;
+        if (real) s->pos_of[ids[l]] = (uint32_t)(b * SB + l);
+        for (int d = 0; d < D; d++) s->c[((size_t)b * (size_t)D + (size_t)d) * SB + (size_t)l] = real ? cent[(size_t)ids[l] * (size_t)D + (size_t)d] : 1e18f;
+    }
+    return b;
+}
+
+/* Sorts ids[0..n) by coordinate d (ties by id); keys is scratch of n. */
+static void sort_by(const float *cent, int D, int d, uint32_t *ids, key_t_ *keys, int n) {
+    for (int j = 0; j < n; j++) { keys[j].v = cent[(size_t)ids[j] * (size_t)D + (size_t)d]; keys[j].i = ids[j]; }
+    qsort(keys, (size_t)n, sizeof *keys, cmp_key);
+    for (int j = 0; j < n; j++) ids[j] = keys[j].i;
+}
+
+/* Node over the entries ids[0..n) (reordered in place); returns its index. */
+static int kd_build(searcher *s, const float *cent, uint32_t *ids, key_t_ *keys, int n) {
+    int me = s->nn++, D = s->dim;
+    if (n <= SB) {
+        s->node[me] = (kd_node){{-1, -1}, put_block(s, cent, ids, n), 0, 0.0f, 0.0f};
+        return me;
+    }
+    int split = 0;
+    float widest = -1;
+    for (int d = 0; d < D; d++) {
+        float mn = INFINITY, mx = -INFINITY;
+        for (int j = 0; j < n; j++) {
+            float v = cent[(size_t)ids[j] * (size_t)D + (size_t)d];
+            mn = GSZ_MIN(mn, v);
+            mx = GSZ_MAX(mx, v);
+        }
+        if (mx - mn > widest) { widest = mx - mn; split = d; }
+    }
+    sort_by(cent, D, split, ids, keys, n);
+    int nl = (n / 2 + SB - 1) / SB * SB; /* whole blocks on the left, so only the last leaf is partial */
+    float lmax = keys[nl - 1].v, rmin = keys[nl].v;
+    int l = kd_build(s, cent, ids, keys, nl);
+    int r = kd_build(s, cent, ids + nl, keys + nl, n - nl);
+    s->node[me] = (kd_node){{l, r}, -1, split, lmax, rmin};
+    return me;
+}
+
 static gsz_error searcher_build(searcher *s, const float *cent, int k, int dim) {
     s->dim = dim;
     s->k = k;
-    s->nb = (k + SB - 1) / SB;
-    size_t nb = (size_t)s->nb, D = (size_t)dim;
+    int tree = dim <= KD_DIMS;
+    size_t nb = ((size_t)k + SB - 1) / SB, D = (size_t)dim;
     s->c = gsz_malloc_array(nb * D, SB * sizeof(float));
-    s->lo0 = malloc(nb * sizeof(float));
-    s->hi0 = malloc(nb * sizeof(float));
     s->id = malloc(nb * SB * sizeof(uint32_t));
     s->pos_of = malloc((size_t)k * sizeof(uint32_t));
+    if (tree) s->node = malloc(2 * nb * sizeof(kd_node));
+    else {
+        s->lo0 = malloc(nb * sizeof(float));
+        s->hi0 = malloc(nb * sizeof(float));
+    }
+    uint32_t *ids = malloc((size_t)k * sizeof *ids);
     key_t_ *keys = malloc((size_t)k * sizeof *keys);
-    if (!s->c || !s->lo0 || !s->hi0 || !s->id || !s->pos_of || !keys) { free(keys); return gsz_fail(GSZ_ERROR_memory, "k-means: out of memory"); }
-    for (int i = 0; i < k; i++) { keys[i].v = cent[(size_t)i * D]; keys[i].i = (uint32_t)i; }
-    qsort(keys, (size_t)k, sizeof *keys, cmp_key);
-    for (size_t j = 0; j < nb * SB; j++) {
-        size_t b = j / SB, l = j % SB;
-        int real = j < (size_t)k;
-        s->id[j] = real ? keys[j].i : UINT32_MAX;
-        if (real) s->pos_of[keys[j].i] = (uint32_t)j;
-        /* padding lanes sit far away (squared distances ~1e36 stay finite) and are never chosen */
-        for (size_t d = 0; d < D; d++) s->c[(b * D + d) * SB + l] = real ? cent[(size_t)keys[j].i * D + d] : 1e18f;
+    if (!s->c || !s->id || !s->pos_of || (tree ? !s->node : !s->lo0 || !s->hi0) || !ids || !keys) {
+        free(ids); free(keys);
+        return gsz_fail(GSZ_ERROR_memory, "k-means: out of memory");
     }
-    for (size_t b = 0; b < nb; b++) {
-        s->lo0[b] = keys[b * SB].v;
-        s->hi0[b] = keys[GSZ_MIN(b * SB + SB, (size_t)k) - 1].v;
+    for (int i = 0; i < k; i++) ids[i] = (uint32_t)i;
+    if (tree) kd_build(s, cent, ids, keys, k);
+    else {
+        sort_by(cent, dim, 0, ids, keys, k);
+        for (size_t b = 0; b < nb; b++) {
+            size_t e = GSZ_MIN(b * SB + SB, (size_t)k);
+            put_block(s, cent, ids + b * SB, (int)(e - b * SB));
+            s->lo0[b] = keys[b * SB].v;
+            s->hi0[b] = keys[e - 1].v;
+        }
     }
+    free(ids);
     free(keys);
     return GSZ_OK;
 }
 
-static void searcher_free(searcher *s) { free(s->c); free(s->lo0); free(s->hi0); free(s->id); free(s->pos_of); free(s->len); free(s->len_min_b); }
+static void searcher_free(searcher *s) {
+    free(s->c); free(s->id); free(s->pos_of); free(s->len);
+    free(s->node); free(s->len_min_n); free(s->lo0); free(s->hi0); free(s->len_min_b);
+}
 
 /* Code lengths -log2(count/n) per entry, laid out like the centroids (an unused entry costs as much
- * as one used once in 2n, padding lanes infinitely much). */
+ * as one used once in 2n, padding lanes infinitely much), and their minima per node or block. */
 static gsz_error searcher_set_lengths(searcher *s, const uint32_t *assign, size_t n) {
     size_t nl = (size_t)s->nb * SB;
     s->len = malloc(nl * sizeof(float));
-    s->len_min_b = malloc((size_t)s->nb * sizeof(float));
+    if (s->node) s->len_min_n = malloc((size_t)s->nn * sizeof(float));
+    else s->len_min_b = malloc((size_t)s->nb * sizeof(float));
     size_t *cnt = calloc((size_t)s->k, sizeof *cnt);
-    if (!s->len || !s->len_min_b || !cnt) { free(cnt); return gsz_fail(GSZ_ERROR_memory, "k-means: out of memory"); }
+    if (!s->len || (s->node ? !s->len_min_n : !s->len_min_b) || !cnt) { free(cnt); return gsz_fail(GSZ_ERROR_memory, "k-means: out of memory"); }
     for (size_t i = 0; i < n; i++) cnt[assign[i]]++;
     s->len_min = INFINITY;
     for (size_t j = 0; j < nl; j++) {
@@ -205,7 +280,15 @@ static gsz_error searcher_set_lengths(searcher *s, const uint32_t *assign, size_
         s->len[j] = (float)-log2(c / (double)n);
         s->len_min = GSZ_MIN(s->len_min, s->len[j]);
     }
-    for (size_t b = 0; b < (size_t)s->nb; b++) {
+    for (int v = s->node ? s->nn - 1 : -1; v >= 0; v--) { /* children come after their parent */
+        const kd_node *nd = &s->node[v];
+        float m = INFINITY;
+        if (nd->block >= 0)
+            for (size_t l = 0; l < SB; l++) m = GSZ_MIN(m, s->len[(size_t)nd->block * SB + l]);
+        else m = GSZ_MIN(s->len_min_n[nd->child[0]], s->len_min_n[nd->child[1]]);
+        s->len_min_n[v] = m;
+    }
+    for (size_t b = 0; !s->node && b < (size_t)s->nb; b++) {
         s->len_min_b[b] = s->len[b * SB];
         for (size_t l = 1; l < SB; l++) s->len_min_b[b] = GSZ_MIN(s->len_min_b[b], s->len[b * SB + l]);
     }
@@ -241,40 +324,88 @@ static inline void eval_block(const searcher *s, int b, const float *q, float mu
         if (ids[l] != UINT32_MAX && (acc[l] < *best || (acc[l] == *best && ids[l] < *best_id))) { *best = acc[l]; *best_id = ids[l]; }
 }
 
-/* Exact nearest centroid (ties: lowest original id); hint = an original id to start from or
- * UINT32_MAX. Blocks are visited outward from the start along the first coordinate; the slab bound
- * (q0 - c0)^2 > best ends each direction. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-__attribute__((target_clones("avx2", "default")))
-#endif
-static uint32_t search(const searcher *s, const float *q, uint32_t hint, float mu, float *out_d) {
-    int nb = s->nb;
-    int start;
-    if (hint != UINT32_MAX) start = (int)(s->pos_of[hint] / SB);
-    else {
+/* The tree's search after the block `first` (-1: none): a subtree is skipped where its cell's squared
+ * distance plus mu times its shortest code length exceeds the best by more than rounding (1e-5
+ * relative: exact ties and near-ties are always evaluated, so the result is the exact nearest). */
+#define KD_STACK 64 /* pending far children: one per level at most, 22 levels at the largest codebook */
+static inline void kd_search(const searcher *s, const float *q, int first, float mu, float *best, uint32_t *best_id) {
+    int dim = s->dim;
+    /* off: per coordinate the query's distance to the cell; each pending far child keeps its own */
+    float off[KD_DIMS] = {0}, stack_off[KD_STACK][KD_DIMS], stack_rd[KD_STACK], rd = 0.0f;
+    int stack_v[KD_STACK], top = 0, v = 0;
+    for (;;) {
+        const kd_node *nd = &s->node[v];
+        if ((mu > 0 ? rd + mu * s->len_min_n[v] : rd) <= *best * 1.00001f) {
+            if (nd->block < 0) {
+                int d = nd->dim;
+                float x = q[d], old = off[d];
+                float gl = x > nd->lmax ? x - nd->lmax : 0.0f, gr = x < nd->rmin ? nd->rmin - x : 0.0f;
+                int near = gr < gl; /* 1: the right child is nearer */
+                float gn = GSZ_MAX(near ? gr : gl, old), gf = GSZ_MAX(near ? gl : gr, old);
+                float rf = rd - old * old + gf * gf;
+                int far = nd->child[!near];
+                if (top < KD_STACK && (mu > 0 ? rf + mu * s->len_min_n[far] : rf) <= *best * 1.00001f) {
+                    memcpy(stack_off[top], off, (size_t)dim * sizeof(float));
+                    stack_off[top][d] = gf;
+                    stack_rd[top] = rf;
+                    stack_v[top++] = far;
+                }
+                off[d] = gn;
+                rd = rd - old * old + gn * gn;
+                v = nd->child[near];
+                continue;
+            }
+            if (nd->block != first) eval_block(s, nd->block, q, mu, best, best_id);
+        }
+        if (!top) return;
+        top--;
+        v = stack_v[top];
+        rd = stack_rd[top];
+        memcpy(off, stack_off[top], (size_t)dim * sizeof(float));
+    }
+}
+
+/* The slab's search after the block `first` (-1: none): blocks outward from the first (or from the
+ * query's place along the first coordinate); past the slab bound with the shortest code anywhere each
+ * direction stops, with the block's shortest that block is skipped. */
+static inline void slab_search(const searcher *s, const float *q, int first, float mu, float *best, uint32_t *best_id) {
+    int nb = s->nb, start = first;
+    if (start < 0) {
         int lo = 0, hi = nb; /* first block whose range reaches q0 */
         while (lo < hi) {
             int mid = (lo + hi) / 2;
             if (s->hi0[mid] < q[0]) lo = mid + 1; else hi = mid;
         }
         start = lo < nb ? lo : nb - 1;
+        eval_block(s, start, q, mu, best, best_id);
     }
-    float best = INFINITY, base = mu > 0 ? mu * s->len_min : 0.0f;
-    uint32_t best_id = UINT32_MAX;
-    eval_block(s, start, q, mu, &best, &best_id);
-    /* past the slab bound with the shortest code anywhere: stop; with the block's shortest: skip it */
+    float base = mu > 0 ? mu * s->len_min : 0.0f;
     for (int b = start + 1; b < nb; b++) {
         float gap = GSZ_MAX(0.0f, s->lo0[b] - q[0]);
-        if (gap * gap + base > best) break;
-        if (mu > 0 && gap * gap + mu * s->len_min_b[b] > best) continue;
-        eval_block(s, b, q, mu, &best, &best_id);
+        if (gap * gap + base > *best) break;
+        if (mu > 0 && gap * gap + mu * s->len_min_b[b] > *best) continue;
+        eval_block(s, b, q, mu, best, best_id);
     }
     for (int b = start - 1; b >= 0; b--) {
         float gap = GSZ_MAX(0.0f, q[0] - s->hi0[b]);
-        if (gap * gap + base > best) break;
-        if (mu > 0 && gap * gap + mu * s->len_min_b[b] > best) continue;
-        eval_block(s, b, q, mu, &best, &best_id);
+        if (gap * gap + base > *best) break;
+        if (mu > 0 && gap * gap + mu * s->len_min_b[b] > *best) continue;
+        eval_block(s, b, q, mu, best, best_id);
     }
+}
+
+/* Exact nearest centroid (ties: lowest original id); hint = an original id whose block is evaluated
+ * first (a close entry makes the bounds prune early), or UINT32_MAX. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static uint32_t search(const searcher *s, const float *q, uint32_t hint, float mu, float *out_d) {
+    int first = hint != UINT32_MAX ? (int)(s->pos_of[hint] / SB) : -1;
+    float best = INFINITY;
+    uint32_t best_id = UINT32_MAX;
+    if (first >= 0) eval_block(s, first, q, mu, &best, &best_id);
+    if (s->node) kd_search(s, q, first, mu, &best, &best_id);
+    else slab_search(s, q, first, mu, &best, &best_id);
     if (out_d) *out_d = mu > 0 ? GSZ_MAX(0.0f, best - mu * s->len[s->pos_of[best_id]]) : best;
     return best_id;
 }

@@ -662,14 +662,16 @@ static void test_geometry_canonical_same_image(void **state) {
     gsz_scene_free(&t);
 }
 
-static void test_kmeans_exact_and_deterministic(void **state) {
-    (void)state;
-    enum { N = 5000, D = 9, K = 64 };
-    float *x = malloc(N * D * 4), *w = malloc(N * 4), c1[K * D], c2[K * D];
+/* k-means gives the same result for any thread count, and its pruned search (a k-d tree up to 4
+ * coordinates, a slab along the first principal axis above) the nearest centroid (ties: lowest index). */
+static void kmeans_exact_check(int D, int K) {
+    enum { N = 5000 };
+    float *x = malloc((size_t)N * D * 4), *w = malloc(N * 4), *c1 = malloc((size_t)K * D * 4), *c2 = malloc((size_t)K * D * 4);
     gsz_rng r = {42};
     for (int i = 0; i < N; i++) {
         w[i] = (float)gsz_rng_uniform(&r);
         for (int d = 0; d < D; d++) x[i * D + d] = (float)gsz_rng_normal(&r) * (d < 3 ? 3.0f : 0.3f) + (float)(i % 5);
+        if (i % 7 == 3) memcpy(x + i * D, x + (i - 1) * D, (size_t)D * 4); /* repeated points: ties */
     }
     gsz_kmeans_options o = {0};
     o.k = K;
@@ -678,9 +680,8 @@ static void test_kmeans_exact_and_deterministic(void **state) {
     assert_int_equal(gsz_kmeans(x, w, N, D, &o, c1, a1), GSZ_OK);
     o.threads = 2;
     assert_int_equal(gsz_kmeans(x, w, N, D, &o, c2, a2), GSZ_OK);
-    assert_memory_equal(c1, c2, sizeof c1);
+    assert_memory_equal(c1, c2, (size_t)K * D * 4);
     assert_memory_equal(a1, a2, N * 4);
-    /* pruned search == brute force (ties: lowest index) */
     for (int i = 0; i < N; i++) {
         float best = INFINITY;
         uint32_t bi = 0;
@@ -693,7 +694,14 @@ static void test_kmeans_exact_and_deterministic(void **state) {
         for (int d = 0; d < D; d++) { float t = x[i * D + d] - c1[a1[i] * D + d]; got += t * t; }
         assert_true(a1[i] == bi || fabsf(got - best) <= 1e-5f * (1 + best));
     }
-    free(x); free(w); free(a1); free(a2);
+    free(x); free(w); free(c1); free(c2); free(a1); free(a2);
+}
+
+static void test_kmeans_exact_and_deterministic(void **state) {
+    (void)state;
+    kmeans_exact_check(3, 300); /* the tree, 38 leaves */
+    kmeans_exact_check(4, 61);  /* a partial last leaf */
+    kmeans_exact_check(9, 64);  /* the slab */
 }
 
 /* Entropy-constrained k-means: fewer bits in the indices for a bounded rise in weighted error, the
