@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -239,6 +240,22 @@ void gsz_parallel_for(size_t n, size_t chunk, int threads, gsz_range_fn fn, void
     args[0].worker = 0;
     pf_main(&args[0]);
     for (int i = 1; i <= started; i++) pthread_join(tid[i], NULL);
+}
+
+/* The process's peak resident memory: VmHWM of its own address space (getrusage's maxrss would also
+ * count what a parent held when it forked this process before the exec, e.g. a Python bench harness). */
+size_t gsz_peak_rss_bytes(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    unsigned long long kib = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %llu kB", &kib) == 1) break;
+    if (f) fclose(f);
+    if (!kib) {
+        struct rusage ru;
+        if (getrusage(RUSAGE_SELF, &ru) == 0) kib = (unsigned long long)ru.ru_maxrss;
+    }
+    return (size_t)kib * 1024;
 }
 
 double gsz_now(void) {

@@ -52,6 +52,7 @@ void gsz_parallel_for(size_t n, size_t chunk, int threads, gsz_range_fn fn, void
 int gsz_thread_count(int requested); /* 0 => online cores */
 
 double gsz_now(void); /* monotonic seconds */
+size_t gsz_peak_rss_bytes(void); /* peak resident memory of this process so far */
 
 /* Small deterministic PRNG (splitmix64 / xoshiro-style). */
 typedef struct { uint64_t s; } gsz_rng;

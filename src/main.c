@@ -171,9 +171,9 @@ static void print_compress_stats(FILE *f, const char *in, const char *out, size_
         gsz_json_string(f, out ? out : "");
         fprintf(f, ",\"input_bytes\":%zu,\"output_bytes\":%zu,\"ratio\":%.3f,\"bytes_per_gaussian\":%.4f,"
                    "\"input_gaussians\":%zu,\"output_gaussians\":%zu,\"sh_degree\":%d,\"count_by_degree\":[%zu,%zu,%zu,%zu],"
-                   "\"psnr_estimate\":%.3f,\"seconds\":%.3f,\"seconds_significance\":%.3f,\"seconds_sh\":%.3f,\"seconds_vq\":%.3f,\"seconds_encode\":%.3f,\"seconds_refine\":%.3f,\"lattice\":%s,\"sections\":{",
+                   "\"psnr_estimate\":%.3f,\"peak_rss_bytes\":%zu,\"seconds\":%.3f,\"seconds_significance\":%.3f,\"seconds_sh\":%.3f,\"seconds_vq\":%.3f,\"seconds_encode\":%.3f,\"seconds_refine\":%.3f,\"lattice\":%s,\"sections\":{",
                 in_bytes, st->bytes, (double)in_bytes / (double)st->bytes, bpg, st->input_count, st->output_count, st->sh_degree,
-                st->count_by_degree[0], st->count_by_degree[1], st->count_by_degree[2], st->count_by_degree[3], st->psnr_estimate, secs,
+                st->count_by_degree[0], st->count_by_degree[1], st->count_by_degree[2], st->count_by_degree[3], st->psnr_estimate, gsz_peak_rss_bytes(), secs,
                 st->seconds_significance, st->seconds_sh, st->seconds_vq, st->seconds_encode, st->seconds_refine, st->lattice ? "true" : "false");
         int first = 1;
         for (int t = 1; t < 32; t++)

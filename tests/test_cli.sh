@@ -13,7 +13,8 @@ grep -q "missing.ply" "$T/err" || fail "error does not name the file: $(cat "$T/
 
 # corrupt .gsz
 $GSZ synth 3000 --sh 1 -o "$T/s.ply" -q || fail "synth"
-$GSZ compress "$T/s.ply" -o "$T/s.gsz" -q --views 6 || fail "compress"
+$GSZ compress "$T/s.ply" -o "$T/s.gsz" -q --views 6 --json >"$T/c.json" || fail "compress"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["output_bytes"] > 0 and d["peak_rss_bytes"] > 1 << 20' "$T/c.json" || fail "compress --json"
 head -c 200 "$T/s.gsz" >"$T/cut.gsz"
 $GSZ decompress "$T/cut.gsz" -o "$T/cut.ply" 2>"$T/err" && fail "decompress of a truncated file succeeded"
 grep -q "cut.gsz" "$T/err" || fail "error does not name the file: $(cat "$T/err")"
