@@ -102,7 +102,7 @@ gsz_error gsz_entropy_encode(const void *data, size_t n, int w, int level, int t
         /* the high levels' match tables grow with the stream and are sized for more than it holds
          * (level 19: 36 MB for a 1 MB stream, ~80 MB at 5 MB; two contexts at once). Over 4 MB a 4 MB
          * window (files within 0.1%, 1.2x faster); below, chain and hash tables of 1/4 and 1/16 the
-         * stream's power of two (biker max's peak 53 -> 23 MB, files within 0.02%; docs/BENCHMARKS.md) */
+         * stream's power of two (biker max's peak 53 -> 23 MB, files within 0.1%; docs/BENCHMARKS.md) */
         const int wl = 22;
         if (level >= 17 && len > ((size_t)1 << wl)) {
             ZSTD_CCtx_setParameter(cc, ZSTD_c_windowLog, wl);
