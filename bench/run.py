@@ -45,7 +45,8 @@ def run(cmd):
 
 
 def run_measured(cmd):
-    """Runs cmd and returns (seconds, peak RSS MiB, stdout) using wait4 for the child's own peak."""
+    """Runs cmd and returns (seconds, peak RSS MiB, stdout), the peak from wait4: it also counts what the
+    child carried from this process until its exec, so gsz's own figure (peak_rss_bytes) replaces it."""
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out = p.stdout.read()
