@@ -49,15 +49,13 @@ static inline void copy_floats(float *dst, const float *src, size_t n) {
 }
 
 /* Gaussian i's codebook values into a float scene (indices already checked). Attribute a: scale,
- * rotation, colour; the SH bands of degree d (of nr3 values per Gaussian), the rest zero. */
+ * rotation, colour; the SH bands of degree d (dim values of the nr3 per Gaussian), the rest zero. */
 static void put_entry(gsz_scene *s, size_t i, float *const *cb, int a, uint32_t v) {
     float *dst = a == 0 ? s->scale + 3 * i : a == 1 ? s->rot + 4 * i : s->sh_dc + 3 * i;
-    size_t dim = a == 1 ? 4 : 3;
+    size_t dim = (size_t)gsz_codebook_dim(a);
     copy_floats(dst, cb[a] + dim * v, dim);
 }
-static void put_sh(gsz_scene *s, size_t i, float *const *cb, size_t nr3, int d, uint32_t v) {
-    static const size_t dims[4] = {0, 9, 24, 45};
-    size_t dim = dims[d];
+static void put_sh(gsz_scene *s, size_t i, float *const *cb, size_t nr3, int d, size_t dim, uint32_t v) {
     float *dst = s->sh_rest + nr3 * i;
     if (dim) copy_floats(dst, cb[2 + d] + dim * v, dim);
     if (dim < nr3) memset(dst + dim, 0, (nr3 - dim) * sizeof(float));
@@ -128,7 +126,8 @@ static void fill_range(void *p, size_t b, size_t e, int w) {
         if (!ok && i < bad) bad = i;
     }
     if (f->degs) { /* required whenever the file's SH degree is above 0 */
-        size_t at[4], nr3 = s ? (size_t)gsz_shRestCount(s->sh_degree) * 3 : 0;
+        size_t at[4], nr3 = s ? (size_t)gsz_shRestCount(s->sh_degree) * 3 : 0, dim[4] = {0};
+        for (int d = 1; d < 4; d++) dim[d] = (size_t)gsz_codebook_dim(2 + d);
         memcpy(at, f->starts + 4 * (b / FILL_CHUNK), sizeof at);
         if (x) memcpy(x->degree + b, f->degs + b, e - b);
         for (size_t i = b; i < e; i++) {
@@ -141,7 +140,7 @@ static void fill_range(void *p, size_t b, size_t e, int w) {
                 if (!valid && i < bad) bad = i;
             }
             if (x) x->index[3][i] = v;
-            else if (valid && nr3) put_sh(s, i, f->cb, nr3, d, v); /* nr3 0: a degree-0 file (which may still carry an all-zero sh.degree stream) */
+            else if (valid && nr3) put_sh(s, i, f->cb, nr3, d, dim[d], v); /* nr3 0: a degree-0 file (which may still carry an all-zero sh.degree stream) */
         }
     } else if (x) {
         memset(x->degree + b, 0, e - b);

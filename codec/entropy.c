@@ -72,6 +72,9 @@ static size_t compress_frame(ZSTD_CCtx *cc, uint8_t *dst, size_t cap, const uint
     return out.pos;
 }
 
+/* The bytes of one plane where the transform tx splits n elements into byte planes, else 0. */
+static size_t plane_bytes(int tx, size_t n) { return tx == GSZ_TX_PLANES || tx == GSZ_TX_DELTA_PLANES ? n : 0; }
+
 gsz_error gsz_entropy_encode(const void *data, size_t n, int w, int level, int threads, uint8_t **out, size_t *out_size, int *tx_out) {
     static const int order[] = {GSZ_TX_RAW, GSZ_TX_PLANES, GSZ_TX_DELTA_PLANES, GSZ_TX_DELTA_VARINT};
     ZSTD_CCtx *cc = ZSTD_createCCtx();
@@ -89,7 +92,7 @@ gsz_error gsz_entropy_encode(const void *data, size_t n, int w, int level, int t
         if (!tr) { free(buf); ZSTD_freeCCtx(cc); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
         ZSTD_CCtx_reset(cc, ZSTD_reset_session_and_parameters);
         ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, GSZ_MIN(level, 3));
-        size_t r = compress_frame(cc, buf, cap, tr, len, tx == GSZ_TX_PLANES || tx == GSZ_TX_DELTA_PLANES ? n : 0);
+        size_t r = compress_frame(cc, buf, cap, tr, len, plane_bytes(tx, n));
         free(tr);
         if (!ZSTD_isError(r) && r < best) { best = r; best_tx = tx; }
     }
@@ -120,8 +123,8 @@ gsz_error gsz_entropy_encode(const void *data, size_t n, int w, int level, int t
         /* the planes of 1- and 2-byte streams (indices, opacities) are close to memoryless: matches
          * under 6 bytes, which the optimal parser takes there, cost more than the literals they replace
          * (playbot-trained -0.8%, playbot -0.4%; docs/BENCHMARKS.md) */
-        if (w <= 2 && (best_tx == GSZ_TX_PLANES || best_tx == GSZ_TX_DELTA_PLANES)) ZSTD_CCtx_setParameter(cc, ZSTD_c_minMatch, 6);
-        r = compress_frame(cc, buf, cap, tr, len, best_tx == GSZ_TX_PLANES || best_tx == GSZ_TX_DELTA_PLANES ? n : 0);
+        if (w <= 2 && plane_bytes(best_tx, n)) ZSTD_CCtx_setParameter(cc, ZSTD_c_minMatch, 6);
+        r = compress_frame(cc, buf, cap, tr, len, plane_bytes(best_tx, n));
     }
     free(tr);
     ZSTD_freeCCtx(cc);

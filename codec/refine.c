@@ -543,7 +543,6 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     /* of the indexed scene only the codebooks are left to store */
     free(x.pos); free(x.degree);
     x.pos = NULL;
-    sig = NULL;
     x.degree = NULL;
     for (int a = 0; a < 4; a++) { free(x.index[a]); x.index[a] = NULL; }
     uint32_t gone = 0;
