@@ -82,6 +82,10 @@ gsz_error gsz_codebook_unpack(const uint8_t *in, size_t size, int expect_dim, in
 /* SH codebook transform-coded at `step * 2^cls[j]` (cls may be NULL: 0): one entry per Gaussian, or a
  * k-means codebook; cb is replaced by the decoded values. */
 gsz_error gsz_codebook_pack_sh(float *cb, int k, int dim, float step, const uint8_t *cls, uint8_t **out, size_t *out_size);
+/* Offsets in a packed codebook (any encoding) where its byte planes start (at most max): the entropy
+ * coder starts a zstd block at each, so that each plane gets a Huffman table of its own. */
+#define GSZ_CODEBOOK_CUTS 128 /* more than any codebook has: 1 + 45 planes of 2 bytes */
+size_t gsz_codebook_cuts(const uint8_t *cb, size_t size, size_t *cut, size_t max);
 /* A transform-coded codebook's step where every entry has class 0 (a k-means codebook coded as a
  * whole, which fine-tuning fits and stores again at this step); 0 for any other codebook. For a
  * codebook that gsz_codebook_unpack accepted. */
@@ -111,8 +115,8 @@ void gsz_lattice_quantise(gsz_scene *s);
  * streams of at least GSZ_ZSTD_MT_MIN bytes use up to `threads` zstd workers (same bytes for any count). */
 enum { GSZ_TX_RAW = 0, GSZ_TX_PLANES = 1, GSZ_TX_DELTA_PLANES = 2, GSZ_TX_DELTA_VARINT = 3, GSZ_TX_COUNT };
 #define GSZ_ZSTD_MT_MIN ((size_t)8 << 20)
-gsz_error gsz_entropy_encode(const void *data, size_t n, int width, int level, int threads, uint8_t **out, size_t *out_size,
-                             int *transform);
+gsz_error gsz_entropy_encode(const void *data, size_t n, int width, int level, int threads, const size_t *cut, size_t ncut,
+                             uint8_t **out, size_t *out_size, int *transform);
 /* Decodes into out (n*width bytes, allocated by the caller); every size is checked. */
 gsz_error gsz_entropy_decode(const uint8_t *in, size_t in_size, int transform, size_t n, int width, void *out);
 

@@ -3,7 +3,10 @@
  * The encoder ranks the transforms with a fast zstd level and compresses the winner at the target level. */
 #include "codec.h"
 
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_c_stableInBuffer */
 #include <zstd.h>
 #include <zstd_errors.h>
 
@@ -48,19 +51,21 @@ static uint8_t *transform(const uint8_t *in, size_t n, int w, int tx, size_t *ou
     return o;
 }
 
-/* One zstd frame of len bytes (its content size in the header, as the decoder requires) in which each
- * `piece` bytes (the byte planes) start a new block: zstd gives a block one Huffman table for its
- * literals, and a block that straddles two planes codes both with a table fitted to neither (playbot's
- * 2-byte index streams: 0.1-0.4 bits per index; docs/BENCHMARKS.md). Returns the size or a zstd error. */
-static size_t compress_frame(ZSTD_CCtx *cc, uint8_t *dst, size_t cap, const uint8_t *src, size_t len, size_t piece) {
+/* One zstd frame of len bytes (its content size in the header, as the decoder requires) in which a
+ * block starts at each of the ncut ascending offsets cut[]: zstd gives a block one Huffman table for its
+ * literals, and a block that straddles two byte planes codes both with a table fitted to neither
+ * (playbot's 2-byte index streams: 0.1-0.4 bits per index; the planes of codebooks with an entry per
+ * Gaussian: high and max files with SH 1.0-1.5% smaller; docs/BENCHMARKS.md). Returns the size or a
+ * zstd error. */
+static size_t compress_frame(ZSTD_CCtx *cc, uint8_t *dst, size_t cap, const uint8_t *src, size_t len, const size_t *cut, size_t ncut) {
     size_t r = ZSTD_CCtx_setPledgedSrcSize(cc, len);
     if (ZSTD_isError(r)) return r;
     ZSTD_outBuffer out = {dst, cap, 0};
-    if (!piece) piece = len;
-    size_t at = 0;
+    size_t at = 0, c = 0;
     do {
-        size_t end = GSZ_MIN(len, at + piece);
-        ZSTD_inBuffer in = {src + at, end - at, 0};
+        while (c < ncut && cut[c] <= at) c++;
+        size_t end = c < ncut && cut[c] < len ? cut[c] : len;
+        ZSTD_inBuffer in = {src, end, at}; /* one growing view of src, as a stable input buffer requires */
         ZSTD_EndDirective mode = end == len ? ZSTD_e_end : ZSTD_e_flush;
         do {
             r = ZSTD_compressStream2(cc, &out, &in, mode);
@@ -72,30 +77,73 @@ static size_t compress_frame(ZSTD_CCtx *cc, uint8_t *dst, size_t cap, const uint
     return out.pos;
 }
 
-/* The bytes of one plane where the transform tx splits n elements into byte planes, else 0. */
-static size_t plane_bytes(int tx, size_t n) { return tx == GSZ_TX_PLANES || tx == GSZ_TX_DELTA_PLANES ? n : 0; }
+/* Order-0 entropy of a byte histogram, in bits for all its bytes. */
+static double hist_bits(const uint32_t *h) {
+    double tot = 0, bits = 0;
+    for (int i = 0; i < 256; i++) tot += h[i];
+    for (int i = 0; i < 256; i++)
+        if (h[i]) bits += h[i] * log2(tot / h[i]);
+    return bits;
+}
 
-gsz_error gsz_entropy_encode(const void *data, size_t n, int w, int level, int threads, uint8_t **out, size_t *out_size, int *tx_out) {
+/* Of the candidate block starts cand[] in s (len bytes), those where a Huffman table of its own pays:
+ * each plane joins the block before it unless one table for both costs more (order-0 estimate) than
+ * a table (TABLE_BITS: zstd's description of a byte alphabet's code lengths is 40-130 bytes; 64 to
+ * 256 bytes here give files within 0.05%). */
+#define TABLE_BITS (8 * 128)
+static size_t choose_cuts(const uint8_t *s, size_t len, const size_t *cand, size_t nc, size_t *out) {
+    uint32_t cur[256] = {0}, pl[256], both[256];
+    size_t no = 0;
+    for (size_t j = 0; j < (nc ? cand[0] : len); j++) cur[s[j]]++;
+    for (size_t i = 0; i < nc; i++) {
+        memset(pl, 0, sizeof pl);
+        for (size_t j = cand[i]; j < (i + 1 < nc ? cand[i + 1] : len); j++) pl[s[j]]++;
+        for (int b = 0; b < 256; b++) both[b] = cur[b] + pl[b];
+        if (hist_bits(both) > hist_bits(cur) + hist_bits(pl) + TABLE_BITS) { out[no++] = cand[i]; memcpy(cur, pl, sizeof cur); }
+        else memcpy(cur, both, sizeof cur);
+    }
+    return no;
+}
+
+static int is_planes(int tx) { return tx == GSZ_TX_PLANES || tx == GSZ_TX_DELTA_PLANES; }
+
+/* The block starts of transform tx's output s (len bytes): of a codebook's planes (1-byte elements:
+ * every transform keeps their offsets) those where a table of its own pays, or where tx splits n
+ * elements of w bytes into byte planes. out: room for ncut or 7 entries. */
+static size_t block_cuts(const uint8_t *s, size_t len, int tx, size_t n, int w, const size_t *cut, size_t ncut, size_t *out) {
+    if (w == 1) return choose_cuts(s, len, cut, ncut, out);
+    if (!is_planes(tx)) return 0;
+    for (int b = 1; b < w; b++) out[b - 1] = (size_t)b * n;
+    return (size_t)w - 1;
+}
+
+gsz_error gsz_entropy_encode(const void *data, size_t n, int w, int level, int threads, const size_t *cut, size_t ncut,
+                             uint8_t **out, size_t *out_size, int *tx_out) {
     static const int order[] = {GSZ_TX_RAW, GSZ_TX_PLANES, GSZ_TX_DELTA_PLANES, GSZ_TX_DELTA_VARINT};
-    ZSTD_CCtx *cc = ZSTD_createCCtx();
-    if (!cc) return gsz_fail(GSZ_ERROR_memory, "zstd: cannot create context");
+    if (w != 1) ncut = 0;
+    size_t *cuts = malloc((ncut + 8) * sizeof *cuts), nc;
+    ZSTD_CCtx *cc = cuts ? ZSTD_createCCtx() : NULL;
+    if (!cc) { free(cuts); return gsz_fail(GSZ_ERROR_memory, "zstd: cannot create context"); }
     int best_tx = GSZ_TX_RAW;
     size_t best = SIZE_MAX;
     size_t cap = ZSTD_compressBound(n * 10 + 1);
     uint8_t *buf = malloc(cap);
-    if (!buf) { ZSTD_freeCCtx(cc); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
+    if (!buf) { free(cuts); ZSTD_freeCCtx(cc); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
     int ntx = w == 1 ? 2 : 4;
     for (int t = 0; t < ntx; t++) {
         int tx = w == 1 && t == 1 ? GSZ_TX_DELTA_PLANES : order[t];
         size_t len;
         uint8_t *tr = transform(data, n, w, tx, &len);
-        if (!tr) { free(buf); ZSTD_freeCCtx(cc); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
+        if (!tr) { free(cuts); free(buf); ZSTD_freeCCtx(cc); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
         ZSTD_CCtx_reset(cc, ZSTD_reset_session_and_parameters);
         ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, GSZ_MIN(level, 3));
-        size_t r = compress_frame(cc, buf, cap, tr, len, plane_bytes(tx, n));
-        free(tr);
+        nc = block_cuts(tr, len, tx, n, w, cut, ncut, cuts);
+        size_t r = compress_frame(cc, buf, cap, tr, len, cuts, nc);
         if (!ZSTD_isError(r) && r < best) { best = r; best_tx = tx; }
+        free(tr);
     }
+    /* the winner transformed again rather than kept from its trial: one stream-sized buffer less while
+     * the others are tried (guitar max: +0.7 MB at the peak if kept), for a pass over the stream */
     size_t len;
     uint8_t *tr = transform(data, n, w, best_tx, &len);
     size_t r = 0;
@@ -120,13 +168,18 @@ gsz_error gsz_entropy_encode(const void *data, size_t n, int w, int level, int t
         /* large streams (the per-Gaussian SH of big scenes) in zstd's multithreaded mode, whose output
          * is the same for any number of workers >= 1 (unlike its single-threaded mode) */
         if (len >= GSZ_ZSTD_MT_MIN) ZSTD_CCtx_setParameter(cc, ZSTD_c_nbWorkers, GSZ_MAX(1, threads));
+        /* otherwise zstd reads the transformed stream where it lies instead of copying it into a window
+         * buffer of its own (same frame; guitar max's peak 15.6 -> 14.9 MB) */
+        else ZSTD_CCtx_setParameter(cc, ZSTD_c_stableInBuffer, 1);
         /* the planes of 1- and 2-byte streams (indices, opacities) are close to memoryless: matches
          * under 6 bytes, which the optimal parser takes there, cost more than the literals they replace
          * (playbot-trained -0.8%, playbot -0.4%; docs/BENCHMARKS.md) */
-        if (w <= 2 && plane_bytes(best_tx, n)) ZSTD_CCtx_setParameter(cc, ZSTD_c_minMatch, 6);
-        r = compress_frame(cc, buf, cap, tr, len, plane_bytes(best_tx, n));
+        if (w <= 2 && is_planes(best_tx)) ZSTD_CCtx_setParameter(cc, ZSTD_c_minMatch, 6);
+        nc = block_cuts(tr, len, best_tx, n, w, cut, ncut, cuts);
+        r = compress_frame(cc, buf, cap, tr, len, cuts, nc);
     }
     free(tr);
+    free(cuts);
     ZSTD_freeCCtx(cc);
     if (!tr || ZSTD_isError(r)) { free(buf); return gsz_fail(GSZ_ERROR_memory, "zstd compression failed"); }
     uint8_t *shrunk = realloc(buf, r ? r : 1);
@@ -210,9 +263,10 @@ gsz_error gsz_entropy_decode(const uint8_t *in, size_t in_size, int tx, size_t n
 }
 
 gsz_error gsz_section_encode(gsz_section *sec, const void *raw, size_t n, int width, int level, int threads, uint8_t **stored) {
-    size_t size = 0;
+    size_t size = 0, cut[GSZ_CODEBOOK_CUTS], ncut = 0;
     int tx = 0;
-    gsz_error e = gsz_entropy_encode(raw, n, width, level, threads, stored, &size, &tx);
+    if (width == 1 && gsz_codebook_slot(sec->type) >= 0) ncut = gsz_codebook_cuts(raw, n, cut, GSZ_CODEBOOK_CUTS);
+    gsz_error e = gsz_entropy_encode(raw, n, width, level, threads, cut, ncut, stored, &size, &tx);
     if (e) return e;
     sec->transform = (uint8_t)tx;
     sec->width = (uint8_t)width;

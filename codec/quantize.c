@@ -192,6 +192,24 @@ gsz_error gsz_codebook_pack_sh(float *cb, int k, int dim, float step, const uint
     return GSZ_OK;
 }
 
+size_t gsz_codebook_cuts(const uint8_t *p, size_t size, size_t *cut, size_t max) {
+    if (size < 8) return 0;
+    size_t K = get32(p), M = (size_t)(p[4] | p[5] << 8), at, piece = K, pieces = M, n = 0;
+    switch (p[7]) {
+    case 0: at = 8 + 8 * M; piece = K * (p[6] == 16 ? 2 : 1); break;
+    case 2: if (size < 10) return 0; at = 10 + 4 * (size_t)(p[8] | p[9] << 8); break;
+    case 1: /* the class bytes, then each plane's byte planes */
+        if (size < 12 + M) return 0;
+        at = 12 + M;
+        pieces = 1;
+        for (size_t m = 0; m < M; m++) pieces += p[12 + m];
+        break;
+    default: return 0;
+    }
+    for (size_t i = 0; i < pieces && at < size && n < max; i++, at += piece) cut[n++] = at;
+    return n;
+}
+
 float gsz_codebook_shared_step(const uint8_t *p, size_t size) {
     if (size < 12 || p[7] != 1) return 0;
     size_t K = get32(p), M = (size_t)(p[4] | p[5] << 8);

@@ -530,7 +530,7 @@ static void test_lying_sections(void **state) {
     uint8_t *enc;
     size_t esz;
     int tx;
-    assert_int_equal(gsz_entropy_encode(idx, n, sec->width, 3, 1, &enc, &esz, &tx), GSZ_OK);
+    assert_int_equal(gsz_entropy_encode(idx, n, sec->width, 3, 1, NULL, 0, &enc, &esz, &tx), GSZ_OK);
     m = c;
     for (size_t i = 0; i < m.n; i++)
         if (m.s[i].type == GSZ_SEC_DC_IDX) { m.s[i].payload = enc; m.s[i].stored_size = esz; m.s[i].transform = (uint8_t)tx; }
@@ -634,7 +634,7 @@ static void test_lattice(void **state) {
     uint8_t *enc;
     size_t esz;
     int tx;
-    assert_int_equal(gsz_entropy_encode(rng, nrng, 4, 3, 1, &enc, &esz, &tx), GSZ_OK);
+    assert_int_equal(gsz_entropy_encode(rng, nrng, 4, 3, 1, NULL, 0, &enc, &esz, &tx), GSZ_OK);
     m = c;
     for (size_t i = 0; i < m.n; i++)
         if (m.s[i].type == GSZ_SEC_LAT_RANGES) { m.s[i].payload = enc; m.s[i].stored_size = esz; m.s[i].transform = (uint8_t)tx; }
@@ -868,7 +868,7 @@ static void test_entropy_round_trip(void **state) {
             uint8_t *enc;
             size_t esz;
             int tx;
-            assert_int_equal(gsz_entropy_encode(data, N, w, 5, 1, &enc, &esz, &tx), GSZ_OK);
+            assert_int_equal(gsz_entropy_encode(data, N, w, 5, 1, NULL, 0, &enc, &esz, &tx), GSZ_OK);
             memset(back, 0, sizeof back);
             assert_int_equal(gsz_entropy_decode(enc, esz, tx, N, w, back), GSZ_OK);
             assert_memory_equal(data, back, (size_t)N * w);
@@ -882,8 +882,8 @@ static void test_entropy_round_trip(void **state) {
     uint8_t *e1, *e3;
     size_t n1, n3;
     int t1, t3;
-    assert_int_equal(gsz_entropy_encode(src, big, 1, 3, 1, &e1, &n1, &t1), GSZ_OK);
-    assert_int_equal(gsz_entropy_encode(src, big, 1, 3, 3, &e3, &n3, &t3), GSZ_OK);
+    assert_int_equal(gsz_entropy_encode(src, big, 1, 3, 1, NULL, 0, &e1, &n1, &t1), GSZ_OK);
+    assert_int_equal(gsz_entropy_encode(src, big, 1, 3, 3, NULL, 0, &e3, &n3, &t3), GSZ_OK);
     assert_int_equal(n1, n3);
     assert_int_equal(t1, t3);
     assert_memory_equal(e1, e3, n1);
