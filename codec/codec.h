@@ -82,9 +82,15 @@ gsz_error gsz_codebook_unpack(const uint8_t *in, size_t size, int expect_dim, in
 /* SH codebook transform-coded at `step * 2^cls[j]` (cls may be NULL: 0): one entry per Gaussian, or a
  * k-means codebook; cb is replaced by the decoded values. */
 gsz_error gsz_codebook_pack_sh(float *cb, int k, int dim, float step, const uint8_t *cls, uint8_t **out, size_t *out_size);
+/* Encoding 3 of an encoding-1 codebook p (as gsz_codebook_pack_sh writes it): the same integers with
+ * the zeros split off, a flag per value (byte planes of 8 flags) and then each plane's nonzero values
+ * less one; malloc'd, NULL when out of memory. Most values of a fine transform-coded codebook are zero
+ * (83% in playbot-trained's high), and a byte plane of mostly zeros costs zstd's Huffman coding at
+ * least a bit a value; the entropy stage keeps whichever of the two codes smaller. */
+uint8_t *gsz_codebook_sh_split(const uint8_t *p, size_t *out_size);
 /* Offsets in a packed codebook (any encoding) where its byte planes start (at most max): the entropy
  * coder starts a zstd block at each, so that each plane gets a Huffman table of its own. */
-#define GSZ_CODEBOOK_CUTS 128 /* more than any codebook has: 1 + 45 planes of 2 bytes */
+#define GSZ_CODEBOOK_CUTS 128 /* more than any codebook has: 1 + 6 flag planes + 45 planes of 2 bytes */
 size_t gsz_codebook_cuts(const uint8_t *cb, size_t size, size_t *cut, size_t max);
 /* A transform-coded codebook's step where every entry has class 0 (a k-means codebook coded as a
  * whole, which fine-tuning fits and stores again at this step); 0 for any other codebook. For a

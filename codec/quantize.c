@@ -158,6 +158,51 @@ static void quantise_sh(float *e, size_t M, double s, int32_t *q, int write_back
 
 static uint32_t zigzag(int32_t q) { return ((uint32_t)q << 1) ^ (uint32_t)(q >> 31); }
 
+/* Bit i of an encoding-3 entry's flags is component sh_flag_component(i, M): the opponent components'
+ * first (luminance) of every coefficient, then the second, then the third, so that the flags of the
+ * components most often nonzero share bytes. */
+static size_t sh_flag_component(size_t i, size_t M) { return 3 * (i % (M / 3)) + i / (M / 3); }
+
+uint8_t *gsz_codebook_sh_split(const uint8_t *p, size_t *out_size) {
+    size_t K = get32(p), M = (size_t)(p[4] | p[5] << 8), G = (M + 7) / 8, nz[255] = {0}, wide[255] = {0}, at[255], o = 12 + M + K;
+    const uint8_t *w = p + 12;
+    for (size_t m = 0; m < M; m++) {
+        at[m] = o;
+        for (size_t j = 0; j < K; j++) {
+            uint32_t z = p[o + j] | (w[m] == 2 ? (uint32_t)p[o + K + j] << 8 : 0);
+            nz[m] += z != 0;
+            wide[m] |= z > 256;
+        }
+        o += K * w[m];
+    }
+    size_t total = 12 + M + K + G * K;
+    for (size_t m = 0; m < M; m++) total += nz[m] * (wide[m] ? 2 : 1);
+    uint8_t *q = calloc(total, 1);
+    if (!q) return NULL;
+    memcpy(q, p, 12 + M + K);
+    q[7] = 3;
+    for (size_t m = 0; m < M; m++) q[12 + m] = wide[m] ? 2 : 1;
+    uint8_t *flags = q + 12 + M + K, *v = flags + G * K;
+    for (size_t i = 0; i < M; i++) {
+        size_t m = sh_flag_component(i, M);
+        for (size_t j = 0; j < K; j++)
+            if (p[at[m] + j] | (w[m] == 2 ? p[at[m] + K + j] : 0)) flags[(i / 8) * K + j] |= (uint8_t)(1u << (i % 8));
+    }
+    for (size_t m = 0; m < M; m++) {
+        size_t n = 0;
+        for (size_t j = 0; j < K; j++) {
+            uint32_t z = p[at[m] + j] | (w[m] == 2 ? (uint32_t)p[at[m] + K + j] << 8 : 0);
+            if (!z) continue;
+            v[n] = (uint8_t)(z - 1);
+            if (wide[m]) v[nz[m] + n] = (uint8_t)((z - 1) >> 8);
+            n++;
+        }
+        v += nz[m] * (wide[m] ? 2 : 1);
+    }
+    *out_size = total;
+    return q;
+}
+
 gsz_error gsz_codebook_pack_sh(float *cb, int k, int dim, float step, const uint8_t *cls, uint8_t **out, size_t *out_size) {
     if (dim % 3 || dim > 255 || !(step > 0) || !isfinite(step)) return gsz_fail(GSZ_ERROR_argument, "SH codebook: dimension %d, step %g", dim, (double)step);
     if (k < 1 || k > GSZ_CODEBOOK_MAX) return gsz_fail(GSZ_ERROR_argument, "codebook: %d entries (the format allows 1 to 2^24)", k);
@@ -192,6 +237,16 @@ gsz_error gsz_codebook_pack_sh(float *cb, int k, int dim, float step, const uint
     return GSZ_OK;
 }
 
+/* Nonzero values per component of an encoding-3 codebook, from its G = ceil(M/8) flag planes. */
+static void sh_nonzero(const uint8_t *flags, size_t K, size_t M, size_t *nz) {
+    for (size_t i = 0; i < M; i++) {
+        size_t c = 0;
+        const uint8_t *f = flags + (i / 8) * K;
+        for (size_t j = 0; j < K; j++) c += (f[j] >> (i % 8)) & 1;
+        nz[sh_flag_component(i, M)] = c;
+    }
+}
+
 size_t gsz_codebook_cuts(const uint8_t *p, size_t size, size_t *cut, size_t max) {
     if (size < 8) return 0;
     size_t K = get32(p), M = (size_t)(p[4] | p[5] << 8), at, piece = K, pieces = M, n = 0;
@@ -204,14 +259,25 @@ size_t gsz_codebook_cuts(const uint8_t *p, size_t size, size_t *cut, size_t max)
         pieces = 1;
         for (size_t m = 0; m < M; m++) pieces += p[12 + m];
         break;
+    case 3: /* the class bytes, the flag planes, then each plane's nonzero values (as byte planes) */
+        if (size < 12 + M + K * (1 + (M + 7) / 8) || M > 255) return 0;
+        at = 12 + M;
+        pieces = 1 + (M + 7) / 8;
+        break;
     default: return 0;
     }
     for (size_t i = 0; i < pieces && at < size && n < max; i++, at += piece) cut[n++] = at;
+    if (p[7] == 3) { /* the value planes' lengths from the flags */
+        size_t nz[255];
+        sh_nonzero(p + 12 + M + K, K, M, nz);
+        for (size_t m = 0; m < M; m++)
+            for (int b = 0; b < p[12 + m] && at < size && n < max; b++, at += nz[m]) cut[n++] = at;
+    }
     return n;
 }
 
 float gsz_codebook_shared_step(const uint8_t *p, size_t size) {
-    if (size < 12 || p[7] != 1) return 0;
+    if (size < 12 || (p[7] != 1 && p[7] != 3)) return 0;
     size_t K = get32(p), M = (size_t)(p[4] | p[5] << 8);
     if (size < 12 + M + K) return 0;
     for (size_t j = 0; j < K; j++)
@@ -247,24 +313,84 @@ static void unpack_sh_range(void *c_, size_t b, size_t e_, int w) {
     }
 }
 
+typedef struct {
+    const uint8_t *flags, *vals[255], *width; /* encoding 3: flag planes, each plane's values, their widths */
+    const uint8_t *w1;                        /* encoding 1's plane widths (z = value + 1 may need 2 bytes) */
+    uint8_t *planes;                          /* out: encoding 1's planes */
+    const size_t *at, *nz;
+    size_t K, M;
+} expand_ctx;
+
+/* Encoding 3's planes back to encoding 1's (a plane per job): each value where its flag is set. */
+static void expand_range(void *c_, size_t b, size_t e, int w) {
+    (void)w;
+    const expand_ctx *c = c_;
+    size_t K = c->K;
+    for (size_t i = b; i < e; i++) {
+        size_t m = sh_flag_component(i, c->M), n = 0, nz = c->nz[m];
+        const uint8_t *f = c->flags + (i / 8) * K, *v = c->vals[m];
+        uint8_t *lo = c->planes + c->at[m], *hi = lo + K, bit = (uint8_t)(1u << (i % 8));
+        int wide_in = c->width[m] == 2, wide_out = c->w1[m] == 2;
+        for (size_t j = 0; j < K; j++) {
+            uint32_t z = 0;
+            if (f[j] & bit) { z = 1u + v[n] + (wide_in ? (uint32_t)v[nz + n] << 8 : 0); n++; }
+            lo[j] = (uint8_t)z;
+            if (wide_out) hi[j] = (uint8_t)(z >> 8);
+        }
+    }
+}
+
 static gsz_error unpack_sh(const uint8_t *p, size_t size, uint32_t k, int dim, int threads, float **cb_out) {
-    size_t K = k, M = (size_t)dim;
+    size_t K = k, M = (size_t)dim, G = (M + 7) / 8;
+    int split = p[7] == 3;
     if (dim % 3 || dim > 255) return gsz_fail(GSZ_ERROR_corrupt, "transform-coded codebook of dimension %d", dim);
-    if (size < 12 + M + K) return gsz_fail(GSZ_ERROR_corrupt, "codebook truncated");
+    if (size < 12 + M + K + (split ? G * K : 0)) return gsz_fail(GSZ_ERROR_corrupt, "codebook truncated");
     unpack_sh_ctx c = {p + 12 + M, {0}, p + 12, K, M, getf(p + 8), NULL};
     if (!(c.step > 0) || !isfinite(c.step) || !isfinite(c.step * 128.0f * 32768.0f)) return gsz_fail(GSZ_ERROR_corrupt, "codebook step invalid");
-    size_t at = 12 + M + K;
-    for (size_t m = 0; m < M; m++) {
-        if (c.width[m] != 1 && c.width[m] != 2) return gsz_fail(GSZ_ERROR_corrupt, "codebook plane %zu: width %u", m, c.width[m]);
-        c.plane[m] = p + at;
-        at += K * c.width[m];
-    }
-    if (size != at) return gsz_fail(GSZ_ERROR_corrupt, "codebook size mismatch");
     for (size_t j = 0; j < K; j++)
         if (c.cls[j] > 7) return gsz_fail(GSZ_ERROR_corrupt, "codebook entry %zu: step class %u above 7", j, c.cls[j]);
+    uint8_t *planes = NULL, w1[255];
+    size_t at = 12 + M + K, nz[255], pat[255];
+    if (split) {
+        const uint8_t *flags = p + at;
+        if (M % 8)
+            for (size_t j = 0; j < K; j++)
+                if (flags[(G - 1) * K + j] >> (M % 8)) return gsz_fail(GSZ_ERROR_corrupt, "codebook entry %zu: flag beyond the dimension", j);
+        sh_nonzero(flags, K, M, nz);
+        expand_ctx x = {flags, {0}, c.width, w1, NULL, pat, nz, K, M};
+        at += G * K;
+        size_t psize = 0;
+        for (size_t m = 0; m < M; m++) {
+            if (c.width[m] != 1 && c.width[m] != 2) return gsz_fail(GSZ_ERROR_corrupt, "codebook plane %zu: width %u", m, c.width[m]);
+            x.vals[m] = p + at;
+            at += nz[m] * c.width[m];
+            if (at > size) return gsz_fail(GSZ_ERROR_corrupt, "codebook truncated");
+            /* z = value + 1 needs a second byte where a value reaches 255, and must fit two */
+            w1[m] = c.width[m];
+            for (size_t n = 0; n < nz[m]; n++) {
+                if (w1[m] == 1 && x.vals[m][n] == 255) w1[m] = 2;
+                if (c.width[m] == 2 && (x.vals[m][n] & x.vals[m][nz[m] + n]) == 255) return gsz_fail(GSZ_ERROR_corrupt, "codebook plane %zu: value out of range", m);
+            }
+            pat[m] = psize;
+            psize += K * w1[m];
+        }
+        if (size != at) return gsz_fail(GSZ_ERROR_corrupt, "codebook size mismatch");
+        if (!(planes = x.planes = gsz_malloc_array(psize ? psize : 1, 1))) return gsz_fail(GSZ_ERROR_memory, "out of memory");
+        gsz_parallel_for(M, 1, threads, expand_range, &x);
+        c.width = w1;
+        for (size_t m = 0; m < M; m++) c.plane[m] = planes + pat[m];
+    } else {
+        for (size_t m = 0; m < M; m++) {
+            if (c.width[m] != 1 && c.width[m] != 2) return gsz_fail(GSZ_ERROR_corrupt, "codebook plane %zu: width %u", m, c.width[m]);
+            c.plane[m] = p + at;
+            at += K * c.width[m];
+        }
+        if (size != at) return gsz_fail(GSZ_ERROR_corrupt, "codebook size mismatch");
+    }
     c.cb = gsz_malloc_array(K, M * sizeof(float));
-    if (!c.cb) return gsz_fail(GSZ_ERROR_memory, "out of memory");
+    if (!c.cb) { free(planes); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
     gsz_parallel_for(K, 4096, threads, unpack_sh_range, &c);
+    free(planes);
     *cb_out = c.cb;
     return GSZ_OK;
 }
@@ -276,7 +402,7 @@ gsz_error gsz_codebook_unpack(const uint8_t *p, size_t size, int expect_dim, int
     int dim = p[4] | p[5] << 8, bits = p[6];
     if (dim != expect_dim) return gsz_fail(GSZ_ERROR_corrupt, "codebook dimension %d, expected %d", dim, expect_dim);
     if (k == 0 || k > (uint32_t)GSZ_CODEBOOK_MAX) return gsz_fail(GSZ_ERROR_corrupt, "codebook size %u", k);
-    if (p[7] == 1) { /* transform-coded (SH) */
+    if (p[7] == 1 || p[7] == 3) { /* transform-coded (SH), 3: with the zeros split off */
         if (size < 12) return gsz_fail(GSZ_ERROR_corrupt, "codebook truncated");
         if (expect_dim < 9 || bits != 16) return gsz_fail(GSZ_ERROR_corrupt, "transform-coded codebook outside the SH sections, or not marked 16-bit");
         gsz_error e = unpack_sh(p, size, k, dim, threads, cb_out);

@@ -21,15 +21,17 @@ SECS=${GSZ_FUZZ_SECONDS:-45}
 if [ "$SECS" -gt 0 ]; then
     echo "== fuzzing ${SECS}s per decoder"
     C=build-fuzz/corpus
-    mkdir -p "$C/ply" "$C/gsz"
+    mkdir -p "$C/ply" "$C/gsz" "$C/codebook"
     ./build/gsz synth 40 --sh 1 -o "$C/ply/seed.ply" -q
     ./build/gsz compress "$C/ply/seed.ply" -o "$C/gsz/seed.gsz" -q --views 4
-    ./build/gsz compress "$C/ply/seed.ply" -o "$C/gsz/seed-high.gsz" -q --views 4 --preset high --refine 0 # transform-coded SH
+    ./build/gsz compress "$C/ply/seed.ply" -o "$C/gsz/seed-high.gsz" -q --views 4 --preset high --refine 0 # transform-coded SH, zeros split off (encoding 3)
     ./build/gsz synth 400 --sh 1 --palette 4 -o "$C/palette.ply" -q
     ./build/gsz compress "$C/palette.ply" -o "$C/gsz/seed-table.gsz" -q --preset max # value tables, an SH palette
     ./build/gsz synth 300 --sh 1 --lattice -o "$C/lattice.ply" -q
     ./build/gsz compress "$C/lattice.ply" -o "$C/gsz/seed-lattice.gsz" -q --preset max # compressed.ply's lattice
     ./build-fuzz/tests/fuzz_ply -max_total_time="$SECS" -max_len=65536 -print_final_stats=1 "$C/ply" 2>&1 | tail -3
     ./build-fuzz/tests/fuzz_gsz -max_total_time="$SECS" -max_len=65536 -print_final_stats=1 "$C/gsz" 2>&1 | tail -3
+    # the codebook decoder on its own (no zstd frame in the way): it finds the encodings' layouts in seconds
+    ./build-fuzz/tests/fuzz_codebook -max_total_time="$SECS" -max_len=8192 -print_final_stats=1 "$C/codebook" 2>&1 | tail -3
 fi
 echo "all tests passed"

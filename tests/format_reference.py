@@ -60,18 +60,46 @@ def codebook(raw, dim):
     k, m, bits, enc = struct.unpack_from("<IHBB", raw, 0)
     if m != dim:
         fail(f"codebook dimension {m}, expected {dim}")
-    if enc == 1:
+    if enc in (1, 3):
         step = np.float64(np.frombuffer(raw, dtype="<f4", count=1, offset=8)[0])
         width = np.frombuffer(raw, dtype=np.uint8, count=m, offset=12).astype(np.int64)
         cls = np.frombuffer(raw, dtype=np.uint8, count=k, offset=12 + m).astype(np.int64)
-        if len(raw) != 12 + m + k + k * int(width.sum()) or cls.max() > 7 or not set(width) <= {1, 2}:
+        if cls.max() > 7 or not set(width) <= {1, 2}:
             fail("transform-coded codebook malformed")
-        z = np.empty((k, m), dtype=np.int64)
+        z = np.zeros((k, m), dtype=np.int64)
         at = 12 + m + k
-        for c in range(m):
-            b = np.frombuffer(raw, dtype=np.uint8, count=k * width[c], offset=at).astype(np.int64)
-            z[:, c] = b[:k] | ((b[k:] << 8) if width[c] == 2 else 0)
-            at += k * width[c]
+        if enc == 1:
+            if len(raw) != at + k * int(width.sum()):
+                fail("transform-coded codebook size")
+            for c in range(m):
+                b = np.frombuffer(raw, dtype=np.uint8, count=k * width[c], offset=at).astype(np.int64)
+                z[:, c] = b[:k] | ((b[k:] << 8) if width[c] == 2 else 0)
+                at += k * width[c]
+        else:
+            g = (m + 7) // 8
+            if len(raw) < at + g * k:
+                fail("transform-coded codebook truncated")
+            fl = np.frombuffer(raw, dtype=np.uint8, count=g * k, offset=at).reshape(g, k)
+            at += g * k
+            bits = np.unpackbits(fl[:, :, None], axis=2, bitorder="little").transpose(1, 0, 2).reshape(k, 8 * g)
+            if bits[:, m:].any():
+                fail("flag beyond the dimension")
+            t = m // 3
+            comp = [3 * (i % t) + i // t for i in range(m)]  # flag bit i: component comp[i]
+            nz = np.zeros((k, m), dtype=bool)
+            nz[:, comp] = bits[:, :m].astype(bool)
+            for c in range(m):
+                cnt = int(nz[:, c].sum())
+                b = np.frombuffer(raw, dtype=np.uint8, count=cnt * width[c], offset=at).astype(np.int64)
+                if len(b) != cnt * width[c]:
+                    fail("transform-coded codebook truncated")
+                v = b[:cnt] | ((b[cnt:] << 8) if width[c] == 2 else 0)
+                if (v > 65534).any():
+                    fail("value out of range")
+                z[nz[:, c], c] = v + 1
+                at += cnt * width[c]
+            if at != len(raw):
+                fail("transform-coded codebook size")
         y = np.where(z & 1, -((z + 1) >> 1), z >> 1).astype(np.float64) * (step * 2.0 ** cls)[:, None]
         a, bb, c = 0.57735026918962576, 0.70710678118654752, 0.40824829046386302
         out = np.empty((k, m), dtype=F32)

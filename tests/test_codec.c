@@ -785,8 +785,35 @@ static void test_sh_transform_codebook(void **state) {
             /* each opponent component within 0.6 steps (dead-zone rounding, offset 0.4) */
             assert_true(sqrt(e) <= step * (1 << cls[j]) * sqrt(3.0) * 0.6 * 1.0001 + 1e-6);
         }
+    /* encoding 3 (the zeros split off): the same entries; its planes as block starts for zstd */
+    size_t qs = 0, cut[GSZ_CODEBOOK_CUTS];
+    uint8_t *q = gsz_codebook_sh_split(p, &qs);
+    assert_non_null(q);
+    assert_int_equal(q[7], 3);
+    assert_int_equal(q[12], 2); /* entry 0's clamped values: a wide plane */
+    assert_int_equal(gsz_codebook_cuts(q, qs, cut, GSZ_CODEBOOK_CUTS), 1 + (M + 7) / 8 + M + 3);
+    assert_int_equal(gsz_codebook_cuts(p, sz, cut, GSZ_CODEBOOK_CUTS), 1 + M + 3);
+    float *back3;
+    assert_int_equal(gsz_codebook_unpack(q, qs, M, 2, &back3, &k, &bits), GSZ_OK);
+    assert_int_equal(k, K);
+    assert_memory_equal(back3, back, K * M * 4);
+    free(back3);
     free(back);
     float *none;
+    size_t flags = 12 + M + K;
+    assert_int_equal(gsz_codebook_unpack(q, qs - 1, M, 2, &none, &k, &bits), GSZ_ERROR_corrupt); /* size */
+    assert_int_equal(gsz_codebook_unpack(q, flags + 5, M, 2, &none, &k, &bits), GSZ_ERROR_corrupt); /* no room for the flags */
+    q[flags + 5 * K + 9] ^= 0x80; /* flag 47 of entry 9: beyond the 45 components */
+    assert_int_equal(gsz_codebook_unpack(q, qs, M, 2, &none, &k, &bits), GSZ_ERROR_corrupt);
+    q[flags + 5 * K + 9] ^= 0x80;
+    q[flags + 3] ^= 0x01; /* one flag more or less: the value planes no longer add up */
+    assert_int_equal(gsz_codebook_unpack(q, qs, M, 2, &none, &k, &bits), GSZ_ERROR_corrupt);
+    q[flags + 3] ^= 0x01;
+    size_t v0 = flags + (M + 7) / 8 * K, n0 = 0; /* plane 0 (wide): its first value's low and high bytes */
+    for (int j = 0; j < K; j++) n0 += q[flags + j] & 1;
+    q[v0] = q[v0 + n0] = 0xFF; /* v = 65535: z would not fit */
+    assert_int_equal(gsz_codebook_unpack(q, qs, M, 2, &none, &k, &bits), GSZ_ERROR_corrupt);
+    free(q);
     assert_int_equal(gsz_codebook_unpack(p, sz, 24, 2, &none, &k, &bits), GSZ_ERROR_corrupt); /* dimension */
     assert_int_equal(gsz_codebook_unpack(p, sz - 1, M, 2, &none, &k, &bits), GSZ_ERROR_corrupt); /* size */
     assert_int_equal(gsz_codebook_unpack(p, 11, M, 2, &none, &k, &bits), GSZ_ERROR_corrupt);
