@@ -237,13 +237,21 @@ gsz_error gsz_codebook_pack_sh(float *cb, int k, int dim, float step, const uint
     return GSZ_OK;
 }
 
-/* Nonzero values per component of an encoding-3 codebook, from its G = ceil(M/8) flag planes. */
-static void sh_nonzero(const uint8_t *flags, size_t K, size_t M, size_t *nz) {
-    for (size_t i = 0; i < M; i++) {
-        size_t c = 0;
-        const uint8_t *f = flags + (i / 8) * K;
-        for (size_t j = 0; j < K; j++) c += (f[j] >> (i % 8)) & 1;
-        nz[sh_flag_component(i, M)] = c;
+/* Nonzero values per component of an encoding-3 codebook among entries [b, e), from its G = ceil(M/8)
+ * flag planes of K bytes: 8 entries' flags at a time, summed per bit position by a multiply. */
+static void sh_nonzero(const uint8_t *flags, size_t K, size_t M, size_t b, size_t e, size_t *nz) {
+    for (size_t m = 0; m < M; m++) nz[m] = 0;
+    for (size_t g = 0; g < (M + 7) / 8; g++) {
+        const uint8_t *f = flags + g * K;
+        size_t c[8] = {0}, j = b;
+        for (; j + 8 <= e; j += 8) {
+            uint64_t x;
+            memcpy(&x, f + j, 8);
+            for (int t = 0; t < 8; t++) c[t] += (size_t)((((x >> t) & 0x0101010101010101ull) * 0x0101010101010101ull) >> 56);
+        }
+        for (; j < e; j++)
+            for (int t = 0; t < 8; t++) c[t] += (f[j] >> t) & 1;
+        for (size_t t = 0; t < 8 && 8 * g + t < M; t++) nz[sh_flag_component(8 * g + t, M)] = c[t];
     }
 }
 
@@ -269,7 +277,7 @@ size_t gsz_codebook_cuts(const uint8_t *p, size_t size, size_t *cut, size_t max)
     for (size_t i = 0; i < pieces && at < size && n < max; i++, at += piece) cut[n++] = at;
     if (p[7] == 3) { /* the value planes' lengths from the flags */
         size_t nz[255];
-        sh_nonzero(p + 12 + M + K, K, M, nz);
+        sh_nonzero(p + 12 + M + K, K, M, 0, K, nz);
         for (size_t m = 0; m < M; m++)
             for (int b = 0; b < p[12 + m] && at < size && n < max; b++, at += nz[m]) cut[n++] = at;
     }
@@ -285,6 +293,17 @@ float gsz_codebook_shared_step(const uint8_t *p, size_t size) {
     return getf(p + 8);
 }
 
+/* Encoding 3 decoded directly: entries in blocks of SPLIT_BLOCK, each block starting from its values'
+ * offsets in every plane (the flags counted before it). */
+#define SPLIT_BLOCK 4096
+struct split_ctx {
+    const uint8_t *flags, *vals[255], *width;
+    size_t *first;       /* per block, per component: the values before the block */
+    const uint8_t *fp[255]; /* component m's flag plane */
+    uint8_t sh[255];        /* and bit in it */
+    const size_t *nz;
+};
+
 typedef struct {
     const uint8_t *cls;
     const uint8_t *plane[256]; /* start of each plane */
@@ -292,105 +311,122 @@ typedef struct {
     size_t K, M;
     float step;
     float *cb;
+    const struct split_ctx *split; /* encoding 3, else NULL */
 } unpack_sh_ctx;
 
+static const uint8_t zero2[2];
+
+/* a if f else b, in arithmetic: a ternary before a load compiles to a branch, which the flags defeat */
+static inline const uint8_t *pick(uint32_t f, const uint8_t *a, const uint8_t *b) {
+    uintptr_t m = (uintptr_t)0 - (uintptr_t)f;
+    return (const uint8_t *)(((uintptr_t)a & m) | ((uintptr_t)b & ~m));
+}
+
+/* Entries [b, e) in runs of SUB: each plane's integers of the run first (tight loops over one plane),
+ * then each entry's opponent inverse. */
+#define SUB 256
 static void unpack_sh_range(void *c_, size_t b, size_t e_, int w) {
     (void)w;
     const unpack_sh_ctx *c = c_;
-    size_t K = c->K, M = c->M;
-    for (size_t j = b; j < e_; j++) {
-        double s = (double)c->step * (double)(1u << c->cls[j]);
-        float *e = c->cb + j * M;
-        for (size_t t = 0; t < M; t += 3) {
-            double y[3];
-            for (int u = 0; u < 3; u++) {
-                const uint8_t *pl = c->plane[t + (size_t)u];
-                uint32_t z = pl[j] | (c->width[t + (size_t)u] == 2 ? (uint32_t)pl[K + j] << 8 : 0);
-                y[u] = s * (double)((int32_t)(z >> 1) ^ -(int32_t)(z & 1));
+    size_t K = c->K, M = c->M, at[45];
+    int32_t y[45 * SUB];
+    const struct split_ctx *x = c->split;
+    if (x) { /* the values' offsets at b: its block's, then its entries' */
+        memcpy(at, x->first + (b / SPLIT_BLOCK) * M, M * sizeof *at);
+        for (size_t i = b / SPLIT_BLOCK * SPLIT_BLOCK; i < b; i++)
+            for (size_t m = 0; m < M; m++) at[m] += (x->fp[m][i] >> x->sh[m]) & 1u;
+    }
+    for (size_t r = b; r < e_; r += SUB) {
+        size_t n = GSZ_MIN((size_t)SUB, e_ - r);
+        for (size_t m = 0; m < M; m++) {
+            int32_t *ym = y + m * SUB;
+            if (x) { /* without branches: on some planes a flag is as often set as not */
+                const uint8_t *fp = x->fp[m] + r, *v = x->vals[m], *vh = x->width[m] == 2 ? v + x->nz[m] : NULL;
+                unsigned sh = x->sh[m];
+                size_t a = at[m];
+                for (size_t i = 0; i < n; i++) {
+                    uint32_t f = (fp[i] >> sh) & 1u;
+                    const uint8_t *lo = pick(f, v + a, zero2), *hi = vh ? pick(f, vh + a, zero2) : zero2;
+                    uint32_t z = (1u + (*lo | (uint32_t)*hi << 8)) & (0u - f);
+                    ym[i] = (int32_t)(z >> 1) ^ -(int32_t)(z & 1);
+                    a += f;
+                }
+                at[m] = a;
+            } else {
+                const uint8_t *pl = c->plane[m] + r, *ph = c->width[m] == 2 ? pl + K : NULL;
+                for (size_t i = 0; i < n; i++) {
+                    uint32_t z = pl[i] | (ph ? (uint32_t)ph[i] << 8 : 0);
+                    ym[i] = (int32_t)(z >> 1) ^ -(int32_t)(z & 1);
+                }
             }
-            opp_inverse(y[0], y[1], y[2], e + t);
+        }
+        for (size_t i = 0; i < n; i++) {
+            double s = (double)c->step * (double)(1u << c->cls[r + i]);
+            float *e = c->cb + (r + i) * M;
+            for (size_t t = 0; t < M; t += 3) opp_inverse(s * y[t * SUB + i], s * y[(t + 1) * SUB + i], s * y[(t + 2) * SUB + i], e + t);
         }
     }
 }
 
-typedef struct {
-    const uint8_t *flags, *vals[255], *width; /* encoding 3: flag planes, each plane's values, their widths */
-    const uint8_t *w1;                        /* encoding 1's plane widths (z = value + 1 may need 2 bytes) */
-    uint8_t *planes;                          /* out: encoding 1's planes */
-    const size_t *at, *nz;
-    size_t K, M;
-} expand_ctx;
-
-/* Encoding 3's planes back to encoding 1's (a plane per job): each value where its flag is set. */
-static void expand_range(void *c_, size_t b, size_t e, int w) {
+static void first_range(void *c_, size_t b, size_t e, int w) {
     (void)w;
-    const expand_ctx *c = c_;
-    size_t K = c->K;
-    for (size_t i = b; i < e; i++) {
-        size_t m = sh_flag_component(i, c->M), n = 0, nz = c->nz[m];
-        const uint8_t *f = c->flags + (i / 8) * K, *v = c->vals[m];
-        uint8_t *lo = c->planes + c->at[m], *hi = lo + K, bit = (uint8_t)(1u << (i % 8));
-        int wide_in = c->width[m] == 2, wide_out = c->w1[m] == 2;
-        for (size_t j = 0; j < K; j++) {
-            uint32_t z = 0;
-            if (f[j] & bit) { z = 1u + v[n] + (wide_in ? (uint32_t)v[nz + n] << 8 : 0); n++; }
-            lo[j] = (uint8_t)z;
-            if (wide_out) hi[j] = (uint8_t)(z >> 8);
-        }
-    }
+    unpack_sh_ctx *c = c_;
+    const struct split_ctx *x = c->split;
+    for (size_t k = b; k < e; k++)
+        sh_nonzero(x->flags, c->K, c->M, k * SPLIT_BLOCK, GSZ_MIN(c->K, (k + 1) * SPLIT_BLOCK), x->first + k * c->M);
 }
 
 static gsz_error unpack_sh(const uint8_t *p, size_t size, uint32_t k, int dim, int threads, float **cb_out) {
     size_t K = k, M = (size_t)dim, G = (M + 7) / 8;
     int split = p[7] == 3;
-    if (dim % 3 || dim > 255) return gsz_fail(GSZ_ERROR_corrupt, "transform-coded codebook of dimension %d", dim);
+    if (dim % 3 || dim > 45) return gsz_fail(GSZ_ERROR_corrupt, "transform-coded codebook of dimension %d", dim);
     if (size < 12 + M + K + (split ? G * K : 0)) return gsz_fail(GSZ_ERROR_corrupt, "codebook truncated");
-    unpack_sh_ctx c = {p + 12 + M, {0}, p + 12, K, M, getf(p + 8), NULL};
+    unpack_sh_ctx c = {p + 12 + M, {0}, p + 12, K, M, getf(p + 8), NULL, NULL};
     if (!(c.step > 0) || !isfinite(c.step) || !isfinite(c.step * 128.0f * 32768.0f)) return gsz_fail(GSZ_ERROR_corrupt, "codebook step invalid");
     for (size_t j = 0; j < K; j++)
         if (c.cls[j] > 7) return gsz_fail(GSZ_ERROR_corrupt, "codebook entry %zu: step class %u above 7", j, c.cls[j]);
-    uint8_t *planes = NULL, w1[255];
-    size_t at = 12 + M + K, nz[255], pat[255];
+    size_t at = 12 + M + K, nz[255], *first = NULL;
+    struct split_ctx x = {0};
     if (split) {
-        const uint8_t *flags = p + at;
+        x.flags = p + at;
         if (M % 8)
             for (size_t j = 0; j < K; j++)
-                if (flags[(G - 1) * K + j] >> (M % 8)) return gsz_fail(GSZ_ERROR_corrupt, "codebook entry %zu: flag beyond the dimension", j);
-        sh_nonzero(flags, K, M, nz);
-        expand_ctx x = {flags, {0}, c.width, w1, NULL, pat, nz, K, M};
-        at += G * K;
-        size_t psize = 0;
+                if (x.flags[(G - 1) * K + j] >> (M % 8)) return gsz_fail(GSZ_ERROR_corrupt, "codebook entry %zu: flag beyond the dimension", j);
+        size_t nb = (K + SPLIT_BLOCK - 1) / SPLIT_BLOCK;
+        if (!(first = malloc((nb + 1) * M * sizeof *first))) return gsz_fail(GSZ_ERROR_memory, "out of memory");
+        x.first = first;
+        x.width = c.width;
+        x.nz = nz;
+        for (size_t i = 0; i < M; i++) {
+            x.fp[sh_flag_component(i, M)] = x.flags + (i / 8) * K;
+            x.sh[sh_flag_component(i, M)] = (uint8_t)(i % 8);
+        }
+        c.split = &x;
+        gsz_parallel_for(nb, 8, threads, first_range, &c); /* counts per block, then their running sums */
         for (size_t m = 0; m < M; m++) {
-            if (c.width[m] != 1 && c.width[m] != 2) return gsz_fail(GSZ_ERROR_corrupt, "codebook plane %zu: width %u", m, c.width[m]);
+            size_t acc = 0;
+            for (size_t k = 0; k < nb; k++) { size_t v = first[k * M + m]; first[k * M + m] = acc; acc += v; }
+            nz[m] = acc;
+        }
+        at += G * K;
+        for (size_t m = 0; m < M && at <= size; m++) {
+            if (c.width[m] != 1 && c.width[m] != 2) { free(first); return gsz_fail(GSZ_ERROR_corrupt, "codebook plane %zu: width %u", m, c.width[m]); }
             x.vals[m] = p + at;
             at += nz[m] * c.width[m];
-            if (at > size) return gsz_fail(GSZ_ERROR_corrupt, "codebook truncated");
-            /* z = value + 1 needs a second byte where a value reaches 255, and must fit two */
-            w1[m] = c.width[m];
-            for (size_t n = 0; n < nz[m]; n++) {
-                if (w1[m] == 1 && x.vals[m][n] == 255) w1[m] = 2;
-                if (c.width[m] == 2 && (x.vals[m][n] & x.vals[m][nz[m] + n]) == 255) return gsz_fail(GSZ_ERROR_corrupt, "codebook plane %zu: value out of range", m);
-            }
-            pat[m] = psize;
-            psize += K * w1[m];
+            for (size_t n = 0; c.width[m] == 2 && at <= size && n < nz[m]; n++) /* z = value + 1 must fit two bytes */
+                if ((x.vals[m][n] & x.vals[m][nz[m] + n]) == 255) { free(first); return gsz_fail(GSZ_ERROR_corrupt, "codebook plane %zu: value out of range", m); }
         }
-        if (size != at) return gsz_fail(GSZ_ERROR_corrupt, "codebook size mismatch");
-        if (!(planes = x.planes = gsz_malloc_array(psize ? psize : 1, 1))) return gsz_fail(GSZ_ERROR_memory, "out of memory");
-        gsz_parallel_for(M, 1, threads, expand_range, &x);
-        c.width = w1;
-        for (size_t m = 0; m < M; m++) c.plane[m] = planes + pat[m];
-    } else {
+    } else
         for (size_t m = 0; m < M; m++) {
             if (c.width[m] != 1 && c.width[m] != 2) return gsz_fail(GSZ_ERROR_corrupt, "codebook plane %zu: width %u", m, c.width[m]);
             c.plane[m] = p + at;
             at += K * c.width[m];
         }
-        if (size != at) return gsz_fail(GSZ_ERROR_corrupt, "codebook size mismatch");
-    }
+    if (size != at) { free(first); return gsz_fail(GSZ_ERROR_corrupt, "codebook size mismatch"); }
     c.cb = gsz_malloc_array(K, M * sizeof(float));
-    if (!c.cb) { free(planes); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
-    gsz_parallel_for(K, 4096, threads, unpack_sh_range, &c);
-    free(planes);
+    if (!c.cb) { free(first); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
+    gsz_parallel_for(K, SPLIT_BLOCK, threads, unpack_sh_range, &c);
+    free(first);
     *cb_out = c.cb;
     return GSZ_OK;
 }
