@@ -117,6 +117,25 @@ def codebook(raw, dim):
         if not np.isfinite(table).all() or q.max() >= t:
             fail("codebook table value or index invalid")
         return table[q.reshape(m, k).T].astype(F32)
+    if enc == 4:
+        if m != 4 or bits != 8 or len(raw) != 8 + 4 * k:
+            fail("quaternion codebook malformed")
+        pl = np.frombuffer(raw, dtype=np.uint8, count=4 * k, offset=8).reshape(4, k)
+        big = pl[0].astype(np.int64)
+        if big.max() > 3:
+            fail("largest component above 3")
+        v = np.zeros((k, 4))
+        ss = np.zeros(k)
+        o = np.zeros(k, dtype=np.int64)  # which of the three stored values comes next
+        for i in range(4):
+            use = big != i
+            val = (pl[1:][np.minimum(o, 2), np.arange(k)].astype(np.float64) / 255.0 - 0.5) * (2 * 0.70710678118654752)
+            v[use, i] = val[use]
+            ss[use] += val[use] * val[use]
+            o += use
+        v[np.arange(k), big] = np.sqrt(np.where(ss < 1, 1 - ss, 0.0))
+        v[v[:, 0] < 0] *= -1
+        return v.astype(F32)
     if enc != 0:
         fail(f"codebook encoding {enc}")
     lo = np.frombuffer(raw, dtype="<f4", count=m, offset=8).astype(np.float64)

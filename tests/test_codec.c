@@ -842,6 +842,59 @@ static void test_sh_transform_codebook(void **state) {
     free(orig);
 }
 
+/* Rotation codebooks at 8 bits (encoding 4): the three smallest components and which was largest;
+ * the decoder gives what the encoder wrote back, unit quaternions with w >= 0 within half a step of the
+ * input per component; damaged payloads are refused. */
+static void test_quat_codebook(void **state) {
+    (void)state;
+    enum { K = 1000 };
+    float *cb = malloc(K * 16), *orig = malloc(K * 16), *back;
+    gsz_rng r = {5};
+    for (int j = 0; j < K; j++) {
+        float q[4];
+        for (int i = 0; i < 4; i++) q[i] = (float)gsz_rng_normal(&r) * (j % 7 == 0 && i ? 0.01f : 1.0f); /* some near identity */
+        gsz_quat_canonical(q, orig + 4 * j);
+    }
+    memcpy(cb, orig, K * 16);
+    uint8_t *p;
+    size_t sz, cut[GSZ_CODEBOOK_CUTS];
+    assert_int_equal(gsz_codebook_pack(cb, K, 4, 8, &p, &sz), GSZ_OK);
+    assert_int_equal(p[7], 4);
+    assert_int_equal(sz, 8 + 4 * K);
+    assert_int_equal(gsz_codebook_cuts(p, sz, cut, GSZ_CODEBOOK_CUTS), 4);
+    int k = 0, bits = 0;
+    assert_int_equal(gsz_codebook_unpack(p, sz, 4, 2, &back, &k, &bits), GSZ_OK);
+    assert_int_equal(k, K);
+    assert_int_equal(bits, 8);
+    assert_memory_equal(back, cb, K * 16);
+    for (int j = 0; j < K; j++) {
+        const float *a = back + 4 * j, *o = orig + 4 * j;
+        assert_true(a[0] >= 0);
+        assert_float_equal(a[0] * a[0] + a[1] * a[1] + a[2] * a[2] + a[3] * a[3], 1.0, 1e-5);
+        float sg = a[0] * o[0] + a[1] * o[1] + a[2] * o[2] + a[3] * o[3] < 0 ? -1.0f : 1.0f; /* w = 0 is either sign */
+        /* half a step 2^0.5/255 on the stored components; the largest (>= 1/2) from the unit norm: 3 of those * 2^-0.5 / (1/2) */
+        for (int i = 0; i < 4; i++) assert_true(fabsf(a[i] - sg * o[i]) <= 0.012f);
+    }
+    free(back);
+    float *none;
+    assert_int_equal(gsz_codebook_unpack(p, sz - 1, 4, 2, &none, &k, &bits), GSZ_ERROR_corrupt); /* size */
+    p[8 + 17] = 4; /* no fifth component */
+    assert_int_equal(gsz_codebook_unpack(p, sz, 4, 2, &none, &k, &bits), GSZ_ERROR_corrupt);
+    p[8 + 17] = 0;
+    p[6] = 16; /* marked 16-bit */
+    assert_int_equal(gsz_codebook_unpack(p, sz, 4, 2, &none, &k, &bits), GSZ_ERROR_corrupt);
+    free(p);
+    /* only the rotation codebook may be: a 3-dimensional payload marked encoding 4 */
+    memcpy(cb, orig, K * 16);
+    assert_int_equal(gsz_codebook_pack(cb, K / 4, 3, 8, &p, &sz), GSZ_OK);
+    assert_int_equal(p[7], 0);
+    p[7] = 4;
+    assert_int_equal(gsz_codebook_unpack(p, sz, 3, 2, &none, &k, &bits), GSZ_ERROR_corrupt);
+    free(p);
+    free(cb);
+    free(orig);
+}
+
 /* Decoding into a kept scene: the same values as a fresh decode, arrays reused when the sizes match,
  * replaced when not, freed on error. */
 static void test_decompress_into(void **state) {
@@ -928,7 +981,7 @@ int main(void) {
         cmocka_unit_test(test_lying_sections), cmocka_unit_test(test_geometry_canonical_same_image),
         cmocka_unit_test(test_kmeans_exact_and_deterministic), cmocka_unit_test(test_entropy_round_trip),
         cmocka_unit_test(test_render_gradient), cmocka_unit_test(test_refine), cmocka_unit_test(test_target_prune),
-        cmocka_unit_test(test_kmeans_rate), cmocka_unit_test(test_sh_transform_codebook),
+        cmocka_unit_test(test_kmeans_rate), cmocka_unit_test(test_sh_transform_codebook), cmocka_unit_test(test_quat_codebook),
         cmocka_unit_test(test_decompress_into), cmocka_unit_test(test_palette_exact), cmocka_unit_test(test_codebook_table),
         cmocka_unit_test(test_lattice),
     };
