@@ -104,15 +104,14 @@ static gsz_error pack_quat(float *cb, size_t K, uint8_t **out, size_t *out_size)
     p[4] = 4; p[5] = 0; p[6] = 8; p[7] = 4;
     for (size_t j = 0; j < K; j++) {
         float *e = cb + 4 * j;
-        double n = 0, v[4];
+        double n = 0, v[4] = {1, 0, 0, 0}; /* the identity for a zero or non-finite entry */
         for (int i = 0; i < 4; i++) n += (double)e[i] * e[i];
-        n = n > 0 ? sqrt(n) : 1;
+        n = sqrt(n);
         int big = 0;
-        for (int i = 0; i < 4; i++) {
-            v[i] = (n > 0 ? e[i] / n : 0);
+        for (int i = 0; n > 0 && isfinite(n) && i < 4; i++) {
+            v[i] = e[i] / n;
             if (fabs(v[i]) > fabs(v[big])) big = i;
         }
-        if (!(n > 0) || !(fabs(v[big]) > 0)) { v[0] = 1; v[1] = v[2] = v[3] = 0; big = 0; }
         double sg = v[big] < 0 ? -1 : 1;
         uint8_t q[3];
         for (int i = 0, o = 0; i < 4; i++) {

@@ -29,9 +29,19 @@ if [ "$SECS" -gt 0 ]; then
     ./build/gsz compress "$C/palette.ply" -o "$C/gsz/seed-table.gsz" -q --preset max # value tables, an SH palette
     ./build/gsz synth 300 --sh 1 --lattice -o "$C/lattice.ply" -q
     ./build/gsz compress "$C/lattice.ply" -o "$C/gsz/seed-lattice.gsz" -q --preset max # compressed.ply's lattice
-    ./build-fuzz/tests/fuzz_ply -max_total_time="$SECS" -max_len=65536 -print_final_stats=1 "$C/ply" 2>&1 | tail -3
-    ./build-fuzz/tests/fuzz_gsz -max_total_time="$SECS" -max_len=65536 -print_final_stats=1 "$C/gsz" 2>&1 | tail -3
+    # a harness's exit status is the test's (a pipe into tail would hide a crash from sh, which has no pipefail)
+    fuzz() {
+        h=$1; shift
+        if ! ./build-fuzz/tests/fuzz_$h -max_total_time="$SECS" -print_final_stats=1 -artifact_prefix="$C/" "$@" > "$C/$h.log" 2>&1; then
+            tail -40 "$C/$h.log"
+            echo "fuzz_$h failed (its input is in $C/)"
+            exit 1
+        fi
+        tail -3 "$C/$h.log"
+    }
+    fuzz ply -max_len=65536 "$C/ply"
+    fuzz gsz -max_len=65536 "$C/gsz"
     # the codebook decoder on its own (no zstd frame in the way): it finds the encodings' layouts in seconds
-    ./build-fuzz/tests/fuzz_codebook -max_total_time="$SECS" -max_len=8192 -print_final_stats=1 "$C/codebook" 2>&1 | tail -3
+    fuzz codebook -max_len=8192 "$C/codebook"
 fi
 echo "all tests passed"
