@@ -81,13 +81,13 @@ def codebook(raw, dim):
                 fail("transform-coded codebook truncated")
             fl = np.frombuffer(raw, dtype=np.uint8, count=g * k, offset=at).reshape(g, k)
             at += g * k
-            bits = np.unpackbits(fl[:, :, None], axis=2, bitorder="little").transpose(1, 0, 2).reshape(k, 8 * g)
-            if bits[:, m:].any():
+            flag = np.unpackbits(fl[:, :, None], axis=2, bitorder="little").transpose(1, 0, 2).reshape(k, 8 * g)
+            if flag[:, m:].any():
                 fail("flag beyond the dimension")
             t = m // 3
             comp = [3 * (i % t) + i // t for i in range(m)]  # flag bit i: component comp[i]
             nz = np.zeros((k, m), dtype=bool)
-            nz[:, comp] = bits[:, :m].astype(bool)
+            nz[:, comp] = flag[:, :m].astype(bool)
             for c in range(m):
                 cnt = int(nz[:, c].sum())
                 b = np.frombuffer(raw, dtype=np.uint8, count=cnt * width[c], offset=at).astype(np.int64)
