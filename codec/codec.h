@@ -118,7 +118,9 @@ void gsz_lattice_quantise(gsz_scene *s);
 
 /* ---- entropy.c */
 /* Stream of n elements of width bytes (1,2,4,8). The encoder tries the transforms and keeps the smallest;
- * streams of at least GSZ_ZSTD_MT_MIN bytes use up to `threads` zstd workers (same bytes for any count). */
+ * streams of at least GSZ_ZSTD_MT_MIN bytes use up to `threads` zstd workers (same bytes for any count).
+ * cut: where a 1-byte stream's planes start (a codebook's, gsz_codebook_cuts), or NULL. out NULL: only
+ * ranks the transforms (zstd level 3 at most) and gives the smallest size and its transform. */
 enum { GSZ_TX_RAW = 0, GSZ_TX_PLANES = 1, GSZ_TX_DELTA_PLANES = 2, GSZ_TX_DELTA_VARINT = 3, GSZ_TX_COUNT };
 #define GSZ_ZSTD_MT_MIN ((size_t)8 << 20)
 gsz_error gsz_entropy_encode(const void *data, size_t n, int width, int level, int threads, const size_t *cut, size_t ncut,

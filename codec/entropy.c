@@ -142,6 +142,13 @@ gsz_error gsz_entropy_encode(const void *data, size_t n, int w, int level, int t
         if (!ZSTD_isError(r) && r < best) { best = r; best_tx = tx; }
         free(tr);
     }
+    if (!out) { /* ranking only */
+        free(cuts); free(buf); ZSTD_freeCCtx(cc);
+        if (best == SIZE_MAX) return gsz_fail(GSZ_ERROR_memory, "zstd compression failed");
+        *out_size = best;
+        *tx_out = best_tx;
+        return GSZ_OK;
+    }
     /* the winner transformed again rather than kept from its trial: one stream-sized buffer less while
      * the others are tried (guitar max: +0.7 MB at the peak if kept), for a pass over the stream */
     size_t len;
@@ -262,20 +269,18 @@ gsz_error gsz_entropy_decode(const uint8_t *in, size_t in_size, int tx, size_t n
     return GSZ_OK;
 }
 
-/* The smaller payload (zstd at a fast level, as below) of a transform-coded SH codebook's encodings
- * 1 and 3 (see gsz_codebook_sh_split): playbot-trained high 4.4%, playbot-small high 2.8% smaller
- * files (83% and 68% of the values zero); the k-means codebooks of balanced keep encoding 1. Returns
- * the split copy (the caller's to free) or NULL to keep raw. */
+/* The smaller of a transform-coded SH codebook's encodings 1 and 3 (see gsz_codebook_sh_split) under
+ * zstd as the transforms are ranked (level 3): playbot-trained high 4.4%, playbot-small high 2.8%
+ * smaller files (83% and 68% of the values zero); the k-means codebooks of balanced keep encoding 1.
+ * Returns the split copy (the caller's to free) or NULL to keep raw. */
 static uint8_t *sh_pick(const uint8_t *raw, size_t n, const size_t *cut, size_t ncut, size_t *alt_n) {
-    uint8_t *alt = gsz_codebook_sh_split(raw, alt_n), *ea = NULL, *eb = NULL;
+    uint8_t *alt = gsz_codebook_sh_split(raw, alt_n);
     size_t acut[GSZ_CODEBOOK_CUTS], na = alt ? gsz_codebook_cuts(alt, *alt_n, acut, GSZ_CODEBOOK_CUTS) : 0, sa = 0, sb = 0;
     int tx;
-    if (alt && (gsz_entropy_encode(raw, n, 1, 3, 1, cut, ncut, &ea, &sa, &tx) || gsz_entropy_encode(alt, *alt_n, 1, 3, 1, acut, na, &eb, &sb, &tx) || sb >= sa)) {
+    if (alt && (gsz_entropy_encode(raw, n, 1, 3, 1, cut, ncut, NULL, &sa, &tx) || gsz_entropy_encode(alt, *alt_n, 1, 3, 1, acut, na, NULL, &sb, &tx) || sb >= sa)) {
         free(alt);
         alt = NULL;
     }
-    free(ea);
-    free(eb);
     return alt;
 }
 

@@ -233,16 +233,12 @@ uint8_t *gsz_codebook_sh_split(const uint8_t *p, size_t *out_size) {
     q[7] = 3;
     for (size_t m = 0; m < M; m++) q[12 + m] = wide[m] ? 2 : 1;
     uint8_t *flags = q + 12 + M + K, *v = flags + G * K;
-    for (size_t i = 0; i < M; i++) {
-        size_t m = sh_flag_component(i, M);
-        for (size_t j = 0; j < K; j++)
-            if (p[at[m] + j] | (w[m] == 2 ? p[at[m] + K + j] : 0)) flags[(i / 8) * K + j] |= (uint8_t)(1u << (i % 8));
-    }
     for (size_t m = 0; m < M; m++) {
-        size_t n = 0;
+        size_t n = 0, i = (m % 3) * (M / 3) + m / 3; /* its flag index (sh_flag_component's inverse) */
         for (size_t j = 0; j < K; j++) {
             uint32_t z = p[at[m] + j] | (w[m] == 2 ? (uint32_t)p[at[m] + K + j] << 8 : 0);
             if (!z) continue;
+            flags[(i / 8) * K + j] |= (uint8_t)(1u << (i % 8));
             v[n] = (uint8_t)(z - 1);
             if (wide[m]) v[nz[m] + n] = (uint8_t)((z - 1) >> 8);
             n++;
