@@ -272,14 +272,18 @@ gsz_error gsz_entropy_decode(const uint8_t *in, size_t in_size, int tx, size_t n
 /* The smaller of a transform-coded SH codebook's encodings 1 and 3 (see gsz_codebook_sh_split) under
  * zstd as the transforms are ranked (level 3): playbot-trained high 4.4%, playbot-small high 2.8%
  * smaller files (83% and 68% of the values zero); the k-means codebooks of balanced keep encoding 1.
- * Returns the split copy (the caller's to free) or NULL to keep raw. */
-static uint8_t *sh_pick(const uint8_t *raw, size_t n, const size_t *cut, size_t ncut, size_t *alt_n) {
+ * Returns the split copy (the caller's to free), its planes in cut and *ncut, or NULL to keep raw. */
+static uint8_t *sh_pick(const uint8_t *raw, size_t n, size_t *cut, size_t *ncut, size_t *alt_n) {
     uint8_t *alt = gsz_codebook_sh_split(raw, alt_n);
     size_t acut[GSZ_CODEBOOK_CUTS], na = alt ? gsz_codebook_cuts(alt, *alt_n, acut, GSZ_CODEBOOK_CUTS) : 0, sa = 0, sb = 0;
     int tx;
-    if (alt && (gsz_entropy_encode(raw, n, 1, 3, 1, cut, ncut, NULL, &sa, &tx) || gsz_entropy_encode(alt, *alt_n, 1, 3, 1, acut, na, NULL, &sb, &tx) || sb >= sa)) {
+    if (alt && (gsz_entropy_encode(raw, n, 1, 3, 1, cut, *ncut, NULL, &sa, &tx) || gsz_entropy_encode(alt, *alt_n, 1, 3, 1, acut, na, NULL, &sb, &tx) || sb >= sa)) {
         free(alt);
-        alt = NULL;
+        return NULL;
+    }
+    if (alt) {
+        memcpy(cut, acut, na * sizeof *acut);
+        *ncut = na;
     }
     return alt;
 }
@@ -290,10 +294,9 @@ gsz_error gsz_section_encode(gsz_section *sec, const void *raw, size_t n, int wi
     uint8_t *alt = NULL;
     if (width == 1 && slot >= 0) {
         ncut = gsz_codebook_cuts(raw, n, cut, GSZ_CODEBOOK_CUTS);
-        if (slot >= 3 && n >= 8 && ((const uint8_t *)raw)[7] == 1 && (alt = sh_pick(raw, n, cut, ncut, &alt_n))) {
+        if (slot >= 3 && n >= 8 && ((const uint8_t *)raw)[7] == 1 && (alt = sh_pick(raw, n, cut, &ncut, &alt_n))) {
             raw = alt;
             n = alt_n;
-            ncut = gsz_codebook_cuts(raw, n, cut, GSZ_CODEBOOK_CUTS);
         }
     }
     gsz_error e = gsz_entropy_encode(raw, n, width, level, threads, cut, ncut, stored, &size, &tx);

@@ -207,6 +207,10 @@ static void quantise_sh(float *e, size_t M, double s, int32_t *q, int write_back
 }
 
 static uint32_t zigzag(int32_t q) { return ((uint32_t)q << 1) ^ (uint32_t)(q >> 31); }
+static int32_t unzigzag(uint32_t z) { return (int32_t)(z >> 1) ^ -(int32_t)(z & 1); }
+
+/* Entry j's integer in an encoding-1 plane at p (K entries; wide: its low bytes, then its high bytes). */
+static uint32_t plane_z(const uint8_t *p, size_t K, int wide, size_t j) { return p[j] | (wide ? (uint32_t)p[K + j] << 8 : 0); }
 
 /* Bit i of an encoding-3 entry's flags is component sh_flag_component(i, M): the opponent components'
  * first (luminance) of every coefficient, then the second, then the third, so that the flags of the
@@ -219,7 +223,7 @@ uint8_t *gsz_codebook_sh_split(const uint8_t *p, size_t *out_size) {
     for (size_t m = 0; m < M; m++) {
         at[m] = o;
         for (size_t j = 0; j < K; j++) {
-            uint32_t z = p[o + j] | (w[m] == 2 ? (uint32_t)p[o + K + j] << 8 : 0);
+            uint32_t z = plane_z(p + o, K, w[m] == 2, j);
             nz[m] += z != 0;
             wide[m] |= z > 256;
         }
@@ -236,7 +240,7 @@ uint8_t *gsz_codebook_sh_split(const uint8_t *p, size_t *out_size) {
     for (size_t m = 0; m < M; m++) {
         size_t n = 0, i = (m % 3) * (M / 3) + m / 3; /* its flag index (sh_flag_component's inverse) */
         for (size_t j = 0; j < K; j++) {
-            uint32_t z = p[at[m] + j] | (w[m] == 2 ? (uint32_t)p[at[m] + K + j] << 8 : 0);
+            uint32_t z = plane_z(p + at[m], K, w[m] == 2, j);
             if (!z) continue;
             flags[(i / 8) * K + j] |= (uint8_t)(1u << (i % 8));
             v[n] = (uint8_t)(z - 1);
@@ -395,16 +399,13 @@ static void unpack_sh_range(void *c_, size_t b, size_t e_, int w) {
                     uint32_t f = (fp[i] >> sh) & 1u;
                     const uint8_t *lo = pick(f, v + a, zero2), *hi = vh ? pick(f, vh + a, zero2) : zero2;
                     uint32_t z = (1u + (*lo | (uint32_t)*hi << 8)) & (0u - f);
-                    ym[i] = (int32_t)(z >> 1) ^ -(int32_t)(z & 1);
+                    ym[i] = unzigzag(z);
                     a += f;
                 }
                 at[m] = a;
             } else {
                 const uint8_t *pl = c->plane[m] + r, *ph = c->width[m] == 2 ? pl + K : NULL;
-                for (size_t i = 0; i < n; i++) {
-                    uint32_t z = pl[i] | (ph ? (uint32_t)ph[i] << 8 : 0);
-                    ym[i] = (int32_t)(z >> 1) ^ -(int32_t)(z & 1);
-                }
+                for (size_t i = 0; i < n; i++) ym[i] = unzigzag(pl[i] | (ph ? (uint32_t)ph[i] << 8 : 0));
             }
         }
         for (size_t i = 0; i < n; i++) {
