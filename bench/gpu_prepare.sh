@@ -2,7 +2,8 @@
 # Prepares what bench/gpu_run.sh needs on the GPU machine (which has no package registry and no GLFW):
 #   .gl/      the GL loader .debs (the device README's recipe)
 #   .devrun/  bin/gsz and bin/gszview-headless from build/, their non-GL libraries, and the scenes:
-#             playbot-500k.gsz (playbot.ply, --preset high --prune 0: all 500K splats) and synth-1m.gsz
+#             playbot-500k.gsz (playbot.ply, --preset high --prune 0: all 500K splats), playbot-balanced.gsz
+#             (the default preset) and synth-1m.gsz (balanced codebooks, nothing pruned: 1M splats)
 # Both folders are git-ignored (.git/info/exclude); carry them: run(carry=[".gl", ".devrun"]).
 set -eu
 cd "$(dirname "$0")/.."
@@ -17,8 +18,9 @@ mkdir -p .devrun/bin .devrun/lib
 cp build/gsz build/viewer/gszview-headless .devrun/bin/
 for l in libcjson.so.1 libxxhash.so.0 libzstd.so.1 libpng16.so.16; do cp -L "/lib/x86_64-linux-gnu/$l" .devrun/lib/; done
 [ -f .devrun/playbot-500k.gsz ] || ./build/gsz compress ../shared/scenes/playbot.ply -o .devrun/playbot-500k.gsz --preset high --prune 0 -q
+[ -f .devrun/playbot-balanced.gsz ] || ./build/gsz compress ../shared/scenes/playbot.ply -o .devrun/playbot-balanced.gsz -q
 if [ ! -f .devrun/synth-1m.gsz ]; then
     ./build/gsz synth 1000000 --sh 3 -o /tmp/gsz-synth-1m.ply -q
-    ./build/gsz compress /tmp/gsz-synth-1m.ply -o .devrun/synth-1m.gsz -q
+    ./build/gsz compress /tmp/gsz-synth-1m.ply -o .devrun/synth-1m.gsz --prune 0 --target-psnr 0 -q # all 1M splats
 fi
 du -sh .gl .devrun

@@ -12,6 +12,8 @@ O=${OUT:-/tmp}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 run() { name=$1; shift; echo "== $name: $*"; "$@" >"$O/$name.json" 2>"$O/$name.err"; echo "rc=$?"; cat "$O/$name.json"; tail -3 "$O/$name.err"; }
 run playbot500k $B/gszview-headless --headless --size 1920x1080 --frames 300 --json .devrun/playbot-500k.gsz
+# the default preset's file (balanced: 340K splats after pruning), what a user opens most
+[ -f .devrun/playbot-balanced.gsz ] && run playbot_balanced $B/gszview-headless --headless --size 1920x1080 --frames 300 --json .devrun/playbot-balanced.gsz
 $B/gsz synth 3000000 --sh 3 --seed 1 -o /tmp/s3m.ply -q
 run synth3m_ply $B/gszview-headless --headless --size 1920x1080 --frames 200 --json /tmp/s3m.ply
 t0=$(date +%s.%N)
