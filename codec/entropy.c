@@ -35,8 +35,8 @@ static uint8_t *transform(const uint8_t *in, size_t n, int w, int tx, size_t *ou
             uint64_t v = load_le(in + i * (size_t)w, w), d = (v - prev) & mask;
             prev = v;
             /* sign-extend the width-wrapped delta, then zigzag */
-            int64_t sd = w == 8 ? (int64_t)d : (d >> (8 * w - 1)) ? (int64_t)(d | ~mask) : (int64_t)d;
-            uint64_t z = ((uint64_t)sd << 1) ^ (uint64_t)(sd >> 63);
+            uint64_t sd = w < 8 && (d >> (8 * w - 1)) ? d | ~mask : d; /* two's complement, unsigned throughout */
+            uint64_t z = (sd << 1) ^ (0 - (sd >> 63));
             do { uint8_t b = z & 0x7F; z >>= 7; o[len++] = (uint8_t)(b | (z ? 0x80 : 0)); } while (z);
         }
         *out_len = len;

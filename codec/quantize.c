@@ -51,7 +51,7 @@ static int value_table(const float *cb, size_t count, uint32_t table[GSZ_TABLE_M
         slot[h] = u;
         table[t++] = u;
     }
-    qsort(table, (size_t)t, 4, cmp_float_bits);
+    if (t > 1) qsort(table, (size_t)t, 4, cmp_float_bits);
     return t;
 }
 
@@ -206,7 +206,7 @@ static void quantise_sh(float *e, size_t M, double s, int32_t *q, int write_back
     }
 }
 
-static uint32_t zigzag(int32_t q) { return ((uint32_t)q << 1) ^ (uint32_t)(q >> 31); }
+static uint32_t zigzag(int32_t q) { uint32_t u = (uint32_t)q; return (u << 1) ^ (0u - (u >> 31)); } /* no signed shift */
 static int32_t unzigzag(uint32_t z) { return (int32_t)(z >> 1) ^ -(int32_t)(z & 1); }
 
 /* Entry j's integer in an encoding-1 plane at p (K entries; wide: its low bytes, then its high bytes). */
