@@ -253,7 +253,7 @@ static void compact(ctx *cx, param *op, double *sig, uint8_t *live, const uint8_
 static gsz_error prune_to_target(ctx *cx, targets *E, size_t ne, float *img, double *sig,
                                  uint8_t *live, float goal, double ratio, int probes, size_t keep_min, double *after) {
     size_t n = cx->x->count, most = n > keep_min ? n - keep_min : 0;
-    double now;
+    double now = 0;
     gsz_error err = eval_psnr(cx, E, ne, img, &now);
     double target = goal - (*after < 0 ? 1.0 : GSZ_CLAMP(0.5 * (now - *after) * sqrt(ratio), 0.0, 2.0));
     *after = now;
