@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Rate-distortion benchmark of gsz against the deployed splat formats (SPZ, SOG, compressed.ply).
 
-For every scene: gsz presets, a point of the SH step sweep (transform-coded SH on the max preset) and
-the peers through @playcanvas/splat-transform (pinned in bench/package.json); for every result the
+For every scene: gsz presets, points between high and max (transform-coded SH and 12-bit positions on
+the max preset; real scenes only) and the peers through @playcanvas/splat-transform (pinned in bench/package.json); for every result the
 bytes, ratio, bytes per input Gaussian, fidelity (gsz compare: same generated cameras, 1280x720, 24
 views), encode and decode wall time and the encoder's peak memory. Peer results are cached by input hash
 and peer version (SOG on the CPU takes tens of minutes to hours: run it once with --sog, or encode it on
@@ -25,13 +25,18 @@ ST = os.path.join(ROOT, "bench", "node_modules", ".bin", "splat-transform")
 PEER_VERSION = json.load(open(os.path.join(ROOT, "bench", "package.json")))["dependencies"]["@playcanvas/splat-transform"]
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "scenes")
 
-GSZ_CONFIGS = [  # (label, extra args): the presets, then a point of the SH step sweep (SH scenes only)
+GSZ_CONFIGS = [  # (label, extra args): the presets, then points between high and max (real scenes only)
     ("gsz max", ["--preset", "max"]),
     ("gsz high", ["--preset", "high"]),
     ("gsz balanced", ["--preset", "balanced"]),
     ("gsz small", ["--preset", "small"]),
     ("gsz max SH step 0.03", ["--preset", "max", "--sh-step", "0.03"]),
+    # the peers' re-encodes of already-quantised scenes lie between high and max, where interpolating
+    # across 30-40 dB overstated gsz's margin by up to 1.4x: these measure that stretch of the curve
+    ("gsz max 12-bit positions", ["--preset", "max", "--pos-bits", "12"]),
+    ("gsz max 12-bit positions SH step 0.06", ["--preset", "max", "--pos-bits", "12", "--sh-step", "0.06"]),
 ]
+SWEEP = 4  # GSZ_CONFIGS from here on are curve points, not presets
 PEERS = [("SPZ", ".spz"), ("compressed.ply", ".compressed.ply"), ("SOG", ".sog")]
 
 
@@ -113,6 +118,17 @@ def gsz_result(scene, label, extra, work, args, cache_dir, cameras, seen):
 
 def peer_result(scene, name, ext, work, args, cache_dir, hash_):
     cache = os.path.join(args.cache, "peers", f"{hash_[:16]}-{name}-{PEER_VERSION}.json")
+    if name == "SOG" and args.sog_results and not os.path.exists(cache):
+        old = json.load(open(args.sog_results))
+        for sc in old["scenes"] if (old.get("views"), old.get("size")) == (args.views, args.size) else []:
+            for r in sc["results"] if sc["sha256"] == hash_ else []:
+                if r["method"] == name and r.get("peer_version") == PEER_VERSION:
+                    r = {k: v for k, v in r.items() if k not in ("ratio", "bytes_per_gaussian", "gsz_smaller_by")}
+                    ps = sc.get("paper_style", {})
+                    if name in ps:  # its decoded file is gone: keep its paper-style figures with their camera count
+                        r["paper_style"] = dict(ps[name], cameras=ps["cameras"])
+                    os.makedirs(os.path.dirname(cache), exist_ok=True)
+                    json.dump(dict(r, reused_from=args.sog_results), open(cache, "w"), indent=1)
     if os.path.exists(cache):
         r = json.load(open(cache))
         if r.get("views") == args.views and r.get("size") == args.size:
@@ -199,6 +215,8 @@ def main():
     ap.add_argument("--size", default="1280x720")
     ap.add_argument("--sog", action="store_true", help="also encode SOG (slow on the CPU; the result is cached)")
     ap.add_argument("--sog-import", metavar="DIR", help="take uncached SOG files (NAME.sog + NAME.json) encoded by bench/sog_device.py on a GPU")
+    ap.add_argument("--sog-results", metavar="RESULTS.json", help="take uncached SOG results from an earlier run's results.json "
+                    "(same input hash, peer version, views and size), e.g. docs/bench/results.json on a fresh checkout")
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--smoke", action="store_true", help="one preset, few small views (CI)")
     ap.add_argument("--no-synthetic", action="store_true")
@@ -237,8 +255,9 @@ def main():
         print(f"== {name}: {n} Gaussians, {in_bytes} bytes", flush=True)
         rows, seen = [], {}
         for label, extra in configs:
-            if "--sh-step" in extra and (not has_sh(scene) or name.startswith("synthetic-")):
-                continue  # the same file as max; the synthetic scene is there for scale (presets only)
+            sweep = GSZ_CONFIGS.index((label, extra)) >= SWEEP
+            if sweep and (name.startswith("synthetic-") or ("--sh-step" in extra and not has_sh(scene))):
+                continue  # the synthetic scene is there for scale (presets only); SH steps need SH
             r = gsz_result(scene, label, extra, work, args, cache_dir, cams, seen)
             rows.append(r)
             print(f"  {label:24s} {r['bytes'] / n:7.2f} B/G  {fmt_db(r['psnr'])} dB  enc {r['encode_s']:.1f}s", flush=True)
@@ -275,6 +294,9 @@ def main():
                 if "decoded" in r and os.path.exists(r["decoded"]):
                     p, s = compare(gt, r["decoded"], gt_args, gt_cache, cams)
                     paper[r["method"]] = {"psnr": p, "ssim": s, "drop_db": p0 - p}
+                elif r.get("paper_style", {}).get("cameras") == views:  # reused with --sog-results
+                    q = r["paper_style"]
+                    paper[r["method"]] = {"psnr": q["psnr"], "ssim": q["ssim"], "drop_db": p0 - q["psnr"]}
             entry["paper_style"] = paper
             print(f"  paper-style vs ground truth ({views} training views): uncompressed {p0:.2f} dB", flush=True)
         png = os.path.join(args.out, f"rd-{name.replace('.ply', '')}.png")
@@ -284,6 +306,7 @@ def main():
     for s in results["scenes"]:
         for r in s["results"]:
             r.pop("decoded", None)
+            r.pop("paper_style", None)
     json.dump(results, open(os.path.join(args.out, "results.json"), "w"), indent=1, default=lambda x: None)
     with open(os.path.join(args.out, "results.md"), "w") as f:
         f.write(write_markdown(results))
@@ -308,6 +331,10 @@ def write_markdown(results):
         if gpu:
             lines.append("")
             lines.append(f"\\* encoded on {', '.join(gpu)} (its CPU encoder does not finish here); encode time and peak memory from there, decode here.")
+        reused = sorted({r["reused_from"] for r in s["results"] if r.get("reused_from")})
+        if reused:
+            lines.append("")
+            lines.append(f"SOG's row is the measurement recorded in {', '.join(reused)} (same input, peer version and views; `--sog-results`).")
         if "paper_style" in s:
             p = s["paper_style"]
             lines.append("")
