@@ -127,6 +127,11 @@ gsz_error gsz_entropy_encode(const void *data, size_t n, int width, int level, i
                              uint8_t **out, size_t *out_size, int *transform);
 /* Decodes into out (n*width bytes, allocated by the caller); every size is checked. */
 gsz_error gsz_entropy_decode(const uint8_t *in, size_t in_size, int transform, size_t n, int width, void *out);
+/* The same with scratch_size bytes of scratch the transforms use when they fit (else a buffer of their own);
+ * none is needed where gsz_entropy_in_place (the stream's zstd frame is the elements themselves). */
+gsz_error gsz_entropy_decode_with(const uint8_t *in, size_t in_size, int transform, size_t n, int width, void *out,
+                                  uint8_t *scratch, size_t scratch_size);
+int gsz_entropy_in_place(int transform, int width);
 
 /* ---- refine.c */
 typedef struct {

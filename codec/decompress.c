@@ -9,6 +9,7 @@ typedef struct {
     size_t n;
     int width;
     void *out;
+    uint8_t *scratch; /* as many bytes as out, for the stream's transform */
     gsz_error err;
     char detail[256];
 } dec_job;
@@ -18,10 +19,14 @@ static void decode_range(void *p, size_t b, size_t e, int w) {
     dec_job *jobs = p;
     for (size_t i = b; i < e; i++) {
         dec_job *j = &jobs[i];
-        j->err = gsz_entropy_decode(j->sec->payload, (size_t)j->sec->stored_size, j->sec->transform, j->n, j->width, j->out);
+        j->err = gsz_entropy_decode_with(j->sec->payload, (size_t)j->sec->stored_size, j->sec->transform, j->n, j->width, j->out,
+                                         j->scratch, j->n * (size_t)j->width);
         if (j->err) snprintf(j->detail, sizeof j->detail, "%s: %s", gsz_section_name(j->sec->type), gsz_getErrorDetail());
     }
 }
+
+/* A stream's bytes, rounded to a cache line (the streams share one allocation). */
+static size_t job_bytes(const dec_job *j) { return (j->n * (size_t)j->width + 63) & ~(size_t)63; }
 
 static int cmp_job_size_desc(const void *a, const void *b) {
     const dec_job *x = a, *y = b;
@@ -179,6 +184,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
     gsz_indexed x;
     memset(&x, 0, sizeof x);
     size_t *starts = NULL; /* per fill chunk: its first position in each degree's SH index stream */
+    uint8_t *streams = NULL; /* every job's output */
 
     /* position, opacity, scale, rotation and colour come either from their quantised sections or, in a
      * lattice file, from the lattice sections (lattice.c): one set, complete */
@@ -226,13 +232,26 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
             break;
         default: continue; /* optional sections of unknown type */
         }
-        void *buf = gsz_malloc_array(elems + 1, (size_t)w);
-        if (!buf) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
-        jobs[nj++] = (dec_job){sec, elems, w, buf, GSZ_OK, {0}};
+        jobs[nj++] = (dec_job){sec, elems, w, NULL, NULL, GSZ_OK, {0}};
         continue;
     bad:
         err = gsz_fail(GSZ_ERROR_corrupt, "section %s: %zu elements of %d bytes do not match %zu Gaussians", gsz_section_name(sec->type), elems, w, n);
         goto done;
+    }
+    /* the streams, then the scratch of those whose transform needs one, in one allocation: a few huge
+     * pages instead of a fresh small mapping each (n <= 2^30 or the count, width <= 8: no overflow) */
+    size_t nout = 0, nscratch = 0;
+    for (size_t j = 0; j < nj; j++) {
+        nout += job_bytes(&jobs[j]);
+        if (!gsz_entropy_in_place(jobs[j].sec->transform, jobs[j].width)) nscratch += job_bytes(&jobs[j]);
+    }
+    if (!(streams = gsz_malloc_array(nout + nscratch + 1, 1))) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
+    for (size_t j = 0, o = 0, t = nout; j < nj; j++) {
+        jobs[j].out = streams + o;
+        o += job_bytes(&jobs[j]);
+        if (gsz_entropy_in_place(jobs[j].sec->transform, jobs[j].width)) continue;
+        jobs[j].scratch = streams + t;
+        t += job_bytes(&jobs[j]);
     }
     qsort(jobs, nj, sizeof *jobs, cmp_job_size_desc); /* jobs are independent: their order only balances threads */
     gsz_parallel_for(nj, 1, threads, decode_range, jobs);
@@ -340,7 +359,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
         memset(&x, 0, sizeof x);
     }
 done:
-    for (size_t j = 0; j < nj; j++) free(jobs[j].out);
+    free(streams);
     for (int k = 0; k < 6; k++) free(cbs[k]);
     free(starts);
     gsz_indexed_free(&x);

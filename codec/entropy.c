@@ -196,7 +196,13 @@ gsz_error gsz_entropy_encode(const void *data, size_t n, int w, int level, int t
     return GSZ_OK;
 }
 
-gsz_error gsz_entropy_decode(const uint8_t *in, size_t in_size, int tx, size_t n, int w, void *out_) {
+int gsz_entropy_in_place(int tx, int w) { return tx == GSZ_TX_RAW || (tx == GSZ_TX_PLANES && w == 1); }
+
+gsz_error gsz_entropy_decode(const uint8_t *in, size_t in_size, int tx, size_t n, int w, void *out) {
+    return gsz_entropy_decode_with(in, in_size, tx, n, w, out, NULL, 0);
+}
+
+gsz_error gsz_entropy_decode_with(const uint8_t *in, size_t in_size, int tx, size_t n, int w, void *out_, uint8_t *scratch, size_t scratch_size) {
     uint8_t *out = out_;
     if (w != 1 && w != 2 && w != 4 && w != 8) return gsz_fail(GSZ_ERROR_corrupt, "bad element width %d", w);
     if (tx < 0 || tx >= GSZ_TX_COUNT) return gsz_fail(GSZ_ERROR_corrupt, "unknown stream transform %d", tx);
@@ -206,15 +212,15 @@ gsz_error gsz_entropy_decode(const uint8_t *in, size_t in_size, int tx, size_t n
     size_t raw = n * (size_t)w;
     if (tx == GSZ_TX_DELTA_VARINT ? (cs < n || cs > n * 10) : cs != raw)
         return gsz_fail(GSZ_ERROR_corrupt, "stream size %llu does not match %zu elements", cs, n);
-    if (tx == GSZ_TX_RAW || (tx == GSZ_TX_PLANES && w == 1)) { /* byte planes of bytes: the elements themselves */
+    if (gsz_entropy_in_place(tx, w)) { /* byte planes of bytes: the elements themselves */
         size_t r = ZSTD_decompress(out, raw, in, in_size);
         if (ZSTD_isError(r) || r != raw) return gsz_fail(GSZ_ERROR_corrupt, "zstd: %s", ZSTD_isError(r) ? ZSTD_getErrorName(r) : "short frame");
         return GSZ_OK;
     }
-    uint8_t *tmp = gsz_malloc_array(cs ? (size_t)cs : 1, 1);
+    uint8_t *own = scratch && cs <= scratch_size ? NULL : gsz_malloc_array(cs ? (size_t)cs : 1, 1), *tmp = own ? own : scratch;
     if (!tmp) return gsz_fail(GSZ_ERROR_memory, "out of memory");
     size_t r = ZSTD_decompress(tmp, (size_t)cs, in, in_size);
-    if (ZSTD_isError(r) || r != cs) { free(tmp); return gsz_fail(GSZ_ERROR_corrupt, "zstd: %s", ZSTD_isError(r) ? ZSTD_getErrorName(r) : "short frame"); }
+    if (ZSTD_isError(r) || r != cs) { free(own); return gsz_fail(GSZ_ERROR_corrupt, "zstd: %s", ZSTD_isError(r) ? ZSTD_getErrorName(r) : "short frame"); }
     uint64_t mask = width_mask(w), prev = 0;
     if (tx == GSZ_TX_DELTA_VARINT) {
         size_t p = 0;
@@ -222,7 +228,7 @@ gsz_error gsz_entropy_decode(const uint8_t *in, size_t in_size, int tx, size_t n
             uint64_t z = 0;
             int sh = 0;
             for (;;) {
-                if (p >= cs || sh > 63) { free(tmp); return gsz_fail(GSZ_ERROR_corrupt, "varint stream truncated"); }
+                if (p >= cs || sh > 63) { free(own); return gsz_fail(GSZ_ERROR_corrupt, "varint stream truncated"); }
                 uint8_t b = tmp[p++];
                 z |= (uint64_t)(b & 0x7F) << sh;
                 sh += 7;
@@ -232,7 +238,7 @@ gsz_error gsz_entropy_decode(const uint8_t *in, size_t in_size, int tx, size_t n
             prev = (prev + d) & mask;
             store_le(out + i * (size_t)w, prev, w);
         }
-        if (p != cs) { free(tmp); return gsz_fail(GSZ_ERROR_corrupt, "varint stream has trailing bytes"); }
+        if (p != cs) { free(own); return gsz_fail(GSZ_ERROR_corrupt, "varint stream has trailing bytes"); }
     } else {
         /* byte planes back to elements, one loop per width (the hot path of decoding) */
         int delta = tx == GSZ_TX_DELTA_PLANES;
@@ -265,7 +271,7 @@ gsz_error gsz_entropy_decode(const uint8_t *in, size_t in_size, int tx, size_t n
             }
         }
     }
-    free(tmp);
+    free(own);
     return GSZ_OK;
 }
 
