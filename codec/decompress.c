@@ -184,7 +184,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
     gsz_indexed x;
     memset(&x, 0, sizeof x);
     size_t *starts = NULL; /* per fill chunk: its first position in each degree's SH index stream */
-    uint8_t *streams = NULL; /* every job's output */
+    uint8_t *streams = NULL; /* every job's output and scratch */
 
     /* position, opacity, scale, rotation and colour come either from their quantised sections or, in a
      * lattice file, from the lattice sections (lattice.c): one set, complete */

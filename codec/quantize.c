@@ -375,7 +375,6 @@ static void unpack_sh_range(void *c_, size_t b, size_t e_, int w) {
     (void)w;
     const unpack_sh_ctx *c = c_;
     size_t K = c->K, M = c->M, G = (M + 7) / 8, at[45];
-    int32_t y[45 * SUB];
     const struct split_ctx *x = c->split;
     if (x) { /* the values' offsets at b: its block's, then its entries' */
         memcpy(at, x->first + (b / SPLIT_BLOCK) * M, M * sizeof *at);
@@ -395,6 +394,7 @@ static void unpack_sh_range(void *c_, size_t b, size_t e_, int w) {
         }
         return;
     }
+    int32_t y[45 * SUB];
     for (size_t r = b; r < e_; r += SUB) {
         size_t n = GSZ_MIN((size_t)SUB, e_ - r);
         for (size_t m = 0; m < M; m++) {
