@@ -315,6 +315,28 @@ static void test_presets_fidelity_and_determinism(void **state) {
     gsz_scene_free(&s);
 }
 
+/* Streams large enough for two entropy-coding workers (one per 4 MB: ENCODE_WORKER_BYTES) still give
+ * the bytes of one: the max preset of 100K SH3 Gaussians (about 6 MB of streams). */
+static void test_parallel_entropy_determinism(void **state) {
+    (void)state;
+    gsz_scene s;
+    assert_int_equal(gsz_synth_scene(100000, 3, 11, &s), GSZ_OK);
+    gsz_compress_options o = {0};
+    o.preset = GSZ_PRESET_MAX;
+    uint8_t *a, *b;
+    size_t na, nb;
+    o.threads = 1;
+    compress_scene(&s, &o, &a, &na);
+    o.threads = 2;
+    compress_scene(&s, &o, &b, &nb);
+    assert_true(na > ((size_t)4 << 20));
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, na);
+    free(a);
+    free(b);
+    gsz_scene_free(&s);
+}
+
 /* The renderer's colour gradient: nudging one Gaussian's DC colour changes the image by w_ip * dc,
  * so sum_p error_p * dimage_p must equal grad_i * dc. */
 static double half_sq_error(const gsz_scene *s, const gsz_camera *cam, const float *target, size_t px) {
@@ -975,7 +997,7 @@ static void test_entropy_round_trip(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip_bounds), cmocka_unit_test(test_position_bits_far_points), cmocka_unit_test(test_presets_fidelity_and_determinism),
+        cmocka_unit_test(test_round_trip_bounds), cmocka_unit_test(test_position_bits_far_points), cmocka_unit_test(test_presets_fidelity_and_determinism), cmocka_unit_test(test_parallel_entropy_determinism),
         cmocka_unit_test(test_max_preset_scalar), cmocka_unit_test(test_exact_entries),
         cmocka_unit_test(test_real_scene), cmocka_unit_test(test_truncated_and_flipped),
         cmocka_unit_test(test_lying_sections), cmocka_unit_test(test_geometry_canonical_same_image),
