@@ -112,13 +112,14 @@ static int parse(int argc, char **argv, args_t *a, const char **pos, int *npos, 
     return 0;
 }
 
-static gsz_error load(const char *path, gsz_scene *s, int threads, int quiet) {
-    gsz_ply_stats st;
-    gsz_error e = gsz_scene_load(path, s, threads, &st);
-    if (!e && st.dropped_nonfinite && !quiet)
-        fprintf(stderr, "gsz: warning: %s: dropped %zu of %zu rows with NaN or Inf values\n", path, st.dropped_nonfinite, st.rows_in_file);
-    if (!e && st.clamped_opacity && !quiet)
-        fprintf(stderr, "gsz: note: %s: %zu rows have an infinite opacity logit (opacity 0 or 1), clamped to +-20\n", path, st.clamped_opacity);
+/* Loads a scene; rows dropped from the input are reported even with -q (data left out is not progress). */
+static gsz_error load(const char *path, gsz_scene *s, int threads, int quiet, gsz_ply_stats *stats) {
+    gsz_ply_stats local, *st = stats ? stats : &local;
+    gsz_error e = gsz_scene_load(path, s, threads, st);
+    if (!e && st->dropped_nonfinite)
+        fprintf(stderr, "gsz: warning: %s: dropped %zu of %zu rows with NaN or Inf values\n", path, st->dropped_nonfinite, st->rows_in_file);
+    if (!e && st->clamped_opacity && !quiet)
+        fprintf(stderr, "gsz: note: %s: %zu rows have an infinite opacity logit (opacity 0 or 1), clamped to +-20\n", path, st->clamped_opacity);
     return e;
 }
 
@@ -162,13 +163,14 @@ static gsz_error compress_scene(const args_t *a, const gsz_scene *s, gsz_progres
     return e;
 }
 
-static void print_compress_stats(FILE *f, const char *in, const char *out, size_t in_bytes, const gsz_compress_stats *st, double secs, int json) {
+static void print_compress_stats(FILE *f, const char *in, const char *out, size_t in_bytes, const gsz_ply_stats *ps, const gsz_compress_stats *st, double secs, int json) {
     double bpg = (double)st->bytes / (double)st->input_count;
     if (json) {
         fprintf(f, "{\"input\":");
         gsz_json_string(f, in);
         fprintf(f, ",\"output\":");
         gsz_json_string(f, out ? out : "");
+        if (ps) fprintf(f, ",\"input_rows\":%zu,\"dropped_nonfinite_rows\":%zu,\"clamped_opacities\":%zu", ps->rows_in_file, ps->dropped_nonfinite, ps->clamped_opacity);
         fprintf(f, ",\"input_bytes\":%zu,\"output_bytes\":%zu,\"ratio\":%.3f,\"bytes_per_gaussian\":%.4f,"
                    "\"input_gaussians\":%zu,\"output_gaussians\":%zu,\"sh_degree\":%d,\"count_by_degree\":[%zu,%zu,%zu,%zu],"
                    "\"psnr_estimate\":%.3f,\"peak_rss_bytes\":%zu,\"seconds\":%.3f,\"seconds_significance\":%.3f,\"seconds_sh\":%.3f,\"seconds_vq\":%.3f,\"seconds_encode\":%.3f,\"seconds_refine\":%.3f,\"lattice\":%s,\"sections\":{",
@@ -208,7 +210,8 @@ static int cmd_compress(int argc, char **argv) {
     a.co.views = a.views;
     double t0 = gsz_now();
     gsz_scene s;
-    gsz_error e = load(pos[0], &s, a.threads, a.quiet);
+    gsz_ply_stats ps;
+    gsz_error e = load(pos[0], &s, a.threads, a.quiet, &ps);
     if (e) return die(e);
     gsz_progress pg;
     gsz_progress_init(&pg, a.quiet || a.json);
@@ -221,7 +224,7 @@ static int cmd_compress(int argc, char **argv) {
     e = gsz_write_file(a.out, data, size);
     free(data);
     if (e) return die(e);
-    if (!a.quiet || a.json) print_compress_stats(stdout, pos[0], a.out, file_size(pos[0]), &st, gsz_now() - t0, a.json);
+    if (!a.quiet || a.json) print_compress_stats(stdout, pos[0], a.out, file_size(pos[0]), &ps, &st, gsz_now() - t0, a.json);
     if (a.json) putchar('\n');
     return 0;
 }
@@ -311,7 +314,7 @@ static int cmd_info(int argc, char **argv) {
         if (e) { gsz_fail(e, "%s: %s", pos[0], gsz_getErrorDetail()); return die(e); }
     }
     gsz_scene s;
-    gsz_error e = load(pos[0], &s, a.threads, a.quiet);
+    gsz_error e = load(pos[0], &s, a.threads, a.quiet, NULL);
     if (e) return die(e);
     float lo[3], hi[3];
     gsz_scene_bounds(&s, lo, hi);
@@ -369,7 +372,7 @@ static int cmd_render(int argc, char **argv) {
     if (r) return r;
     if (np != 1 || !a.out) return bad_usage("render needs SCENE and -o OUT.png", NULL);
     gsz_scene s;
-    gsz_error e = load(pos[0], &s, a.threads, a.quiet);
+    gsz_error e = load(pos[0], &s, a.threads, a.quiet, NULL);
     if (e) return die(e);
     gsz_camera *cams = NULL;
     size_t n = 0;
@@ -517,9 +520,9 @@ static int cmd_compare(int argc, char **argv) {
     if (r) return r;
     if (np != 2) return bad_usage("compare needs REF and TEST", NULL);
     gsz_scene ref, test;
-    gsz_error e = load(pos[0], &ref, a.threads, a.quiet);
+    gsz_error e = load(pos[0], &ref, a.threads, a.quiet, NULL);
     if (e) return die(e);
-    e = load(pos[1], &test, a.threads, a.quiet);
+    e = load(pos[1], &test, a.threads, a.quiet, NULL);
     if (e) { gsz_scene_free(&ref); return die(e); }
     gsz_camera *cams = NULL;
     size_t n = 0;
@@ -545,8 +548,9 @@ static int cmd_bench(int argc, char **argv) {
     if (r) return r;
     if (np != 1) return bad_usage("bench needs IN.ply", NULL);
     gsz_scene s;
+    gsz_ply_stats ps;
     double t0 = gsz_now();
-    gsz_error e = load(pos[0], &s, a.threads, a.quiet);
+    gsz_error e = load(pos[0], &s, a.threads, a.quiet, &ps);
     if (e) return die(e);
     double t_load = gsz_now() - t0;
     gsz_progress pg;
@@ -578,13 +582,13 @@ static int cmd_bench(int argc, char **argv) {
         size_t in_bytes = file_size(pos[0]);
         if (a.json) {
             printf("{\"compress\":");
-            print_compress_stats(stdout, pos[0], a.keep, in_bytes, &st, t_enc, 1);
+            print_compress_stats(stdout, pos[0], a.keep, in_bytes, &ps, &st, t_enc, 1);
             printf(",\"load_seconds\":%.3f,\"decode_seconds\":%.4f,\"decode_gaussians_per_second\":%.0f,\"views\":%zu,\"width\":%d,\"height\":%d,\"psnr\":",
                    t_load, t_dec, (double)d.count / t_dec, n, cams[0].width, cams[0].height);
             print_db(stdout, mean.psnr);
             printf(",\"ssim\":%.6f}\n", mean.ssim);
         } else {
-            print_compress_stats(stdout, pos[0], a.keep, in_bytes, &st, t_enc, 0);
+            print_compress_stats(stdout, pos[0], a.keep, in_bytes, &ps, &st, t_enc, 0);
             printf("  decode %.3f s (%.1f M Gaussians/s)\n", t_dec, (double)d.count / t_dec / 1e6);
             printf("  fidelity over %zu generated views at %dx%d: PSNR ", n, cams[0].width, cams[0].height);
             print_db(stdout, mean.psnr);

@@ -33,6 +33,19 @@ $GSZ compare "$T/s.ply" "$T/s.ply" --views 2 --size 160x120 --json | python3 -c 
 $GSZ render "$T/d.ply" --view 1 --size 160x120 -o "$T/v.png" -q || fail "render"
 [ -s "$T/v.png" ] || fail "render wrote nothing"
 
+# rows with NaN are dropped, and said so even with -q; --json counts them
+python3 - "$T/s.ply" "$T/nan.ply" <<'PY' || fail "writing a PLY with a NaN row"
+import struct, sys
+src = open(sys.argv[1], "rb").read()
+end = src.index(b"end_header\n") + len(b"end_header\n")
+body = bytearray(src[end:])
+body[0:4] = struct.pack("<f", float("nan"))  # the first row's x (x is the first property)
+open(sys.argv[2], "wb").write(src[:end] + bytes(body))
+PY
+$GSZ compress "$T/nan.ply" -o "$T/nan.gsz" -q --views 4 --refine 0 --json >"$T/nan.json" 2>"$T/err" || fail "compress with a NaN row"
+grep -q "dropped 1 of 3000 rows" "$T/err" || fail "no warning for a dropped row: $(cat "$T/err")"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["input_rows"] == 3000 and d["dropped_nonfinite_rows"] == 1 and d["input_gaussians"] == 2999' "$T/nan.json" || fail "compress --json does not count the dropped row"
+
 # bad options
 $GSZ compress "$T/s.ply" -o "$T/x.gsz" --preset huge 2>/dev/null && fail "bad preset accepted"
 $GSZ compress "$T/s.ply" -o "$T/x.gsz" --pos-bits 40 2>/dev/null && fail "bad --pos-bits accepted"
