@@ -175,6 +175,11 @@ gsz_error gsz_outfile_commit(gsz_outfile *o) {
     return GSZ_OK;
 }
 
+int gsz_same_file(const char *a, const char *b) {
+    struct stat x, y;
+    return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
 gsz_error gsz_write_file(const char *path, const void *data, size_t size) {
     gsz_outfile o;
     gsz_error e = gsz_outfile_open(&o, path);

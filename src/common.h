@@ -44,6 +44,7 @@ gsz_error gsz_outfile_open(gsz_outfile *o, const char *path);
 gsz_error gsz_outfile_commit(gsz_outfile *o); /* closes, checks, renames */
 void gsz_outfile_abort(gsz_outfile *o);       /* closes and removes the temporary */
 gsz_error gsz_write_file(const char *path, const void *data, size_t size);
+int gsz_same_file(const char *a, const char *b); /* 1: both exist and are one file (a link or another name included) */
 
 /* Parallel for: fn(ctx, begin, end, worker) over [0,n) in chunks, by up to threads workers.
  * Chunks are handed out dynamically; callers must keep results independent of the split. */

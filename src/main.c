@@ -37,6 +37,13 @@ static int die(gsz_error e) {
     return 1;
 }
 
+/* An output that names the input would replace it once written (outputs are renamed into place). */
+static int overwrites_input(const char *out, const char *in) {
+    if (!out || !gsz_same_file(out, in)) return 0;
+    fprintf(stderr, "gsz: error: %s: the output would overwrite the input %s\n", out, in);
+    return 1;
+}
+
 static int bad_usage(const char *msg, const char *arg) {
     fprintf(stderr, "gsz: %s%s%s\n(run 'gsz --help' for usage)\n", msg, arg ? ": " : "", arg ? arg : "");
     return 2;
@@ -207,6 +214,7 @@ static int cmd_compress(int argc, char **argv) {
     int np, r = parse(argc, argv, &a, pos, &np, 1);
     if (r) return r;
     if (np != 1 || !a.out) return bad_usage("compress needs IN.ply and -o OUT.gsz", NULL);
+    if (overwrites_input(a.out, pos[0])) return 1;
     a.co.views = a.views;
     double t0 = gsz_now();
     gsz_scene s;
@@ -235,6 +243,7 @@ static int cmd_decompress(int argc, char **argv) {
     int np, r = parse(argc, argv, &a, pos, &np, 1);
     if (r) return r;
     if (np != 1 || !a.out) return bad_usage("decompress needs IN.gsz and -o OUT.ply", NULL);
+    if (overwrites_input(a.out, pos[0])) return 1;
     void *data;
     size_t size;
     gsz_error e = gsz_read_file(pos[0], &data, &size);
@@ -371,6 +380,7 @@ static int cmd_render(int argc, char **argv) {
     int np, r = parse(argc, argv, &a, pos, &np, 1);
     if (r) return r;
     if (np != 1 || !a.out) return bad_usage("render needs SCENE and -o OUT.png", NULL);
+    if (overwrites_input(a.out, pos[0])) return 1;
     gsz_scene s;
     gsz_error e = load(pos[0], &s, a.threads, a.quiet, NULL);
     if (e) return die(e);
@@ -547,6 +557,7 @@ static int cmd_bench(int argc, char **argv) {
     int np, r = parse(argc, argv, &a, pos, &np, 1);
     if (r) return r;
     if (np != 1) return bad_usage("bench needs IN.ply", NULL);
+    if (overwrites_input(a.keep, pos[0])) return 1;
     gsz_scene s;
     gsz_ply_stats ps;
     double t0 = gsz_now();

@@ -46,6 +46,13 @@ $GSZ compress "$T/nan.ply" -o "$T/nan.gsz" -q --views 4 --refine 0 --json >"$T/n
 grep -q "dropped 1 of 3000 rows" "$T/err" || fail "no warning for a dropped row: $(cat "$T/err")"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["input_rows"] == 3000 and d["dropped_nonfinite_rows"] == 1 and d["input_gaussians"] == 2999' "$T/nan.json" || fail "compress --json does not count the dropped row"
 
+# an output naming the input is refused before anything is written
+cp "$T/s.ply" "$T/same.ply"
+$GSZ compress "$T/same.ply" -o "$T/same.ply" -q 2>"$T/err" && fail "compress over its own input succeeded"
+grep -q "overwrite the input" "$T/err" || fail "no error for output = input: $(cat "$T/err")"
+cmp -s "$T/s.ply" "$T/same.ply" || fail "the input was changed"
+$GSZ decompress "$T/s.gsz" -o "$T/s.gsz" -q 2>/dev/null && fail "decompress over its own input succeeded"
+
 # bad options
 $GSZ compress "$T/s.ply" -o "$T/x.gsz" --preset huge 2>/dev/null && fail "bad preset accepted"
 $GSZ compress "$T/s.ply" -o "$T/x.gsz" --pos-bits 40 2>/dev/null && fail "bad --pos-bits accepted"
