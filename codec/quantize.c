@@ -344,15 +344,13 @@ float gsz_codebook_shared_step(const uint8_t *p, size_t size) {
     return getf(p + 8);
 }
 
-/* Encoding 3 decoded directly: entries in blocks of SPLIT_BLOCK, each block starting from its values'
- * offsets in every plane (the flags counted before it). */
+/* Encoding 3 decoded directly: entries in blocks of SPLIT_BLOCK (the parallel chunks, so a range starts
+ * a block), each block starting from its values' offsets in every plane (the flags counted before it). */
 #define SPLIT_BLOCK 4096
 struct split_ctx {
     const uint8_t *flags, *vals[255], *width;
     size_t *first;       /* per block, per component: the values before the block */
-    const uint8_t *fp[255]; /* component m's flag plane */
-    uint8_t sh[255];        /* and bit in it */
-    uint8_t comp[256];      /* flag bit i's component */
+    uint8_t comp[256];   /* flag bit i's component */
     const size_t *nz;
 };
 
@@ -376,17 +374,14 @@ static void unpack_sh_range(void *c_, size_t b, size_t e_, int w) {
     const unpack_sh_ctx *c = c_;
     size_t K = c->K, M = c->M, G = (M + 7) / 8, at[45];
     const struct split_ctx *x = c->split;
-    if (x) { /* the values' offsets at b: its block's, then its entries' */
-        memcpy(at, x->first + (b / SPLIT_BLOCK) * M, M * sizeof *at);
-        for (size_t i = b / SPLIT_BLOCK * SPLIT_BLOCK; i < b; i++)
-            for (size_t m = 0; m < M; m++) at[m] += (x->fp[m][i] >> x->sh[m]) & 1u;
+    if (x) {
+        memcpy(at, x->first + (b / SPLIT_BLOCK) * M, M * sizeof *at); /* the values' offsets at block b */
         for (size_t r = b; r < e_; r++) {
             int32_t q[45] = {0};
             for (size_t g = 0; g < G; g++)
                 for (unsigned f = x->flags[g * K + r]; f; f &= f - 1) {
-                    size_t m = x->comp[8 * g + (size_t)__builtin_ctz(f)], a = at[m]++;
-                    const uint8_t *v = x->vals[m];
-                    q[m] = unzigzag(1u + (v[a] | (x->width[m] == 2 ? (uint32_t)v[x->nz[m] + a] << 8 : 0)));
+                    size_t m = x->comp[8 * g + (size_t)__builtin_ctz(f)];
+                    q[m] = unzigzag(1u + plane_z(x->vals[m], x->nz[m], x->width[m] == 2, at[m]++));
                 }
             double s = (double)c->step * (double)(1u << c->cls[r]);
             float *e = c->cb + r * M;
@@ -438,11 +433,7 @@ static gsz_error unpack_sh(const uint8_t *p, size_t size, uint32_t k, int dim, i
         x.first = first;
         x.width = c.width;
         x.nz = nz;
-        for (size_t i = 0; i < M; i++) {
-            x.fp[sh_flag_component(i, M)] = x.flags + (i / 8) * K;
-            x.sh[sh_flag_component(i, M)] = (uint8_t)(i % 8);
-            x.comp[i] = (uint8_t)sh_flag_component(i, M);
-        }
+        for (size_t i = 0; i < M; i++) x.comp[i] = (uint8_t)sh_flag_component(i, M);
         c.split = &x;
         gsz_parallel_for(nb, 8, threads, first_range, &c); /* counts per block, then their running sums */
         for (size_t m = 0; m < M; m++) {
