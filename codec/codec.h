@@ -96,6 +96,21 @@ size_t gsz_codebook_cuts(const uint8_t *cb, size_t size, size_t *cut, size_t max
  * whole, which fine-tuning fits and stores again at this step); 0 for any other codebook. For a
  * codebook that gsz_codebook_unpack accepted. */
 float gsz_codebook_shared_step(const uint8_t *in, size_t size);
+/* Position warp of unbounded scenes (captures with distant background, as Mip-NeRF 360's): per axis,
+ * u = c + sign(d) r log(1 + |d| / r) with d = x - c, so the grid step grows with the distance from the
+ * dense region (centre c, radius r: gsz_scene_core) as the Gaussians' sizes do there; near c it is x
+ * itself. gsz_position_warp_fit returns 1 with the warp for an unbounded scene, else 0 (no warp). */
+typedef struct { float c[3], r; } gsz_warp;
+int gsz_position_warp_fit(const gsz_scene *s, gsz_warp *w);
+static inline float gsz_warp_forward(float x, float c, float r) {
+    double d = (double)x - (double)c;
+    return (float)((double)c + copysign((double)r * log1p(fabs(d) / (double)r), d));
+}
+/* The decoder's inverse (docs/FORMAT.md): in double, rounded to f32 once. */
+static inline float gsz_warp_inverse(float u, float c, float r) {
+    double v = (double)u - (double)c;
+    return (float)((double)c + copysign((double)r * (exp(fabs(v) / (double)r) - 1.0), v));
+}
 void gsz_quat_canonical(const float in[4], float out[4]); /* normalised, w >= 0 */
 /* Same ellipsoid, canonical form: scales descending, axis signs fixed, quaternion w >= 0. */
 void gsz_geometry_canonical(float scale[3], float q[4]);
@@ -167,6 +182,7 @@ enum {
     GSZ_SEC_SH1_CB, GSZ_SEC_SH2_CB, GSZ_SEC_SH3_CB, GSZ_SEC_SH1_IDX, GSZ_SEC_SH2_IDX, GSZ_SEC_SH3_IDX,
     GSZ_SEC_EXACT_IDS, GSZ_SEC_EXACT_ATTR,
     GSZ_SEC_LAT_RANGES, GSZ_SEC_LAT_POS, GSZ_SEC_LAT_SCALE, GSZ_SEC_LAT_COLOR, GSZ_SEC_LAT_ROT, /* lattice.c */
+    GSZ_SEC_POS_WARP, /* gsz_warp: c[3], r */
     GSZ_SEC_TYPE_COUNT
 };
 #define GSZ_SECF_REQUIRED 1u

@@ -49,21 +49,29 @@ static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v;
 
 /* Position bits: the preset's, raised where the grid step over the bounds' largest extent ext would
  * exceed half the median Gaussian's largest axis (scenes whose bounds are far larger than their
- * Gaussians, e.g. unbounded captures with distant points): a step relative to the bounds alone would
- * move every small Gaussian there. */
-static int position_bits(const gsz_scene *s, float ext, int bits) {
+ * Gaussians): a step relative to the bounds alone would move every small Gaussian there. With a warp
+ * (w, unbounded scenes) ext is the warped one and each Gaussian's axis is measured on the warped grid
+ * (divided by the warp's slope 1 + |x - c| / r there), and the dense region keeps the preset's step
+ * for a scene of its size (2 r): the bits grow with the warped extent over 2 r. */
+static int position_bits(const gsz_scene *s, float ext, int bits, const gsz_warp *w) {
     enum { BINS = 8192 }; /* log2 of the largest axis in 1/64 steps over [-64, 64) */
     uint32_t *hist = calloc(BINS, sizeof *hist);
     if (!hist || !(ext > 0) || !isfinite(ext)) { free(hist); return bits; }
     for (size_t i = 0; i < s->count; i++) {
         const float *l = s->scale + 3 * i;
         double a = GSZ_MAX(l[0], GSZ_MAX(l[1], l[2])) * 1.4426950408889634 + 64; /* log2(e) */
+        if (w) {
+            const float *p = s->pos + 3 * i;
+            double dx = p[0] - w->c[0], dy = p[1] - w->c[1], dz = p[2] - w->c[2];
+            a -= log2(1.0 + sqrt(dx * dx + dy * dy + dz * dz) / w->r);
+        }
         hist[(size_t)GSZ_CLAMP(floor(a * 64), 0.0, (double)(BINS - 1))]++;
     }
     size_t acc = 0, b = 0;
     while (b + 1 < BINS && (acc += hist[b]) * 2 < s->count) b++;
     free(hist);
     double med = exp2((double)b / 64 - 64), need = ceil(log2((double)ext / med)) + 1;
+    if (w) need = GSZ_MAX(need, bits + ceil(log2((double)ext / (2.0 * w->r))));
     return need > bits ? (int)GSZ_MIN(need, 21.0) : bits;
 }
 
@@ -525,11 +533,27 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     C.h.count = n;
     C.h.sh_degree = (uint8_t)maxdeg;
     C.h.opacity_bits = (uint8_t)P->opacity_bits;
+    /* unbounded scenes: the grid on warped positions (the dense region's step where it is, coarser
+     * with the distance from it), the warp in a section of its own */
+    gsz_warp warp;
+    float warp_raw[4];
+    int warped = gsz_position_warp_fit(&s, &warp);
     gsz_scene_bounds(&s, C.h.bmin, C.h.bmax);
+    if (warped)
+        for (int k = 0; k < 3; k++) {
+            C.h.bmin[k] = gsz_warp_forward(C.h.bmin[k], warp.c[k], warp.r);
+            C.h.bmax[k] = gsz_warp_forward(C.h.bmax[k], warp.c[k], warp.r);
+        }
     if (!opt->pos_bits) {
         float ext = 0;
         for (int k = 0; k < 3; k++) ext = GSZ_MAX(ext, C.h.bmax[k] - C.h.bmin[k]);
-        pos_bits = position_bits(&s, ext, pos_bits);
+        pos_bits = position_bits(&s, ext, pos_bits, warped ? &warp : NULL);
+    }
+    if (warped) {
+        for (size_t i = 0; i < 3 * n; i++) s.pos[i] = gsz_warp_forward(s.pos[i], warp.c[i % 3], warp.r);
+        memcpy(warp_raw, warp.c, 12);
+        warp_raw[3] = warp.r;
+        add_job(&C, jobs, &njobs, GSZ_SEC_POS_WARP, warp_raw, 4, 4);
     }
     C.h.pos_bits = (uint8_t)pos_bits;
     uint32_t qmax = (1u << pos_bits) - 1;

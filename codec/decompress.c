@@ -81,6 +81,7 @@ typedef struct {
     float opacity[256];   /* each stored opacity level as the value to write (sigmoid, or logit for s) */
     const uint32_t *lat[5]; /* a lattice file's ranges and words (lattice.c), else NULL */
     int sh_in_place;        /* s's SH rest is the SH codebook itself: nothing to copy */
+    const gsz_warp *warp;   /* unbounded scenes: the grid's positions are warped (position.warp), or NULL */
 } fill_ctx;
 
 /* Gaussian i of a lattice file: its codebook entries are its own (indices 0, 1, 2, ...). */
@@ -121,6 +122,8 @@ static void fill_range(void *p, size_t b, size_t e, int w) {
         gsz_morton3_decode(f->codes[i], &q[0], &q[1], &q[2]);
         int ok = q[0] <= lim && q[1] <= lim && q[2] <= lim && !(f->codes[i] >> 63) && !(f->opac[i] >> h->opacity_bits);
         for (int k = 0; k < 3; k++) pos[3 * i + (size_t)k] = h->bmin[k] + (h->bmax[k] - h->bmin[k]) * ((float)q[k] / qmax);
+        if (f->warp)
+            for (int k = 0; k < 3; k++) pos[3 * i + (size_t)k] = gsz_warp_inverse(pos[3 * i + (size_t)k], f->warp->c[k], f->warp->r);
         (x ? x->opacity : s->opacity)[i] = f->opacity[f->opac[i]]; /* an out-of-range level fails the decode */
         for (int a = 0; a < 3; a++) {
             uint32_t v = idx_at(f->idx[a], f->iw[a], i);
@@ -214,6 +217,10 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
         int w = sec->width;
         switch (sec->type) {
         case GSZ_SEC_POSITION: if (elems != n || w != 8) goto bad; break;
+        case GSZ_SEC_POS_WARP:
+            if (lattice) { err = gsz_fail(GSZ_ERROR_corrupt, "section position.warp in a lattice file"); goto done; }
+            if (elems != 4 || w != 4) { err = gsz_fail(GSZ_ERROR_corrupt, "section position.warp: %zu elements of %d bytes (4 of 4 expected)", elems, w); goto done; }
+            break;
         case GSZ_SEC_OPACITY: case GSZ_SEC_SH_DEGREE: if (elems != n || w != 1) goto bad; break;
         case GSZ_SEC_SCALE_CB: case GSZ_SEC_ROT_CB: case GSZ_SEC_DC_CB: case GSZ_SEC_SH1_CB: case GSZ_SEC_SH2_CB: case GSZ_SEC_SH3_CB:
             if (w != 1 || elems > ((size_t)1 << 30)) goto bad;
@@ -261,11 +268,21 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
     const uint64_t *codes = NULL;
     const uint8_t *opac = NULL, *degs = NULL;
     const uint32_t *lat[5] = {0};
+    gsz_warp warp;
+    int warped = 0;
     for (size_t j = 0; j < nj; j++) {
         uint32_t t = jobs[j].sec->type;
         if (t >= GSZ_SEC_LAT_RANGES && t <= GSZ_SEC_LAT_ROT) lat[t - GSZ_SEC_LAT_RANGES] = jobs[j].out;
         else if (t == GSZ_SEC_POSITION) codes = jobs[j].out;
         else if (t == GSZ_SEC_OPACITY) opac = jobs[j].out;
+        else if (t == GSZ_SEC_POS_WARP) {
+            memcpy(&warp, jobs[j].out, sizeof warp); /* c[3], r: f32 bit patterns, little-endian */
+            if (!isfinite(warp.c[0]) || !isfinite(warp.c[1]) || !isfinite(warp.c[2]) || !(warp.r > 0) || !isfinite(warp.r)) {
+                err = gsz_fail(GSZ_ERROR_corrupt, "position.warp: centre or radius not finite and positive");
+                goto done;
+            }
+            warped = 1;
+        }
         else if (t == GSZ_SEC_SH_DEGREE) degs = jobs[j].out;
         else if (gsz_index_slot(t) >= 0) {
             int slot = gsz_index_slot(t);
@@ -347,7 +364,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
             cbs[2 + D] = NULL;
         }
     }
-    fill_ctx fc = {&C->h, codes, opac, degs, xo ? &x : NULL, so, {0}, {0}, cbk, cbs, starts, SIZE_MAX, {0}, {0}, sh_in_place};
+    fill_ctx fc = {&C->h, codes, opac, degs, xo ? &x : NULL, so, {0}, {0}, cbk, cbs, starts, SIZE_MAX, {0}, {0}, sh_in_place, warped ? &warp : NULL};
     for (unsigned l = 0; l < 256; l++) { /* opacity levels: a table instead of a logarithm per Gaussian */
         if (lattice) { /* the lattice's levels are logits */
             float g = gsz_lattice_opacity(l);
@@ -421,6 +438,17 @@ gsz_error gsz_file_inspect(const void *data, size_t size, gsz_file_info *info) {
             if (si->type >= GSZ_SEC_SH1_IDX && si->type <= GSZ_SEC_SH3_IDX) info->count_by_degree[si->type - GSZ_SEC_SH1_IDX + 1] = C->s[i].elements;
         }
         info->count_by_degree[0] = info->count - info->count_by_degree[1] - info->count_by_degree[2] - info->count_by_degree[3];
+        const gsz_section *ws = gsz_container_find(C, GSZ_SEC_POS_WARP);
+        gsz_warp w;
+        if (ws && ws->elements == 4 && ws->width == 4 && !gsz_entropy_decode(ws->payload, (size_t)ws->stored_size, ws->transform, 4, 4, &w) &&
+            w.r > 0 && isfinite(w.r)) { /* the bounds as positions, not as the warped grid's */
+            memcpy(info->warp_center, w.c, sizeof w.c);
+            info->warp_radius = w.r;
+            for (int k = 0; k < 3; k++) {
+                info->bounds_min[k] = gsz_warp_inverse(C->h.bmin[k], w.c[k], w.r);
+                info->bounds_max[k] = gsz_warp_inverse(C->h.bmax[k], w.c[k], w.r);
+            }
+        }
     }
     free(C);
     return err;

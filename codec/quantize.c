@@ -594,3 +594,12 @@ void gsz_geometry_canonical(float scale[3], float q[4]) {
     mat_to_quat(m, q);
     memcpy(scale, s, sizeof s);
 }
+
+int gsz_position_warp_fit(const gsz_scene *s, gsz_warp *w) {
+    float c[3], r;
+    memset(w, 0, sizeof *w);
+    if (!gsz_scene_core(s, c, &r)) return 0;
+    memcpy(w->c, c, sizeof c);
+    w->r = r;
+    return 1;
+}

@@ -85,6 +85,72 @@ gsz_error gsz_synth_scene(size_t count, int deg, uint64_t seed, gsz_scene *s) {
     return GSZ_OK;
 }
 
+/* An unbounded capture's background: patches of Gaussians (distant surfaces: hills, buildings, trees)
+ * at distances log-uniform in [15, 400] scene units from the origin, above and around the scene, each
+ * Gaussian about 1/100 of its distance wide, as training leaves them where each covers a few pixels
+ * of the cameras in the middle; plus a sky dome of large smooth ones. */
+gsz_error gsz_synth_background(gsz_scene *s, size_t count, uint64_t seed) {
+    gsz_scene o;
+    size_t n0 = s->count;
+    gsz_error e = gsz_scene_alloc(&o, n0 + count, s->sh_degree);
+    if (e) return e;
+    int nr = gsz_shRestCount(s->sh_degree);
+    memcpy(o.pos, s->pos, n0 * 12);
+    memcpy(o.scale, s->scale, n0 * 12);
+    memcpy(o.rot, s->rot, n0 * 16);
+    memcpy(o.opacity, s->opacity, n0 * 4);
+    memcpy(o.sh_dc, s->sh_dc, n0 * 12);
+    if (nr) memcpy(o.sh_rest, s->sh_rest, n0 * (size_t)nr * 12);
+    gsz_rng r = {seed * 0x9E3779B97F4A7C15ull + 7};
+    enum { NP = 24 };
+    float pd[NP][3], pr[NP], ps[NP], hue[NP];
+    for (int j = 0; j < NP; j++) {
+        double az = 6.283185307 * gsz_rng_uniform(&r), el = -0.05 - 0.5 * gsz_rng_uniform(&r); /* y-down: above the horizon */
+        pd[j][0] = (float)(cos(el) * sin(az));
+        pd[j][1] = (float)sin(el);
+        pd[j][2] = (float)(cos(el) * cos(az));
+        pr[j] = (float)exp(log(15.0) + (log(400.0) - log(15.0)) * gsz_rng_uniform(&r));
+        ps[j] = (float)(0.1 + 0.25 * gsz_rng_uniform(&r)); /* angular size */
+        hue[j] = (float)gsz_rng_uniform(&r);
+    }
+    for (size_t i = n0; i < n0 + count; i++) {
+        int sky = gsz_rng_uniform(&r) < 0.1, j = 0;
+        float p[3], n[3], d;
+        if (sky) {
+            double az = 6.283185307 * gsz_rng_uniform(&r), el = -asin(gsz_rng_uniform(&r));
+            n[0] = (float)(cos(el) * sin(az)); n[1] = (float)sin(el); n[2] = (float)(cos(el) * cos(az));
+            d = (float)(500.0 + 100.0 * gsz_rng_uniform(&r));
+        } else {
+            j = (int)(gsz_rng_next(&r) % NP);
+            float v[3];
+            for (int k = 0; k < 3; k++) v[k] = pd[j][k] + ps[j] * (float)gsz_rng_normal(&r);
+            float l = sqrtf(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]) + 1e-9f;
+            for (int k = 0; k < 3; k++) n[k] = v[k] / l;
+            d = pr[j] * (float)(1.0 + 0.05 * gsz_rng_normal(&r));
+        }
+        for (int k = 0; k < 3; k++) p[k] = d * n[k];
+        memcpy(o.pos + 3 * i, p, sizeof p);
+        float base = logf(d * (sky ? 0.08f : 0.01f)) + 0.4f * (float)gsz_rng_normal(&r);
+        o.scale[3 * i] = base + 0.3f * (float)gsz_rng_normal(&r);
+        o.scale[3 * i + 1] = base + 0.3f * (float)gsz_rng_normal(&r);
+        o.scale[3 * i + 2] = base - 1.0f + 0.5f * (float)gsz_rng_normal(&r);
+        float q[4], in[3] = {-n[0], -n[1], -n[2]}; /* facing the scene */
+        quat_from_normal(in, (float)(gsz_rng_uniform(&r) * 6.2831853), q);
+        memcpy(o.rot + 4 * i, q, sizeof q);
+        o.opacity[i] = (float)(2.5 + 1.0 * gsz_rng_normal(&r));
+        for (int c = 0; c < 3; c++) {
+            float col = sky ? 0.35f + 0.4f * (float)c / 2.0f * (0.6f - 0.4f * n[1]) + 0.01f * (float)gsz_rng_normal(&r)
+                            : 0.45f + 0.3f * sinf(6.2831853f * (hue[j] + (float)c / 3.0f)) + 0.1f * sinf(40.0f * n[0] + 25.0f * n[1] + (float)c) +
+                                  0.04f * (float)gsz_rng_normal(&r);
+            o.sh_dc[3 * i + (size_t)c] = (col - 0.5f) / GSZ_SH_C0;
+        }
+        for (int k = 0; k < 3 * nr; k++) o.sh_rest[i * (size_t)nr * 3 + (size_t)k] = (sky ? 0.002f : 0.01f) * (float)gsz_rng_normal(&r);
+    }
+    gsz_scene_free(s);
+    *s = o;
+    return GSZ_OK;
+}
+
 /* 256 evenly spaced values over [lo, hi] of v (n values): each value replaced by its nearest. */
 static void snap256(float *v, size_t n) {
     float lo = INFINITY, hi = -INFINITY;

@@ -9,4 +9,7 @@ gsz_error gsz_synth_scene(size_t count, int sh_degree, uint64_t seed, gsz_scene 
 /* Quantises a scene the way palette formats (SOG) leave it: scales, colours and SH coefficients each
  * snapped to one of 256 values, and the SH vectors to `entries` of their own (sh_palette > 0). */
 gsz_error gsz_synth_palettize(gsz_scene *s, size_t entries, uint64_t seed);
+/* Appends count Gaussians of an unbounded capture's background (distant surfaces, 15-400 scene units
+ * away, and a sky dome at 500-600) to s, as Mip-NeRF 360-style scenes have. */
+gsz_error gsz_synth_background(gsz_scene *s, size_t count, uint64_t seed);
 #endif

@@ -87,6 +87,76 @@ static int cmp_float(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+typedef struct {
+    double v, w;
+} wval;
+
+static int cmp_wval(const void *a, const void *b) {
+    double x = ((const wval *)a)->v, y = ((const wval *)b)->v;
+    return (x > y) - (x < y);
+}
+
+/* The value below which a fraction q of the weight lies (sorts a). */
+static double weighted_quantile(wval *a, size_t n, double q) {
+    qsort(a, n, sizeof *a, cmp_wval);
+    double total = 0, acc = 0;
+    for (size_t i = 0; i < n; i++) total += a[i].w;
+    for (size_t i = 0; i < n; i++)
+        if ((acc += a[i].w) >= q * total) return a[i].v;
+    return a[n - 1].v;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Weights 1/s^3 (s: a Gaussian's largest axis, clamped to the 5th..95th percentile) count Gaussians
+ * by the volume they stand for: the dense region, where the detail is, outweighs a background of
+ * large Gaussians however many there are (a plain median lands in the background where that holds
+ * most Gaussians). */
+int gsz_scene_core(const gsz_scene *s, float center[3], float *radius) {
+    center[0] = center[1] = center[2] = 0;
+    *radius = 0;
+    if (s->count < 16 || !s->scale) return 0;
+    size_t step = s->count / 200000 + 1, n = (s->count + step - 1) / step;
+    wval *a = malloc(n * sizeof *a);
+    double *ls = malloc(n * sizeof *ls), *lw = malloc(n * sizeof *lw);
+    int far = 0;
+    if (!a || !ls || !lw) goto done;
+    for (size_t j = 0; j < n; j++) {
+        const float *l = s->scale + 3 * j * step;
+        ls[j] = lw[j] = GSZ_MAX(l[0], GSZ_MAX(l[1], l[2]));
+    }
+    qsort(lw, n, sizeof *lw, cmp_double);
+    double lo = lw[(size_t)(0.05 * (double)(n - 1))], hi = lw[(size_t)(0.95 * (double)(n - 1))];
+    for (size_t j = 0; j < n; j++) lw[j] = exp(-3.0 * (GSZ_CLAMP(ls[j], lo, hi) - hi)); /* (s_95 / s)^3 >= 1 */
+    double c[3];
+    for (int k = 0; k < 3; k++) {
+        for (size_t j = 0; j < n; j++) a[j] = (wval){s->pos[3 * j * step + (size_t)k], lw[j]};
+        c[k] = weighted_quantile(a, n, 0.5);
+    }
+    for (size_t j = 0; j < n; j++) {
+        const float *p = s->pos + 3 * j * step;
+        double dx = p[0] - c[0], dy = p[1] - c[1], dz = p[2] - c[2];
+        a[j] = (wval){sqrt(dx * dx + dy * dy + dz * dz), lw[j]};
+    }
+    double r = weighted_quantile(a, n, 0.9);
+    if (!(r > 0) || !isfinite(r)) goto done;
+    float bmin[3], bmax[3];
+    gsz_scene_bounds(s, bmin, bmax);
+    double reach = 0;
+    for (int k = 0; k < 3; k++) {
+        center[k] = (float)c[k];
+        reach = GSZ_MAX(reach, GSZ_MAX(fabs(bmin[k] - c[k]), fabs(bmax[k] - c[k])));
+    }
+    *radius = (float)r;
+    far = reach > GSZ_FAR_REACH * r;
+done:
+    free(a); free(ls); free(lw);
+    return far;
+}
+
 void gsz_scene_focus(const gsz_scene *s, float center[3], float *radius) {
     center[0] = center[1] = center[2] = 0;
     *radius = 1;
@@ -121,6 +191,11 @@ void gsz_scene_focus(const gsz_scene *s, float center[3], float *radius) {
     *radius = d[(size_t)(0.9 * (double)(n - 1))];
     if (!(*radius > 1e-6f)) *radius = 1;
     free(v);
+    float cc[3], cr;
+    if (gsz_scene_core(s, cc, &cr) && cr > 1e-6f) { /* unbounded: the views frame the dense region, not the background */
+        memcpy(center, cc, sizeof cc);
+        *radius = cr;
+    }
 }
 
 static void normalize3(double v[3]) {

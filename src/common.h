@@ -77,6 +77,12 @@ static inline uint32_t gsz_float_sort_key(float f) {
 /* Normalised quaternion rotation matrix (row-major) from w,x,y,z. */
 void gsz_quat_to_mat(const float q[4], float m[9]);
 
+/* The dense region of a scene (cameras.c): centre (medians weighted towards small Gaussians) and the
+ * radius holding 90% of that weight. Returns 1 where the scene reaches beyond GSZ_FAR_REACH such radii
+ * from it (an unbounded capture: background far from the subject), else 0. */
+#define GSZ_FAR_REACH 8.0
+int gsz_scene_core(const gsz_scene *s, float center[3], float *radius);
+
 #endif
 
 /* Real SH basis (the 3DGS constants and sign convention) up to degree 3 for a unit direction;

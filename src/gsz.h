@@ -99,7 +99,9 @@ gsz_error gsz_cameras_generate(const gsz_scene *scene, size_t count, int width, 
 /* A camera at eye looking at target; up is the world direction that appears up in the image. */
 void gsz_camera_look_at(gsz_camera *cam, const float eye[3], const float target[3], const float up[3], int width,
                         int height, float vertical_fov_deg);
-/* Robust centre and radius of the dense part of the scene. */
+/* Robust centre and radius of the dense part of the scene (reads positions, opacities and scales):
+ * the median of the opaque Gaussians and the radius holding 90% of them, or, where the scene reaches
+ * far beyond its subject (an unbounded capture), that subject's region. */
 void gsz_scene_focus(const gsz_scene *scene, float center[3], float *radius);
 
 /* ---------------------------------------------------------------- renderer */
@@ -239,6 +241,7 @@ typedef struct {
     size_t section_count;
     gsz_section_info sections[64];
     int pos_bits, opacity_bits; /* quantisation of positions (per axis) and opacities */
+    float warp_center[3], warp_radius; /* positions on a warped grid (unbounded scenes: docs/FORMAT.md); radius 0: none */
 } gsz_file_info;
 
 gsz_error gsz_file_inspect(const void *data, size_t size, gsz_file_info *info);

@@ -22,13 +22,14 @@ static const char *usage =
     "  gsz render SCENE -o OUT.png [--view I [--views N] | --cameras cameras.json --camera I] [--size WxH] [-j N]\n"
     "  gsz compare REF TEST [--views N] [--size WxH] [--cameras cameras.json] [--ref-cache DIR] [-j N] [--json]\n"
     "  gsz bench IN.ply [compress options] [--views N] [--size WxH] [--keep OUT.gsz] [--json]\n"
-    "  gsz synth COUNT -o OUT.ply [--sh D] [--seed S] [--palette K | --lattice]\n"
+    "  gsz synth COUNT -o OUT.ply [--sh D] [--seed S] [--palette K | --lattice] [--background F]\n"
     "\n"
     "SCENE, REF and TEST may be .ply or .gsz. Views are generated around the scene unless --cameras is given.\n";
 
 typedef struct {
     const char *out, *cameras, *keep, *ref_cache;
     int json, quiet, threads, views, view, camera, width, height, sh, seed, palette, lattice;
+    double background;
     gsz_compress_options co;
 } args_t;
 
@@ -86,6 +87,7 @@ static int parse(int argc, char **argv, args_t *a, const char **pos, int *npos, 
         else if (!strcmp(o, "--seed")) { NUM(0, 1e9); a->seed = (int)x; }
         else if (!strcmp(o, "--palette")) { NUM(1, 16777216); a->palette = (int)x; }
         else if (!strcmp(o, "--lattice")) a->lattice = 1;
+        else if (!strcmp(o, "--background")) { NUM(0, 10); a->background = x; }
         else if (!strcmp(o, "--preset")) {
             NEED();
             if (!strcmp(v, "balanced")) a->co.preset = GSZ_PRESET_BALANCED;
@@ -354,6 +356,11 @@ static int cmd_info(int argc, char **argv) {
         else if (a.json) printf(",\"lattice\":false,\"pos_bits\":%d,\"opacity_bits\":%d", fi.pos_bits, fi.opacity_bits);
         else if (lattice) printf("  quantisation: compressed.ply's chunk lattice, kept as the input had it\n");
         else printf("  quantisation: positions %d bits per axis, opacity %d bits\n", fi.pos_bits, fi.opacity_bits);
+        if (fi.warp_radius > 0) {
+            if (a.json) printf(",\"warp\":{\"center\":[%g,%g,%g],\"radius\":%g}", fi.warp_center[0], fi.warp_center[1], fi.warp_center[2], fi.warp_radius);
+            else printf("  unbounded scene: positions on a grid warped around (%g, %g, %g), radius %g\n", fi.warp_center[0], fi.warp_center[1],
+                        fi.warp_center[2], fi.warp_radius);
+        }
         if (a.json) printf(",\"count_by_degree\":[%llu,%llu,%llu,%llu],\"sections\":[", (unsigned long long)fi.count_by_degree[0],
                            (unsigned long long)fi.count_by_degree[1], (unsigned long long)fi.count_by_degree[2], (unsigned long long)fi.count_by_degree[3]);
         else printf("  Gaussians by kept SH degree: 0:%llu 1:%llu 2:%llu 3:%llu\n  %-20s %12s %12s %10s\n", (unsigned long long)fi.count_by_degree[0],
@@ -622,6 +629,7 @@ static int cmd_synth(int argc, char **argv) {
     if (np != 1 || !a.out || !num_arg(pos[0], 1, 1e9, &cnt)) return bad_usage("synth needs COUNT and -o OUT.ply", NULL);
     gsz_scene s;
     gsz_error e = gsz_synth_scene((size_t)cnt, a.sh < 0 ? 3 : a.sh, (uint64_t)a.seed, &s);
+    if (!e && a.background > 0) e = gsz_synth_background(&s, (size_t)(a.background * cnt), (uint64_t)a.seed);
     if (!e && a.palette) e = gsz_synth_palettize(&s, (size_t)a.palette, (uint64_t)a.seed);
     if (!e && a.lattice) gsz_lattice_quantise(&s); /* as if decoded from compressed.ply */
     if (!e) e = gsz_ply_write(a.out, &s);

@@ -174,6 +174,13 @@ def decode(path):
         xyz, op, scale, rot, dc = lattice(streams, n)
     else:
         xyz, op, scale, rot, dc = quantised(streams, n, pbits, obits, bmin, bmax)
+        if 23 in streams:  # position.warp: the grid is on warped positions
+            w = streams[23].astype(np.uint32).view("<f4")
+            c, r = w[:3].astype(np.float64), np.float64(w[3])
+            if not (np.isfinite(w).all() and r > 0):
+                fail("position.warp")
+            v = xyz.astype(np.float64) - c
+            xyz = (c + np.sign(v) * r * (np.exp(np.abs(v) / r) - 1.0)).astype(F32)
     nrest = (deg + 1) ** 2 - 1
     rest = np.zeros((n, nrest * 3), dtype=F32)
     if deg > 0:

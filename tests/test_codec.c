@@ -52,8 +52,9 @@ static size_t nearest_original(const gsz_scene *s, const float *p, float *dist2)
     return best;
 }
 
-/* Distant points (as in unbounded captures) widen the bounds 1000-fold: the position bits rise so
- * that the Gaussians of the core still move by less than a quarter of the median largest axis. */
+/* Distant points (as in unbounded captures) widen the bounds 1000-fold: the positions go on a grid
+ * warped around the dense region (position.warp), whose step there stays under the median Gaussian's
+ * largest axis and grows with the distance, within the warp's bound everywhere. */
 static void test_position_bits_far_points(void **state) {
     (void)state;
     gsz_scene s, d;
@@ -69,20 +70,70 @@ static void test_position_bits_far_points(void **state) {
     round_trip_all(&s, &o, &buf, &size, &d);
     gsz_file_info fi;
     assert_int_equal(gsz_file_inspect(buf, size, &fi), GSZ_OK);
-    assert_true(fi.pos_bits > 10 + 8); /* the balanced preset's 10, plus log2(1000) */
+    assert_true(fi.warp_radius > 0);
+    assert_true(fi.pos_bits > 10 && fi.pos_bits < 10 + 8); /* the balanced preset's 10, not log2(1000) more */
     float *big = malloc(s.count * sizeof(float));
     for (size_t i = 0; i < s.count; i++) big[i] = fmaxf(s.scale[3 * i], fmaxf(s.scale[3 * i + 1], s.scale[3 * i + 2]));
     qsort(big, s.count, sizeof(float), cmp_float);
     float med = expf(big[s.count / 2]);
+    /* the grid step on the warped axes; a position moves by half of it times the warp's slope */
+    double ustep = 0;
+    for (int k = 0; k < 3; k++) {
+        double lo = gsz_warp_forward(fi.bounds_min[k], fi.warp_center[k], fi.warp_radius);
+        double hi = gsz_warp_forward(fi.bounds_max[k], fi.warp_center[k], fi.warp_radius);
+        ustep = fmax(ustep, (hi - lo) / (double)((1u << fi.pos_bits) - 1));
+    }
     for (size_t i = 0; i < d.count; i++) {
         float bd;
         size_t best = nearest_original(&s, d.pos + 3 * i, &bd);
-        if (best >= 30) assert_true(sqrtf(bd) <= 0.25f * med * 1.7321f);
+        double bound2 = 0;
+        for (int k = 0; k < 3; k++) {
+            double e = 0.5 * ustep * (1.0 + fabs(s.pos[3 * best + k] - fi.warp_center[k]) / fi.warp_radius) * 1.001 + 1e-6;
+            bound2 += e * e;
+        }
+        assert_true(bd <= bound2);
+        if (best >= 30) assert_true(sqrtf(bd) <= 0.5f * med);
     }
     free(big);
     free(buf);
     gsz_scene_free(&s);
     gsz_scene_free(&d);
+}
+
+/* The synthetic background of an unbounded capture: warped, and the views frame the subject, not the
+ * background; a bounded scene is neither. */
+static void test_unbounded_scene(void **state) {
+    (void)state;
+    gsz_scene s;
+    assert_int_equal(gsz_synth_scene(4000, 1, 9, &s), GSZ_OK);
+    float c0[3], r0, c[3], r;
+    assert_int_equal(gsz_scene_core(&s, c0, &r0), 0);
+    gsz_scene_focus(&s, c, &r);
+    assert_true(r < 5.0f);
+    assert_int_equal(gsz_synth_background(&s, 2000, 9), GSZ_OK);
+    assert_int_equal(s.count, 6000);
+    assert_int_equal(gsz_scene_core(&s, c, &r), 1);
+    for (int k = 0; k < 3; k++) assert_true(fabsf(c[k] - c0[k]) < 0.5f * r0);
+    assert_true(r < 1.5f * r0);
+    float fc[3], fr;
+    gsz_scene_focus(&s, fc, &fr);
+    assert_true(fr == r && fc[0] == c[0] && fc[1] == c[1] && fc[2] == c[2]);
+    gsz_compress_options o = {0};
+    o.views = 6;
+    o.refine = -1;
+    o.prune = -1; /* the same Gaussians: the same core */
+    uint8_t *buf;
+    size_t size;
+    compress_scene(&s, &o, &buf, &size);
+    gsz_file_info fi;
+    assert_int_equal(gsz_file_inspect(buf, size, &fi), GSZ_OK);
+    assert_true(fi.warp_radius == r);
+    gsz_scene d;
+    assert_int_equal(gsz_decompress(buf, size, &d, 2), GSZ_OK);
+    assert_true(mean_psnr(&s, &d, 4) > 25.0);
+    free(buf);
+    gsz_scene_free(&d);
+    gsz_scene_free(&s);
 }
 
 static void test_round_trip_bounds(void **state) {
@@ -576,6 +627,20 @@ static void test_lying_sections(void **state) {
     assert_int_equal(gsz_container_write(&m, &out, &osz), GSZ_OK);
     assert_int_equal(gsz_decompress(out, osz, &d, 1), GSZ_ERROR_unsupported);
     free(out);
+    /* a position warp with a radius that is not positive and finite, or of the wrong length: refused */
+    static const float warps[3][4] = {{0, 0, 0, 0}, {0, 0, 0, -1}, {0, NAN, 0, 1}};
+    for (int w = 0; w < 4; w++) {
+        size_t cnt = w < 3 ? 4 : 3;
+        assert_int_equal(gsz_entropy_encode(warps[w < 3 ? w : 0], cnt, 4, 3, 1, NULL, 0, &enc, &esz, &tx), GSZ_OK);
+        m = c;
+        m.s[m.n] = (gsz_section){GSZ_SEC_POS_WARP, GSZ_SECF_REQUIRED, (uint8_t)tx, 4, cnt, enc, esz};
+        m.n++;
+        assert_int_equal(gsz_container_write(&m, &out, &osz), GSZ_OK);
+        assert_int_equal(gsz_decompress(out, osz, &d, 1), GSZ_ERROR_corrupt);
+        assert_non_null(strstr(gsz_getErrorDetail(), "position.warp"));
+        free(out);
+        free(enc);
+    }
     free(buf);
 }
 
@@ -997,7 +1062,7 @@ static void test_entropy_round_trip(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip_bounds), cmocka_unit_test(test_position_bits_far_points), cmocka_unit_test(test_presets_fidelity_and_determinism), cmocka_unit_test(test_parallel_entropy_determinism),
+        cmocka_unit_test(test_round_trip_bounds), cmocka_unit_test(test_position_bits_far_points), cmocka_unit_test(test_unbounded_scene), cmocka_unit_test(test_presets_fidelity_and_determinism), cmocka_unit_test(test_parallel_entropy_determinism),
         cmocka_unit_test(test_max_preset_scalar), cmocka_unit_test(test_exact_entries),
         cmocka_unit_test(test_real_scene), cmocka_unit_test(test_truncated_and_flipped),
         cmocka_unit_test(test_lying_sections), cmocka_unit_test(test_geometry_canonical_same_image),

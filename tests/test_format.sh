@@ -14,6 +14,11 @@ for deg in 0 1 3; do
 done
 $GSZ compress "$T/s.ply" -o "$T/h.gsz" -q --views 6 --preset high --pos-bits 21
 $PY "$D/format_reference.py" "$GSZ" "$T/h.gsz" "$T"
+# an unbounded scene: its positions on a warped grid (section 23)
+$GSZ synth 3000 --sh 1 --seed 6 --background 0.5 -o "$T/u.ply" -q
+$GSZ compress "$T/u.ply" -o "$T/u.gsz" -q --views 6 --preset max
+$GSZ info "$T/u.gsz" | grep -q "unbounded scene"
+$PY "$D/format_reference.py" "$GSZ" "$T/u.gsz" "$T"
 # a scene from a palette format: exact value tables (codebook encoding 2) in max and high
 $GSZ synth 4000 --sh 3 --seed 4 --palette 200 -o "$T/p.ply" -q
 for preset in max high; do
