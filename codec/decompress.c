@@ -82,6 +82,7 @@ typedef struct {
     const uint32_t *lat[5]; /* a lattice file's ranges and words (lattice.c), else NULL */
     int sh_in_place;        /* s's SH rest is the SH codebook itself: nothing to copy */
     const gsz_warp *warp;   /* unbounded scenes: the grid's positions are warped (position.warp), or NULL */
+    const float *grid[3];   /* with a warp: each axis's 2^P positions, where fewer than the Gaussians' coordinates, or NULL */
 } fill_ctx;
 
 /* Gaussian i of a lattice file: its codebook entries are its own (indices 0, 1, 2, ...). */
@@ -106,6 +107,27 @@ static void fill_lattice(const fill_ctx *f, size_t i) {
     }
 }
 
+/* A warped axis's positions, grid point by grid point: the same values fill_range computes, an
+ * exponential per grid point instead of per coordinate (playbot-sized unbounded scenes: 3 x 2^14
+ * against a million). */
+typedef struct {
+    const gsz_header *h;
+    const gsz_warp *w;
+    float *grid; /* 3 x 2^P */
+} grid_ctx;
+
+static void grid_range(void *p, size_t b, size_t e, int wk) {
+    (void)wk;
+    const grid_ctx *g = p;
+    size_t m = (size_t)1 << g->h->pos_bits;
+    float qmax = (float)(m - 1);
+    for (size_t j = b; j < e; j++) {
+        int k = (int)(j / m);
+        float u = g->h->bmin[k] + (g->h->bmax[k] - g->h->bmin[k]) * ((float)(j % m) / qmax);
+        g->grid[j] = gsz_warp_inverse(u, g->w->c[k], g->w->r);
+    }
+}
+
 static void fill_range(void *p, size_t b, size_t e, int w) {
     (void)w;
     fill_ctx *f = p;
@@ -122,7 +144,9 @@ static void fill_range(void *p, size_t b, size_t e, int w) {
         gsz_morton3_decode(f->codes[i], &q[0], &q[1], &q[2]);
         int ok = q[0] <= lim && q[1] <= lim && q[2] <= lim && !(f->codes[i] >> 63) && !(f->opac[i] >> h->opacity_bits);
         for (int k = 0; k < 3; k++) pos[3 * i + (size_t)k] = h->bmin[k] + (h->bmax[k] - h->bmin[k]) * ((float)q[k] / qmax);
-        if (f->warp)
+        if (f->grid[0])
+            for (int k = 0; k < 3; k++) pos[3 * i + (size_t)k] = f->grid[k][q[k] & lim]; /* q > lim fails the decode */
+        else if (f->warp)
             for (int k = 0; k < 3; k++) pos[3 * i + (size_t)k] = gsz_warp_inverse(pos[3 * i + (size_t)k], f->warp->c[k], f->warp->r);
         (x ? x->opacity : s->opacity)[i] = f->opacity[f->opac[i]]; /* an out-of-range level fails the decode */
         for (int a = 0; a < 3; a++) {
@@ -189,6 +213,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
     memset(&x, 0, sizeof x);
     size_t *starts = NULL; /* per fill chunk: its first position in each degree's SH index stream */
     uint8_t *streams = NULL; /* every job's output and scratch */
+    float *grid = NULL;      /* a warped file's grid positions (fill_ctx.grid) */
 
     /* position, opacity, scale, rotation and colour come either from their quantised sections or, in a
      * lattice file, from the lattice sections (lattice.c): one set, complete */
@@ -364,7 +389,13 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
             cbs[2 + D] = NULL;
         }
     }
-    fill_ctx fc = {&C->h, codes, opac, degs, xo ? &x : NULL, so, {0}, {0}, cbk, cbs, starts, SIZE_MAX, {0}, {0}, sh_in_place, warped ? &warp : NULL};
+    fill_ctx fc = {&C->h, codes, opac, degs, xo ? &x : NULL, so, {0}, {0}, cbk, cbs, starts, SIZE_MAX, {0}, {0}, sh_in_place, warped ? &warp : NULL, {0}};
+    size_t gm = (size_t)1 << C->h.pos_bits;
+    if (warped && 3 * gm < 3 * n && (grid = gsz_malloc_array(3 * gm, sizeof(float)))) { /* else per coordinate */
+        grid_ctx gc = {&C->h, &warp, grid};
+        gsz_parallel_for(3 * gm, 16384, threads, grid_range, &gc);
+        for (int k = 0; k < 3; k++) fc.grid[k] = grid + (size_t)k * gm;
+    }
     for (unsigned l = 0; l < 256; l++) { /* opacity levels: a table instead of a logarithm per Gaussian */
         if (lattice) { /* the lattice's levels are logits */
             float g = gsz_lattice_opacity(l);
@@ -391,6 +422,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
     }
 done:
     free(streams);
+    free(grid);
     for (int k = 0; k < 6; k++) free(cbs[k]);
     free(starts);
     gsz_indexed_free(&x);

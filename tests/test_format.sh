@@ -19,6 +19,9 @@ $GSZ synth 3000 --sh 1 --seed 6 --background 0.5 -o "$T/u.ply" -q
 $GSZ compress "$T/u.ply" -o "$T/u.gsz" -q --views 6 --preset max
 $GSZ info "$T/u.gsz" | grep -q "unbounded scene"
 $PY "$D/format_reference.py" "$GSZ" "$T/u.gsz" "$T"
+# more Gaussians than grid points: gsz decodes through a per-axis table of the grid's positions
+$GSZ compress "$T/u.ply" -o "$T/u.gsz" -q --views 6 --preset max --pos-bits 12
+$PY "$D/format_reference.py" "$GSZ" "$T/u.gsz" "$T"
 # a scene from a palette format: exact value tables (codebook encoding 2) in max and high
 $GSZ synth 4000 --sh 3 --seed 4 --palette 200 -o "$T/p.ply" -q
 for preset in max high; do
