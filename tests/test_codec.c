@@ -136,6 +136,34 @@ static void test_unbounded_scene(void **state) {
     gsz_scene_free(&s);
 }
 
+/* The SH threshold is scaled per Gaussian by its significance against a reference: the mean, except
+ * where a few Gaussians dwarf the rest (an unbounded capture's sky), where the mean would loosen every
+ * ordinary Gaussian's threshold to the clamp; there 8x the median. */
+static void test_sh_reduce_skewed_significance(void **state) {
+    (void)state;
+    gsz_scene a, b;
+    assert_int_equal(gsz_synth_scene(2000, 3, 12, &a), GSZ_OK);
+    assert_int_equal(gsz_synth_scene(2000, 3, 12, &b), GSZ_OK);
+    gsz_camera cams[8];
+    gsz_cameras_generate(&a, 8, 320, 240, 0, cams);
+    double *sig = malloc(a.count * sizeof(double));
+    for (size_t i = 0; i < a.count; i++) sig[i] = i % 200 == 7 ? 1e6 : 1.0; /* 0.5% at a million times the rest */
+    uint8_t *da = malloc(a.count), *db = malloc(b.count);
+    const float thr = 0.015f;
+    assert_int_equal(gsz_sh_reduce(&a, a.sh_rest, NULL, cams, 8, 3, thr, sig, 2, da), GSZ_OK);
+    assert_int_equal(gsz_sh_reduce(&b, b.sh_rest, NULL, cams, 8, 3, thr * (float)sqrt(8.0), NULL, 2, db), GSZ_OK);
+    size_t kept = 0;
+    for (size_t i = 0; i < a.count; i++) {
+        if (i % 200 == 7) continue;
+        assert_int_equal(da[i], db[i]);
+        kept += da[i] == 3;
+    }
+    assert_true(kept > 0);
+    free(sig); free(da); free(db);
+    gsz_scene_free(&a);
+    gsz_scene_free(&b);
+}
+
 static void test_round_trip_bounds(void **state) {
     (void)state;
     gsz_scene s, d;
@@ -1062,7 +1090,7 @@ static void test_entropy_round_trip(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip_bounds), cmocka_unit_test(test_position_bits_far_points), cmocka_unit_test(test_unbounded_scene), cmocka_unit_test(test_presets_fidelity_and_determinism), cmocka_unit_test(test_parallel_entropy_determinism),
+        cmocka_unit_test(test_round_trip_bounds), cmocka_unit_test(test_position_bits_far_points), cmocka_unit_test(test_unbounded_scene), cmocka_unit_test(test_sh_reduce_skewed_significance), cmocka_unit_test(test_presets_fidelity_and_determinism), cmocka_unit_test(test_parallel_entropy_determinism),
         cmocka_unit_test(test_max_preset_scalar), cmocka_unit_test(test_exact_entries),
         cmocka_unit_test(test_real_scene), cmocka_unit_test(test_truncated_and_flipped),
         cmocka_unit_test(test_lying_sections), cmocka_unit_test(test_geometry_canonical_same_image),
