@@ -1,5 +1,6 @@
-/* Scalar quantisation helpers: 63-bit Morton codes (21 bits per axis) for the spatial order,
- * codebooks stored with per-dimension ranges at 8 or 16 bits, canonical quaternions. */
+/* Scalar quantisation helpers: 63-bit Morton codes (21 bits per axis) for the spatial order, the
+ * position warp of unbounded scenes, codebooks stored with per-dimension ranges at 8 or 16 bits,
+ * canonical quaternions. */
 #include "codec.h"
 
 #include <string.h>

@@ -15,10 +15,14 @@
 static _Thread_local char g_detail[1024];
 
 gsz_error gsz_fail(gsz_error code, const char *fmt, ...) {
+    /* formatted aside first: callers wrap the last detail ("%s: %s", path, gsz_getErrorDetail()),
+     * and printing into the buffer an argument points into overwrote it while it was read */
+    char msg[sizeof g_detail];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(g_detail, sizeof g_detail, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(g_detail, msg, sizeof msg);
     return code;
 }
 

@@ -654,6 +654,10 @@ static void test_lying_sections(void **state) {
     m.s[m.n - 1].flags = GSZ_SECF_REQUIRED;
     assert_int_equal(gsz_container_write(&m, &out, &osz), GSZ_OK);
     assert_int_equal(gsz_decompress(out, osz, &d, 1), GSZ_ERROR_unsupported);
+    assert_string_equal(gsz_getErrorDetail(), "required section of unknown type 200");
+    /* a detail wrapped in another (the CLI names the file) keeps its text */
+    gsz_fail(GSZ_ERROR_unsupported, "%s: %s", "f.gsz", gsz_getErrorDetail());
+    assert_string_equal(gsz_getErrorDetail(), "f.gsz: required section of unknown type 200");
     free(out);
     /* a position warp with a radius that is not positive and finite, or of the wrong length: refused */
     static const float warps[3][4] = {{0, 0, 0, 0}, {0, 0, 0, -1}, {0, NAN, 0, 1}};
