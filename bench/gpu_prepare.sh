@@ -3,7 +3,8 @@
 #   .gl/      the GL loader .debs (the device README's recipe)
 #   .devrun/  bin/gsz and bin/gszview-headless from build/, their non-GL libraries, and the scenes:
 #             playbot-500k.gsz (playbot.ply, --preset high --prune 0: all 500K splats), playbot-balanced.gsz
-#             (the default preset) and synth-1m.gsz (balanced codebooks, nothing pruned: 1M splats)
+#             (the default preset), synth-1m.gsz (balanced codebooks, nothing pruned: 1M splats) and,
+#             where bench/unbounded.py has run, unbounded-balanced.gsz (its composite, balanced)
 # Both folders are git-ignored (.git/info/exclude); carry them: run(carry=[".gl", ".devrun"]).
 set -eu
 cd "$(dirname "$0")/.."
@@ -23,4 +24,6 @@ if [ ! -f .devrun/synth-1m.gsz ]; then
     ./build/gsz synth 1000000 --sh 3 -o /tmp/gsz-synth-1m.ply -q
     ./build/gsz compress /tmp/gsz-synth-1m.ply -o .devrun/synth-1m.gsz --prune 0 --target-psnr 0 -q # all 1M splats
 fi
+# an unbounded capture (bench/unbounded.py's composite, balanced), where it was built
+[ -f bench/out/unbounded/balanced.gsz ] && cp bench/out/unbounded/balanced.gsz .devrun/unbounded-balanced.gsz
 du -sh .gl .devrun

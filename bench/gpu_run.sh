@@ -14,6 +14,8 @@ run() { name=$1; shift; echo "== $name: $*"; "$@" >"$O/$name.json" 2>"$O/$name.e
 run playbot500k $B/gszview-headless --headless --size 1920x1080 --frames 300 --json .devrun/playbot-500k.gsz
 # the default preset's file (balanced: 340K splats after pruning), what a user opens most
 [ -f .devrun/playbot-balanced.gsz ] && run playbot_balanced $B/gszview-headless --headless --size 1920x1080 --frames 300 --json .devrun/playbot-balanced.gsz
+# an unbounded capture: a sky dome of splats each covering much of the frame, and a distant background
+[ -f .devrun/unbounded-balanced.gsz ] && run unbounded_balanced $B/gszview-headless --headless --size 1920x1080 --frames 300 --json .devrun/unbounded-balanced.gsz
 $B/gsz synth 3000000 --sh 3 --seed 1 -o /tmp/s3m.ply -q
 run synth3m_ply $B/gszview-headless --headless --size 1920x1080 --frames 200 --json /tmp/s3m.ply
 t0=$(date +%s.%N)
