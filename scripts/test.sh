@@ -31,6 +31,20 @@ if [ "$SECS" -gt 0 ]; then
     ./build/gsz compress "$C/lattice.ply" -o "$C/gsz/seed-lattice.gsz" -q --preset max # compressed.ply's lattice
     ./build/gsz synth 400 --sh 1 --background 0.5 -o "$C/unbounded.ply" -q
     ./build/gsz compress "$C/unbounded.ply" -o "$C/gsz/seed-warp.gsz" -q --views 4 --refine 0 --pos-bits 8 # a warped grid, through its table
+    # a compressed.ply (chunk ranges, packed words, 8-bit SH), random but well-formed
+    /usr/bin/python3 - "$C/ply/seed-compressed.ply" <<'PY'
+import random, struct, sys
+random.seed(7)
+n, names = 300, ["min_x", "min_y", "min_z", "max_x", "max_y", "max_z", "min_scale_x", "min_scale_y", "min_scale_z",
+                 "max_scale_x", "max_scale_y", "max_scale_z", "min_r", "min_g", "min_b", "max_r", "max_g", "max_b"]
+head = "ply\nformat binary_little_endian 1.0\nelement chunk 2\n" + "".join("property float %s\n" % p for p in names)
+head += "element vertex %d\n" % n + "".join("property uint packed_%s\n" % p for p in ("position", "rotation", "scale", "color"))
+head += "element sh %d\n" % n + "".join("property uchar f_rest_%d\n" % k for k in range(9)) + "end_header\n"
+body = b"".join(struct.pack("<18f", *[-1, -1, -1, 1, 1, 1, -6, -6, -6, -2, -2, -2, 0, 0, 0, 1, 1, 1]) for _ in range(2))
+body += b"".join(struct.pack("<4I", *[random.getrandbits(32) for _ in range(4)]) for _ in range(n))
+body += bytes(random.getrandbits(8) for _ in range(9 * n))
+open(sys.argv[1], "wb").write(head.encode() + body)
+PY
     # a harness's exit status is the test's (a pipe into tail would hide a crash from sh, which has no pipefail)
     fuzz() {
         h=$1; shift

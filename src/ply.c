@@ -1,9 +1,11 @@
 /* PLY reader and writer for 3DGS scenes.
  * Reader: binary little/big endian and ASCII, properties in any order and of any scalar type,
- * other elements skipped, header checked against the file size before anything is allocated.
+ * other elements skipped, header checked against the file size before anything is allocated; also
+ * PlayCanvas's compressed.ply (chunk-quantised, as SuperSplat saves).
  * Writer: the exact INRIA layout that SIBR, SuperSplat and splat-transform read. */
 #define _POSIX_C_SOURCE 200809L
 #include "common.h"
+#include "../codec/codec.h" /* compressed.ply: its lattice (lattice.c) */
 
 #include <errno.h>
 #include <string.h>
@@ -263,7 +265,123 @@ static gsz_error skip_element(const char *name, ply_src *s, const ply_header *h,
     return GSZ_OK;
 }
 
+static int prop_index(const ply_elem *el, const char *n) {
+    for (int i = 0; i < el->nprops; i++)
+        if (!strcmp(el->props[i].name, n)) return i;
+    return -1;
+}
+
+static int elem_index(const ply_header *h, const char *n) {
+    for (int e = 0; e < h->nelems; e++)
+        if (!strcmp(h->elems[e].name, n)) return e;
+    return -1;
+}
+
+/* compressed.ply (PlayCanvas, SuperSplat): a 'chunk' element of float ranges per 256 Gaussians (12, or
+ * 18 with colour), 'vertex' rows of four packed uint words, an optional 'sh' element of 9, 24 or 45
+ * uchar f_rest. Decoded as splat-transform's reader does (codec/lattice.c), so that the max preset
+ * finds the lattice and keeps it exactly. */
+static int is_compressed(const ply_header *h) {
+    const ply_elem *v = &h->elems[h->vertex];
+    return elem_index(h, "chunk") >= 0 && prop_index(v, "packed_position") >= 0 && prop_index(v, "x") < 0;
+}
+
+static gsz_error read_compressed(const char *name, ply_src *s, const ply_header *h, gsz_scene *out, gsz_ply_stats *st) {
+    static const char *rn[18] = {"min_x", "min_y", "min_z", "max_x", "max_y", "max_z", "min_scale_x", "min_scale_y", "min_scale_z",
+                                 "max_scale_x", "max_scale_y", "max_scale_z", "min_r", "min_g", "min_b", "max_r", "max_g", "max_b"};
+    static const char *wn[4] = {"packed_position", "packed_scale", "packed_color", "packed_rotation"};
+    if (h->format == FMT_ASCII) return gsz_fail(GSZ_ERROR_format, "%s: compressed.ply in ASCII is not supported", name);
+    const ply_elem *v = &h->elems[h->vertex], *ch = &h->elems[elem_index(h, "chunk")];
+    int si = elem_index(h, "sh");
+    const ply_elem *sh = si >= 0 ? &h->elems[si] : NULL;
+    uint64_t n = v->count, nchunks = (n + 255) / 256;
+    int rp[18], wp[4], ncol = 0;
+    for (int k = 0; k < 18; k++) {
+        rp[k] = prop_index(ch, rn[k]);
+        if (rp[k] >= 0 && ch->props[rp[k]].type != T_F32) return gsz_fail(GSZ_ERROR_format, "%s: compressed.ply: chunk property '%s' is not float", name, rn[k]);
+        if (k < 12 && rp[k] < 0) return gsz_fail(GSZ_ERROR_format, "%s: compressed.ply: chunk property '%s' missing", name, rn[k]);
+        ncol += k >= 12 && rp[k] >= 0;
+    }
+    if (ncol != 0 && ncol != 6) return gsz_fail(GSZ_ERROR_format, "%s: compressed.ply: chunk colour ranges incomplete", name);
+    for (int k = 0; k < 4; k++) {
+        wp[k] = prop_index(v, wn[k]);
+        if (wp[k] < 0 || v->props[wp[k]].type != T_U32) return gsz_fail(GSZ_ERROR_format, "%s: compressed.ply: vertex property '%s' missing or not uint", name, wn[k]);
+    }
+    if (ch->count != nchunks)
+        return gsz_fail(GSZ_ERROR_format, "%s: compressed.ply: %llu chunks for %llu Gaussians (%llu expected)", name, (unsigned long long)ch->count,
+                        (unsigned long long)n, (unsigned long long)nchunks);
+    int nsh = sh ? sh->nprops : 0, degree = nsh == 0 ? 0 : nsh == 9 ? 1 : nsh == 24 ? 2 : nsh == 45 ? 3 : -1;
+    if (degree < 0 || (sh && sh->count != n)) return gsz_fail(GSZ_ERROR_format, "%s: compressed.ply: 'sh' element of %d properties and %llu rows", name, nsh, (unsigned long long)(sh ? sh->count : 0));
+    int shp[45];
+    for (int k = 0; k < nsh; k++) {
+        char pn[16];
+        snprintf(pn, sizeof pn, "f_rest_%d", k);
+        shp[k] = prop_index(sh, pn);
+        if (shp[k] < 0 || sh->props[shp[k]].type != T_U8) return gsz_fail(GSZ_ERROR_format, "%s: compressed.ply: sh property '%s' missing or not uchar", name, pn);
+    }
+    /* every element's rows must be in the file before anything is allocated */
+    uint64_t left = src_left(s);
+    for (int e = 0; e < h->nelems; e++) {
+        const ply_elem *el = &h->elems[e];
+        if (el->has_list) return gsz_fail(GSZ_ERROR_format, "%s: compressed.ply: list property in element '%s'", name, el->name);
+        if (el->stride && el->count > left / el->stride)
+            return gsz_fail(GSZ_ERROR_format, "%s: truncated body: element '%s' declares %llu rows of %zu bytes, %llu bytes left", name, el->name,
+                            (unsigned long long)el->count, el->stride, (unsigned long long)left);
+        left -= el->count * el->stride;
+    }
+    if (n > ((uint64_t)1 << 32)) return gsz_fail(GSZ_ERROR_format, "%s: vertex count %llu too large", name, (unsigned long long)n);
+    float *ranges = gsz_malloc_array((size_t)nchunks + 1, 18 * sizeof(float));
+    uint32_t *words = gsz_malloc_array((size_t)n + 1, 4 * sizeof(uint32_t));
+    gsz_error err = ranges && words ? gsz_scene_alloc(out, (size_t)n, degree) : gsz_fail(GSZ_ERROR_memory, "out of memory");
+    int swap = (h->format == FMT_BE) != host_is_be(), nr = gsz_shRestCount(degree);
+    for (int e = 0; !err && e < h->nelems; e++) {
+        const ply_elem *el = &h->elems[e];
+        if (el != ch && el != v && el != sh) { err = skip_element(name, s, h, el); continue; }
+        size_t off[MAX_PROPS];
+        for (int i = 0, o = 0; i < el->nprops; i++) { off[i] = (size_t)o; o += type_size[el->props[i].type]; }
+        for (uint64_t r = 0; r < el->count; r++) {
+            const uint8_t *b = src_get(s, el->stride);
+            if (!b) { err = gsz_fail(GSZ_ERROR_io, "%s: read failed in element '%s'", name, el->name); break; }
+            if (el == ch)
+                for (int k = 0; k < 18; k++) /* without colour ranges the colour is the stored fraction itself */
+                    ranges[18 * r + (size_t)k] = rp[k] >= 0 ? (float)load_scalar(b + off[rp[k]], T_F32, swap) : k < 15 ? 0.0f : 1.0f;
+            else if (el == v)
+                for (int k = 0; k < 4; k++) words[4 * r + (size_t)k] = (uint32_t)load_scalar(b + off[wp[k]], T_U32, swap);
+            else
+                for (int k = 0; k < nsh; k++) { /* splat-transform's reading of the 8-bit SH */
+                    unsigned q = b[off[shp[k]]];
+                    double t = q == 0 ? 0.0 : q == 255 ? 1.0 : (q + 0.5) / 256.0;
+                    out->sh_rest[(r * (uint64_t)nr + (uint64_t)(k % nr)) * 3 + (uint64_t)(k / nr)] = (float)((t - 0.5) * 8.0);
+                }
+        }
+    }
+    size_t j = 0, dropped = 0, clamped = 0;
+    for (size_t i = 0; !err && i < n; i++) {
+        const uint32_t *w = words + 4 * i;
+        float p[3], l[3], q[4], d[3], o = gsz_lattice_opacity(w[2] & 0xFF);
+        gsz_lattice_gaussian(ranges + 18 * (i / 256), w[0], w[1], w[2], w[3], p, l, q, d);
+        int finite = 1;
+        for (int k = 0; k < 3; k++) finite &= isfinite(p[k]) && isfinite(l[k]) && isfinite(d[k]);
+        if (!finite) { dropped++; continue; }
+        clamped += (w[2] & 0xFF) == 0 || (w[2] & 0xFF) == 255;
+        memcpy(out->pos + 3 * j, p, sizeof p);
+        memcpy(out->scale + 3 * j, l, sizeof l);
+        memcpy(out->rot + 4 * j, q, sizeof q);
+        memcpy(out->sh_dc + 3 * j, d, sizeof d);
+        out->opacity[j] = o;
+        if (nr && j != i) memmove(out->sh_rest + j * (size_t)nr * 3, out->sh_rest + i * (size_t)nr * 3, (size_t)nr * 3 * sizeof(float));
+        j++;
+    }
+    free(ranges);
+    free(words);
+    if (err) { gsz_scene_free(out); return err; }
+    out->count = j;
+    if (st) { st->rows_in_file = (size_t)n; st->dropped_nonfinite = dropped; st->clamped_opacity = clamped; }
+    return GSZ_OK;
+}
+
 static gsz_error read_body(const char *name, ply_src *s, ply_header *h, gsz_scene *out, gsz_ply_stats *st) {
+    if (is_compressed(h)) return read_compressed(name, s, h, out, st);
     ply_elem *v = &h->elems[h->vertex];
     /* Map properties to slots and find the SH degree. */
     int have[S_COUNT] = {0}, nrest = 0;

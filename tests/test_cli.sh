@@ -62,6 +62,9 @@ $GSZ frobnicate 2>/dev/null && fail "unknown command accepted"
 ST="$(dirname "$0")/../bench/node_modules/.bin/splat-transform"
 if [ -x "$ST" ]; then
     "$ST" "$T/d.ply" "$T/st.ply" >/dev/null 2>&1 || fail "splat-transform cannot read our PLY"
+    # and its compressed.ply opens in gsz: max keeps that lattice (its own decode of the file, exactly)
+    "$ST" "$T/d.ply" "$T/st.compressed.ply" >/dev/null 2>&1 || fail "splat-transform cannot write compressed.ply"
+    $GSZ compress "$T/st.compressed.ply" -o "$T/st.gsz" -q --preset max --json | grep -q '"lattice":true' || fail "compressed.ply not read on its lattice"
 else
     echo "SKIP: splat-transform not installed (bench/install-peers.sh installs it)"
 fi

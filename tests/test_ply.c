@@ -1,5 +1,6 @@
 /* PLY reader/writer: round trips, layouts, types, and every malformed-input error. */
 #include "helpers.h"
+#include "../codec/codec.h"
 
 static void round_trip_degree(int deg) {
     gsz_scene s, r;
@@ -202,6 +203,60 @@ static void test_filter_and_degree(void **state) {
     gsz_scene_free(&r);
 }
 
+/* compressed.ply (PlayCanvas's chunk-quantised PLY, with its 'sh' element) reads as splat-transform
+ * decodes it: a scene on that lattice comes back bit for bit; a chunk count that does not match the
+ * Gaussians, or a missing word, is refused. */
+static void write_compressed(const char *path, const gsz_scene *s, const float *ranges, const uint32_t *words, long chunks) {
+    size_t n = s->count, nr = (size_t)gsz_shRestCount(s->sh_degree);
+    static const char *rn[18] = {"min_x", "min_y", "min_z", "max_x", "max_y", "max_z", "min_scale_x", "min_scale_y", "min_scale_z",
+                                 "max_scale_x", "max_scale_y", "max_scale_z", "min_r", "min_g", "min_b", "max_r", "max_g", "max_b"};
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fprintf(f, "ply\nformat binary_little_endian 1.0\ncomment made by gsz's tests\nelement chunk %ld\n", chunks);
+    for (int k = 0; k < 18; k++) fprintf(f, "property float %s\n", rn[k]);
+    fprintf(f, "element vertex %zu\nproperty uint packed_position\nproperty uint packed_rotation\nproperty uint packed_scale\n"
+               "property uint packed_color\nelement sh %zu\n", n, n);
+    for (size_t k = 0; k < 3 * nr; k++) fprintf(f, "property uchar f_rest_%zu\n", k);
+    fprintf(f, "end_header\n");
+    fwrite(ranges, sizeof(float), 18 * ((n + 255) / 256), f);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t w[4] = {words[i], words[3 * n + i], words[n + i], words[2 * n + i]}; /* position, rotation, scale, colour */
+        fwrite(w, 4, 4, f);
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t c = 0; c < 3; c++)
+            for (size_t k = 0; k < nr; k++) {
+                double v = s->sh_rest[(i * nr + k) * 3 + c];
+                long q = (long)floor((v / 8.0 + 0.5) * 256.0);
+                uint8_t b = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
+                fwrite(&b, 1, 1, f);
+            }
+    fclose(f);
+}
+
+static void test_compressed_ply(void **state) {
+    (void)state;
+    gsz_scene s, r;
+    assert_int_equal(gsz_synth_scene(600, 2, 3, &s), GSZ_OK); /* three chunks, the last one short */
+    gsz_lattice_quantise(&s);
+    size_t n = s.count, nc = (n + 255) / 256;
+    float *ranges = malloc(nc * 18 * sizeof(float));
+    uint32_t *words = malloc(n * 4 * sizeof(uint32_t));
+    assert_true(gsz_lattice_detect(&s, ranges, words));
+    const char *p = tmp_path("c.compressed.ply");
+    write_compressed(p, &s, ranges, words, (long)nc);
+    gsz_ply_stats st;
+    assert_int_equal(gsz_ply_read(p, &r, &st), GSZ_OK);
+    assert_scenes_equal(&s, &r);
+    gsz_scene_free(&r);
+    write_compressed(p, &s, ranges, words, (long)nc + 1);
+    assert_int_equal(gsz_ply_read(p, &r, NULL), GSZ_ERROR_format);
+    assert_non_null(strstr(gsz_getErrorDetail(), "chunks"));
+    free(ranges);
+    free(words);
+    gsz_scene_free(&s);
+}
+
 static void test_real_scene_reads(void **state) {
     (void)state;
     const char *p = shared_scene("playbot-trained.ply");
@@ -218,7 +273,7 @@ int main(void) {
         cmocka_unit_test(test_round_trip_all_degrees), cmocka_unit_test(test_formats_and_order),
         cmocka_unit_test(test_malformed), cmocka_unit_test(test_nan_rows_dropped),
         cmocka_unit_test(test_write_is_atomic), cmocka_unit_test(test_filter_and_degree),
-        cmocka_unit_test(test_real_scene_reads),
+        cmocka_unit_test(test_real_scene_reads), cmocka_unit_test(test_compressed_ply),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
