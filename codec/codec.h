@@ -99,7 +99,8 @@ float gsz_codebook_shared_step(const uint8_t *in, size_t size);
 /* Position warp of unbounded scenes (captures with distant background, as Mip-NeRF 360's): per axis,
  * u = c + sign(d) r log(1 + |d| / r) with d = x - c, so the grid step grows with the distance from the
  * dense region (centre c, radius r: gsz_scene_core) as the Gaussians' sizes do there; near c it is x
- * itself. gsz_position_warp_fit returns 1 with the warp for an unbounded scene, else 0 (no warp). */
+ * itself. gsz_position_warp_fit returns 1 with the warp for an unbounded scene, 0 for no warp, -1 out
+ * of memory. */
 typedef struct { float c[3], r; } gsz_warp;
 int gsz_position_warp_fit(const gsz_scene *s, gsz_warp *w);
 static inline float gsz_warp_forward(float x, float c, float r) {

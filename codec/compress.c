@@ -538,6 +538,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     gsz_warp warp;
     float warp_raw[4];
     int warped = gsz_position_warp_fit(&s, &warp);
+    if (warped < 0) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
     gsz_scene_bounds(&s, C.h.bmin, C.h.bmax);
     if (warped)
         for (int k = 0; k < 3; k++) {

@@ -391,7 +391,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
     }
     fill_ctx fc = {&C->h, codes, opac, degs, xo ? &x : NULL, so, {0}, {0}, cbk, cbs, starts, SIZE_MAX, {0}, {0}, sh_in_place, warped ? &warp : NULL, {0}};
     size_t gm = (size_t)1 << C->h.pos_bits;
-    if (warped && 3 * gm < 3 * n && (grid = gsz_malloc_array(3 * gm, sizeof(float)))) { /* else per coordinate */
+    if (warped && gm < n && (grid = gsz_malloc_array(3 * gm, sizeof(float)))) { /* else per coordinate */
         grid_ctx gc = {&C->h, &warp, grid};
         gsz_parallel_for(3 * gm, 16384, threads, grid_range, &gc);
         for (int k = 0; k < 3; k++) fc.grid[k] = grid + (size_t)k * gm;

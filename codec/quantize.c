@@ -599,7 +599,8 @@ void gsz_geometry_canonical(float scale[3], float q[4]) {
 int gsz_position_warp_fit(const gsz_scene *s, gsz_warp *w) {
     float c[3], r;
     memset(w, 0, sizeof *w);
-    if (!gsz_scene_core(s, c, &r)) return 0;
+    int far = gsz_scene_core(s, c, &r);
+    if (far <= 0) return far;
     memcpy(w->c, c, sizeof c);
     w->r = r;
     return 1;

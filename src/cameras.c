@@ -122,8 +122,9 @@ int gsz_scene_core(const gsz_scene *s, float center[3], float *radius) {
     size_t step = s->count / 200000 + 1, n = (s->count + step - 1) / step;
     wval *a = malloc(n * sizeof *a);
     double *ls = malloc(n * sizeof *ls), *lw = malloc(n * sizeof *lw);
-    int far = 0;
+    int far = -1;
     if (!a || !ls || !lw) goto done;
+    far = 0;
     for (size_t j = 0; j < n; j++) {
         const float *l = s->scale + 3 * j * step;
         ls[j] = lw[j] = GSZ_MAX(l[0], GSZ_MAX(l[1], l[2]));
@@ -192,7 +193,7 @@ void gsz_scene_focus(const gsz_scene *s, float center[3], float *radius) {
     if (!(*radius > 1e-6f)) *radius = 1;
     free(v);
     float cc[3], cr;
-    if (gsz_scene_core(s, cc, &cr) && cr > 1e-6f) { /* unbounded: the views frame the dense region, not the background */
+    if (gsz_scene_core(s, cc, &cr) > 0 && cr > 1e-6f) { /* unbounded: the views frame the dense region, not the background */
         memcpy(center, cc, sizeof cc);
         *radius = cr;
     }

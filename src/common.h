@@ -79,7 +79,7 @@ void gsz_quat_to_mat(const float q[4], float m[9]);
 
 /* The dense region of a scene (cameras.c): centre (medians weighted towards small Gaussians) and the
  * radius holding 90% of that weight. Returns 1 where the scene reaches beyond GSZ_FAR_REACH such radii
- * from it (an unbounded capture: background far from the subject), else 0. */
+ * from it (an unbounded capture: background far from the subject), 0 where not, -1 out of memory. */
 #define GSZ_FAR_REACH 8.0
 int gsz_scene_core(const gsz_scene *s, float center[3], float *radius);
 
