@@ -87,62 +87,62 @@ static int cmp_float(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* Sorting buffers of n entries (gsz_radix_sort32's keys, values and their temporaries). */
 typedef struct {
-    double v, w;
-} wval;
+    uint32_t *key, *id, *tk, *tv;
+} sorter;
 
-static int cmp_wval(const void *a, const void *b) {
-    double x = ((const wval *)a)->v, y = ((const wval *)b)->v;
-    return (x > y) - (x < y);
-}
-
-/* The value below which a fraction q of the weight lies (sorts a). */
-static double weighted_quantile(wval *a, size_t n, double q) {
-    qsort(a, n, sizeof *a, cmp_wval);
+/* The value below which a fraction q of the weight w lies: v[i] (with key[i] its sort key) in order. */
+static double weighted_quantile(const double *v, const double *w, size_t n, double q, sorter *t) {
+    for (size_t i = 0; i < n; i++) t->id[i] = (uint32_t)i;
+    gsz_radix_sort32(t->key, t->id, n, t->tk, t->tv);
     double total = 0, acc = 0;
-    for (size_t i = 0; i < n; i++) total += a[i].w;
+    for (size_t i = 0; i < n; i++) total += w[t->id[i]];
     for (size_t i = 0; i < n; i++)
-        if ((acc += a[i].w) >= q * total) return a[i].v;
-    return a[n - 1].v;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+        if ((acc += w[t->id[i]]) >= q * total) return v[t->id[i]];
+    return v[t->id[n - 1]];
 }
 
 /* Weights 1/s^3 (s: a Gaussian's largest axis, clamped to the 5th..95th percentile) count Gaussians
  * by the volume they stand for: the dense region, where the detail is, outweighs a background of
  * large Gaussians however many there are (a plain median lands in the background where that holds
- * most Gaussians). */
+ * most Gaussians). Radix sorts: the encoder asks for this a few times per scene. */
 int gsz_scene_core(const gsz_scene *s, float center[3], float *radius) {
     center[0] = center[1] = center[2] = 0;
     *radius = 0;
     if (s->count < 16 || !s->scale) return 0;
     size_t step = s->count / 200000 + 1, n = (s->count + step - 1) / step;
-    wval *a = malloc(n * sizeof *a);
-    double *ls = malloc(n * sizeof *ls), *lw = malloc(n * sizeof *lw);
+    sorter t = {malloc(n * 4), malloc(n * 4), malloc(n * 4), malloc(n * 4)};
+    double *v = malloc(n * sizeof *v), *w = malloc(n * sizeof *w);
     int far = -1;
-    if (!a || !ls || !lw) goto done;
+    if (!t.key || !t.id || !t.tk || !t.tv || !v || !w) goto done;
     far = 0;
     for (size_t j = 0; j < n; j++) {
         const float *l = s->scale + 3 * j * step;
-        ls[j] = lw[j] = GSZ_MAX(l[0], GSZ_MAX(l[1], l[2]));
+        float m = GSZ_MAX(l[0], GSZ_MAX(l[1], l[2]));
+        w[j] = m;
+        t.key[j] = gsz_float_sort_key(m);
+        t.id[j] = (uint32_t)j;
     }
-    qsort(lw, n, sizeof *lw, cmp_double);
-    double lo = lw[(size_t)(0.05 * (double)(n - 1))], hi = lw[(size_t)(0.95 * (double)(n - 1))];
-    for (size_t j = 0; j < n; j++) lw[j] = exp(-3.0 * (GSZ_CLAMP(ls[j], lo, hi) - hi)); /* (s_95 / s)^3 >= 1 */
+    gsz_radix_sort32(t.key, t.id, n, t.tk, t.tv);
+    double lo = w[t.id[(size_t)(0.05 * (double)(n - 1))]], hi = w[t.id[(size_t)(0.95 * (double)(n - 1))]];
+    for (size_t j = 0; j < n; j++) w[j] = exp(-3.0 * (GSZ_CLAMP(w[j], lo, hi) - hi)); /* (s_95 / s)^3 >= 1 */
     double c[3];
     for (int k = 0; k < 3; k++) {
-        for (size_t j = 0; j < n; j++) a[j] = (wval){s->pos[3 * j * step + (size_t)k], lw[j]};
-        c[k] = weighted_quantile(a, n, 0.5);
+        for (size_t j = 0; j < n; j++) {
+            float x = s->pos[3 * j * step + (size_t)k];
+            v[j] = x;
+            t.key[j] = gsz_float_sort_key(x);
+        }
+        c[k] = weighted_quantile(v, w, n, 0.5, &t);
     }
     for (size_t j = 0; j < n; j++) {
         const float *p = s->pos + 3 * j * step;
         double dx = p[0] - c[0], dy = p[1] - c[1], dz = p[2] - c[2];
-        a[j] = (wval){sqrt(dx * dx + dy * dy + dz * dz), lw[j]};
+        v[j] = sqrt(dx * dx + dy * dy + dz * dz);
+        t.key[j] = gsz_float_sort_key((float)v[j]);
     }
-    double r = weighted_quantile(a, n, 0.9);
+    double r = weighted_quantile(v, w, n, 0.9, &t);
     if (!(r > 0) || !isfinite(r)) goto done;
     float bmin[3], bmax[3];
     gsz_scene_bounds(s, bmin, bmax);
@@ -154,7 +154,7 @@ int gsz_scene_core(const gsz_scene *s, float center[3], float *radius) {
     *radius = (float)r;
     far = reach > GSZ_FAR_REACH * r;
 done:
-    free(a); free(ls); free(lw);
+    free(t.key); free(t.id); free(t.tk); free(t.tv); free(v); free(w);
     return far;
 }
 
