@@ -98,11 +98,13 @@ size_t gsz_codebook_cuts(const uint8_t *cb, size_t size, size_t *cut, size_t max
 float gsz_codebook_shared_step(const uint8_t *in, size_t size);
 /* Position warp of unbounded scenes (captures with distant background, as Mip-NeRF 360's): per axis,
  * u = c + sign(d) r log(1 + |d| / r) with d = x - c, so the grid step grows with the distance from the
- * dense region (centre c, radius r: gsz_scene_core) as the Gaussians' sizes do there; near c it is x
- * itself. gsz_position_warp_fit returns 1 with the warp for an unbounded scene, 0 for no warp, -1 out
- * of memory. */
+ * dense region (centre c, radius r: gsz_scene_core, where it finds the scene unbounded) as the
+ * Gaussians' sizes do there; near c it is x itself. */
 typedef struct { float c[3], r; } gsz_warp;
-int gsz_position_warp_fit(const gsz_scene *s, gsz_warp *w);
+/* A warp as a file may hold it: finite centre, finite positive radius. */
+static inline int gsz_warp_valid(const gsz_warp *w) {
+    return isfinite(w->c[0]) && isfinite(w->c[1]) && isfinite(w->c[2]) && w->r > 0 && isfinite(w->r);
+}
 static inline float gsz_warp_forward(float x, float c, float r) {
     double d = (double)x - (double)c;
     return (float)((double)c + copysign((double)r * log1p(fabs(d) / (double)r), d));

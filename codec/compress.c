@@ -537,7 +537,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
      * with the distance from it), the warp in a section of its own */
     gsz_warp warp;
     float warp_raw[4];
-    int warped = gsz_position_warp_fit(&s, &warp);
+    int warped = gsz_scene_core(&s, warp.c, &warp.r);
     if (warped < 0) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
     gsz_scene_bounds(&s, C.h.bmin, C.h.bmax);
     if (warped)

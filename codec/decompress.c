@@ -107,6 +107,11 @@ static void fill_lattice(const fill_ctx *f, size_t i) {
     }
 }
 
+/* Grid point q of axis k as the header's bounds place it (a warped coordinate in a warped file). */
+static inline float grid_u(const gsz_header *h, int k, uint32_t q, float qmax) {
+    return h->bmin[k] + (h->bmax[k] - h->bmin[k]) * ((float)q / qmax);
+}
+
 /* A warped axis's positions, grid point by grid point: the same values fill_range computes, an
  * exponential per grid point instead of per coordinate (playbot-sized unbounded scenes: 3 x 2^14
  * against a million). */
@@ -123,8 +128,7 @@ static void grid_range(void *p, size_t b, size_t e, int wk) {
     float qmax = (float)(m - 1);
     for (size_t j = b; j < e; j++) {
         int k = (int)(j / m);
-        float u = g->h->bmin[k] + (g->h->bmax[k] - g->h->bmin[k]) * ((float)(j % m) / qmax);
-        g->grid[j] = gsz_warp_inverse(u, g->w->c[k], g->w->r);
+        g->grid[j] = gsz_warp_inverse(grid_u(g->h, k, (uint32_t)(j % m), qmax), g->w->c[k], g->w->r);
     }
 }
 
@@ -143,11 +147,10 @@ static void fill_range(void *p, size_t b, size_t e, int w) {
         uint32_t q[3];
         gsz_morton3_decode(f->codes[i], &q[0], &q[1], &q[2]);
         int ok = q[0] <= lim && q[1] <= lim && q[2] <= lim && !(f->codes[i] >> 63) && !(f->opac[i] >> h->opacity_bits);
-        for (int k = 0; k < 3; k++) pos[3 * i + (size_t)k] = h->bmin[k] + (h->bmax[k] - h->bmin[k]) * ((float)q[k] / qmax);
-        if (f->grid[0])
-            for (int k = 0; k < 3; k++) pos[3 * i + (size_t)k] = f->grid[k][q[k] & lim]; /* q > lim fails the decode */
-        else if (f->warp)
-            for (int k = 0; k < 3; k++) pos[3 * i + (size_t)k] = gsz_warp_inverse(pos[3 * i + (size_t)k], f->warp->c[k], f->warp->r);
+        for (int k = 0; k < 3; k++)
+            pos[3 * i + (size_t)k] = f->grid[0] ? f->grid[k][q[k] & lim] /* q > lim fails the decode */
+                                     : f->warp ? gsz_warp_inverse(grid_u(h, k, q[k], qmax), f->warp->c[k], f->warp->r)
+                                               : grid_u(h, k, q[k], qmax);
         (x ? x->opacity : s->opacity)[i] = f->opacity[f->opac[i]]; /* an out-of-range level fails the decode */
         for (int a = 0; a < 3; a++) {
             uint32_t v = idx_at(f->idx[a], f->iw[a], i);
@@ -302,7 +305,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
         else if (t == GSZ_SEC_OPACITY) opac = jobs[j].out;
         else if (t == GSZ_SEC_POS_WARP) {
             memcpy(&warp, jobs[j].out, sizeof warp); /* c[3], r: f32 bit patterns, little-endian */
-            if (!isfinite(warp.c[0]) || !isfinite(warp.c[1]) || !isfinite(warp.c[2]) || !(warp.r > 0) || !isfinite(warp.r)) {
+            if (!gsz_warp_valid(&warp)) {
                 err = gsz_fail(GSZ_ERROR_corrupt, "position.warp: centre or radius not finite and positive");
                 goto done;
             }
@@ -473,7 +476,7 @@ gsz_error gsz_file_inspect(const void *data, size_t size, gsz_file_info *info) {
         const gsz_section *ws = gsz_container_find(C, GSZ_SEC_POS_WARP);
         gsz_warp w;
         if (ws && ws->elements == 4 && ws->width == 4 && !gsz_entropy_decode(ws->payload, (size_t)ws->stored_size, ws->transform, 4, 4, &w) &&
-            w.r > 0 && isfinite(w.r)) { /* the bounds as positions, not as the warped grid's */
+            gsz_warp_valid(&w)) { /* the bounds as positions, not as the warped grid's */
             memcpy(info->warp_center, w.c, sizeof w.c);
             info->warp_radius = w.r;
             for (int k = 0; k < 3; k++) {

@@ -1,6 +1,5 @@
-/* Scalar quantisation helpers: 63-bit Morton codes (21 bits per axis) for the spatial order, the
- * position warp of unbounded scenes, codebooks stored with per-dimension ranges at 8 or 16 bits,
- * canonical quaternions. */
+/* Scalar quantisation helpers: 63-bit Morton codes (21 bits per axis) for the spatial order,
+ * codebooks stored with per-dimension ranges at 8 or 16 bits, canonical quaternions. */
 #include "codec.h"
 
 #include <string.h>
@@ -594,14 +593,4 @@ void gsz_geometry_canonical(float scale[3], float q[4]) {
         for (int r = 0; r < 3; r++) m[r * 3 + c] = ax[c][r];
     mat_to_quat(m, q);
     memcpy(scale, s, sizeof s);
-}
-
-int gsz_position_warp_fit(const gsz_scene *s, gsz_warp *w) {
-    float c[3], r;
-    memset(w, 0, sizeof *w);
-    int far = gsz_scene_core(s, c, &r);
-    if (far <= 0) return far;
-    memcpy(w->c, c, sizeof c);
-    w->r = r;
-    return 1;
 }
