@@ -188,6 +188,17 @@ static void fill_range(void *p, size_t b, size_t e, int w) {
     }
 }
 
+void gsz_indexed_gather(const gsz_indexed *x, gsz_scene *s) {
+    s->count = x->count;
+    if (s->pos) memcpy(s->pos, x->pos, x->count * 3 * sizeof(float));
+    for (size_t i = 0; i < x->count; i++) {
+        if (s->scale) memcpy(s->scale + 3 * i, x->codebook[0] + 3 * (size_t)x->index[0][i], 3 * sizeof(float));
+        if (s->rot) memcpy(s->rot + 4 * i, x->codebook[1] + 4 * (size_t)x->index[1][i], 4 * sizeof(float));
+        if (s->sh_dc) memcpy(s->sh_dc + 3 * i, x->codebook[2] + 3 * (size_t)x->index[2][i], 3 * sizeof(float));
+        if (s->opacity) s->opacity[i] = gsz_logit(x->opacity[i]);
+    }
+}
+
 void gsz_indexed_free(gsz_indexed *x) {
     free(x->pos); free(x->opacity); free(x->degree);
     for (int i = 0; i < 4; i++) free(x->index[i]);

@@ -312,14 +312,8 @@ static gsz_error info_scene(const void *data, size_t size, int threads, gsz_scen
     gsz_error e = gsz_decode_indexed(data, size, threads, &x);
     if (e) return e;
     if (!(e = gsz_scene_alloc(s, x.count, 0))) {
+        gsz_indexed_gather(&x, s);
         s->sh_degree = x.sh_degree; /* for the header line; the SH rest is not held */
-        memcpy(s->pos, x.pos, x.count * 3 * sizeof(float));
-        for (size_t i = 0; i < x.count; i++) {
-            memcpy(s->scale + 3 * i, x.codebook[0] + 3 * (size_t)x.index[0][i], 3 * sizeof(float));
-            memcpy(s->rot + 4 * i, x.codebook[1] + 4 * (size_t)x.index[1][i], 4 * sizeof(float));
-            memcpy(s->sh_dc + 3 * i, x.codebook[2] + 3 * (size_t)x.index[2][i], 3 * sizeof(float));
-            s->opacity[i] = gsz_logit(x.opacity[i]);
-        }
     }
     gsz_indexed_free(&x);
     return e;

@@ -392,16 +392,11 @@ int gszv_load_cpu(const char *path, int threads, int full, gszv_loaded *out, cha
         out->is_gsz = 1;
         if (!full) { /* positions, opacity logits and log-scales: all that framing the view needs (gsz_scene_focus) */
             size_t n = out->x.count;
-            out->scene.count = n;
             out->scene.pos = gsz_malloc_array(n, 3 * sizeof(float));
             out->scene.opacity = gsz_malloc_array(n, sizeof(float));
             out->scene.scale = gsz_malloc_array(n, 3 * sizeof(float));
             if (!out->scene.pos || !out->scene.opacity || !out->scene.scale) { gszv_loaded_free(out); snprintf(err, errlen, "out of memory"); return 0; }
-            memcpy(out->scene.pos, out->x.pos, n * 3 * sizeof(float));
-            for (size_t i = 0; i < n; i++) {
-                out->scene.opacity[i] = gsz_logit(out->x.opacity[i]);
-                memcpy(out->scene.scale + 3 * i, out->x.codebook[0] + 3 * (size_t)out->x.index[0][i], 3 * sizeof(float));
-            }
+            gsz_indexed_gather(&out->x, &out->scene);
         }
         return 1;
     }
