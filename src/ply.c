@@ -227,12 +227,19 @@ static double ascii_next(ply_src *s, int *ok) {
     return v;
 }
 
+/* A binary element of fixed-size rows against the bytes left for it. */
+static gsz_error rows_fit(const char *name, const ply_elem *el, uint64_t left) {
+    if (el->stride && el->count > left / el->stride)
+        return gsz_fail(GSZ_ERROR_format, "%s: truncated body: element '%s' declares %llu rows of %zu bytes, %llu bytes left", name,
+                        el->name, (unsigned long long)el->count, el->stride, (unsigned long long)left);
+    return GSZ_OK;
+}
+
 static gsz_error skip_element(const char *name, ply_src *s, const ply_header *h, const ply_elem *el) {
     int swap = (h->format == FMT_BE) != host_is_be();
     if (h->format != FMT_ASCII && !el->has_list) {
-        if (el->stride && el->count > src_left(s) / el->stride)
-            return gsz_fail(GSZ_ERROR_format, "%s: truncated body: element '%s' declares %llu rows of %zu bytes, %llu bytes left",
-                            name, el->name, (unsigned long long)el->count, el->stride, (unsigned long long)src_left(s));
+        gsz_error err = rows_fit(name, el, src_left(s));
+        if (err) return err;
         for (uint64_t left = el->count * el->stride; left;) {
             size_t n = left > (1u << 20) ? (1u << 20) : (size_t)left;
             if (!src_get(s, n)) return gsz_fail(GSZ_ERROR_io, "%s: read failed in element '%s'", name, el->name);
@@ -324,9 +331,8 @@ static gsz_error read_compressed(const char *name, ply_src *s, const ply_header 
     for (int e = 0; e < h->nelems; e++) {
         const ply_elem *el = &h->elems[e];
         if (el->has_list) return gsz_fail(GSZ_ERROR_format, "%s: compressed.ply: list property in element '%s'", name, el->name);
-        if (el->stride && el->count > left / el->stride)
-            return gsz_fail(GSZ_ERROR_format, "%s: truncated body: element '%s' declares %llu rows of %zu bytes, %llu bytes left", name, el->name,
-                            (unsigned long long)el->count, el->stride, (unsigned long long)left);
+        gsz_error err = rows_fit(name, el, left);
+        if (err) return err;
         left -= el->count * el->stride;
     }
     if (n > ((uint64_t)1 << 32)) return gsz_fail(GSZ_ERROR_format, "%s: vertex count %llu too large", name, (unsigned long long)n);
