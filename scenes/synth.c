@@ -85,6 +85,13 @@ gsz_error gsz_synth_scene(size_t count, int deg, uint64_t seed, gsz_scene *s) {
     return GSZ_OK;
 }
 
+/* The unit vector at azimuth az about y and elevation el (y down: negative el is up). */
+static void unit_dir(double az, double el, float d[3]) {
+    d[0] = (float)(cos(el) * sin(az));
+    d[1] = (float)sin(el);
+    d[2] = (float)(cos(el) * cos(az));
+}
+
 /* An unbounded capture's background: patches of Gaussians (distant surfaces: hills, buildings, trees)
  * at distances log-uniform in [15, 400] scene units from the origin, above and around the scene, each
  * Gaussian about 1/100 of its distance wide, as training leaves them where each covers a few pixels
@@ -106,9 +113,7 @@ gsz_error gsz_synth_background(gsz_scene *s, size_t count, uint64_t seed) {
     float pd[NP][3], pr[NP], ps[NP], hue[NP];
     for (int j = 0; j < NP; j++) {
         double az = 6.283185307 * gsz_rng_uniform(&r), el = -0.05 - 0.5 * gsz_rng_uniform(&r); /* y-down: above the horizon */
-        pd[j][0] = (float)(cos(el) * sin(az));
-        pd[j][1] = (float)sin(el);
-        pd[j][2] = (float)(cos(el) * cos(az));
+        unit_dir(az, el, pd[j]);
         pr[j] = (float)exp(log(15.0) + (log(400.0) - log(15.0)) * gsz_rng_uniform(&r));
         ps[j] = (float)(0.1 + 0.25 * gsz_rng_uniform(&r)); /* angular size */
         hue[j] = (float)gsz_rng_uniform(&r);
@@ -118,7 +123,7 @@ gsz_error gsz_synth_background(gsz_scene *s, size_t count, uint64_t seed) {
         float p[3], n[3], d;
         if (sky) {
             double az = 6.283185307 * gsz_rng_uniform(&r), el = -asin(gsz_rng_uniform(&r));
-            n[0] = (float)(cos(el) * sin(az)); n[1] = (float)sin(el); n[2] = (float)(cos(el) * cos(az));
+            unit_dir(az, el, n);
             d = (float)(500.0 + 100.0 * gsz_rng_uniform(&r));
         } else {
             j = (int)(gsz_rng_next(&r) % NP);
