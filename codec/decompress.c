@@ -500,14 +500,19 @@ gsz_error gsz_file_inspect(const void *data, size_t size, gsz_file_info *info) {
     return err;
 }
 
-int gsz_file_is_gsz(const char *path) {
+static int file_starts_with(const char *path, const char *magic, size_t n) {
     FILE *f = fopen(path, "rb");
     if (!f) return 0;
-    unsigned char magic[8] = {0};
-    size_t got = fread(magic, 1, 8, f);
+    unsigned char head[8] = {0};
+    size_t got = fread(head, 1, n, f);
     fclose(f);
-    return got == 8 && !memcmp(magic, GSZ_MAGIC, 8);
+    return got == n && !memcmp(head, magic, n);
 }
+
+int gsz_file_is_gsz(const char *path) { return file_starts_with(path, GSZ_MAGIC, 8); }
+
+/* .splat has no magic: its name says it, unless the file is a PLY after all */
+int gsz_file_is_splat(const char *path) { return gsz_path_is_splat(path) && !file_starts_with(path, "ply", 3); }
 
 gsz_error gsz_scene_load(const char *path, gsz_scene *out, int threads, gsz_ply_stats *stats) {
     if (gsz_file_is_gsz(path)) {
@@ -522,5 +527,6 @@ gsz_error gsz_scene_load(const char *path, gsz_scene *out, int threads, gsz_ply_
         if (stats) stats->rows_in_file = out->count;
         return GSZ_OK;
     }
+    if (gsz_file_is_splat(path)) return gsz_splat_read(path, out, stats);
     return gsz_ply_read(path, out, stats);
 }

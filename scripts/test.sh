@@ -23,6 +23,7 @@ if [ "$SECS" -gt 0 ]; then
     C=build-fuzz/corpus
     mkdir -p "$C/ply" "$C/gsz" "$C/codebook"
     ./build/gsz synth 40 --sh 1 -o "$C/ply/seed.ply" -q
+    ./build/gsz synth 40 --sh 0 -o "$C/ply/seed.splat" -q # fuzz_ply also reads every input as a .splat
     ./build/gsz compress "$C/ply/seed.ply" -o "$C/gsz/seed.gsz" -q --views 4
     ./build/gsz compress "$C/ply/seed.ply" -o "$C/gsz/seed-high.gsz" -q --views 4 --preset high --refine 0 # transform-coded SH, zeros split off (encoding 3)
     ./build/gsz synth 400 --sh 1 --palette 4 -o "$C/palette.ply" -q

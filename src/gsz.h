@@ -79,6 +79,14 @@ gsz_error gsz_ply_read_memory(const void *data, size_t size, const char *name, g
  * atomically (temporary file, then rename). */
 gsz_error gsz_ply_write(const char *path, const gsz_scene *scene);
 
+/* antimatter15's .splat (32 bytes a Gaussian, SH degree 0; src/splat.c). Readers fill stats as the PLY
+ * reader does (rows with a non-finite position or a scale <= 0 are dropped); the writer keeps only the
+ * DC colour of higher-degree scenes and writes atomically. */
+int gsz_path_is_splat(const char *path); /* the name ends in .splat (any case) */
+gsz_error gsz_splat_read(const char *path, gsz_scene *out, gsz_ply_stats *stats);
+gsz_error gsz_splat_read_memory(const void *data, size_t size, const char *name, gsz_scene *out, gsz_ply_stats *stats);
+gsz_error gsz_splat_write(const char *path, const gsz_scene *scene);
+
 /* ---------------------------------------------------------------- cameras */
 /* OpenCV convention: x right, y down, z forward. World to camera: p_cam = R p + t. */
 typedef struct {
@@ -249,7 +257,9 @@ const char *gsz_section_name(uint32_t type); /* "position", "sh2.index", ... */
 
 /* 1 when the file starts with the .gsz magic. */
 int gsz_file_is_gsz(const char *path);
-/* Reads a .ply or a .gsz (by magic) into a scene. */
+/* 1 when the name ends in .splat and the file does not start with the PLY magic. */
+int gsz_file_is_splat(const char *path);
+/* Reads a .gsz (by magic), a .splat (by name) or a .ply into a scene. */
 gsz_error gsz_scene_load(const char *path, gsz_scene *out, int threads, gsz_ply_stats *stats);
 
 #ifdef __cplusplus

@@ -17,14 +17,16 @@ static const char *usage =
     "               [--codebook-geom K] [--sh-step S] [--vq-rate R] [--pos-bits B] [--exact F] [--level L]\n"
     "               [--prune-threshold T] [--views N] [--refine N] [--target-psnr DB]\n"
     "               [-j N] [-q] [--json]     (--views: generated significance views without --cameras; 24; balanced, small: 16 above 262,144 Gaussians)\n"
-    "  gsz decompress IN.gsz -o OUT.ply [-j N] [-q] [--json]\n"
-    "  gsz info FILE(.ply|.gsz) [--json]\n"
+    "  gsz decompress IN.gsz -o OUT.ply|OUT.splat [-j N] [-q] [--json]\n"
+    "  gsz info FILE [--json]\n"
+    "  gsz convert IN -o OUT.ply|OUT.splat [-j N] [-q]\n"
     "  gsz render SCENE -o OUT.png [--view I [--views N] | --cameras cameras.json --camera I] [--size WxH] [-j N]\n"
     "  gsz compare REF TEST [--views N] [--size WxH] [--cameras cameras.json] [--ref-cache DIR] [-j N] [--json]\n"
     "  gsz bench IN.ply [compress options] [--views N] [--size WxH] [--keep OUT.gsz] [--json]\n"
-    "  gsz synth COUNT -o OUT.ply [--sh D] [--seed S] [--palette K | --lattice] [--background F]\n"
+    "  gsz synth COUNT -o OUT.ply|OUT.splat [--sh D] [--seed S] [--palette K | --lattice] [--background F]\n"
     "\n"
-    "SCENE, REF and TEST may be .ply or .gsz. Views are generated around the scene unless --cameras is given.\n";
+    "IN.ply, FILE, SCENE, REF and TEST may be .ply (the INRIA layout, or compressed.ply), .splat or .gsz;\n"
+    "a .splat output keeps SH degree 0. Views are generated around the scene unless --cameras is given.\n";
 
 typedef struct {
     const char *out, *cameras, *keep, *ref_cache;
@@ -130,6 +132,14 @@ static gsz_error load(const char *path, gsz_scene *s, int threads, int quiet, gs
     if (!e && st->clamped_opacity && !quiet)
         fprintf(stderr, "gsz: note: %s: %zu rows have an infinite opacity logit (opacity 0 or 1), clamped to +-20\n", path, st->clamped_opacity);
     return e;
+}
+
+/* A decoded or generated scene to PLY, or to .splat by its name (which keeps only the DC colour). */
+static gsz_error save(const char *path, const gsz_scene *s, int quiet) {
+    if (!gsz_path_is_splat(path)) return gsz_ply_write(path, s);
+    if (s->sh_degree > 0 && !quiet)
+        fprintf(stderr, "gsz: note: %s: .splat has no SH bands; degree %d written as degree 0\n", path, s->sh_degree);
+    return gsz_splat_write(path, s);
 }
 
 static gsz_error get_cameras(const args_t *a, const gsz_scene *ref, int default_views, gsz_camera **cams, size_t *n) {
@@ -274,7 +284,7 @@ static int cmd_decompress(int argc, char **argv) {
         if (e) { free(data); return die(e); }
     }
     free(data);
-    e = gsz_ply_write(a.out, &s);
+    e = save(a.out, &s, a.quiet || a.json);
     if (e) { gsz_scene_free(&s); return die(e); }
     if (a.json)
         printf("{\"input\":\"%s\",\"gaussians\":%zu,\"sh_degree\":%d,\"decode_seconds\":%.4f,\"gaussians_per_second\":%.0f,"
@@ -326,7 +336,7 @@ static int cmd_info(int argc, char **argv) {
     if (r) return r;
     if (np != 1) return bad_usage("info needs one FILE", NULL);
     size_t fbytes = file_size(pos[0]);
-    int is_gsz = gsz_file_is_gsz(pos[0]);
+    int is_gsz = gsz_file_is_gsz(pos[0]), is_splat = !is_gsz && gsz_file_is_splat(pos[0]);
     gsz_file_info fi;
     memset(&fi, 0, sizeof fi);
     gsz_scene s;
@@ -353,9 +363,9 @@ static int cmd_info(int argc, char **argv) {
         gsz_json_string(stdout, pos[0]);
         printf(",\"format\":\"%s\",\"bytes\":%zu,\"gaussians\":%zu,\"sh_degree\":%d,\"bytes_per_gaussian\":%.4f,"
                "\"bounds\":{\"min\":[%g,%g,%g],\"max\":[%g,%g,%g]},\"attributes\":{",
-               is_gsz ? "gsz" : "ply", fbytes, s.count, s.sh_degree, s.count ? (double)fbytes / (double)s.count : 0.0, lo[0], lo[1], lo[2], hi[0], hi[1], hi[2]);
+               is_gsz ? "gsz" : is_splat ? "splat" : "ply", fbytes, s.count, s.sh_degree, s.count ? (double)fbytes / (double)s.count : 0.0, lo[0], lo[1], lo[2], hi[0], hi[1], hi[2]);
     } else {
-        printf("%s: %s, %zu bytes, %zu Gaussians, SH degree %d, %.2f bytes/Gaussian\n", pos[0], is_gsz ? ".gsz" : "PLY", fbytes, s.count,
+        printf("%s: %s, %zu bytes, %zu Gaussians, SH degree %d, %.2f bytes/Gaussian\n", pos[0], is_gsz ? ".gsz" : is_splat ? ".splat" : "PLY", fbytes, s.count,
                s.sh_degree, s.count ? (double)fbytes / (double)s.count : 0.0);
         printf("  bounds  min (%g, %g, %g)  max (%g, %g, %g)\n", lo[0], lo[1], lo[2], hi[0], hi[1], hi[2]);
     }
@@ -636,6 +646,23 @@ static int cmd_bench(int argc, char **argv) {
     return e ? die(e) : 0;
 }
 
+/* Any scene the loader reads (.ply, compressed.ply, .splat, .gsz) to .ply or .splat. */
+static int cmd_convert(int argc, char **argv) {
+    args_t a;
+    const char *pos[1];
+    int np, r = parse(argc, argv, &a, pos, &np, 1);
+    if (r) return r;
+    if (np != 1 || !a.out) return bad_usage("convert needs IN and -o OUT.ply|OUT.splat", NULL);
+    if (overwrites_input(a.out, pos[0])) return 1;
+    gsz_scene s;
+    gsz_error e = load(pos[0], &s, a.threads, a.quiet, NULL);
+    if (e) return die(e);
+    e = save(a.out, &s, a.quiet);
+    if (!e && !a.quiet) printf("%s -> %s: %zu Gaussians, SH degree %d\n", pos[0], a.out, s.count, gsz_path_is_splat(a.out) ? 0 : s.sh_degree);
+    gsz_scene_free(&s);
+    return e ? die(e) : 0;
+}
+
 static int cmd_synth(int argc, char **argv) {
     args_t a;
     const char *pos[1];
@@ -648,7 +675,7 @@ static int cmd_synth(int argc, char **argv) {
     if (!e && a.background > 0) e = gsz_synth_background(&s, (size_t)(a.background * cnt), (uint64_t)a.seed);
     if (!e && a.palette) e = gsz_synth_palettize(&s, (size_t)a.palette, (uint64_t)a.seed);
     if (!e && a.lattice) gsz_lattice_quantise(&s); /* as if decoded from compressed.ply */
-    if (!e) e = gsz_ply_write(a.out, &s);
+    if (!e) e = save(a.out, &s, a.quiet);
     if (!e && !a.quiet) printf("%s: %zu synthetic Gaussians, SH degree %d\n", a.out, s.count, s.sh_degree);
     gsz_scene_free(&s);
     return e ? die(e) : 0;
@@ -669,7 +696,7 @@ int main(int argc, char **argv) {
 #endif
     static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         {"compress", cmd_compress}, {"decompress", cmd_decompress}, {"info", cmd_info}, {"render", cmd_render},
-        {"compare", cmd_compare}, {"bench", cmd_bench}, {"synth", cmd_synth}};
+        {"compare", cmd_compare}, {"bench", cmd_bench}, {"synth", cmd_synth}, {"convert", cmd_convert}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 2, argv + 2);
     return bad_usage("unknown command", argv[1]);

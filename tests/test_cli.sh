@@ -46,6 +46,20 @@ $GSZ compress "$T/nan.ply" -o "$T/nan.gsz" -q --views 4 --refine 0 --json >"$T/n
 grep -q "dropped 1 of 3000 rows" "$T/err" || fail "no warning for a dropped row: $(cat "$T/err")"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["input_rows"] == 3000 and d["dropped_nonfinite_rows"] == 1 and d["input_gaussians"] == 2999' "$T/nan.json" || fail "compress --json does not count the dropped row"
 
+# .splat: decompress and convert write it (SH dropped, said so), every reader takes it, a bad one is refused
+$GSZ decompress "$T/s.gsz" -o "$T/d.splat" -q || fail "decompress to .splat"
+[ $(($(wc -c <"$T/d.splat") % 32)) -eq 0 ] || fail ".splat size not whole records"
+$GSZ convert "$T/s.ply" -o "$T/c.splat" 2>"$T/err" >/dev/null || fail "convert to .splat"
+grep -q "no SH bands" "$T/err" || fail "no note that .splat drops SH: $(cat "$T/err")"
+$GSZ info "$T/c.splat" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["format"] == "splat" and d["gaussians"] == 3000 and d["sh_degree"] == 0' || fail "info of a .splat"
+$GSZ compress "$T/c.splat" -o "$T/c.gsz" -q --views 4 --refine 0 || fail "compress a .splat"
+$GSZ convert "$T/c.splat" -o "$T/c.ply" -q || fail "convert a .splat to PLY"
+$GSZ compare "$T/c.ply" "$T/c.splat" --views 2 --size 160x120 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["mean_psnr"] == "inf"' || fail ".splat to PLY not exact"
+head -c 1000 "$T/c.splat" >"$T/cut.splat"
+$GSZ compress "$T/cut.splat" -o "$T/cut-splat.gsz" 2>"$T/err" && fail "compress of a cut .splat succeeded"
+grep -q "cut.splat.*32-byte" "$T/err" || fail "error does not name the .splat: $(cat "$T/err")"
+[ -e "$T/cut-splat.gsz" ] && fail "output written for a cut .splat"
+
 # an output naming the input is refused before anything is written
 cp "$T/s.ply" "$T/same.ply"
 $GSZ compress "$T/same.ply" -o "$T/same.ply" -q 2>"$T/err" && fail "compress over its own input succeeded"
@@ -65,6 +79,9 @@ if [ -x "$ST" ]; then
     # and its compressed.ply opens in gsz: max keeps that lattice (its own decode of the file, exactly)
     "$ST" "$T/d.ply" "$T/st.compressed.ply" >/dev/null 2>&1 || fail "splat-transform cannot write compressed.ply"
     $GSZ compress "$T/st.compressed.ply" -o "$T/st.gsz" -q --preset max --json | grep -q '"lattice":true' || fail "compressed.ply not read on its lattice"
+    # our .splat reads in splat-transform as in gsz (its rotations are (r/255)*2-1, ours the writer's (r-128)/128)
+    "$ST" "$T/c.splat" "$T/st-splat.ply" >/dev/null 2>&1 || fail "splat-transform cannot read our .splat"
+    $GSZ compare "$T/c.splat" "$T/st-splat.ply" --views 2 --size 160x120 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["mean_psnr"] == "inf" or d["mean_psnr"] > 55, d["mean_psnr"]' || fail "splat-transform reads our .splat differently"
 else
     echo "SKIP: splat-transform not installed (bench/install-peers.sh installs it)"
 fi

@@ -268,12 +268,95 @@ static void test_real_scene_reads(void **state) {
     gsz_scene_free(&s);
 }
 
+/* One .splat record, little-endian as the format is. */
+static void splat_record(uint8_t *r, const float p[3], const float sc[3], const uint8_t rgba[4], const uint8_t q[4]) {
+    for (int k = 0; k < 3; k++) {
+        memcpy(r + 4 * k, &p[k], 4);
+        memcpy(r + 12 + 4 * k, &sc[k], 4);
+    }
+    memcpy(r + 24, rgba, 4);
+    memcpy(r + 28, q, 4);
+}
+
+static void test_splat(void **state) {
+    (void)state;
+    /* write and read back: positions exact, log-scales to float rounding, colour, opacity and rotation
+     * within half a level of the format's 8-bit steps; higher SH bands dropped */
+    gsz_scene s, r;
+    assert_int_equal(gsz_synth_scene(3000, 2, 11, &s), GSZ_OK);
+    const char *p = tmp_path("rt.splat");
+    assert_int_equal(gsz_splat_write(p, &s), GSZ_OK);
+    gsz_ply_stats st;
+    assert_int_equal(gsz_splat_read(p, &r, &st), GSZ_OK);
+    assert_int_equal(r.count, s.count);
+    assert_int_equal(r.sh_degree, 0);
+    assert_int_equal(st.dropped_nonfinite, 0);
+    for (size_t i = 0; i < s.count; i++) {
+        for (int k = 0; k < 3; k++) {
+            assert_true(r.pos[3 * i + k] == s.pos[3 * i + k]);
+            assert_float_equal(r.scale[3 * i + k], s.scale[3 * i + k], 1e-5);
+            float c = 0.5f + GSZ_SH_C0 * s.sh_dc[3 * i + k];
+            if (c >= 0 && c <= 1) assert_float_equal(0.5f + GSZ_SH_C0 * r.sh_dc[3 * i + k], c, 0.5f / 255 + 1e-6f);
+        }
+        float o = 1 / (1 + expf(-s.opacity[i])), ro = 1 / (1 + expf(-r.opacity[i]));
+        if (o > 0.5f / 255 && o < 254.5f / 255) assert_float_equal(ro, o, 0.5f / 255 + 1e-5f);
+        double dot = 0, n = 0;
+        for (int k = 0; k < 4; k++) { dot += (double)r.rot[4 * i + k] * s.rot[4 * i + k]; n += (double)s.rot[4 * i + k] * s.rot[4 * i + k]; }
+        assert_true(fabs(dot) / sqrt(n) > 0.999); /* about 2.5 degrees at most */
+    }
+    gsz_scene_free(&r);
+    /* the loader reads it by its name; a PLY named .splat stays a PLY */
+    assert_true(gsz_file_is_splat(p));
+    assert_int_equal(gsz_scene_load(p, &r, 1, NULL), GSZ_OK);
+    assert_int_equal(r.count, s.count);
+    gsz_scene_free(&r);
+    const char *q = tmp_path("really-a-ply.splat");
+    assert_int_equal(gsz_ply_write(q, &s), GSZ_OK);
+    assert_false(gsz_file_is_splat(q));
+    assert_int_equal(gsz_scene_load(q, &r, 1, NULL), GSZ_OK);
+    assert_int_equal(r.sh_degree, 2);
+    gsz_scene_free(&r);
+    assert_int_equal(gsz_splat_write("/nonexistent-dir/x.splat", &s), GSZ_ERROR_io);
+    gsz_scene_free(&s);
+
+    /* odd records: a NaN position and a zero scale are dropped, a zero quaternion is the identity,
+     * opacity levels 0 and 255 are the PLY reader's clamped logits */
+    uint8_t buf[4 * 32];
+    const float p0[3] = {1, 2, 3}, pn[3] = {NAN, 0, 0}, s0[3] = {0.5f, 0.25f, 2}, sz[3] = {0.5f, 0, 1};
+    const uint8_t c0[4] = {255, 0, 128, 255}, c1[4] = {10, 20, 30, 0}, q0[4] = {128, 128, 128, 128}, q1[4] = {255, 128, 0, 128};
+    splat_record(buf, p0, s0, c0, q0);
+    splat_record(buf + 32, pn, s0, c0, q1);
+    splat_record(buf + 64, p0, sz, c0, q1);
+    splat_record(buf + 96, p0, s0, c1, q1);
+    assert_int_equal(gsz_splat_read_memory(buf, sizeof buf, "odd.splat", &r, &st), GSZ_OK);
+    assert_int_equal(st.rows_in_file, 4);
+    assert_int_equal(st.dropped_nonfinite, 2);
+    assert_int_equal(r.count, 2);
+    assert_float_equal(r.rot[0], 1, 0);
+    assert_float_equal(r.rot[1], 0, 0);
+    assert_float_equal(r.scale[1], logf(0.25f), 1e-6);
+    assert_float_equal(r.opacity[0], 20, 0);
+    assert_float_equal(r.opacity[1], -20, 0);
+    assert_float_equal(0.5f + GSZ_SH_C0 * r.sh_dc[0], 1, 1e-6);
+    assert_float_equal(r.rot[4], 127.0f / sqrtf(127.0f * 127 + 128 * 128), 1e-6); /* (127, 0, -128, 0) normalised */
+    assert_float_equal(r.rot[6], -128.0f / sqrtf(127.0f * 127 + 128 * 128), 1e-6);
+    gsz_scene_free(&r);
+
+    /* sizes that are not whole records, and empty files: errors that name the file */
+    assert_int_equal(gsz_splat_read_memory(buf, 33, "short.splat", &r, NULL), GSZ_ERROR_format);
+    assert_non_null(strstr(gsz_getErrorDetail(), "short.splat"));
+    assert_non_null(strstr(gsz_getErrorDetail(), "32-byte"));
+    assert_int_equal(gsz_splat_read_memory(buf, 0, "empty.splat", &r, NULL), GSZ_ERROR_format);
+    assert_non_null(strstr(gsz_getErrorDetail(), "empty"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_all_degrees), cmocka_unit_test(test_formats_and_order),
         cmocka_unit_test(test_malformed), cmocka_unit_test(test_nan_rows_dropped),
         cmocka_unit_test(test_write_is_atomic), cmocka_unit_test(test_filter_and_degree),
         cmocka_unit_test(test_real_scene_reads), cmocka_unit_test(test_compressed_ply),
+        cmocka_unit_test(test_splat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -28,4 +28,11 @@ if $V --headless --frames 3 --size 160x120 --json "$T/s.gsz" >"$T/out.json" 2>"$
 else
     grep -q "OpenGL" "$T/err" && echo "SKIP: no OpenGL here: $(cat "$T/err")" || fail "headless run: $(cat "$T/err")"
 fi
+# a .splat opens too (the same loader as gsz's)
+$G convert "$T/s.ply" -o "$T/s.splat" -q || fail "convert to .splat"
+if $V --headless --frames 2 --size 160x120 --json "$T/s.splat" >"$T/out.json" 2>"$T/err"; then
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["frames"]==2' "$T/out.json" || fail "bad JSON for a .splat"
+else
+    grep -q "OpenGL" "$T/err" && echo "SKIP: no OpenGL here" || fail "headless run of a .splat: $(cat "$T/err")"
+fi
 echo "viewer_cli: all checks passed"

@@ -1,4 +1,4 @@
-/* gszview: opens a .gsz or .ply and splats it with OpenGL. Interactive in a GLFW window, or headless
+/* gszview: opens a .gsz, .ply or .splat and splats it with OpenGL. Interactive in a GLFW window, or headless
  * through EGL: --headless renders a camera path and reports frame times, or --screenshot one view. */
 #define _POSIX_C_SOURCE 200809L
 #include "viewer.h"
@@ -20,7 +20,7 @@ typedef struct {
 
 static int usage(int code) {
     fprintf(code ? stderr : stdout,
-            "usage: gszview [options] SCENE.gsz|SCENE.ply\n"
+            "usage: gszview [options] SCENE.gsz|SCENE.ply|SCENE.splat\n"
             "  --headless                 no window: EGL, render a camera path and report frame times\n"
             "  --size WxH                 frame size (default 1920x1080 headless, 1280x720 window)\n"
             "  --frames N --path orbit    headless benchmark path (default 300 frames)\n"

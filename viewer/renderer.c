@@ -400,7 +400,7 @@ int gszv_load_cpu(const char *path, int threads, int full, gszv_loaded *out, cha
         }
         return 1;
     }
-    if (gsz_ply_read(path, &out->scene, NULL)) { snprintf(err, errlen, "%s", gsz_getErrorDetail()); return 0; }
+    if (gsz_scene_load(path, &out->scene, threads, NULL)) { /* .ply or .splat */ snprintf(err, errlen, "%s", gsz_getErrorDetail()); return 0; }
     return 1;
 }
 

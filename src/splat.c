@@ -1,0 +1,135 @@
+/* antimatter15's .splat, the format web splat viewers load: no header, 32 bytes a Gaussian, little-endian.
+ *   position 3 x f32 | scale 3 x f32, linear (not log) | colour RGB u8, c/255 = 0.5 + SH_C0 * f_dc |
+ *   opacity u8, a/255 = sigmoid(logit) | rotation 4 x u8, q = (r - 128) / 128, w first, then normalised.
+ * SH degree 0 only: writing one drops the higher bands. Values are rounded to the nearest level on
+ * writing (the reference converter truncates; the levels decode the same). */
+#define _POSIX_C_SOURCE 200809L
+#include "common.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <string.h>
+
+#define SPLAT_BYTES 32
+
+int gsz_path_is_splat(const char *path) {
+    size_t n = strlen(path);
+    if (n < 6) return 0;
+    const char *e = path + n - 6, *want = ".splat";
+    for (int i = 0; i < 6; i++)
+        if (tolower((unsigned char)e[i]) != want[i]) return 0;
+    return 1;
+}
+
+static float f32_le(const uint8_t *p) {
+    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static void put_f32_le(uint8_t *p, float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(u >> (8 * i));
+}
+
+/* The opacity logit of level a: levels 0 and 255 (opacity 0 and 1 to the format's precision) become
+ * -20 and +20, the values the PLY reader gives infinite logits. */
+static float opacity_of(uint8_t a) {
+    if (a == 0) return -20.0f;
+    if (a == 255) return 20.0f;
+    double p = a / 255.0;
+    return (float)log(p / (1.0 - p));
+}
+
+gsz_error gsz_splat_read_memory(const void *data, size_t size, const char *name, gsz_scene *out, gsz_ply_stats *st) {
+    memset(out, 0, sizeof *out);
+    if (st) memset(st, 0, sizeof *st);
+    if (size == 0) return gsz_fail(GSZ_ERROR_format, "%s: empty .splat file", name);
+    if (size % SPLAT_BYTES)
+        return gsz_fail(GSZ_ERROR_format, "%s: %zu bytes is not a whole number of 32-byte .splat records (%zu bytes left over)",
+                        name, size, size % SPLAT_BYTES);
+    size_t n = size / SPLAT_BYTES, j = 0, dropped = 0;
+    gsz_error e = gsz_scene_alloc(out, n, 0);
+    if (e) return gsz_fail(e, "%s: %s", name, gsz_getErrorDetail());
+    const uint8_t *b = data;
+    for (size_t i = 0; i < n; i++, b += SPLAT_BYTES) {
+        float p[3], l[3], q[4];
+        int finite = 1;
+        for (int k = 0; k < 3; k++) {
+            p[k] = f32_le(b + 4 * k);
+            float s = f32_le(b + 12 + 4 * k);
+            l[k] = s > 0 ? logf(s) : NAN; /* a scale of zero or less has no log-scale */
+            finite &= isfinite(p[k]) && isfinite(l[k]);
+        }
+        if (!finite) { dropped++; continue; }
+        double len2 = 0;
+        for (int k = 0; k < 4; k++) {
+            q[k] = ((float)b[28 + k] - 128.0f) / 128.0f;
+            len2 += (double)q[k] * q[k];
+        }
+        if (len2 > 0) {
+            float inv = (float)(1.0 / sqrt(len2));
+            for (int k = 0; k < 4; k++) q[k] *= inv;
+        } else {
+            q[0] = 1; q[1] = q[2] = q[3] = 0;
+        }
+        memcpy(out->pos + 3 * j, p, sizeof p);
+        memcpy(out->scale + 3 * j, l, sizeof l);
+        memcpy(out->rot + 4 * j, q, sizeof q);
+        for (int c = 0; c < 3; c++) out->sh_dc[3 * j + (size_t)c] = (b[24 + c] / 255.0f - 0.5f) / GSZ_SH_C0;
+        out->opacity[j] = opacity_of(b[27]);
+        j++;
+    }
+    out->count = j;
+    if (st) { st->rows_in_file = n; st->dropped_nonfinite = dropped; }
+    return GSZ_OK;
+}
+
+gsz_error gsz_splat_read(const char *path, gsz_scene *out, gsz_ply_stats *st) {
+    void *data;
+    size_t size;
+    memset(out, 0, sizeof *out);
+    gsz_error e = gsz_read_file(path, &data, &size);
+    if (e) return e;
+    e = gsz_splat_read_memory(data, size, path, out, st);
+    free(data);
+    return e;
+}
+
+static uint8_t level(double v) { /* v in level units, rounded and clamped to 0..255 */
+    return v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)lrint(v);
+}
+
+gsz_error gsz_splat_write(const char *path, const gsz_scene *sc) {
+    gsz_outfile o;
+    gsz_error e = gsz_outfile_open(&o, path);
+    if (e) return e;
+    enum { CHUNK = 16384 };
+    uint8_t *buf = malloc((size_t)CHUNK * SPLAT_BYTES);
+    if (!buf) { gsz_outfile_abort(&o); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
+    for (size_t b0 = 0; b0 < sc->count; b0 += CHUNK) {
+        size_t n = GSZ_MIN((size_t)CHUNK, sc->count - b0);
+        for (size_t i = 0; i < n; i++) {
+            size_t g = b0 + i;
+            uint8_t *r = buf + i * SPLAT_BYTES;
+            for (int k = 0; k < 3; k++) {
+                put_f32_le(r + 4 * k, sc->pos[3 * g + (size_t)k]);
+                put_f32_le(r + 12 + 4 * k, expf(sc->scale[3 * g + (size_t)k]));
+                r[24 + k] = level((0.5 + GSZ_SH_C0 * (double)sc->sh_dc[3 * g + (size_t)k]) * 255.0);
+            }
+            r[27] = level(255.0 / (1.0 + exp(-(double)sc->opacity[g])));
+            const float *q = sc->rot + 4 * g;
+            double len = sqrt((double)q[0] * q[0] + (double)q[1] * q[1] + (double)q[2] * q[2] + (double)q[3] * q[3]);
+            for (int k = 0; k < 4; k++) r[28 + k] = len > 0 ? level(q[k] / len * 128.0 + 128.0) : (k == 0 ? 255 : 128);
+        }
+        if (fwrite(buf, SPLAT_BYTES, n, o.f) != n) {
+            free(buf);
+            gsz_outfile_abort(&o);
+            return gsz_fail(GSZ_ERROR_io, "%s: write failed", path);
+        }
+    }
+    free(buf);
+    return gsz_outfile_commit(&o);
+}
