@@ -292,7 +292,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
         nout += job_bytes(&jobs[j]);
         if (!gsz_entropy_in_place(jobs[j].sec->transform, jobs[j].width)) nscratch += job_bytes(&jobs[j]);
     }
-    if (!(streams = gsz_malloc_array(nout + nscratch + 1, 1))) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
+    if (!(streams = gsz_malloc_pages(nout + nscratch + 1, 1))) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
     for (size_t j = 0, o = 0, t = nout; j < nj; j++) {
         jobs[j].out = streams + o;
         o += job_bytes(&jobs[j]);
@@ -372,14 +372,14 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
     if (xo) {
         x.count = n;
         x.sh_degree = D;
-        x.pos = gsz_malloc_array(n, 3 * sizeof(float));
-        x.opacity = gsz_malloc_array(n, sizeof(float));
-        x.degree = gsz_malloc_array(n, 1);
-        for (int a = 0; a < 4; a++) x.index[a] = gsz_malloc_array(n, sizeof(uint32_t));
+        x.pos = gsz_malloc_pages(n, 3 * sizeof(float));
+        x.opacity = gsz_malloc_pages(n, sizeof(float));
+        x.degree = gsz_malloc_pages(n, 1);
+        for (int a = 0; a < 4; a++) x.index[a] = gsz_malloc_pages(n, sizeof(uint32_t));
         for (int a = 0; lattice && a < 3; a++) { /* a lattice file's entries, one per Gaussian */
             cbk[a] = (int)n;
             cbb[a] = GSZ_CODEBOOK_EXACT;
-            if (!(cbs[a] = gsz_malloc_array(n, (size_t)gsz_codebook_dim(a) * sizeof(float)))) break;
+            if (!(cbs[a] = gsz_malloc_pages(n, (size_t)gsz_codebook_dim(a) * sizeof(float)))) break;
         }
         if (!x.pos || !x.opacity || !x.degree || !x.index[0] || !x.index[1] || !x.index[2] || !x.index[3] ||
             (lattice && (!cbs[0] || !cbs[1] || !cbs[2]))) {
@@ -388,7 +388,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
         }
     } else if (!(reuse && so->pos && so->count == n && so->sh_degree == D && (D == 0 || so->sh_rest))) {
         if (reuse) gsz_scene_free(so);
-        if ((err = gsz_scene_alloc(so, n, D))) goto done;
+        if ((err = gsz_scene_alloc_pages(so, n, D))) goto done;
     }
     /* every Gaussian at the file's degree with an SH entry of its own, in order (max, and the per-Gaussian
      * SH of --sh-step without band dropping): the codebook is the scene's SH rest, row for row, and is

@@ -61,6 +61,18 @@ void *gsz_malloc_array(size_t n, size_t size) {
     return bytes >= GSZ_HUGE_MIN ? alloc_big(bytes) : malloc(bytes ? bytes : 1);
 }
 
+/* The tail of a huge-page array that does not fill its last 2 MiB is 4 KiB pages, up to 511 faults per
+ * array: a fresh decode's float scene (six arrays) took a third of its page faults there. Whole pages
+ * cost up to 2 MiB more resident per array, so only the decoders' outputs take them, from 1 MiB up
+ * (playbot balanced, cold float decode: 13.1 -> 10.8 ms median, 3,615 -> 1,268 faults in the process). */
+void *gsz_malloc_pages(size_t n, size_t size) {
+    if (size && n > SIZE_MAX / size) return NULL;
+    size_t bytes = n * size;
+    if (bytes < GSZ_HUGE_MIN / 2) return malloc(bytes ? bytes : 1);
+    size_t whole = (bytes + GSZ_HUGE_MIN - 1) & ~(GSZ_HUGE_MIN - 1);
+    return whole >= bytes ? alloc_big(whole) : NULL;
+}
+
 void *gsz_calloc_array(size_t n, size_t size) {
     if (size && n > SIZE_MAX / size) return NULL;
     size_t bytes = n * size;

@@ -23,6 +23,10 @@ gsz_error gsz_fail(gsz_error code, const char *fmt, ...)
 /* Checked allocation helpers: NULL on overflow or failure. */
 void *gsz_malloc_array(size_t n, size_t size);
 void *gsz_calloc_array(size_t n, size_t size);
+/* As gsz_malloc_array, large arrays in whole huge pages (for decoders' outputs, written once end to end). */
+void *gsz_malloc_pages(size_t n, size_t size);
+/* gsz_scene_alloc with the arrays from gsz_malloc_pages. */
+gsz_error gsz_scene_alloc_pages(gsz_scene *s, size_t count, int sh_degree);
 
 static inline float gsz_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 static inline float gsz_logit(float p) { return logf(p / (1.0f - p)); }

@@ -4,24 +4,27 @@
 
 int gsz_shRestCount(int d) { return d <= 0 ? 0 : (d + 1) * (d + 1) - 1; }
 
-gsz_error gsz_scene_alloc(gsz_scene *s, size_t count, int sh_degree) {
+static gsz_error scene_alloc(gsz_scene *s, size_t count, int sh_degree, void *(*alloc)(size_t, size_t)) {
     memset(s, 0, sizeof *s);
     if (sh_degree < 0 || sh_degree > 3) return gsz_fail(GSZ_ERROR_argument, "SH degree %d out of range 0..3", sh_degree);
     s->count = count;
     s->sh_degree = sh_degree;
     size_t nr = (size_t)gsz_shRestCount(sh_degree) * 3;
-    s->pos = gsz_malloc_array(count, 3 * sizeof(float));
-    s->scale = gsz_malloc_array(count, 3 * sizeof(float));
-    s->rot = gsz_malloc_array(count, 4 * sizeof(float));
-    s->opacity = gsz_malloc_array(count, sizeof(float));
-    s->sh_dc = gsz_malloc_array(count, 3 * sizeof(float));
-    if (nr) s->sh_rest = gsz_malloc_array(count, nr * sizeof(float));
+    s->pos = alloc(count, 3 * sizeof(float));
+    s->scale = alloc(count, 3 * sizeof(float));
+    s->rot = alloc(count, 4 * sizeof(float));
+    s->opacity = alloc(count, sizeof(float));
+    s->sh_dc = alloc(count, 3 * sizeof(float));
+    if (nr) s->sh_rest = alloc(count, nr * sizeof(float));
     if (!s->pos || !s->scale || !s->rot || !s->opacity || !s->sh_dc || (nr && !s->sh_rest)) {
         gsz_scene_free(s);
         return gsz_fail(GSZ_ERROR_memory, "cannot allocate a scene of %zu Gaussians", count);
     }
     return GSZ_OK;
 }
+
+gsz_error gsz_scene_alloc(gsz_scene *s, size_t count, int sh_degree) { return scene_alloc(s, count, sh_degree, gsz_malloc_array); }
+gsz_error gsz_scene_alloc_pages(gsz_scene *s, size_t count, int sh_degree) { return scene_alloc(s, count, sh_degree, gsz_malloc_pages); }
 
 void gsz_scene_free(gsz_scene *s) {
     if (!s) return;
