@@ -345,10 +345,19 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
         count_d[0] = 0;
         for (size_t c = 0; c < nchunks; c++) {
             for (int d = 0; d < 4; d++) starts[4 * c + (size_t)d] = (size_t)count_d[d];
-            for (size_t i = c * FILL_CHUNK, e = GSZ_MIN(n, (c + 1) * FILL_CHUNK); i < e; i++) {
-                if (degs[i] > D) { err = gsz_fail(GSZ_ERROR_corrupt, "Gaussian %zu has SH degree %u above the file's %d", i, degs[i], D); goto done; }
-                count_d[degs[i]]++;
+            size_t b = c * FILL_CHUNK, e = GSZ_MIN(n, (c + 1) * FILL_CHUNK), k[4] = {0};
+            unsigned over = 0;
+            for (size_t i = b; i < e; i++) { /* branch-free sums: the loop vectorises */
+                unsigned g = degs[i];
+                k[1] += g == 1;
+                k[2] += g == 2;
+                k[3] += g == 3;
+                over |= g > (unsigned)D;
             }
+            for (size_t i = b; over && i < e; i++)
+                if (degs[i] > D) { err = gsz_fail(GSZ_ERROR_corrupt, "Gaussian %zu has SH degree %u above the file's %d", i, degs[i], D); goto done; }
+            count_d[0] += e - b - k[1] - k[2] - k[3];
+            for (int d = 1; d < 4; d++) count_d[d] += k[d];
         }
     }
     if (lattice) /* the words are all valid; the ranges must be finite */
