@@ -2,7 +2,9 @@
  *   position 3 x f32 | scale 3 x f32, linear (not log) | colour RGB u8, c/255 = 0.5 + SH_C0 * f_dc |
  *   opacity u8, a/255 = sigmoid(logit) | rotation 4 x u8, q = (r - 128) / 128, w first, then normalised.
  * SH degree 0 only: writing one drops the higher bands. Values are rounded to the nearest level on
- * writing (the reference converter truncates; the levels decode the same). */
+ * writing (the reference converter truncates; the levels decode the same), and Gaussians go largest
+ * and most opaque first, as that converter orders them: viewers that draw a .splat while it downloads
+ * show the whole scene coarsely first. */
 #define _POSIX_C_SOURCE 200809L
 #include "common.h"
 
@@ -102,17 +104,36 @@ static uint8_t level(double v) { /* v in level units, rounded and clamped to 0..
     return v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)lrint(v);
 }
 
+/* The write order: volume x opacity descending, ties in scene order (a stable sort). NULL on failure. */
+static uint32_t *importance_order(const gsz_scene *sc) {
+    size_t n = sc->count;
+    uint32_t *key = gsz_malloc_array(n, 4 * sizeof(uint32_t)), *idx = key ? key + n : NULL;
+    uint32_t *out = malloc((n ? n : 1) * sizeof(uint32_t));
+    if (!key || !out || n > UINT32_MAX) { free(key); free(out); return NULL; }
+    for (size_t i = 0; i < n; i++) {
+        float v = expf(sc->scale[3 * i] + sc->scale[3 * i + 1] + sc->scale[3 * i + 2]) * gsz_sigmoid(sc->opacity[i]);
+        key[i] = gsz_float_sort_key(-v);
+        idx[i] = (uint32_t)i;
+    }
+    gsz_radix_sort32(key, idx, n, key + 2 * n, key + 3 * n);
+    memcpy(out, idx, n * sizeof(uint32_t));
+    free(key);
+    return out;
+}
+
 gsz_error gsz_splat_write(const char *path, const gsz_scene *sc) {
+    uint32_t *order = importance_order(sc);
+    if (!order) return gsz_fail(GSZ_ERROR_memory, "%s: out of memory", path);
     gsz_outfile o;
     gsz_error e = gsz_outfile_open(&o, path);
-    if (e) return e;
+    if (e) { free(order); return e; }
     enum { CHUNK = 16384 };
     uint8_t *buf = malloc((size_t)CHUNK * SPLAT_BYTES);
-    if (!buf) { gsz_outfile_abort(&o); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
+    if (!buf) { free(order); gsz_outfile_abort(&o); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
     for (size_t b0 = 0; b0 < sc->count; b0 += CHUNK) {
         size_t n = GSZ_MIN((size_t)CHUNK, sc->count - b0);
         for (size_t i = 0; i < n; i++) {
-            size_t g = b0 + i;
+            size_t g = order[b0 + i];
             uint8_t *r = buf + i * SPLAT_BYTES;
             for (int k = 0; k < 3; k++) {
                 put_f32_le(r + 4 * k, sc->pos[3 * g + (size_t)k]);
@@ -126,10 +147,12 @@ gsz_error gsz_splat_write(const char *path, const gsz_scene *sc) {
         }
         if (fwrite(buf, SPLAT_BYTES, n, o.f) != n) {
             free(buf);
+            free(order);
             gsz_outfile_abort(&o);
             return gsz_fail(GSZ_ERROR_io, "%s: write failed", path);
         }
     }
     free(buf);
+    free(order);
     return gsz_outfile_commit(&o);
 }

@@ -278,10 +278,22 @@ static void splat_record(uint8_t *r, const float p[3], const float sc[3], const 
     memcpy(r + 28, q, 4);
 }
 
+static const gsz_scene *importance_scene;
+static double importance(size_t i) {
+    const gsz_scene *s = importance_scene;
+    return exp((double)s->scale[3 * i] + s->scale[3 * i + 1] + s->scale[3 * i + 2]) / (1 + exp(-(double)s->opacity[i]));
+}
+static int cmp_importance(const void *a, const void *b) { /* descending, ties by index */
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    double x = importance(i), y = importance(j);
+    return x > y ? -1 : x < y ? 1 : (i > j) - (i < j);
+}
+
 static void test_splat(void **state) {
     (void)state;
     /* write and read back: positions exact, log-scales to float rounding, colour, opacity and rotation
-     * within half a level of the format's 8-bit steps; higher SH bands dropped */
+     * within half a level of the format's 8-bit steps; higher SH bands dropped; largest and most opaque
+     * first, as the reference converter writes them */
     gsz_scene s, r;
     assert_int_equal(gsz_synth_scene(3000, 2, 11, &s), GSZ_OK);
     const char *p = tmp_path("rt.splat");
@@ -291,6 +303,27 @@ static void test_splat(void **state) {
     assert_int_equal(r.count, s.count);
     assert_int_equal(r.sh_degree, 0);
     assert_int_equal(st.dropped_nonfinite, 0);
+    size_t *order = malloc(s.count * sizeof *order);
+    for (size_t i = 0; i < s.count; i++) order[i] = i;
+    importance_scene = &s;
+    qsort(order, s.count, sizeof *order, cmp_importance);
+    for (size_t j = 0; j < s.count; j++) {
+        size_t i = order[j];
+        assert_true(r.pos[3 * j] == s.pos[3 * i]); /* the order, then every value */
+    }
+    gsz_scene t; /* s in that order, to compare row by row */
+    assert_int_equal(gsz_scene_alloc(&t, s.count, 0), GSZ_OK);
+    for (size_t j = 0; j < s.count; j++) {
+        size_t i = order[j];
+        memcpy(t.pos + 3 * j, s.pos + 3 * i, 12);
+        memcpy(t.scale + 3 * j, s.scale + 3 * i, 12);
+        memcpy(t.rot + 4 * j, s.rot + 4 * i, 16);
+        memcpy(t.sh_dc + 3 * j, s.sh_dc + 3 * i, 12);
+        t.opacity[j] = s.opacity[i];
+    }
+    free(order);
+    gsz_scene_free(&s);
+    s = t;
     for (size_t i = 0; i < s.count; i++) {
         for (int k = 0; k < 3; k++) {
             assert_true(r.pos[3 * i + k] == s.pos[3 * i + k]);
@@ -311,11 +344,14 @@ static void test_splat(void **state) {
     assert_int_equal(r.count, s.count);
     gsz_scene_free(&r);
     const char *q = tmp_path("really-a-ply.splat");
-    assert_int_equal(gsz_ply_write(q, &s), GSZ_OK);
+    gsz_scene u;
+    assert_int_equal(gsz_synth_scene(100, 2, 12, &u), GSZ_OK);
+    assert_int_equal(gsz_ply_write(q, &u), GSZ_OK);
     assert_false(gsz_file_is_splat(q));
     assert_int_equal(gsz_scene_load(q, &r, 1, NULL), GSZ_OK);
     assert_int_equal(r.sh_degree, 2);
     gsz_scene_free(&r);
+    gsz_scene_free(&u);
     assert_int_equal(gsz_splat_write("/nonexistent-dir/x.splat", &s), GSZ_ERROR_io);
     gsz_scene_free(&s);
 
