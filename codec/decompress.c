@@ -14,14 +14,37 @@ typedef struct {
     char detail[256];
 } dec_job;
 
+/* The stream jobs, then (a fresh float decode) one task per 2 MiB page of the scene's arrays: a thread
+ * that runs out of streams faults pages in, so that the kernel clears them while the other thread still
+ * decodes, not during the fill. Only once the position stream has decoded: its n entries are then real
+ * data, not a count in a header that could be forged to fault in gigabytes. */
+typedef struct {
+    dec_job *jobs;
+    size_t nj;
+    int pos_ok;          /* set once the position stream decoded (atomic) */
+    char *arr[6];
+    size_t bytes[6];
+    size_t first[7];     /* task nj + first[a]: array a's first page */
+} dec_batch;
+
 static void decode_range(void *p, size_t b, size_t e, int w) {
     (void)w;
-    dec_job *jobs = p;
+    dec_batch *B = p;
     for (size_t i = b; i < e; i++) {
-        dec_job *j = &jobs[i];
+        if (i >= B->nj) {
+            if (!__atomic_load_n(&B->pos_ok, __ATOMIC_ACQUIRE)) continue; /* the fill faults it in instead */
+            size_t t = i - B->nj;
+            int a = 0;
+            while (t >= B->first[a + 1]) a++;
+            size_t at = (t - B->first[a]) << 21, end = GSZ_MIN(B->bytes[a], at + ((size_t)2 << 20));
+            for (size_t o = at; o < end; o += 4096) B->arr[a][o] = 0;
+            continue;
+        }
+        dec_job *j = &B->jobs[i];
         j->err = gsz_entropy_decode_with(j->sec->payload, (size_t)j->sec->stored_size, j->sec->transform, j->n, j->width, j->out,
                                          j->scratch, j->n * (size_t)j->width);
         if (j->err) snprintf(j->detail, sizeof j->detail, "%s: %s", gsz_section_name(j->sec->type), gsz_getErrorDetail());
+        else if (j->sec->type == GSZ_SEC_POSITION) __atomic_store_n(&B->pos_ok, 1, __ATOMIC_RELEASE);
     }
 }
 
@@ -301,7 +324,23 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
         t += job_bytes(&jobs[j]);
     }
     qsort(jobs, nj, sizeof *jobs, cmp_job_size_desc); /* jobs are independent: their order only balances threads */
-    gsz_parallel_for(nj, 1, threads, decode_range, jobs);
+    dec_batch batch = {jobs, nj, 0, {0}, {0}, {0}};
+    int fresh = 0; /* so allocated here, before its arrays are filled */
+    if (so && !reuse && !lattice && gsz_scene_alloc_pages(so, n, D) == GSZ_OK) { /* else allocated below, or the error said there */
+        fresh = 1;
+        const gsz_section *shi = D > 0 ? gsz_container_find(C, GSZ_SEC_SH1_IDX + (uint32_t)(D - 1)) : NULL;
+        size_t nr3 = (size_t)gsz_shRestCount(D) * 3;
+        /* the SH rest, unless the codebook may become it in place (below: every Gaussian at degree D) */
+        int sh = D > 0 && shi && (size_t)shi->elements < n;
+        char *arr[6] = {(char *)so->pos, (char *)so->scale, (char *)so->rot, (char *)so->opacity, (char *)so->sh_dc, sh ? (char *)so->sh_rest : NULL};
+        size_t bytes[6] = {12 * n, 12 * n, 16 * n, 4 * n, 12 * n, sh ? 4 * nr3 * n : 0};
+        for (int a = 0; a < 6; a++) {
+            batch.arr[a] = arr[a];
+            batch.bytes[a] = bytes[a];
+            batch.first[a + 1] = batch.first[a] + ((bytes[a] + ((size_t)2 << 20) - 1) >> 21);
+        }
+    }
+    gsz_parallel_for(nj + batch.first[6], 1, threads, decode_range, &batch);
     for (size_t j = 0; j < nj; j++)
         if (jobs[j].err) { err = gsz_fail(jobs[j].err, "%s", jobs[j].detail); goto done; }
     const uint64_t *codes = NULL;
@@ -395,7 +434,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
             err = gsz_fail(GSZ_ERROR_memory, "out of memory");
             goto done;
         }
-    } else if (!(reuse && so->pos && so->count == n && so->sh_degree == D && (D == 0 || so->sh_rest))) {
+    } else if (!fresh && !(reuse && so->pos && so->count == n && so->sh_degree == D && (D == 0 || so->sh_rest))) {
         if (reuse) gsz_scene_free(so);
         if ((err = gsz_scene_alloc_pages(so, n, D))) goto done;
     }
