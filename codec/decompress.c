@@ -16,8 +16,10 @@ typedef struct {
 
 /* The stream jobs, then (a fresh float decode) one task per 2 MiB page of the scene's arrays: a thread
  * that runs out of streams faults pages in, so that the kernel clears them while the other thread still
- * decodes, not during the fill. Only once the position stream has decoded: its n entries are then real
- * data, not a count in a header that could be forged to fault in gigabytes. */
+ * decodes, not during the fill. A header's count could be forged to fault in gigabytes before any stream
+ * fails, so this only happens once the position stream has decoded, and for scenes of at most
+ * PREFAULT_RATIO times the file's bytes (every preset's files are under 70). */
+#define PREFAULT_RATIO 128
 typedef struct {
     dec_job *jobs;
     size_t nj;
@@ -326,10 +328,11 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
     qsort(jobs, nj, sizeof *jobs, cmp_job_size_desc); /* jobs are independent: their order only balances threads */
     dec_batch batch = {jobs, nj, 0, {0}, {0}, {0}};
     int fresh = 0; /* so allocated here, before its arrays are filled */
-    if (so && !reuse && !lattice && gsz_scene_alloc_pages(so, n, D) == GSZ_OK) { /* else allocated below, or the error said there */
+    size_t nr3 = (size_t)gsz_shRestCount(D) * 3;
+    if (so && !reuse && !lattice && (uint64_t)n * (56 + 4 * nr3) <= (uint64_t)PREFAULT_RATIO * size &&
+        gsz_scene_alloc_pages(so, n, D) == GSZ_OK) { /* else allocated below */
         fresh = 1;
         const gsz_section *shi = D > 0 ? gsz_container_find(C, GSZ_SEC_SH1_IDX + (uint32_t)(D - 1)) : NULL;
-        size_t nr3 = (size_t)gsz_shRestCount(D) * 3;
         /* the SH rest, unless the codebook may become it in place (below: every Gaussian at degree D) */
         int sh = D > 0 && shi && (size_t)shi->elements < n;
         char *arr[6] = {(char *)so->pos, (char *)so->scale, (char *)so->rot, (char *)so->opacity, (char *)so->sh_dc, sh ? (char *)so->sh_rest : NULL};
