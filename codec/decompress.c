@@ -18,7 +18,7 @@ typedef struct {
  * that runs out of streams faults pages in, so that the kernel clears them while the other thread still
  * decodes, not during the fill. A header's count could be forged to fault in gigabytes before any stream
  * fails, so this only happens once the position stream has decoded, and for scenes of at most
- * PREFAULT_RATIO times the file's bytes (every preset's files are under 70). */
+ * PREFAULT_RATIO times the file's bytes (the bench's files reach 52). */
 #define PREFAULT_RATIO 128
 typedef struct {
     dec_job *jobs;
