@@ -271,6 +271,9 @@ typedef struct {
 } gsz_indexed;
 
 gsz_error gsz_decode_indexed(const void *data, size_t size, int threads, gsz_indexed *out);
+/* The same without whole huge pages (gsz_malloc_pages): for the encoder, whose peak memory counts more
+ * than a millisecond of page faults. */
+gsz_error gsz_decode_indexed_lean(const void *data, size_t size, int threads, gsz_indexed *out);
 /* The per-Gaussian values of x into whichever of s's pos, scale, rot, sh_dc and opacity (as logits)
  * the caller allocated (NULL: skipped), for x->count Gaussians: a scene without SH rest for what needs
  * no more (framing a view, attribute statistics). */

@@ -232,8 +232,10 @@ void gsz_indexed_free(gsz_indexed *x) {
 }
 
 /* Decodes into the indexed form (xo) or straight into floats (so); exactly one is non-NULL. With
- * reuse, so's arrays are kept when they fit the file (count and SH degree). */
-static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed *xo, gsz_scene *so, int reuse) {
+ * reuse, so's arrays are kept when they fit the file (count and SH degree). With pages, the outputs
+ * take whole huge pages (gsz_malloc_pages). */
+static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed *xo, gsz_scene *so, int reuse, int pages) {
+    void *(*alloc)(size_t, size_t) = pages ? gsz_malloc_pages : gsz_malloc_array;
     if (xo) memset(xo, 0, sizeof *xo);
     if (so && !reuse) memset(so, 0, sizeof *so);
     gsz_container *C = malloc(sizeof *C);
@@ -317,7 +319,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
         nout += job_bytes(&jobs[j]);
         if (!gsz_entropy_in_place(jobs[j].sec->transform, jobs[j].width)) nscratch += job_bytes(&jobs[j]);
     }
-    if (!(streams = gsz_malloc_pages(nout + nscratch + 1, 1))) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
+    if (!(streams = alloc(nout + nscratch + 1, 1))) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
     for (size_t j = 0, o = 0, t = nout; j < nj; j++) {
         jobs[j].out = streams + o;
         o += job_bytes(&jobs[j]);
@@ -423,14 +425,14 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
     if (xo) {
         x.count = n;
         x.sh_degree = D;
-        x.pos = gsz_malloc_pages(n, 3 * sizeof(float));
-        x.opacity = gsz_malloc_pages(n, sizeof(float));
-        x.degree = gsz_malloc_pages(n, 1);
-        for (int a = 0; a < 4; a++) x.index[a] = gsz_malloc_pages(n, sizeof(uint32_t));
+        x.pos = alloc(n, 3 * sizeof(float));
+        x.opacity = alloc(n, sizeof(float));
+        x.degree = alloc(n, 1);
+        for (int a = 0; a < 4; a++) x.index[a] = alloc(n, sizeof(uint32_t));
         for (int a = 0; lattice && a < 3; a++) { /* a lattice file's entries, one per Gaussian */
             cbk[a] = (int)n;
             cbb[a] = GSZ_CODEBOOK_EXACT;
-            if (!(cbs[a] = gsz_malloc_pages(n, (size_t)gsz_codebook_dim(a) * sizeof(float)))) break;
+            if (!(cbs[a] = alloc(n, (size_t)gsz_codebook_dim(a) * sizeof(float)))) break;
         }
         if (!x.pos || !x.opacity || !x.degree || !x.index[0] || !x.index[1] || !x.index[2] || !x.index[3] ||
             (lattice && (!cbs[0] || !cbs[1] || !cbs[2]))) {
@@ -497,18 +499,22 @@ done:
 }
 
 gsz_error gsz_decode_indexed(const void *data, size_t size, int threads, gsz_indexed *out) {
-    return decode(data, size, threads, out, NULL, 0);
+    return decode(data, size, threads, out, NULL, 0, 1);
+}
+
+gsz_error gsz_decode_indexed_lean(const void *data, size_t size, int threads, gsz_indexed *out) {
+    return decode(data, size, threads, out, NULL, 0, 0);
 }
 
 /* Straight to floats: the indexed form would be as many bytes again of fresh memory to fault in. */
 gsz_error gsz_decompress(const void *data, size_t size, gsz_scene *out, int threads) {
-    return decode(data, size, threads, NULL, out, 0);
+    return decode(data, size, threads, NULL, out, 0, 1);
 }
 
 /* Fresh pages cost the kernel a clearing each, most of a cold decode: a scene that already holds
  * arrays of the right size is decoded into as it is. */
 gsz_error gsz_decompress_into(const void *data, size_t size, gsz_scene *scene, int threads) {
-    return decode(data, size, threads, NULL, scene, 1);
+    return decode(data, size, threads, NULL, scene, 1, 1);
 }
 
 gsz_error gsz_file_inspect(const void *data, size_t size, gsz_file_info *info) {

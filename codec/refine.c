@@ -356,7 +356,7 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     int steps = opt->steps, threads = opt->threads;
     if (steps <= 0 || nviews == 0) return GSZ_OK;
     gsz_indexed x;
-    gsz_error err = gsz_decode_indexed(*file, *size, threads, &x);
+    gsz_error err = gsz_decode_indexed_lean(*file, *size, threads, &x);
     if (err) return err;
     gsz_scene d = {0};
     gsz_render_grad G = {0};
