@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <string.h>
+#include <strings.h>
 #include <malloc.h>
 
 static const char *usage =
@@ -44,6 +45,14 @@ static int die(gsz_error e) {
 static int overwrites_input(const char *out, const char *in) {
     if (!out || !gsz_same_file(out, in)) return 0;
     fprintf(stderr, "gsz: error: %s: the output would overwrite the input %s\n", out, in);
+    return 1;
+}
+
+/* Commands that write a scene write .ply or .splat; a .gsz name would get a PLY under it. */
+static int scene_output_is_gsz(const char *out) {
+    size_t n = strlen(out);
+    if (n < 4 || strcasecmp(out + n - 4, ".gsz")) return 0;
+    fprintf(stderr, "gsz: error: %s: this command writes .ply or .splat; 'gsz compress' writes .gsz\n", out);
     return 1;
 }
 
@@ -255,7 +264,7 @@ static int cmd_decompress(int argc, char **argv) {
     int np, r = parse(argc, argv, &a, pos, &np, 1);
     if (r) return r;
     if (np != 1 || !a.out) return bad_usage("decompress needs IN.gsz and -o OUT.ply", NULL);
-    if (overwrites_input(a.out, pos[0])) return 1;
+    if (overwrites_input(a.out, pos[0]) || scene_output_is_gsz(a.out)) return 1;
     void *data;
     size_t size;
     gsz_error e = gsz_read_file(pos[0], &data, &size);
@@ -653,7 +662,7 @@ static int cmd_convert(int argc, char **argv) {
     int np, r = parse(argc, argv, &a, pos, &np, 1);
     if (r) return r;
     if (np != 1 || !a.out) return bad_usage("convert needs IN and -o OUT.ply|OUT.splat", NULL);
-    if (overwrites_input(a.out, pos[0])) return 1;
+    if (overwrites_input(a.out, pos[0]) || scene_output_is_gsz(a.out)) return 1;
     gsz_scene s;
     gsz_error e = load(pos[0], &s, a.threads, a.quiet, NULL);
     if (e) return die(e);
@@ -670,6 +679,7 @@ static int cmd_synth(int argc, char **argv) {
     if (r) return r;
     double cnt;
     if (np != 1 || !a.out || !num_arg(pos[0], 1, 1e9, &cnt)) return bad_usage("synth needs COUNT and -o OUT.ply", NULL);
+    if (scene_output_is_gsz(a.out)) return 1;
     gsz_scene s;
     gsz_error e = gsz_synth_scene((size_t)cnt, a.sh < 0 ? 3 : a.sh, (uint64_t)a.seed, &s);
     if (!e && a.background > 0) e = gsz_synth_background(&s, (size_t)(a.background * cnt), (uint64_t)a.seed);
