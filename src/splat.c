@@ -9,6 +9,7 @@
 #include "common.h"
 
 #include <ctype.h>
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -137,7 +138,8 @@ gsz_error gsz_splat_write(const char *path, const gsz_scene *sc) {
             uint8_t *r = buf + i * SPLAT_BYTES;
             for (int k = 0; k < 3; k++) {
                 put_f32_le(r + 4 * k, sc->pos[3 * g + (size_t)k]);
-                put_f32_le(r + 12 + 4 * k, expf(sc->scale[3 * g + (size_t)k]));
+                float sv = expf(sc->scale[3 * g + (size_t)k]); /* kept positive and finite, so that it reads back */
+                put_f32_le(r + 12 + 4 * k, sv > FLT_MAX ? FLT_MAX : sv < FLT_MIN ? FLT_MIN : sv);
                 r[24 + k] = level((0.5 + GSZ_SH_C0 * (double)sc->sh_dc[3 * g + (size_t)k]) * 255.0);
             }
             r[27] = level(255.0 / (1.0 + exp(-(double)sc->opacity[g])));

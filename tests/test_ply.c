@@ -353,6 +353,14 @@ static void test_splat(void **state) {
     gsz_scene_free(&r);
     gsz_scene_free(&u);
     assert_int_equal(gsz_splat_write("/nonexistent-dir/x.splat", &s), GSZ_ERROR_io);
+    /* log-scales beyond a float's range still read back (as its smallest and largest values) */
+    s.scale[0] = -200;
+    s.scale[4] = 200;
+    assert_int_equal(gsz_splat_write(p, &s), GSZ_OK);
+    assert_int_equal(gsz_splat_read(p, &r, &st), GSZ_OK);
+    assert_int_equal(st.dropped_nonfinite, 0);
+    assert_int_equal(r.count, s.count);
+    gsz_scene_free(&r);
     gsz_scene_free(&s);
 
     /* odd records: a NaN position and a zero scale are dropped, a zero quaternion is the identity,
