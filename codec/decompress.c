@@ -24,13 +24,13 @@ typedef struct {
     dec_job *jobs;
     size_t nj;
     int pos_ok;          /* set once the position stream decoded (atomic) */
+    void **dctx;         /* per worker, made on its first stream (NULL: a fresh context each) */
     char *arr[6];
     size_t bytes[6];
     size_t first[7];     /* task nj + first[a]: array a's first page */
 } dec_batch;
 
 static void decode_range(void *p, size_t b, size_t e, int w) {
-    (void)w;
     dec_batch *B = p;
     for (size_t i = b; i < e; i++) {
         if (i >= B->nj) {
@@ -43,8 +43,9 @@ static void decode_range(void *p, size_t b, size_t e, int w) {
             continue;
         }
         dec_job *j = &B->jobs[i];
+        if (B->dctx && !B->dctx[w]) B->dctx[w] = gsz_entropy_dctx();
         j->err = gsz_entropy_decode_with(j->sec->payload, (size_t)j->sec->stored_size, j->sec->transform, j->n, j->width, j->out,
-                                         j->scratch, j->n * (size_t)j->width);
+                                         j->scratch, j->n * (size_t)j->width, B->dctx ? B->dctx[w] : NULL);
         if (j->err) snprintf(j->detail, sizeof j->detail, "%s: %s", gsz_section_name(j->sec->type), gsz_getErrorDetail());
         else if (j->sec->type == GSZ_SEC_POSITION) __atomic_store_n(&B->pos_ok, 1, __ATOMIC_RELEASE);
     }
@@ -328,7 +329,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
         t += job_bytes(&jobs[j]);
     }
     qsort(jobs, nj, sizeof *jobs, cmp_job_size_desc); /* jobs are independent: their order only balances threads */
-    dec_batch batch = {jobs, nj, 0, {0}, {0}, {0}};
+    dec_batch batch = {jobs, nj, 0, calloc((size_t)threads, sizeof(void *)), {0}, {0}, {0}}; /* no contexts: fresh ones */
     int fresh = 0; /* so allocated here, before its arrays are filled */
     size_t nr3 = (size_t)gsz_shRestCount(D) * 3;
     if (so && !reuse && !lattice && (uint64_t)n * (56 + 4 * nr3) <= (uint64_t)PREFAULT_RATIO * size &&
@@ -346,6 +347,8 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
         }
     }
     gsz_parallel_for(nj + batch.first[6], 1, threads, decode_range, &batch);
+    for (int t = 0; batch.dctx && t < threads; t++) gsz_entropy_dctx_free(batch.dctx[t]);
+    free(batch.dctx);
     for (size_t j = 0; j < nj; j++)
         if (jobs[j].err) { err = gsz_fail(jobs[j].err, "%s", jobs[j].detail); goto done; }
     const uint64_t *codes = NULL;

@@ -199,10 +199,19 @@ gsz_error gsz_entropy_encode(const void *data, size_t n, int w, int level, int t
 int gsz_entropy_in_place(int tx, int w) { return tx == GSZ_TX_RAW || (tx == GSZ_TX_PLANES && w == 1); }
 
 gsz_error gsz_entropy_decode(const uint8_t *in, size_t in_size, int tx, size_t n, int w, void *out) {
-    return gsz_entropy_decode_with(in, in_size, tx, n, w, out, NULL, 0);
+    return gsz_entropy_decode_with(in, in_size, tx, n, w, out, NULL, 0, NULL);
 }
 
-gsz_error gsz_entropy_decode_with(const uint8_t *in, size_t in_size, int tx, size_t n, int w, void *out_, uint8_t *scratch, size_t scratch_size) {
+void *gsz_entropy_dctx(void) { return ZSTD_createDCtx(); }
+void gsz_entropy_dctx_free(void *dctx) { ZSTD_freeDCtx(dctx); }
+
+/* ZSTD_decompress makes and frees a context (tens of KB) per call: a decoder's worker reuses one. */
+static size_t unzstd(void *dctx, void *dst, size_t cap, const void *src, size_t len) {
+    return dctx ? ZSTD_decompressDCtx(dctx, dst, cap, src, len) : ZSTD_decompress(dst, cap, src, len);
+}
+
+gsz_error gsz_entropy_decode_with(const uint8_t *in, size_t in_size, int tx, size_t n, int w, void *out_, uint8_t *scratch,
+                                  size_t scratch_size, void *dctx) {
     uint8_t *out = out_;
     if (w != 1 && w != 2 && w != 4 && w != 8) return gsz_fail(GSZ_ERROR_corrupt, "bad element width %d", w);
     if (tx < 0 || tx >= GSZ_TX_COUNT) return gsz_fail(GSZ_ERROR_corrupt, "unknown stream transform %d", tx);
@@ -213,13 +222,13 @@ gsz_error gsz_entropy_decode_with(const uint8_t *in, size_t in_size, int tx, siz
     if (tx == GSZ_TX_DELTA_VARINT ? (cs < n || cs > n * 10) : cs != raw)
         return gsz_fail(GSZ_ERROR_corrupt, "stream size %llu does not match %zu elements", cs, n);
     if (gsz_entropy_in_place(tx, w)) { /* byte planes of bytes: the elements themselves */
-        size_t r = ZSTD_decompress(out, raw, in, in_size);
+        size_t r = unzstd(dctx, out, raw, in, in_size);
         if (ZSTD_isError(r) || r != raw) return gsz_fail(GSZ_ERROR_corrupt, "zstd: %s", ZSTD_isError(r) ? ZSTD_getErrorName(r) : "short frame");
         return GSZ_OK;
     }
     uint8_t *own = scratch && cs <= scratch_size ? NULL : gsz_malloc_array(cs ? (size_t)cs : 1, 1), *tmp = own ? own : scratch;
     if (!tmp) return gsz_fail(GSZ_ERROR_memory, "out of memory");
-    size_t r = ZSTD_decompress(tmp, (size_t)cs, in, in_size);
+    size_t r = unzstd(dctx, tmp, (size_t)cs, in, in_size);
     if (ZSTD_isError(r) || r != cs) { free(own); return gsz_fail(GSZ_ERROR_corrupt, "zstd: %s", ZSTD_isError(r) ? ZSTD_getErrorName(r) : "short frame"); }
     uint64_t mask = width_mask(w), prev = 0;
     if (tx == GSZ_TX_DELTA_VARINT) {
