@@ -331,15 +331,15 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
     qsort(jobs, nj, sizeof *jobs, cmp_job_size_desc); /* jobs are independent: their order only balances threads */
     dec_batch batch = {jobs, nj, 0, calloc((size_t)threads, sizeof(void *)), {0}, {0}, {0}}; /* no contexts: fresh ones */
     int fresh = 0; /* so allocated here, before its arrays are filled */
-    size_t nr3 = (size_t)gsz_shRestCount(D) * 3;
-    if (so && !reuse && !lattice && (uint64_t)n * (56 + 4 * nr3) <= (uint64_t)PREFAULT_RATIO * size &&
-        gsz_scene_alloc_pages(so, n, D) == GSZ_OK) { /* else allocated below */
+    /* the float scene's arrays (gsz_scene_alloc's), n <= 2^32 Gaussians: no overflow */
+    size_t bytes[6] = {12 * n, 12 * n, 16 * n, 4 * n, 12 * n, 4 * (size_t)gsz_shRestCount(D) * 3 * n}, total = 0;
+    for (int a = 0; a < 6; a++) total += bytes[a];
+    if (so && !reuse && !lattice && (uint64_t)total <= (uint64_t)PREFAULT_RATIO * size && gsz_scene_alloc_pages(so, n, D) == GSZ_OK) { /* else allocated below */
         fresh = 1;
         const gsz_section *shi = D > 0 ? gsz_container_find(C, GSZ_SEC_SH1_IDX + (uint32_t)(D - 1)) : NULL;
         /* the SH rest, unless the codebook may become it in place (below: every Gaussian at degree D) */
-        int sh = D > 0 && shi && (size_t)shi->elements < n;
-        char *arr[6] = {(char *)so->pos, (char *)so->scale, (char *)so->rot, (char *)so->opacity, (char *)so->sh_dc, sh ? (char *)so->sh_rest : NULL};
-        size_t bytes[6] = {12 * n, 12 * n, 16 * n, 4 * n, 12 * n, sh ? 4 * nr3 * n : 0};
+        if (!(D > 0 && shi && (size_t)shi->elements < n)) bytes[5] = 0;
+        char *arr[6] = {(char *)so->pos, (char *)so->scale, (char *)so->rot, (char *)so->opacity, (char *)so->sh_dc, (char *)so->sh_rest};
         for (int a = 0; a < 6; a++) {
             batch.arr[a] = arr[a];
             batch.bytes[a] = bytes[a];

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -41,6 +42,11 @@ const char *gsz_getErrorName(gsz_error code) {
     case GSZ_ERROR_argument: return "invalid argument";
     default: return "unknown error code";
     }
+}
+
+int gsz_path_has_suffix(const char *path, const char *suffix) {
+    size_t n = strlen(path), k = strlen(suffix);
+    return n >= k && !strcasecmp(path + n - k, suffix);
 }
 
 /* Large arrays ask for transparent huge pages: decoding and rendering write hundreds of MB of fresh

@@ -20,6 +20,9 @@ gsz_error gsz_fail(gsz_error code, const char *fmt, ...)
 #endif
     ;
 
+/* 1 when path ends in suffix, in any case (".splat", ".gsz"). */
+int gsz_path_has_suffix(const char *path, const char *suffix);
+
 /* Checked allocation helpers: NULL on overflow or failure. */
 void *gsz_malloc_array(size_t n, size_t size);
 void *gsz_calloc_array(size_t n, size_t size);

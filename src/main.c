@@ -6,7 +6,6 @@
 
 #include <stddef.h>
 #include <string.h>
-#include <strings.h>
 #include <malloc.h>
 
 static const char *usage =
@@ -50,8 +49,7 @@ static int overwrites_input(const char *out, const char *in) {
 
 /* Commands that write a scene write .ply or .splat; a .gsz name would get a PLY under it. */
 static int scene_output_is_gsz(const char *out) {
-    size_t n = strlen(out);
-    if (n < 4 || strcasecmp(out + n - 4, ".gsz")) return 0;
+    if (!gsz_path_has_suffix(out, ".gsz")) return 0;
     fprintf(stderr, "gsz: error: %s: this command writes .ply or .splat; 'gsz compress' writes .gsz\n", out);
     return 1;
 }

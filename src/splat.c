@@ -8,21 +8,13 @@
 #define _POSIX_C_SOURCE 200809L
 #include "common.h"
 
-#include <ctype.h>
 #include <float.h>
 #include <math.h>
 #include <string.h>
 
 #define SPLAT_BYTES 32
 
-int gsz_path_is_splat(const char *path) {
-    size_t n = strlen(path);
-    if (n < 6) return 0;
-    const char *e = path + n - 6, *want = ".splat";
-    for (int i = 0; i < 6; i++)
-        if (tolower((unsigned char)e[i]) != want[i]) return 0;
-    return 1;
-}
+int gsz_path_is_splat(const char *path) { return gsz_path_has_suffix(path, ".splat"); }
 
 static float f32_le(const uint8_t *p) {
     uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -108,18 +100,17 @@ static uint8_t level(double v) { /* v in level units, rounded and clamped to 0..
 /* The write order: volume x opacity descending, ties in scene order (a stable sort). NULL on failure. */
 static uint32_t *importance_order(const gsz_scene *sc) {
     size_t n = sc->count;
-    uint32_t *key = gsz_malloc_array(n, 4 * sizeof(uint32_t)), *idx = key ? key + n : NULL;
-    uint32_t *out = malloc((n ? n : 1) * sizeof(uint32_t));
-    if (!key || !out || n > UINT32_MAX) { free(key); free(out); return NULL; }
+    uint32_t *key = gsz_malloc_array(n, 3 * sizeof(uint32_t)); /* keys, then the sort's two temporaries */
+    uint32_t *idx = gsz_malloc_array(n, sizeof(uint32_t));
+    if (!key || !idx || n > UINT32_MAX) { free(key); free(idx); return NULL; }
     for (size_t i = 0; i < n; i++) {
         float v = expf(sc->scale[3 * i] + sc->scale[3 * i + 1] + sc->scale[3 * i + 2]) * gsz_sigmoid(sc->opacity[i]);
         key[i] = gsz_float_sort_key(-v);
         idx[i] = (uint32_t)i;
     }
-    gsz_radix_sort32(key, idx, n, key + 2 * n, key + 3 * n);
-    memcpy(out, idx, n * sizeof(uint32_t));
+    gsz_radix_sort32(key, idx, n, key + n, key + 2 * n);
     free(key);
-    return out;
+    return idx;
 }
 
 gsz_error gsz_splat_write(const char *path, const gsz_scene *sc) {
