@@ -7,6 +7,11 @@
 #include <string.h>
 
 #define TILE 16
+/* Splats are visited in depth order, scattered through the splat array: fetching the one this many
+ * ahead hides most of the cache misses (a fifth of the blend's time, half the binning's otherwise;
+ * binning does little per splat, so it looks further ahead). */
+#define PREFETCH 4
+#define BIN_PREFETCH 16
 
 void gsz_sh_basis(int degree, const float d[3], float *b) {
     float x = d[0], y = d[1], z = d[2];
@@ -46,8 +51,8 @@ typedef struct {
     float cx, cy, cz;     /* conic */
     float opacity;
     float hx, hy;         /* half-widths of the box outside which alpha < 1/255 (see preprocess) */
+    float pmin;           /* power below which alpha < 1/255 for sure: no exponential needed */
     float rgb[3];
-    float depth;
     int16_t rect[4];      /* tile rect [x0,y0,x1,y1) */
 } splat;
 
@@ -60,6 +65,7 @@ typedef struct {
     int degree, grid_x, grid_y;
     splat *sp;
     uint8_t *visible;
+    uint32_t *depth_key; /* per Gaussian: its depth's sort key (preprocess; valid where visible) */
     /* blending */
     const uint32_t *offsets, *lists;
     float *rgb;
@@ -161,9 +167,13 @@ static void preprocess(void *p, size_t begin, size_t end, int worker) {
         o->cy = -b * inv;
         o->cz = a * inv;
         o->opacity = opacity;
+        /* o exp(power) < 1/255 below -ln(255 o) = -qmax / 2; a margin far above the float error of the
+         * logarithm, the exponential and the product, so that exactly the pixels the full test would
+         * skip are skipped */
+        o->pmin = GSZ_MAX(-6.0f, -0.5f * qmax - 1e-3f);
         o->hx = det > 0 ? hx : INFINITY; /* not positive definite: blend the whole tile, as before */
         o->hy = det > 0 ? hy : INFINITY;
-        o->depth = tz;
+        c->depth_key[i] = gsz_float_sort_key(tz);
         o->rect[0] = (int16_t)x0; o->rect[1] = (int16_t)y0; o->rect[2] = (int16_t)x1; o->rect[3] = (int16_t)y1;
         float dir[3] = {m[0] - cam->center[0], m[1] - cam->center[1], m[2] - cam->center[2]};
         float dl = sqrtf(dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2]);
@@ -188,15 +198,24 @@ static inline void splat_box(const splat *g, int tx0, int ty0, int box[4]) {
     box[1] = GSZ_MAX(0, (int)floorf(g->y - g->hy) - ty0); box[3] = GSZ_MIN(TILE - 1, (int)ceilf(g->y + g->hy) - ty0);
 }
 
-/* A fresh tile: T = 1, no colour, pixels outside the image done. Returns the live pixels. */
-static int tile_start(int tx0, int ty0, int W, int H, int step, float *T, float (*C)[3], uint8_t *done) {
+/* Bits box[0]..box[2] of a tile row (none for an empty box). */
+static inline uint32_t box_bits(const int box[4]) {
+    return box[0] >= 0 && box[0] <= box[2] && box[2] < TILE ? (2u << box[2]) - (1u << box[0]) : 0;
+}
+
+/* A fresh tile: T = 1, no colour, pixels outside the image done. Returns the live pixels; bit x of
+ * live_row[y] is pixel (x, y) of the tile, set while it is not done, so that a splat's rows visit only
+ * live pixels (a third of the box's pixels were done ones on playbot). */
+static int tile_start(int tx0, int ty0, int W, int H, int step, float *T, float (*C)[3], uint16_t *live_row) {
     int live = 0;
     for (int k = 0; k < TILE * TILE; k++) {
         int x = tx0 + k % TILE, y = ty0 + k / TILE;
         T[k] = 1.0f;
         C[k][0] = C[k][1] = C[k][2] = 0;
-        done[k] = !(x < W && y < H) || x % step || y % step;
-        live += !done[k];
+        int on = x < W && y < H && !(x % step) && !(y % step);
+        if (k % TILE == 0) live_row[k / TILE] = 0;
+        live_row[k / TILE] |= (uint16_t)(on << (k % TILE));
+        live += on;
     }
     return live;
 }
@@ -204,7 +223,7 @@ static int tile_start(int tx0, int ty0, int W, int H, int step, float *T, float 
 /* The splat's alpha at offset (dx, dy) from its centre, 0 where the blend skips it; *G = exp(power). */
 static inline float splat_alpha(const splat *g, float dx, float dy, float *G) {
     float power = -0.5f * (g->cx * dx * dx + g->cz * dy * dy) - g->cy * dx * dy;
-    if (power > 0.0f || power < -6.0f) return 0.0f; /* exp(-6) < 1/255: alpha would be skipped */
+    if (power > 0.0f || power < g->pmin) return 0.0f; /* alpha would be skipped */
     *G = expf(power);
     float alpha = GSZ_MIN(0.99f, g->opacity * *G);
     return alpha < 1.0f / 255.0f ? 0.0f : alpha;
@@ -213,12 +232,12 @@ static inline float splat_alpha(const splat *g, float dx, float dy, float *G) {
 /* Blends splat g into tile pixel k (front to back): returns 0 where the splat is skipped or the pixel
  * is full (T would fall under 1e-4: then it is done), else 1 with its alpha, G = exp(power) and weight
  * w = alpha T before the blend. */
-static inline int blend_pixel(const splat *g, int k, int tx0, int ty0, float *T, float (*C)[3], uint8_t *done, int *live,
+static inline int blend_pixel(const splat *g, int k, int tx0, int ty0, float *T, float (*C)[3], uint16_t *live_row, int *live,
                               float *alpha, float *G, float *w) {
     *alpha = splat_alpha(g, g->x - (float)(tx0 + k % TILE), g->y - (float)(ty0 + k / TILE), G);
     if (*alpha == 0.0f) return 0;
     float test_T = T[k] * (1.0f - *alpha);
-    if (test_T < 0.0001f) { done[k] = 1; (*live)--; return 0; }
+    if (test_T < 0.0001f) { live_row[k / TILE] &= (uint16_t)~(1u << (k % TILE)); (*live)--; return 0; }
     *w = *alpha * T[k];
     for (int ch = 0; ch < 3; ch++) C[k][ch] += g->rgb[ch] * *w;
     T[k] = test_T;
@@ -232,21 +251,24 @@ static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
     for (size_t tile = begin; tile < end; tile++) {
         int tx0 = (int)(tile % (size_t)c->grid_x) * TILE, ty0 = (int)(tile / (size_t)c->grid_x) * TILE;
         float T[TILE * TILE], C[TILE * TILE][3];
-        uint8_t done[TILE * TILE];
-        int live = tile_start(tx0, ty0, W, H, c->step, T, C, done);
-        for (uint32_t j = c->offsets[tile]; j < c->offsets[tile + 1] && live > 0; j++) {
+        uint16_t live_row[TILE];
+        int live = tile_start(tx0, ty0, W, H, c->step, T, C, live_row);
+        for (uint32_t j = c->offsets[tile], j1 = c->offsets[tile + 1]; j < j1 && live > 0; j++) {
             uint32_t gi = c->lists[j];
             const splat *g = &c->sp[gi];
+            if (j + PREFETCH < j1) __builtin_prefetch(&c->sp[c->lists[j + PREFETCH]]);
             uint64_t wsum = 0;
             uint32_t psum = 0;
             int64_t gsum[3] = {0, 0, 0};
             /* only the pixels of the box around the ellipse where alpha >= 1/255 */
             int box[4];
             splat_box(g, tx0, ty0, box);
+            uint32_t span = box_bits(box);
             for (int ky = box[1]; ky <= box[3]; ky++)
-            for (int k = ky * TILE + box[0]; k <= ky * TILE + box[2]; k++) {
+            for (uint32_t m = live_row[ky] & span; m; m &= m - 1) {
+                int k = ky * TILE + __builtin_ctz(m);
                 float alpha, G, w;
-                if (done[k] || !blend_pixel(g, k, tx0, ty0, T, C, done, &live, &alpha, &G, &w)) continue;
+                if (!blend_pixel(g, k, tx0, ty0, T, C, live_row, &live, &alpha, &G, &w)) continue;
                 if (c->acc) {
                     wsum += (uint64_t)((double)w * (double)GSZ_ACCUM_ONE + 0.5);
                     psum++;
@@ -296,18 +318,19 @@ static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
     for (size_t tile = begin; tile < end; tile++) {
         int tx0 = (int)(tile % (size_t)c->grid_x) * TILE, ty0 = (int)(tile / (size_t)c->grid_x) * TILE;
         float T[TILE * TILE], A[TILE * TILE][3], F[TILE * TILE][3], E[TILE * TILE][3];
-        uint8_t done[TILE * TILE];
+        uint16_t live_row[TILE];
         uint32_t j0 = c->offsets[tile], j1 = c->offsets[tile + 1];
         if ((size_t)(j1 - j0) > pcap) {
             free(per);
             pcap = (size_t)(j1 - j0) * 2;
             if (!(per = malloc(pcap * sizeof *per))) { __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED); break; }
         }
-        int live = tile_start(tx0, ty0, W, H, 1, T, A, done);
+        int live = tile_start(tx0, ty0, W, H, 1, T, A, live_row);
         size_t nrec = 0;
         uint32_t jend = j0;
         for (uint32_t j = j0; j < j1 && live > 0; j++) {
             const splat *g = &c->sp[c->lists[j]];
+            if (j + PREFETCH < j1) __builtin_prefetch(&c->sp[c->lists[j + PREFETCH]]);
             int box[4];
             splat_box(g, tx0, ty0, box);
             size_t need = nrec + (size_t)(box[2] - box[0] + 1) * (size_t)(box[3] - box[1] + 1);
@@ -318,10 +341,12 @@ static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
                 rec = r;
             }
             size_t first = nrec;
+            uint32_t span = box_bits(box);
             for (int ky = box[1]; ky <= box[3]; ky++)
-            for (int k = ky * TILE + box[0]; k <= ky * TILE + box[2]; k++) {
+            for (uint32_t m = live_row[ky] & span; m; m &= m - 1) {
+                int k = ky * TILE + __builtin_ctz(m);
                 float alpha, G, w;
-                if (done[k] || !blend_pixel(g, k, tx0, ty0, T, A, done, &live, &alpha, &G, &w)) continue;
+                if (!blend_pixel(g, k, tx0, ty0, T, A, live_row, &live, &alpha, &G, &w)) continue;
                 rec[nrec++] = (contrib){alpha, G, (uint8_t)k};
             }
             per[j - j0] = (uint32_t)(nrec - first);
@@ -346,6 +371,11 @@ static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
         const contrib *r = rec;
         for (uint32_t j = j0; j < jend; j++) {
             uint32_t gi = c->lists[j], m = per[j - j0];
+            if (j + PREFETCH < jend) { /* the splat, and its sums' line for the atomic adds */
+                uint32_t ahead = c->lists[j + PREFETCH];
+                __builtin_prefetch(&c->sp[ahead]);
+                __builtin_prefetch(&c->g2d[(size_t)ahead * G2D], 1);
+            }
             if (!m) continue;
             const splat *g = &c->sp[gi];
             double acc[G2D] = {0};
@@ -528,8 +558,9 @@ static void bin_slices(void *p, size_t b, size_t e, int w) {
     size_t ntiles = (size_t)bc->c->grid_x * (size_t)bc->c->grid_y;
     for (size_t k = b; k < e; k++) {
         uint32_t *slot = bc->counts + k * ntiles;
-        for (size_t v = bc->nv * k / BIN_CHUNKS; v < bc->nv * (k + 1) / BIN_CHUNKS; v++) {
+        for (size_t v = bc->nv * k / BIN_CHUNKS, v1 = bc->nv * (k + 1) / BIN_CHUNKS; v < v1; v++) {
             const splat *g = &bc->c->sp[bc->ids[v]];
+            if (v + BIN_PREFETCH < v1) __builtin_prefetch(&bc->c->sp[bc->ids[v + BIN_PREFETCH]].rect);
             for (int y = g->rect[1]; y < g->rect[3]; y++)
                 for (int x = g->rect[0]; x < g->rect[2]; x++) {
                     uint32_t *t = &slot[(size_t)y * (size_t)bc->c->grid_x + (size_t)x];
@@ -562,12 +593,13 @@ static gsz_error setup(rctx *c, const gsz_scene *s, const gsz_camera *cam, const
     b->offsets = wbuf(c, W_OFFSETS, ntiles + 1, sizeof(uint32_t), 1);
     if (!c->sp || !c->visible || !b->keys || !b->ids || !b->tk || !b->tv || !b->offsets) return gsz_fail(GSZ_ERROR_memory, "renderer: out of memory");
     if (n > UINT32_MAX) return gsz_fail(GSZ_ERROR_argument, "renderer: too many Gaussians");
+    c->depth_key = b->keys;
     gsz_parallel_for(n, 4096, threads, preprocess, c);
     /* Depth order once (stable, so ties keep index order), then bucket by tile: lists come out sorted. */
     size_t nv = 0;
     uint32_t *offsets = b->offsets, *ids = b->ids;
     for (size_t i = 0; i < n; i++)
-        if (c->visible[i]) { b->keys[nv] = gsz_float_sort_key(c->sp[i].depth); ids[nv] = (uint32_t)i; nv++; }
+        if (c->visible[i]) { b->keys[nv] = b->keys[i]; ids[nv] = (uint32_t)i; nv++; } /* nv <= i: in place */
     gsz_radix_sort32(b->keys, ids, nv, b->tk, b->tv);
     /* Tile lists in parallel: the depth-sorted splats in BIN_CHUNKS slices, each slice's entries of a
      * tile placed after the earlier slices' (the same lists for any thread count). */
