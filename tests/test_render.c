@@ -97,6 +97,106 @@ static void test_self_compare_and_threads(void **state) {
     gsz_scene_free(&s);
 }
 
+/* The tiled renderer (culling, tile lists, pixel masks, the early outs of the blend) against the 3DGS
+ * formulas evaluated plainly, in double, every Gaussian at every pixel. Opacities stay under 0.35, so
+ * alpha = o exp(-q/2) falls under 1/255 inside the 3-sigma radius the tiles are culled at, and the two
+ * must agree up to float rounding. */
+static void naive_render(const gsz_scene *s, const gsz_camera *cam, const float bg[3], float *img) {
+    size_t n = s->count;
+    double *g = calloc(n, 9 * sizeof(double)); /* px, py, conic a b c, opacity, rgb */
+    double *depth = malloc(n * sizeof(double));
+    size_t *order = malloc(n * sizeof(size_t)), nv = 0;
+    for (size_t i = 0; i < n; i++) {
+        const float *m = s->pos + 3 * i, *R = cam->R;
+        double t[3];
+        for (int r = 0; r < 3; r++) t[r] = R[3 * r] * m[0] + R[3 * r + 1] * m[1] + R[3 * r + 2] * m[2] + cam->t[r];
+        if (t[2] <= 0.2) continue;
+        const float *q = s->rot + 4 * i;
+        double qn = sqrt((double)q[0] * q[0] + (double)q[1] * q[1] + (double)q[2] * q[2] + (double)q[3] * q[3]);
+        double w = q[0] / qn, x = q[1] / qn, y = q[2] / qn, z = q[3] / qn;
+        double Rq[9] = {1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+                        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+                        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)};
+        double S[9] = {0}, M[9];
+        for (int r = 0; r < 3; r++)
+            for (int k = 0; k < 3; k++) M[3 * r + k] = Rq[3 * r + k] * exp(s->scale[3 * i + (size_t)k]);
+        for (int r = 0; r < 3; r++)
+            for (int k = 0; k < 3; k++)
+                for (int l = 0; l < 3; l++) S[3 * r + k] += M[3 * r + l] * M[3 * k + l];
+        double limx = 1.3 * cam->width / (2.0 * cam->fx), limy = 1.3 * cam->height / (2.0 * cam->fy);
+        double cx = fmin(fmax(t[0] / t[2], -limx), limx) * t[2], cy = fmin(fmax(t[1] / t[2], -limy), limy) * t[2];
+        double J[6] = {cam->fx / t[2], 0, -cam->fx * cx / (t[2] * t[2]), 0, cam->fy / t[2], -cam->fy * cy / (t[2] * t[2])};
+        double T[6] = {0}, C[4] = {0};
+        for (int r = 0; r < 2; r++)
+            for (int k = 0; k < 3; k++)
+                for (int l = 0; l < 3; l++) T[3 * r + k] += J[3 * r + l] * R[3 * l + k];
+        for (int r = 0; r < 2; r++)
+            for (int k = 0; k < 2; k++)
+                for (int a = 0; a < 3; a++)
+                    for (int b = 0; b < 3; b++) C[2 * r + k] += T[3 * r + a] * S[3 * a + b] * T[3 * k + b];
+        C[0] += 0.3;
+        C[3] += 0.3;
+        double det = C[0] * C[3] - C[1] * C[1];
+        if (!(det > 0)) continue;
+        double *o = g + 9 * i;
+        o[0] = cam->fx * t[0] / t[2] + cam->cx - 0.5;
+        o[1] = cam->fy * t[1] / t[2] + cam->cy - 0.5;
+        o[2] = C[3] / det; o[3] = -C[1] / det; o[4] = C[0] / det;
+        o[5] = 1.0 / (1.0 + exp(-(double)s->opacity[i]));
+        for (int c = 0; c < 3; c++) o[6 + c] = fmax(0.0, 0.5 + 0.28209479177387814 * s->sh_dc[3 * i + (size_t)c]);
+        depth[i] = t[2];
+        order[nv++] = i;
+    }
+    for (size_t a = 1; a < nv; a++) /* stable insertion sort by depth */
+        for (size_t b = a; b > 0 && depth[order[b - 1]] > depth[order[b]]; b--) { size_t t = order[b]; order[b] = order[b - 1]; order[b - 1] = t; }
+    for (int py = 0; py < cam->height; py++)
+        for (int px = 0; px < cam->width; px++) {
+            double Tr = 1, col[3] = {0};
+            for (size_t v = 0; v < nv; v++) {
+                const double *o = g + 9 * order[v];
+                double dx = o[0] - px, dy = o[1] - py;
+                double power = -0.5 * (o[2] * dx * dx + o[4] * dy * dy) - o[3] * dx * dy;
+                if (power > 0) continue;
+                double alpha = fmin(0.99, o[5] * exp(power));
+                if (alpha < 1.0 / 255.0) continue;
+                double next = Tr * (1 - alpha);
+                if (next < 1e-4) break;
+                for (int c = 0; c < 3; c++) col[c] += o[6 + c] * alpha * Tr;
+                Tr = next;
+            }
+            for (int c = 0; c < 3; c++) img[(py * cam->width + px) * 3 + c] = (float)fmin(1.0, fmax(0.0, col[c] + Tr * bg[c]));
+        }
+    free(g); free(depth); free(order);
+}
+
+static void test_against_plain_formulas(void **state) {
+    (void)state;
+    gsz_scene s;
+    assert_int_equal(gsz_synth_scene(400, 0, 11, &s), GSZ_OK);
+    for (size_t i = 0; i < s.count; i++) /* opacities 0.35 and below, a third of them faint (0.02) */
+        s.opacity[i] = i % 3 ? fminf(s.opacity[i], -0.62f) : -3.9f;
+    enum { W = 97, H = 71 }; /* partial tiles at the right and bottom edges */
+    gsz_camera cams[3];
+    assert_int_equal(gsz_cameras_generate(&s, 3, W, H, 0, cams), GSZ_OK);
+    float *img = malloc(W * H * 12), *ref = malloc(W * H * 12);
+    gsz_render_options o = {0};
+    o.background[0] = 0.2f;
+    o.background[2] = 0.7f;
+    double worst = 0, sum = 0;
+    for (int v = 0; v < 3; v++) {
+        assert_int_equal(gsz_render(&s, &cams[v], &o, img), GSZ_OK);
+        naive_render(&s, &cams[v], o.background, ref);
+        for (int k = 0; k < W * H * 3; k++) {
+            worst = fmax(worst, fabs((double)img[k] - ref[k]));
+            sum += ref[k];
+        }
+    }
+    assert_true(sum / (3.0 * W * H * 3) > 0.05); /* the Gaussians are in view */
+    assert_true(worst < 2e-5);
+    free(img); free(ref);
+    gsz_scene_free(&s);
+}
+
 /* pixel_step: exactly the full render's pixels on the grid, packed (odd sizes round up); a workspace
  * changes nothing. */
 static void test_pixel_step(void **state) {
@@ -197,6 +297,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_single_gaussian_analytic), cmocka_unit_test(test_alpha_rules),
         cmocka_unit_test(test_self_compare_and_threads), cmocka_unit_test(test_pixel_step), cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_against_plain_formulas),
         cmocka_unit_test(test_cameras_json), cmocka_unit_test(test_real_scene_training_view),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
