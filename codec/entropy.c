@@ -339,13 +339,14 @@ static void encode_range(void *p, size_t b, size_t e, int w) {
     }
 }
 
-#define ENCODE_WORKER_BYTES ((size_t)4 << 20)
+#define ENCODE_WORKER_BYTES ((size_t)3 << 20)
 gsz_error gsz_encode_jobs(gsz_encode_job *jobs, size_t count, int level, int threads) {
     jobs_ctx c = {jobs, level, threads};
     size_t raw = 0;
     for (size_t i = 0; i < count; i++) { jobs[i].stored = NULL; jobs[i].err = GSZ_OK; raw += jobs[i].n * (size_t)jobs[i].width; }
     /* a worker per ENCODE_WORKER_BYTES of streams: below that another worker's zstd context and buffers
-     * cost more memory than the time it saves (5-9 MB scenes' max: -0.5 to -2.9 MB for +0.03-0.08 s) */
+     * cost more memory than the time it saves (5-9 MB scenes' max: -0.5 to -2.9 MB for +0.03-0.08 s);
+     * 3 MB, not 4: playbot balanced's 6.6 MB of streams then take two, 0.66 -> 0.35 s, same peak */
     int workers = (int)GSZ_MIN((size_t)gsz_thread_count(threads), GSZ_MAX((size_t)1, raw / ENCODE_WORKER_BYTES));
     gsz_parallel_for(count, 1, workers, encode_range, &c);
     for (size_t i = 0; i < count; i++)
