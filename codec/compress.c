@@ -13,7 +13,7 @@ typedef struct {
     float prune, sh_threshold;
     int cb_div, cb_max, pos_bits, cb_bits, opacity_bits;
     float exact;  /* fraction of points given entries of their own (largest weighted VQ error) */
-    int refine, refine_min; /* fine-tuning steps up to REFINE_FULL Gaussians; fewer above, at least refine_min */
+    int refine, refine_min; /* fine-tuning steps up to STEPS_FULL Gaussians; fewer above, at least refine_min */
     float rate;   /* entropy-constrained VQ of colour (this), scale (half) and rotation (a quarter) */
     float sh_step; /* > 0: SH transform-coded at this step instead of vector-quantised */
     float target_psnr; /* > 0: fine-tuning prunes towards this PSNR (refine.c) */
@@ -37,7 +37,8 @@ typedef struct {
  * target_psnr: fine-tuning prunes scenes that render far above it at the preset's settings (already-
  * quantised captures at 47-51 dB balanced) down to about it: balanced 1 dB and small half a dB over
  * the floors they are for (38 and 33 dB), the estimate's error on 8 views (docs/BENCHMARKS.md). */
-#define REFINE_FULL 131072 /* see refine_steps */
+#define REFINE_FULL 131072 /* above: a large scene, with fewer views and checkpoints (prepare_views, refine) */
+#define STEPS_FULL 262144  /* see refine_steps */
 static const preset_t presets[4] = {
     /* balanced */ {0.10f, 0.015f, 48, 4096, 10, 8, 4, 0.005f, 64, 16, 3.0f, 0.0f, 39.0f, 16, 0.03f},
     /* high     */ {0.05f, 0.005f, 20, 8192, 12, 8, 5, 0.01f, 64, 64, 1.0f, 0.092f, 0.0f, 24, 0.0f},
@@ -75,12 +76,13 @@ static int position_bits(const gsz_scene *s, float ext, int bits, const gsz_warp
     return need > bits ? (int)GSZ_MIN(need, 21.0) : bits;
 }
 
-/* A fine-tuning step costs time in proportion to the Gaussians, so above REFINE_FULL the steps of
+/* A fine-tuning step costs time in proportion to the Gaussians, so above STEPS_FULL the steps of
  * balanced and small shrink in proportion (to refine_min): their encode time stays bounded on large
- * scenes (500K balanced: 18 steps). */
+ * scenes (playbot's 450K balanced: 37 steps; 18 with 131072 here, before the renderer got 1.5x faster
+ * in session 15: +0.2 dB at equal bytes for the time that saved, docs/BENCHMARKS.md). */
 static int refine_steps(const preset_t *p, size_t n) {
-    if (n <= REFINE_FULL) return p->refine;
-    return GSZ_MAX(p->refine_min, (int)((double)p->refine * REFINE_FULL / (double)n));
+    if (n <= STEPS_FULL) return p->refine;
+    return GSZ_MAX(p->refine_min, (int)((double)p->refine * STEPS_FULL / (double)n));
 }
 
 static int cb_size(int requested, size_t n, const preset_t *p) {
