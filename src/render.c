@@ -217,6 +217,12 @@ static inline uint32_t row_candidates(const splat *g, int tx0, int ty0, int ky, 
     return bits;
 }
 
+/* The pixels of row ky a splat's blend visits: live, in the box (span = box_bits), past the power test. */
+static inline uint32_t row_pixels(const splat *g, const uint16_t *live_row, uint32_t span, int tx0, int ty0, int ky, const int box[4]) {
+    uint32_t m = live_row[ky] & span;
+    return m ? m & row_candidates(g, tx0, ty0, ky, box) : 0;
+}
+
 /* Bits box[0]..box[2] of a tile row (none for an empty box). */
 static inline uint32_t box_bits(const int box[4]) {
     return box[0] >= 0 && box[0] <= box[2] && box[2] < TILE ? (2u << box[2]) - (1u << box[0]) : 0;
@@ -284,7 +290,7 @@ static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
             splat_box(g, tx0, ty0, box);
             uint32_t span = box_bits(box);
             for (int ky = box[1]; ky <= box[3]; ky++)
-            for (uint32_t m = live_row[ky] & span ? live_row[ky] & span & row_candidates(g, tx0, ty0, ky, box) : 0; m; m &= m - 1) {
+            for (uint32_t m = row_pixels(g, live_row, span, tx0, ty0, ky, box); m; m &= m - 1) {
                 int k = ky * TILE + __builtin_ctz(m);
                 float alpha, G, w;
                 if (!blend_pixel(g, k, tx0, ty0, T, C, live_row, &live, &alpha, &G, &w)) continue;
@@ -362,7 +368,7 @@ static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
             size_t first = nrec;
             uint32_t span = box_bits(box);
             for (int ky = box[1]; ky <= box[3]; ky++)
-            for (uint32_t m = live_row[ky] & span ? live_row[ky] & span & row_candidates(g, tx0, ty0, ky, box) : 0; m; m &= m - 1) {
+            for (uint32_t m = row_pixels(g, live_row, span, tx0, ty0, ky, box); m; m &= m - 1) {
                 int k = ky * TILE + __builtin_ctz(m);
                 float alpha, G, w;
                 if (!blend_pixel(g, k, tx0, ty0, T, A, live_row, &live, &alpha, &G, &w)) continue;
