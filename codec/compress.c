@@ -13,7 +13,8 @@ typedef struct {
     float prune, sh_threshold;
     int cb_div, cb_max, pos_bits, cb_bits, opacity_bits;
     float exact;  /* fraction of points given entries of their own (largest weighted VQ error) */
-    int refine, refine_min; /* fine-tuning steps up to STEPS_FULL Gaussians; fewer above, at least refine_min */
+    int refine, refine_min, refine_large; /* fine-tuning steps: refine, or refine_large x STEPS_FULL / n where
+                                            fewer (large scenes), at least refine_min (refine_steps) */
     float rate;   /* entropy-constrained VQ of colour (this), scale (half) and rotation (a quarter) */
     float sh_step; /* > 0: SH transform-coded at this step instead of vector-quantised */
     float target_psnr; /* > 0: fine-tuning prunes towards this PSNR (refine.c) */
@@ -40,10 +41,10 @@ typedef struct {
 #define REFINE_FULL 131072 /* above: a large scene, with fewer views and checkpoints (prepare_views, refine) */
 #define STEPS_FULL 262144  /* see refine_steps */
 static const preset_t presets[4] = {
-    /* balanced */ {0.10f, 0.015f, 48, 4096, 10, 8, 4, 0.005f, 64, 16, 3.0f, 0.0f, 39.0f, 16, 0.03f},
-    /* high     */ {0.05f, 0.005f, 20, 8192, 12, 8, 5, 0.01f, 64, 64, 1.0f, 0.092f, 0.0f, 24, 0.0f},
-    /* small    */ {0.30f, 0.060f, 128, 2048, 10, 8, 3, 0.005f, 128, 16, 4.0f, 0.0f, 33.5f, 16, 0.0f},
-    /* max      */ {0.00f, -1.0f, 0, 0, 16, 8, 8, 0.0f, 0, 0, 0.0f, 0.0f, 0.0f, 24, 0.0f},
+    /* balanced */ {0.10f, 0.015f, 48, 4096, 10, 8, 4, 0.005f, 96, 16, 64, 3.0f, 0.0f, 39.0f, 16, 0.03f},
+    /* high     */ {0.05f, 0.005f, 20, 8192, 12, 8, 5, 0.01f, 64, 64, 64, 1.0f, 0.092f, 0.0f, 24, 0.0f},
+    /* small    */ {0.30f, 0.060f, 128, 2048, 10, 8, 3, 0.005f, 128, 16, 128, 4.0f, 0.0f, 33.5f, 16, 0.0f},
+    /* max      */ {0.00f, -1.0f, 0, 0, 16, 8, 8, 0.0f, 0, 0, 0, 0.0f, 0.0f, 0.0f, 24, 0.0f},
 };
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
@@ -76,13 +77,16 @@ static int position_bits(const gsz_scene *s, float ext, int bits, const gsz_warp
     return need > bits ? (int)GSZ_MIN(need, 21.0) : bits;
 }
 
-/* A fine-tuning step costs time in proportion to the Gaussians, so above STEPS_FULL the steps of
- * balanced and small shrink in proportion (to refine_min): their encode time stays bounded on large
- * scenes (playbot's 450K balanced: 37 steps; 18 with 131072 here, before the renderer got 1.5x faster
- * in session 15: +0.2 dB at equal bytes for the time that saved, docs/BENCHMARKS.md). */
+/* A fine-tuning step costs time in proportion to the Gaussians: a preset takes its refine steps, or
+ * refine_large at STEPS_FULL Gaussians and proportionally fewer above (at least refine_min), so that
+ * encode time stays bounded on large scenes. Session 15's renderer, 1.5x faster, paid for more: steps
+ * in full up to 262,144 Gaussians instead of 131,072 (playbot's 450K balanced 37 steps, not 18: +0.2 dB
+ * at equal bytes), and balanced's 96 steps instead of 64 on smaller scenes, within session 14's encode
+ * times (playbot-trained +0.1 dB, biker +0.3 dB and 0.8% smaller; 128 gave +0.18 dB there for 14.4 s
+ * instead of 11.8; docs/BENCHMARKS.md). */
 static int refine_steps(const preset_t *p, size_t n) {
-    if (n <= STEPS_FULL) return p->refine;
-    return GSZ_MAX(p->refine_min, (int)((double)p->refine * STEPS_FULL / (double)n));
+    double large = (double)p->refine_large * STEPS_FULL / (double)GSZ_MAX(n, (size_t)1);
+    return large >= p->refine ? p->refine : GSZ_MAX(p->refine_min, (int)large);
 }
 
 static int cb_size(int requested, size_t n, const preset_t *p) {
