@@ -43,7 +43,7 @@ typedef struct {
 static const preset_t presets[4] = {
     /* balanced */ {0.10f, 0.015f, 48, 4096, 10, 8, 4, 0.005f, 96, 16, 64, 3.0f, 0.0f, 39.0f, 16, 0.03f},
     /* high     */ {0.05f, 0.005f, 20, 8192, 12, 8, 5, 0.01f, 64, 64, 64, 1.0f, 0.092f, 0.0f, 24, 0.0f},
-    /* small    */ {0.30f, 0.060f, 128, 2048, 10, 8, 3, 0.005f, 128, 16, 128, 4.0f, 0.0f, 33.5f, 16, 0.0f},
+    /* small    */ {0.30f, 0.060f, 128, 2048, 10, 8, 3, 0.005f, 192, 16, 128, 4.0f, 0.0f, 33.5f, 16, 0.0f},
     /* max      */ {0.00f, -1.0f, 0, 0, 16, 8, 8, 0.0f, 0, 0, 0, 0.0f, 0.0f, 0.0f, 24, 0.0f},
 };
 
@@ -81,9 +81,10 @@ static int position_bits(const gsz_scene *s, float ext, int bits, const gsz_warp
  * refine_large at STEPS_FULL Gaussians and proportionally fewer above (at least refine_min), so that
  * encode time stays bounded on large scenes. Session 15's renderer, 1.5x faster, paid for more: steps
  * in full up to 262,144 Gaussians instead of 131,072 (playbot's 450K balanced 37 steps, not 18: +0.2 dB
- * at equal bytes), and balanced's 96 steps instead of 64 on smaller scenes, within session 14's encode
- * times (playbot-trained +0.1 dB, biker +0.3 dB and 0.8% smaller; 128 gave +0.18 dB there for 14.4 s
- * instead of 11.8; docs/BENCHMARKS.md). */
+ * at equal bytes), and on smaller scenes balanced's 96 steps instead of 64 and small's 192 instead of
+ * 128, within session 14's encode times (balanced: playbot-trained +0.1 dB, biker +0.3 dB and 0.8%
+ * smaller; 128 gave +0.18 dB there for 14.4 s instead of 11.8; docs/BENCHMARKS.md). High's 64 stay: 96
+ * gave it +0.03 dB. */
 static int refine_steps(const preset_t *p, size_t n) {
     double large = (double)p->refine_large * STEPS_FULL / (double)GSZ_MAX(n, (size_t)1);
     return large >= p->refine ? p->refine : GSZ_MAX(p->refine_min, (int)large);
