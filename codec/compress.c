@@ -96,15 +96,16 @@ static int cb_size(int requested, size_t n, const preset_t *p) {
     return clampi((int)(n / (size_t)p->cb_div), 64, p->cb_max);
 }
 
-typedef struct {
-    uint64_t code;
-    uint32_t idx;
-} mkey;
-
-static int cmp_mkey(const void *a, const void *b) {
-    const mkey *x = a, *y = b;
-    if (x->code != y->code) return x->code < y->code ? -1 : 1;
-    return (x->idx > y->idx) - (x->idx < y->idx);
+/* A position's 63-bit Morton code on the header's grid of qmax + 1 points per axis. */
+static uint64_t morton_code(const gsz_header *h, const float *p, uint32_t qmax) {
+    uint32_t q[3];
+    for (int k = 0; k < 3; k++) {
+        float ext = h->bmax[k] - h->bmin[k];
+        double t = ext > 0 ? (double)(p[k] - h->bmin[k]) / (double)ext : 0.0;
+        long v = lround(t * qmax);
+        q[k] = (uint32_t)GSZ_CLAMP(v, 0, (long)qmax);
+    }
+    return gsz_morton3(q[0], q[1], q[2]);
 }
 
 /* Cameras for significance and SH reduction: at most 32, at most 512 px on the long side. Generated:
@@ -565,26 +566,22 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     }
     C.h.pos_bits = (uint8_t)pos_bits;
     uint32_t qmax = (1u << pos_bits) - 1;
-    mkey *mk = gsz_malloc_array(n, sizeof *mk);
+    /* the codes' halves and the sort's scratch, then the codes again in Morton order (a radix sort,
+     * ties in index order; qsort of (code, index) pairs took 1.5% of a playbot encode) */
+    uint32_t *ks = gsz_malloc_array(n ? n : 1, 4 * sizeof *ks);
     uint32_t *perm = gsz_malloc_array(n, sizeof(uint32_t));
     uint64_t *codes = gsz_malloc_array(n, sizeof(uint64_t));
-    if (!mk || !perm || !codes) { free(mk); free(perm); free(codes); err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
+    if (!ks || !perm || !codes) { free(ks); free(perm); free(codes); err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
     owned[nowned++] = codes;
     owned[nowned++] = perm;
     for (size_t i = 0; i < n; i++) {
-        uint32_t q[3];
-        for (int k = 0; k < 3; k++) {
-            float ext = C.h.bmax[k] - C.h.bmin[k];
-            double t = ext > 0 ? (double)(s.pos[3 * i + (size_t)k] - C.h.bmin[k]) / (double)ext : 0.0;
-            long v = lround(t * qmax);
-            q[k] = (uint32_t)GSZ_CLAMP(v, 0, (long)qmax);
-        }
-        mk[i].code = gsz_morton3(q[0], q[1], q[2]);
-        mk[i].idx = (uint32_t)i;
+        codes[i] = morton_code(&C.h, s.pos + 3 * i, qmax);
+        ks[i] = (uint32_t)codes[i];
+        ks[n + i] = (uint32_t)(codes[i] >> 32);
     }
-    qsort(mk, n, sizeof *mk, cmp_mkey);
-    for (size_t i = 0; i < n; i++) { codes[i] = mk[i].code; perm[i] = mk[i].idx; }
-    free(mk);
+    gsz_radix_order64(ks, ks + n, n, perm, ks + 2 * n, ks + 3 * n);
+    free(ks);
+    for (size_t i = 0; i < n; i++) codes[i] = morton_code(&C.h, s.pos + 3 * (size_t)perm[i], qmax);
 
     /* 4. attribute streams in Morton order */
     uint8_t *opac = malloc(n ? n : 1), *degs = malloc(n ? n : 1);

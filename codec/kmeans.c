@@ -483,20 +483,17 @@ static void update_range(void *c_, size_t b, size_t e, int w) {
     }
 }
 
-typedef struct { float v; uint32_t i; } err_t_;
-static int cmp_err_desc(const void *a, const void *b) {
-    const err_t_ *x = a, *y = b;
-    if (x->v != y->v) return x->v > y->v ? -1 : 1;
-    return (x->i > y->i) - (x->i < y->i);
-}
-
+/* The m largest errors, ties in index order: a radix sort of the inverted keys (-0 as +0). */
 gsz_error gsz_worst_points(const float *err, size_t n, size_t m, uint32_t *out) {
-    err_t_ *e = gsz_malloc_array(n, sizeof *e);
-    if (!e) return gsz_fail(GSZ_ERROR_memory, "out of memory");
-    for (size_t i = 0; i < n; i++) { e[i].v = err[i]; e[i].i = (uint32_t)i; }
-    qsort(e, n, sizeof *e, cmp_err_desc);
-    for (size_t j = 0; j < m && j < n; j++) out[j] = e[j].i;
-    free(e);
+    uint32_t *k = gsz_malloc_array(n ? n : 1, 4 * sizeof *k); /* keys, indices, sort scratch */
+    if (!k) return gsz_fail(GSZ_ERROR_memory, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        k[i] = ~gsz_float_sort_key(err[i] == 0 ? 0.0f : err[i]);
+        k[n + i] = (uint32_t)i;
+    }
+    gsz_radix_sort32(k, k + n, n, k + 2 * n, k + 3 * n);
+    for (size_t j = 0; j < m && j < n; j++) out[j] = k[n + j];
+    free(k);
     return GSZ_OK;
 }
 

@@ -50,20 +50,12 @@ gsz_error gsz_significance(const gsz_scene *s, const gsz_camera *cams, size_t nc
     return GSZ_OK;
 }
 
-typedef struct { double v; size_t i; } rank_t;
-static int cmp_rank(const void *a, const void *b) {
-    const rank_t *x = a, *y = b;
-    if (x->v != y->v) return x->v < y->v ? -1 : 1;
-    return (x->i > y->i) - (x->i < y->i);
-}
-
 gsz_error gsz_significance_order(const double *score, size_t n, uint32_t *order) {
-    rank_t *r = gsz_malloc_array(n ? n : 1, sizeof *r);
-    if (!r) return gsz_fail(GSZ_ERROR_memory, "significance: out of memory");
-    for (size_t i = 0; i < n; i++) { r[i].v = score[i]; r[i].i = i; }
-    qsort(r, n, sizeof *r, cmp_rank);
-    for (size_t j = 0; j < n; j++) order[j] = (uint32_t)r[j].i;
-    free(r);
+    uint32_t *k = gsz_malloc_array(n ? n : 1, 4 * sizeof *k); /* low and high key halves, sort scratch */
+    if (!k) return gsz_fail(GSZ_ERROR_memory, "significance: out of memory");
+    for (size_t i = 0; i < n; i++) gsz_double_sort_key(score[i], &k[n + i], &k[i]);
+    gsz_radix_order64(k, k + n, n, order, k + 2 * n, k + 3 * n);
+    free(k);
     return GSZ_OK;
 }
 

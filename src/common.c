@@ -320,6 +320,14 @@ void gsz_radix_sort32(uint32_t *keys, uint32_t *vals, size_t n, uint32_t *tk, ui
     }
 }
 
+void gsz_radix_order64(uint32_t *lo, uint32_t *hi, size_t n, uint32_t *order, uint32_t *tk, uint32_t *tv) {
+    for (size_t i = 0; i < n; i++) order[i] = (uint32_t)i;
+    gsz_radix_sort32(lo, order, n, tk, tv);
+    for (size_t j = 0; j < n; j++) tk[j] = hi[order[j]]; /* the high halves in the low halves' order */
+    memcpy(hi, tk, n * sizeof *hi);
+    gsz_radix_sort32(hi, order, n, tk, tv); /* stable: ties keep the low halves' order, then the index */
+}
+
 void gsz_quat_to_mat(const float q[4], float m[9]) {
     float w = q[0], x = q[1], y = q[2], z = q[3];
     float n = sqrtf(w * w + x * x + y * y + z * z);

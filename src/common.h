@@ -75,6 +75,18 @@ double gsz_rng_normal(gsz_rng *r);
 
 /* Stable LSD radix sort of 32-bit keys, carrying a 32-bit value; tmp buffers of n each. */
 void gsz_radix_sort32(uint32_t *keys, uint32_t *vals, size_t n, uint32_t *tmp_keys, uint32_t *tmp_vals);
+/* order[0..n): 0..n-1 sorted by key(i) = hi[i] << 32 | lo[i], ties in index order (what qsort with
+ * an index tie-break gives, in linear time): two passes of the 32-bit sort. lo and hi are overwritten;
+ * tk and tv are scratch of n each. */
+void gsz_radix_order64(uint32_t *lo, uint32_t *hi, size_t n, uint32_t *order, uint32_t *tk, uint32_t *tv);
+/* A double's sort key (hi, lo halves) that orders as the values compare: -0 as +0, so that equal values
+ * tie (NaN anywhere). */
+static inline void gsz_double_sort_key(double d, uint32_t *hi, uint32_t *lo) {
+    union { double d; uint64_t u; } v = {d == 0 ? 0.0 : d};
+    uint64_t k = (v.u >> 63) ? ~v.u : (v.u | 0x8000000000000000ull);
+    *hi = (uint32_t)(k >> 32);
+    *lo = (uint32_t)k;
+}
 /* Maps a float to a uint32 that sorts in the same order. */
 static inline uint32_t gsz_float_sort_key(float f) {
     union { float f; uint32_t u; } v = {f};

@@ -55,6 +55,57 @@ static size_t nearest_original(const gsz_scene *s, const float *p, float *dist2)
 /* Distant points (as in unbounded captures) widen the bounds 1000-fold: the positions go on a grid
  * warped around the dense region (position.warp), whose step there stays under the median Gaussian's
  * largest axis and grows with the distance, within the warp's bound everywhere. */
+/* The radix orders against qsort with an index tie-break: Morton-like 64-bit keys with duplicates,
+ * significance-like doubles with -0 and +0 (equal, so they tie), and the worst-error selection. */
+typedef struct { uint64_t k; uint32_t i; } k64_t;
+static int cmp_k64(const void *a, const void *b) {
+    const k64_t *x = a, *y = b;
+    if (x->k != y->k) return x->k < y->k ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+typedef struct { double v; uint32_t i; } kd_t;
+static int cmp_kd(const void *a, const void *b) {
+    const kd_t *x = a, *y = b;
+    if (x->v != y->v) return x->v < y->v ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+static void test_radix_orders(void **state) {
+    (void)state;
+    enum { N = 5000 };
+    gsz_rng r = {12345};
+    k64_t *a = malloc(N * sizeof *a);
+    kd_t *d = malloc(N * sizeof *d);
+    uint32_t *k = malloc(4 * N * sizeof *k), *order = malloc(N * sizeof *order);
+    for (uint32_t i = 0; i < N; i++) {
+        uint64_t x = gsz_rng_next(&r);
+        a[i].k = (x >> 1) & (i % 3 ? ~0ull : 0xFFFF0000FFFFull); /* many equal halves, and duplicates */
+        if (i % 7 == 0) a[i].k = a[i / 2].k;
+        a[i].i = i;
+        k[i] = (uint32_t)a[i].k;
+        k[N + i] = (uint32_t)(a[i].k >> 32);
+    }
+    gsz_radix_order64(k, k + N, N, order, k + 2 * N, k + 3 * N);
+    qsort(a, N, sizeof *a, cmp_k64);
+    for (uint32_t j = 0; j < N; j++) assert_int_equal(order[j], a[j].i);
+    double *sc = malloc(N * sizeof *sc);
+    for (uint32_t i = 0; i < N; i++) {
+        double v = gsz_rng_normal(&r);
+        sc[i] = i % 11 == 0 ? (i % 2 ? -0.0 : 0.0) : i % 5 == 0 ? floor(v) : v;
+        d[i].v = sc[i];
+        d[i].i = i;
+    }
+    assert_int_equal(gsz_significance_order(sc, N, order), GSZ_OK);
+    qsort(d, N, sizeof *d, cmp_kd);
+    for (uint32_t j = 0; j < N; j++) assert_int_equal(order[j], d[j].i);
+    float *err = malloc(N * sizeof *err);
+    for (uint32_t i = 0; i < N; i++) err[i] = i % 11 == 0 ? (i % 2 ? -0.0f : 0.0f) : (float)fabs(floor(sc[i] * 4));
+    assert_int_equal(gsz_worst_points(err, N, N, order), GSZ_OK);
+    for (uint32_t j = 0; j < N; j++) { d[j].v = -(double)err[j]; d[j].i = j; } /* largest first, ties by index */
+    qsort(d, N, sizeof *d, cmp_kd);
+    for (uint32_t j = 0; j < N; j++) assert_int_equal(order[j], d[j].i);
+    free(a); free(d); free(k); free(order); free(sc); free(err);
+}
+
 static void test_position_bits_far_points(void **state) {
     (void)state;
     gsz_scene s, d;
@@ -1099,6 +1150,7 @@ int main(void) {
         cmocka_unit_test(test_real_scene), cmocka_unit_test(test_truncated_and_flipped),
         cmocka_unit_test(test_lying_sections), cmocka_unit_test(test_geometry_canonical_same_image),
         cmocka_unit_test(test_kmeans_exact_and_deterministic), cmocka_unit_test(test_entropy_round_trip),
+        cmocka_unit_test(test_radix_orders),
         cmocka_unit_test(test_render_gradient), cmocka_unit_test(test_refine), cmocka_unit_test(test_target_prune),
         cmocka_unit_test(test_kmeans_rate), cmocka_unit_test(test_sh_transform_codebook), cmocka_unit_test(test_quat_codebook),
         cmocka_unit_test(test_decompress_into), cmocka_unit_test(test_palette_exact), cmocka_unit_test(test_codebook_table),
