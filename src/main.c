@@ -130,6 +130,15 @@ static int parse(int argc, char **argv, args_t *a, const char **pos, int *npos, 
     return 0;
 }
 
+/* The arguments of a command that reads one input (*in) and writes a.out: a usage error (2) without
+ * both, 1 where the output would replace the input, else 0. */
+static int parse_in_out(int argc, char **argv, args_t *a, const char **in, const char *usage) {
+    int np, r = parse(argc, argv, a, in, &np, 1);
+    if (r) return r;
+    if (np != 1 || !a->out) return bad_usage(usage, NULL);
+    return overwrites_input(a->out, *in);
+}
+
 /* Loads a scene; rows dropped from the input are reported even with -q (data left out is not progress). */
 static gsz_error load(const char *path, gsz_scene *s, int threads, int quiet, gsz_ply_stats *stats) {
     gsz_ply_stats local, *st = stats ? stats : &local;
@@ -229,16 +238,14 @@ static size_t file_size(const char *path) {
 
 static int cmd_compress(int argc, char **argv) {
     args_t a;
-    const char *pos[1];
-    int np, r = parse(argc, argv, &a, pos, &np, 1);
+    const char *in;
+    int r = parse_in_out(argc, argv, &a, &in, "compress needs IN.ply and -o OUT.gsz");
     if (r) return r;
-    if (np != 1 || !a.out) return bad_usage("compress needs IN.ply and -o OUT.gsz", NULL);
-    if (overwrites_input(a.out, pos[0])) return 1;
     a.co.views = a.views;
     double t0 = gsz_now();
     gsz_scene s;
     gsz_ply_stats ps;
-    gsz_error e = load(pos[0], &s, a.threads, a.quiet, &ps);
+    gsz_error e = load(in, &s, a.threads, a.quiet, &ps);
     if (e) return die(e);
     gsz_progress pg;
     gsz_progress_init(&pg, a.quiet || a.json);
@@ -251,21 +258,20 @@ static int cmd_compress(int argc, char **argv) {
     e = gsz_write_file(a.out, data, size);
     free(data);
     if (e) return die(e);
-    if (!a.quiet || a.json) print_compress_stats(stdout, pos[0], a.out, file_size(pos[0]), &ps, &st, gsz_now() - t0, a.json);
+    if (!a.quiet || a.json) print_compress_stats(stdout, in, a.out, file_size(in), &ps, &st, gsz_now() - t0, a.json);
     if (a.json) putchar('\n');
     return 0;
 }
 
 static int cmd_decompress(int argc, char **argv) {
     args_t a;
-    const char *pos[1];
-    int np, r = parse(argc, argv, &a, pos, &np, 1);
+    const char *in;
+    int r = parse_in_out(argc, argv, &a, &in, "decompress needs IN.gsz and -o OUT.ply");
     if (r) return r;
-    if (np != 1 || !a.out) return bad_usage("decompress needs IN.gsz and -o OUT.ply", NULL);
-    if (overwrites_input(a.out, pos[0]) || scene_output_is_gsz(a.out)) return 1;
+    if (scene_output_is_gsz(a.out)) return 1;
     void *data;
     size_t size;
-    gsz_error e = gsz_read_file(pos[0], &data, &size);
+    gsz_error e = gsz_read_file(in, &data, &size);
     if (e) return die(e);
     /* timed: the decode to floats (what a PLY needs), then, separately, the decode to the indexed form
      * (what gszview uploads); with the fixed mmap threshold (main) every large array of either is fresh
@@ -274,7 +280,7 @@ static int cmd_decompress(int argc, char **argv) {
     double t0 = gsz_now();
     e = gsz_decompress(data, size, &s, a.threads);
     double td = gsz_now() - t0;
-    if (e) { free(data); gsz_fail(e, "%s: %s", pos[0], gsz_getErrorDetail()); return die(e); }
+    if (e) { free(data); gsz_fail(e, "%s: %s", in, gsz_getErrorDetail()); return die(e); }
     double ti = 0, tw = 0;
     if (a.json || !a.quiet) { /* the two other timings only where they are reported */
         gsz_indexed x;
@@ -297,10 +303,10 @@ static int cmd_decompress(int argc, char **argv) {
         printf("{\"input\":\"%s\",\"gaussians\":%zu,\"sh_degree\":%d,\"decode_seconds\":%.4f,\"gaussians_per_second\":%.0f,"
                "\"decode_indexed_seconds\":%.4f,\"indexed_gaussians_per_second\":%.0f,\"decode_into_seconds\":%.4f,"
                "\"into_gaussians_per_second\":%.0f}\n",
-               pos[0], s.count, s.sh_degree, td, (double)s.count / td, ti, (double)s.count / ti, tw, (double)s.count / tw);
+               in, s.count, s.sh_degree, td, (double)s.count / td, ti, (double)s.count / ti, tw, (double)s.count / tw);
     else if (!a.quiet)
         printf("%s -> %s: %zu Gaussians, SH degree %d, decoded in %.3f s (%.1f M Gaussians/s; %.1f M/s to the indexed form, "
-               "%.1f M/s into a kept scene)\n", pos[0], a.out, s.count, s.sh_degree, td, (double)s.count / td / 1e6,
+               "%.1f M/s into a kept scene)\n", in, a.out, s.count, s.sh_degree, td, (double)s.count / td / 1e6,
                (double)s.count / ti / 1e6, (double)s.count / tw / 1e6);
     gsz_scene_free(&s);
     return 0;
@@ -416,13 +422,11 @@ static int cmd_info(int argc, char **argv) {
 
 static int cmd_render(int argc, char **argv) {
     args_t a;
-    const char *pos[1];
-    int np, r = parse(argc, argv, &a, pos, &np, 1);
+    const char *in;
+    int r = parse_in_out(argc, argv, &a, &in, "render needs SCENE and -o OUT.png");
     if (r) return r;
-    if (np != 1 || !a.out) return bad_usage("render needs SCENE and -o OUT.png", NULL);
-    if (overwrites_input(a.out, pos[0])) return 1;
     gsz_scene s;
-    gsz_error e = load(pos[0], &s, a.threads, a.quiet, NULL);
+    gsz_error e = load(in, &s, a.threads, a.quiet, NULL);
     if (e) return die(e);
     gsz_camera *cams = NULL;
     size_t n = 0;
@@ -441,7 +445,7 @@ static int cmd_render(int argc, char **argv) {
     if (!e) e = gsz_render(&s, &cams[idx], &ro, img);
     double tr = gsz_now() - t0;
     if (!e) e = gsz_png_write(a.out, img, cams[idx].width, cams[idx].height);
-    if (!e && !a.quiet) printf("%s: view %d (%dx%d) rendered in %.3f s -> %s\n", pos[0], idx, cams[idx].width, cams[idx].height, tr, a.out);
+    if (!e && !a.quiet) printf("%s: view %d (%dx%d) rendered in %.3f s -> %s\n", in, idx, cams[idx].width, cams[idx].height, tr, a.out);
     free(img);
     free(cams);
     gsz_scene_free(&s);
@@ -656,16 +660,15 @@ static int cmd_bench(int argc, char **argv) {
 /* Any scene the loader reads (.ply, compressed.ply, .splat, .gsz) to .ply or .splat. */
 static int cmd_convert(int argc, char **argv) {
     args_t a;
-    const char *pos[1];
-    int np, r = parse(argc, argv, &a, pos, &np, 1);
+    const char *in;
+    int r = parse_in_out(argc, argv, &a, &in, "convert needs IN and -o OUT.ply|OUT.splat");
     if (r) return r;
-    if (np != 1 || !a.out) return bad_usage("convert needs IN and -o OUT.ply|OUT.splat", NULL);
-    if (overwrites_input(a.out, pos[0]) || scene_output_is_gsz(a.out)) return 1;
+    if (scene_output_is_gsz(a.out)) return 1;
     gsz_scene s;
-    gsz_error e = load(pos[0], &s, a.threads, a.quiet, NULL);
+    gsz_error e = load(in, &s, a.threads, a.quiet, NULL);
     if (e) return die(e);
     e = save(a.out, &s, a.quiet);
-    if (!e && !a.quiet) printf("%s -> %s: %zu Gaussians, SH degree %d\n", pos[0], a.out, s.count, gsz_path_is_splat(a.out) ? 0 : s.sh_degree);
+    if (!e && !a.quiet) printf("%s -> %s: %zu Gaussians, SH degree %d\n", in, a.out, s.count, gsz_path_is_splat(a.out) ? 0 : s.sh_degree);
     gsz_scene_free(&s);
     return e ? die(e) : 0;
 }
