@@ -483,17 +483,12 @@ static void update_range(void *c_, size_t b, size_t e, int w) {
     }
 }
 
-/* The m largest errors, ties in index order: a radix sort of the inverted keys (-0 as +0). */
+/* The m largest errors, ties in index order. */
 gsz_error gsz_worst_points(const float *err, size_t n, size_t m, uint32_t *out) {
-    uint32_t *k = gsz_malloc_array(n ? n : 1, 4 * sizeof *k); /* keys, indices, sort scratch */
-    if (!k) return gsz_fail(GSZ_ERROR_memory, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        k[i] = ~gsz_float_sort_key(err[i] == 0 ? 0.0f : err[i]);
-        k[n + i] = (uint32_t)i;
-    }
-    gsz_radix_sort32(k, k + n, n, k + 2 * n, k + 3 * n);
-    for (size_t j = 0; j < m && j < n; j++) out[j] = k[n + j];
-    free(k);
+    uint32_t *order = gsz_malloc_array(n ? n : 1, sizeof *order);
+    if (!order || gsz_order_descending(err, n, order)) { free(order); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
+    memcpy(out, order, GSZ_MIN(m, n) * sizeof *out);
+    free(order);
     return GSZ_OK;
 }
 

@@ -320,6 +320,18 @@ void gsz_radix_sort32(uint32_t *keys, uint32_t *vals, size_t n, uint32_t *tk, ui
     }
 }
 
+int gsz_order_descending(const float *v, size_t n, uint32_t *order) {
+    uint32_t *k = gsz_malloc_array(n ? n : 1, 3 * sizeof *k); /* keys, then the sort's temporaries */
+    if (!k || n > UINT32_MAX) { free(k); return -1; }
+    for (size_t i = 0; i < n; i++) {
+        k[i] = ~gsz_float_sort_key(v[i] == 0 ? 0.0f : v[i]);
+        order[i] = (uint32_t)i;
+    }
+    gsz_radix_sort32(k, order, n, k + n, k + 2 * n);
+    free(k);
+    return 0;
+}
+
 void gsz_radix_order64(uint32_t *lo, uint32_t *hi, size_t n, uint32_t *order, uint32_t *tk, uint32_t *tv) {
     for (size_t i = 0; i < n; i++) order[i] = (uint32_t)i;
     gsz_radix_sort32(lo, order, n, tk, tv);

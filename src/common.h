@@ -79,6 +79,8 @@ void gsz_radix_sort32(uint32_t *keys, uint32_t *vals, size_t n, uint32_t *tmp_ke
  * an index tie-break gives, in linear time): two passes of the 32-bit sort. lo and hi are overwritten;
  * tk and tv are scratch of n each. */
 void gsz_radix_order64(uint32_t *lo, uint32_t *hi, size_t n, uint32_t *order, uint32_t *tk, uint32_t *tv);
+/* order[0..n): 0..n-1 by v descending, ties in index order (-0 as +0); 0, or -1 when out of memory. */
+int gsz_order_descending(const float *v, size_t n, uint32_t *order);
 /* A double's sort key (hi, lo halves) that orders as the values compare: -0 as +0, so that equal values
  * tie (NaN anywhere). */
 static inline void gsz_double_sort_key(double d, uint32_t *hi, uint32_t *lo) {

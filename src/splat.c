@@ -97,19 +97,16 @@ static uint8_t level(double v) { /* v in level units, rounded and clamped to 0..
     return v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)lrint(v);
 }
 
-/* The write order: volume x opacity descending, ties in scene order (a stable sort). NULL on failure. */
+/* The write order: volume x opacity descending, ties in scene order. NULL on failure. */
 static uint32_t *importance_order(const gsz_scene *sc) {
     size_t n = sc->count;
-    uint32_t *key = gsz_malloc_array(n, 3 * sizeof(uint32_t)); /* keys, then the sort's two temporaries */
-    uint32_t *idx = gsz_malloc_array(n, sizeof(uint32_t));
-    if (!key || !idx || n > UINT32_MAX) { free(key); free(idx); return NULL; }
-    for (size_t i = 0; i < n; i++) {
-        float v = expf(sc->scale[3 * i] + sc->scale[3 * i + 1] + sc->scale[3 * i + 2]) * gsz_sigmoid(sc->opacity[i]);
-        key[i] = gsz_float_sort_key(-v);
-        idx[i] = (uint32_t)i;
-    }
-    gsz_radix_sort32(key, idx, n, key + n, key + 2 * n);
-    free(key);
+    float *v = gsz_malloc_array(n ? n : 1, sizeof *v);
+    uint32_t *idx = gsz_malloc_array(n ? n : 1, sizeof *idx);
+    if (v && idx)
+        for (size_t i = 0; i < n; i++)
+            v[i] = expf(sc->scale[3 * i] + sc->scale[3 * i + 1] + sc->scale[3 * i + 2]) * gsz_sigmoid(sc->opacity[i]);
+    if (!v || !idx || gsz_order_descending(v, n, idx)) { free(idx); idx = NULL; }
+    free(v);
     return idx;
 }
 
