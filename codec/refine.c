@@ -17,6 +17,7 @@
 #include "codec.h"
 
 #include <string.h>
+#include <zstd.h>
 
 enum { NPARAM = 7 }; /* six codebooks (scale, rotation, colour, sh1..3), then the opacities */
 
@@ -151,16 +152,21 @@ static void adam(param *P, int t) {
     }
 }
 
-/* Renders of the input from the (scaled) views: kept as unorm16 (error 2^-17) up to cache_max bytes and
- * rendered again at each later visit beyond that, so that with many steps they do not dominate the
- * encoder's peak memory (playbot-trained balanced 124 -> 73 MB: docs/BENCHMARKS.md); views not visited
- * again are not kept at all. cache_max: a 24th of the input's floats (was an 8th: playbot high 3.07x ->
- * 2.98x the PLY for +0.2 s, the same file). */
+/* Renders of the input from the (scaled) views, cached losslessly for later visits: as unorm16 (error
+ * 2^-17) in a zstd frame at level 1. A render is mostly smooth or flat background, so a frame is 4-18x
+ * smaller than the image (playbot-small, biker, guitar), and compressing and expanding it costs a
+ * twentieth of rendering it again. Stored bytes are capped at cache_max (a 24th of the input's floats,
+ * at least CACHE_FLOOR), the views beyond it rendered again at each visit, so that many steps over
+ * many training views do not set the encoder's peak memory; views not visited again are not kept.
+ * Compressing and expanding use the target's own float buffer and transient zstd contexts, so that
+ * between them the cache holds nothing but its frames. */
+enum { CACHE_FLOOR = 3 << 20 };
 typedef struct {
     const gsz_scene *original;
     const gsz_camera *cams;
     const gsz_render_options *ro;
-    uint16_t **cache;
+    void **cache;           /* per view: its zstd frame, or NULL */
+    size_t *csize;
     size_t cached, cache_max;
 } targets;
 
@@ -170,22 +176,53 @@ static size_t target_values(const gsz_camera *cam, int step) {
     return ((size_t)cam->width + st - 1) / st * (((size_t)cam->height + st - 1) / st) * 3;
 }
 
-/* keep: cache the target if it is not yet (a view that will be visited again). */
+/* View v's cached frame expanded into u (nval unorm16 values). */
+static gsz_error expand_target(const targets *T, size_t v, size_t nval, void *u) {
+    size_t got = ZSTD_decompress(u, nval * sizeof(uint16_t), T->cache[v], T->csize[v]);
+    if (ZSTD_isError(got) || got != nval * sizeof(uint16_t)) return gsz_fail(GSZ_ERROR_memory, "refine: out of memory (a cached target)");
+    return GSZ_OK;
+}
+
+/* The unorm16 values at the start of out's bytes to out's floats: back to front, so that each value is
+ * read before its float overwrites it (byte copies: the buffer is floats). */
+static void widen_in_place(float *out, size_t nval) {
+    const unsigned char *b = (const unsigned char *)out;
+    for (size_t j = nval; j-- > 0;) {
+        uint16_t u;
+        memcpy(&u, b + 2 * j, 2);
+        out[j] = (float)u * (1.0f / 65535.0f);
+    }
+}
+
+/* View v's target into out (at the cache's precision, whether cached or not: the fit does not depend on
+ * what was cached). keep: cache it if it is not yet (a view that will be visited again). */
 static gsz_error load_target(targets *T, size_t v, float *out, int keep) {
     size_t nval = target_values(&T->cams[v], T->ro->pixel_step);
-    uint16_t *c = T->cache[v];
-    if (!c) {
-        gsz_error err = gsz_render(T->original, &T->cams[v], T->ro, out);
-        if (err) return err;
-        if (keep && T->cached + nval * sizeof(uint16_t) <= T->cache_max && (c = T->cache[v] = gsz_malloc_array(nval, sizeof(uint16_t)))) {
-            T->cached += nval * sizeof(uint16_t);
-            for (size_t j = 0; j < nval; j++) c[j] = (uint16_t)lrintf(out[j] * 65535.0f); /* in [0, 1] */
-        } else { /* at the cache's precision all the same: the fit does not depend on what was cached */
-            for (size_t j = 0; j < nval; j++) out[j] = (float)lrintf(out[j] * 65535.0f) * (1.0f / 65535.0f);
-            return GSZ_OK;
-        }
+    gsz_error err;
+    if (T->cache[v]) {
+        if ((err = expand_target(T, v, nval, out))) return err;
+        widen_in_place(out, nval);
+        return GSZ_OK;
     }
-    for (size_t j = 0; j < nval; j++) out[j] = (float)c[j] * (1.0f / 65535.0f);
+    if ((err = gsz_render(T->original, &T->cams[v], T->ro, out))) return err;
+    if (!keep || T->cached >= T->cache_max) {
+        for (size_t j = 0; j < nval; j++) out[j] = (float)lrintf(out[j] * 65535.0f) * (1.0f / 65535.0f);
+        return GSZ_OK;
+    }
+    unsigned char *b = (unsigned char *)out;
+    for (size_t j = 0; j < nval; j++) { /* front to back: value j's bytes end before float j + 1 */
+        uint16_t u = (uint16_t)lrintf(out[j] * 65535.0f); /* in [0, 1] */
+        memcpy(b + 2 * j, &u, 2);
+    }
+    /* the frame into the buffer's second half, then copied out at its size: a frame allocated at the
+     * bound and shrunk would leave holes in the heap that stay resident */
+    size_t half = nval * sizeof(uint16_t), zs = ZSTD_compress(b + half, half, b, half, 1);
+    if (!ZSTD_isError(zs) && T->cached + zs <= T->cache_max && (T->cache[v] = malloc(zs))) {
+        memcpy(T->cache[v], b + half, zs);
+        T->csize[v] = zs;
+        T->cached += zs;
+    } /* else not cached (or not compressible): rendered again at the next visit */
+    widen_in_place(out, nval);
     return GSZ_OK;
 }
 
@@ -205,12 +242,16 @@ static gsz_error eval_psnr(ctx *cx, targets *E, size_t ne, float *img, double *o
         ro.colors = cx->colors;
         if ((err = gsz_render(cx->d, cam, &ro, img))) return err;
         size_t nval = target_values(cam, ro.pixel_step);
-        const uint16_t *t = E->cache[e];
+        uint16_t *t = gsz_malloc_array(nval, sizeof(uint16_t));
+        if (!t) return gsz_fail(GSZ_ERROR_memory, "refine: out of memory");
+        err = expand_target(E, e, nval, t);
         double se = 0;
-        for (size_t j = 0; j < nval; j++) {
+        for (size_t j = 0; !err && j < nval; j++) {
             double d = (double)img[j] - (double)t[j] * (1.0 / 65535.0);
             se += d * d;
         }
+        free(t);
+        if (err) return err;
         sum += se > 0 ? GSZ_MIN(10 * log10((double)nval / se), 100.0) : 100.0;
     }
     *out = sum / (double)ne;
@@ -336,11 +377,11 @@ static void drop_degrees(gsz_container *C, uint32_t gone) {
 /* The fitting's buffers (Adam moments and gradients, cached targets, the rendered scene's arrays, the
  * render workspace), freed and cleared: before storing, as zstd's high levels need memory of their
  * own, and on the way out. d's positions are the file's (borrowed), not freed here. */
-static void release_fit(param *P, targets *T, size_t nviews, uint16_t **ecache, gsz_render_grad *G, gsz_scene *d, float **colors,
+static void release_fit(param *P, targets *T, size_t nviews, targets *E, gsz_render_grad *G, gsz_scene *d, float **colors,
                         float **target, gsz_render_workspace **ws) {
     for (int p = 0; p < NPARAM; p++) { free(P[p].m); free(P[p].v); free(P[p].g); P[p].m = P[p].v = NULL; P[p].g = NULL; }
     for (size_t v = 0; T->cache && v < nviews; v++) { free(T->cache[v]); T->cache[v] = NULL; }
-    for (size_t e = 0; e < EVAL_VIEWS; e++) { free(ecache[e]); ecache[e] = NULL; }
+    for (size_t e = 0; e < EVAL_VIEWS; e++) { free(E->cache[e]); E->cache[e] = NULL; }
     free(G->scale); free(G->rot); free(G->opacity); /* G->rgb is *colors */
     memset(G, 0, sizeof *G);
     free(d->scale); free(d->rot); free(d->opacity);
@@ -365,8 +406,8 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     gsz_container C;
     param P[NPARAM];
     memset(P, 0, sizeof P);
-    targets T = {original, NULL, NULL, calloc(nviews, sizeof(uint16_t *)), 0,
-                 original->count * (size_t)(14 + 3 * gsz_shRestCount(original->sh_degree)) * sizeof(float) / 24};
+    targets T = {original, NULL, NULL, calloc(nviews, sizeof(void *)), calloc(nviews, sizeof(size_t)), 0,
+                 GSZ_MAX(original->count * (size_t)(14 + 3 * gsz_shRestCount(original->sh_degree)) * sizeof(float) / 24, (size_t)CACHE_FLOOR)};
     float *target = NULL; /* this step's target as floats, or an evaluation render */
     float *opac_lat = NULL;
     uint8_t *newfile = NULL, *opac = NULL, *live = NULL;
@@ -378,7 +419,9 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     gsz_render_workspace *ws = NULL;
     uint16_t *sh16[3] = {NULL, NULL, NULL}; /* see to_bf16 */
     gsz_camera ecams[EVAL_VIEWS];
-    uint16_t *ecache[EVAL_VIEWS] = {0};
+    void *ecache[EVAL_VIEWS] = {0};
+    size_t ecsize[EVAL_VIEWS] = {0};
+    targets E = {original, ecams, NULL, ecache, ecsize, 0, SIZE_MAX}; /* its options below */
     size_t ne = opt->checkpoints > 1 ? EVAL_VIEWS : EVAL_VIEWS / 4; /* fewer where a render costs more */
     size_t n = x.count, nfile = x.count;
     double after = -1; /* the PSNR after the last pruning checkpoint */
@@ -394,7 +437,7 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     G.rot = gsz_malloc_array(n, 4 * sizeof(float));
     G.opacity = gsz_malloc_array(n, sizeof(float));
     G.rgb = colors; /* the renderer reads the colours before it writes their gradient (gsz.h) */
-    if (!d.scale || !d.rot || !d.opacity || !colors || !G.scale || !G.rot || !G.opacity || !G.rgb || !T.cache) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
+    if (!d.scale || !d.rot || !d.opacity || !colors || !G.scale || !G.rot || !G.opacity || !G.rgb || !T.cache || !T.csize) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
     if ((err = gsz_container_read(*file, *size, &C))) goto done;
     /* the significance views at 3/4 resolution (long side <= 384): per second of encode the best fit
      * among 256, 384 and 512 (docs/BENCHMARKS.md) */
@@ -484,7 +527,7 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     gsz_parallel_for(n, 16384, threads, apply_range, &cx);
     gsz_render_options eo = ro; /* a ninth of the pixels: blending is most of a 1280x720 render */
     eo.pixel_step = 3;
-    targets E = {original, ecams, &eo, ecache, 0, SIZE_MAX};
+    E.ro = &eo;
     order = gsz_malloc_array(nviews, sizeof(size_t));
     if (!order) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
     for (size_t v = 0; v < nviews; v++) order[v] = v;
@@ -539,7 +582,7 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     /* store: drop the pruned Gaussians from the other streams, re-quantise the codebooks and the
      * opacities, re-encode those sections (in parallel), rewrite the container; the fitting's buffers go
      * first, as zstd's high levels need memory of their own */
-    release_fit(P, &T, nviews, ecache, &G, &d, &colors, &target, &ws);
+    release_fit(P, &T, nviews, &E, &G, &d, &colors, &target, &ws);
     /* of the indexed scene only the codebooks are left to store */
     free(x.pos); free(x.degree);
     x.pos = NULL;
@@ -571,11 +614,11 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     *file = newfile;
     *size = newsize;
 done:
-    release_fit(P, &T, nviews, ecache, &G, &d, &colors, &target, &ws);
+    release_fit(P, &T, nviews, &E, &G, &d, &colors, &target, &ws);
     for (size_t j = 0; j < nj; j++) free(jobs[j].stored);
     for (size_t j = 0; j < GSZ_MAX_SECTIONS; j++) free(raws[j]);
     for (int p = 0; p < 3; p++) free(sh16[p]);
-    free(T.cache); free(opac_lat); free(opac); free(scaled); free(order);
+    free(T.cache); free(T.csize); free(opac_lat); free(opac); free(scaled); free(order);
     free(live);
     gsz_indexed_free(&x);
     return err;
