@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -43,6 +44,14 @@ int gsz_parse_size(const char *s, int *w, int *h) {
     *w = (int)a;
     *h = (int)b;
     return 1;
+}
+
+int gsz_parse_number(const char *prog, const char *opt, const char *s, double lo, double hi, int whole, double *v) {
+    char *e;
+    *v = strtod(s, &e);
+    if (*e == 0 && e != s && *v >= lo && *v <= hi && (!whole || *v == floor(*v))) return 1;
+    fprintf(stderr, "%s: bad value for %s: '%s' (%s from %.12g to %.12g)\n", prog, opt, s, whole ? "a whole number" : "a number", lo, hi);
+    return 0;
 }
 
 void gsz_json_string(FILE *f, const char *s) {

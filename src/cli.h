@@ -15,5 +15,8 @@ void gsz_progress_cb(void *user, const char *stage, double fraction); /* gsz_pro
 void gsz_progress_done(gsz_progress *p);
 
 int gsz_parse_size(const char *s, int *w, int *h); /* "WxH" */
+/* Option opt's value s as a number in [lo, hi] (whole where whole is set): 1, else 0 after saying on
+ * stderr, as prog, what the option takes. */
+int gsz_parse_number(const char *prog, const char *opt, const char *s, double lo, double hi, int whole, double *v);
 void gsz_json_string(FILE *f, const char *s);
 #endif

@@ -59,10 +59,11 @@ static int bad_usage(const char *msg, const char *arg) {
     return 2;
 }
 
-static int num_arg(const char *s, double lo, double hi, double *v) {
-    char *e;
-    *v = strtod(s, &e);
-    return *e == 0 && e != s && *v >= lo && *v <= hi;
+/* A number in [lo, hi] (whole where whole is set): 0, else a usage error (2) that says what is allowed. */
+static int num_arg(const char *opt, const char *s, double lo, double hi, int whole, double *v) {
+    if (gsz_parse_number("gsz", opt, s, lo, hi, whole, v)) return 0;
+    fputs("(run 'gsz --help' for usage)\n", stderr);
+    return 2;
 }
 
 /* Parses options; positional arguments go to pos[]. Returns 0 on success, else an exit code. */
@@ -80,21 +81,23 @@ static int parse(int argc, char **argv, args_t *a, const char **pos, int *npos, 
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         double x;
 #define NEED() do { if (!v) return bad_usage("missing value for", o); i++; } while (0)
-#define NUM(lo, hi) do { NEED(); if (!num_arg(v, lo, hi, &x)) return bad_usage("bad value for", o); } while (0)
+#define NUMW(lo, hi, whole) do { NEED(); int bad_ = num_arg(o, v, lo, hi, whole, &x); if (bad_) return bad_; } while (0)
+#define NUM(lo, hi) NUMW(lo, hi, 0)
+#define INT(lo, hi) NUMW(lo, hi, 1)
         if (!strcmp(o, "-o") || !strcmp(o, "--output")) { NEED(); a->out = v; }
         else if (!strcmp(o, "--json")) a->json = 1;
         else if (!strcmp(o, "-q") || !strcmp(o, "--quiet")) a->quiet = 1;
-        else if (!strcmp(o, "-j") || !strcmp(o, "--threads")) { NUM(1, 256); a->threads = (int)x; }
+        else if (!strcmp(o, "-j") || !strcmp(o, "--threads")) { INT(1, 256); a->threads = (int)x; }
         else if (!strcmp(o, "--cameras")) { NEED(); a->cameras = v; }
         else if (!strcmp(o, "--keep")) { NEED(); a->keep = v; }
         else if (!strcmp(o, "--ref-cache")) { NEED(); a->ref_cache = v; }
-        else if (!strcmp(o, "--views")) { NUM(1, 10000); a->views = (int)x; }
-        else if (!strcmp(o, "--view")) { NUM(0, 1e9); a->view = (int)x; }
-        else if (!strcmp(o, "--camera")) { NUM(0, 1e9); a->camera = (int)x; }
+        else if (!strcmp(o, "--views")) { INT(1, 10000); a->views = (int)x; }
+        else if (!strcmp(o, "--view")) { INT(0, 1e9); a->view = (int)x; }
+        else if (!strcmp(o, "--camera")) { INT(0, 1e9); a->camera = (int)x; }
         else if (!strcmp(o, "--size")) { NEED(); if (!gsz_parse_size(v, &a->width, &a->height)) return bad_usage("bad --size (WxH)", v); }
-        else if (!strcmp(o, "--sh")) { NUM(0, 3); a->sh = (int)x; }
-        else if (!strcmp(o, "--seed")) { NUM(0, 1e9); a->seed = (int)x; }
-        else if (!strcmp(o, "--palette")) { NUM(1, 16777216); a->palette = (int)x; }
+        else if (!strcmp(o, "--sh")) { INT(0, 3); a->sh = (int)x; }
+        else if (!strcmp(o, "--seed")) { INT(0, 1e9); a->seed = (int)x; }
+        else if (!strcmp(o, "--palette")) { INT(1, 16777216); a->palette = (int)x; }
         else if (!strcmp(o, "--lattice")) a->lattice = 1;
         else if (!strcmp(o, "--background")) { NUM(0, 10); a->background = x; }
         else if (!strcmp(o, "--preset")) {
@@ -106,16 +109,16 @@ static int parse(int argc, char **argv, args_t *a, const char **pos, int *npos, 
             else return bad_usage("unknown preset (max, high, balanced, small)", v);
         } else if (!strcmp(o, "--prune")) { NUM(0, 0.99); a->co.prune = x == 0 ? -1.0f : (float)x; }
         else if (!strcmp(o, "--prune-threshold")) { NUM(0, 1e6); a->co.prune_threshold = (float)x; }
-        else if (!strcmp(o, "--sh-degree")) { NUM(0, 3); a->co.max_sh_degree = (int)x + 1; }
+        else if (!strcmp(o, "--sh-degree")) { INT(0, 3); a->co.max_sh_degree = (int)x + 1; }
         else if (!strcmp(o, "--sh-threshold")) { NUM(0, 10); a->co.sh_threshold = x == 0 ? -1.0f : (float)x; }
-        else if (!strcmp(o, "--codebook-sh")) { NUM(1, 16777216); a->co.codebook_sh = (int)x; }
-        else if (!strcmp(o, "--codebook-dc")) { NUM(1, 16777216); a->co.codebook_dc = (int)x; }
-        else if (!strcmp(o, "--codebook-geom")) { NUM(1, 16777216); a->co.codebook_geom = (int)x; }
+        else if (!strcmp(o, "--codebook-sh")) { INT(1, 16777216); a->co.codebook_sh = (int)x; }
+        else if (!strcmp(o, "--codebook-dc")) { INT(1, 16777216); a->co.codebook_dc = (int)x; }
+        else if (!strcmp(o, "--codebook-geom")) { INT(1, 16777216); a->co.codebook_geom = (int)x; }
         else if (!strcmp(o, "--sh-step")) { NUM(0, 10); a->co.sh_step = x == 0 ? -1.0f : (float)x; }
         else if (!strcmp(o, "--vq-rate")) { NUM(0, 100); a->co.vq_rate = x == 0 ? -1.0f : (float)x; }
-        else if (!strcmp(o, "--pos-bits")) { NUM(8, 21); a->co.pos_bits = (int)x; }
-        else if (!strcmp(o, "--level")) { NUM(1, 22); a->co.zstd_level = (int)x; }
-        else if (!strcmp(o, "--refine")) { NUM(0, 100000); a->co.refine = x ? (int)x : -1; }
+        else if (!strcmp(o, "--pos-bits")) { INT(8, 21); a->co.pos_bits = (int)x; }
+        else if (!strcmp(o, "--level")) { INT(1, 22); a->co.zstd_level = (int)x; }
+        else if (!strcmp(o, "--refine")) { INT(0, 100000); a->co.refine = x ? (int)x : -1; }
         else if (!strcmp(o, "--target-psnr")) { NUM(0, 200); a->co.target_psnr = x ? (float)x : -1.0f; }
         else if (!strcmp(o, "--exact")) { NUM(0, 1); a->co.exact = x == 0 ? -1.0f : (float)x; }
         else if (o[0] == '-' && o[1]) return bad_usage("unknown option", o);
@@ -124,7 +127,9 @@ static int parse(int argc, char **argv, args_t *a, const char **pos, int *npos, 
             pos[(*npos)++] = o;
         }
 #undef NEED
+#undef NUMW
 #undef NUM
+#undef INT
     }
     a->co.threads = a->threads;
     return 0;
@@ -679,7 +684,8 @@ static int cmd_synth(int argc, char **argv) {
     int np, r = parse(argc, argv, &a, pos, &np, 1);
     if (r) return r;
     double cnt;
-    if (np != 1 || !a.out || !num_arg(pos[0], 1, 1e9, &cnt)) return bad_usage("synth needs COUNT and -o OUT.ply", NULL);
+    if (np != 1 || !a.out) return bad_usage("synth needs COUNT and -o OUT.ply", NULL);
+    if ((r = num_arg("COUNT", pos[0], 1, 1e9, 1, &cnt))) return r;
     if (scene_output_is_gsz(a.out)) return 1;
     gsz_scene s;
     gsz_error e = gsz_synth_scene((size_t)cnt, a.sh < 0 ? 3 : a.sh, (uint64_t)a.seed, &s);

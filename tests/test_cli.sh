@@ -11,6 +11,13 @@ $GSZ compress "$T/missing.ply" -o "$T/out.gsz" 2>"$T/err" && fail "compress of a
 grep -q "missing.ply" "$T/err" || fail "error does not name the file: $(cat "$T/err")"
 [ -e "$T/out.gsz" ] && fail "output written on error"
 
+# option values out of range: a usage error (2) that says what the option takes, nothing written
+$GSZ compress "$T/missing.ply" -o "$T/out.gsz" -j 2.5 2>"$T/err"; [ $? -eq 2 ] || fail "-j 2.5 not a usage error"
+grep -q "whole number from 1 to 256" "$T/err" || fail "no range for -j: $(cat "$T/err")"
+$GSZ compress "$T/missing.ply" -o "$T/out.gsz" --prune 1 2>"$T/err"; [ $? -eq 2 ] || fail "--prune 1 not a usage error"
+grep -q "from 0 to 0.99" "$T/err" || fail "no range for --prune: $(cat "$T/err")"
+[ -e "$T/out.gsz" ] && fail "output written on a usage error"
+
 # corrupt .gsz
 $GSZ synth 3000 --sh 1 -o "$T/s.ply" -q || fail "synth"
 $GSZ compress "$T/s.ply" -o "$T/s.gsz" -q --views 6 --json >"$T/c.json" || fail "compress"

@@ -58,13 +58,14 @@ static int parse(int argc, char **argv, opts_t *o) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 #define NEED() do { if (!v) { fprintf(stderr, "gszview: %s needs a value\n", a); return 0; } i++; } while (0)
+#define INT(lo, hi, dst) do { NEED(); double x_; if (!gsz_parse_number("gszview", a, v, lo, hi, 1, &x_)) return 0; dst = (int)x_; } while (0)
         if (!strcmp(a, "--headless")) o->headless = 1;
         else if (!strcmp(a, "--size")) { NEED(); if (!gsz_parse_size(v, &o->width, &o->height)) { fprintf(stderr, "gszview: bad --size %s\n", v); return 0; } }
-        else if (!strcmp(a, "--frames")) { NEED(); o->frames = atoi(v); if (o->frames < 1) return 0; }
+        else if (!strcmp(a, "--frames")) INT(1, 1e7, o->frames);
         else if (!strcmp(a, "--path")) { NEED(); o->path = v; if (strcmp(v, "orbit")) { fprintf(stderr, "gszview: unknown path %s (orbit)\n", v); return 0; } }
         else if (!strcmp(a, "--screenshot")) { NEED(); o->screenshot = v; }
-        else if (!strcmp(a, "--view")) { NEED(); o->view = atoi(v); }
-        else if (!strcmp(a, "--views")) { NEED(); o->views = atoi(v); if (o->views < 1) return 0; }
+        else if (!strcmp(a, "--view")) INT(0, 1e6, o->view);
+        else if (!strcmp(a, "--views")) INT(1, 1e6, o->views);
         else if (!strcmp(a, "--cameras")) { NEED(); o->cameras = v; }
         else if (!strcmp(a, "--renderer")) {
             NEED();
@@ -72,9 +73,9 @@ static int parse(int argc, char **argv, opts_t *o) {
             else if (!strcmp(v, "compute")) o->renderer = GSZV_COMPUTE;
             else if (!strcmp(v, "auto")) o->renderer = -1;
             else { fprintf(stderr, "gszview: unknown renderer %s (raster, compute, auto)\n", v); return 0; }
-        } else if (!strcmp(a, "--sh")) { NEED(); o->sh = atoi(v); if (o->sh < 0 || o->sh > 3) return 0; }
+        } else if (!strcmp(a, "--sh")) INT(0, 3, o->sh);
         else if (!strcmp(a, "--up")) { NEED(); if (!parse_up(v, o)) { fprintf(stderr, "gszview: bad --up %s\n", v); return 0; } }
-        else if (!strcmp(a, "-j")) { NEED(); o->threads = atoi(v); }
+        else if (!strcmp(a, "-j")) INT(1, 256, o->threads);
         else if (!strcmp(a, "--json")) o->json = 1;
         else if (!strcmp(a, "-q")) o->quiet = 1;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(0); exit(0); }
@@ -82,8 +83,10 @@ static int parse(int argc, char **argv, opts_t *o) {
         else if (!o->file) o->file = a;
         else { fprintf(stderr, "gszview: one scene at a time\n"); return 0; }
 #undef NEED
+#undef INT
     }
     if (!o->file) { fprintf(stderr, "gszview: no scene given\n"); return 0; }
+    if (o->view >= o->views) { fprintf(stderr, "gszview: --view %d out of range (%d views)\n", o->view, o->views); return 0; }
     if (!o->width) { o->width = o->headless ? 1920 : 1280; o->height = o->headless ? 1080 : 720; }
     return 1;
 }
@@ -179,12 +182,14 @@ static int run_headless(const opts_t *o) {
     if (o->screenshot) {
         gszv_mode mode = o->renderer == GSZV_RASTER ? GSZV_RASTER : GSZV_COMPUTE; /* auto: the exact one */
         gsz_camera *cams = calloc((size_t)o->views, sizeof *cams);
-        gsz_cameras_generate(&s, (size_t)o->views, o->width, o->height, 0, cams);
-        int v = o->view < o->views ? o->view : 0;
-        gszv_renderer_settle(r, &cams[v], o->sh, bg, &t, mode);
         float *img = malloc((size_t)o->width * (size_t)o->height * 12);
-        gszv_target_read(&t, img);
-        gsz_error e = gsz_png_write(o->screenshot, img, o->width, o->height);
+        int v = o->view;
+        gsz_error e = cams && img ? gsz_cameras_generate(&s, (size_t)o->views, o->width, o->height, 0, cams) : gsz_fail(GSZ_ERROR_memory, "out of memory");
+        if (!e) {
+            gszv_renderer_settle(r, &cams[v], o->sh, bg, &t, mode);
+            gszv_target_read(&t, img);
+            e = gsz_png_write(o->screenshot, img, o->width, o->height);
+        }
         free(img);
         free(cams);
         if (e) { fprintf(stderr, "gszview: %s\n", gsz_getErrorDetail()); goto out; }
