@@ -259,6 +259,8 @@ static int cmd_compress(int argc, char **argv) {
     gsz_compress_stats st;
     e = compress_scene(&a, &s, &pg, &data, &size, &st);
     gsz_scene_free(&s);
+    const char *d = gsz_getErrorDetail(); /* name the scene, unless the error names a file already */
+    if (e && strncmp(d, in, strlen(in)) && !(a.cameras && !strncmp(d, a.cameras, strlen(a.cameras)))) gsz_fail(e, "%s: %s", in, d);
     if (e) return die(e);
     e = gsz_write_file(a.out, data, size);
     free(data);
@@ -318,7 +320,7 @@ static int cmd_decompress(int argc, char **argv) {
 }
 
 static void attr_stats(FILE *f, const char *name, const float *v, size_t n, int stride, int comps, int json, int *first) {
-    for (int c = 0; c < comps; c++) {
+    for (int c = 0; n && c < comps; c++) { /* none without Gaussians (JSON has no infinities) */
         double lo = INFINITY, hi = -INFINITY, mean = 0;
         for (size_t i = 0; i < n; i++) {
             double x = v[i * (size_t)stride + (size_t)c];
@@ -380,12 +382,15 @@ static int cmd_info(int argc, char **argv) {
         printf("{\"file\":");
         gsz_json_string(stdout, pos[0]);
         printf(",\"format\":\"%s\",\"bytes\":%zu,\"gaussians\":%zu,\"sh_degree\":%d,\"bytes_per_gaussian\":%.4f,"
-               "\"bounds\":{\"min\":[%g,%g,%g],\"max\":[%g,%g,%g]},\"attributes\":{",
-               is_gsz ? "gsz" : is_splat ? "splat" : "ply", fbytes, s.count, s.sh_degree, s.count ? (double)fbytes / (double)s.count : 0.0, lo[0], lo[1], lo[2], hi[0], hi[1], hi[2]);
+               "\"bounds\":",
+               is_gsz ? "gsz" : is_splat ? "splat" : "ply", fbytes, s.count, s.sh_degree, s.count ? (double)fbytes / (double)s.count : 0.0);
+        if (s.count) printf("{\"min\":[%g,%g,%g],\"max\":[%g,%g,%g]}", lo[0], lo[1], lo[2], hi[0], hi[1], hi[2]);
+        else printf("null");
+        printf(",\"attributes\":{");
     } else {
         printf("%s: %s, %zu bytes, %zu Gaussians, SH degree %d, %.2f bytes/Gaussian\n", pos[0], is_gsz ? ".gsz" : is_splat ? ".splat" : "PLY", fbytes, s.count,
                s.sh_degree, s.count ? (double)fbytes / (double)s.count : 0.0);
-        printf("  bounds  min (%g, %g, %g)  max (%g, %g, %g)\n", lo[0], lo[1], lo[2], hi[0], hi[1], hi[2]);
+        if (s.count) printf("  bounds  min (%g, %g, %g)  max (%g, %g, %g)\n", lo[0], lo[1], lo[2], hi[0], hi[1], hi[2]);
     }
     attr_stats(stdout, "position", s.pos, s.count, 3, 3, a.json, &first);
     attr_stats(stdout, "log_scale", s.scale, s.count, 3, 3, a.json, &first);
