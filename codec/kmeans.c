@@ -530,6 +530,11 @@ gsz_error gsz_kmeans(const float *x, const float *w, size_t n, int dim, const gs
     if (dim < 1 || dim > 64) return gsz_fail(GSZ_ERROR_argument, "k-means: dimension %d out of range", dim);
     int k = opt->k;
     if (k < 1 || n == 0) return gsz_fail(GSZ_ERROR_argument, "k-means: k=%d with %zu points", k, n);
+    /* a NaN would match no centroid (and an infinity every one): refused, not assigned out of range */
+    for (size_t i = 0; i < n * (size_t)dim; i++)
+        if (!isfinite(x[i])) return gsz_fail(GSZ_ERROR_argument, "k-means: point %zu has a value that is not finite", i / (size_t)dim);
+    for (size_t i = 0; w && i < n; i++)
+        if (!(w[i] >= 0 && w[i] < INFINITY)) return gsz_fail(GSZ_ERROR_argument, "k-means: point %zu has a weight that is not finite and >= 0", i);
     int threads = gsz_thread_count(opt->threads);
     size_t D = (size_t)dim;
     if ((size_t)k >= n) { /* every point its own centroid */

@@ -21,7 +21,7 @@ SECS=${GSZ_FUZZ_SECONDS:-45}
 if [ "$SECS" -gt 0 ]; then
     echo "== fuzzing ${SECS}s per decoder"
     C=build-fuzz/corpus
-    mkdir -p "$C/ply" "$C/gsz" "$C/codebook"
+    mkdir -p "$C/ply" "$C/gsz" "$C/codebook" "$C/cameras"
     ./build/gsz synth 40 --sh 1 -o "$C/ply/seed.ply" -q
     ./build/gsz synth 40 --sh 0 -o "$C/ply/seed.splat" -q # fuzz_ply also reads every input as a .splat
     ./build/gsz compress "$C/ply/seed.ply" -o "$C/gsz/seed.gsz" -q --views 4
@@ -60,5 +60,9 @@ PY
     fuzz gsz -max_len=65536 "$C/gsz"
     # the codebook decoder on its own (no zstd frame in the way): it finds the encodings' layouts in seconds
     fuzz codebook -max_len=8192 "$C/codebook"
+    # cameras.json: two well-formed cameras as the seed (the training run's file too where ../shared has it)
+    printf '[{"id":0,"img_name":"a","width":800,"height":600,"position":[0.5,-1,3],"rotation":[[1,0,0],[0,0.6,-0.8],[0,0.8,0.6]],"fy":700,"fx":700},{"id":1,"img_name":"b","width":64,"height":64,"position":[0,0,-4],"rotation":[[0,-1,0],[1,0,0],[0,0,1]],"fy":50,"fx":50}]' >"$C/cameras/seed.json"
+    [ -f ../shared/scenes/playbot-trained.cameras.json ] && cp ../shared/scenes/playbot-trained.cameras.json "$C/cameras/"
+    fuzz cameras -max_len=65536 "$C/cameras"
 fi
 echo "all tests passed"

@@ -28,8 +28,15 @@ gsz_error gsz_cameras_read(const char *path, gsz_camera **out, size_t *count) {
     size_t size;
     gsz_error e = gsz_read_file(path, &data, &size);
     if (e) return e;
-    cJSON *root = cJSON_ParseWithLength(data, size);
+    e = gsz_cameras_read_memory(data, size, path, out, count);
     free(data);
+    return e;
+}
+
+gsz_error gsz_cameras_read_memory(const void *data, size_t size, const char *path, gsz_camera **out, size_t *count) {
+    *out = NULL;
+    *count = 0;
+    cJSON *root = cJSON_ParseWithLength(data, size);
     if (!root) return gsz_fail(GSZ_ERROR_format, "%s: not valid JSON", path);
     if (!cJSON_IsArray(root) || cJSON_GetArraySize(root) == 0) {
         cJSON_Delete(root);
@@ -42,7 +49,7 @@ gsz_error gsz_cameras_read(const char *path, gsz_camera **out, size_t *count) {
     cJSON_ArrayForEach(it, root) {
         gsz_camera *c = &cams[i];
         double w, h, fx, fy, pos[3], rot[9];
-        const char *bad = NULL;
+        const char *bad = NULL, *why = "missing or bad";
         if (!json_num(it, "width", &w) || !json_num(it, "height", &h) || w < 1 || h < 1 || w > 65536 || h > 65536) bad = "width/height";
         else if (!json_num(it, "fx", &fx) || !json_num(it, "fy", &fy) || fx <= 0 || fy <= 0) bad = "fx/fy";
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(it, "position");
@@ -59,10 +66,22 @@ gsz_error gsz_cameras_read(const char *path, gsz_camera **out, size_t *count) {
                 rot[k * 3 + m] = v->valuedouble;
             }
         }
+        for (int k = 0; !bad && k < 9; k++)
+            if (!isfinite(rot[k]) || (k < 3 && !isfinite(pos[k]))) bad = k < 3 && !isfinite(pos[k]) ? "position" : "rotation";
+        if (!bad) { /* a rotation: orthonormal (to the few digits exporters write) and no reflection */
+            double worst = 0, det = rot[0] * (rot[4] * rot[8] - rot[5] * rot[7]) - rot[1] * (rot[3] * rot[8] - rot[5] * rot[6]) +
+                                   rot[2] * (rot[3] * rot[7] - rot[4] * rot[6]);
+            for (int r = 0; r < 3; r++)
+                for (int q = 0; q < 3; q++) {
+                    double d = rot[r] * rot[q] + rot[3 + r] * rot[3 + q] + rot[6 + r] * rot[6 + q] - (r == q);
+                    worst = GSZ_MAX(worst, fabs(d));
+                }
+            if (worst > 1e-2 || det <= 0) { bad = "rotation"; why = "not a rotation matrix:"; }
+        }
         if (bad) {
             free(cams);
             cJSON_Delete(root);
-            return gsz_fail(GSZ_ERROR_format, "%s: camera %zu: missing or bad '%s'", path, i, bad);
+            return gsz_fail(GSZ_ERROR_format, "%s: camera %zu: %s '%s'", path, i, why, bad);
         }
         c->width = (int)w;
         c->height = (int)h;

@@ -100,6 +100,8 @@ typedef struct {
 
 /* Reads a 3DGS cameras.json. *cameras is malloc'd; free() it. */
 gsz_error gsz_cameras_read(const char *path, gsz_camera **cameras, size_t *count);
+/* The same from size bytes of JSON in memory; name is used in error messages. */
+gsz_error gsz_cameras_read_memory(const void *data, size_t size, const char *name, gsz_camera **cameras, size_t *count);
 /* Deterministic views on a sphere around the robust centre of the scene (median of the opaque
  * Gaussians), looking at it. vertical_fov_deg 0 = 50 degrees. */
 gsz_error gsz_cameras_generate(const gsz_scene *scene, size_t count, int width, int height,

@@ -104,6 +104,10 @@ static inline void ewa_rows(const gsz_camera *cam, const float t[3], float T0[3]
     for (int k = 0; k < 3; k++) { T0[k] = j00 * R[k] + j02 * R[6 + k]; T1[k] = j11 * R[3 + k] + j12 * R[6 + k]; }
 }
 
+/* A tile coordinate as an int, saturated (a float out of int range, as from an infinite radius, has no
+ * defined conversion); the same value for every coordinate a view can hold. */
+static inline int tile_int(float v) { return v != v ? 0 : v <= -1e8f ? -100000000 : v >= 1e8f ? 100000000 : (int)v; }
+
 static void preprocess(void *p, size_t begin, size_t end, int worker) {
     (void)worker;
     rctx *c = p;
@@ -116,7 +120,7 @@ static void preprocess(void *p, size_t begin, size_t end, int worker) {
         float t[3];
         to_camera(cam, m, t);
         float tx = t[0], ty = t[1], tz = t[2];
-        if (tz <= 0.2f) continue;
+        if (!(tz > 0.2f)) continue; /* also NaN (a camera or position out of float range) */
         /* 3D covariance: (Rq S)(Rq S)^T */
         float q[9], M[9];
         gsz_quat_to_mat(s->rot + 4 * i, q);
@@ -146,10 +150,11 @@ static void preprocess(void *p, size_t begin, size_t end, int worker) {
         float l1 = mid + disc, l2 = mid - disc;
         float radius = ceilf(3.0f * sqrtf(GSZ_MAX(l1, l2)));
         float px = cam->fx * tx / tz + cam->cx - 0.5f, py = cam->fy * ty / tz + cam->cy - 0.5f;
-        int x0 = GSZ_MIN(c->grid_x, GSZ_MAX(0, (int)((px - radius) / TILE)));
-        int y0 = GSZ_MIN(c->grid_y, GSZ_MAX(0, (int)((py - radius) / TILE)));
-        int x1 = GSZ_MIN(c->grid_x, GSZ_MAX(0, (int)((px + radius + TILE - 1) / TILE)));
-        int y1 = GSZ_MIN(c->grid_y, GSZ_MAX(0, (int)((py + radius + TILE - 1) / TILE)));
+        if (isnan(px) || isnan(py) || isnan(radius) || isnan(inv)) continue; /* infinite covariances stay: they cover the view */
+        int x0 = GSZ_MIN(c->grid_x, GSZ_MAX(0, tile_int((px - radius) / TILE)));
+        int y0 = GSZ_MIN(c->grid_y, GSZ_MAX(0, tile_int((py - radius) / TILE)));
+        int x1 = GSZ_MIN(c->grid_x, GSZ_MAX(0, tile_int((px + radius + TILE - 1) / TILE)));
+        int y1 = GSZ_MIN(c->grid_y, GSZ_MAX(0, tile_int((py + radius + TILE - 1) / TILE)));
         /* Tighter, same image: alpha = o exp(-q/2) reaches 1/255 only where q <= 2 ln(255 o) (and the
          * blend skips q > 12), an ellipse whose box has half-widths sqrt(qmax cov), plus a pixel for
          * rounding; tiles outside it get nothing from this splat. */
@@ -157,8 +162,8 @@ static void preprocess(void *p, size_t begin, size_t end, int worker) {
         if (!(opacity >= 1.0f / 255.0f)) continue; /* alpha <= opacity stays under 1/255 */
         float qmax = GSZ_CLAMP(2.0f * logf(255.0f * opacity), 0.0f, 12.0f);
         float hx = sqrtf(qmax * a) + 1.0f, hy = sqrtf(qmax * cc) + 1.0f;
-        x0 = GSZ_MAX(x0, (int)floorf((px - hx) / TILE)); x1 = GSZ_MIN(x1, (int)floorf((px + hx) / TILE) + 1);
-        y0 = GSZ_MAX(y0, (int)floorf((py - hy) / TILE)); y1 = GSZ_MIN(y1, (int)floorf((py + hy) / TILE) + 1);
+        x0 = GSZ_MAX(x0, tile_int(floorf((px - hx) / TILE))); x1 = GSZ_MIN(x1, tile_int(floorf((px + hx) / TILE)) + 1);
+        y0 = GSZ_MAX(y0, tile_int(floorf((py - hy) / TILE))); y1 = GSZ_MIN(y1, tile_int(floorf((py + hy) / TILE)) + 1);
         if (x1 <= x0 || y1 <= y0) continue;
         splat *o = &c->sp[i];
         o->x = px;

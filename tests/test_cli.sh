@@ -18,6 +18,17 @@ $GSZ compress "$T/missing.ply" -o "$T/out.gsz" --prune 1 2>"$T/err"; [ $? -eq 2 
 grep -q "from 0 to 0.99" "$T/err" || fail "no range for --prune: $(cat "$T/err")"
 [ -e "$T/out.gsz" ] && fail "output written on a usage error"
 
+# cameras.json that is no camera: an infinite position (once a crash in the k-means), a matrix that is not a rotation
+printf '[{"width":64,"height":48,"fx":50,"fy":50,"position":[0,0,1e999],"rotation":[[1,0,0],[0,1,0],[0,0,1]]}]' >"$T/inf.json"
+printf '[{"width":64,"height":48,"fx":50,"fy":50,"position":[0,0,-5],"rotation":[[2,0,0],[0,1,0],[0,0,1]]}]' >"$T/rot.json"
+for c in inf rot; do
+    $GSZ synth 300 -o "$T/c.ply" -q || fail "synth"
+    $GSZ compress "$T/c.ply" -o "$T/c.gsz" -q --cameras "$T/$c.json" 2>"$T/err"; rc=$?
+    [ $rc -eq 1 ] || fail "cameras $c.json: exit $rc"
+    grep -q "$c.json: camera 0" "$T/err" || fail "cameras $c.json: $(cat "$T/err")"
+    [ -e "$T/c.gsz" ] && fail "output written with bad cameras"
+done
+
 # corrupt .gsz
 $GSZ synth 3000 --sh 1 -o "$T/s.ply" -q || fail "synth"
 $GSZ compress "$T/s.ply" -o "$T/s.gsz" -q --views 6 --json >"$T/c.json" || fail "compress"

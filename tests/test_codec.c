@@ -874,6 +874,27 @@ static void test_kmeans_exact_and_deterministic(void **state) {
     kmeans_exact_check(9, 64);  /* the slab */
 }
 
+/* A NaN point (it would match no centroid) or a negative or infinite weight is refused, not assigned. */
+static void test_kmeans_refuses_non_finite(void **state) {
+    (void)state;
+    float x[40], w[20], c[8];
+    uint32_t a[20];
+    for (int i = 0; i < 40; i++) x[i] = (float)(i % 7);
+    for (int i = 0; i < 20; i++) w[i] = 1;
+    gsz_kmeans_options o = {0};
+    o.k = 4;
+    assert_int_equal(gsz_kmeans(x, w, 20, 2, &o, c, a), GSZ_OK);
+    x[13] = NAN;
+    assert_int_equal(gsz_kmeans(x, w, 20, 2, &o, c, a), GSZ_ERROR_argument);
+    x[13] = INFINITY;
+    assert_int_equal(gsz_kmeans(x, w, 20, 2, &o, c, a), GSZ_ERROR_argument);
+    x[13] = 1;
+    w[5] = -1;
+    assert_int_equal(gsz_kmeans(x, w, 20, 2, &o, c, a), GSZ_ERROR_argument);
+    w[5] = NAN;
+    assert_int_equal(gsz_kmeans(x, w, 20, 2, &o, c, a), GSZ_ERROR_argument);
+}
+
 /* Entropy-constrained k-means: fewer bits in the indices for a bounded rise in weighted error, the
  * same for any thread count. */
 static double index_entropy(const uint32_t *a, size_t n, int k) {
@@ -1149,7 +1170,7 @@ int main(void) {
         cmocka_unit_test(test_max_preset_scalar), cmocka_unit_test(test_exact_entries),
         cmocka_unit_test(test_real_scene), cmocka_unit_test(test_truncated_and_flipped),
         cmocka_unit_test(test_lying_sections), cmocka_unit_test(test_geometry_canonical_same_image),
-        cmocka_unit_test(test_kmeans_exact_and_deterministic), cmocka_unit_test(test_entropy_round_trip),
+        cmocka_unit_test(test_kmeans_exact_and_deterministic), cmocka_unit_test(test_kmeans_refuses_non_finite), cmocka_unit_test(test_entropy_round_trip),
         cmocka_unit_test(test_radix_orders),
         cmocka_unit_test(test_render_gradient), cmocka_unit_test(test_refine), cmocka_unit_test(test_target_prune),
         cmocka_unit_test(test_kmeans_rate), cmocka_unit_test(test_sh_transform_codebook), cmocka_unit_test(test_quat_codebook),
