@@ -212,6 +212,7 @@ static int run_headless(const opts_t *o) {
     for (int m = 0; m < 2; m++)
         if (run[m]) tm[m] = time_orbit(r, o, &t, (gszv_mode)m, focus, radius);
     size_t bytes = gszv_renderer_gpu_bytes(r), n = gszv_renderer_count(r);
+    double per_splat = n ? (double)bytes / (double)n : 0; /* an empty scene: 0, not inf (JSON has none) */
     static const char *names[2] = {"raster", "compute"};
     if (o->json) {
         printf("{\"file\":");
@@ -219,16 +220,16 @@ static int run_headless(const opts_t *o) {
         printf(",\"renderer\":");
         gsz_json_string(stdout, h.renderer);
         printf(",\"width\":%d,\"height\":%d,\"frames\":%d,\"splats\":%zu,\"first_frame_s\":%.3f,\"gpu_bytes\":%zu,\"gpu_bytes_per_splat\":%.1f",
-               o->width, o->height, o->frames, n, t_first, bytes, (double)bytes / (double)n);
+               o->width, o->height, o->frames, n, t_first, bytes, per_splat);
         for (int m = 0; m < 2; m++)
             if (run[m])
                 printf(",\"%s\":{\"fps\":%.1f,\"mean_ms\":%.3f,\"median_ms\":%.3f,\"p99_ms\":%.3f,\"sync_fps\":%.1f,\"preprocess_sort_ms\":%.3f,\"draw_ms\":%.3f,\"visible\":%llu,\"pairs\":%llu}",
                        names[m], tm[m].fps, tm[m].mean, tm[m].median, tm[m].p99, 1000.0 / tm[m].mean, tm[m].sort_ms, tm[m].draw_ms, (unsigned long long)tm[m].visible, (unsigned long long)tm[m].pairs);
-        if (run[0] && run[1]) printf(",\"compute_over_raster\":%.2f", tm[1].fps / tm[0].fps);
+        if (run[0] && run[1] && tm[0].fps > 0) printf(",\"compute_over_raster\":%.2f", tm[1].fps / tm[0].fps);
         printf("}\n");
     } else {
         printf("%s on %s\n  %zu splats, %dx%d, %d frames of an orbit; first frame %.2f s after launch; GPU memory %.1f MB (%.1f bytes/splat)\n",
-               o->file, h.renderer, n, o->width, o->height, o->frames, t_first, (double)bytes / 1e6, (double)bytes / (double)n);
+               o->file, h.renderer, n, o->width, o->height, o->frames, t_first, (double)bytes / 1e6, per_splat);
         for (int m = 0; m < 2; m++)
             if (run[m])
                 printf("  %-8s %.1f FPS (two frames in flight); waiting for each frame: mean %.3f ms, median %.3f ms, p99 %.3f ms "
