@@ -543,8 +543,9 @@ static gsz_error compare_scenes(const gsz_scene *ref, const gsz_scene *test, con
     return e;
 }
 
-static void print_db(FILE *f, double v) {
-    if (isinf(v)) fprintf(f, "%s", "inf");
+/* A PSNR in dB; identical images give infinity, which JSON has no number for: the string "inf". */
+static void print_db(FILE *f, double v, int json) {
+    if (isinf(v)) fprintf(f, "%s", json ? "\"inf\"" : "inf");
     else fprintf(f, "%.3f", v);
 }
 
@@ -558,22 +559,22 @@ static void print_fidelity(const char *ref, const char *test, const gsz_camera *
         for (size_t i = 0; i < n; i++) {
             printf("%s{\"camera\":", i ? "," : "");
             gsz_json_string(stdout, cams[i].name);
-            printf(",\"psnr\":%s", isinf(pv[i].psnr) ? "\"inf\"" : "");
-            if (!isinf(pv[i].psnr)) print_db(stdout, pv[i].psnr);
+            printf(",\"psnr\":");
+            print_db(stdout, pv[i].psnr, 1);
             printf(",\"ssim\":%.6f}", pv[i].ssim);
         }
-        printf("],\"mean_psnr\":%s", isinf(mean.psnr) ? "\"inf\"" : "");
-        if (!isinf(mean.psnr)) print_db(stdout, mean.psnr);
+        printf("],\"mean_psnr\":");
+        print_db(stdout, mean.psnr, 1);
         printf(",\"mean_ssim\":%.6f}\n", mean.ssim);
         return;
     }
     for (size_t i = 0; i < n; i++) {
         printf("  %-16s PSNR ", cams[i].name);
-        print_db(stdout, pv[i].psnr);
+        print_db(stdout, pv[i].psnr, 0);
         printf(" dB  SSIM %.5f\n", pv[i].ssim);
     }
     printf("mean over %zu views (%dx%d): PSNR ", n, cams[0].width, cams[0].height);
-    print_db(stdout, mean.psnr);
+    print_db(stdout, mean.psnr, 0);
     printf(" dB  SSIM %.5f\n", mean.ssim);
 }
 
@@ -650,13 +651,13 @@ static int cmd_bench(int argc, char **argv) {
             print_compress_stats(stdout, pos[0], a.keep, in_bytes, &ps, &st, t_enc, 1);
             printf(",\"load_seconds\":%.3f,\"decode_seconds\":%.4f,\"decode_gaussians_per_second\":%.0f,\"views\":%zu,\"width\":%d,\"height\":%d,\"psnr\":",
                    t_load, t_dec, (double)d.count / t_dec, n, cams[0].width, cams[0].height);
-            print_db(stdout, mean.psnr);
+            print_db(stdout, mean.psnr, 1);
             printf(",\"ssim\":%.6f}\n", mean.ssim);
         } else {
             print_compress_stats(stdout, pos[0], a.keep, in_bytes, &ps, &st, t_enc, 0);
             printf("  decode %.3f s (%.1f M Gaussians/s)\n", t_dec, (double)d.count / t_dec / 1e6);
             printf("  fidelity over %zu generated views at %dx%d: PSNR ", n, cams[0].width, cams[0].height);
-            print_db(stdout, mean.psnr);
+            print_db(stdout, mean.psnr, 0);
             printf(" dB, SSIM %.5f\n", mean.ssim);
         }
     }

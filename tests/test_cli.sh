@@ -46,6 +46,8 @@ $GSZ info "$T/s.gsz" --json | python3 -c 'import json,sys; d=json.load(sys.stdin
 # a lattice file (max on a scene decoded from compressed.ply) says so instead of giving bits that do not apply
 $GSZ synth 2000 --lattice -o "$T/l.ply" -q || fail "synth --lattice"
 $GSZ compress "$T/l.ply" -o "$T/l.gsz" -q --preset max || fail "compress lattice"
+# ... and renders exactly as its input: bench's JSON gives that infinite PSNR as the string "inf"
+$GSZ bench "$T/l.ply" --preset max --views 2 --size 64x48 --json | python3 -c 'import json,sys; assert json.load(sys.stdin)["psnr"] == "inf"' || fail "bench --json of an exact file"
 $GSZ info "$T/l.gsz" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["lattice"] and "pos_bits" not in d' || fail "info --json of a lattice file"
 $GSZ compare "$T/s.ply" "$T/s.ply" --views 2 --size 160x120 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["mean_psnr"] == "inf" and abs(d["mean_ssim"]-1) < 1e-9' || fail "self compare"
 $GSZ render "$T/d.ply" --view 1 --size 160x120 -o "$T/v.png" -q || fail "render"
