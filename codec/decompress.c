@@ -573,6 +573,7 @@ int gsz_file_is_gsz(const char *path) { return file_starts_with(path, GSZ_MAGIC,
 
 /* .splat has no magic: its name says it, unless the file is a PLY after all */
 int gsz_file_is_splat(const char *path) { return gsz_path_is_splat(path) && !file_starts_with(path, "ply", 3); }
+int gsz_file_is_spz(const char *path) { return (gsz_path_is_spz(path) && !file_starts_with(path, "ply", 3)) || file_starts_with(path, "NGSP", 4); }
 
 gsz_error gsz_scene_load(const char *path, gsz_scene *out, int threads, gsz_ply_stats *stats) {
     if (gsz_file_is_gsz(path)) {
@@ -588,5 +589,6 @@ gsz_error gsz_scene_load(const char *path, gsz_scene *out, int threads, gsz_ply_
         return GSZ_OK;
     }
     if (gsz_file_is_splat(path)) return gsz_splat_read(path, out, stats);
+    if (gsz_file_is_spz(path)) return gsz_spz_read(path, out, stats);
     return gsz_ply_read(path, out, stats);
 }

@@ -3,7 +3,7 @@
 # Idempotent: installs only what is missing. Run as root (or with sudo on PATH).
 set -eu
 PKGS="build-essential cmake pkg-config git ca-certificates
-libzstd-dev libxxhash-dev libcjson-dev libpng-dev libcmocka-dev
+libzstd-dev zlib1g-dev libxxhash-dev libcjson-dev libpng-dev libcmocka-dev
 libglfw3-dev libcglm-dev python3-glad
 libegl-dev libgl-dev libgles-dev libegl-mesa0 libgl1-mesa-dri
 clang libclang-rt-14-dev gnuplot-nox

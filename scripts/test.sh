@@ -58,6 +58,19 @@ PY
     }
     fuzz ply -max_len=65536 "$C/ply"
     fuzz gsz -max_len=65536 "$C/gsz"
+    # .spz seeds for the scene readers' fuzzer: 40 Gaussians with SH degree 1 as version 3 (one gzip
+    # stream) and version 4 (a table and a zstd frame per array)
+    /usr/bin/python3 - "$C/ply" <<'PY'
+import gzip, random, struct, sys, zstd
+random.seed(5)
+n = 40
+arrays = [bytes(random.getrandbits(8) for _ in range(n * k)) for k in (9, 1, 3, 3, 4, 9)]
+head = lambda v: struct.pack("<IIIBBBB", 0x5053474E, v, n, 1, 12, 0, 0)
+open(sys.argv[1] + "/seed3.spz", "wb").write(gzip.compress(head(3) + b"".join(arrays)))
+frames = [zstd.compress(a, 3) for a in arrays]
+v4 = head(4)[:15] + bytes([6]) + struct.pack("<I12x", 32) + b"".join(struct.pack("<QQ", len(f), len(a)) for f, a in zip(frames, arrays))
+open(sys.argv[1] + "/seed4.spz", "wb").write(v4 + b"".join(frames))
+PY
     # the codebook decoder on its own (no zstd frame in the way): it finds the encodings' layouts in seconds
     fuzz codebook -max_len=8192 "$C/codebook"
     # cameras.json: two well-formed cameras as the seed (the training run's file too where ../shared has it)

@@ -85,6 +85,10 @@ gsz_error gsz_ply_write(const char *path, const gsz_scene *scene);
 int gsz_path_is_splat(const char *path); /* the name ends in .splat (any case) */
 gsz_error gsz_splat_read(const char *path, gsz_scene *out, gsz_ply_stats *stats);
 gsz_error gsz_splat_read_memory(const void *data, size_t size, const char *name, gsz_scene *out, gsz_ply_stats *stats);
+/* Niantic's .spz, versions 2 and 3 (gzip) and 4 (zstd streams), read raw (no change of coordinate system). */
+int gsz_path_is_spz(const char *path); /* the name ends in .spz (any case) */
+gsz_error gsz_spz_read(const char *path, gsz_scene *out, gsz_ply_stats *stats);
+gsz_error gsz_spz_read_memory(const void *data, size_t size, const char *name, gsz_scene *out, gsz_ply_stats *stats);
 gsz_error gsz_splat_write(const char *path, const gsz_scene *scene);
 
 /* ---------------------------------------------------------------- cameras */
@@ -261,7 +265,9 @@ const char *gsz_section_name(uint32_t type); /* "position", "sh2.index", ... */
 int gsz_file_is_gsz(const char *path);
 /* 1 when the name ends in .splat and the file does not start with the PLY magic. */
 int gsz_file_is_splat(const char *path);
-/* Reads a .gsz (by magic), a .splat (by name) or a .ply into a scene. */
+/* 1 when the file is a .spz: named so and not a PLY, or starting with the NGSP magic (version 4). */
+int gsz_file_is_spz(const char *path);
+/* Reads a .gsz (by magic), a .spz, a .splat (by name) or a .ply into a scene. */
 gsz_error gsz_scene_load(const char *path, gsz_scene *out, int threads, gsz_ply_stats *stats);
 
 #ifdef __cplusplus

@@ -25,7 +25,7 @@ static const char *usage =
     "  gsz bench IN.ply [compress options] [--views N] [--size WxH] [--keep OUT.gsz] [--json]\n"
     "  gsz synth COUNT -o OUT.ply|OUT.splat [--sh D] [--seed S] [--palette K | --lattice] [--background F]\n"
     "\n"
-    "IN.ply, FILE, SCENE, REF and TEST may be .ply (the INRIA layout, or compressed.ply), .splat or .gsz;\n"
+    "IN.ply, FILE, SCENE, REF and TEST may be .ply (the INRIA layout, or compressed.ply), .splat, .spz or .gsz;\n"
     "a .splat output keeps SH degree 0. Views are generated around the scene unless --cameras is given.\n";
 
 typedef struct {
@@ -356,7 +356,7 @@ static int cmd_info(int argc, char **argv) {
     if (r) return r;
     if (np != 1) return bad_usage("info needs one FILE", NULL);
     size_t fbytes = file_size(pos[0]);
-    int is_gsz = gsz_file_is_gsz(pos[0]), is_splat = !is_gsz && gsz_file_is_splat(pos[0]);
+    int is_gsz = gsz_file_is_gsz(pos[0]), is_splat = !is_gsz && gsz_file_is_splat(pos[0]), is_spz = !is_gsz && !is_splat && gsz_file_is_spz(pos[0]);
     gsz_file_info fi;
     memset(&fi, 0, sizeof fi);
     gsz_scene s;
@@ -383,12 +383,12 @@ static int cmd_info(int argc, char **argv) {
         gsz_json_string(stdout, pos[0]);
         printf(",\"format\":\"%s\",\"bytes\":%zu,\"gaussians\":%zu,\"sh_degree\":%d,\"bytes_per_gaussian\":%.4f,"
                "\"bounds\":",
-               is_gsz ? "gsz" : is_splat ? "splat" : "ply", fbytes, s.count, s.sh_degree, s.count ? (double)fbytes / (double)s.count : 0.0);
+               is_gsz ? "gsz" : is_splat ? "splat" : is_spz ? "spz" : "ply", fbytes, s.count, s.sh_degree, s.count ? (double)fbytes / (double)s.count : 0.0);
         if (s.count) printf("{\"min\":[%g,%g,%g],\"max\":[%g,%g,%g]}", lo[0], lo[1], lo[2], hi[0], hi[1], hi[2]);
         else printf("null");
         printf(",\"attributes\":{");
     } else {
-        printf("%s: %s, %zu bytes, %zu Gaussians, SH degree %d, %.2f bytes/Gaussian\n", pos[0], is_gsz ? ".gsz" : is_splat ? ".splat" : "PLY", fbytes, s.count,
+        printf("%s: %s, %zu bytes, %zu Gaussians, SH degree %d, %.2f bytes/Gaussian\n", pos[0], is_gsz ? ".gsz" : is_splat ? ".splat" : is_spz ? ".spz" : "PLY", fbytes, s.count,
                s.sh_degree, s.count ? (double)fbytes / (double)s.count : 0.0);
         if (s.count) printf("  bounds  min (%g, %g, %g)  max (%g, %g, %g)\n", lo[0], lo[1], lo[2], hi[0], hi[1], hi[2]);
     }

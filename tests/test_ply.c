@@ -2,6 +2,9 @@
 #include "helpers.h"
 #include "../codec/codec.h"
 
+#include <zlib.h>
+#include <zstd.h>
+
 static void round_trip_degree(int deg) {
     gsz_scene s, r;
     assert_int_equal(gsz_synth_scene(777, deg, 5 + (uint64_t)deg, &s), GSZ_OK);
@@ -394,13 +397,135 @@ static void test_splat(void **state) {
     assert_non_null(strstr(gsz_getErrorDetail(), "empty"));
 }
 
+/* .spz: three Gaussians with SH degree 1 packed by hand, as version 2 and 3 (gzip) and 4 (zstd frames). */
+static size_t spz_arrays(int version, uint8_t *b) {
+    size_t o = 0;
+    for (int i = 0; i < 3; i++) { /* x = 1 + i, y = -1, z = 0.5 at 8 fractional bits */
+        int32_t v[3] = {256 * (1 + i), -256, 128};
+        for (int k = 0; k < 3; k++)
+            for (int j = 0; j < 3; j++) b[o++] = (uint8_t)((uint32_t)v[k] >> (8 * j));
+    }
+    for (int i = 0; i < 3; i++) b[o++] = (uint8_t)(64 + 64 * i);     /* alpha */
+    for (int i = 0; i < 9; i++) b[o++] = (uint8_t)(100 + 10 * i);    /* colour */
+    for (int i = 0; i < 9; i++) b[o++] = (uint8_t)(144 + 8 * i);     /* log-scale (s - 160) / 16 */
+    for (int i = 0; i < 3; i++) {
+        if (version == 2) { /* x = 0.6: 0.6 = b / 127.5 - 1 -> b = 204; y = z = 0 -> 127.5, the nearest 128 */
+            b[o++] = 204; b[o++] = 128; b[o++] = 128;
+        } else { /* x = 0.6 (bits 20-29), y = z = 0, w the largest (index 3) */
+            uint32_t c = 3u << 30 | 434u << 20;
+            for (int j = 0; j < 4; j++) b[o++] = (uint8_t)(c >> (8 * j));
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        for (int k = 0; k < 9; k++) b[o++] = (uint8_t)(128 + 10 * (k / 3) + k % 3); /* coefficient k/3, channel k%3 */
+    return o;
+}
+
+static void spz_header(uint8_t *h, uint32_t version, uint32_t n) {
+    uint32_t w[3] = {0x5053474eu, version, n};
+    for (int i = 0; i < 12; i++) h[i] = (uint8_t)(w[i / 4] >> (8 * (i % 4)));
+    h[12] = 1; h[13] = 8; h[14] = 0; h[15] = 0;
+}
+
+static size_t gzip_bytes(const uint8_t *in, size_t n, uint8_t *out, size_t cap) {
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    z.next_in = (Bytef *)(uintptr_t)in;
+    z.avail_in = (uInt)n;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+    size_t got = cap - z.avail_out;
+    deflateEnd(&z);
+    return got;
+}
+
+static void check_spz_scene(const gsz_scene *r, int version) {
+    assert_int_equal(r->count, 3);
+    assert_int_equal(r->sh_degree, 1);
+    for (size_t i = 0; i < 3; i++) {
+        /* right, up, back -> right, down, front: y and z negated */
+        assert_float_equal(r->pos[3 * i], 1.0f + (float)i, 0);
+        assert_float_equal(r->pos[3 * i + 1], 1.0f, 0);
+        assert_float_equal(r->pos[3 * i + 2], -0.5f, 0);
+        double a = (64 + 64 * i) / 255.0;
+        assert_float_equal(r->opacity[i], (float)log(a / (1 - a)), 1e-5);
+        for (int k = 0; k < 3; k++) {
+            assert_float_equal(r->sh_dc[3 * i + (size_t)k], ((100 + 10 * (3 * i + (size_t)k)) / 255.0f - 0.5f) / 0.15f, 1e-5);
+            assert_float_equal(r->scale[3 * i + (size_t)k], (float)((144 + 8 * (3 * (int)i + k)) - 160) / 16.0f, 0);
+        }
+        const float *q = r->rot + 4 * i; /* w, x = 0.6 and 0.8 (0.600, 0.800 to the format's steps) */
+        assert_float_equal(q[0], 0.8f, 3e-3);
+        assert_float_equal(q[1], 0.6f, 3e-3);
+        assert_float_equal(q[2], 0.0f, version == 2 ? 5e-3 : 0);
+        assert_float_equal(q[3], 0.0f, version == 2 ? 5e-3 : 0);
+        for (int k = 0; k < 9; k++) { /* degree 1: the first two basis functions are odd in y and z */
+            float v = (float)(10 * (k / 3) + k % 3) / 128.0f;
+            assert_float_equal(r->sh_rest[9 * i + (size_t)k], k / 3 < 2 ? -v : v, 0);
+        }
+    }
+}
+
+static void test_spz(void **state) {
+    (void)state;
+    uint8_t raw[512], file[1024];
+    gsz_scene r;
+    for (int version = 2; version <= 3; version++) {
+        spz_header(raw, (uint32_t)version, 3);
+        size_t n = 16 + spz_arrays(version, raw + 16);
+        size_t fn = gzip_bytes(raw, n, file, sizeof file);
+        assert_int_equal(gsz_spz_read_memory(file, fn, "t.spz", &r, NULL), GSZ_OK);
+        check_spz_scene(&r, version);
+        gsz_scene_free(&r);
+        /* cut short, one byte more, a header claiming more Gaussians than the file can hold */
+        assert_int_equal(gsz_spz_read_memory(file, fn - 9, "cut.spz", &r, NULL), GSZ_ERROR_format);
+        assert_non_null(strstr(gsz_getErrorDetail(), "cut.spz"));
+        file[fn] = 0;
+        assert_int_equal(gsz_spz_read_memory(file, fn + 1, "long.spz", &r, NULL), GSZ_ERROR_format);
+        spz_header(raw, (uint32_t)version, 1u << 30);
+        fn = gzip_bytes(raw, n, file, sizeof file);
+        assert_int_equal(gsz_spz_read_memory(file, fn, "huge.spz", &r, NULL), GSZ_ERROR_format);
+        assert_non_null(strstr(gsz_getErrorDetail(), "1073741824 Gaussians"));
+    }
+    /* version 4: a 32-byte header, the table at 32, then one zstd frame per array */
+    uint8_t arrays[512];
+    size_t na = spz_arrays(4, arrays), sizes[6] = {27, 3, 9, 9, 12, 27}, at = 32 + 6 * 16, from = 0;
+    assert_int_equal(na, 87);
+    memset(file, 0, sizeof file);
+    spz_header(file, 4, 3);
+    file[15] = 6;
+    file[16] = 32;
+    for (int a = 0; a < 6; a++) {
+        size_t z = ZSTD_compress(file + at, sizeof file - at, arrays + from, sizes[a], 3);
+        assert_false(ZSTD_isError(z));
+        for (int j = 0; j < 8; j++) {
+            file[32 + 16 * a + j] = (uint8_t)((uint64_t)z >> (8 * j));
+            file[32 + 16 * a + 8 + j] = (uint8_t)((uint64_t)sizes[a] >> (8 * j));
+        }
+        at += z;
+        from += sizes[a];
+    }
+    assert_int_equal(gsz_spz_read_memory(file, at, "v4.spz", &r, NULL), GSZ_OK);
+    check_spz_scene(&r, 4);
+    gsz_scene_free(&r);
+    assert_int_equal(gsz_spz_read_memory(file, at - 1, "cut4.spz", &r, NULL), GSZ_ERROR_format);
+    file[32 + 16 * 2 + 8]++; /* the colour stream's raw size off by one */
+    assert_int_equal(gsz_spz_read_memory(file, at, "bad4.spz", &r, NULL), GSZ_ERROR_format);
+    assert_non_null(strstr(gsz_getErrorDetail(), "stream 2"));
+    file[32 + 16 * 2 + 8]--;
+    file[4] = 9; /* a version not read */
+    assert_int_equal(gsz_spz_read_memory(file, at, "v9.spz", &r, NULL), GSZ_ERROR_unsupported);
+    assert_int_equal(gsz_spz_read_memory("ply\n", 4, "no.spz", &r, NULL), GSZ_ERROR_format);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_all_degrees), cmocka_unit_test(test_formats_and_order),
         cmocka_unit_test(test_malformed), cmocka_unit_test(test_nan_rows_dropped),
         cmocka_unit_test(test_write_is_atomic), cmocka_unit_test(test_filter_and_degree),
         cmocka_unit_test(test_real_scene_reads), cmocka_unit_test(test_compressed_ply),
-        cmocka_unit_test(test_splat),
+        cmocka_unit_test(test_splat), cmocka_unit_test(test_spz),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

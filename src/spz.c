@@ -1,0 +1,226 @@
+/* Niantic's .spz, what Scaniverse exports and splat-transform writes (spec: github.com/nianticlabs/spz):
+ * per Gaussian a 24-bit fixed-point position (fractional bits in the header), 8-bit opacity (sigmoid),
+ * colour (c/255 = 0.5 + 0.15 f_dc), log-scale (s/16 - 10) and SH ((b - 128)/128, coefficient-major,
+ * colour fastest, as gsz_scene holds them), and a rotation: three 8-bit components (version 2) or the
+ * smallest three of 10 bits with the largest one's index (3 and 4). Arrays follow one another in that
+ * order. Versions 2 and 3 are one gzip stream of a 16-byte header and the arrays; version 4 is a 32-byte
+ * header, a table of (stored, raw) sizes and one zstd frame per array. The format's axes are right, up,
+ * back; a 3DGS PLY's right, down, front: reading turns the scene half a turn about x, as splat-transform
+ * does (y and z negated, in the rotations too, and the SH coefficients odd in y and z). */
+#include "common.h"
+
+#include <string.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#define SPZ_MAGIC 0x5053474eu /* "NGSP" */
+enum { SPZ_ARRAYS = 6, SPZ_PER_BYTE = 64 };
+
+int gsz_path_is_spz(const char *path) { return gsz_path_has_suffix(path, ".spz"); }
+
+static uint32_t u32_le(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+static uint64_t u64_le(const uint8_t *p) { return (uint64_t)u32_le(p) | (uint64_t)u32_le(p + 4) << 32; }
+
+typedef struct {
+    uint32_t version, n;
+    int degree, frac;
+    size_t size[SPZ_ARRAYS]; /* bytes of each array: positions, alphas, colours, scales, rotations, SH */
+    size_t total;
+} spz_layout;
+
+/* The header's fields checked and the arrays' sizes; bytes: the file's (bounds the count). */
+static gsz_error layout(const uint8_t *h, size_t bytes, const char *name, spz_layout *L) {
+    if (u32_le(h) != SPZ_MAGIC) return gsz_fail(GSZ_ERROR_format, "%s: not a .spz file (no NGSP magic)", name);
+    L->version = u32_le(h + 4);
+    L->n = u32_le(h + 8);
+    L->degree = h[12];
+    L->frac = h[13];
+    if (L->version < 2 || L->version > 4)
+        return gsz_fail(GSZ_ERROR_unsupported, "%s: .spz version %u (versions 2 to 4 are read)", name, L->version);
+    if (L->degree > 3) return gsz_fail(GSZ_ERROR_format, "%s: SH degree %d (0 to 3)", name, L->degree);
+    if (L->frac > 24) return gsz_fail(GSZ_ERROR_format, "%s: %d fractional position bits (at most 24)", name, L->frac);
+    /* a count the file cannot plausibly hold (compressed to under 1/64 byte a Gaussian) is refused before
+     * anything that size is allocated */
+    if (L->n == 0 || (uint64_t)L->n > (uint64_t)bytes * SPZ_PER_BYTE)
+        return gsz_fail(GSZ_ERROR_format, "%s: %u Gaussians in %zu bytes", name, L->n, bytes);
+    size_t n = L->n;
+    size_t per[SPZ_ARRAYS] = {9, 1, 3, 3, L->version == 2 ? 3 : 4, (size_t)gsz_shRestCount(L->degree) * 3};
+    L->total = 0;
+    for (int a = 0; a < SPZ_ARRAYS; a++) L->total += L->size[a] = n * per[a];
+    return GSZ_OK;
+}
+
+/* Versions 2 and 3: the gzip stream into *raw (the arrays after the 16-byte header). zlib counts in
+ * 32 bits, so input and output go in pieces of at most 1 GB. */
+static gsz_error inflate_all(const uint8_t *data, size_t size, const char *name, spz_layout *L, uint8_t **raw) {
+    *raw = NULL;
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) return gsz_fail(GSZ_ERROR_memory, "%s: out of memory", name);
+    const size_t piece = (size_t)1 << 30;
+    size_t in = 0, got = 0;
+    uint8_t head[16], *b = NULL, *dst = head;
+    size_t want = sizeof head; /* the header first, then the arrays it sizes */
+    int r = Z_OK;
+    gsz_error e = GSZ_OK;
+    while (!e) {
+        if (!z.avail_in && in < size) {
+            z.next_in = (Bytef *)(uintptr_t)(data + in);
+            z.avail_in = (uInt)GSZ_MIN(piece, size - in);
+            in += z.avail_in;
+        }
+        z.next_out = dst + got;
+        z.avail_out = (uInt)GSZ_MIN(piece, want - got);
+        size_t before = z.avail_out;
+        r = want > got ? inflate(&z, Z_NO_FLUSH) : Z_OK;
+        got += before - z.avail_out;
+        if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR) { e = gsz_fail(GSZ_ERROR_format, "%s: corrupt gzip stream", name); break; }
+        if (got == want && dst == head) { /* the header: now the arrays' size is known */
+            if ((e = layout(head, size, name, L))) break;
+            if (L->version == 4) { e = gsz_fail(GSZ_ERROR_format, "%s: version 4 inside gzip (version 4 is not gzipped)", name); break; }
+            if (!(b = malloc(L->total))) { e = gsz_fail(GSZ_ERROR_memory, "%s: out of memory for %u Gaussians", name, L->n); break; }
+            dst = b;
+            want = L->total;
+            got = 0;
+            if (r != Z_STREAM_END) continue;
+        }
+        if (r == Z_STREAM_END || (r == Z_BUF_ERROR && !z.avail_in && in == size)) {
+            if (got < want || dst == head) e = gsz_fail(GSZ_ERROR_format, "%s: gzip stream ends early (%zu of %zu bytes of arrays)", name, dst == head ? 0 : got, dst == head ? 0 : want);
+            else if (r != Z_STREAM_END) e = gsz_fail(GSZ_ERROR_format, "%s: gzip stream cut short", name);
+            else if (z.avail_in || in < size) e = gsz_fail(GSZ_ERROR_format, "%s: data after the gzip stream", name);
+            break;
+        }
+        if (got == want) { /* every array read: the stream must end here */
+            uint8_t extra;
+            z.next_out = &extra;
+            z.avail_out = 1;
+            if (!z.avail_in && in < size) {
+                z.next_in = (Bytef *)(uintptr_t)(data + in);
+                z.avail_in = (uInt)GSZ_MIN(piece, size - in);
+                in += z.avail_in;
+            }
+            r = inflate(&z, Z_NO_FLUSH);
+            if (r != Z_STREAM_END || z.avail_out == 0) e = gsz_fail(GSZ_ERROR_format, "%s: gzip stream longer than its header says", name);
+            else if (z.avail_in || in < size) e = gsz_fail(GSZ_ERROR_format, "%s: data after the gzip stream", name);
+            break;
+        }
+    }
+    inflateEnd(&z);
+    if (e) { free(b); return e; }
+    *raw = b;
+    return GSZ_OK;
+}
+
+/* Version 4: each array's zstd frame into *raw, in order. */
+static gsz_error unzstd_all(const uint8_t *data, size_t size, const char *name, spz_layout *L, uint8_t **raw) {
+    *raw = NULL;
+    if (size < 32) return gsz_fail(GSZ_ERROR_format, "%s: %zu bytes, shorter than a .spz header", name, size);
+    gsz_error e = layout(data, size, name, L);
+    if (e) return e;
+    int streams = data[15];
+    uint64_t toc = u32_le(data + 16);
+    if (streams < SPZ_ARRAYS - 1 || streams > SPZ_ARRAYS || toc < 32 || toc > size || (uint64_t)streams * 16 > size - toc)
+        return gsz_fail(GSZ_ERROR_format, "%s: bad stream table (%d streams at offset %llu)", name, streams, (unsigned long long)toc);
+    uint8_t *b = malloc(L->total ? L->total : 1);
+    if (!b) return gsz_fail(GSZ_ERROR_memory, "%s: out of memory for %u Gaussians", name, L->n);
+    uint64_t at = toc + (uint64_t)streams * 16;
+    size_t out = 0;
+    for (int a = 0; a < SPZ_ARRAYS && !e; a++) {
+        if (a == streams) { /* only the SH array may be left out, where there is none */
+            if (L->size[a]) e = gsz_fail(GSZ_ERROR_format, "%s: no SH stream for degree %d", name, L->degree);
+            break;
+        }
+        uint64_t stored = u64_le(data + toc + 16 * (uint64_t)a), rawsz = u64_le(data + toc + 16 * (uint64_t)a + 8);
+        if (rawsz != L->size[a]) { e = gsz_fail(GSZ_ERROR_format, "%s: stream %d holds %llu bytes, %zu expected", name, a, (unsigned long long)rawsz, L->size[a]); break; }
+        if (stored > size - at) { e = gsz_fail(GSZ_ERROR_format, "%s: stream %d runs past the end of the file", name, a); break; }
+        if (rawsz) {
+            size_t got = ZSTD_decompress(b + out, L->size[a], data + at, (size_t)stored);
+            if (ZSTD_isError(got) || got != L->size[a])
+                e = gsz_fail(GSZ_ERROR_format, "%s: stream %d: %s", name, a, ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short");
+        }
+        at += stored;
+        out += L->size[a];
+    }
+    if (e) { free(b); return e; }
+    *raw = b;
+    return GSZ_OK;
+}
+
+/* SH coefficients (the 3DGS order, degrees 1 to 3) whose basis function changes sign when y and z do. */
+static const uint8_t odd_yz[15] = {1, 1, 0, 1, 0, 0, 1, 0, 1, 0, 1, 1, 0, 1, 0};
+
+/* The smallest-three rotation: the largest component's index (of x, y, z, w) in the top 2 bits, then
+ * the others from w down to x, each a sign and 9 bits of magnitude in units of sqrt(1/2)/511. */
+static void rotation_st3(uint32_t c, float q[4]) {
+    float xyzw[4];
+    int big = (int)(c >> 30);
+    double sum = 0;
+    for (int i = 3; i >= 0; i--) {
+        if (i == big) continue;
+        float v = (float)(0.70710678118654752 * (double)(c & 511u) / 511.0);
+        xyzw[i] = (c >> 9) & 1u ? -v : v;
+        sum += (double)xyzw[i] * xyzw[i];
+        c >>= 10;
+    }
+    xyzw[big] = (float)sqrt(GSZ_MAX(0.0, 1.0 - sum));
+    q[0] = xyzw[3]; q[1] = xyzw[0]; q[2] = xyzw[1]; q[3] = xyzw[2]; /* w first, as PLY */
+}
+
+gsz_error gsz_spz_read_memory(const void *data, size_t size, const char *name, gsz_scene *out, gsz_ply_stats *st) {
+    memset(out, 0, sizeof *out);
+    if (st) memset(st, 0, sizeof *st);
+    const uint8_t *d = data;
+    spz_layout L;
+    uint8_t *raw = NULL, *b;
+    gsz_error e;
+    if (size >= 2 && d[0] == 0x1f && d[1] == 0x8b) {
+        if ((e = inflate_all(d, size, name, &L, &raw))) return e;
+        b = raw;
+    } else if (size >= 8 && u32_le(d) == SPZ_MAGIC && u32_le(d + 4) >= 4) {
+        if ((e = unzstd_all(d, size, name, &L, &raw))) return e;
+        b = raw;
+    } else return gsz_fail(GSZ_ERROR_format, "%s: not a .spz file (neither gzip nor an NGSP version 4 header)", name);
+    if ((e = gsz_scene_alloc(out, L.n, L.degree))) { free(raw); return gsz_fail(e, "%s: %s", name, gsz_getErrorDetail()); }
+    const uint8_t *pos = b, *alpha = pos + L.size[0], *col = alpha + L.size[1], *scl = col + L.size[2], *rot = scl + L.size[3], *sh = rot + L.size[4];
+    size_t n = L.n, nsh = (size_t)gsz_shRestCount(L.degree) * 3;
+    float unit = ldexpf(1.0f, -L.frac);
+    for (size_t i = 0; i < n; i++) {
+        for (int k = 0; k < 3; k++) {
+            const uint8_t *p = pos + 9 * i + 3 * (size_t)k;
+            int32_t v = (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16);
+            if (v & 0x800000) v -= 0x1000000; /* 24-bit two's complement */
+            out->pos[3 * i + (size_t)k] = k ? -(float)v * unit : (float)v * unit; /* up, back -> down, front */
+            out->sh_dc[3 * i + (size_t)k] = ((float)col[3 * i + (size_t)k] / 255.0f - 0.5f) / 0.15f;
+            out->scale[3 * i + (size_t)k] = (float)scl[3 * i + (size_t)k] / 16.0f - 10.0f;
+        }
+        /* levels 0 and 255 as the PLY reader takes infinite logits */
+        uint8_t a = alpha[i];
+        out->opacity[i] = a == 0 ? -20.0f : a == 255 ? 20.0f : (float)log((a / 255.0) / (1.0 - a / 255.0));
+        float *q = out->rot + 4 * i;
+        if (L.version == 2) {
+            float x = rot[3 * i] / 127.5f - 1.0f, y = rot[3 * i + 1] / 127.5f - 1.0f, z = rot[3 * i + 2] / 127.5f - 1.0f;
+            q[0] = sqrtf(GSZ_MAX(0.0f, 1.0f - x * x - y * y - z * z));
+            q[1] = x; q[2] = y; q[3] = z;
+        } else rotation_st3(u32_le(rot + 4 * i), q);
+        q[2] = -q[2]; /* the half turn about x: (w, x, y, z) -> (w, x, -y, -z) */
+        q[3] = -q[3];
+        for (size_t k = 0; k < nsh; k++) {
+            float v = ((float)sh[nsh * i + k] - 128.0f) / 128.0f;
+            out->sh_rest[nsh * i + k] = odd_yz[k / 3] ? -v : v;
+        }
+    }
+    free(raw);
+    if (st) st->rows_in_file = n;
+    return GSZ_OK;
+}
+
+gsz_error gsz_spz_read(const char *path, gsz_scene *out, gsz_ply_stats *st) {
+    void *data;
+    size_t size;
+    memset(out, 0, sizeof *out);
+    gsz_error e = gsz_read_file(path, &data, &size);
+    if (e) return e;
+    e = gsz_spz_read_memory(data, size, path, out, st);
+    free(data);
+    return e;
+}
