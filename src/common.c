@@ -146,6 +146,17 @@ gsz_error gsz_read_file(const char *path, void **data, size_t *size) {
     return GSZ_OK;
 }
 
+gsz_error gsz_read_scene_file(const char *path, gsz_memory_reader read, gsz_scene *out, gsz_ply_stats *stats) {
+    void *data;
+    size_t size;
+    memset(out, 0, sizeof *out);
+    gsz_error e = gsz_read_file(path, &data, &size);
+    if (e) return e;
+    e = read(data, size, path, out, stats);
+    free(data);
+    return e;
+}
+
 gsz_error gsz_outfile_open(gsz_outfile *o, const char *path) {
     memset(o, 0, sizeof *o);
     size_t n = strlen(path);

@@ -40,6 +40,9 @@ float gsz_half_to_float(uint16_t h);
 
 /* Whole-file read (malloc'd). */
 gsz_error gsz_read_file(const char *path, void **data, size_t *size);
+/* A scene file read whole and parsed by a reader of memory (the .splat and .spz readers). */
+typedef gsz_error (*gsz_memory_reader)(const void *data, size_t size, const char *name, gsz_scene *out, gsz_ply_stats *stats);
+gsz_error gsz_read_scene_file(const char *path, gsz_memory_reader read, gsz_scene *out, gsz_ply_stats *stats);
 
 /* Atomic output: writes go to a temporary file beside path, renamed on commit. */
 typedef struct {

@@ -82,16 +82,7 @@ gsz_error gsz_splat_read_memory(const void *data, size_t size, const char *name,
     return GSZ_OK;
 }
 
-gsz_error gsz_splat_read(const char *path, gsz_scene *out, gsz_ply_stats *st) {
-    void *data;
-    size_t size;
-    memset(out, 0, sizeof *out);
-    gsz_error e = gsz_read_file(path, &data, &size);
-    if (e) return e;
-    e = gsz_splat_read_memory(data, size, path, out, st);
-    free(data);
-    return e;
-}
+gsz_error gsz_splat_read(const char *path, gsz_scene *out, gsz_ply_stats *st) { return gsz_read_scene_file(path, gsz_splat_read_memory, out, st); }
 
 static uint8_t level(double v) { /* v in level units, rounded and clamped to 0..255 */
     return v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)lrint(v);

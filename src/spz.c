@@ -214,13 +214,4 @@ gsz_error gsz_spz_read_memory(const void *data, size_t size, const char *name, g
     return GSZ_OK;
 }
 
-gsz_error gsz_spz_read(const char *path, gsz_scene *out, gsz_ply_stats *st) {
-    void *data;
-    size_t size;
-    memset(out, 0, sizeof *out);
-    gsz_error e = gsz_read_file(path, &data, &size);
-    if (e) return e;
-    e = gsz_spz_read_memory(data, size, path, out, st);
-    free(data);
-    return e;
-}
+gsz_error gsz_spz_read(const char *path, gsz_scene *out, gsz_ply_stats *st) { return gsz_read_scene_file(path, gsz_spz_read_memory, out, st); }
