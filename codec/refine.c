@@ -154,8 +154,8 @@ static void adam(param *P, int t) {
 
 /* Renders of the input from the (scaled) views, cached losslessly for later visits: as unorm16 (error
  * 2^-17) in a zstd frame at level 1. A render is mostly smooth or flat background, so a frame is 4-18x
- * smaller than the image (playbot-small, biker, guitar), and compressing and expanding it costs a
- * twentieth of rendering it again. Stored bytes are capped at cache_max (a 24th of the input's floats,
+ * smaller than the image (playbot-small, biker, guitar), and compressing and expanding it cost a few
+ * percent of rendering it again. Stored bytes are capped at cache_max (a 24th of the input's floats,
  * at least CACHE_FLOOR), the views beyond it rendered again at each visit, so that many steps over
  * many training views do not set the encoder's peak memory; views not visited again are not kept.
  * Compressing and expanding use the target's own float buffer and transient zstd contexts, so that
