@@ -89,6 +89,8 @@ gsz_error gsz_splat_read_memory(const void *data, size_t size, const char *name,
 int gsz_path_is_spz(const char *path); /* the name ends in .spz (any case) */
 gsz_error gsz_spz_read(const char *path, gsz_scene *out, gsz_ply_stats *stats);
 gsz_error gsz_spz_read_memory(const void *data, size_t size, const char *name, gsz_scene *out, gsz_ply_stats *stats);
+/* Writes version 3 (gzip), as the reference writer quantises (temp file, then rename). */
+gsz_error gsz_spz_write(const char *path, const gsz_scene *scene);
 gsz_error gsz_splat_write(const char *path, const gsz_scene *scene);
 
 /* ---------------------------------------------------------------- cameras */

@@ -17,9 +17,9 @@ static const char *usage =
     "               [--codebook-geom K] [--sh-step S] [--vq-rate R] [--pos-bits B] [--exact F] [--level L]\n"
     "               [--prune-threshold T] [--views N] [--refine N] [--target-psnr DB]\n"
     "               [-j N] [-q] [--json]     (--views: generated significance views without --cameras; 24; balanced, small: 16 above 262,144 Gaussians)\n"
-    "  gsz decompress IN.gsz -o OUT.ply|OUT.splat [-j N] [-q] [--json]\n"
+    "  gsz decompress IN.gsz -o OUT.ply|OUT.splat|OUT.spz [-j N] [-q] [--json]\n"
     "  gsz info FILE [--json]\n"
-    "  gsz convert IN -o OUT.ply|OUT.splat [-j N] [-q]\n"
+    "  gsz convert IN -o OUT.ply|OUT.splat|OUT.spz [-j N] [-q]\n"
     "  gsz render SCENE -o OUT.png [--view I [--views N] | --cameras cameras.json --camera I] [--size WxH] [-j N]\n"
     "  gsz compare REF TEST [--views N] [--size WxH] [--cameras cameras.json] [--ref-cache DIR] [-j N] [--json]\n"
     "  gsz bench IN.ply [compress options] [--views N] [--size WxH] [--keep OUT.gsz] [--json]\n"
@@ -50,7 +50,7 @@ static int overwrites_input(const char *out, const char *in) {
 /* Commands that write a scene write .ply or .splat; a .gsz name would get a PLY under it. */
 static int scene_output_is_gsz(const char *out) {
     if (!gsz_path_has_suffix(out, ".gsz")) return 0;
-    fprintf(stderr, "gsz: error: %s: this command writes .ply or .splat; 'gsz compress' writes .gsz\n", out);
+    fprintf(stderr, "gsz: error: %s: this command writes .ply, .splat or .spz; 'gsz compress' writes .gsz\n", out);
     return 1;
 }
 
@@ -157,6 +157,7 @@ static gsz_error load(const char *path, gsz_scene *s, int threads, int quiet, gs
 
 /* A decoded or generated scene to PLY, or to .splat by its name (which keeps only the DC colour). */
 static gsz_error save(const char *path, const gsz_scene *s, int quiet) {
+    if (gsz_path_is_spz(path)) return gsz_spz_write(path, s);
     if (!gsz_path_is_splat(path)) return gsz_ply_write(path, s);
     if (s->sh_degree > 0 && !quiet)
         fprintf(stderr, "gsz: note: %s: .splat has no SH bands; degree %d written as degree 0\n", path, s->sh_degree);
@@ -672,7 +673,7 @@ static int cmd_bench(int argc, char **argv) {
 static int cmd_convert(int argc, char **argv) {
     args_t a;
     const char *in;
-    int r = parse_in_out(argc, argv, &a, &in, "convert needs IN and -o OUT.ply|OUT.splat");
+    int r = parse_in_out(argc, argv, &a, &in, "convert needs IN and -o OUT.ply|OUT.splat|OUT.spz");
     if (r) return r;
     if (scene_output_is_gsz(a.out)) return 1;
     gsz_scene s;

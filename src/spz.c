@@ -6,7 +6,9 @@
  * order. Versions 2 and 3 are one gzip stream of a 16-byte header and the arrays; version 4 is a 32-byte
  * header, a table of (stored, raw) sizes and one zstd frame per array. The format's axes are right, up,
  * back; a 3DGS PLY's right, down, front: reading turns the scene half a turn about x, as splat-transform
- * does (y and z negated, in the rotations too, and the SH coefficients odd in y and z). */
+ * does (y and z negated, in the rotations too, and the SH coefficients odd in y and z), and writing
+ * turns it back. Written as version 3, the one gzip stream every SPZ reader takes, quantised as the
+ * reference writer does (SH of degree 1 to 5 bits, higher degrees to 4). */
 #include "common.h"
 
 #include <string.h>
@@ -215,3 +217,106 @@ gsz_error gsz_spz_read_memory(const void *data, size_t size, const char *name, g
 }
 
 gsz_error gsz_spz_read(const char *path, gsz_scene *out, gsz_ply_stats *st) { return gsz_read_scene_file(path, gsz_spz_read_memory, out, st); }
+
+/* ---- writing (version 3) */
+
+static uint8_t level8(double v) { return v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)lrint(v); }
+
+/* An SH coefficient to 8 bits, on a grid of `bucket` levels (8: 5 bits, 16: 4 bits). */
+static uint8_t sh_level(float v, int bucket) {
+    long q = lrint((double)v * 128.0) + 128;
+    q = (q + bucket / 2) / bucket * bucket;
+    return (uint8_t)GSZ_CLAMP(q, 0, 255);
+}
+
+/* A unit quaternion (x, y, z, w) as the smallest three: the largest component's index in the top 2
+ * bits, made positive (q and -q are one rotation), the others from x up, each a sign and 9 bits. */
+static uint32_t pack_st3(const float xyzw[4]) {
+    int big = 0;
+    for (int i = 1; i < 4; i++)
+        if (fabsf(xyzw[i]) > fabsf(xyzw[big])) big = i;
+    float sign = xyzw[big] < 0 ? -1.0f : 1.0f;
+    uint32_t c = 0;
+    for (int i = 0; i < 4; i++) {
+        if (i == big) continue;
+        float v = sign * xyzw[i];
+        long mag = lrint(fabs((double)v) / 0.70710678118654752 * 511.0);
+        c = c << 10 | (v < 0 ? 1u << 9 : 0u) | (uint32_t)GSZ_MIN(mag, 511L);
+    }
+    return c | (uint32_t)big << 30;
+}
+
+gsz_error gsz_spz_write(const char *path, const gsz_scene *sc) {
+    size_t n = sc->count, nsh = (size_t)gsz_shRestCount(sc->sh_degree) * 3;
+    if (n == 0 || n > UINT32_MAX) return gsz_fail(GSZ_ERROR_argument, "%s: a .spz holds 1 to 2^32 - 1 Gaussians, not %zu", path, n);
+    /* the most fractional bits (at most 12, the reference writer's) that keep every coordinate in 24 bits */
+    double ext = 0;
+    for (size_t i = 0; i < 3 * n; i++) ext = GSZ_MAX(ext, fabs((double)sc->pos[i]));
+    int frac = 12;
+    while (frac > 0 && ext * (double)(1 << frac) > 8388607.0) frac--;
+    size_t per = 9 + 1 + 3 + 3 + 4 + nsh, total = 16 + n * per;
+    uint8_t *b = malloc(total);
+    if (!b) return gsz_fail(GSZ_ERROR_memory, "%s: out of memory", path);
+    uint32_t head[3] = {SPZ_MAGIC, 3, (uint32_t)n};
+    for (int i = 0; i < 12; i++) b[i] = (uint8_t)(head[i / 4] >> (8 * (i % 4)));
+    b[12] = (uint8_t)sc->sh_degree;
+    b[13] = (uint8_t)frac;
+    b[14] = b[15] = 0;
+    uint8_t *pos = b + 16, *alpha = pos + 9 * n, *col = alpha + n, *scl = col + 3 * n, *rot = scl + 3 * n, *sh = rot + 4 * n;
+    for (size_t i = 0; i < n; i++) {
+        for (int k = 0; k < 3; k++) {
+            double x = (double)sc->pos[3 * i + (size_t)k] * (k ? -1.0 : 1.0); /* down, front -> up, back */
+            long v = GSZ_CLAMP(lrint(x * (double)(1 << frac)), -8388608L, 8388607L);
+            for (int j = 0; j < 3; j++) pos[9 * i + 3 * (size_t)k + (size_t)j] = (uint8_t)((uint32_t)v >> (8 * j));
+            col[3 * i + (size_t)k] = level8(((double)sc->sh_dc[3 * i + (size_t)k] * 0.15 + 0.5) * 255.0);
+            scl[3 * i + (size_t)k] = level8(((double)sc->scale[3 * i + (size_t)k] + 10.0) * 16.0);
+        }
+        alpha[i] = level8(255.0 / (1.0 + exp(-(double)sc->opacity[i])));
+        const float *q = sc->rot + 4 * i; /* w, x, y, z; the half turn negates y and z */
+        double len = sqrt((double)q[0] * q[0] + (double)q[1] * q[1] + (double)q[2] * q[2] + (double)q[3] * q[3]);
+        float xyzw[4] = {0, 0, 0, 1};
+        if (len > 0) {
+            xyzw[0] = (float)(q[1] / len);
+            xyzw[1] = (float)(-q[2] / len);
+            xyzw[2] = (float)(-q[3] / len);
+            xyzw[3] = (float)(q[0] / len);
+        }
+        uint32_t c = pack_st3(xyzw);
+        for (int j = 0; j < 4; j++) rot[4 * i + (size_t)j] = (uint8_t)(c >> (8 * j));
+        for (size_t k = 0; k < nsh; k++) {
+            float v = sc->sh_rest[nsh * i + k];
+            sh[nsh * i + k] = sh_level(odd_yz[k / 3] ? -v : v, k / 3 < 3 ? 8 : 16);
+        }
+    }
+    /* gzip through zlib, fed in pieces of at most 1 GB (its counts are 32-bit) */
+    gsz_outfile o;
+    gsz_error e = gsz_outfile_open(&o, path);
+    if (e) { free(b); return e; }
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+        free(b);
+        gsz_outfile_abort(&o);
+        return gsz_fail(GSZ_ERROR_memory, "%s: out of memory", path);
+    }
+    uint8_t chunk[1 << 16];
+    size_t in = 0;
+    int r = Z_OK;
+    while (!e && r != Z_STREAM_END) {
+        if (!z.avail_in && in < total) {
+            z.next_in = b + in;
+            z.avail_in = (uInt)GSZ_MIN(total - in, (size_t)1 << 30);
+            in += z.avail_in;
+        }
+        z.next_out = chunk;
+        z.avail_out = sizeof chunk;
+        r = deflate(&z, in == total ? Z_FINISH : Z_NO_FLUSH);
+        if (r == Z_STREAM_ERROR) { e = gsz_fail(GSZ_ERROR_memory, "%s: gzip failed", path); break; }
+        size_t have = sizeof chunk - z.avail_out;
+        if (have && fwrite(chunk, 1, have, o.f) != have) e = gsz_fail(GSZ_ERROR_io, "%s: write failed", path);
+    }
+    deflateEnd(&z);
+    free(b);
+    if (e) { gsz_outfile_abort(&o); return e; }
+    return gsz_outfile_commit(&o);
+}
