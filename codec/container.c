@@ -6,13 +6,10 @@
 #include <xxhash.h>
 
 static void put16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
 static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
 static uint32_t get16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
-static uint32_t get32(const uint8_t *p) { return get16(p) | get16(p + 2) << 16; }
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
-static void putf(uint8_t *p, float f) { uint32_t u; memcpy(&u, &f, 4); put32(p, u); }
-static float getf(const uint8_t *p) { uint32_t u = get32(p); float f; memcpy(&f, &u, 4); return f; }
+static void putf(uint8_t *p, float f) { uint32_t u; memcpy(&u, &f, 4); gsz_put_le32(p, u); }
+static float getf(const uint8_t *p) { uint32_t u = gsz_le32(p); float f; memcpy(&f, &u, 4); return f; }
 
 const char *gsz_section_name(uint32_t t) {
     static const char *names[] = {"?", "position", "opacity", "scale.codebook", "scale.index", "rotation.codebook",
@@ -38,7 +35,7 @@ gsz_error gsz_container_write(const gsz_container *c, uint8_t **out, size_t *out
     memcpy(p, GSZ_MAGIC, 8);
     put16(p + 8, GSZ_FORMAT_VERSION);
     put16(p + 10, GSZ_HEADER_SIZE);
-    put32(p + 12, c->h.flags);
+    gsz_put_le32(p + 12, c->h.flags);
     put64(p + 16, c->h.count);
     p[24] = c->h.sh_degree;
     p[25] = c->h.pos_bits;
@@ -48,8 +45,8 @@ gsz_error gsz_container_write(const gsz_container *c, uint8_t **out, size_t *out
     uint8_t *e = p + GSZ_HEADER_SIZE, *pay = e + GSZ_SECTION_ENTRY_SIZE * c->n;
     for (size_t i = 0; i < c->n; i++, e += GSZ_SECTION_ENTRY_SIZE) {
         const gsz_section *s = &c->s[i];
-        put32(e, s->type);
-        put32(e + 4, s->flags);
+        gsz_put_le32(e, s->type);
+        gsz_put_le32(e + 4, s->flags);
         e[8] = s->transform;
         e[9] = s->width;
         put64(e + 16, s->elements);
@@ -78,8 +75,8 @@ gsz_error gsz_container_read(const void *data, size_t size, gsz_container *c) {
     uint32_t version = get16(p + 8);
     if (version != GSZ_FORMAT_VERSION) return gsz_fail(GSZ_ERROR_unsupported, ".gsz format version %u (this build reads %d)", version, GSZ_FORMAT_VERSION);
     if (get16(p + 10) != GSZ_HEADER_SIZE) return gsz_fail(GSZ_ERROR_corrupt, "bad header size");
-    c->h.flags = get32(p + 12);
-    c->h.count = get64(p + 16);
+    c->h.flags = gsz_le32(p + 12);
+    c->h.count = gsz_le64(p + 16);
     c->h.sh_degree = p[24];
     c->h.pos_bits = p[25];
     size_t n = get16(p + 26);
@@ -95,7 +92,7 @@ gsz_error gsz_container_read(const void *data, size_t size, gsz_container *c) {
     uint64_t h = XXH64_digest(st);
     XXH64_freeState(st);
 #ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
-    if (h != get64(p + 56)) return gsz_fail(GSZ_ERROR_checksum, "header checksum mismatch (file damaged)");
+    if (h != gsz_le64(p + 56)) return gsz_fail(GSZ_ERROR_checksum, "header checksum mismatch (file damaged)");
 #else
     (void)h;
 #endif
@@ -111,16 +108,16 @@ gsz_error gsz_container_read(const void *data, size_t size, gsz_container *c) {
     uint64_t left = size - (size_t)(pay - p);
     for (size_t i = 0; i < n; i++, e += GSZ_SECTION_ENTRY_SIZE) {
         gsz_section *s = &c->s[c->n];
-        s->type = get32(e);
-        s->flags = get32(e + 4);
+        s->type = gsz_le32(e);
+        s->flags = gsz_le32(e + 4);
         s->transform = e[8];
         s->width = e[9];
-        s->elements = get64(e + 16);
-        s->stored_size = get64(e + 24);
+        s->elements = gsz_le64(e + 16);
+        s->stored_size = gsz_le64(e + 24);
         if (s->stored_size > left) return gsz_fail(GSZ_ERROR_corrupt, "section %zu (%s) runs past the end of the file", i, gsz_section_name(s->type));
         s->payload = pay;
 #ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
-        if (XXH64(pay, (size_t)s->stored_size, 0) != get64(e + 32))
+        if (XXH64(pay, (size_t)s->stored_size, 0) != gsz_le64(e + 32))
             return gsz_fail(GSZ_ERROR_checksum, "section %zu (%s) checksum mismatch (file damaged)", i, gsz_section_name(s->type));
 #endif
         pay += s->stored_size;

@@ -98,6 +98,16 @@ static inline uint32_t gsz_float_sort_key(float f) {
     return (v.u & 0x80000000u) ? ~v.u : (v.u | 0x80000000u);
 }
 
+/* Little-endian loads and stores of the file formats (.gsz, .splat, .spz). */
+static inline uint32_t gsz_le32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+static inline uint64_t gsz_le64(const uint8_t *p) { return (uint64_t)gsz_le32(p) | (uint64_t)gsz_le32(p + 4) << 32; }
+static inline void gsz_put_le32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+/* v rounded and clamped to an 8-bit level (the .splat and .spz writers). */
+static inline uint8_t gsz_level8(double v) { return v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)lrint(v); }
+/* The opacity logit of an 8-bit level a = 255 sigmoid(logit) (.splat, .spz): levels 0 and 255 (opacity 0
+ * and 1 to the format's precision) become -20 and +20, the values the PLY reader gives infinite logits. */
+static inline float gsz_logit_level8(uint8_t a) { return a == 0 ? -20.0f : a == 255 ? 20.0f : (float)log((a / 255.0) / (1.0 - a / 255.0)); }
+
 /* Normalised quaternion rotation matrix (row-major) from w,x,y,z. */
 void gsz_quat_to_mat(const float q[4], float m[9]);
 

@@ -17,7 +17,7 @@
 int gsz_path_is_splat(const char *path) { return gsz_path_has_suffix(path, ".splat"); }
 
 static float f32_le(const uint8_t *p) {
-    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    uint32_t u = gsz_le32(p);
     float f;
     memcpy(&f, &u, 4);
     return f;
@@ -26,17 +26,9 @@ static float f32_le(const uint8_t *p) {
 static void put_f32_le(uint8_t *p, float f) {
     uint32_t u;
     memcpy(&u, &f, 4);
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(u >> (8 * i));
+    gsz_put_le32(p, u);
 }
 
-/* The opacity logit of level a: levels 0 and 255 (opacity 0 and 1 to the format's precision) become
- * -20 and +20, the values the PLY reader gives infinite logits. */
-static float opacity_of(uint8_t a) {
-    if (a == 0) return -20.0f;
-    if (a == 255) return 20.0f;
-    double p = a / 255.0;
-    return (float)log(p / (1.0 - p));
-}
 
 gsz_error gsz_splat_read_memory(const void *data, size_t size, const char *name, gsz_scene *out, gsz_ply_stats *st) {
     memset(out, 0, sizeof *out);
@@ -74,7 +66,7 @@ gsz_error gsz_splat_read_memory(const void *data, size_t size, const char *name,
         memcpy(out->scale + 3 * j, l, sizeof l);
         memcpy(out->rot + 4 * j, q, sizeof q);
         for (int c = 0; c < 3; c++) out->sh_dc[3 * j + (size_t)c] = (b[24 + c] / 255.0f - 0.5f) / GSZ_SH_C0;
-        out->opacity[j] = opacity_of(b[27]);
+        out->opacity[j] = gsz_logit_level8(b[27]);
         j++;
     }
     out->count = j;
@@ -83,10 +75,6 @@ gsz_error gsz_splat_read_memory(const void *data, size_t size, const char *name,
 }
 
 gsz_error gsz_splat_read(const char *path, gsz_scene *out, gsz_ply_stats *st) { return gsz_read_scene_file(path, gsz_splat_read_memory, out, st); }
-
-static uint8_t level(double v) { /* v in level units, rounded and clamped to 0..255 */
-    return v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)lrint(v);
-}
 
 /* The write order: volume x opacity descending, ties in scene order. NULL on failure. */
 static uint32_t *importance_order(const gsz_scene *sc) {
@@ -119,12 +107,12 @@ gsz_error gsz_splat_write(const char *path, const gsz_scene *sc) {
                 put_f32_le(r + 4 * k, sc->pos[3 * g + (size_t)k]);
                 float sv = expf(sc->scale[3 * g + (size_t)k]); /* kept positive and finite, so that it reads back */
                 put_f32_le(r + 12 + 4 * k, sv > FLT_MAX ? FLT_MAX : sv < FLT_MIN ? FLT_MIN : sv);
-                r[24 + k] = level((0.5 + GSZ_SH_C0 * (double)sc->sh_dc[3 * g + (size_t)k]) * 255.0);
+                r[24 + k] = gsz_level8((0.5 + GSZ_SH_C0 * (double)sc->sh_dc[3 * g + (size_t)k]) * 255.0);
             }
-            r[27] = level(255.0 / (1.0 + exp(-(double)sc->opacity[g])));
+            r[27] = gsz_level8(255.0 / (1.0 + exp(-(double)sc->opacity[g])));
             const float *q = sc->rot + 4 * g;
             double len = sqrt((double)q[0] * q[0] + (double)q[1] * q[1] + (double)q[2] * q[2] + (double)q[3] * q[3]);
-            for (int k = 0; k < 4; k++) r[28 + k] = len > 0 ? level(q[k] / len * 128.0 + 128.0) : (k == 0 ? 255 : 128);
+            for (int k = 0; k < 4; k++) r[28 + k] = len > 0 ? gsz_level8(q[k] / len * 128.0 + 128.0) : (k == 0 ? 255 : 128);
         }
         if (fwrite(buf, SPLAT_BYTES, n, o.f) != n) {
             free(buf);

@@ -20,8 +20,6 @@ enum { SPZ_ARRAYS = 6, SPZ_PER_BYTE = 64 };
 
 int gsz_path_is_spz(const char *path) { return gsz_path_has_suffix(path, ".spz"); }
 
-static uint32_t u32_le(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-static uint64_t u64_le(const uint8_t *p) { return (uint64_t)u32_le(p) | (uint64_t)u32_le(p + 4) << 32; }
 
 typedef struct {
     uint32_t version, n;
@@ -32,9 +30,9 @@ typedef struct {
 
 /* The header's fields checked and the arrays' sizes; bytes: the file's (bounds the count). */
 static gsz_error layout(const uint8_t *h, size_t bytes, const char *name, spz_layout *L) {
-    if (u32_le(h) != SPZ_MAGIC) return gsz_fail(GSZ_ERROR_format, "%s: not a .spz file (no NGSP magic)", name);
-    L->version = u32_le(h + 4);
-    L->n = u32_le(h + 8);
+    if (gsz_le32(h) != SPZ_MAGIC) return gsz_fail(GSZ_ERROR_format, "%s: not a .spz file (no NGSP magic)", name);
+    L->version = gsz_le32(h + 4);
+    L->n = gsz_le32(h + 8);
     L->degree = h[12];
     L->frac = h[13];
     if (L->version < 2 || L->version > 4)
@@ -120,7 +118,7 @@ static gsz_error unzstd_all(const uint8_t *data, size_t size, const char *name, 
     gsz_error e = layout(data, size, name, L);
     if (e) return e;
     int streams = data[15];
-    uint64_t toc = u32_le(data + 16);
+    uint64_t toc = gsz_le32(data + 16);
     if (streams < SPZ_ARRAYS - 1 || streams > SPZ_ARRAYS || toc < 32 || toc > size || (uint64_t)streams * 16 > size - toc)
         return gsz_fail(GSZ_ERROR_format, "%s: bad stream table (%d streams at offset %llu)", name, streams, (unsigned long long)toc);
     uint8_t *b = malloc(L->total ? L->total : 1);
@@ -132,7 +130,7 @@ static gsz_error unzstd_all(const uint8_t *data, size_t size, const char *name, 
             if (L->size[a]) e = gsz_fail(GSZ_ERROR_format, "%s: no SH stream for degree %d", name, L->degree);
             break;
         }
-        uint64_t stored = u64_le(data + toc + 16 * (uint64_t)a), rawsz = u64_le(data + toc + 16 * (uint64_t)a + 8);
+        uint64_t stored = gsz_le64(data + toc + 16 * (uint64_t)a), rawsz = gsz_le64(data + toc + 16 * (uint64_t)a + 8);
         if (rawsz != L->size[a]) { e = gsz_fail(GSZ_ERROR_format, "%s: stream %d holds %llu bytes, %zu expected", name, a, (unsigned long long)rawsz, L->size[a]); break; }
         if (stored > size - at) { e = gsz_fail(GSZ_ERROR_format, "%s: stream %d runs past the end of the file", name, a); break; }
         if (rawsz) {
@@ -178,7 +176,7 @@ gsz_error gsz_spz_read_memory(const void *data, size_t size, const char *name, g
     if (size >= 2 && d[0] == 0x1f && d[1] == 0x8b) {
         if ((e = inflate_all(d, size, name, &L, &raw))) return e;
         b = raw;
-    } else if (size >= 8 && u32_le(d) == SPZ_MAGIC && u32_le(d + 4) >= 4) {
+    } else if (size >= 8 && gsz_le32(d) == SPZ_MAGIC && gsz_le32(d + 4) >= 4) {
         if ((e = unzstd_all(d, size, name, &L, &raw))) return e;
         b = raw;
     } else return gsz_fail(GSZ_ERROR_format, "%s: not a .spz file (neither gzip nor an NGSP version 4 header)", name);
@@ -195,15 +193,13 @@ gsz_error gsz_spz_read_memory(const void *data, size_t size, const char *name, g
             out->sh_dc[3 * i + (size_t)k] = ((float)col[3 * i + (size_t)k] / 255.0f - 0.5f) / 0.15f;
             out->scale[3 * i + (size_t)k] = (float)scl[3 * i + (size_t)k] / 16.0f - 10.0f;
         }
-        /* levels 0 and 255 as the PLY reader takes infinite logits */
-        uint8_t a = alpha[i];
-        out->opacity[i] = a == 0 ? -20.0f : a == 255 ? 20.0f : (float)log((a / 255.0) / (1.0 - a / 255.0));
+        out->opacity[i] = gsz_logit_level8(alpha[i]);
         float *q = out->rot + 4 * i;
         if (L.version == 2) {
             float x = rot[3 * i] / 127.5f - 1.0f, y = rot[3 * i + 1] / 127.5f - 1.0f, z = rot[3 * i + 2] / 127.5f - 1.0f;
             q[0] = sqrtf(GSZ_MAX(0.0f, 1.0f - x * x - y * y - z * z));
             q[1] = x; q[2] = y; q[3] = z;
-        } else rotation_st3(u32_le(rot + 4 * i), q);
+        } else rotation_st3(gsz_le32(rot + 4 * i), q);
         q[2] = -q[2]; /* the half turn about x: (w, x, y, z) -> (w, x, -y, -z) */
         q[3] = -q[3];
         for (size_t k = 0; k < nsh; k++) {
@@ -219,8 +215,6 @@ gsz_error gsz_spz_read_memory(const void *data, size_t size, const char *name, g
 gsz_error gsz_spz_read(const char *path, gsz_scene *out, gsz_ply_stats *st) { return gsz_read_scene_file(path, gsz_spz_read_memory, out, st); }
 
 /* ---- writing (version 3) */
-
-static uint8_t level8(double v) { return v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)lrint(v); }
 
 /* An SH coefficient to 8 bits, on a grid of `bucket` levels (8: 5 bits, 16: 4 bits). */
 static uint8_t sh_level(float v, int bucket) {
@@ -257,8 +251,9 @@ gsz_error gsz_spz_write(const char *path, const gsz_scene *sc) {
     size_t per = 9 + 1 + 3 + 3 + 4 + nsh, total = 16 + n * per;
     uint8_t *b = malloc(total);
     if (!b) return gsz_fail(GSZ_ERROR_memory, "%s: out of memory", path);
-    uint32_t head[3] = {SPZ_MAGIC, 3, (uint32_t)n};
-    for (int i = 0; i < 12; i++) b[i] = (uint8_t)(head[i / 4] >> (8 * (i % 4)));
+    gsz_put_le32(b, SPZ_MAGIC);
+    gsz_put_le32(b + 4, 3);
+    gsz_put_le32(b + 8, (uint32_t)n);
     b[12] = (uint8_t)sc->sh_degree;
     b[13] = (uint8_t)frac;
     b[14] = b[15] = 0;
@@ -268,10 +263,10 @@ gsz_error gsz_spz_write(const char *path, const gsz_scene *sc) {
             double x = (double)sc->pos[3 * i + (size_t)k] * (k ? -1.0 : 1.0); /* down, front -> up, back */
             long v = GSZ_CLAMP(lrint(x * (double)(1 << frac)), -8388608L, 8388607L);
             for (int j = 0; j < 3; j++) pos[9 * i + 3 * (size_t)k + (size_t)j] = (uint8_t)((uint32_t)v >> (8 * j));
-            col[3 * i + (size_t)k] = level8(((double)sc->sh_dc[3 * i + (size_t)k] * 0.15 + 0.5) * 255.0);
-            scl[3 * i + (size_t)k] = level8(((double)sc->scale[3 * i + (size_t)k] + 10.0) * 16.0);
+            col[3 * i + (size_t)k] = gsz_level8(((double)sc->sh_dc[3 * i + (size_t)k] * 0.15 + 0.5) * 255.0);
+            scl[3 * i + (size_t)k] = gsz_level8(((double)sc->scale[3 * i + (size_t)k] + 10.0) * 16.0);
         }
-        alpha[i] = level8(255.0 / (1.0 + exp(-(double)sc->opacity[i])));
+        alpha[i] = gsz_level8(255.0 / (1.0 + exp(-(double)sc->opacity[i])));
         const float *q = sc->rot + 4 * i; /* w, x, y, z; the half turn negates y and z */
         double len = sqrt((double)q[0] * q[0] + (double)q[1] * q[1] + (double)q[2] * q[2] + (double)q[3] * q[3]);
         float xyzw[4] = {0, 0, 0, 1};
@@ -281,8 +276,7 @@ gsz_error gsz_spz_write(const char *path, const gsz_scene *sc) {
             xyzw[2] = (float)(-q[3] / len);
             xyzw[3] = (float)(q[0] / len);
         }
-        uint32_t c = pack_st3(xyzw);
-        for (int j = 0; j < 4; j++) rot[4 * i + (size_t)j] = (uint8_t)(c >> (8 * j));
+        gsz_put_le32(rot + 4 * i, pack_st3(xyzw));
         for (size_t k = 0; k < nsh; k++) {
             float v = sc->sh_rest[nsh * i + k];
             sh[nsh * i + k] = sh_level(odd_yz[k / 3] ? -v : v, k / 3 < 3 ? 8 : 16);
