@@ -50,62 +50,66 @@ static gsz_error layout(const uint8_t *h, size_t bytes, const char *name, spz_la
     return GSZ_OK;
 }
 
-/* Versions 2 and 3: the gzip stream into *raw (the arrays after the 16-byte header). zlib counts in
- * 32 bits, so input and output go in pieces of at most 1 GB. */
+/* A gzip stream inflated in pieces: zlib counts in 32 bits, so input and output go at most 1 GB at a time. */
+typedef struct {
+    z_stream z;
+    const uint8_t *data;
+    size_t size, in; /* the input, and how much of it was handed to zlib */
+} gunzip;
+
+/* Up to want bytes into dst (*got of them); zlib's last result (Z_OK where want was reached). */
+static int gunzip_into(gunzip *g, uint8_t *dst, size_t want, size_t *got) {
+    const size_t piece = (size_t)1 << 30;
+    int r = Z_OK;
+    *got = 0;
+    while (*got < want && r == Z_OK) {
+        if (!g->z.avail_in && g->in < g->size) {
+            g->z.next_in = (Bytef *)(uintptr_t)(g->data + g->in);
+            g->z.avail_in = (uInt)GSZ_MIN(piece, g->size - g->in);
+            g->in += g->z.avail_in;
+        }
+        g->z.next_out = dst + *got;
+        g->z.avail_out = (uInt)GSZ_MIN(piece, want - *got);
+        uInt before = g->z.avail_out;
+        r = inflate(&g->z, Z_NO_FLUSH);
+        *got += before - g->z.avail_out;
+        if (r == Z_BUF_ERROR && g->in < g->size) r = Z_OK; /* the piece is used up, not the input */
+    }
+    return r;
+}
+
+/* Versions 2 and 3: the gzip stream into *raw (the arrays after the 16-byte header), which must end
+ * exactly there. */
 static gsz_error inflate_all(const uint8_t *data, size_t size, const char *name, spz_layout *L, uint8_t **raw) {
     *raw = NULL;
-    z_stream z;
-    memset(&z, 0, sizeof z);
-    if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) return gsz_fail(GSZ_ERROR_memory, "%s: out of memory", name);
-    const size_t piece = (size_t)1 << 30;
-    size_t in = 0, got = 0;
-    uint8_t head[16], *b = NULL, *dst = head;
-    size_t want = sizeof head; /* the header first, then the arrays it sizes */
-    int r = Z_OK;
+    gunzip g;
+    memset(&g, 0, sizeof g);
+    g.data = data;
+    g.size = size;
+    if (inflateInit2(&g.z, 16 + MAX_WBITS) != Z_OK) return gsz_fail(GSZ_ERROR_memory, "%s: out of memory", name);
+    uint8_t head[16], *b = NULL, extra;
+    size_t got;
     gsz_error e = GSZ_OK;
-    while (!e) {
-        if (!z.avail_in && in < size) {
-            z.next_in = (Bytef *)(uintptr_t)(data + in);
-            z.avail_in = (uInt)GSZ_MIN(piece, size - in);
-            in += z.avail_in;
-        }
-        z.next_out = dst + got;
-        z.avail_out = (uInt)GSZ_MIN(piece, want - got);
-        size_t before = z.avail_out;
-        r = want > got ? inflate(&z, Z_NO_FLUSH) : Z_OK;
-        got += before - z.avail_out;
-        if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR) { e = gsz_fail(GSZ_ERROR_format, "%s: corrupt gzip stream", name); break; }
-        if (got == want && dst == head) { /* the header: now the arrays' size is known */
-            if ((e = layout(head, size, name, L))) break;
-            if (L->version == 4) { e = gsz_fail(GSZ_ERROR_format, "%s: version 4 inside gzip (version 4 is not gzipped)", name); break; }
-            if (!(b = malloc(L->total))) { e = gsz_fail(GSZ_ERROR_memory, "%s: out of memory for %u Gaussians", name, L->n); break; }
-            dst = b;
-            want = L->total;
-            got = 0;
-            if (r != Z_STREAM_END) continue;
-        }
-        if (r == Z_STREAM_END || (r == Z_BUF_ERROR && !z.avail_in && in == size)) {
-            if (got < want || dst == head) e = gsz_fail(GSZ_ERROR_format, "%s: gzip stream ends early (%zu of %zu bytes of arrays)", name, dst == head ? 0 : got, dst == head ? 0 : want);
-            else if (r != Z_STREAM_END) e = gsz_fail(GSZ_ERROR_format, "%s: gzip stream cut short", name);
-            else if (z.avail_in || in < size) e = gsz_fail(GSZ_ERROR_format, "%s: data after the gzip stream", name);
-            break;
-        }
-        if (got == want) { /* every array read: the stream must end here */
-            uint8_t extra;
-            z.next_out = &extra;
-            z.avail_out = 1;
-            if (!z.avail_in && in < size) {
-                z.next_in = (Bytef *)(uintptr_t)(data + in);
-                z.avail_in = (uInt)GSZ_MIN(piece, size - in);
-                in += z.avail_in;
-            }
-            r = inflate(&z, Z_NO_FLUSH);
-            if (r != Z_STREAM_END || z.avail_out == 0) e = gsz_fail(GSZ_ERROR_format, "%s: gzip stream longer than its header says", name);
-            else if (z.avail_in || in < size) e = gsz_fail(GSZ_ERROR_format, "%s: data after the gzip stream", name);
-            break;
-        }
+    int r = gunzip_into(&g, head, sizeof head, &got);
+    if (got < sizeof head)
+        e = gsz_fail(GSZ_ERROR_format, "%s: gzip stream %s before the .spz header's end", name, r == Z_STREAM_END || r == Z_BUF_ERROR ? "ends" : "corrupt");
+    else if (!(e = layout(head, size, name, L))) {
+        if (L->version == 4) e = gsz_fail(GSZ_ERROR_format, "%s: version 4 inside gzip (version 4 is not gzipped)", name);
+        else if (!(b = malloc(L->total))) e = gsz_fail(GSZ_ERROR_memory, "%s: out of memory for %u Gaussians", name, L->n);
     }
-    inflateEnd(&z);
+    if (!e) {
+        if (r == Z_OK) r = gunzip_into(&g, b, L->total, &got);
+        else got = 0; /* the stream ended with the header */
+        if (got < L->total)
+            e = gsz_fail(GSZ_ERROR_format, r == Z_STREAM_END || r == Z_BUF_ERROR ? "%s: gzip stream ends early (%zu of %zu bytes of arrays)" : "%s: corrupt gzip stream (%zu of %zu bytes of arrays)", name, got, L->total);
+    }
+    if (!e && r == Z_OK) { /* every array read: the stream must end here */
+        r = gunzip_into(&g, &extra, 1, &got);
+        if (got) e = gsz_fail(GSZ_ERROR_format, "%s: gzip stream longer than its header says", name);
+        else if (r != Z_STREAM_END) e = gsz_fail(GSZ_ERROR_format, "%s: gzip stream %s", name, r == Z_BUF_ERROR ? "cut short" : "corrupt");
+    }
+    if (!e && (g.z.avail_in || g.in < size)) e = gsz_fail(GSZ_ERROR_format, "%s: data after the gzip stream", name);
+    inflateEnd(&g.z);
     if (e) { free(b); return e; }
     *raw = b;
     return GSZ_OK;
@@ -171,17 +175,14 @@ gsz_error gsz_spz_read_memory(const void *data, size_t size, const char *name, g
     if (st) memset(st, 0, sizeof *st);
     const uint8_t *d = data;
     spz_layout L;
-    uint8_t *raw = NULL, *b;
+    uint8_t *raw = NULL; /* the arrays, one after another */
     gsz_error e;
-    if (size >= 2 && d[0] == 0x1f && d[1] == 0x8b) {
-        if ((e = inflate_all(d, size, name, &L, &raw))) return e;
-        b = raw;
-    } else if (size >= 8 && gsz_le32(d) == SPZ_MAGIC && gsz_le32(d + 4) >= 4) {
-        if ((e = unzstd_all(d, size, name, &L, &raw))) return e;
-        b = raw;
-    } else return gsz_fail(GSZ_ERROR_format, "%s: not a .spz file (neither gzip nor an NGSP version 4 header)", name);
+    if (size >= 2 && d[0] == 0x1f && d[1] == 0x8b) e = inflate_all(d, size, name, &L, &raw);
+    else if (size >= 8 && gsz_le32(d) == SPZ_MAGIC && gsz_le32(d + 4) >= 4) e = unzstd_all(d, size, name, &L, &raw);
+    else e = gsz_fail(GSZ_ERROR_format, "%s: not a .spz file (neither gzip nor an NGSP version 4 header)", name);
+    if (e) return e;
     if ((e = gsz_scene_alloc(out, L.n, L.degree))) { free(raw); return gsz_fail(e, "%s: %s", name, gsz_getErrorDetail()); }
-    const uint8_t *pos = b, *alpha = pos + L.size[0], *col = alpha + L.size[1], *scl = col + L.size[2], *rot = scl + L.size[3], *sh = rot + L.size[4];
+    const uint8_t *pos = raw, *alpha = pos + L.size[0], *col = alpha + L.size[1], *scl = col + L.size[2], *rot = scl + L.size[3], *sh = rot + L.size[4];
     size_t n = L.n, nsh = (size_t)gsz_shRestCount(L.degree) * 3;
     float unit = ldexpf(1.0f, -L.frac);
     for (size_t i = 0; i < n; i++) {
