@@ -186,7 +186,8 @@ static gsz_error get_cameras(const args_t *a, const gsz_scene *ref, int default_
 }
 
 /* Loads the compress options' cameras (training views) when given. */
-static gsz_error compress_scene(const args_t *a, const gsz_scene *s, gsz_progress *pg, void **out, size_t *size, gsz_compress_stats *st) {
+/* Compresses scene s read from in; an error of the codec names in (the cameras' name their file). */
+static gsz_error compress_scene(const args_t *a, const char *in, const gsz_scene *s, gsz_progress *pg, void **out, size_t *size, gsz_compress_stats *st) {
     gsz_compress_options co = a->co;
     gsz_camera *cams = NULL;
     size_t n = 0;
@@ -201,7 +202,7 @@ static gsz_error compress_scene(const args_t *a, const gsz_scene *s, gsz_progres
     gsz_error e = gsz_compress(s, &co, out, size, st);
     gsz_progress_done(pg);
     free(cams);
-    return e;
+    return e ? gsz_fail(e, "%s: %s", in, gsz_getErrorDetail()) : GSZ_OK;
 }
 
 static void print_compress_stats(FILE *f, const char *in, const char *out, size_t in_bytes, const gsz_ply_stats *ps, const gsz_compress_stats *st, double secs, int json) {
@@ -258,10 +259,8 @@ static int cmd_compress(int argc, char **argv) {
     void *data;
     size_t size;
     gsz_compress_stats st;
-    e = compress_scene(&a, &s, &pg, &data, &size, &st);
+    e = compress_scene(&a, in, &s, &pg, &data, &size, &st);
     gsz_scene_free(&s);
-    const char *d = gsz_getErrorDetail(); /* name the scene, unless the error names a file already */
-    if (e && strncmp(d, in, strlen(in)) && !(a.cameras && !strncmp(d, a.cameras, strlen(a.cameras)))) gsz_fail(e, "%s: %s", in, d);
     if (e) return die(e);
     e = gsz_write_file(a.out, data, size);
     free(data);
@@ -627,7 +626,7 @@ static int cmd_bench(int argc, char **argv) {
     gsz_compress_stats st;
     t0 = gsz_now();
     /* bench compares against generated views; --cameras feeds significance only */
-    e = compress_scene(&a, &s, &pg, &data, &size, &st);
+    e = compress_scene(&a, pos[0], &s, &pg, &data, &size, &st);
     double t_enc = gsz_now() - t0;
     if (e) { gsz_scene_free(&s); return die(e); }
     if (a.keep && (e = gsz_write_file(a.keep, data, size))) { free(data); gsz_scene_free(&s); return die(e); }
