@@ -4,12 +4,13 @@
 #include <cjson/cJSON.h>
 #include <string.h>
 
-static int json_num(const cJSON *o, const char *key, double *v) {
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
+/* A finite number: 1 and *v, else 0. */
+static int json_finite(const cJSON *it, double *v) {
     if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble)) return 0;
     *v = it->valuedouble;
     return 1;
 }
+static int json_num(const cJSON *o, const char *key, double *v) { return json_finite(cJSON_GetObjectItemCaseSensitive(o, key), v); }
 
 /* Fills R (world->camera) and t from a camera centre and a camera->world rotation (columns = camera axes). */
 static void set_pose(gsz_camera *c, const double c2w[9], const double center[3]) {
@@ -58,16 +59,11 @@ gsz_error gsz_cameras_read_memory(const void *data, size_t size, const char *pat
         if (!bad && (!cJSON_IsArray(r) || cJSON_GetArraySize(r) != 3)) bad = "rotation";
         for (int k = 0; !bad && k < 3; k++) {
             const cJSON *pk = cJSON_GetArrayItem(p, k), *rk = cJSON_GetArrayItem(r, k);
-            if (!cJSON_IsNumber(pk) || !cJSON_IsArray(rk) || cJSON_GetArraySize(rk) != 3) { bad = k ? "rotation" : "position"; break; }
-            pos[k] = pk->valuedouble;
-            for (int m = 0; m < 3; m++) {
-                const cJSON *v = cJSON_GetArrayItem(rk, m);
-                if (!cJSON_IsNumber(v)) { bad = "rotation"; break; }
-                rot[k * 3 + m] = v->valuedouble;
-            }
+            if (!json_finite(pk, &pos[k])) { bad = "position"; break; }
+            if (!cJSON_IsArray(rk) || cJSON_GetArraySize(rk) != 3) { bad = "rotation"; break; }
+            for (int m = 0; m < 3 && !bad; m++)
+                if (!json_finite(cJSON_GetArrayItem(rk, m), &rot[k * 3 + m])) bad = "rotation";
         }
-        for (int k = 0; !bad && k < 9; k++)
-            if (!isfinite(rot[k]) || (k < 3 && !isfinite(pos[k]))) bad = k < 3 && !isfinite(pos[k]) ? "position" : "rotation";
         if (!bad) { /* a rotation: orthonormal (to the few digits exporters write) and no reflection */
             double worst = 0, det = rot[0] * (rot[4] * rot[8] - rot[5] * rot[7]) - rot[1] * (rot[3] * rot[8] - rot[5] * rot[6]) +
                                    rot[2] * (rot[3] * rot[7] - rot[4] * rot[6]);

@@ -85,7 +85,8 @@ gsz_error gsz_ply_write(const char *path, const gsz_scene *scene);
 int gsz_path_is_splat(const char *path); /* the name ends in .splat (any case) */
 gsz_error gsz_splat_read(const char *path, gsz_scene *out, gsz_ply_stats *stats);
 gsz_error gsz_splat_read_memory(const void *data, size_t size, const char *name, gsz_scene *out, gsz_ply_stats *stats);
-/* Niantic's .spz, versions 2 and 3 (gzip) and 4 (zstd streams), read raw (no change of coordinate system). */
+/* Niantic's .spz, versions 2 and 3 (gzip) and 4 (zstd streams), turned from its right-up-back axes into
+ * the PLY's right-down-front (as splat-transform reads it). */
 int gsz_path_is_spz(const char *path); /* the name ends in .spz (any case) */
 gsz_error gsz_spz_read(const char *path, gsz_scene *out, gsz_ply_stats *stats);
 gsz_error gsz_spz_read_memory(const void *data, size_t size, const char *name, gsz_scene *out, gsz_ply_stats *stats);

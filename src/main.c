@@ -47,7 +47,7 @@ static int overwrites_input(const char *out, const char *in) {
     return 1;
 }
 
-/* Commands that write a scene write .ply or .splat; a .gsz name would get a PLY under it. */
+/* Commands that write a scene write .ply, .splat or .spz; a .gsz name would get a PLY under it. */
 static int scene_output_is_gsz(const char *out) {
     if (!gsz_path_has_suffix(out, ".gsz")) return 0;
     fprintf(stderr, "gsz: error: %s: this command writes .ply, .splat or .spz; 'gsz compress' writes .gsz\n", out);
@@ -155,7 +155,7 @@ static gsz_error load(const char *path, gsz_scene *s, int threads, int quiet, gs
     return e;
 }
 
-/* A decoded or generated scene to PLY, or to .splat by its name (which keeps only the DC colour). */
+/* A decoded or generated scene to PLY, or by its name to .spz or .splat (which keeps only the DC colour). */
 static gsz_error save(const char *path, const gsz_scene *s, int quiet) {
     if (gsz_path_is_spz(path)) return gsz_spz_write(path, s);
     if (!gsz_path_is_splat(path)) return gsz_ply_write(path, s);
@@ -668,7 +668,7 @@ static int cmd_bench(int argc, char **argv) {
     return e ? die(e) : 0;
 }
 
-/* Any scene the loader reads (.ply, compressed.ply, .splat, .gsz) to .ply or .splat. */
+/* Any scene the loader reads (.ply, compressed.ply, .splat, .spz, .gsz) to .ply, .splat or .spz. */
 static int cmd_convert(int argc, char **argv) {
     args_t a;
     const char *in;
