@@ -75,7 +75,8 @@ typedef struct {
     const float *target;
     double *tile_loss;
     int failed; /* a worker ran out of memory */
-    int64_t *g2d; /* G2D values per Gaussian, fixed point */
+    int64_t *g2d; /* g2d_n values per Gaussian, fixed point */
+    int g2d_n;    /* G2D, or G2D_NOPOS without a position gradient */
     const gsz_render_grad *grad;
     const float *colors;
     int step; /* blend only pixels with x and y multiples of it (1: all) */
@@ -83,8 +84,11 @@ typedef struct {
     void *own[W_COUNT];       /* buffers of this render alone (no workspace) */
 } rctx;
 
-/* Per-Gaussian image-space gradient: mean x, y; conic x, y, z; opacity; rgb. */
+/* Per-Gaussian image-space gradient: conic x, y, z; opacity; rgb; mean x, y. The mean's come last and
+ * only when a position gradient is asked for: fine-tuning fits no positions, and its sums are the
+ * largest per-Gaussian buffer of an encode (72 B a Gaussian with them, 56 without). */
 #define G2D 9
+#define G2D_NOPOS 7
 #define G2D_ONE 1048576.0
 
 /* Camera-space position t of world point m. */
@@ -404,7 +408,7 @@ static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
             if (j + PREFETCH < jend) { /* the splat, and its sums' line for the atomic adds */
                 uint32_t ahead = c->lists[j + PREFETCH];
                 __builtin_prefetch(&c->sp[ahead]);
-                __builtin_prefetch(&c->g2d[(size_t)ahead * G2D], 1);
+                __builtin_prefetch(&c->g2d[(size_t)ahead * (size_t)c->g2d_n], 1);
             }
             if (!m) continue;
             const splat *g = &c->sp[gi];
@@ -417,23 +421,23 @@ static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
                 double dalpha = 0;
                 for (int ch = 0; ch < 3; ch++) {
                     A[k][ch] += g->rgb[ch] * w;
-                    acc[6 + ch] += (double)E[k][ch] * w;
+                    acc[4 + ch] += (double)E[k][ch] * w;
                     dalpha += (double)E[k][ch] * ((double)g->rgb[ch] * T[k] - ((double)F[k][ch] - A[k][ch]) / (1.0 - alpha));
                 }
                 if (g->opacity * G < 0.99f) { /* clamped alpha: no gradient to the splat's shape */
                     double dpow = dalpha * alpha;
-                    acc[0] -= dpow * (g->cx * dx + g->cy * dy);
-                    acc[1] -= dpow * (g->cz * dy + g->cy * dx);
-                    acc[2] -= 0.5 * dpow * dx * dx;
-                    acc[3] -= dpow * dx * dy;
-                    acc[4] -= 0.5 * dpow * dy * dy;
-                    acc[5] += dalpha * G;
+                    acc[0] -= 0.5 * dpow * dx * dx;
+                    acc[1] -= dpow * dx * dy;
+                    acc[2] -= 0.5 * dpow * dy * dy;
+                    acc[3] += dalpha * G;
+                    acc[7] -= dpow * (g->cx * dx + g->cy * dy);
+                    acc[8] -= dpow * (g->cz * dy + g->cy * dx);
                 }
                 T[k] = T[k] * (1.0f - alpha);
             }
-            for (int v = 0; v < G2D; v++) {
+            for (int v = 0; v < c->g2d_n; v++) {
                 int64_t q = llround(acc[v] * G2D_ONE);
-                if (q) __atomic_fetch_add(&c->g2d[(size_t)gi * G2D + (size_t)v], q, __ATOMIC_RELAXED);
+                if (q) __atomic_fetch_add(&c->g2d[(size_t)gi * (size_t)c->g2d_n + (size_t)v], q, __ATOMIC_RELAXED);
             }
         }
     }
@@ -458,16 +462,16 @@ static void backprop(void *p, size_t begin, size_t end, int worker) {
         if (go) *go = 0;
         if (gc) memset(gc, 0, 3 * sizeof(float));
         if (!c->visible[i]) continue;
-        double g[G2D];
+        double g[G2D] = {0};
         int any = 0;
-        for (int v = 0; v < G2D; v++) { g[v] = (double)c->g2d[i * G2D + (size_t)v] / G2D_ONE; any |= g[v] != 0; }
+        for (int v = 0; v < c->g2d_n; v++) { g[v] = (double)c->g2d[i * (size_t)c->g2d_n + (size_t)v] / G2D_ONE; any |= g[v] != 0; }
         if (!any) continue;
         const splat *o = &c->sp[i];
         const float *m = s->pos + 3 * i;
         /* the colour, where it was not clamped at zero (splat rgb 0 then: clamped or exactly 0) */
         if (gc)
-            for (int ch = 0; ch < 3; ch++) gc[ch] = o->rgb[ch] > 0 ? (float)g[6 + ch] : 0.0f;
-        if (go) *go = (float)(g[5] * o->opacity * (1.0 - o->opacity));
+            for (int ch = 0; ch < 3; ch++) gc[ch] = o->rgb[ch] > 0 ? (float)g[4 + ch] : 0.0f;
+        if (go) *go = (float)(g[3] * o->opacity * (1.0 - o->opacity));
         /* recompute the projection */
         float t[3], T0f[3], T1f[3];
         to_camera(cam, m, t);
@@ -489,7 +493,7 @@ static void backprop(void *p, size_t begin, size_t end, int worker) {
             for (int k = 0; k < 3; k++) { a += T0[r] * S[r * 3 + k] * T0[k]; b += T0[r] * S[r * 3 + k] * T1[k]; cc += T1[r] * S[r * 3 + k] * T1[k]; }
         double det = a * cc - b * b;
         if (det > 0) {
-            double i2 = 1.0 / (det * det), gA = g[2], gB = g[3], gC = g[4];
+            double i2 = 1.0 / (det * det), gA = g[0], gB = g[1], gC = g[2];
             double ga = (-cc * cc * gA + b * cc * gB - b * b * gC) * i2;
             double gb = (2 * b * cc * gA - (det + 2 * b * b) * gB + 2 * a * b * gC) * i2;
             double gc = (-b * b * gA + a * b * gB - a * a * gC) * i2;
@@ -520,8 +524,8 @@ static void backprop(void *p, size_t begin, size_t end, int worker) {
         }
         /* mean: pixel position from the camera-space point (the Jacobian's and the view direction's
          * dependence on the mean are left out: second order for the small steps of fine-tuning) */
-        double gt0 = g[0] * cam->fx / tz, gt1 = g[1] * cam->fy / tz;
-        double gt2 = -(g[0] * cam->fx * tx + g[1] * cam->fy * ty) / ((double)tz * tz);
+        double gt0 = g[7] * cam->fx / tz, gt1 = g[8] * cam->fy / tz;
+        double gt2 = -(g[7] * cam->fx * tx + g[8] * cam->fy * ty) / ((double)tz * tz);
         if (gp)
             for (int k = 0; k < 3; k++) gp[k] = (float)(R[k] * gt0 + R[3 + k] * gt1 + R[6 + k] * gt2);
     }
@@ -686,7 +690,8 @@ gsz_error gsz_render_gradient(const gsz_scene *s, const gsz_camera *cam, const g
     gsz_error err = setup(&c, s, cam, opt, &b);
     int threads = gsz_thread_count(opt->threads);
     size_t ntiles = (size_t)c.grid_x * (size_t)c.grid_y;
-    if (!err && (!(c.g2d = wbuf(&c, W_G2D, s->count, G2D * sizeof(int64_t), 1)) || !(c.tile_loss = wbuf(&c, W_TILE_LOSS, ntiles, sizeof(double), 0))))
+    c.g2d_n = grad && grad->pos ? G2D : G2D_NOPOS;
+    if (!err && (!(c.g2d = wbuf(&c, W_G2D, s->count, (size_t)c.g2d_n * sizeof(int64_t), 1)) || !(c.tile_loss = wbuf(&c, W_TILE_LOSS, ntiles, sizeof(double), 0))))
         err = gsz_fail(GSZ_ERROR_memory, "renderer: out of memory");
     if (!err) {
         gsz_parallel_for(ntiles, 2, threads, blend_tiles_grad, &c);

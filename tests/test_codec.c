@@ -493,6 +493,16 @@ static void test_render_gradient(void **state) {
     double loss;
     assert_int_equal(gsz_render_gradient(&s, &cam, NULL, target, &g, &loss), GSZ_OK);
     assert_true(fabs(loss - half_sq_error(&s, &cam, target, px)) <= 1e-6 * loss);
+    /* without a position gradient (fine-tuning's case, fewer sums kept) the others are the same */
+    gsz_render_grad g2 = {NULL, malloc(n * 12), malloc(n * 16), malloc(n * 4), malloc(n * 12)};
+    double loss2;
+    assert_int_equal(gsz_render_gradient(&s, &cam, NULL, target, &g2, &loss2), GSZ_OK);
+    assert_true(loss2 == loss);
+    assert_memory_equal(g2.scale, g.scale, n * 12);
+    assert_memory_equal(g2.rot, g.rot, n * 16);
+    assert_memory_equal(g2.opacity, g.opacity, n * 4);
+    assert_memory_equal(g2.rgb, g.rgb, n * 12);
+    free(g2.scale); free(g2.rot); free(g2.opacity); free(g2.rgb);
     for (size_t i = 0; i < n; i++) g.rgb[3 * i + 1] *= GSZ_SH_C0; /* to the DC coefficient */
     struct { float *p, *gp; size_t count; float h; } T[] = {
         {s.pos, g.pos, 3 * n, 1e-3f}, {s.scale, g.scale, 3 * n, 1e-2f}, {s.rot, g.rot, 4 * n, 2e-3f},
