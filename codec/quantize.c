@@ -376,16 +376,26 @@ static void unpack_sh_range(void *c_, size_t b, size_t e_, int w) {
     const struct split_ctx *x = c->split;
     if (x) {
         memcpy(at, x->first + (b / SPLIT_BLOCK) * M, M * sizeof *at); /* the values' offsets at block b */
+        size_t hi[45]; /* a plane's high bytes' offset from its low ones, and a mask: no branch per value */
+        uint32_t mask[45];
+        for (size_t m = 0; m < M; m++) { hi[m] = x->width[m] == 2 ? x->nz[m] : 0; mask[m] = x->width[m] == 2 ? 0xFF00u : 0; }
         for (size_t r = b; r < e_; r++) {
             int32_t q[45] = {0};
+            uint32_t tri = 0; /* the coefficients with a nonzero component: the others decode to zeros */
             for (size_t g = 0; g < G; g++)
                 for (unsigned f = x->flags[g * K + r]; f; f &= f - 1) {
                     size_t m = x->comp[8 * g + (size_t)__builtin_ctz(f)];
-                    q[m] = unzigzag(1u + plane_z(x->vals[m], x->nz[m], x->width[m] == 2, at[m]++));
+                    const uint8_t *v = x->vals[m] + at[m]++;
+                    q[m] = unzigzag(1u + (v[0] | ((uint32_t)v[hi[m]] << 8 & mask[m])));
+                    tri |= 1u << (m / 3);
                 }
             double s = (double)c->step * (double)(1u << c->cls[r]);
             float *e = c->cb + r * M;
-            for (size_t t = 0; t < M; t += 3) opp_inverse(s * q[t], s * q[t + 1], s * q[t + 2], e + t);
+            memset(e, 0, M * sizeof *e);
+            for (; tri; tri &= tri - 1) {
+                size_t t = 3 * (size_t)__builtin_ctz(tri);
+                opp_inverse(s * q[t], s * q[t + 1], s * q[t + 2], e + t);
+            }
         }
         return;
     }
