@@ -379,8 +379,8 @@ static void unpack_sh_range(void *c_, size_t b, size_t e_, int w) {
         size_t hi[45]; /* a plane's high bytes' offset from its low ones, and a mask: no branch per value */
         uint32_t mask[45];
         for (size_t m = 0; m < M; m++) { hi[m] = x->width[m] == 2 ? x->nz[m] : 0; mask[m] = x->width[m] == 2 ? 0xFF00u : 0; }
+        int32_t q[45] = {0}; /* zero but for the current entry's values (reset after each) */
         for (size_t r = b; r < e_; r++) {
-            int32_t q[45] = {0};
             uint32_t tri = 0; /* the coefficients with a nonzero component: the others decode to zeros */
             for (size_t g = 0; g < G; g++)
                 for (unsigned f = x->flags[g * K + r]; f; f &= f - 1) {
@@ -395,6 +395,7 @@ static void unpack_sh_range(void *c_, size_t b, size_t e_, int w) {
             for (; tri; tri &= tri - 1) {
                 size_t t = 3 * (size_t)__builtin_ctz(tri);
                 opp_inverse(s * q[t], s * q[t + 1], s * q[t + 2], e + t);
+                q[t] = q[t + 1] = q[t + 2] = 0;
             }
         }
         return;
