@@ -378,17 +378,19 @@ static int cmd_info(int argc, char **argv) {
     float *op = gsz_malloc_array(s.count, sizeof(float));
     for (size_t i = 0; op && i < s.count; i++) op[i] = gsz_sigmoid(s.opacity[i]);
     int first = 1;
+    const char *format = is_gsz ? "gsz" : is_splat ? "splat" : is_spz ? "spz" : "ply";
     if (a.json) {
         printf("{\"file\":");
         gsz_json_string(stdout, pos[0]);
         printf(",\"format\":\"%s\",\"bytes\":%zu,\"gaussians\":%zu,\"sh_degree\":%d,\"bytes_per_gaussian\":%.4f,"
                "\"bounds\":",
-               is_gsz ? "gsz" : is_splat ? "splat" : is_spz ? "spz" : "ply", fbytes, s.count, s.sh_degree, s.count ? (double)fbytes / (double)s.count : 0.0);
+               format, fbytes, s.count, s.sh_degree, s.count ? (double)fbytes / (double)s.count : 0.0);
         if (s.count) printf("{\"min\":[%g,%g,%g],\"max\":[%g,%g,%g]}", lo[0], lo[1], lo[2], hi[0], hi[1], hi[2]);
         else printf("null");
         printf(",\"attributes\":{");
     } else {
-        printf("%s: %s, %zu bytes, %zu Gaussians, SH degree %d, %.2f bytes/Gaussian\n", pos[0], is_gsz ? ".gsz" : is_splat ? ".splat" : is_spz ? ".spz" : "PLY", fbytes, s.count,
+        printf("%s: %s%s, %zu bytes, %zu Gaussians, SH degree %d, %.2f bytes/Gaussian\n", pos[0], is_gsz || is_splat || is_spz ? "." : "",
+               is_gsz || is_splat || is_spz ? format : "PLY", fbytes, s.count,
                s.sh_degree, s.count ? (double)fbytes / (double)s.count : 0.0);
         if (s.count) printf("  bounds  min (%g, %g, %g)  max (%g, %g, %g)\n", lo[0], lo[1], lo[2], hi[0], hi[1], hi[2]);
     }
