@@ -1,8 +1,11 @@
-/* Progress bar (TTY only, quiet with -q) and small parsing helpers of the command-line tools. */
+/* Progress bar (TTY only, quiet with -q), small parsing helpers and interrupt clean-up of the
+ * command-line tools. */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "common.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -63,4 +66,22 @@ void gsz_json_string(FILE *f, const char *s) {
         else fputc(c, f);
     }
     fputc('"', f);
+}
+
+static void on_interrupt(int sig) {
+    gsz_outfile_remove_open();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void gsz_cli_catch_interrupts(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
+    for (int i = 0; i < 3; i++) { /* one the caller ignores (a shell's background job: SIGINT) stays ignored */
+        struct sigaction old;
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN) sigaction(sigs[i], &sa, NULL);
+    }
 }

@@ -19,4 +19,7 @@ int gsz_parse_size(const char *s, int *w, int *h); /* "WxH" */
  * stderr, as prog, what the option takes. */
 int gsz_parse_number(const char *prog, const char *opt, const char *s, double lo, double hi, int whole, double *v);
 void gsz_json_string(FILE *f, const char *s);
+/* SIGINT, SIGTERM and SIGHUP (those not ignored) remove the temporaries of outputs being written, then
+ * end the process as the signal would have. */
+void gsz_cli_catch_interrupts(void);
 #endif

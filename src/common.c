@@ -157,8 +157,38 @@ gsz_error gsz_read_scene_file(const char *path, gsz_memory_reader read, gsz_scen
     return e;
 }
 
+/* The temporaries being written, for gsz_outfile_remove_open: a few slots, as a tool writes one
+ * output at a time. A slot holds its own copy of the name, set before the file exists and cleared
+ * once it is renamed or removed, so a handler never reads freed memory. */
+enum { OPEN_SLOTS = 4, OPEN_NAME = 4096 };
+static char open_name[OPEN_SLOTS][OPEN_NAME];
+static int open_used[OPEN_SLOTS];
+
+static int open_track(const char *tmp) {
+    if (strlen(tmp) >= OPEN_NAME) return -1;
+    for (int i = 0; i < OPEN_SLOTS; i++) {
+        int free_slot = 0;
+        if (__atomic_compare_exchange_n(&open_used[i], &free_slot, 2, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+            strcpy(open_name[i], tmp); /* 2: taken, its name not yet complete */
+            __atomic_store_n(&open_used[i], 1, __ATOMIC_RELEASE);
+            return i;
+        }
+    }
+    return -1;
+}
+
+static void open_untrack(int slot) {
+    if (slot >= 0) __atomic_store_n(&open_used[slot], 0, __ATOMIC_RELEASE);
+}
+
+void gsz_outfile_remove_open(void) {
+    for (int i = 0; i < OPEN_SLOTS; i++)
+        if (__atomic_load_n(&open_used[i], __ATOMIC_ACQUIRE) == 1) unlink(open_name[i]);
+}
+
 gsz_error gsz_outfile_open(gsz_outfile *o, const char *path) {
     memset(o, 0, sizeof *o);
+    o->slot = -1;
     size_t n = strlen(path);
     o->path = malloc(n + 1);
     o->tmp = malloc(n + 16);
@@ -172,20 +202,23 @@ gsz_error gsz_outfile_open(gsz_outfile *o, const char *path) {
         o->path = o->tmp = NULL;
         return e;
     }
+    o->slot = open_track(o->tmp);
     mode_t mask = umask(0); /* mkstemp makes 0600 files; outputs get the usual permissions */
     umask(mask);
     fchmod(fd, 0666 & ~mask);
     o->f = fdopen(fd, "wb");
-    if (!o->f) { close(fd); remove(o->tmp); free(o->path); free(o->tmp); o->path = o->tmp = NULL; return gsz_fail(GSZ_ERROR_io, "%s: cannot open", path); }
+    if (!o->f) { close(fd); gsz_outfile_abort(o); return gsz_fail(GSZ_ERROR_io, "%s: cannot open", path); }
     return GSZ_OK;
 }
 
 void gsz_outfile_abort(gsz_outfile *o) {
     if (o->f) fclose(o->f);
     if (o->tmp) remove(o->tmp);
+    open_untrack(o->slot);
     free(o->path);
     free(o->tmp);
     memset(o, 0, sizeof *o);
+    o->slot = -1;
 }
 
 gsz_error gsz_outfile_commit(gsz_outfile *o) {
@@ -202,9 +235,11 @@ gsz_error gsz_outfile_commit(gsz_outfile *o) {
         gsz_outfile_abort(o);
         return e;
     }
+    open_untrack(o->slot);
     free(o->path);
     free(o->tmp);
     memset(o, 0, sizeof *o);
+    o->slot = -1;
     return GSZ_OK;
 }
 

@@ -49,10 +49,14 @@ typedef struct {
     FILE *f;
     char *path;
     char *tmp;
+    int slot; /* its entry for gsz_outfile_remove_open, or -1 */
 } gsz_outfile;
 gsz_error gsz_outfile_open(gsz_outfile *o, const char *path);
 gsz_error gsz_outfile_commit(gsz_outfile *o); /* closes, checks, renames */
 void gsz_outfile_abort(gsz_outfile *o);       /* closes and removes the temporary */
+/* Removes the temporaries of outputs still being written; async-signal-safe, for a handler of an
+ * interrupt that would otherwise leave them behind (gsz_cli_catch_interrupts). */
+void gsz_outfile_remove_open(void);
 gsz_error gsz_write_file(const char *path, const void *data, size_t size);
 int gsz_same_file(const char *a, const char *b); /* 1: both exist and are one file (a link or another name included) */
 

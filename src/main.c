@@ -719,6 +719,7 @@ int main(int argc, char **argv) {
      * 250 -> 222 MB, encode +2%; docs/BENCHMARKS.md) */
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
 #endif
+    gsz_cli_catch_interrupts();
     static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         {"compress", cmd_compress}, {"decompress", cmd_decompress}, {"info", cmd_info}, {"render", cmd_render},
         {"compare", cmd_compare}, {"bench", cmd_bench}, {"synth", cmd_synth}, {"convert", cmd_convert}};

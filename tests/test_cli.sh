@@ -103,6 +103,20 @@ $GSZ compress "$T/s.ply" -o "$T/x.gsz" --preset huge 2>/dev/null && fail "bad pr
 $GSZ compress "$T/s.ply" -o "$T/x.gsz" --pos-bits 40 2>/dev/null && fail "bad --pos-bits accepted"
 $GSZ frobnicate 2>/dev/null && fail "unknown command accepted"
 
+# an output interrupted while written (SIGTERM) leaves no temporary and no output; the write of a
+# 100 MB PLY is caught by polling for its temporary, and where it finished first there is nothing to check
+$GSZ synth 400000 --sh 3 -o "$T/big.ply" -q || fail "synth"
+$GSZ convert "$T/big.ply" -o "$T/int.ply" -q & P=$!
+i=0; while [ $i -lt 500 ] && ! ls "$T" | grep -q "int.ply.tmp"; do sleep 0.01; i=$((i + 1)); done
+if ls "$T" | grep -q "int.ply.tmp"; then
+    kill -TERM $P; wait $P; rc=$?
+    [ $rc -eq 143 ] || fail "interrupted convert: exit $rc"
+    ls "$T" | grep -q "int.ply" && fail "interrupted convert left $(ls "$T" | grep int.ply)"
+else
+    wait $P; echo "SKIP: the convert finished before it could be interrupted"
+fi
+rm -f "$T/big.ply" "$T/int.ply"
+
 # decompress output opens in splat-transform when it is installed (bench/ installs it)
 ST="$(dirname "$0")/../bench/node_modules/.bin/splat-transform"
 if [ -x "$ST" ]; then

@@ -526,6 +526,7 @@ int main(int argc, char **argv) {
     FILE *f = fopen(o.file, "rb");
     if (!f) { fprintf(stderr, "gszview: %s: cannot open\n", o.file); return 1; }
     fclose(f);
+    gsz_cli_catch_interrupts(); /* a screenshot being written */
     if (o.headless || o.screenshot) return run_headless(&o);
 #ifdef GSZV_WITH_GLFW
     return run_window(&o);
