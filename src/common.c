@@ -186,20 +186,54 @@ void gsz_outfile_remove_open(void) {
         if (__atomic_load_n(&open_used[i], __ATOMIC_ACQUIRE) == 1) unlink(open_name[i]);
 }
 
+int gsz_path_is_stdout(const char *path) {
+    struct stat a, b;
+    return !strcmp(path, "-") || (stat(path, &a) == 0 && fstat(STDOUT_FILENO, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino);
+}
+
+/* Frees what open allocated and clears o (slot -1). */
+static void outfile_clear(gsz_outfile *o) {
+    if (o->target != o->path) free(o->target);
+    free(o->path);
+    free(o->tmp);
+    memset(o, 0, sizeof *o);
+    o->slot = -1;
+}
+
 gsz_error gsz_outfile_open(gsz_outfile *o, const char *path) {
     memset(o, 0, sizeof *o);
     o->slot = -1;
     size_t n = strlen(path);
-    o->path = malloc(n + 1);
-    o->tmp = malloc(n + 16);
-    if (!o->path || !o->tmp) { free(o->path); free(o->tmp); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
+    if (!(o->path = malloc(n + 1))) return gsz_fail(GSZ_ERROR_memory, "out of memory");
     memcpy(o->path, path, n + 1);
-    snprintf(o->tmp, n + 16, "%s.tmpXXXXXX", path);
+    struct stat st;
+    int exists = stat(path, &st) == 0;
+    if (exists && S_ISDIR(st.st_mode)) { outfile_clear(o); return gsz_fail(GSZ_ERROR_io, "%s: is a directory", path); }
+    if (!strcmp(path, "-")) o->f = stdout;
+    else if (exists && !S_ISREG(st.st_mode)) { /* a pipe, a terminal, a device: written directly */
+        if (!(o->f = fopen(path, "wb"))) {
+            gsz_error e = gsz_fail(GSZ_ERROR_io, "%s: cannot open: %s", path, strerror(errno));
+            outfile_clear(o);
+            return e;
+        }
+    }
+    if (o->f) return GSZ_OK;
+    struct stat l;
+    o->target = o->path;
+    if (lstat(path, &l) == 0 && S_ISLNK(l.st_mode)) { /* the file it leads to is replaced, not the link */
+        if (!(o->target = realpath(path, NULL))) {
+            gsz_error e = gsz_fail(GSZ_ERROR_io, "%s: cannot follow the link: %s", path, strerror(errno));
+            outfile_clear(o);
+            return e;
+        }
+        n = strlen(o->target);
+    }
+    if (!(o->tmp = malloc(n + 16))) { outfile_clear(o); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
+    snprintf(o->tmp, n + 16, "%s.tmpXXXXXX", o->target);
     int fd = mkstemp(o->tmp);
     if (fd < 0) {
         gsz_error e = gsz_fail(GSZ_ERROR_io, "%s: cannot create: %s", path, strerror(errno));
-        free(o->path); free(o->tmp);
-        o->path = o->tmp = NULL;
+        outfile_clear(o);
         return e;
     }
     o->slot = open_track(o->tmp);
@@ -212,34 +246,29 @@ gsz_error gsz_outfile_open(gsz_outfile *o, const char *path) {
 }
 
 void gsz_outfile_abort(gsz_outfile *o) {
-    if (o->f) fclose(o->f);
+    if (o->f == stdout) fflush(stdout);
+    else if (o->f) fclose(o->f);
     if (o->tmp) remove(o->tmp);
     open_untrack(o->slot);
-    free(o->path);
-    free(o->tmp);
-    memset(o, 0, sizeof *o);
-    o->slot = -1;
+    outfile_clear(o);
 }
 
 gsz_error gsz_outfile_commit(gsz_outfile *o) {
     int bad = ferror(o->f) != 0;
-    bad |= fclose(o->f) != 0;
+    bad |= (o->f == stdout ? fflush(stdout) : fclose(o->f)) != 0;
     o->f = NULL;
     if (bad) {
         gsz_error e = gsz_fail(GSZ_ERROR_io, "%s: write failed (disk full?)", o->path);
         gsz_outfile_abort(o);
         return e;
     }
-    if (rename(o->tmp, o->path) != 0) {
+    if (o->tmp && rename(o->tmp, o->target) != 0) {
         gsz_error e = gsz_fail(GSZ_ERROR_io, "%s: cannot rename temporary file: %s", o->path, strerror(errno));
         gsz_outfile_abort(o);
         return e;
     }
     open_untrack(o->slot);
-    free(o->path);
-    free(o->tmp);
-    memset(o, 0, sizeof *o);
-    o->slot = -1;
+    outfile_clear(o);
     return GSZ_OK;
 }
 

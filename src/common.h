@@ -44,13 +44,18 @@ gsz_error gsz_read_file(const char *path, void **data, size_t *size);
 typedef gsz_error (*gsz_memory_reader)(const void *data, size_t size, const char *name, gsz_scene *out, gsz_ply_stats *stats);
 gsz_error gsz_read_scene_file(const char *path, gsz_memory_reader read, gsz_scene *out, gsz_ply_stats *stats);
 
-/* Atomic output: writes go to a temporary file beside path, renamed on commit. */
+/* Atomic output: writes go to a temporary file beside path, renamed on commit; through a symbolic link,
+ * beside the file it leads to (the link stays). What is not a regular file (a pipe, a terminal,
+ * /dev/null, /dev/stdout when it is one of those) is written directly, and "-" is standard output:
+ * renaming over those would replace them with a file. */
 typedef struct {
     FILE *f;
     char *path;
-    char *tmp;
-    int slot; /* its entry for gsz_outfile_remove_open, or -1 */
+    char *target; /* the file renamed over: path, or where its link leads; NULL when written directly */
+    char *tmp;    /* NULL when written directly */
+    int slot;     /* its entry for gsz_outfile_remove_open, or -1 */
 } gsz_outfile;
+int gsz_path_is_stdout(const char *path); /* "-", or a name of what standard output is */
 gsz_error gsz_outfile_open(gsz_outfile *o, const char *path);
 gsz_error gsz_outfile_commit(gsz_outfile *o); /* closes, checks, renames */
 void gsz_outfile_abort(gsz_outfile *o);       /* closes and removes the temporary */

@@ -26,7 +26,9 @@ static const char *usage =
     "  gsz synth COUNT -o OUT.ply|OUT.splat [--sh D] [--seed S] [--palette K | --lattice] [--background F]\n"
     "\n"
     "IN.ply, FILE, SCENE, REF and TEST may be .ply (the INRIA layout, or compressed.ply), .splat, .spz or .gsz;\n"
-    "a .splat output keeps SH degree 0. Views are generated around the scene unless --cameras is given.\n";
+    "a .splat output keeps SH degree 0. Views are generated around the scene unless --cameras is given.\n"
+    "-o - writes to standard output (a PLY for decompress/convert), the report then on standard error;\n"
+    "a pipe or device is written directly, anything else through a temporary renamed into place.\n";
 
 typedef struct {
     const char *out, *cameras, *keep, *ref_cache;
@@ -243,6 +245,10 @@ static size_t file_size(const char *path) {
     return n < 0 ? 0 : (size_t)n;
 }
 
+/* Where a command reports: standard error when its output goes to standard output (-o -, -o /dev/stdout),
+ * so that the report does not run into the data. */
+static FILE *report_stream(const char *out) { return gsz_path_is_stdout(out) ? stderr : stdout; }
+
 static int cmd_compress(int argc, char **argv) {
     args_t a;
     const char *in;
@@ -265,8 +271,9 @@ static int cmd_compress(int argc, char **argv) {
     e = gsz_write_file(a.out, data, size);
     free(data);
     if (e) return die(e);
-    if (!a.quiet || a.json) print_compress_stats(stdout, in, a.out, file_size(in), &ps, &st, gsz_now() - t0, a.json);
-    if (a.json) putchar('\n');
+    FILE *rep = report_stream(a.out);
+    if (!a.quiet || a.json) print_compress_stats(rep, in, a.out, file_size(in), &ps, &st, gsz_now() - t0, a.json);
+    if (a.json) fputc('\n', rep);
     return 0;
 }
 
@@ -307,12 +314,12 @@ static int cmd_decompress(int argc, char **argv) {
     e = save(a.out, &s, a.quiet || a.json);
     if (e) { gsz_scene_free(&s); return die(e); }
     if (a.json)
-        printf("{\"input\":\"%s\",\"gaussians\":%zu,\"sh_degree\":%d,\"decode_seconds\":%.4f,\"gaussians_per_second\":%.0f,"
+        fprintf(report_stream(a.out), "{\"input\":\"%s\",\"gaussians\":%zu,\"sh_degree\":%d,\"decode_seconds\":%.4f,\"gaussians_per_second\":%.0f,"
                "\"decode_indexed_seconds\":%.4f,\"indexed_gaussians_per_second\":%.0f,\"decode_into_seconds\":%.4f,"
                "\"into_gaussians_per_second\":%.0f}\n",
                in, s.count, s.sh_degree, td, (double)s.count / td, ti, (double)s.count / ti, tw, (double)s.count / tw);
     else if (!a.quiet)
-        printf("%s -> %s: %zu Gaussians, SH degree %d, decoded in %.3f s (%.1f M Gaussians/s; %.1f M/s to the indexed form, "
+        fprintf(report_stream(a.out), "%s -> %s: %zu Gaussians, SH degree %d, decoded in %.3f s (%.1f M Gaussians/s; %.1f M/s to the indexed form, "
                "%.1f M/s into a kept scene)\n", in, a.out, s.count, s.sh_degree, td, (double)s.count / td / 1e6,
                (double)s.count / ti / 1e6, (double)s.count / tw / 1e6);
     gsz_scene_free(&s);
@@ -457,7 +464,7 @@ static int cmd_render(int argc, char **argv) {
     if (!e) e = gsz_render(&s, &cams[idx], &ro, img);
     double tr = gsz_now() - t0;
     if (!e) e = gsz_png_write(a.out, img, cams[idx].width, cams[idx].height);
-    if (!e && !a.quiet) printf("%s: view %d (%dx%d) rendered in %.3f s -> %s\n", in, idx, cams[idx].width, cams[idx].height, tr, a.out);
+    if (!e && !a.quiet) fprintf(report_stream(a.out), "%s: view %d (%dx%d) rendered in %.3f s -> %s\n", in, idx, cams[idx].width, cams[idx].height, tr, a.out);
     free(img);
     free(cams);
     gsz_scene_free(&s);
@@ -681,7 +688,7 @@ static int cmd_convert(int argc, char **argv) {
     gsz_error e = load(in, &s, a.threads, a.quiet, NULL);
     if (e) return die(e);
     e = save(a.out, &s, a.quiet);
-    if (!e && !a.quiet) printf("%s -> %s: %zu Gaussians, SH degree %d\n", in, a.out, s.count, gsz_path_is_splat(a.out) ? 0 : s.sh_degree);
+    if (!e && !a.quiet) fprintf(report_stream(a.out), "%s -> %s: %zu Gaussians, SH degree %d\n", in, a.out, s.count, gsz_path_is_splat(a.out) ? 0 : s.sh_degree);
     gsz_scene_free(&s);
     return e ? die(e) : 0;
 }
@@ -701,7 +708,7 @@ static int cmd_synth(int argc, char **argv) {
     if (!e && a.palette) e = gsz_synth_palettize(&s, (size_t)a.palette, (uint64_t)a.seed);
     if (!e && a.lattice) gsz_lattice_quantise(&s); /* as if decoded from compressed.ply */
     if (!e) e = save(a.out, &s, a.quiet);
-    if (!e && !a.quiet) printf("%s: %zu synthetic Gaussians, SH degree %d\n", a.out, s.count, s.sh_degree);
+    if (!e && !a.quiet) fprintf(report_stream(a.out), "%s: %zu synthetic Gaussians, SH degree %d\n", a.out, s.count, s.sh_degree);
     gsz_scene_free(&s);
     return e ? die(e) : 0;
 }

@@ -103,6 +103,27 @@ $GSZ compress "$T/s.ply" -o "$T/x.gsz" --preset huge 2>/dev/null && fail "bad pr
 $GSZ compress "$T/s.ply" -o "$T/x.gsz" --pos-bits 40 2>/dev/null && fail "bad --pos-bits accepted"
 $GSZ frobnicate 2>/dev/null && fail "unknown command accepted"
 
+# outputs that are no regular file: "-" is standard output (the report goes to stderr), a pipe stays a
+# pipe, a symbolic link stays a link to the replaced file, /proc/self/fd/1 (as /dev/stdout) redirected to
+# a file names that file; a directory is an error. Renaming a temporary over any of them would replace it.
+$GSZ decompress "$T/s.gsz" -o "$T/ref.ply" -q || fail "decompress"
+$GSZ decompress "$T/s.gsz" -o - >"$T/dash.ply" 2>"$T/err" || fail "decompress -o -"
+cmp -s "$T/ref.ply" "$T/dash.ply" || fail "-o - wrote other bytes"
+grep -q "Gaussians" "$T/err" || fail "-o -: no report on stderr"
+$GSZ decompress "$T/s.gsz" -o /proc/self/fd/1 -q >"$T/fd1.ply" || fail "decompress -o /proc/self/fd/1"
+cmp -s "$T/ref.ply" "$T/fd1.ply" || fail "-o /proc/self/fd/1 wrote other bytes"
+mkfifo "$T/fifo" && { cat "$T/fifo" >"$T/fromfifo.ply" & C=$!; $GSZ decompress "$T/s.gsz" -o "$T/fifo" -q || fail "decompress to a pipe"; wait $C; }
+[ -p "$T/fifo" ] || fail "the pipe was replaced"
+cmp -s "$T/ref.ply" "$T/fromfifo.ply" || fail "the pipe's reader got other bytes"
+echo x >"$T/target.ply" && ln -s target.ply "$T/link.ply"
+$GSZ decompress "$T/s.gsz" -o "$T/link.ply" -q || fail "decompress through a link"
+[ -L "$T/link.ply" ] || fail "the link was replaced"
+cmp -s "$T/ref.ply" "$T/target.ply" || fail "the link's file not written"
+mkdir "$T/dir"
+$GSZ decompress "$T/s.gsz" -o "$T/dir" 2>"$T/err" && fail "decompress to a directory succeeded"
+grep -q "is a directory" "$T/err" || fail "directory output: $(cat "$T/err")"
+ls "$T" | grep -q tmp && fail "temporary file left behind"
+
 # an output interrupted while written (SIGTERM) leaves no temporary and no output; the write of a
 # 100 MB PLY is caught by polling for its temporary, and where it finished first there is nothing to check
 $GSZ synth 400000 --sh 3 -o "$T/big.ply" -q || fail "synth"
