@@ -3,6 +3,7 @@
 #include "codec.h"
 
 #include <string.h>
+#include <sys/stat.h>
 
 typedef struct {
     const gsz_section *sec;
@@ -575,7 +576,41 @@ int gsz_file_is_gsz(const char *path) { return file_starts_with(path, GSZ_MAGIC,
 int gsz_file_is_splat(const char *path) { return gsz_path_is_splat(path) && !file_starts_with(path, "ply", 3); }
 int gsz_file_is_spz(const char *path) { return (gsz_path_is_spz(path) && !file_starts_with(path, "ply", 3)) || file_starts_with(path, "NGSP", 4); }
 
+gsz_format gsz_format_of(const void *data, size_t size, const char *name) {
+    const unsigned char *b = data;
+    if (size >= 8 && !memcmp(b, GSZ_MAGIC, 8)) return GSZ_FORMAT_GSZ;
+    if (size >= 3 && !memcmp(b, "ply", 3)) return GSZ_FORMAT_PLY;
+    if ((size >= 4 && !memcmp(b, "NGSP", 4)) || (size >= 2 && b[0] == 0x1f && b[1] == 0x8b)) return GSZ_FORMAT_SPZ;
+    if (gsz_path_is_splat(name) || (size && size % 32 == 0)) return GSZ_FORMAT_SPLAT;
+    return GSZ_FORMAT_UNKNOWN;
+}
+
+gsz_error gsz_scene_load_memory(const void *data, size_t size, const char *name, int threads, gsz_scene *out, gsz_ply_stats *stats) {
+    gsz_error e;
+    switch (gsz_format_of(data, size, name)) {
+    case GSZ_FORMAT_GSZ:
+        if (stats) memset(stats, 0, sizeof *stats);
+        if ((e = gsz_decompress(data, size, out, threads))) return gsz_fail(e, "%s: %s", name, gsz_getErrorDetail());
+        if (stats) stats->rows_in_file = out->count;
+        return GSZ_OK;
+    case GSZ_FORMAT_PLY: return gsz_ply_read_memory(data, size, name, out, stats);
+    case GSZ_FORMAT_SPZ: return gsz_spz_read_memory(data, size, name, out, stats);
+    case GSZ_FORMAT_SPLAT: return gsz_splat_read_memory(data, size, name, out, stats);
+    default: memset(out, 0, sizeof *out); return gsz_fail(GSZ_ERROR_format, "%s: not a .gsz, PLY, .spz or .splat scene", name);
+    }
+}
+
 gsz_error gsz_scene_load(const char *path, gsz_scene *out, int threads, gsz_ply_stats *stats) {
+    struct stat st;
+    if (!strcmp(path, "-") || (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))) { /* read whole */
+        void *data;
+        size_t size;
+        gsz_error e = gsz_read_file(path, &data, &size);
+        if (e) return e;
+        e = gsz_scene_load_memory(data, size, strcmp(path, "-") ? path : "standard input", threads, out, stats);
+        free(data);
+        return e;
+    }
     if (gsz_file_is_gsz(path)) {
         void *data;
         size_t size;

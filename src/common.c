@@ -124,26 +124,45 @@ float gsz_half_to_float(uint16_t h) {
     return v.f;
 }
 
+/* A stream without a size (a pipe, a terminal) read to its end in growing pieces. */
+static gsz_error read_stream(FILE *f, const char *path, void **data, size_t *size) {
+    size_t cap = 1 << 20, len = 0;
+    unsigned char *buf = malloc(cap);
+    for (;;) {
+        if (!buf) return gsz_fail(GSZ_ERROR_memory, "%s: cannot allocate %zu bytes", path, cap);
+        len += fread(buf + len, 1, cap - len, f);
+        if (len < cap) break;
+        unsigned char *b = cap <= SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
+        if (!b) free(buf);
+        buf = b;
+        cap *= 2;
+    }
+    if (ferror(f)) { free(buf); return gsz_fail(GSZ_ERROR_io, "%s: read failed: %s", path, strerror(errno)); }
+    *data = buf;
+    *size = len;
+    return GSZ_OK;
+}
+
 gsz_error gsz_read_file(const char *path, void **data, size_t *size) {
     *data = NULL;
     *size = 0;
-    FILE *f = fopen(path, "rb");
+    int std = !strcmp(path, "-");
+    FILE *f = std ? stdin : fopen(path, "rb");
     if (!f) return gsz_fail(GSZ_ERROR_io, "%s: cannot open: %s", path, strerror(errno));
-    if (fseek(f, 0, SEEK_END) != 0) { fclose(f); return gsz_fail(GSZ_ERROR_io, "%s: cannot seek", path); }
-    long len = ftell(f);
-    if (len < 0) { fclose(f); return gsz_fail(GSZ_ERROR_io, "%s: not a regular file", path); }
-    rewind(f);
-    void *buf = malloc((size_t)len + 1);
-    if (!buf) { fclose(f); return gsz_fail(GSZ_ERROR_memory, "%s: cannot allocate %ld bytes", path, len); }
-    if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
-        free(buf);
-        fclose(f);
-        return gsz_fail(GSZ_ERROR_io, "%s: read failed", path);
+    struct stat st;
+    gsz_error e = GSZ_OK;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) e = gsz_fail(GSZ_ERROR_io, "%s: is a directory", path);
+    else if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) e = read_stream(f, std ? "standard input" : path, data, size);
+    else {
+        long len = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+        void *buf = len >= 0 && fseek(f, 0, SEEK_SET) == 0 ? malloc((size_t)len + 1) : NULL;
+        if (len < 0) e = gsz_fail(GSZ_ERROR_io, "%s: cannot seek", path);
+        else if (!buf) e = gsz_fail(GSZ_ERROR_memory, "%s: cannot allocate %ld bytes", path, len);
+        else if (fread(buf, 1, (size_t)len, f) != (size_t)len) { free(buf); e = gsz_fail(GSZ_ERROR_io, "%s: read failed", path); }
+        else { *data = buf; *size = (size_t)len; }
     }
-    fclose(f);
-    *data = buf;
-    *size = (size_t)len;
-    return GSZ_OK;
+    if (!std) fclose(f);
+    return e;
 }
 
 gsz_error gsz_read_scene_file(const char *path, gsz_memory_reader read, gsz_scene *out, gsz_ply_stats *stats) {

@@ -270,8 +270,14 @@ int gsz_file_is_gsz(const char *path);
 int gsz_file_is_splat(const char *path);
 /* 1 when the file is a .spz: named so and not a PLY, or starting with the NGSP magic (version 4). */
 int gsz_file_is_spz(const char *path);
-/* Reads a .gsz (by magic), a .spz, a .splat (by name) or a .ply into a scene. */
+/* Reads a .gsz (by magic), a .spz, a .splat (by name) or a .ply into a scene; "-" is standard input,
+ * which, like a pipe, is read whole and told apart by its first bytes (gsz_scene_load_memory). */
 gsz_error gsz_scene_load(const char *path, gsz_scene *out, int threads, gsz_ply_stats *stats);
+/* A scene file held in memory, its format from its first bytes: the .gsz, PLY or .spz magic (NGSP, or
+ * gzip's), else a .splat when name ends so or the size is a multiple of its 32-byte records. */
+typedef enum { GSZ_FORMAT_UNKNOWN, GSZ_FORMAT_GSZ, GSZ_FORMAT_PLY, GSZ_FORMAT_SPZ, GSZ_FORMAT_SPLAT } gsz_format;
+gsz_format gsz_format_of(const void *data, size_t size, const char *name);
+gsz_error gsz_scene_load_memory(const void *data, size_t size, const char *name, int threads, gsz_scene *out, gsz_ply_stats *stats);
 
 #ifdef __cplusplus
 }

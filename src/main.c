@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <malloc.h>
 
 static const char *usage =
@@ -27,7 +28,8 @@ static const char *usage =
     "\n"
     "IN.ply, FILE, SCENE, REF and TEST may be .ply (the INRIA layout, or compressed.ply), .splat, .spz or .gsz;\n"
     "a .splat output keeps SH degree 0. Views are generated around the scene unless --cameras is given.\n"
-    "-o - writes to standard output (a PLY for decompress/convert), the report then on standard error;\n"
+    "An input - is standard input. -o - writes to standard output (a PLY for decompress/convert), the\n"
+    "report then on standard error;\n"
     "a pipe or device is written directly, anything else through a temporary renamed into place.\n";
 
 typedef struct {
@@ -363,21 +365,35 @@ static int cmd_info(int argc, char **argv) {
     if (r) return r;
     if (np != 1) return bad_usage("info needs one FILE", NULL);
     size_t fbytes = file_size(pos[0]);
-    int is_gsz = gsz_file_is_gsz(pos[0]), is_splat = !is_gsz && gsz_file_is_splat(pos[0]), is_spz = !is_gsz && !is_splat && gsz_file_is_spz(pos[0]);
+    /* standard input or a pipe: read once, its format from its first bytes */
+    void *held = NULL;
+    size_t hsize = 0;
+    struct stat st;
+    if (!strcmp(pos[0], "-") || (stat(pos[0], &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))) {
+        gsz_error e = gsz_read_file(pos[0], &held, &hsize);
+        if (e) return die(e);
+        fbytes = hsize;
+    }
+    gsz_format hf = held ? gsz_format_of(held, hsize, pos[0]) : GSZ_FORMAT_UNKNOWN;
+    int is_gsz = held ? hf == GSZ_FORMAT_GSZ : gsz_file_is_gsz(pos[0]);
+    int is_splat = held ? hf == GSZ_FORMAT_SPLAT : !is_gsz && gsz_file_is_splat(pos[0]);
+    int is_spz = held ? hf == GSZ_FORMAT_SPZ : !is_gsz && !is_splat && gsz_file_is_spz(pos[0]);
+    const char *name = strcmp(pos[0], "-") ? pos[0] : "standard input";
     gsz_file_info fi;
     memset(&fi, 0, sizeof fi);
     gsz_scene s;
     if (is_gsz) {
-        void *data;
-        size_t size;
-        gsz_error e = gsz_read_file(pos[0], &data, &size);
+        void *data = held;
+        size_t size = hsize;
+        gsz_error e = held ? GSZ_OK : gsz_read_file(pos[0], &data, &size);
         if (e) return die(e);
         e = gsz_file_inspect(data, size, &fi);
         if (!e) e = info_scene(data, size, a.threads, &s);
         free(data);
-        if (e) { gsz_fail(e, "%s: %s", pos[0], gsz_getErrorDetail()); return die(e); }
+        if (e) { gsz_fail(e, "%s: %s", name, gsz_getErrorDetail()); return die(e); }
     } else {
-        gsz_error e = load(pos[0], &s, a.threads, a.quiet, NULL);
+        gsz_error e = held ? gsz_scene_load_memory(held, hsize, name, a.threads, &s, NULL) : load(pos[0], &s, a.threads, a.quiet, NULL);
+        free(held);
         if (e) return die(e);
     }
     float lo[3], hi[3];

@@ -124,6 +124,15 @@ $GSZ decompress "$T/s.gsz" -o "$T/dir" 2>"$T/err" && fail "decompress to a direc
 grep -q "is a directory" "$T/err" || fail "directory output: $(cat "$T/err")"
 ls "$T" | grep -q tmp && fail "temporary file left behind"
 
+# inputs from standard input ("-") or a pipe: read whole, the format from the first bytes
+$GSZ decompress - -o "$T/stdin.ply" -q <"$T/s.gsz" || fail "decompress from standard input"
+cmp -s "$T/ref.ply" "$T/stdin.ply" || fail "decompress from standard input: other bytes"
+cat "$T/s.gsz" | $GSZ info - --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["format"] == "gsz" and d["gaussians"] > 0, d' || fail "info of a piped .gsz"
+$GSZ decompress "$T/s.gsz" -o - | $GSZ info - | grep -q "PLY" || fail "info of a piped PLY"
+cat "$T/s.ply" | $GSZ compress - -o "$T/piped.gsz" -q --views 4 --refine 0 || fail "compress from a pipe"
+echo garbage | $GSZ info - 2>"$T/err" && fail "info of garbage succeeded"
+grep -q "standard input: not a" "$T/err" || fail "garbage on standard input: $(cat "$T/err")"
+
 # an output interrupted while written (SIGTERM) leaves no temporary and no output; the write of a
 # 100 MB PLY is caught by polling for its temporary, and where it finished first there is nothing to check
 $GSZ synth 400000 --sh 3 -o "$T/big.ply" -q || fail "synth"
