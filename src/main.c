@@ -28,9 +28,9 @@ static const char *usage =
     "\n"
     "IN.ply, FILE, SCENE, REF and TEST may be .ply (the INRIA layout, or compressed.ply), .splat, .spz or .gsz;\n"
     "a .splat output keeps SH degree 0. Views are generated around the scene unless --cameras is given.\n"
-    "An input - is standard input. -o - writes to standard output (a PLY for decompress/convert), the\n"
-    "report then on standard error;\n"
-    "a pipe or device is written directly, anything else through a temporary renamed into place.\n";
+    "An input - is standard input; -o - writes to standard output (a PLY for decompress/convert) and the\n"
+    "report then goes to standard error. A pipe or device is written directly, anything else through a\n"
+    "temporary file renamed into place.\n";
 
 typedef struct {
     const char *out, *cameras, *keep, *ref_cache;
