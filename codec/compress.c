@@ -491,6 +491,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
                    (size_t)cb_size(opt->codebook_dc, cnt, P) < cnt || (cap > 0 && (size_t)cb_size(opt->codebook_sh, cnt, P) < cnt);
     if (!need_sig) for (size_t i = 0; i < cnt; i++) score[i] = 1.0;
     else if ((err = gsz_significance(in, views, nviews, threads, opt->progress, opt->progress_user, score))) goto done;
+    else for (size_t i = 0; i < cnt; i++) stats.unseen_count += !(score[i] > 0);
     size_t n = gsz_prune_mask(score, in->count, prune, opt->prune_threshold, keep);
     if (n == 0) { err = gsz_fail(GSZ_ERROR_argument, "pruning removed every Gaussian (lower --prune-threshold)"); goto done; }
     /* the kept Gaussians, copied but for their SH rest coefficients (the largest array): those are read

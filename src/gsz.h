@@ -229,6 +229,7 @@ typedef struct {
     size_t section_bytes[32]; /* by section type */
     int lattice; /* 1: max kept a scene decoded from compressed.ply on that format's lattice, exactly */
     double psnr_estimate; /* the file's mean PSNR on those views when target pruning removed any, else 0 */
+    size_t unseen_count;  /* Gaussians no significance view shows (0 where significance was not computed) */
     double seconds_significance, seconds_sh, seconds_vq, seconds_encode, seconds_refine;
 } gsz_compress_stats;
 

@@ -189,8 +189,9 @@ static gsz_error get_cameras(const args_t *a, const gsz_scene *ref, int default_
     return gsz_cameras_generate(ref, nv, a->width, a->height, 0, *cams);
 }
 
-/* Loads the compress options' cameras (training views) when given. */
-/* Compresses scene s read from in; an error of the codec names in (the cameras' name their file). */
+/* Compresses scene s read from in, with the cameras of a->cameras when given; an error of the codec
+ * names in (the cameras' name their file). Cameras that leave much of the scene unseen are named: their
+ * significance would prune what they miss first. */
 static gsz_error compress_scene(const args_t *a, const char *in, const gsz_scene *s, gsz_progress *pg, void **out, size_t *size, gsz_compress_stats *st) {
     gsz_compress_options co = a->co;
     gsz_camera *cams = NULL;
@@ -206,7 +207,11 @@ static gsz_error compress_scene(const args_t *a, const char *in, const gsz_scene
     gsz_error e = gsz_compress(s, &co, out, size, st);
     gsz_progress_done(pg);
     free(cams);
-    return e ? gsz_fail(e, "%s: %s", in, gsz_getErrorDetail()) : GSZ_OK;
+    if (e) return gsz_fail(e, "%s: %s", in, gsz_getErrorDetail());
+    if (a->cameras && st->unseen_count * 10 > st->input_count) /* training views leave well under 1% unseen */
+        fprintf(stderr, "gsz: warning: %s: %.0f%% of the Gaussians are in none of %s's views: are they this scene's cameras?\n", in,
+                100.0 * (double)st->unseen_count / (double)st->input_count, a->cameras);
+    return GSZ_OK;
 }
 
 static void print_compress_stats(FILE *f, const char *in, const char *out, size_t in_bytes, const gsz_ply_stats *ps, const gsz_compress_stats *st, double secs, int json) {
@@ -219,9 +224,9 @@ static void print_compress_stats(FILE *f, const char *in, const char *out, size_
         if (ps) fprintf(f, ",\"input_rows\":%zu,\"dropped_nonfinite_rows\":%zu,\"clamped_opacities\":%zu", ps->rows_in_file, ps->dropped_nonfinite, ps->clamped_opacity);
         fprintf(f, ",\"input_bytes\":%zu,\"output_bytes\":%zu,\"ratio\":%.3f,\"bytes_per_gaussian\":%.4f,"
                    "\"input_gaussians\":%zu,\"output_gaussians\":%zu,\"sh_degree\":%d,\"count_by_degree\":[%zu,%zu,%zu,%zu],"
-                   "\"psnr_estimate\":%.3f,\"peak_rss_bytes\":%zu,\"seconds\":%.3f,\"seconds_significance\":%.3f,\"seconds_sh\":%.3f,\"seconds_vq\":%.3f,\"seconds_encode\":%.3f,\"seconds_refine\":%.3f,\"lattice\":%s,\"sections\":{",
+                   "\"psnr_estimate\":%.3f,\"unseen_gaussians\":%zu,\"peak_rss_bytes\":%zu,\"seconds\":%.3f,\"seconds_significance\":%.3f,\"seconds_sh\":%.3f,\"seconds_vq\":%.3f,\"seconds_encode\":%.3f,\"seconds_refine\":%.3f,\"lattice\":%s,\"sections\":{",
                 in_bytes, st->bytes, (double)in_bytes / (double)st->bytes, bpg, st->input_count, st->output_count, st->sh_degree,
-                st->count_by_degree[0], st->count_by_degree[1], st->count_by_degree[2], st->count_by_degree[3], st->psnr_estimate, gsz_peak_rss_bytes(), secs,
+                st->count_by_degree[0], st->count_by_degree[1], st->count_by_degree[2], st->count_by_degree[3], st->psnr_estimate, st->unseen_count, gsz_peak_rss_bytes(), secs,
                 st->seconds_significance, st->seconds_sh, st->seconds_vq, st->seconds_encode, st->seconds_refine, st->lattice ? "true" : "false");
         int first = 1;
         for (int t = 1; t < 32; t++)

@@ -29,6 +29,11 @@ for c in inf rot; do
     [ -e "$T/c.gsz" ] && fail "output written with bad cameras"
 done
 
+# cameras that see none of the scene (looking away from it): compressed, with a warning naming them
+printf '[{"width":64,"height":48,"fx":50,"fy":50,"position":[0,0,50],"rotation":[[1,0,0],[0,1,0],[0,0,1]]}]' >"$T/away.json"
+$GSZ compress "$T/c.ply" -o "$T/away.gsz" -q --refine 0 --cameras "$T/away.json" 2>"$T/err" || fail "compress with cameras looking away"
+grep -q "away.json's views: are they this scene's cameras" "$T/err" || fail "no warning for cameras that miss the scene: $(cat "$T/err")"
+
 # corrupt .gsz
 $GSZ synth 3000 --sh 1 -o "$T/s.ply" -q || fail "synth"
 $GSZ compress "$T/s.ply" -o "$T/s.gsz" -q --views 6 --json >"$T/c.json" || fail "compress"
