@@ -609,6 +609,7 @@ gsz_error gsz_scene_load(const char *path, gsz_scene *out, int threads, gsz_ply_
         if (e) return e;
         e = gsz_scene_load_memory(data, size, strcmp(path, "-") ? path : "standard input", threads, out, stats);
         free(data);
+        if (!e && stats) stats->stream_bytes = size;
         return e;
     }
     if (gsz_file_is_gsz(path)) {

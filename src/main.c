@@ -279,7 +279,7 @@ static int cmd_compress(int argc, char **argv) {
     free(data);
     if (e) return die(e);
     FILE *rep = report_stream(a.out);
-    if (!a.quiet || a.json) print_compress_stats(rep, in, a.out, file_size(in), &ps, &st, gsz_now() - t0, a.json);
+    if (!a.quiet || a.json) print_compress_stats(rep, in, a.out, ps.stream_bytes ? ps.stream_bytes : file_size(in), &ps, &st, gsz_now() - t0, a.json);
     if (a.json) fputc('\n', rep);
     return 0;
 }
@@ -675,7 +675,7 @@ static int cmd_bench(int argc, char **argv) {
     if (!e && !pv) e = gsz_fail(GSZ_ERROR_memory, "out of memory");
     if (!e) e = compare_scenes(&s, &d, cams, n, a.threads, a.ref_cache, &pg, pv, &mean);
     if (!e) {
-        size_t in_bytes = file_size(pos[0]);
+        size_t in_bytes = ps.stream_bytes ? ps.stream_bytes : file_size(pos[0]);
         if (a.json) {
             printf("{\"compress\":");
             print_compress_stats(stdout, pos[0], a.keep, in_bytes, &ps, &st, t_enc, 1);

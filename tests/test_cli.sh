@@ -134,7 +134,8 @@ $GSZ decompress - -o "$T/stdin.ply" -q <"$T/s.gsz" || fail "decompress from stan
 cmp -s "$T/ref.ply" "$T/stdin.ply" || fail "decompress from standard input: other bytes"
 cat "$T/s.gsz" | $GSZ info - --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["format"] == "gsz" and d["gaussians"] > 0, d' || fail "info of a piped .gsz"
 $GSZ decompress "$T/s.gsz" -o - | $GSZ info - | grep -q "PLY" || fail "info of a piped PLY"
-cat "$T/s.ply" | $GSZ compress - -o "$T/piped.gsz" -q --views 4 --refine 0 || fail "compress from a pipe"
+cat "$T/s.ply" | $GSZ compress - -o "$T/piped.gsz" --json --views 4 --refine 0 >"$T/pj.json" || fail "compress from a pipe"
+python3 -c 'import json,os,sys; d=json.load(open(sys.argv[1])); assert d["input_bytes"] == os.path.getsize(sys.argv[2]), d["input_bytes"]' "$T/pj.json" "$T/s.ply" || fail "compress from a pipe: input bytes"
 echo garbage | $GSZ info - 2>"$T/err" && fail "info of garbage succeeded"
 grep -q "standard input: not a" "$T/err" || fail "garbage on standard input: $(cat "$T/err")"
 
