@@ -601,8 +601,12 @@ gsz_error gsz_scene_load_memory(const void *data, size_t size, const char *name,
 }
 
 gsz_error gsz_scene_load(const char *path, gsz_scene *out, int threads, gsz_ply_stats *stats) {
+    memset(out, 0, sizeof *out);
+    if (stats) memset(stats, 0, sizeof *stats);
     struct stat st;
-    if (!strcmp(path, "-") || (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))) { /* read whole */
+    int known = strcmp(path, "-") && stat(path, &st) == 0;
+    if (known && S_ISDIR(st.st_mode)) return gsz_fail(GSZ_ERROR_io, "%s: is a directory", path);
+    if (!strcmp(path, "-") || (known && !S_ISREG(st.st_mode))) { /* read whole */
         void *data;
         size_t size;
         gsz_error e = gsz_read_file(path, &data, &size);

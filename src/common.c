@@ -150,9 +150,10 @@ gsz_error gsz_read_file(const char *path, void **data, size_t *size) {
     FILE *f = std ? stdin : fopen(path, "rb");
     if (!f) return gsz_fail(GSZ_ERROR_io, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
+    int known = fstat(fileno(f), &st) == 0;
     gsz_error e = GSZ_OK;
-    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) e = gsz_fail(GSZ_ERROR_io, "%s: is a directory", path);
-    else if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) e = read_stream(f, std ? "standard input" : path, data, size);
+    if (known && S_ISDIR(st.st_mode)) e = gsz_fail(GSZ_ERROR_io, "%s: is a directory", path);
+    else if (!known || !S_ISREG(st.st_mode)) e = read_stream(f, std ? "standard input" : path, data, size);
     else {
         long len = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
         void *buf = len >= 0 && fseek(f, 0, SEEK_SET) == 0 ? malloc((size_t)len + 1) : NULL;
@@ -177,8 +178,8 @@ gsz_error gsz_read_scene_file(const char *path, gsz_memory_reader read, gsz_scen
 }
 
 /* The temporaries being written, for gsz_outfile_remove_open: a few slots, as a tool writes one
- * output at a time. A slot holds its own copy of the name, set before the file exists and cleared
- * once it is renamed or removed, so a handler never reads freed memory. */
+ * output at a time. A slot holds its own copy of the name, taken once mkstemp has made the file and
+ * given up once it is renamed or removed, so a handler never reads freed memory. */
 enum { OPEN_SLOTS = 4, OPEN_NAME = 4096 };
 static char open_name[OPEN_SLOTS][OPEN_NAME];
 static int open_used[OPEN_SLOTS];
