@@ -604,9 +604,8 @@ gsz_error gsz_scene_load(const char *path, gsz_scene *out, int threads, gsz_ply_
     memset(out, 0, sizeof *out);
     if (stats) memset(stats, 0, sizeof *stats);
     struct stat st;
-    int known = strcmp(path, "-") && stat(path, &st) == 0;
-    if (known && S_ISDIR(st.st_mode)) return gsz_fail(GSZ_ERROR_io, "%s: is a directory", path);
-    if (!strcmp(path, "-") || (known && !S_ISREG(st.st_mode))) { /* read whole */
+    if (strcmp(path, "-") && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return gsz_fail(GSZ_ERROR_io, "%s: is a directory", path);
+    if (gsz_path_is_stream(path)) { /* read whole */
         void *data;
         size_t size;
         gsz_error e = gsz_read_file(path, &data, &size);

@@ -206,6 +206,11 @@ void gsz_outfile_remove_open(void) {
         if (__atomic_load_n(&open_used[i], __ATOMIC_ACQUIRE) == 1) unlink(open_name[i]);
 }
 
+int gsz_path_is_stream(const char *path) {
+    struct stat st;
+    return !strcmp(path, "-") || (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode));
+}
+
 int gsz_path_is_stdout(const char *path) {
     struct stat a, b;
     return !strcmp(path, "-") || (stat(path, &a) == 0 && fstat(STDOUT_FILENO, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino);

@@ -6,7 +6,6 @@
 
 #include <stddef.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <malloc.h>
 
 static const char *usage =
@@ -373,8 +372,7 @@ static int cmd_info(int argc, char **argv) {
     /* standard input or a pipe: read once, its format from its first bytes */
     void *held = NULL;
     size_t hsize = 0;
-    struct stat st;
-    if (!strcmp(pos[0], "-") || (stat(pos[0], &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))) {
+    if (gsz_path_is_stream(pos[0])) {
         gsz_error e = gsz_read_file(pos[0], &held, &hsize);
         if (e) return die(e);
         fbytes = hsize;
