@@ -255,6 +255,23 @@ static size_t file_size(const char *path) {
  * so that the report does not run into the data. */
 static FILE *report_stream(const char *out) { return gsz_path_is_stdout(out) ? stderr : stdout; }
 
+/* The report of a command that wrote a scene: a line, or with --json one object (input NULL: none). */
+static void report_scene(const args_t *a, const char *in, const char *what, size_t count, int sh_degree, double secs) {
+    if (a->quiet && !a->json) return;
+    FILE *f = report_stream(a->out);
+    const char *fmt = gsz_path_is_spz(a->out) ? "spz" : gsz_path_is_splat(a->out) ? "splat" : "ply";
+    if (!a->json) {
+        if (in) fprintf(f, "%s -> %s: %zu %s, SH degree %d\n", in, a->out, count, what, sh_degree);
+        else fprintf(f, "%s: %zu %s, SH degree %d\n", a->out, count, what, sh_degree);
+        return;
+    }
+    fputc('{', f);
+    if (in) { fprintf(f, "\"input\":"); gsz_json_string(f, in); fputc(',', f); }
+    fprintf(f, "\"output\":");
+    gsz_json_string(f, a->out);
+    fprintf(f, ",\"format\":\"%s\",\"gaussians\":%zu,\"sh_degree\":%d,\"seconds\":%.3f}\n", fmt, count, sh_degree, secs);
+}
+
 static int cmd_compress(int argc, char **argv) {
     args_t a;
     const char *in;
@@ -320,10 +337,17 @@ static int cmd_decompress(int argc, char **argv) {
     e = save(a.out, &s, a.quiet || a.json);
     if (e) { gsz_scene_free(&s); return die(e); }
     if (a.json)
-        fprintf(report_stream(a.out), "{\"input\":\"%s\",\"gaussians\":%zu,\"sh_degree\":%d,\"decode_seconds\":%.4f,\"gaussians_per_second\":%.0f,"
+    {
+        FILE *rep = report_stream(a.out);
+        fprintf(rep, "{\"input\":");
+        gsz_json_string(rep, in);
+        fprintf(rep, ",\"output\":");
+        gsz_json_string(rep, a.out);
+        fprintf(rep, ",\"gaussians\":%zu,\"sh_degree\":%d,\"decode_seconds\":%.4f,\"gaussians_per_second\":%.0f,"
                "\"decode_indexed_seconds\":%.4f,\"indexed_gaussians_per_second\":%.0f,\"decode_into_seconds\":%.4f,"
                "\"into_gaussians_per_second\":%.0f}\n",
-               in, s.count, s.sh_degree, td, (double)s.count / td, ti, (double)s.count / ti, tw, (double)s.count / tw);
+               s.count, s.sh_degree, td, (double)s.count / td, ti, (double)s.count / ti, tw, (double)s.count / tw);
+    }
     else if (!a.quiet)
         fprintf(report_stream(a.out), "%s -> %s: %zu Gaussians, SH degree %d, decoded in %.3f s (%.1f M Gaussians/s; %.1f M/s to the indexed form, "
                "%.1f M/s into a kept scene)\n", in, a.out, s.count, s.sh_degree, td, (double)s.count / td / 1e6,
@@ -483,7 +507,16 @@ static int cmd_render(int argc, char **argv) {
     if (!e) e = gsz_render(&s, &cams[idx], &ro, img);
     double tr = gsz_now() - t0;
     if (!e) e = gsz_png_write(a.out, img, cams[idx].width, cams[idx].height);
-    if (!e && !a.quiet) fprintf(report_stream(a.out), "%s: view %d (%dx%d) rendered in %.3f s -> %s\n", in, idx, cams[idx].width, cams[idx].height, tr, a.out);
+    FILE *rep = report_stream(a.out);
+    if (!e && a.json) {
+        fprintf(rep, "{\"input\":");
+        gsz_json_string(rep, in);
+        fprintf(rep, ",\"output\":");
+        gsz_json_string(rep, a.out);
+        fprintf(rep, ",\"camera\":");
+        gsz_json_string(rep, cams[idx].name);
+        fprintf(rep, ",\"view\":%d,\"width\":%d,\"height\":%d,\"render_seconds\":%.4f}\n", idx, cams[idx].width, cams[idx].height, tr);
+    } else if (!e && !a.quiet) fprintf(rep, "%s: view %d (%dx%d) rendered in %.3f s -> %s\n", in, idx, cams[idx].width, cams[idx].height, tr, a.out);
     free(img);
     free(cams);
     gsz_scene_free(&s);
@@ -704,10 +737,11 @@ static int cmd_convert(int argc, char **argv) {
     if (r) return r;
     if (scene_output_is_gsz(a.out)) return 1;
     gsz_scene s;
+    double t0 = gsz_now();
     gsz_error e = load(in, &s, a.threads, a.quiet, NULL);
     if (e) return die(e);
-    e = save(a.out, &s, a.quiet);
-    if (!e && !a.quiet) fprintf(report_stream(a.out), "%s -> %s: %zu Gaussians, SH degree %d\n", in, a.out, s.count, gsz_path_is_splat(a.out) ? 0 : s.sh_degree);
+    e = save(a.out, &s, a.quiet || a.json);
+    if (!e) report_scene(&a, in, "Gaussians", s.count, gsz_path_is_splat(a.out) ? 0 : s.sh_degree, gsz_now() - t0);
     gsz_scene_free(&s);
     return e ? die(e) : 0;
 }
@@ -722,12 +756,13 @@ static int cmd_synth(int argc, char **argv) {
     if ((r = num_arg("COUNT", pos[0], 1, 1e9, 1, &cnt))) return r;
     if (scene_output_is_gsz(a.out)) return 1;
     gsz_scene s;
+    double t0 = gsz_now();
     gsz_error e = gsz_synth_scene((size_t)cnt, a.sh < 0 ? 3 : a.sh, (uint64_t)a.seed, &s);
     if (!e && a.background > 0) e = gsz_synth_background(&s, (size_t)(a.background * cnt), (uint64_t)a.seed);
     if (!e && a.palette) e = gsz_synth_palettize(&s, (size_t)a.palette, (uint64_t)a.seed);
     if (!e && a.lattice) gsz_lattice_quantise(&s); /* as if decoded from compressed.ply */
-    if (!e) e = save(a.out, &s, a.quiet);
-    if (!e && !a.quiet) fprintf(report_stream(a.out), "%s: %zu synthetic Gaussians, SH degree %d\n", a.out, s.count, s.sh_degree);
+    if (!e) e = save(a.out, &s, a.quiet || a.json);
+    if (!e) report_scene(&a, NULL, "synthetic Gaussians", s.count, gsz_path_is_splat(a.out) ? 0 : s.sh_degree, gsz_now() - t0);
     gsz_scene_free(&s);
     return e ? die(e) : 0;
 }

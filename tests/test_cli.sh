@@ -129,6 +129,11 @@ $GSZ decompress "$T/s.gsz" -o "$T/dir" 2>"$T/err" && fail "decompress to a direc
 grep -q "is a directory" "$T/err" || fail "directory output: $(cat "$T/err")"
 ls "$T" | grep -q tmp && fail "temporary file left behind"
 
+# --json of the commands that write a scene or an image: one object each
+$GSZ synth 50 --sh 2 -o "$T/j.ply" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["gaussians"] == 50 and d["sh_degree"] == 2 and d["format"] == "ply", d' || fail "synth --json"
+$GSZ convert "$T/j.ply" -o "$T/j.splat" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["gaussians"] == 50 and d["sh_degree"] == 0 and d["format"] == "splat", d' || fail "convert --json"
+$GSZ render "$T/j.ply" -o "$T/j.png" --size 32x24 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["width"] == 32 and d["height"] == 24, d' || fail "render --json"
+
 # inputs from standard input ("-") or a pipe: read whole, the format from the first bytes
 $GSZ decompress - -o "$T/stdin.ply" -q <"$T/s.gsz" || fail "decompress from standard input"
 cmp -s "$T/ref.ply" "$T/stdin.ply" || fail "decompress from standard input: other bytes"
