@@ -228,14 +228,15 @@ static void outfile_clear(gsz_outfile *o) {
 gsz_error gsz_outfile_open(gsz_outfile *o, const char *path) {
     memset(o, 0, sizeof *o);
     o->slot = -1;
-    size_t n = strlen(path);
+    const char *shown = strcmp(path, "-") ? path : "standard output"; /* the name in messages */
+    size_t n = strlen(shown);
     if (!(o->path = malloc(n + 1))) return gsz_fail(GSZ_ERROR_memory, "out of memory");
-    memcpy(o->path, path, n + 1);
+    memcpy(o->path, shown, n + 1);
+    if (!strcmp(path, "-")) { o->f = stdout; return GSZ_OK; }
     struct stat st;
     int exists = stat(path, &st) == 0;
     if (exists && S_ISDIR(st.st_mode)) { outfile_clear(o); return gsz_fail(GSZ_ERROR_io, "%s: is a directory", path); }
-    if (!strcmp(path, "-")) o->f = stdout;
-    else if (exists && !S_ISREG(st.st_mode)) { /* a pipe, a terminal, a device: written directly */
+    if (exists && !S_ISREG(st.st_mode)) { /* a pipe, a terminal, a device: written directly */
         if (!(o->f = fopen(path, "wb"))) {
             gsz_error e = gsz_fail(GSZ_ERROR_io, "%s: cannot open: %s", path, strerror(errno));
             outfile_clear(o);
@@ -278,12 +279,14 @@ void gsz_outfile_abort(gsz_outfile *o) {
     outfile_clear(o);
 }
 
+gsz_error gsz_outfile_write_error(const gsz_outfile *o) { return gsz_fail(GSZ_ERROR_io, "%s: write failed (disk full?)", o->path); }
+
 gsz_error gsz_outfile_commit(gsz_outfile *o) {
     int bad = ferror(o->f) != 0;
     bad |= (o->f == stdout ? fflush(stdout) : fclose(o->f)) != 0;
     o->f = NULL;
     if (bad) {
-        gsz_error e = gsz_fail(GSZ_ERROR_io, "%s: write failed (disk full?)", o->path);
+        gsz_error e = gsz_outfile_write_error(o);
         gsz_outfile_abort(o);
         return e;
     }
@@ -307,8 +310,9 @@ gsz_error gsz_write_file(const char *path, const void *data, size_t size) {
     gsz_error e = gsz_outfile_open(&o, path);
     if (e) return e;
     if (size && fwrite(data, 1, size, o.f) != size) {
+        e = gsz_outfile_write_error(&o);
         gsz_outfile_abort(&o);
-        return gsz_fail(GSZ_ERROR_io, "%s: write failed", path);
+        return e;
     }
     return gsz_outfile_commit(&o);
 }

@@ -60,6 +60,7 @@ int gsz_path_is_stream(const char *path); /* "-" (standard input), or what is ne
 gsz_error gsz_outfile_open(gsz_outfile *o, const char *path);
 gsz_error gsz_outfile_commit(gsz_outfile *o); /* closes, checks, renames */
 void gsz_outfile_abort(gsz_outfile *o);       /* closes and removes the temporary */
+gsz_error gsz_outfile_write_error(const gsz_outfile *o); /* the error of a failed write to o, naming it */
 /* Removes the temporaries of outputs still being written; async-signal-safe, for a handler of an
  * interrupt that would otherwise leave them behind (gsz_cli_catch_interrupts). */
 void gsz_outfile_remove_open(void);

@@ -595,8 +595,9 @@ gsz_error gsz_ply_write(const char *path, const gsz_scene *sc) {
             }
         if (fwrite(buf, sizeof(float) * per, n, o.f) != n) {
             free(buf);
+            e = gsz_outfile_write_error(&o);
             gsz_outfile_abort(&o);
-            return gsz_fail(GSZ_ERROR_io, "%s: write failed", path);
+            return e;
         }
     }
     free(buf);

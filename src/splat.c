@@ -117,8 +117,9 @@ gsz_error gsz_splat_write(const char *path, const gsz_scene *sc) {
         if (fwrite(buf, SPLAT_BYTES, n, o.f) != n) {
             free(buf);
             free(order);
+            e = gsz_outfile_write_error(&o);
             gsz_outfile_abort(&o);
-            return gsz_fail(GSZ_ERROR_io, "%s: write failed", path);
+            return e;
         }
     }
     free(buf);

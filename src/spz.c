@@ -308,7 +308,7 @@ gsz_error gsz_spz_write(const char *path, const gsz_scene *sc) {
         r = deflate(&z, in == total ? Z_FINISH : Z_NO_FLUSH);
         if (r == Z_STREAM_ERROR) { e = gsz_fail(GSZ_ERROR_memory, "%s: gzip failed", path); break; }
         size_t have = sizeof chunk - z.avail_out;
-        if (have && fwrite(chunk, 1, have, o.f) != have) e = gsz_fail(GSZ_ERROR_io, "%s: write failed", path);
+        if (have && fwrite(chunk, 1, have, o.f) != have) e = gsz_outfile_write_error(&o);
     }
     deflateEnd(&z);
     free(b);
