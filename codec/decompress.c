@@ -610,7 +610,7 @@ gsz_error gsz_scene_load(const char *path, gsz_scene *out, int threads, gsz_ply_
         size_t size;
         gsz_error e = gsz_read_file(path, &data, &size);
         if (e) return e;
-        e = gsz_scene_load_memory(data, size, strcmp(path, "-") ? path : "standard input", threads, out, stats);
+        e = gsz_scene_load_memory(data, size, gsz_input_name(path), threads, out, stats);
         free(data);
         if (!e && stats) stats->stream_bytes = size;
         return e;

@@ -153,7 +153,7 @@ gsz_error gsz_read_file(const char *path, void **data, size_t *size) {
     int known = fstat(fileno(f), &st) == 0;
     gsz_error e = GSZ_OK;
     if (known && S_ISDIR(st.st_mode)) e = gsz_fail(GSZ_ERROR_io, "%s: is a directory", path);
-    else if (!known || !S_ISREG(st.st_mode)) e = read_stream(f, std ? "standard input" : path, data, size);
+    else if (!known || !S_ISREG(st.st_mode)) e = read_stream(f, gsz_input_name(path), data, size);
     else {
         long len = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
         void *buf = len >= 0 && fseek(f, 0, SEEK_SET) == 0 ? malloc((size_t)len + 1) : NULL;
@@ -205,6 +205,8 @@ void gsz_outfile_remove_open(void) {
     for (int i = 0; i < OPEN_SLOTS; i++)
         if (__atomic_load_n(&open_used[i], __ATOMIC_ACQUIRE) == 1) unlink(open_name[i]);
 }
+
+const char *gsz_input_name(const char *path) { return strcmp(path, "-") ? path : "standard input"; }
 
 int gsz_path_is_stream(const char *path) {
     struct stat st;

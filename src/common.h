@@ -56,6 +56,7 @@ typedef struct {
     int slot;     /* its entry for gsz_outfile_remove_open, or -1 */
 } gsz_outfile;
 int gsz_path_is_stdout(const char *path); /* "-", or a name of what standard output is */
+const char *gsz_input_name(const char *path); /* path as messages name it: "standard input" for "-" */
 int gsz_path_is_stream(const char *path); /* "-" (standard input), or what is neither a file nor a directory (a pipe) */
 gsz_error gsz_outfile_open(gsz_outfile *o, const char *path);
 gsz_error gsz_outfile_commit(gsz_outfile *o); /* closes, checks, renames */

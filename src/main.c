@@ -213,13 +213,18 @@ static gsz_error compress_scene(const args_t *a, const char *in, const gsz_scene
     return GSZ_OK;
 }
 
+/* The opening of a command's JSON report: {"input":IN,"output":OUT (no input where in is NULL). */
+static void json_in_out(FILE *f, const char *in, const char *out) {
+    fputc('{', f);
+    if (in) { fprintf(f, "\"input\":"); gsz_json_string(f, in); fputc(',', f); }
+    fprintf(f, "\"output\":");
+    gsz_json_string(f, out);
+}
+
 static void print_compress_stats(FILE *f, const char *in, const char *out, size_t in_bytes, const gsz_ply_stats *ps, const gsz_compress_stats *st, double secs, int json) {
     double bpg = (double)st->bytes / (double)st->input_count;
     if (json) {
-        fprintf(f, "{\"input\":");
-        gsz_json_string(f, in);
-        fprintf(f, ",\"output\":");
-        gsz_json_string(f, out ? out : "");
+        json_in_out(f, in, out ? out : "");
         if (ps) fprintf(f, ",\"input_rows\":%zu,\"dropped_nonfinite_rows\":%zu,\"clamped_opacities\":%zu", ps->rows_in_file, ps->dropped_nonfinite, ps->clamped_opacity);
         fprintf(f, ",\"input_bytes\":%zu,\"output_bytes\":%zu,\"ratio\":%.3f,\"bytes_per_gaussian\":%.4f,"
                    "\"input_gaussians\":%zu,\"output_gaussians\":%zu,\"sh_degree\":%d,\"count_by_degree\":[%zu,%zu,%zu,%zu],"
@@ -265,10 +270,7 @@ static void report_scene(const args_t *a, const char *in, const char *what, size
         else fprintf(f, "%s: %zu %s, SH degree %d\n", a->out, count, what, sh_degree);
         return;
     }
-    fputc('{', f);
-    if (in) { fprintf(f, "\"input\":"); gsz_json_string(f, in); fputc(',', f); }
-    fprintf(f, "\"output\":");
-    gsz_json_string(f, a->out);
+    json_in_out(f, in, a->out);
     fprintf(f, ",\"format\":\"%s\",\"gaussians\":%zu,\"sh_degree\":%d,\"seconds\":%.3f}\n", fmt, count, sh_degree, secs);
 }
 
@@ -336,20 +338,15 @@ static int cmd_decompress(int argc, char **argv) {
     free(data);
     e = save(a.out, &s, a.quiet || a.json);
     if (e) { gsz_scene_free(&s); return die(e); }
-    if (a.json)
-    {
-        FILE *rep = report_stream(a.out);
-        fprintf(rep, "{\"input\":");
-        gsz_json_string(rep, in);
-        fprintf(rep, ",\"output\":");
-        gsz_json_string(rep, a.out);
+    FILE *rep = report_stream(a.out);
+    if (a.json) {
+        json_in_out(rep, in, a.out);
         fprintf(rep, ",\"gaussians\":%zu,\"sh_degree\":%d,\"decode_seconds\":%.4f,\"gaussians_per_second\":%.0f,"
                "\"decode_indexed_seconds\":%.4f,\"indexed_gaussians_per_second\":%.0f,\"decode_into_seconds\":%.4f,"
                "\"into_gaussians_per_second\":%.0f}\n",
                s.count, s.sh_degree, td, (double)s.count / td, ti, (double)s.count / ti, tw, (double)s.count / tw);
-    }
-    else if (!a.quiet)
-        fprintf(report_stream(a.out), "%s -> %s: %zu Gaussians, SH degree %d, decoded in %.3f s (%.1f M Gaussians/s; %.1f M/s to the indexed form, "
+    } else if (!a.quiet)
+        fprintf(rep, "%s -> %s: %zu Gaussians, SH degree %d, decoded in %.3f s (%.1f M Gaussians/s; %.1f M/s to the indexed form, "
                "%.1f M/s into a kept scene)\n", in, a.out, s.count, s.sh_degree, td, (double)s.count / td / 1e6,
                (double)s.count / ti / 1e6, (double)s.count / tw / 1e6);
     gsz_scene_free(&s);
@@ -405,7 +402,7 @@ static int cmd_info(int argc, char **argv) {
     int is_gsz = held ? hf == GSZ_FORMAT_GSZ : gsz_file_is_gsz(pos[0]);
     int is_splat = held ? hf == GSZ_FORMAT_SPLAT : !is_gsz && gsz_file_is_splat(pos[0]);
     int is_spz = held ? hf == GSZ_FORMAT_SPZ : !is_gsz && !is_splat && gsz_file_is_spz(pos[0]);
-    const char *name = strcmp(pos[0], "-") ? pos[0] : "standard input";
+    const char *name = gsz_input_name(pos[0]);
     gsz_file_info fi;
     memset(&fi, 0, sizeof fi);
     gsz_scene s;
@@ -509,10 +506,7 @@ static int cmd_render(int argc, char **argv) {
     if (!e) e = gsz_png_write(a.out, img, cams[idx].width, cams[idx].height);
     FILE *rep = report_stream(a.out);
     if (!e && a.json) {
-        fprintf(rep, "{\"input\":");
-        gsz_json_string(rep, in);
-        fprintf(rep, ",\"output\":");
-        gsz_json_string(rep, a.out);
+        json_in_out(rep, in, a.out);
         fprintf(rep, ",\"camera\":");
         gsz_json_string(rep, cams[idx].name);
         fprintf(rep, ",\"view\":%d,\"width\":%d,\"height\":%d,\"render_seconds\":%.4f}\n", idx, cams[idx].width, cams[idx].height, tr);
