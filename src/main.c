@@ -221,6 +221,9 @@ static void json_in_out(FILE *f, const char *in, const char *out) {
     gsz_json_string(f, out);
 }
 
+/* "1 Gaussian", "2 Gaussians" in the reports */
+static const char *gaussians(size_t n) { return n == 1 ? "Gaussian" : "Gaussians"; }
+
 static void print_compress_stats(FILE *f, const char *in, const char *out, size_t in_bytes, const gsz_ply_stats *ps, const gsz_compress_stats *st, double secs, int json) {
     double bpg = (double)st->bytes / (double)st->input_count;
     if (json) {
@@ -238,9 +241,9 @@ static void print_compress_stats(FILE *f, const char *in, const char *out, size_
         fprintf(f, "}}");
         return;
     }
-    fprintf(f, "%s -> %s: %zu -> %zu bytes (%.1fx, %.2f B/Gaussian), %zu -> %zu Gaussians, SH degree by Gaussian [0:%zu 1:%zu 2:%zu 3:%zu], %.2f s\n",
+    fprintf(f, "%s -> %s: %zu -> %zu bytes (%.1fx, %.2f B/Gaussian), %zu -> %zu %s, SH degree by Gaussian [0:%zu 1:%zu 2:%zu 3:%zu], %.2f s\n",
             in, out ? out : "(memory)", in_bytes, st->bytes, (double)in_bytes / (double)st->bytes, bpg, st->input_count, st->output_count,
-            st->count_by_degree[0], st->count_by_degree[1], st->count_by_degree[2], st->count_by_degree[3], secs);
+            gaussians(st->output_count), st->count_by_degree[0], st->count_by_degree[1], st->count_by_degree[2], st->count_by_degree[3], secs);
     fprintf(f, "  stages: significance %.2f s, SH %.2f s, VQ %.2f s, entropy %.2f s, fine-tuning %.2f s\n", st->seconds_significance,
             st->seconds_sh, st->seconds_vq, st->seconds_encode, st->seconds_refine);
     if (st->psnr_estimate > 0) fprintf(f, "  target pruning: %.2f dB on gsz compare's views (estimate)\n", st->psnr_estimate);
@@ -261,13 +264,14 @@ static size_t file_size(const char *path) {
 static FILE *report_stream(const char *out) { return gsz_path_is_stdout(out) ? stderr : stdout; }
 
 /* The report of a command that wrote a scene: a line, or with --json one object (input NULL: none). */
+/* what: "" or an adjective before "Gaussians" */
 static void report_scene(const args_t *a, const char *in, const char *what, size_t count, int sh_degree, double secs) {
     if (a->quiet && !a->json) return;
     FILE *f = report_stream(a->out);
     const char *fmt = gsz_path_is_spz(a->out) ? "spz" : gsz_path_is_splat(a->out) ? "splat" : "ply";
     if (!a->json) {
-        if (in) fprintf(f, "%s -> %s: %zu %s, SH degree %d\n", in, a->out, count, what, sh_degree);
-        else fprintf(f, "%s: %zu %s, SH degree %d\n", a->out, count, what, sh_degree);
+        if (in) fprintf(f, "%s -> %s: %zu %s%s, SH degree %d\n", in, a->out, count, what, gaussians(count), sh_degree);
+        else fprintf(f, "%s: %zu %s%s, SH degree %d\n", a->out, count, what, gaussians(count), sh_degree);
         return;
     }
     json_in_out(f, in, a->out);
@@ -346,8 +350,8 @@ static int cmd_decompress(int argc, char **argv) {
                "\"into_gaussians_per_second\":%.0f}\n",
                s.count, s.sh_degree, td, (double)s.count / td, ti, (double)s.count / ti, tw, (double)s.count / tw);
     } else if (!a.quiet)
-        fprintf(rep, "%s -> %s: %zu Gaussians, SH degree %d, decoded in %.3f s (%.1f M Gaussians/s; %.1f M/s to the indexed form, "
-               "%.1f M/s into a kept scene)\n", in, a.out, s.count, s.sh_degree, td, (double)s.count / td / 1e6,
+        fprintf(rep, "%s -> %s: %zu %s, SH degree %d, decoded in %.3f s (%.1f M Gaussians/s; %.1f M/s to the indexed form, "
+               "%.1f M/s into a kept scene)\n", in, a.out, s.count, gaussians(s.count), s.sh_degree, td, (double)s.count / td / 1e6,
                (double)s.count / ti / 1e6, (double)s.count / tw / 1e6);
     gsz_scene_free(&s);
     return 0;
@@ -436,8 +440,8 @@ static int cmd_info(int argc, char **argv) {
         else printf("null");
         printf(",\"attributes\":{");
     } else {
-        printf("%s: %s%s, %zu bytes, %zu Gaussians, SH degree %d, %.2f bytes/Gaussian\n", pos[0], is_gsz || is_splat || is_spz ? "." : "",
-               is_gsz || is_splat || is_spz ? format : "PLY", fbytes, s.count,
+        printf("%s: %s%s, %zu bytes, %zu %s, SH degree %d, %.2f bytes/Gaussian\n", pos[0], is_gsz || is_splat || is_spz ? "." : "",
+               is_gsz || is_splat || is_spz ? format : "PLY", fbytes, s.count, gaussians(s.count),
                s.sh_degree, s.count ? (double)fbytes / (double)s.count : 0.0);
         if (s.count) printf("  bounds  min (%g, %g, %g)  max (%g, %g, %g)\n", lo[0], lo[1], lo[2], hi[0], hi[1], hi[2]);
     }
@@ -735,7 +739,7 @@ static int cmd_convert(int argc, char **argv) {
     gsz_error e = load(in, &s, a.threads, a.quiet, NULL);
     if (e) return die(e);
     e = save(a.out, &s, a.quiet || a.json);
-    if (!e) report_scene(&a, in, "Gaussians", s.count, gsz_path_is_splat(a.out) ? 0 : s.sh_degree, gsz_now() - t0);
+    if (!e) report_scene(&a, in, "", s.count, gsz_path_is_splat(a.out) ? 0 : s.sh_degree, gsz_now() - t0);
     gsz_scene_free(&s);
     return e ? die(e) : 0;
 }
@@ -756,7 +760,7 @@ static int cmd_synth(int argc, char **argv) {
     if (!e && a.palette) e = gsz_synth_palettize(&s, (size_t)a.palette, (uint64_t)a.seed);
     if (!e && a.lattice) gsz_lattice_quantise(&s); /* as if decoded from compressed.ply */
     if (!e) e = save(a.out, &s, a.quiet || a.json);
-    if (!e) report_scene(&a, NULL, "synthetic Gaussians", s.count, gsz_path_is_splat(a.out) ? 0 : s.sh_degree, gsz_now() - t0);
+    if (!e) report_scene(&a, NULL, "synthetic ", s.count, gsz_path_is_splat(a.out) ? 0 : s.sh_degree, gsz_now() - t0);
     gsz_scene_free(&s);
     return e ? die(e) : 0;
 }

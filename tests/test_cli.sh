@@ -34,6 +34,12 @@ printf '[{"width":64,"height":48,"fx":50,"fy":50,"position":[0,0,50],"rotation":
 $GSZ compress "$T/c.ply" -o "$T/away.gsz" -q --refine 0 --cameras "$T/away.json" 2>"$T/err" || fail "compress with cameras looking away"
 grep -q "away.json's views: are they this scene's cameras" "$T/err" || fail "no warning for cameras that miss the scene: $(cat "$T/err")"
 
+# a scene of one Gaussian: compressed and decoded, reported in the singular
+$GSZ synth 1 -o "$T/one.ply" >"$T/out" || fail "synth 1"
+grep -q ": 1 synthetic Gaussian," "$T/out" || fail "synth 1: $(cat "$T/out")"
+$GSZ compress "$T/one.ply" -o "$T/one.gsz" -q && $GSZ decompress "$T/one.gsz" -o "$T/one2.ply" -q || fail "one Gaussian: round trip"
+$GSZ info "$T/one.gsz" | grep -q ", 1 Gaussian, " || fail "info of one Gaussian: $($GSZ info "$T/one.gsz")"
+
 # corrupt .gsz
 $GSZ synth 3000 --sh 1 -o "$T/s.ply" -q || fail "synth"
 $GSZ compress "$T/s.ply" -o "$T/s.gsz" -q --views 6 --json >"$T/c.json" || fail "compress"
