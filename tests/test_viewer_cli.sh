@@ -40,4 +40,16 @@ if $V --headless --frames 2 --size 160x120 --json "$T/s.splat" >"$T/out.json" 2>
 else
     grep -q "OpenGL" "$T/err" && echo "SKIP: no OpenGL here" || fail "headless run of a .splat: $(cat "$T/err")"
 fi
+# standard input ("-") and a pipe: the same image as the file (a .gsz and a PLY, told apart by their bytes)
+if $V --screenshot "$T/f.png" --size 96x64 --view 2 "$T/s.gsz" -q 2>"$T/err"; then
+    $V --screenshot "$T/in.png" --size 96x64 --view 2 - -q <"$T/s.gsz" || fail "screenshot of a .gsz from standard input"
+    cat "$T/s.gsz" | $V --screenshot "$T/pipe.png" --size 96x64 --view 2 - -q || fail "screenshot of a .gsz from a pipe"
+    cmp -s "$T/f.png" "$T/in.png" && cmp -s "$T/f.png" "$T/pipe.png" || fail "standard input renders another image"
+    $V --screenshot "$T/p1.png" --size 96x64 --view 2 "$T/s.ply" -q && $V --screenshot "$T/p2.png" --size 96x64 --view 2 - -q <"$T/s.ply" || fail "a PLY from standard input"
+    cmp -s "$T/p1.png" "$T/p2.png" || fail "a PLY from standard input renders another image"
+    echo junk | $V --screenshot "$T/j.png" - 2>"$T/err"; [ $? -eq 1 ] || fail "junk on standard input accepted"
+    grep -q "standard input" "$T/err" || fail "no message naming standard input: $(cat "$T/err")"
+else
+    grep -q "OpenGL" "$T/err" && echo "SKIP: no OpenGL here" || fail "screenshot: $(cat "$T/err")"
+fi
 echo "viewer_cli: all checks passed"

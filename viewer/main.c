@@ -20,7 +20,7 @@ typedef struct {
 
 static int usage(int code) {
     fprintf(code ? stderr : stdout,
-            "usage: gszview [options] SCENE.gsz|SCENE.ply|SCENE.splat\n"
+            "usage: gszview [options] SCENE.gsz|SCENE.ply|SCENE.splat|SCENE.spz|-   (-: standard input)\n"
             "  --headless                 no window: EGL, render a camera path and report frame times\n"
             "  --size WxH                 frame size (default 1920x1080 headless, 1280x720 window)\n"
             "  --frames N --path orbit    headless benchmark path (default 300 frames)\n"
@@ -79,7 +79,7 @@ static int parse(int argc, char **argv, opts_t *o) {
         else if (!strcmp(a, "--json")) o->json = 1;
         else if (!strcmp(a, "-q")) o->quiet = 1;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(0); exit(0); }
-        else if (a[0] == '-') { fprintf(stderr, "gszview: unknown option %s\n", a); return 0; }
+        else if (a[0] == '-' && a[1]) { fprintf(stderr, "gszview: unknown option %s\n", a); return 0; }
         else if (!o->file) o->file = a;
         else { fprintf(stderr, "gszview: one scene at a time\n"); return 0; }
 #undef NEED
@@ -193,7 +193,7 @@ static int run_headless(const opts_t *o) {
         free(img);
         free(cams);
         if (e) { fprintf(stderr, "gszview: %s\n", gsz_getErrorDetail()); goto out; }
-        if (!o->quiet) printf("%s: view %d (%dx%d, %s) -> %s [%s]\n", o->file, v, o->width, o->height, mode ? "compute" : "raster", o->screenshot, h.renderer);
+        if (!o->quiet) printf("%s: view %d (%dx%d, %s) -> %s [%s]\n", gsz_input_name(o->file), v, o->width, o->height, mode ? "compute" : "raster", o->screenshot, h.renderer);
         rc = 0;
         goto out;
     }
@@ -229,7 +229,7 @@ static int run_headless(const opts_t *o) {
         printf("}\n");
     } else {
         printf("%s on %s\n  %zu splats, %dx%d, %d frames of an orbit; first frame %.2f s after launch; GPU memory %.1f MB (%.1f bytes/splat)\n",
-               o->file, h.renderer, n, o->width, o->height, o->frames, t_first, (double)bytes / 1e6, per_splat);
+               gsz_input_name(o->file), h.renderer, n, o->width, o->height, o->frames, t_first, (double)bytes / 1e6, per_splat);
         for (int m = 0; m < 2; m++)
             if (run[m])
                 printf("  %-8s %.1f FPS (two frames in flight); waiting for each frame: mean %.3f ms, median %.3f ms, p99 %.3f ms "
@@ -374,7 +374,7 @@ static int load_into(app_t *a, GLFWwindow *w, const char *path) {
     if (!threaded) load_main(&j);
     double t0 = gsz_now();
     char title[600];
-    snprintf(title, sizeof title, "gszview - loading %s", path);
+    snprintf(title, sizeof title, "gszview - loading %s", gsz_input_name(path));
     glfwSetWindowTitle(w, title);
     while (!__atomic_load_n(&j.done, __ATOMIC_ACQUIRE)) {
         glfwPollEvents();
@@ -503,7 +503,7 @@ static int run_window(const opts_t *o) {
             char title[512];
             size_t n = gszv_renderer_count(a.r);
             snprintf(title, sizeof title, "gszview %s | %s | %.0f FPS %.2f ms | sort %.2f ms draw %.2f ms | %zu splats (%u visible) | SH %d | GPU %.0f MB | %s",
-                     o->file, a.mode ? "compute" : "raster", frames / (now - fps_t), 1000.0 * (now - fps_t) / frames, st.preprocess_sort_ms, st.draw_ms, n, st.visible, a.sh,
+                     gsz_input_name(o->file), a.mode ? "compute" : "raster", frames / (now - fps_t), 1000.0 * (now - fps_t) / frames, st.preprocess_sort_ms, st.draw_ms, n, st.visible, a.sh,
                      (double)gszv_renderer_gpu_bytes(a.r) / 1e6, a.msg);
             glfwSetWindowTitle(w, title);
             fps_t = now;
@@ -523,9 +523,9 @@ static int run_window(const opts_t *o) {
 int main(int argc, char **argv) {
     opts_t o;
     if (!parse(argc, argv, &o)) return usage(2);
-    FILE *f = fopen(o.file, "rb");
-    if (!f) { fprintf(stderr, "gszview: %s: cannot open\n", o.file); return 1; }
-    fclose(f);
+    FILE *f = gsz_path_is_stream(o.file) ? NULL : fopen(o.file, "rb"); /* "-": standard input */
+    if (!f && !gsz_path_is_stream(o.file)) { fprintf(stderr, "gszview: %s: cannot open\n", o.file); return 1; }
+    if (f) fclose(f);
     gsz_cli_catch_interrupts(); /* a screenshot being written */
     if (o.headless || o.screenshot) return run_headless(&o);
 #ifdef GSZV_WITH_GLFW

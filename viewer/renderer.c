@@ -381,14 +381,17 @@ void gszv_target_read(const gszv_target *t, float *rgb) {
 
 int gszv_load_cpu(const char *path, int threads, int full, gszv_loaded *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
-    if (gsz_file_is_gsz(path)) {
-        void *data;
-        size_t size;
-        if (gsz_read_file(path, &data, &size)) { snprintf(err, errlen, "%s", gsz_getErrorDetail()); return 0; }
+    void *data = NULL;
+    size_t size = 0;
+    /* standard input ("-") or a pipe: read whole, told apart by its first bytes (it cannot be peeked) */
+    int stream = gsz_path_is_stream(path);
+    if (stream && gsz_read_file(path, &data, &size)) { snprintf(err, errlen, "%s", gsz_getErrorDetail()); return 0; }
+    if (stream ? gsz_format_of(data, size, path) == GSZ_FORMAT_GSZ : gsz_file_is_gsz(path)) {
+        if (!stream && gsz_read_file(path, &data, &size)) { snprintf(err, errlen, "%s", gsz_getErrorDetail()); return 0; }
         gsz_error e = gsz_decode_indexed(data, size, threads, &out->x);
         if (!e && full) e = gsz_decompress(data, size, &out->scene, threads);
         free(data);
-        if (e) { gszv_loaded_free(out); snprintf(err, errlen, "%s: %s", path, gsz_getErrorDetail()); return 0; }
+        if (e) { gszv_loaded_free(out); snprintf(err, errlen, "%s: %s", gsz_input_name(path), gsz_getErrorDetail()); return 0; }
         out->is_gsz = 1;
         if (!full) { /* positions, opacity logits and log-scales: all that framing the view needs (gsz_scene_focus) */
             size_t n = out->x.count;
@@ -400,7 +403,10 @@ int gszv_load_cpu(const char *path, int threads, int full, gszv_loaded *out, cha
         }
         return 1;
     }
-    if (gsz_scene_load(path, &out->scene, threads, NULL)) { /* .ply or .splat */ snprintf(err, errlen, "%s", gsz_getErrorDetail()); return 0; }
+    gsz_error e = stream ? gsz_scene_load_memory(data, size, gsz_input_name(path), threads, &out->scene, NULL)
+                         : gsz_scene_load(path, &out->scene, threads, NULL); /* .ply, .splat or .spz */
+    free(data);
+    if (e) { snprintf(err, errlen, "%s", gsz_getErrorDetail()); return 0; }
     return 1;
 }
 
