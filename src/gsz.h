@@ -209,8 +209,8 @@ typedef struct {
     int pos_bits;         /* bits per position axis, 8..21 */
     int refine;           /* fine-tuning steps (one view each) against renders of the input; 0 = preset's, <0 = none */
     float target_psnr;    /* fine-tuning also prunes the least significant Gaussians while the PSNR (on 8 of
-                             gsz compare's 24 generated 1280x720 views) stays near this (dB); 0 = preset's,
-                             <0 = off */
+                             gsz compare's 24 generated 1280x720 views) stays near this (dB), and below it
+                             those that cost under 0.05 dB (ones no view shows); 0 = preset's, <0 = off */
     float exact;          /* per codebook, the fraction of Gaussians with the largest weighted quantisation
                              error given entries of their own (values kept at the codebook's precision); <0 = none */
     int zstd_level;       /* 1..22 */

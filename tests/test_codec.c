@@ -567,6 +567,51 @@ static void test_target_prune(void **state) {
     gsz_scene_free(&s);
 }
 
+/* Free Gaussians (ones no view shows) go even where the scene has no headroom over the target: a
+ * scene with 4,000 invisible Gaussians (alpha under 1/255 everywhere) among 20,000, and a target it
+ * cannot reach, keeps fewer Gaussians than without target pruning, at the same fidelity. */
+static void test_free_prune(void **state) {
+    (void)state;
+    gsz_scene s, t, d0, d1;
+    enum { N = 20000, HIDDEN = 4000 };
+    assert_int_equal(gsz_synth_scene(N, 2, 5, &s), GSZ_OK);
+    assert_int_equal(gsz_scene_alloc(&t, N + HIDDEN, 2), GSZ_OK);
+    size_t nr = (size_t)gsz_shRestCount(2) * 3;
+    memcpy(t.pos, s.pos, N * 12); memcpy(t.scale, s.scale, N * 12); memcpy(t.rot, s.rot, N * 16);
+    memcpy(t.opacity, s.opacity, N * 4); memcpy(t.sh_dc, s.sh_dc, N * 12); memcpy(t.sh_rest, s.sh_rest, N * nr * 4);
+    for (size_t i = N; i < N + HIDDEN; i++) { /* a copy of a visible one, all but transparent */
+        size_t j = (i * 7919) % N;
+        memcpy(t.pos + 3 * i, s.pos + 3 * j, 12); memcpy(t.scale + 3 * i, s.scale + 3 * j, 12);
+        memcpy(t.rot + 4 * i, s.rot + 4 * j, 16); memcpy(t.sh_dc + 3 * i, s.sh_dc + 3 * j, 12);
+        memcpy(t.sh_rest + nr * i, s.sh_rest + nr * j, nr * 4);
+        t.opacity[i] = -8.0f; /* alpha 3.4e-4 */
+    }
+    gsz_compress_options o = {0};
+    o.views = 8;
+    o.threads = 2;
+    o.refine = 16;
+    o.prune = -1; /* none up front: only fine-tuning's */
+    o.target_psnr = -1;
+    gsz_compress_stats st0, st1;
+    void *p0, *p1;
+    size_t n0, n1;
+    assert_int_equal(gsz_compress(&t, &o, &p0, &n0, &st0), GSZ_OK);
+    o.target_psnr = 99;
+    assert_int_equal(gsz_compress(&t, &o, &p1, &n1, &st1), GSZ_OK);
+    assert_int_equal(gsz_decompress(p0, n0, &d0, 2), GSZ_OK);
+    assert_int_equal(gsz_decompress(p1, n1, &d1, 2), GSZ_OK);
+    double q0 = mean_psnr(&t, &d0, 4), q1 = mean_psnr(&t, &d1, 4);
+    fprintf(stderr, "free pruning: %zu -> %zu Gaussians, %zu -> %zu bytes, %.2f -> %.2f dB\n", st0.output_count, st1.output_count,
+            n0, n1, q0, q1);
+    assert_int_equal(st0.output_count, N + HIDDEN);
+    assert_true(st1.output_count < N + HIDDEN / 2);
+    assert_true(st1.output_count >= N - N / 100);
+    assert_true(q1 >= q0 - 0.1);
+    gsz_scene_free(&d0); gsz_scene_free(&d1);
+    free(p0); free(p1);
+    gsz_scene_free(&s); gsz_scene_free(&t);
+}
+
 /* Fine-tuning: deterministic for any thread count and closer to the original. */
 static void test_refine(void **state) {
     (void)state;
@@ -1182,7 +1227,7 @@ int main(void) {
         cmocka_unit_test(test_lying_sections), cmocka_unit_test(test_geometry_canonical_same_image),
         cmocka_unit_test(test_kmeans_exact_and_deterministic), cmocka_unit_test(test_kmeans_refuses_non_finite), cmocka_unit_test(test_entropy_round_trip),
         cmocka_unit_test(test_radix_orders),
-        cmocka_unit_test(test_render_gradient), cmocka_unit_test(test_refine), cmocka_unit_test(test_target_prune),
+        cmocka_unit_test(test_render_gradient), cmocka_unit_test(test_refine), cmocka_unit_test(test_target_prune), cmocka_unit_test(test_free_prune),
         cmocka_unit_test(test_kmeans_rate), cmocka_unit_test(test_sh_transform_codebook), cmocka_unit_test(test_quat_codebook),
         cmocka_unit_test(test_decompress_into), cmocka_unit_test(test_palette_exact), cmocka_unit_test(test_codebook_table),
         cmocka_unit_test(test_lattice),
