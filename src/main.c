@@ -306,6 +306,28 @@ static int cmd_compress(int argc, char **argv) {
     return 0;
 }
 
+/* A .gsz decoded into *s, timed (seconds into td): to floats (what a PLY needs); with all, then
+ * separately to the indexed form (what gszview uploads, ti) and once more into the scene already decoded
+ * (gsz_decompress_into, tw: what a caller that keeps its buffers between files pays, without the kernel
+ * clearing fresh pages). With the fixed mmap threshold (main) every large array of the first two is
+ * fresh memory, so the second is not flattered by pages the first faulted in. *s is freed on error. */
+static gsz_error decode_timed(const void *data, size_t size, int threads, int all, gsz_scene *s, double *td, double *ti, double *tw) {
+    double t0 = gsz_now();
+    gsz_error e = gsz_decompress(data, size, s, threads);
+    *td = gsz_now() - t0;
+    if (e || !all) return e;
+    gsz_indexed x;
+    t0 = gsz_now();
+    e = gsz_decode_indexed(data, size, threads, &x);
+    *ti = gsz_now() - t0;
+    if (e) { gsz_scene_free(s); return e; }
+    gsz_indexed_free(&x);
+    t0 = gsz_now();
+    e = gsz_decompress_into(data, size, s, threads);
+    *tw = gsz_now() - t0;
+    return e;
+}
+
 static int cmd_decompress(int argc, char **argv) {
     args_t a;
     const char *in;
@@ -316,30 +338,11 @@ static int cmd_decompress(int argc, char **argv) {
     size_t size;
     gsz_error e = gsz_read_file(in, &data, &size);
     if (e) return die(e);
-    /* timed: the decode to floats (what a PLY needs), then, separately, the decode to the indexed form
-     * (what gszview uploads); with the fixed mmap threshold (main) every large array of either is fresh
-     * memory, so the second is not flattered by pages the first faulted in */
     gsz_scene s = {0};
-    double t0 = gsz_now();
-    e = gsz_decompress(data, size, &s, a.threads);
-    double td = gsz_now() - t0;
-    if (e) { free(data); gsz_fail(e, "%s: %s", in, gsz_getErrorDetail()); return die(e); }
-    double ti = 0, tw = 0;
-    if (a.json || !a.quiet) { /* the two other timings only where they are reported */
-        gsz_indexed x;
-        t0 = gsz_now();
-        e = gsz_decode_indexed(data, size, a.threads, &x);
-        ti = gsz_now() - t0;
-        if (e) { free(data); gsz_scene_free(&s); return die(e); }
-        gsz_indexed_free(&x);
-        /* and once more into the scene already decoded (gsz_decompress_into): what a caller that keeps
-         * its buffers between files pays, without the kernel clearing fresh pages */
-        t0 = gsz_now();
-        e = gsz_decompress_into(data, size, &s, a.threads);
-        tw = gsz_now() - t0;
-        if (e) { free(data); return die(e); }
-    }
+    double td, ti = 0, tw = 0;
+    e = decode_timed(data, size, a.threads, a.json || !a.quiet, &s, &td, &ti, &tw); /* the other timings where reported */
     free(data);
+    if (e) { gsz_fail(e, "%s: %s", in, gsz_getErrorDetail()); return die(e); }
     e = save(a.out, &s, a.quiet || a.json);
     if (e) { gsz_scene_free(&s); return die(e); }
     FILE *rep = report_stream(a.out);
@@ -689,10 +692,9 @@ static int cmd_bench(int argc, char **argv) {
     double t_enc = gsz_now() - t0;
     if (e) { gsz_scene_free(&s); return die(e); }
     if (a.keep && (e = gsz_write_file(a.keep, data, size))) { free(data); gsz_scene_free(&s); return die(e); }
-    gsz_scene d;
-    t0 = gsz_now();
-    e = gsz_decompress(data, size, &d, a.threads);
-    double t_dec = gsz_now() - t0;
+    gsz_scene d = {0};
+    double t_dec, t_idx = 0, t_into = 0;
+    e = decode_timed(data, size, a.threads, 1, &d, &t_dec, &t_idx, &t_into);
     free(data);
     if (e) { gsz_scene_free(&s); return die(e); }
     args_t va = a;
@@ -708,13 +710,15 @@ static int cmd_bench(int argc, char **argv) {
         if (a.json) {
             printf("{\"compress\":");
             print_compress_stats(stdout, pos[0], a.keep, in_bytes, &ps, &st, t_enc, 1);
-            printf(",\"load_seconds\":%.3f,\"decode_seconds\":%.4f,\"decode_gaussians_per_second\":%.0f,\"views\":%zu,\"width\":%d,\"height\":%d,\"psnr\":",
-                   t_load, t_dec, (double)d.count / t_dec, n, cams[0].width, cams[0].height);
+            printf(",\"load_seconds\":%.3f,\"decode_seconds\":%.4f,\"decode_gaussians_per_second\":%.0f,\"decode_indexed_seconds\":%.4f,"
+                   "\"decode_into_seconds\":%.4f,\"views\":%zu,\"width\":%d,\"height\":%d,\"psnr\":",
+                   t_load, t_dec, (double)d.count / t_dec, t_idx, t_into, n, cams[0].width, cams[0].height);
             print_db(stdout, mean.psnr, 1);
             printf(",\"ssim\":%.6f}\n", mean.ssim);
         } else {
             print_compress_stats(stdout, pos[0], a.keep, in_bytes, &ps, &st, t_enc, 0);
-            printf("  decode %.3f s (%.1f M Gaussians/s)\n", t_dec, (double)d.count / t_dec / 1e6);
+            printf("  decode %.3f s (%.1f M Gaussians/s; %.1f M/s to the indexed form, %.1f M/s into a kept scene)\n", t_dec,
+                   (double)d.count / t_dec / 1e6, (double)d.count / t_idx / 1e6, (double)d.count / t_into / 1e6);
             printf("  fidelity over %zu generated views at %dx%d: PSNR ", n, cams[0].width, cams[0].height);
             print_db(stdout, mean.psnr, 0);
             printf(" dB, SSIM %.5f\n", mean.ssim);
