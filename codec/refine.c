@@ -314,6 +314,7 @@ static gsz_error prune_to_target(ctx *cx, targets *E, size_t stride, float *img,
      * drop, not a level, to tell) */
     double hold = GSZ_MIN(target, now - FREE_DB), aim = hold + GSZ_MIN(0.2, 0.5 * (now - hold));
     int headroom = now - aim >= 0.25;
+    if (err || most == 0) return err;
     if (!headroom) {
         stride = GSZ_MAX(stride, (size_t)4);
         probes = GSZ_MIN(probes, 2);
@@ -321,7 +322,6 @@ static gsz_error prune_to_target(ctx *cx, targets *E, size_t stride, float *img,
     size_t first = stride / 2;
     for (size_t e = first; e < EVAL_VIEWS; e += stride) sub += each[e];
     double shift = now - sub / (double)((EVAL_VIEWS - first + stride - 1) / stride);
-    if (err || most == 0) return err;
     uint32_t *k = gsz_malloc_array(n, sizeof *k); /* the pruning order */
     uint8_t *drop = calloc(n, 1);
     if (!k || !drop || (err = gsz_significance_order(sig, n, k))) {
