@@ -600,34 +600,35 @@ gsz_error gsz_scene_load_memory(const void *data, size_t size, const char *name,
     }
 }
 
+gsz_error gsz_input_read(const char *path, void **data, size_t *size, gsz_format *format) {
+    *data = NULL;
+    *size = 0;
+    struct stat st;
+    if (strcmp(path, "-") && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return gsz_fail(GSZ_ERROR_io, "%s: is a directory", path);
+    if (gsz_path_is_stream(path) || gsz_file_is_gsz(path)) {
+        gsz_error e = gsz_read_file(path, data, size);
+        if (!e) *format = gsz_format_of(*data, *size, path);
+        return e;
+    }
+    *format = gsz_file_is_splat(path) ? GSZ_FORMAT_SPLAT : gsz_file_is_spz(path) ? GSZ_FORMAT_SPZ : GSZ_FORMAT_PLY;
+    return GSZ_OK;
+}
+
 gsz_error gsz_scene_load(const char *path, gsz_scene *out, int threads, gsz_ply_stats *stats) {
     memset(out, 0, sizeof *out);
     if (stats) memset(stats, 0, sizeof *stats);
-    struct stat st;
-    if (strcmp(path, "-") && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return gsz_fail(GSZ_ERROR_io, "%s: is a directory", path);
-    if (gsz_path_is_stream(path)) { /* read whole */
-        void *data;
-        size_t size;
-        gsz_error e = gsz_read_file(path, &data, &size);
-        if (e) return e;
+    void *data;
+    size_t size;
+    gsz_format f;
+    gsz_error e = gsz_input_read(path, &data, &size, &f);
+    if (e) return e;
+    if (data) {
         e = gsz_scene_load_memory(data, size, gsz_input_name(path), threads, out, stats);
         free(data);
-        if (!e && stats) stats->stream_bytes = size;
+        if (!e && stats && gsz_path_is_stream(path)) stats->stream_bytes = size; /* not for a .gsz file */
         return e;
     }
-    if (gsz_file_is_gsz(path)) {
-        void *data;
-        size_t size;
-        gsz_error e = gsz_read_file(path, &data, &size);
-        if (e) return e;
-        if (stats) memset(stats, 0, sizeof *stats);
-        e = gsz_decompress(data, size, out, threads);
-        free(data);
-        if (e) return gsz_fail(e, "%s: %s", path, gsz_getErrorDetail());
-        if (stats) stats->rows_in_file = out->count;
-        return GSZ_OK;
-    }
-    if (gsz_file_is_splat(path)) return gsz_splat_read(path, out, stats);
-    if (gsz_file_is_spz(path)) return gsz_spz_read(path, out, stats);
+    if (f == GSZ_FORMAT_SPLAT) return gsz_splat_read(path, out, stats);
+    if (f == GSZ_FORMAT_SPZ) return gsz_spz_read(path, out, stats);
     return gsz_ply_read(path, out, stats);
 }

@@ -40,6 +40,11 @@ float gsz_half_to_float(uint16_t h);
 
 /* Whole-file read (malloc'd). */
 gsz_error gsz_read_file(const char *path, void **data, size_t *size);
+/* A scene input as its readers need it: standard input or a pipe (which cannot be peeked, nor read
+ * twice) and a .gsz (decoded from memory) read whole into *data, their format from their bytes; any
+ * other file left to be read by name (*data NULL), its format from its name and first bytes. A
+ * directory is an error. (codec/decompress.c) */
+gsz_error gsz_input_read(const char *path, void **data, size_t *size, gsz_format *format);
 /* A scene file read whole and parsed by a reader of memory (the .splat and .spz readers). */
 typedef gsz_error (*gsz_memory_reader)(const void *data, size_t size, const char *name, gsz_scene *out, gsz_ply_stats *stats);
 gsz_error gsz_read_scene_file(const char *path, gsz_memory_reader read, gsz_scene *out, gsz_ply_stats *stats);

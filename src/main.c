@@ -263,8 +263,8 @@ static size_t file_size(const char *path) {
  * so that the report does not run into the data. */
 static FILE *report_stream(const char *out) { return gsz_path_is_stdout(out) ? stderr : stdout; }
 
-/* The report of a command that wrote a scene: a line, or with --json one object (input NULL: none). */
-/* what: "" or an adjective before "Gaussians" */
+/* The report of a command that wrote a scene: a line, or with --json one object (input NULL: none);
+ * what: "" or an adjective before "Gaussians". */
 static void report_scene(const args_t *a, const char *in, const char *what, size_t count, int sh_degree, double secs) {
     if (a->quiet && !a->json) return;
     FILE *f = report_stream(a->out);
@@ -396,34 +396,25 @@ static int cmd_info(int argc, char **argv) {
     int np, r = parse(argc, argv, &a, pos, &np, 1);
     if (r) return r;
     if (np != 1) return bad_usage("info needs one FILE", NULL);
-    size_t fbytes = file_size(pos[0]);
-    /* standard input or a pipe: read once, its format from its first bytes */
-    void *held = NULL;
-    size_t hsize = 0;
-    if (gsz_path_is_stream(pos[0])) {
-        gsz_error e = gsz_read_file(pos[0], &held, &hsize);
-        if (e) return die(e);
-        fbytes = hsize;
-    }
-    gsz_format hf = held ? gsz_format_of(held, hsize, pos[0]) : GSZ_FORMAT_UNKNOWN;
-    int is_gsz = held ? hf == GSZ_FORMAT_GSZ : gsz_file_is_gsz(pos[0]);
-    int is_splat = held ? hf == GSZ_FORMAT_SPLAT : !is_gsz && gsz_file_is_splat(pos[0]);
-    int is_spz = held ? hf == GSZ_FORMAT_SPZ : !is_gsz && !is_splat && gsz_file_is_spz(pos[0]);
+    /* a .gsz, standard input or a pipe read once (its format from its first bytes) */
+    void *held;
+    size_t hsize;
+    gsz_format hf;
+    gsz_error e = gsz_input_read(pos[0], &held, &hsize, &hf);
+    if (e) return die(e);
+    size_t fbytes = held ? hsize : file_size(pos[0]);
+    int is_gsz = hf == GSZ_FORMAT_GSZ, is_splat = hf == GSZ_FORMAT_SPLAT, is_spz = hf == GSZ_FORMAT_SPZ;
     const char *name = gsz_input_name(pos[0]);
     gsz_file_info fi;
     memset(&fi, 0, sizeof fi);
     gsz_scene s;
     if (is_gsz) {
-        void *data = held;
-        size_t size = hsize;
-        gsz_error e = held ? GSZ_OK : gsz_read_file(pos[0], &data, &size);
-        if (e) return die(e);
-        e = gsz_file_inspect(data, size, &fi);
-        if (!e) e = info_scene(data, size, a.threads, &s);
-        free(data);
+        e = gsz_file_inspect(held, hsize, &fi);
+        if (!e) e = info_scene(held, hsize, a.threads, &s);
+        free(held);
         if (e) { gsz_fail(e, "%s: %s", name, gsz_getErrorDetail()); return die(e); }
     } else {
-        gsz_error e = held ? gsz_scene_load_memory(held, hsize, name, a.threads, &s, NULL) : load(pos[0], &s, a.threads, a.quiet, NULL);
+        e = held ? gsz_scene_load_memory(held, hsize, name, a.threads, &s, NULL) : load(pos[0], &s, a.threads, a.quiet, NULL);
         free(held);
         if (e) return die(e);
     }

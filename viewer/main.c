@@ -523,8 +523,9 @@ static int run_window(const opts_t *o) {
 int main(int argc, char **argv) {
     opts_t o;
     if (!parse(argc, argv, &o)) return usage(2);
-    FILE *f = gsz_path_is_stream(o.file) ? NULL : fopen(o.file, "rb"); /* "-": standard input */
-    if (!f && !gsz_path_is_stream(o.file)) { fprintf(stderr, "gszview: %s: cannot open\n", o.file); return 1; }
+    int stream = gsz_path_is_stream(o.file); /* "-": standard input */
+    FILE *f = stream ? NULL : fopen(o.file, "rb");
+    if (!stream && !f) { fprintf(stderr, "gszview: %s: cannot open\n", o.file); return 1; }
     if (f) fclose(f);
     gsz_cli_catch_interrupts(); /* a screenshot being written */
     if (o.headless || o.screenshot) return run_headless(&o);

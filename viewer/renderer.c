@@ -381,13 +381,11 @@ void gszv_target_read(const gszv_target *t, float *rgb) {
 
 int gszv_load_cpu(const char *path, int threads, int full, gszv_loaded *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
-    void *data = NULL;
-    size_t size = 0;
-    /* standard input ("-") or a pipe: read whole, told apart by its first bytes (it cannot be peeked) */
-    int stream = gsz_path_is_stream(path);
-    if (stream && gsz_read_file(path, &data, &size)) { snprintf(err, errlen, "%s", gsz_getErrorDetail()); return 0; }
-    if (stream ? gsz_format_of(data, size, path) == GSZ_FORMAT_GSZ : gsz_file_is_gsz(path)) {
-        if (!stream && gsz_read_file(path, &data, &size)) { snprintf(err, errlen, "%s", gsz_getErrorDetail()); return 0; }
+    void *data;
+    size_t size;
+    gsz_format f; /* a .gsz, standard input or a pipe read whole */
+    if (gsz_input_read(path, &data, &size, &f)) { snprintf(err, errlen, "%s", gsz_getErrorDetail()); return 0; }
+    if (f == GSZ_FORMAT_GSZ) {
         gsz_error e = gsz_decode_indexed(data, size, threads, &out->x);
         if (!e && full) e = gsz_decompress(data, size, &out->scene, threads);
         free(data);
@@ -403,8 +401,8 @@ int gszv_load_cpu(const char *path, int threads, int full, gszv_loaded *out, cha
         }
         return 1;
     }
-    gsz_error e = stream ? gsz_scene_load_memory(data, size, gsz_input_name(path), threads, &out->scene, NULL)
-                         : gsz_scene_load(path, &out->scene, threads, NULL); /* .ply, .splat or .spz */
+    gsz_error e = data ? gsz_scene_load_memory(data, size, gsz_input_name(path), threads, &out->scene, NULL)
+                       : gsz_scene_load(path, &out->scene, threads, NULL); /* .ply, .splat or .spz */
     free(data);
     if (e) { snprintf(err, errlen, "%s", gsz_getErrorDetail()); return 0; }
     return 1;
