@@ -35,6 +35,8 @@ ivec2 tile_row_span(vec2 pc, vec3 conic, float opacity, int ty, int x0, int x1) 
     precise float dr = clamp(yr, u0, u1), dl = clamp(-yr, u0, u1);
     precise float xr = (-b * dr + sqrt(max(0.0, a * k2 - det * dr * dr))) / a;
     precise float xl = (-b * dl - sqrt(max(0.0, a * k2 - det * dl * dl))) / a;
-    int lo = int(floor(ceil(pc.x + xl - 0.05) / 16.0)), hi = int(floor(floor(pc.x + xr + 0.05) / 16.0)) + 1;
-    return ivec2(max(lo, x0), max(min(hi, x1), max(lo, x0)));
+    // clamped to [x0, x1] before the conversion (a huge splat's columns are out of int range)
+    int lo = int(clamp(floor(ceil(pc.x + xl - 0.05) / 16.0), float(x0), float(x1)));
+    int hi = int(clamp(floor(floor(pc.x + xr + 0.05) / 16.0) + 1.0, float(x0), float(x1)));
+    return ivec2(lo, max(hi, lo));
 }

@@ -46,14 +46,22 @@ void main() {
     mat3 cov = T * Sigma * transpose(T);
     float ca = cov[0][0] + 0.3, cb = cov[0][1], cc = cov[1][1] + 0.3;
     float det = ca * cc - cb * cb;
-    if (det <= 0.0) return;
+    if (!(det > 0.0)) return; // also NaN: a covariance past float range, as the CPU reference drops it
     vec3 conic = vec3(cc, -cb, ca) / det;
     float mid = 0.5 * (ca + cc);
-    float disc = sqrt(max(0.0, mid * mid - det)); // exact eigenvalues: the quad must not clip
-    float l1 = mid + disc, l2 = max(mid - disc, 1e-6);
+    // Exact eigenvalues (the quad must not clip), computed so that a long thin splat keeps its shape:
+    // sqrt(mid^2 - det) as the length of ((ca - cc) / 2, cb), scaled (mid^2 overflows floats past
+    // 1.8e19 px^2); the minor eigenvalue as det / l1 (mid - disc cancels once a float ulp of l1 exceeds
+    // it); the major axis from the larger of its two eigenvector forms, scaled before normalising.
+    vec2 hd = vec2(0.5 * (ca - cc), cb);
+    float hs = max(abs(hd.x), abs(hd.y));
+    float disc = hs > 0.0 ? hs * length(hd / hs) : 0.0;
+    float l1 = mid + disc, l2 = max(det / l1, 1e-6);
     // alpha >= 1/255 needs d^T conic d <= 2 ln(255 o): the quad covers exactly that ellipse
     float k = sqrt(max(0.0, 2.0 * log(255.0 * opacity)));
-    vec2 e1 = abs(cb) > 1e-9 ? normalize(vec2(cb, l1 - ca)) : (ca >= cc ? vec2(1, 0) : vec2(0, 1));
+    vec2 e1 = ca >= cc ? vec2(l1 - cc, cb) : vec2(cb, l1 - ca);
+    float es = max(abs(e1.x), abs(e1.y));
+    e1 = es > 0.0 ? normalize(e1 / es) : vec2(1, 0); // a circle: any axis
     vec2 e2 = vec2(-e1.y, e1.x);
     // the raster quad: the reference bins a splat to the tiles within 3 sqrt(lambda_max) of its centre, so
     // along the major axis nothing beyond 3 sigma needs fragments (alpha there is at most 0.011)
@@ -63,8 +71,10 @@ void main() {
     float radius = ceil(3.0 * sqrt(mid + sqrt(max(0.1, mid * mid - det))));
     vec2 pc = center - 0.5; // the reference's pixel convention: pixel centres at integers
     ivec2 grid = (ivec2(u_size) + 15) / 16;
-    ivec2 rmin = min(grid, max(ivec2(0), ivec2((pc - radius) / 16.0)));
-    ivec2 rmax = min(grid, max(ivec2(0), ivec2((pc + radius + 15.0) / 16.0)));
+    // clamped before the conversion: a splat far larger than the view has tile coordinates out of int
+    // range, whose conversion is undefined (llvmpipe gives INT_MIN, which dropped such splats)
+    ivec2 rmin = ivec2(clamp((pc - radius) / 16.0, vec2(0.0), vec2(grid)));
+    ivec2 rmax = ivec2(clamp((pc + radius + 15.0) / 16.0, vec2(0.0), vec2(grid)));
     // Tighter, still exact: a pixel gets alpha >= 1/255 only inside the ellipse d^T conic d <= k^2, whose
     // bounding box has half-widths k sqrt(cov_xx), k sqrt(cov_yy); tiles outside it cannot change.
     vec2 ext = k * sqrt(vec2(ca, cc));

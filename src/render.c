@@ -200,11 +200,17 @@ static void preprocess(void *p, size_t begin, size_t end, int worker) {
     }
 }
 
-/* The box of tile pixels [kx0..kx1] x [ky0..ky1] where a splat can reach alpha >= 1/255. */
+/* A tile-relative pixel coordinate clamped to -1..TILE in float before the conversion: a splat many
+ * times the view's size (a huge scale) has coordinates out of int range, whose conversion is undefined
+ * (x86 gave INT_MIN: such splats vanished from renders and broke the gradient pass's sizes). */
+static inline int box_int(float v) { return v >= (float)TILE ? TILE : v > -1.0f ? (int)v : -1; }
+
+/* The box of tile pixels [kx0..kx1] x [ky0..ky1] where a splat can reach alpha >= 1/255 (empty where
+ * kx1 < kx0 or ky1 < ky0). */
 static inline void splat_box(const splat *g, int tx0, int ty0, int box[4]) {
     if (!isfinite(g->hx) || !isfinite(g->hy)) { box[0] = box[1] = 0; box[2] = box[3] = TILE - 1; return; }
-    box[0] = GSZ_MAX(0, (int)floorf(g->x - g->hx) - tx0); box[2] = GSZ_MIN(TILE - 1, (int)ceilf(g->x + g->hx) - tx0);
-    box[1] = GSZ_MAX(0, (int)floorf(g->y - g->hy) - ty0); box[3] = GSZ_MIN(TILE - 1, (int)ceilf(g->y + g->hy) - ty0);
+    box[0] = GSZ_MAX(0, box_int(floorf(g->x - g->hx) - (float)tx0)); box[2] = GSZ_MIN(TILE - 1, box_int(ceilf(g->x + g->hx) - (float)tx0));
+    box[1] = GSZ_MAX(0, box_int(floorf(g->y - g->hy) - (float)ty0)); box[3] = GSZ_MIN(TILE - 1, box_int(ceilf(g->y + g->hy) - (float)ty0));
 }
 
 /* The pixels of row ky among bits box[0]..box[2] where splat_alpha gets past its power test, four at a
@@ -367,7 +373,7 @@ static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
             if (j + PREFETCH < j1) __builtin_prefetch(&c->sp[c->lists[j + PREFETCH]]);
             int box[4];
             splat_box(g, tx0, ty0, box);
-            size_t need = nrec + (size_t)(box[2] - box[0] + 1) * (size_t)(box[3] - box[1] + 1);
+            size_t need = nrec + (size_t)GSZ_MAX(0, box[2] - box[0] + 1) * (size_t)GSZ_MAX(0, box[3] - box[1] + 1);
             if (need > rcap) {
                 rcap = GSZ_MAX(need, 2 * rcap);
                 contrib *r = realloc(rec, rcap * sizeof *rec);

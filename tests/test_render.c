@@ -66,6 +66,43 @@ static void test_alpha_rules(void **state) {
     gsz_scene_free(&s);
 }
 
+/* Gaussians many times the view's size (a log-scale of 30: pixel extents out of int range) render as
+ * the long lines they are, like ones whose extent still fits (log-scale 12), and the backward pass
+ * runs on them: they had vanished from renders and failed the gradient pass for lack of memory. */
+static void test_huge_gaussians(void **state) {
+    (void)state;
+    enum { N = 24, W = 96, H = 64 };
+    float img[2][W * H * 3], grad_rgb[N * 3], grad_op[N];
+    for (int v = 0; v < 2; v++) {
+        gsz_scene s;
+        assert_int_equal(gsz_scene_alloc(&s, N, 0), GSZ_OK);
+        for (int i = 0; i < N; i++) {
+            s.pos[3 * i] = 0.1f * (float)(i % 5);
+            s.pos[3 * i + 1] = -1.2f + 0.1f * (float)i;
+            s.pos[3 * i + 2] = 0.05f * (float)(i % 7);
+            s.scale[3 * i] = v ? 30.0f : 12.0f; /* along x: a line across the view */
+            s.scale[3 * i + 1] = s.scale[3 * i + 2] = logf(0.02f);
+            s.rot[4 * i] = 1; s.rot[4 * i + 1] = s.rot[4 * i + 2] = s.rot[4 * i + 3] = 0;
+            s.opacity[i] = 1.0f;
+            for (int c = 0; c < 3; c++) s.sh_dc[3 * i + c] = (float)((i + c) % 3) - 1.0f;
+        }
+        gsz_camera cam = simple_camera(W, H, 60);
+        assert_int_equal(gsz_render(&s, &cam, NULL, img[v]), GSZ_OK);
+        float target[W * H * 3] = {0};
+        gsz_render_grad g = {0};
+        g.rgb = grad_rgb;
+        g.opacity = grad_op;
+        double loss = 0;
+        assert_int_equal(gsz_render_gradient(&s, &cam, NULL, target, &g, &loss), GSZ_OK);
+        assert_true(loss > 0);
+        gsz_scene_free(&s);
+    }
+    double covered = 0;
+    for (size_t k = 0; k < (size_t)W * H * 3; k++) covered += img[1][k] > 0;
+    assert_true(covered > 0.5 * W * H * 3 / 3); /* lines, not an empty view */
+    assert_true(gsz_psnr(img[0], img[1], (size_t)W * H * 3) > 60);
+}
+
 static void test_self_compare_and_threads(void **state) {
     (void)state;
     gsz_scene s;
@@ -295,7 +332,7 @@ static void test_real_scene_training_view(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_single_gaussian_analytic), cmocka_unit_test(test_alpha_rules),
+        cmocka_unit_test(test_single_gaussian_analytic), cmocka_unit_test(test_alpha_rules), cmocka_unit_test(test_huge_gaussians),
         cmocka_unit_test(test_self_compare_and_threads), cmocka_unit_test(test_pixel_step), cmocka_unit_test(test_metrics),
         cmocka_unit_test(test_against_plain_formulas),
         cmocka_unit_test(test_cameras_json), cmocka_unit_test(test_real_scene_training_view),

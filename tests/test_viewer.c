@@ -47,7 +47,8 @@ static void test_sort(void **state) {
     gszv_sort_free(&s);
 }
 
-static double gl_vs_cpu(const char *path_or_null, const gsz_scene *scene, int w, int h, int view, gszv_mode mode) {
+/* PSNR of a GL render against the CPU reference: generated view `view`, or *cam where given. */
+static double gl_vs_cpu_cam(const char *path_or_null, const gsz_scene *scene, int w, int h, int view, const gsz_camera *cam, gszv_mode mode) {
     char err[1024];
     gszv_renderer *r = gszv_renderer_create(err, sizeof err);
     if (!r) fprintf(stderr, "%s\n", err);
@@ -58,6 +59,7 @@ static double gl_vs_cpu(const char *path_or_null, const gsz_scene *scene, int w,
     const gsz_scene *ref = path_or_null ? &s : scene;
     gsz_camera cams[8];
     gsz_cameras_generate(ref, 8, w, h, 0, cams);
+    if (cam) cams[view] = *cam;
     gszv_target t;
     assert_true(gszv_target_create(&t, w, h));
     const float bg[3] = {0, 0, 0};
@@ -71,6 +73,10 @@ static double gl_vs_cpu(const char *path_or_null, const gsz_scene *scene, int w,
     gszv_renderer_destroy(r);
     gsz_scene_free(&s);
     return p;
+}
+
+static double gl_vs_cpu(const char *path_or_null, const gsz_scene *scene, int w, int h, int view, gszv_mode mode) {
+    return gl_vs_cpu_cam(path_or_null, scene, w, h, view, NULL, mode);
 }
 
 static void test_matches_cpu_real(void **state) {
@@ -112,9 +118,46 @@ static void test_matches_cpu_synthetic_and_gsz(void **state) {
     gsz_scene_free(&s);
 }
 
+/* Lines far longer than the view (log-scale 19: pixel extents past int range, squared eigenvalues past
+ * float range) render as the CPU reference draws them, on both paths: the compute path's tile
+ * coordinates are clamped before their conversion, the raster quad's axes come from cancellation-free
+ * eigenvalues and its major axis is cut to the image (both paths drew nothing here before). */
+static void test_huge_splats(void **state) {
+    (void)state;
+    if (!have_gl) { skip(); return; }
+    gsz_scene s;
+    assert_int_equal(gsz_synth_scene(3000, 0, 7, &s), GSZ_OK);
+    for (size_t i = 0; i < 40; i++) { /* lines along x, across the view below */
+        s.scale[3 * i * 50] = 19.0f;
+        s.scale[3 * i * 50 + 1] = s.scale[3 * i * 50 + 2] = logf(0.01f);
+        float *q = s.rot + 4 * i * 50;
+        q[0] = 1; q[1] = q[2] = q[3] = 0;
+        s.opacity[i * 50] = 3;
+    }
+    float ctr[3], rad;
+    gsz_scene_focus(&s, ctr, &rad);
+    const float eye[3] = {ctr[0], ctr[1], ctr[2] - 3 * rad}, up[3] = {0, -1, 0};
+    gsz_camera c; /* looking along z: the lines run across the image */
+    gsz_camera_look_at(&c, eye, ctr, up, 320, 240, 50);
+    double raster = gl_vs_cpu_cam(NULL, &s, 320, 240, 0, &c, GSZV_RASTER), compute = gl_vs_cpu_cam(NULL, &s, 320, 240, 0, &c, GSZV_COMPUTE);
+    /* the lines show: the CPU image against the scene without them */
+    float *img = malloc(320 * 240 * 12), *plain = malloc(320 * 240 * 12);
+    assert_int_equal(gsz_render(&s, &c, NULL, img), GSZ_OK);
+    for (size_t i = 0; i < 40; i++) s.opacity[i * 50] = -20;
+    assert_int_equal(gsz_render(&s, &c, NULL, plain), GSZ_OK);
+    double lines = gsz_psnr(img, plain, 320 * 240 * 3);
+    free(img); free(plain);
+    fprintf(stderr, "huge splats: GL vs CPU: raster %.2f dB, compute %.2f dB; with and without them %.2f dB apart\n", raster, compute, lines);
+    assert_true(lines < 20.0);
+    assert_true(raster >= 30.0);
+    assert_true(compute >= 40.0);
+    gsz_scene_free(&s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sort), cmocka_unit_test(test_matches_cpu_real), cmocka_unit_test(test_matches_cpu_synthetic_and_gsz),
+        cmocka_unit_test(test_huge_splats),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
