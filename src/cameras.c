@@ -250,6 +250,14 @@ void gsz_camera_look_at(gsz_camera *cam, const float eye[3], const float target[
     set_pose(cam, c2w, pos);
 }
 
+void gsz_camera_resize(gsz_camera *cam, int width, int height) {
+    float sx = (float)width / (float)cam->width, sy = (float)height / (float)cam->height;
+    cam->fx *= sx; cam->cx *= sx;
+    cam->fy *= sy; cam->cy *= sy;
+    cam->width = width;
+    cam->height = height;
+}
+
 gsz_error gsz_cameras_generate(const gsz_scene *s, size_t count, int width, int height, float fov_deg, gsz_camera *out) {
     if (width < 1 || height < 1) return gsz_fail(GSZ_ERROR_argument, "bad view size %dx%d", width, height);
     if (fov_deg <= 0) fov_deg = 50;

@@ -117,6 +117,9 @@ gsz_error gsz_cameras_generate(const gsz_scene *scene, size_t count, int width, 
 /* A camera at eye looking at target; up is the world direction that appears up in the image. */
 void gsz_camera_look_at(gsz_camera *cam, const float eye[3], const float target[3], const float up[3], int width,
                         int height, float vertical_fov_deg);
+/* The camera with its image resized to width x height, as resizing its image would: the focal lengths
+ * and principal point scaled per axis. */
+void gsz_camera_resize(gsz_camera *cam, int width, int height);
 /* Robust centre and radius of the dense part of the scene (reads positions, opacities and scales):
  * the median of the opaque Gaussians and the radius holding 90% of them, or, where the scene reaches
  * far beyond its subject (an unbounded capture), that subject's region. */

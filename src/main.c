@@ -26,14 +26,15 @@ static const char *usage =
     "  gsz synth COUNT -o OUT.ply|OUT.splat [--sh D] [--seed S] [--palette K | --lattice] [--background F]\n"
     "\n"
     "IN.ply, FILE, SCENE, REF and TEST may be .ply (the INRIA layout, or compressed.ply), .splat, .spz or .gsz;\n"
-    "a .splat output keeps SH degree 0. Views are generated around the scene unless --cameras is given.\n"
+    "a .splat output keeps SH degree 0. Views are generated around the scene (1280x720) unless --cameras is\n"
+    "given, whose views keep their own image sizes unless --size resizes them.\n"
     "An input - is standard input; -o - writes to standard output (a PLY for decompress/convert) and the\n"
     "report then goes to standard error. A pipe or device is written directly, anything else through a\n"
     "temporary file renamed into place.\n";
 
 typedef struct {
     const char *out, *cameras, *keep, *ref_cache;
-    int json, quiet, threads, views, view, camera, width, height, sh, seed, palette, lattice;
+    int json, quiet, threads, views, view, camera, width, height, size_set, sh, seed, palette, lattice;
     double background;
     gsz_compress_options co;
 } args_t;
@@ -97,7 +98,7 @@ static int parse(int argc, char **argv, args_t *a, const char **pos, int *npos, 
         else if (!strcmp(o, "--views")) { INT(1, 10000); a->views = (int)x; }
         else if (!strcmp(o, "--view")) { INT(0, 1e9); a->view = (int)x; }
         else if (!strcmp(o, "--camera")) { INT(0, 1e9); a->camera = (int)x; }
-        else if (!strcmp(o, "--size")) { NEED(); if (!gsz_parse_size(v, &a->width, &a->height)) return bad_usage("bad --size (WxH)", v); }
+        else if (!strcmp(o, "--size")) { NEED(); if (!gsz_parse_size(v, &a->width, &a->height)) return bad_usage("bad --size (WxH)", v); a->size_set = 1; }
         else if (!strcmp(o, "--sh")) { INT(0, 3); a->sh = (int)x; }
         else if (!strcmp(o, "--seed")) { INT(0, 1e9); a->seed = (int)x; }
         else if (!strcmp(o, "--palette")) { INT(1, 16777216); a->palette = (int)x; }
@@ -177,6 +178,7 @@ static gsz_error get_cameras(const args_t *a, const gsz_scene *ref, int default_
             for (size_t i = 0; i < (size_t)a->views; i++) all[i] = all[i * na / (size_t)a->views];
             na = (size_t)a->views;
         }
+        for (size_t i = 0; a->size_set && i < na; i++) gsz_camera_resize(&all[i], a->width, a->height);
         *cams = all;
         *n = na;
         return GSZ_OK;
@@ -612,7 +614,7 @@ static void print_fidelity(const char *ref, const char *test, const gsz_camera *
         for (size_t i = 0; i < n; i++) {
             printf("%s{\"camera\":", i ? "," : "");
             gsz_json_string(stdout, cams[i].name);
-            printf(",\"psnr\":");
+            printf(",\"width\":%d,\"height\":%d,\"psnr\":", cams[i].width, cams[i].height);
             print_db(stdout, pv[i].psnr, 1);
             printf(",\"ssim\":%.6f}", pv[i].ssim);
         }

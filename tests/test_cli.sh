@@ -34,6 +34,15 @@ printf '[{"width":64,"height":48,"fx":50,"fy":50,"position":[0,0,50],"rotation":
 $GSZ compress "$T/c.ply" -o "$T/away.gsz" -q --refine 0 --cameras "$T/away.json" 2>"$T/err" || fail "compress with cameras looking away"
 grep -q "away.json's views: are they this scene's cameras" "$T/err" || fail "no warning for cameras that miss the scene: $(cat "$T/err")"
 
+# a training camera renders at its own image size, or resized by --size (render, compare, gszview's screenshot)
+printf '[{"width":64,"height":48,"fx":50,"fy":50,"position":[0,0,-5],"rotation":[[1,0,0],[0,1,0],[0,0,1]]}]' >"$T/cam.json"
+$GSZ render "$T/c.ply" --cameras "$T/cam.json" --camera 0 -o "$T/cam.png" --json >"$T/out" || fail "render a training camera"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert (d["width"], d["height"]) == (64, 48), d' "$T/out" || fail "render: the camera's size"
+$GSZ render "$T/c.ply" --cameras "$T/cam.json" --camera 0 --size 32x24 -o "$T/cam.png" --json >"$T/out" || fail "render a resized training camera"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert (d["width"], d["height"]) == (32, 24), d' "$T/out" || fail "render: --size ignored with --cameras"
+$GSZ compare "$T/c.ply" "$T/c.ply" --cameras "$T/cam.json" --size 32x24 --json >"$T/out" || fail "compare on resized training cameras"
+python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))["views"][0]; assert (v["width"], v["height"]) == (32, 24), v' "$T/out" || fail "compare: --size ignored with --cameras"
+
 # a scene of one Gaussian: compressed and decoded, reported in the singular
 $GSZ synth 1 -o "$T/one.ply" >"$T/out" || fail "synth 1"
 grep -q ": 1 synthetic Gaussian," "$T/out" || fail "synth 1: $(cat "$T/out")"

@@ -52,4 +52,16 @@ if $V --screenshot "$T/f.png" --size 96x64 --view 2 "$T/s.gsz" -q 2>"$T/err"; th
 else
     grep -q "OpenGL" "$T/err" && echo "SKIP: no OpenGL here" || fail "screenshot: $(cat "$T/err")"
 fi
+# a screenshot from a training camera: its own image size, or --size; a camera past the file's refused
+printf '[{"width":64,"height":48,"fx":50,"fy":50,"position":[0,0,-5],"rotation":[[1,0,0],[0,1,0],[0,0,1]]},
+{"width":40,"height":30,"fx":30,"fy":30,"position":[0,0,-5],"rotation":[[1,0,0],[0,1,0],[0,0,1]]}]' >"$T/cam.json"
+if $V --screenshot "$T/c.png" --cameras "$T/cam.json" --view 1 "$T/s.ply" >"$T/out" 2>"$T/err"; then
+    grep -q "view 1 (40x30" "$T/out" || fail "screenshot of camera 1: $(cat "$T/out")"
+    $V --screenshot "$T/c.png" --cameras "$T/cam.json" --view 0 --size 32x24 "$T/s.ply" >"$T/out" || fail "screenshot of a resized camera"
+    grep -q "view 0 (32x24" "$T/out" || fail "screenshot: --size ignored with --cameras: $(cat "$T/out")"
+    $V --screenshot "$T/c.png" --cameras "$T/cam.json" --view 2 "$T/s.ply" 2>"$T/err"; [ $? -eq 1 ] || fail "camera 2 of 2 accepted"
+    grep -q "out of range (2 cameras in" "$T/err" || fail "no message for camera 2 of 2: $(cat "$T/err")"
+else
+    grep -q "OpenGL" "$T/err" && echo "SKIP: no OpenGL here" || fail "screenshot of a training camera: $(cat "$T/err")"
+fi
 echo "viewer_cli: all checks passed"

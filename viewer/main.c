@@ -14,7 +14,7 @@
 
 typedef struct {
     const char *file, *screenshot, *path, *cameras;
-    int headless, width, height, frames, view, views, json, threads, sh, up_sign, up_axis, quiet;
+    int headless, width, height, size_set, frames, view, views, json, threads, sh, up_sign, up_axis, quiet;
     int renderer; /* -1 auto, else gszv_mode */
 } opts_t;
 
@@ -24,7 +24,8 @@ static int usage(int code) {
             "  --headless                 no window: EGL, render a camera path and report frame times\n"
             "  --size WxH                 frame size (default 1920x1080 headless, 1280x720 window)\n"
             "  --frames N --path orbit    headless benchmark path (default 300 frames)\n"
-            "  --screenshot OUT.png       render one view (--view I of --views N generated, as 'gsz render') and exit\n"
+            "  --screenshot OUT.png       render one view and exit: --view I of --views N generated, as 'gsz render',\n"
+            "                             or with --cameras its camera I, at its own image size unless --size\n"
             "  --cameras cameras.json     training cameras (window: number keys / PageUp / PageDown)\n"
             "  --sh N                     cap the SH degree (0-3)\n"
             "  --renderer raster|compute|auto   hardware quads or the compute tile rasteriser (auto: the faster;\n"
@@ -86,7 +87,8 @@ static int parse(int argc, char **argv, opts_t *o) {
 #undef INT
     }
     if (!o->file) { fprintf(stderr, "gszview: no scene given\n"); return 0; }
-    if (o->view >= o->views) { fprintf(stderr, "gszview: --view %d out of range (%d views)\n", o->view, o->views); return 0; }
+    if (!o->cameras && o->view >= o->views) { fprintf(stderr, "gszview: --view %d out of range (%d views)\n", o->view, o->views); return 0; }
+    o->size_set = o->width > 0;
     if (!o->width) { o->width = o->headless ? 1920 : 1280; o->height = o->headless ? 1080 : 720; }
     return 1;
 }
@@ -177,26 +179,39 @@ static int run_headless(const opts_t *o) {
     gszv_renderer *r = gszv_renderer_create(err, sizeof err);
     if (!r) { fprintf(stderr, "gszview: %s\n", err); goto out; }
     if (!gszv_load_file(r, o->file, o->threads, &s, 0, err, sizeof err)) { fprintf(stderr, "gszview: %s\n", err); goto out; }
-    if (!gszv_target_create(&t, o->width, o->height)) { fprintf(stderr, "gszview: cannot create a %dx%d framebuffer\n", o->width, o->height); goto out; }
     const float bg[3] = {0, 0, 0};
     if (o->screenshot) {
         gszv_mode mode = o->renderer == GSZV_RASTER ? GSZV_RASTER : GSZV_COMPUTE; /* auto: the exact one */
-        gsz_camera *cams = calloc((size_t)o->views, sizeof *cams);
-        float *img = malloc((size_t)o->width * (size_t)o->height * 12);
+        gsz_camera *cams = NULL, cam;
+        size_t n = (size_t)o->views;
         int v = o->view;
-        gsz_error e = cams && img ? gsz_cameras_generate(&s, (size_t)o->views, o->width, o->height, 0, cams) : gsz_fail(GSZ_ERROR_memory, "out of memory");
+        gsz_error e = GSZ_OK;
+        if (o->cameras) {
+            if (!(e = gsz_cameras_read(o->cameras, &cams, &n)) && (size_t)v >= n) e = gsz_fail(GSZ_ERROR_argument, "--view %d out of range (%zu cameras in %s)", v, n, o->cameras);
+        } else {
+            cams = calloc(n, sizeof *cams);
+            e = cams ? gsz_cameras_generate(&s, n, o->width, o->height, 0, cams) : gsz_fail(GSZ_ERROR_memory, "out of memory");
+        }
         if (!e) {
-            gszv_renderer_settle(r, &cams[v], o->sh, bg, &t, mode);
+            cam = cams[v];
+            if (o->size_set) gsz_camera_resize(&cam, o->width, o->height);
+        }
+        free(cams);
+        float *img = e ? NULL : malloc((size_t)cam.width * (size_t)cam.height * 12);
+        if (!e && !img) e = gsz_fail(GSZ_ERROR_memory, "out of memory");
+        if (!e && !gszv_target_create(&t, cam.width, cam.height)) e = gsz_fail(GSZ_ERROR_memory, "cannot create a %dx%d framebuffer", cam.width, cam.height);
+        if (!e) {
+            gszv_renderer_settle(r, &cam, o->sh, bg, &t, mode);
             gszv_target_read(&t, img);
-            e = gsz_png_write(o->screenshot, img, o->width, o->height);
+            e = gsz_png_write(o->screenshot, img, cam.width, cam.height);
         }
         free(img);
-        free(cams);
         if (e) { fprintf(stderr, "gszview: %s\n", gsz_getErrorDetail()); goto out; }
-        if (!o->quiet) printf("%s: view %d (%dx%d, %s) -> %s [%s]\n", gsz_input_name(o->file), v, o->width, o->height, mode ? "compute" : "raster", o->screenshot, h.renderer);
+        if (!o->quiet) printf("%s: view %d (%dx%d, %s) -> %s [%s]\n", gsz_input_name(o->file), v, cam.width, cam.height, mode ? "compute" : "raster", o->screenshot, h.renderer);
         rc = 0;
         goto out;
     }
+    if (!gszv_target_create(&t, o->width, o->height)) { fprintf(stderr, "gszview: cannot create a %dx%d framebuffer\n", o->width, o->height); goto out; }
     /* launch to first frame: load + upload + one frame */
     float focus[3], radius;
     gsz_scene_focus(&s, focus, &radius);
