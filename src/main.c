@@ -489,10 +489,14 @@ static int cmd_render(int argc, char **argv) {
     if (e) return die(e);
     gsz_camera *cams = NULL;
     size_t n = 0;
-    int idx = a.cameras ? (a.camera < 0 ? 0 : a.camera) : (a.view < 0 ? 0 : a.view);
+    /* with --cameras, --view names a camera too (as in gszview) */
+    int idx = a.cameras && a.camera >= 0 ? a.camera : a.view < 0 ? 0 : a.view;
     if (!a.cameras && a.views == 0) a.views = 24;
     e = get_cameras(&a, &s, 24, &cams, &n);
-    if (!e && (size_t)idx >= n) e = gsz_fail(GSZ_ERROR_argument, "camera %d out of range (%zu cameras)", idx, n);
+    if (!e && (size_t)idx >= n) {
+        if (a.cameras) e = gsz_fail(GSZ_ERROR_argument, "camera %d out of range: %s has %zu camera%s", idx, a.cameras, n, n == 1 ? "" : "s");
+        else e = gsz_fail(GSZ_ERROR_argument, "view %d out of range (%zu generated views)", idx, n);
+    }
     float *img = NULL;
     if (!e) {
         img = gsz_malloc_array((size_t)cams[idx].width * (size_t)cams[idx].height, 3 * sizeof(float));

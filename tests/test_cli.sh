@@ -40,6 +40,8 @@ $GSZ render "$T/c.ply" --cameras "$T/cam.json" --camera 0 -o "$T/cam.png" --json
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert (d["width"], d["height"]) == (64, 48), d' "$T/out" || fail "render: the camera's size"
 $GSZ render "$T/c.ply" --cameras "$T/cam.json" --camera 0 --size 32x24 -o "$T/cam.png" --json >"$T/out" || fail "render a resized training camera"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert (d["width"], d["height"]) == (32, 24), d' "$T/out" || fail "render: --size ignored with --cameras"
+$GSZ render "$T/c.ply" --cameras "$T/cam.json" --view 1 -o "$T/cam.png" 2>"$T/err"; [ $? -eq 1 ] || fail "render: camera 1 of 1 accepted"
+grep -q "camera 1 out of range: .*cam.json has 1 camera (" "$T/err" || fail "render: camera 1 of 1: $(cat "$T/err")"
 $GSZ compare "$T/c.ply" "$T/c.ply" --cameras "$T/cam.json" --size 32x24 --json >"$T/out" || fail "compare on resized training cameras"
 python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))["views"][0]; assert (v["width"], v["height"]) == (32, 24), v' "$T/out" || fail "compare: --size ignored with --cameras"
 
