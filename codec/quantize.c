@@ -198,9 +198,9 @@ static void quantise_sh(float *e, size_t M, double s, int32_t *q, int write_back
         double r = e[t], g = e[t + 1], b = e[t + 2];
         double y[3] = {(r + g + b) * OPP_A, (r - b) * OPP_B, (r - 2 * g + b) * OPP_C};
         for (int u = 0; u < 3; u++) {
-            long v = (long)floor(fabs(y[u]) / s + SH_ROUND);
-            if (y[u] < 0) v = -v;
-            q[t + (size_t)u] = (int32_t)GSZ_CLAMP(v, -32767L, 32767L);
+            double a = floor(fabs(y[u]) / s + SH_ROUND);
+            int32_t v = a < 32767.0 ? (int32_t)a : 32767; /* saturated before the conversion (absurd inputs reach 1e38) */
+            q[t + (size_t)u] = y[u] < 0 ? -v : v;
         }
         if (write_back) opp_inverse(s * q[t], s * q[t + 1], s * q[t + 2], e + t);
     }

@@ -69,6 +69,8 @@ typedef struct {
     size_t rows_in_file;    /* vertex count in the header */
     size_t dropped_nonfinite; /* rows removed because a used property was NaN or Inf */
     size_t clamped_opacity;   /* rows whose opacity logit was +-Inf (opacity exactly 1 or 0): clamped to +-20 */
+    size_t clamped_range;     /* rows with a finite value past any that renders differently, clamped:
+                                 a log-scale past +-44, an SH coefficient past +-1e8, a position past +-1e30 */
     size_t stream_bytes;      /* bytes read from standard input or a pipe (gsz_scene_load), else 0 */
 } gsz_ply_stats;
 

@@ -156,6 +156,9 @@ static gsz_error load(const char *path, gsz_scene *s, int threads, int quiet, gs
         fprintf(stderr, "gsz: warning: %s: dropped %zu of %zu rows with NaN or Inf values\n", path, st->dropped_nonfinite, st->rows_in_file);
     if (!e && st->clamped_opacity && !quiet)
         fprintf(stderr, "gsz: note: %s: %zu rows have an infinite opacity logit (opacity 0 or 1), clamped to +-20\n", path, st->clamped_opacity);
+    if (!e && st->clamped_range)
+        fprintf(stderr, "gsz: warning: %s: %zu of %zu rows have values past any that renders differently (log-scale +-44, SH +-1e8, "
+                        "position +-1e30), clamped\n", path, st->clamped_range, st->rows_in_file);
     return e;
 }
 
@@ -230,7 +233,7 @@ static void print_compress_stats(FILE *f, const char *in, const char *out, size_
     double bpg = (double)st->bytes / (double)st->input_count;
     if (json) {
         json_in_out(f, in, out ? out : "");
-        if (ps) fprintf(f, ",\"input_rows\":%zu,\"dropped_nonfinite_rows\":%zu,\"clamped_opacities\":%zu", ps->rows_in_file, ps->dropped_nonfinite, ps->clamped_opacity);
+        if (ps) fprintf(f, ",\"input_rows\":%zu,\"dropped_nonfinite_rows\":%zu,\"clamped_opacities\":%zu,\"clamped_range_rows\":%zu", ps->rows_in_file, ps->dropped_nonfinite, ps->clamped_opacity, ps->clamped_range);
         fprintf(f, ",\"input_bytes\":%zu,\"output_bytes\":%zu,\"ratio\":%.3f,\"bytes_per_gaussian\":%.4f,"
                    "\"input_gaussians\":%zu,\"output_gaussians\":%zu,\"sh_degree\":%d,\"count_by_degree\":[%zu,%zu,%zu,%zu],"
                    "\"psnr_estimate\":%.3f,\"unseen_gaussians\":%zu,\"peak_rss_bytes\":%zu,\"seconds\":%.3f,\"seconds_significance\":%.3f,\"seconds_sh\":%.3f,\"seconds_vq\":%.3f,\"seconds_encode\":%.3f,\"seconds_refine\":%.3f,\"lattice\":%s,\"sections\":{",

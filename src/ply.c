@@ -386,6 +386,23 @@ static gsz_error read_compressed(const char *name, ply_src *s, const ply_header 
     return GSZ_OK;
 }
 
+/* Finite values past any that renders differently, clamped so that the codec's float arithmetic on
+ * them stays finite (a log-scale of 1e30, a colour of 3e38 made the encoder fail): a log-scale past
+ * +-44 (e^88 overflows a float covariance either way; e^-44 is far under the 0.3 px dilation), an SH
+ * coefficient past +-1e8 (a colour that saturates every pixel it reaches with alpha >= 1/255 before
+ * T < 1e-4), a position past +-1e30. Returns whether the row changed. */
+static int clamp_range(float *row, int nrest) {
+    static const float lim[3] = {1e30f, 1e8f, 44.0f};
+    int changed = 0;
+    for (int k = 0; k < S_COUNT; k++) {
+        int g = k < S_DC ? 0 : k < S_OPA ? 1 : k >= S_SCALE && k < S_ROT ? 2 : -1;
+        if (g < 0 || (g == 1 && k >= S_REST + 3 * nrest)) continue;
+        if (row[k] > lim[g]) { row[k] = lim[g]; changed = 1; }
+        else if (row[k] < -lim[g]) { row[k] = -lim[g]; changed = 1; }
+    }
+    return changed;
+}
+
 static gsz_error read_body(const char *name, ply_src *s, ply_header *h, gsz_scene *out, gsz_ply_stats *st) {
     if (is_compressed(h)) return read_compressed(name, s, h, out, st);
     ply_elem *v = &h->elems[h->vertex];
@@ -437,7 +454,7 @@ static gsz_error read_body(const char *name, ply_src *s, ply_header *h, gsz_scen
 
     int swap = (h->format == FMT_BE) != host_is_be();
     int nr = gsz_shRestCount(degree);
-    size_t j = 0, dropped = 0, clamped = 0;
+    size_t j = 0, dropped = 0, clamped = 0, ranged = 0;
     float row[S_COUNT];
     size_t offs[MAX_PROPS];
     {
@@ -475,6 +492,7 @@ static gsz_error read_body(const char *name, ply_src *s, ply_header *h, gsz_scen
         int finite = 1;
         for (int k = 0; k < S_COUNT; k++) finite &= isfinite(row[k]) != 0;
         if (!finite) { dropped++; continue; }
+        ranged += clamp_range(row, nr);
         memcpy(out->pos + 3 * j, row + S_POS, 3 * sizeof(float));
         memcpy(out->sh_dc + 3 * j, row + S_DC, 3 * sizeof(float));
         out->opacity[j] = row[S_OPA];
@@ -485,7 +503,7 @@ static gsz_error read_body(const char *name, ply_src *s, ply_header *h, gsz_scen
         j++;
     }
     out->count = j;
-    if (st) { st->rows_in_file = (size_t)n; st->dropped_nonfinite = dropped; st->clamped_opacity = clamped; }
+    if (st) { st->rows_in_file = (size_t)n; st->dropped_nonfinite = dropped; st->clamped_opacity = clamped; st->clamped_range = ranged; }
     return GSZ_OK;
 }
 

@@ -175,6 +175,46 @@ static void test_nan_rows_dropped(void **state) {
     gsz_scene_free(&r);
 }
 
+/* Finite values past any that renders differently are clamped (the encoder failed on them), and every
+ * preset compresses the scene. */
+static void test_absurd_values_clamped(void **state) {
+    (void)state;
+    gsz_scene s, r;
+    assert_int_equal(gsz_synth_scene(3000, 2, 4, &s), GSZ_OK);
+    for (size_t i = 0; i < s.count; i += 50) {
+        s.sh_dc[3 * i] = 3e38f;
+        s.sh_rest[24 * i + 5] = -3e38f;
+        s.scale[3 * i + 1] = (i / 50) % 2 ? 1e30f : -1e30f;
+        s.pos[3 * i + 2] = -3e38f;
+    }
+    const char *p = tmp_path("absurd.ply");
+    assert_int_equal(gsz_ply_write(p, &s), GSZ_OK);
+    gsz_ply_stats st;
+    assert_int_equal(gsz_ply_read(p, &r, &st), GSZ_OK);
+    assert_int_equal(st.clamped_range, 60);
+    assert_int_equal(r.count, s.count);
+    assert_float_equal(r.sh_dc[0], 1e8f, 0);
+    assert_float_equal(r.sh_rest[5], -1e8f, 0);
+    assert_float_equal(r.scale[1], -44.0f, 0);
+    assert_float_equal(r.scale[3 * 50 + 1], 44.0f, 0);
+    assert_float_equal(r.pos[2], -1e30f, 0);
+    assert_float_equal(r.sh_dc[3], s.sh_dc[3], 0); /* the others as they were */
+    for (int preset = 0; preset <= GSZ_PRESET_MAX; preset++) {
+        gsz_compress_options o = {0};
+        o.preset = (gsz_preset)preset;
+        o.views = 4;
+        void *buf;
+        size_t size;
+        assert_int_equal(gsz_compress(&r, &o, &buf, &size, NULL), GSZ_OK);
+        gsz_scene d;
+        assert_int_equal(gsz_decompress(buf, size, &d, 1), GSZ_OK);
+        free(buf);
+        gsz_scene_free(&d);
+    }
+    gsz_scene_free(&s);
+    gsz_scene_free(&r);
+}
+
 static void test_write_is_atomic(void **state) {
     (void)state;
     gsz_scene s;
@@ -568,7 +608,7 @@ static void test_spz_write(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_all_degrees), cmocka_unit_test(test_formats_and_order),
-        cmocka_unit_test(test_malformed), cmocka_unit_test(test_nan_rows_dropped),
+        cmocka_unit_test(test_malformed), cmocka_unit_test(test_nan_rows_dropped), cmocka_unit_test(test_absurd_values_clamped),
         cmocka_unit_test(test_write_is_atomic), cmocka_unit_test(test_filter_and_degree),
         cmocka_unit_test(test_real_scene_reads), cmocka_unit_test(test_compressed_ply),
         cmocka_unit_test(test_splat), cmocka_unit_test(test_spz), cmocka_unit_test(test_spz_write),
