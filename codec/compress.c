@@ -433,6 +433,10 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     if (opt->preset < 0 || opt->preset > GSZ_PRESET_MAX) return gsz_fail(GSZ_ERROR_argument, "unknown preset %d", (int)opt->preset);
     if (in->count == 0) return gsz_fail(GSZ_ERROR_argument, "the scene has no Gaussians");
     if (in->count > UINT32_MAX) return gsz_fail(GSZ_ERROR_argument, "too many Gaussians (%zu)", in->count);
+    for (size_t i = 0; i < in->count; i++) { /* the readers drop or clamp such values; the library's callers get told */
+        const char *bad = gsz_gaussian_invalid(in, i);
+        if (bad) return gsz_fail(GSZ_ERROR_argument, "Gaussian %zu: its %s has a NaN, infinite or out-of-range value (see GSZ_LIMIT_* in gsz.h)", i, bad);
+    }
     const preset_t *P = &presets[opt->preset];
     float prune = opt->prune < 0 ? 0 : opt->prune > 0 ? opt->prune : P->prune;
     if (prune >= 1) return gsz_fail(GSZ_ERROR_argument, "--prune must be below 1");

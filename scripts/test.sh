@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs every test: installs what is missing, builds (Release), runs ctest, then the sanitizer build
-# (ASan + UBSan) of the same tests and the libFuzzer harnesses for a bounded time.
+# (ASan + UBSan + float-cast-overflow) of the same tests and the libFuzzer harnesses (the decoders, the
+# encoder) for a bounded time.
 #   GSZ_FUZZ_SECONDS  seconds per fuzzer (default 45; 0 skips fuzzing)
 set -eu
 cd "$(dirname "$0")/.."
@@ -12,14 +13,14 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$JOBS"
 ctest --test-dir build --output-on-failure
 
-echo "== sanitizer build (clang, ASan + UBSan, fuzz harnesses) and tests"
+echo "== sanitizer build (clang, ASan + UBSan + float-cast-overflow, fuzz harnesses) and tests"
 CC=clang cmake -S . -B build-fuzz -DGSZ_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-fuzz -j "$JOBS"
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-fuzz --output-on-failure
 
 SECS=${GSZ_FUZZ_SECONDS:-45}
 if [ "$SECS" -gt 0 ]; then
-    echo "== fuzzing ${SECS}s per decoder"
+    echo "== fuzzing ${SECS}s per harness"
     C=build-fuzz/corpus
     mkdir -p "$C/ply" "$C/gsz" "$C/codebook" "$C/cameras"
     ./build/gsz synth 40 --sh 1 -o "$C/ply/seed.ply" -q
@@ -77,5 +78,19 @@ PY
     printf '[{"id":0,"img_name":"a","width":800,"height":600,"position":[0.5,-1,3],"rotation":[[1,0,0],[0,0.6,-0.8],[0,0.8,0.6]],"fy":700,"fx":700},{"id":1,"img_name":"b","width":64,"height":64,"position":[0,0,-4],"rotation":[[0,-1,0],[1,0,0],[0,0,1]],"fy":50,"fx":50}]' >"$C/cameras/seed.json"
     [ -f ../shared/scenes/playbot-trained.cameras.json ] && cp ../shared/scenes/playbot-trained.cameras.json "$C/cameras/"
     fuzz cameras -max_len=65536 "$C/cameras"
+    # the encoder on arbitrary scenes through the library (it must refuse or write a file that decodes):
+    # seeds of 20 plain Gaussians for each preset and SH degree, half of them with fine-tuning
+    mkdir -p "$C/encode"
+    /usr/bin/python3 - "$C/encode" <<'PY'
+import random, struct, sys
+random.seed(3)
+for k in range(8):
+    deg, vals = k % 4, []
+    for i in range(20):
+        vals += [random.gauss(0, 1) for _ in range(6)] + [random.gauss(0, 0.2) for _ in range(3 * ((deg + 1) ** 2 - 1))]
+        vals += [random.uniform(-2, 4)] + [random.gauss(-3, 0.5) for _ in range(3)] + [1, 0, 0, 0]
+    open("%s/seed%d" % (sys.argv[1], k), "wb").write(bytes([k % 4 | deg << 2 | (k // 4) << 4]) + struct.pack("<%df" % len(vals), *vals))
+PY
+    fuzz encode -max_len=65536 "$C/encode"
 fi
 echo "all tests passed"

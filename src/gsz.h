@@ -64,13 +64,23 @@ void gsz_scene_filter(gsz_scene *scene, const uint8_t *keep);
 gsz_error gsz_scene_set_sh_degree(gsz_scene *scene, int sh_degree);
 /* Smallest and largest position on each axis (+inf and -inf for an empty scene). */
 void gsz_scene_bounds(const gsz_scene *scene, float lo[3], float hi[3]);
+/* Past these a finite value renders no differently: the scene readers clamp to them (clamped_range
+ * below) and gsz_compress refuses values past them, as it refuses NaN and infinite ones. */
+#define GSZ_LIMIT_POSITION 1e30f
+#define GSZ_LIMIT_LOG_SCALE 44.0f /* e^88 overflows a float covariance either way; e^-44 is far under the 0.3 px dilation */
+#define GSZ_LIMIT_SH 1e8f         /* a colour that saturates every pixel it reaches */
+/* The first attribute of Gaussian i that is NaN, infinite or past those limits ("position", "color",
+ * "sh", "opacity", "scale", "rotation"), or NULL. */
+const char *gsz_gaussian_invalid(const gsz_scene *scene, size_t i);
+/* Clamps Gaussian i's finite values past those limits to them, as the readers do; returns whether any
+ * changed. */
+int gsz_gaussian_clamp(gsz_scene *scene, size_t i);
 
 typedef struct {
     size_t rows_in_file;    /* vertex count in the header */
     size_t dropped_nonfinite; /* rows removed because a used property was NaN or Inf */
     size_t clamped_opacity;   /* rows whose opacity logit was +-Inf (opacity exactly 1 or 0): clamped to +-20 */
-    size_t clamped_range;     /* rows with a finite value past any that renders differently, clamped:
-                                 a log-scale past +-44, an SH coefficient past +-1e8, a position past +-1e30 */
+    size_t clamped_range;     /* rows with a finite value past the GSZ_LIMIT_* (which render no differently), clamped */
     size_t stream_bytes;      /* bytes read from standard input or a pipe (gsz_scene_load), else 0 */
 } gsz_ply_stats;
 

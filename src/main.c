@@ -157,8 +157,9 @@ static gsz_error load(const char *path, gsz_scene *s, int threads, int quiet, gs
     if (!e && st->clamped_opacity && !quiet)
         fprintf(stderr, "gsz: note: %s: %zu rows have an infinite opacity logit (opacity 0 or 1), clamped to +-20\n", path, st->clamped_opacity);
     if (!e && st->clamped_range)
-        fprintf(stderr, "gsz: warning: %s: %zu of %zu rows have values past any that renders differently (log-scale +-44, SH +-1e8, "
-                        "position +-1e30), clamped\n", path, st->clamped_range, st->rows_in_file);
+        fprintf(stderr, "gsz: warning: %s: %zu of %zu rows have values past any that renders differently (log-scale +-%g, SH +-%g, "
+                        "position +-%g), clamped\n", path, st->clamped_range, st->rows_in_file, (double)GSZ_LIMIT_LOG_SCALE,
+                (double)GSZ_LIMIT_SH, (double)GSZ_LIMIT_POSITION);
     return e;
 }
 

@@ -361,7 +361,7 @@ static gsz_error read_compressed(const char *name, ply_src *s, const ply_header 
                 }
         }
     }
-    size_t j = 0, dropped = 0, clamped = 0;
+    size_t j = 0, dropped = 0, clamped = 0, ranged = 0;
     for (size_t i = 0; !err && i < n; i++) {
         const uint32_t *w = words + 4 * i;
         float p[3], l[3], q[4], d[3], o = gsz_lattice_opacity(w[2] & 0xFF);
@@ -376,31 +376,15 @@ static gsz_error read_compressed(const char *name, ply_src *s, const ply_header 
         memcpy(out->sh_dc + 3 * j, d, sizeof d);
         out->opacity[j] = o;
         if (nr && j != i) memmove(out->sh_rest + j * (size_t)nr * 3, out->sh_rest + i * (size_t)nr * 3, (size_t)nr * 3 * sizeof(float));
+        ranged += gsz_gaussian_clamp(out, j); /* absurd chunk ranges */
         j++;
     }
     free(ranges);
     free(words);
     if (err) { gsz_scene_free(out); return err; }
     out->count = j;
-    if (st) { st->rows_in_file = (size_t)n; st->dropped_nonfinite = dropped; st->clamped_opacity = clamped; }
+    if (st) { st->rows_in_file = (size_t)n; st->dropped_nonfinite = dropped; st->clamped_opacity = clamped; st->clamped_range = ranged; }
     return GSZ_OK;
-}
-
-/* Finite values past any that renders differently, clamped so that the codec's float arithmetic on
- * them stays finite (a log-scale of 1e30, a colour of 3e38 made the encoder fail): a log-scale past
- * +-44 (e^88 overflows a float covariance either way; e^-44 is far under the 0.3 px dilation), an SH
- * coefficient past +-1e8 (a colour that saturates every pixel it reaches with alpha >= 1/255 before
- * T < 1e-4), a position past +-1e30. Returns whether the row changed. */
-static int clamp_range(float *row, int nrest) {
-    static const float lim[3] = {1e30f, 1e8f, 44.0f};
-    int changed = 0;
-    for (int k = 0; k < S_COUNT; k++) {
-        int g = k < S_DC ? 0 : k < S_OPA ? 1 : k >= S_SCALE && k < S_ROT ? 2 : -1;
-        if (g < 0 || (g == 1 && k >= S_REST + 3 * nrest)) continue;
-        if (row[k] > lim[g]) { row[k] = lim[g]; changed = 1; }
-        else if (row[k] < -lim[g]) { row[k] = -lim[g]; changed = 1; }
-    }
-    return changed;
 }
 
 static gsz_error read_body(const char *name, ply_src *s, ply_header *h, gsz_scene *out, gsz_ply_stats *st) {
@@ -492,7 +476,6 @@ static gsz_error read_body(const char *name, ply_src *s, ply_header *h, gsz_scen
         int finite = 1;
         for (int k = 0; k < S_COUNT; k++) finite &= isfinite(row[k]) != 0;
         if (!finite) { dropped++; continue; }
-        ranged += clamp_range(row, nr);
         memcpy(out->pos + 3 * j, row + S_POS, 3 * sizeof(float));
         memcpy(out->sh_dc + 3 * j, row + S_DC, 3 * sizeof(float));
         out->opacity[j] = row[S_OPA];
@@ -500,6 +483,7 @@ static gsz_error read_body(const char *name, ply_src *s, ply_header *h, gsz_scen
         memcpy(out->rot + 4 * j, row + S_ROT, 4 * sizeof(float));
         for (int c = 0; c < 3; c++)
             for (int k = 0; k < nr; k++) out->sh_rest[(j * (size_t)nr + (size_t)k) * 3 + (size_t)c] = row[S_REST + c * nr + k];
+        ranged += gsz_gaussian_clamp(out, j); /* so that the codec's float arithmetic on them stays finite */
         j++;
     }
     out->count = j;

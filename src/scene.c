@@ -1,5 +1,6 @@
 /* The scene model: allocation, filtering and SH degree changes on the structure of arrays. */
 #include "common.h"
+#include <math.h>
 #include <string.h>
 
 int gsz_shRestCount(int d) { return d <= 0 ? 0 : (d + 1) * (d + 1) - 1; }
@@ -63,4 +64,38 @@ void gsz_scene_bounds(const gsz_scene *s, float lo[3], float hi[3]) {
     for (int k = 0; k < 3; k++) { lo[k] = INFINITY; hi[k] = -INFINITY; }
     for (size_t i = 0; i < s->count; i++)
         for (int k = 0; k < 3; k++) { lo[k] = GSZ_MIN(lo[k], s->pos[3 * i + (size_t)k]); hi[k] = GSZ_MAX(hi[k], s->pos[3 * i + (size_t)k]); }
+}
+
+const char *gsz_gaussian_invalid(const gsz_scene *s, size_t i) {
+    size_t nr = 3 * (size_t)gsz_shRestCount(s->sh_degree);
+    for (int k = 0; k < 3; k++)
+        if (!(fabsf(s->pos[3 * i + (size_t)k]) <= GSZ_LIMIT_POSITION)) return "position";
+    for (int k = 0; k < 3; k++)
+        if (!(fabsf(s->sh_dc[3 * i + (size_t)k]) <= GSZ_LIMIT_SH)) return "color";
+    for (size_t k = 0; k < nr; k++)
+        if (!(fabsf(s->sh_rest[nr * i + k]) <= GSZ_LIMIT_SH)) return "sh";
+    if (!isfinite(s->opacity[i])) return "opacity";
+    for (int k = 0; k < 3; k++)
+        if (!(fabsf(s->scale[3 * i + (size_t)k]) <= GSZ_LIMIT_LOG_SCALE)) return "scale";
+    for (int k = 0; k < 4; k++)
+        if (!isfinite(s->rot[4 * i + (size_t)k])) return "rotation";
+    return NULL;
+}
+
+static int clamp_values(float *v, size_t n, float lim) {
+    int changed = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (v[k] > lim) { v[k] = lim; changed = 1; }
+        else if (v[k] < -lim) { v[k] = -lim; changed = 1; }
+    }
+    return changed;
+}
+
+int gsz_gaussian_clamp(gsz_scene *s, size_t i) {
+    size_t nr = 3 * (size_t)gsz_shRestCount(s->sh_degree);
+    int changed = clamp_values(s->pos + 3 * i, 3, GSZ_LIMIT_POSITION);
+    changed |= clamp_values(s->sh_dc + 3 * i, 3, GSZ_LIMIT_SH);
+    if (nr) changed |= clamp_values(s->sh_rest + nr * i, nr, GSZ_LIMIT_SH);
+    changed |= clamp_values(s->scale + 3 * i, 3, GSZ_LIMIT_LOG_SCALE);
+    return changed;
 }

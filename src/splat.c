@@ -37,7 +37,7 @@ gsz_error gsz_splat_read_memory(const void *data, size_t size, const char *name,
     if (size % SPLAT_BYTES)
         return gsz_fail(GSZ_ERROR_format, "%s: %zu bytes is not a whole number of 32-byte .splat records (%zu bytes left over)",
                         name, size, size % SPLAT_BYTES);
-    size_t n = size / SPLAT_BYTES, j = 0, dropped = 0;
+    size_t n = size / SPLAT_BYTES, j = 0, dropped = 0, ranged = 0;
     gsz_error e = gsz_scene_alloc(out, n, 0);
     if (e) return gsz_fail(e, "%s: %s", name, gsz_getErrorDetail());
     const uint8_t *b = data;
@@ -67,10 +67,11 @@ gsz_error gsz_splat_read_memory(const void *data, size_t size, const char *name,
         memcpy(out->rot + 4 * j, q, sizeof q);
         for (int c = 0; c < 3; c++) out->sh_dc[3 * j + (size_t)c] = (b[24 + c] / 255.0f - 0.5f) / GSZ_SH_C0;
         out->opacity[j] = gsz_logit_level8(b[27]);
+        ranged += gsz_gaussian_clamp(out, j); /* float positions and scales past any that render differently */
         j++;
     }
     out->count = j;
-    if (st) { st->rows_in_file = n; st->dropped_nonfinite = dropped; }
+    if (st) { memset(st, 0, sizeof *st); st->rows_in_file = n; st->dropped_nonfinite = dropped; st->clamped_range = ranged; }
     return GSZ_OK;
 }
 

@@ -199,6 +199,18 @@ static void test_absurd_values_clamped(void **state) {
     assert_float_equal(r.scale[3 * 50 + 1], 44.0f, 0);
     assert_float_equal(r.pos[2], -1e30f, 0);
     assert_float_equal(r.sh_dc[3], s.sh_dc[3], 0); /* the others as they were */
+    assert_null(gsz_gaussian_invalid(&r, 0));
+    /* through the library: refused, with the Gaussian and its attribute named */
+    gsz_compress_options o0 = {0};
+    void *b0 = NULL;
+    size_t n0 = 0;
+    assert_int_equal(gsz_compress(&s, &o0, &b0, &n0, NULL), GSZ_ERROR_argument);
+    assert_non_null(strstr(gsz_getErrorDetail(), "Gaussian 0: its position"));
+    assert_null(b0);
+    s.pos[3 * 50 + 2] = NAN;
+    assert_string_equal(gsz_gaussian_invalid(&s, 50), "position");
+    assert_int_equal(gsz_gaussian_clamp(&s, 50), 1);
+    assert_string_equal(gsz_gaussian_invalid(&s, 50), "position"); /* NaN is no range */
     for (int preset = 0; preset <= GSZ_PRESET_MAX; preset++) {
         gsz_compress_options o = {0};
         o.preset = (gsz_preset)preset;

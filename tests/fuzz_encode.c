@@ -1,0 +1,50 @@
+/* libFuzzer harness: the encoder on arbitrary scenes through the library API (any float: NaN, Inf,
+ * 1e38 included; any preset and SH degree, with or without fine-tuning and target pruning: bits of the
+ * first byte). gsz_compress either refuses
+ * with an error or writes a file that decodes; the decoded scene has the file's count. */
+#include "gsz.h"
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size < 2) return 0;
+    int degree = data[0] >> 2 & 3;
+    size_t row = (size_t)(14 + 3 * gsz_shRestCount(degree)) * sizeof(float), n = (size - 1) / row;
+    if (n == 0) return 0;
+    if (n > 48) n = 48; /* a few renders of a small scene per input */
+    gsz_scene s;
+    if (gsz_scene_alloc(&s, n, degree) != GSZ_OK) return 0;
+    const uint8_t *p = data + 1;
+    size_t nr = 3 * (size_t)gsz_shRestCount(degree);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(s.pos + 3 * i, p, 12); p += 12;
+        memcpy(s.sh_dc + 3 * i, p, 12); p += 12;
+        if (nr) { memcpy(s.sh_rest + nr * i, p, nr * 4); p += nr * 4; }
+        memcpy(&s.opacity[i], p, 4); p += 4;
+        memcpy(s.scale + 3 * i, p, 12); p += 12;
+        memcpy(s.rot + 4 * i, p, 16); p += 16;
+    }
+    gsz_compress_options o = {0};
+    o.preset = (gsz_preset)(data[0] & 3);
+    o.views = 2;
+    o.threads = 1;
+    o.refine = data[0] >> 4 & 1 ? 3 : -1;
+    o.target_psnr = data[0] >> 5 & 1 ? 0 : -1; /* the preset's target pruning: its 1280x720 renders cost seconds here */
+    o.zstd_level = 3;
+    void *buf = NULL;
+    size_t bytes = 0;
+    if (gsz_compress(&s, &o, &buf, &bytes, NULL) == GSZ_OK) {
+        gsz_scene d;
+        gsz_error e = gsz_decompress(buf, bytes, &d, 1);
+        if (e) { /* the encoder wrote a file its decoder refuses */
+            fprintf(stderr, "decode of the encoder's file: %s\n", gsz_getErrorDetail());
+            abort();
+        }
+        gsz_scene_free(&d);
+        free(buf);
+    }
+    gsz_scene_free(&s);
+    return 0;
+}
