@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <strings.h> /* strcasecmp */
 
 enum { T_NONE, T_I8, T_U8, T_I16, T_U16, T_I32, T_U32, T_F32, T_F64 };
 static const int type_size[] = {0, 1, 1, 2, 2, 4, 4, 4, 8};
@@ -17,7 +18,7 @@ enum { FMT_ASCII, FMT_LE, FMT_BE };
 #define MAX_PROPS 256
 #define MAX_ELEMS 16
 /* Destination slots of a row: 0-2 pos, 3-5 dc, 6-50 rest (file order), 51 opacity, 52-54 scale, 55-58 rot. */
-enum { S_POS = 0, S_DC = 3, S_REST = 6, S_OPA = 51, S_SCALE = 52, S_ROT = 55, S_COUNT = 59 };
+enum { S_POS = 0, S_DC = 3, S_REST = 6, S_OPA = 51, S_SCALE = 52, S_ROT = 55, S_FILTER = 59, S_COUNT = 60 };
 
 typedef struct {
     char name[48];
@@ -95,6 +96,7 @@ static int slot_of(const char *n) {
     for (int i = 0; i < 6; i++)
         if (!strcmp(n, fixed[i])) return i;
     if (!strcmp(n, "opacity")) return S_OPA;
+    if (!strcasecmp(n, "filter_3D")) return S_FILTER; /* Mip-Splatting's 3D smoothing filter (and its descendants') */
     if (!strncmp(n, "scale_", 6) && n[6] >= '0' && n[6] <= '2' && !n[7]) return S_SCALE + n[6] - '0';
     if (!strncmp(n, "rot_", 4) && n[4] >= '0' && n[4] <= '3' && !n[5]) return S_ROT + n[4] - '0';
     if (!strncmp(n, "f_rest_", 7) && n[7]) {
@@ -387,6 +389,21 @@ static gsz_error read_compressed(const char *name, ply_src *s, const ply_header 
     return GSZ_OK;
 }
 
+/* Mip-Splatting's 3D filter (Yu et al. 2024) baked in, as its own fused export does: each axis's
+ * variance grows by filter^2 and the opacity falls by sqrt(det before / det after), so that a standard
+ * 3DGS renderer draws what the training renderer drew (but for its 2D filter, which replaces the 0.3 px
+ * dilation). */
+static void bake_filter_3d(float *row) {
+    double f2 = (double)row[S_FILTER] * (double)row[S_FILTER], ratio = 1;
+    for (int k = 0; k < 3; k++) {
+        double v = exp(2.0 * (double)row[S_SCALE + k]), t = v + f2;
+        ratio *= t > 0 ? v / t : 1;
+        row[S_SCALE + k] = (float)(0.5 * log(t));
+    }
+    double o = 1.0 / (1.0 + exp(-(double)row[S_OPA])) * sqrt(ratio);
+    row[S_OPA] = o >= 1 ? 20.0f : o > 0 ? (float)GSZ_MAX(-20.0, log(o / (1.0 - o))) : -20.0f;
+}
+
 static gsz_error read_body(const char *name, ply_src *s, ply_header *h, gsz_scene *out, gsz_ply_stats *st) {
     if (is_compressed(h)) return read_compressed(name, s, h, out, st);
     ply_elem *v = &h->elems[h->vertex];
@@ -476,6 +493,7 @@ static gsz_error read_body(const char *name, ply_src *s, ply_header *h, gsz_scen
         int finite = 1;
         for (int k = 0; k < S_COUNT; k++) finite &= isfinite(row[k]) != 0;
         if (!finite) { dropped++; continue; }
+        if (have[S_FILTER]) bake_filter_3d(row);
         memcpy(out->pos + 3 * j, row + S_POS, 3 * sizeof(float));
         memcpy(out->sh_dc + 3 * j, row + S_DC, 3 * sizeof(float));
         out->opacity[j] = row[S_OPA];
@@ -487,7 +505,10 @@ static gsz_error read_body(const char *name, ply_src *s, ply_header *h, gsz_scen
         j++;
     }
     out->count = j;
-    if (st) { st->rows_in_file = (size_t)n; st->dropped_nonfinite = dropped; st->clamped_opacity = clamped; st->clamped_range = ranged; }
+    if (st) {
+        st->rows_in_file = (size_t)n; st->dropped_nonfinite = dropped; st->clamped_opacity = clamped; st->clamped_range = ranged;
+        st->baked_filter_3d = have[S_FILTER];
+    }
     return GSZ_OK;
 }
 

@@ -227,6 +227,34 @@ static void test_absurd_values_clamped(void **state) {
     gsz_scene_free(&r);
 }
 
+/* Mip-Splatting's filter_3D is baked into the scales and opacities (its fused export's formula). */
+static void test_filter_3d_baked(void **state) {
+    (void)state;
+    const char *p = tmp_path("mip.ply");
+    FILE *f = fopen(p, "wb");
+    assert_non_null(f);
+    fputs("ply\nformat binary_little_endian 1.0\nelement vertex 2\n" HDR_PROPS "property float filter_3D\nend_header\n", f);
+    const float rows[2][15] = {{0, 0, 0, 0.1f, 0.2f, 0.3f, 1.5f, -3, -4, -5, 1, 0, 0, 0, 0.02f},
+                               {1, 2, 3, 0, 0, 0, -1, -2, -2, -2, 1, 0, 0, 0, 0}};
+    assert_int_equal(fwrite(rows, sizeof rows, 1, f), 1);
+    fclose(f);
+    gsz_scene s;
+    gsz_ply_stats st;
+    assert_int_equal(gsz_ply_read(p, &s, &st), GSZ_OK);
+    assert_int_equal(st.baked_filter_3d, 1);
+    double ratio = 1;
+    for (int k = 0; k < 3; k++) {
+        double v = exp(2.0 * rows[0][7 + k]), t = v + 0.02 * 0.02;
+        ratio *= v / t;
+        assert_float_equal(s.scale[k], 0.5 * log(t), 1e-5);
+    }
+    double o = 1 / (1 + exp(-1.5)) * sqrt(ratio);
+    assert_float_equal(s.opacity[0], log(o / (1 - o)), 1e-4);
+    for (int k = 0; k < 3; k++) assert_float_equal(s.scale[3 + k], -2.0f, 1e-6); /* a filter of 0 changes nothing */
+    assert_float_equal(s.opacity[1], -1.0f, 1e-5);
+    gsz_scene_free(&s);
+}
+
 static void test_write_is_atomic(void **state) {
     (void)state;
     gsz_scene s;
@@ -620,7 +648,7 @@ static void test_spz_write(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_all_degrees), cmocka_unit_test(test_formats_and_order),
-        cmocka_unit_test(test_malformed), cmocka_unit_test(test_nan_rows_dropped), cmocka_unit_test(test_absurd_values_clamped),
+        cmocka_unit_test(test_malformed), cmocka_unit_test(test_nan_rows_dropped), cmocka_unit_test(test_absurd_values_clamped), cmocka_unit_test(test_filter_3d_baked),
         cmocka_unit_test(test_write_is_atomic), cmocka_unit_test(test_filter_and_degree),
         cmocka_unit_test(test_real_scene_reads), cmocka_unit_test(test_compressed_ply),
         cmocka_unit_test(test_splat), cmocka_unit_test(test_spz), cmocka_unit_test(test_spz_write),
