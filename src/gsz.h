@@ -82,6 +82,7 @@ typedef struct {
     size_t clamped_opacity;   /* rows whose opacity logit was +-Inf (opacity exactly 1 or 0): clamped to +-20 */
     size_t clamped_range;     /* rows with a finite value past the GSZ_LIMIT_* (which render no differently), clamped */
     int baked_filter_3d;      /* 1: a filter_3D property (Mip-Splatting) was baked into the scales and opacities */
+    int surfels;              /* 1: 2D Gaussian splatting's surfels (two scales), read as flat 3D Gaussians */
     size_t stream_bytes;      /* bytes read from standard input or a pipe (gsz_scene_load), else 0 */
 } gsz_ply_stats;
 

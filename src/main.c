@@ -156,6 +156,8 @@ static gsz_error load(const char *path, gsz_scene *s, int threads, int quiet, gs
         fprintf(stderr, "gsz: warning: %s: dropped %zu of %zu rows with NaN or Inf values\n", path, st->dropped_nonfinite, st->rows_in_file);
     if (!e && st->clamped_opacity && !quiet)
         fprintf(stderr, "gsz: note: %s: %zu rows have an infinite opacity logit (opacity 0 or 1), clamped to +-20\n", path, st->clamped_opacity);
+    if (!e && st->surfels && !quiet)
+        fprintf(stderr, "gsz: note: %s: 2DGS surfels (two scales), read as flat 3D Gaussians\n", path);
     if (!e && st->baked_filter_3d && !quiet)
         fprintf(stderr, "gsz: note: %s: Mip-Splatting's filter_3D baked into the scales and opacities\n", path);
     if (!e && st->clamped_range)

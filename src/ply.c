@@ -389,6 +389,10 @@ static gsz_error read_compressed(const char *name, ply_src *s, const ply_header 
     return GSZ_OK;
 }
 
+/* A surfel's thickness: e^-20 of the scene's units is far under the 0.3 px dilation in any view, and
+ * its square is still a normal float (subnormals slow the renderer's arithmetic). */
+#define SURFEL_LOG_SCALE -20.0f
+
 /* Mip-Splatting's 3D filter (Yu et al. 2024) baked in, as its own fused export does: each axis's
  * variance grows by filter^2 and the opacity falls by sqrt(det before / det after), so that a standard
  * 3DGS renderer draws what the training renderer drew (but for its 2D filter, which replaces the 0.3 px
@@ -426,7 +430,10 @@ static gsz_error read_body(const char *name, ply_src *s, ply_header *h, gsz_scen
     for (int i = 0; i < 6; i++)
         if (!have[i]) return gsz_fail(GSZ_ERROR_format, "%s: missing required vertex property '%s'", name, req[i]);
     if (!have[S_OPA]) return gsz_fail(GSZ_ERROR_format, "%s: missing required vertex property 'opacity'", name);
-    for (int i = 0; i < 3; i++)
+    /* 2D Gaussian splatting (Huang et al. 2024) stores surfels: two scales, the rotation's third axis
+     * their normal. They are read as 3D Gaussians flat along it, as 3DGS renderers draw them. */
+    int surfels = have[S_SCALE] && have[S_SCALE + 1] && !have[S_SCALE + 2];
+    for (int i = 0; i < 3 - surfels; i++)
         if (!have[S_SCALE + i]) return gsz_fail(GSZ_ERROR_format, "%s: missing required vertex property 'scale_%d'", name, i);
     for (int i = 0; i < 4; i++)
         if (!have[S_ROT + i]) return gsz_fail(GSZ_ERROR_format, "%s: missing required vertex property 'rot_%d'", name, i);
@@ -493,6 +500,7 @@ static gsz_error read_body(const char *name, ply_src *s, ply_header *h, gsz_scen
         int finite = 1;
         for (int k = 0; k < S_COUNT; k++) finite &= isfinite(row[k]) != 0;
         if (!finite) { dropped++; continue; }
+        if (surfels) row[S_SCALE + 2] = SURFEL_LOG_SCALE;
         if (have[S_FILTER]) bake_filter_3d(row);
         memcpy(out->pos + 3 * j, row + S_POS, 3 * sizeof(float));
         memcpy(out->sh_dc + 3 * j, row + S_DC, 3 * sizeof(float));
@@ -508,6 +516,7 @@ static gsz_error read_body(const char *name, ply_src *s, ply_header *h, gsz_scen
     if (st) {
         st->rows_in_file = (size_t)n; st->dropped_nonfinite = dropped; st->clamped_opacity = clamped; st->clamped_range = ranged;
         st->baked_filter_3d = have[S_FILTER];
+        st->surfels = surfels;
     }
     return GSZ_OK;
 }

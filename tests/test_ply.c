@@ -227,8 +227,9 @@ static void test_absurd_values_clamped(void **state) {
     gsz_scene_free(&r);
 }
 
-/* Mip-Splatting's filter_3D is baked into the scales and opacities (its fused export's formula). */
-static void test_filter_3d_baked(void **state) {
+/* Mip-Splatting's filter_3D is baked into the scales and opacities (its fused export's formula); 2DGS's
+ * surfels are read as flat 3D Gaussians. */
+static void test_other_trainers(void **state) {
     (void)state;
     const char *p = tmp_path("mip.ply");
     FILE *f = fopen(p, "wb");
@@ -252,6 +253,22 @@ static void test_filter_3d_baked(void **state) {
     assert_float_equal(s.opacity[0], log(o / (1 - o)), 1e-4);
     for (int k = 0; k < 3; k++) assert_float_equal(s.scale[3 + k], -2.0f, 1e-6); /* a filter of 0 changes nothing */
     assert_float_equal(s.opacity[1], -1.0f, 1e-5);
+    gsz_scene_free(&s);
+    /* 2DGS surfels: two scales, read as flat along the rotation's third axis */
+    p = tmp_path("surfels.ply");
+    f = fopen(p, "wb");
+    assert_non_null(f);
+    fputs("ply\nformat binary_little_endian 1.0\nelement vertex 1\nproperty float x\nproperty float y\nproperty float z\n"
+          "property float f_dc_0\nproperty float f_dc_1\nproperty float f_dc_2\nproperty float opacity\nproperty float scale_0\n"
+          "property float scale_1\nproperty float rot_0\nproperty float rot_1\nproperty float rot_2\nproperty float rot_3\nend_header\n", f);
+    const float surfel[13] = {0, 0, 0, 0.5f, 0.5f, 0.5f, 2, -3, -4, 1, 0, 0, 0};
+    assert_int_equal(fwrite(surfel, sizeof surfel, 1, f), 1);
+    fclose(f);
+    assert_int_equal(gsz_ply_read(p, &s, &st), GSZ_OK);
+    assert_int_equal(st.surfels, 1);
+    assert_float_equal(s.scale[0], -3.0f, 0);
+    assert_float_equal(s.scale[1], -4.0f, 0);
+    assert_float_equal(s.scale[2], -20.0f, 0);
     gsz_scene_free(&s);
 }
 
@@ -648,7 +665,7 @@ static void test_spz_write(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_all_degrees), cmocka_unit_test(test_formats_and_order),
-        cmocka_unit_test(test_malformed), cmocka_unit_test(test_nan_rows_dropped), cmocka_unit_test(test_absurd_values_clamped), cmocka_unit_test(test_filter_3d_baked),
+        cmocka_unit_test(test_malformed), cmocka_unit_test(test_nan_rows_dropped), cmocka_unit_test(test_absurd_values_clamped), cmocka_unit_test(test_other_trainers),
         cmocka_unit_test(test_write_is_atomic), cmocka_unit_test(test_filter_and_degree),
         cmocka_unit_test(test_real_scene_reads), cmocka_unit_test(test_compressed_ply),
         cmocka_unit_test(test_splat), cmocka_unit_test(test_spz), cmocka_unit_test(test_spz_write),
