@@ -1,4 +1,5 @@
-/* The scene model: allocation, filtering and SH degree changes on the structure of arrays. */
+/* The scene model: allocation, filtering, SH degree changes, and the limits past which a value renders
+ * no differently (what the readers clamp and the encoder refuses). */
 #include "common.h"
 #include <math.h>
 #include <string.h>
