@@ -67,7 +67,7 @@ void gsz_scene_bounds(const gsz_scene *scene, float lo[3], float hi[3]);
 /* Past these a finite value renders no differently: the scene readers clamp to them (clamped_range
  * below) and gsz_compress refuses values past them, as it refuses NaN and infinite ones. */
 #define GSZ_LIMIT_POSITION 1e30f
-#define GSZ_LIMIT_LOG_SCALE 44.0f /* e^88 overflows a float covariance either way; e^-44 is far under the 0.3 px dilation */
+#define GSZ_LIMIT_LOG_SCALE 100.0f /* e^100 overflows a float, e^-100 squared underflows it (trained scenes reach -48) */
 #define GSZ_LIMIT_SH 1e8f         /* a colour that saturates every pixel it reaches */
 /* The first attribute of Gaussian i that is NaN, infinite or past those limits ("position", "color",
  * "sh", "opacity", "scale", "rotation"), or NULL. */
