@@ -78,8 +78,9 @@ PY
     printf '[{"id":0,"img_name":"a","width":800,"height":600,"position":[0.5,-1,3],"rotation":[[1,0,0],[0,0.6,-0.8],[0,0.8,0.6]],"fy":700,"fx":700},{"id":1,"img_name":"b","width":64,"height":64,"position":[0,0,-4],"rotation":[[0,-1,0],[1,0,0],[0,0,1]],"fy":50,"fx":50}]' >"$C/cameras/seed.json"
     [ -f ../shared/scenes/playbot-trained.cameras.json ] && cp ../shared/scenes/playbot-trained.cameras.json "$C/cameras/"
     fuzz cameras -max_len=65536 "$C/cameras"
-    # the encoder on arbitrary scenes through the library (it must refuse or write a file that decodes):
-    # seeds of 20 plain Gaussians for each preset and SH degree, half of them with fine-tuning
+    # the encoder on arbitrary scenes through the library: it must refuse, or write a file that decodes
+    # and that two threads write alike. Seeds: 20 plain Gaussians for each preset and SH degree, half of
+    # them with fine-tuning, half checked on two threads
     mkdir -p "$C/encode"
     /usr/bin/python3 - "$C/encode" <<'PY'
 import random, struct, sys
@@ -89,7 +90,8 @@ for k in range(8):
     for i in range(20):
         vals += [random.gauss(0, 1) for _ in range(6)] + [random.gauss(0, 0.2) for _ in range(3 * ((deg + 1) ** 2 - 1))]
         vals += [random.uniform(-2, 4)] + [random.gauss(-3, 0.5) for _ in range(3)] + [1, 0, 0, 0]
-    open("%s/seed%d" % (sys.argv[1], k), "wb").write(bytes([k % 4 | deg << 2 | (k // 4) << 4]) + struct.pack("<%df" % len(vals), *vals))
+    flags = k % 4 | deg << 2 | (k // 4) << 4 | (k % 2) << 6  # preset, degree, fine-tuning, two threads
+    open("%s/seed%d" % (sys.argv[1], k), "wb").write(bytes([flags]) + struct.pack("<%df" % len(vals), *vals))
 PY
     fuzz encode -max_len=65536 "$C/encode"
 fi

@@ -1,7 +1,7 @@
 /* libFuzzer harness: the encoder on arbitrary scenes through the library API (any float: NaN, Inf,
  * 1e38 included; any preset and SH degree, with or without fine-tuning and target pruning: bits of the
- * first byte). gsz_compress either refuses
- * with an error or writes a file that decodes; the decoded scene has the file's count. */
+ * first byte). gsz_compress either refuses with an error or writes a file that decodes, and (bit 6)
+ * the same file on two threads as on one. */
 #include "gsz.h"
 #include <stdint.h>
 #include <stdio.h>
@@ -36,6 +36,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     void *buf = NULL;
     size_t bytes = 0;
     if (gsz_compress(&s, &o, &buf, &bytes, NULL) == GSZ_OK) {
+        if (data[0] >> 6 & 1) { /* the same bytes on two threads */
+            void *buf2 = NULL;
+            size_t bytes2 = 0;
+            o.threads = 2;
+            if (gsz_compress(&s, &o, &buf2, &bytes2, NULL) != GSZ_OK || bytes2 != bytes || memcmp(buf, buf2, bytes)) {
+                fprintf(stderr, "two threads gave another file (%zu bytes against %zu)\n", bytes2, bytes);
+                abort();
+            }
+            free(buf2);
+        }
         gsz_scene d;
         gsz_error e = gsz_decompress(buf, bytes, &d, 1);
         if (e) { /* the encoder wrote a file its decoder refuses */
