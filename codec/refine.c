@@ -319,9 +319,9 @@ static gsz_error prune_to_target(ctx *cx, targets *E, size_t stride, float *img,
         stride = GSZ_MAX(stride, (size_t)4);
         probes = GSZ_MIN(probes, 2);
     }
-    size_t first = stride / 2;
-    for (size_t e = first; e < EVAL_VIEWS; e += stride) sub += each[e];
-    double shift = now - sub / (double)((EVAL_VIEWS - first + stride - 1) / stride);
+    size_t first = stride / 2, nsub = 0;
+    for (size_t e = first; e < EVAL_VIEWS; e += stride, nsub++) sub += each[e];
+    double shift = now - sub / (double)nsub;
     uint32_t *k = gsz_malloc_array(n, sizeof *k); /* the pruning order */
     uint8_t *drop = calloc(n, 1);
     if (!k || !drop || (err = gsz_significance_order(sig, n, k))) {

@@ -67,36 +67,39 @@ void gsz_scene_bounds(const gsz_scene *s, float lo[3], float hi[3]) {
         for (int k = 0; k < 3; k++) { lo[k] = GSZ_MIN(lo[k], s->pos[3 * i + (size_t)k]); hi[k] = GSZ_MAX(hi[k], s->pos[3 * i + (size_t)k]); }
 }
 
-const char *gsz_gaussian_invalid(const gsz_scene *s, size_t i) {
+/* Gaussian i's attributes with their limits, in the order gsz_gaussian_invalid names them: one list
+ * for the check and the clamp, so that what the readers clamp passes the encoder's check. lim 0: no
+ * limit but finiteness (opacity, rotation). Writes through v only in gsz_gaussian_clamp. */
+typedef struct { float *v; size_t n; float lim; const char *name; } attr_span;
+enum { ATTR_SPANS = 6 };
+static void attr_spans(const gsz_scene *s, size_t i, attr_span a[ATTR_SPANS]) {
     size_t nr = 3 * (size_t)gsz_shRestCount(s->sh_degree);
-    for (int k = 0; k < 3; k++)
-        if (!(fabsf(s->pos[3 * i + (size_t)k]) <= GSZ_LIMIT_POSITION)) return "position";
-    for (int k = 0; k < 3; k++)
-        if (!(fabsf(s->sh_dc[3 * i + (size_t)k]) <= GSZ_LIMIT_SH)) return "color";
-    for (size_t k = 0; k < nr; k++)
-        if (!(fabsf(s->sh_rest[nr * i + k]) <= GSZ_LIMIT_SH)) return "sh";
-    if (!isfinite(s->opacity[i])) return "opacity";
-    for (int k = 0; k < 3; k++)
-        if (!(fabsf(s->scale[3 * i + (size_t)k]) <= GSZ_LIMIT_LOG_SCALE)) return "scale";
-    for (int k = 0; k < 4; k++)
-        if (!isfinite(s->rot[4 * i + (size_t)k])) return "rotation";
+    a[0] = (attr_span){s->pos + 3 * i, 3, GSZ_LIMIT_POSITION, "position"};
+    a[1] = (attr_span){s->sh_dc + 3 * i, 3, GSZ_LIMIT_SH, "color"};
+    a[2] = (attr_span){nr ? s->sh_rest + nr * i : NULL, nr, GSZ_LIMIT_SH, "sh"};
+    a[3] = (attr_span){s->opacity + i, 1, 0, "opacity"};
+    a[4] = (attr_span){s->scale + 3 * i, 3, GSZ_LIMIT_LOG_SCALE, "scale"};
+    a[5] = (attr_span){s->rot + 4 * i, 4, 0, "rotation"};
+}
+
+const char *gsz_gaussian_invalid(const gsz_scene *s, size_t i) {
+    attr_span a[ATTR_SPANS];
+    attr_spans(s, i, a);
+    for (int t = 0; t < ATTR_SPANS; t++)
+        for (size_t k = 0; k < a[t].n; k++)
+            if (a[t].lim > 0 ? !(fabsf(a[t].v[k]) <= a[t].lim) : !isfinite(a[t].v[k])) return a[t].name;
     return NULL;
 }
 
-static int clamp_values(float *v, size_t n, float lim) {
-    int changed = 0;
-    for (size_t k = 0; k < n; k++) {
-        if (v[k] > lim) { v[k] = lim; changed = 1; }
-        else if (v[k] < -lim) { v[k] = -lim; changed = 1; }
-    }
-    return changed;
-}
-
 int gsz_gaussian_clamp(gsz_scene *s, size_t i) {
-    size_t nr = 3 * (size_t)gsz_shRestCount(s->sh_degree);
-    int changed = clamp_values(s->pos + 3 * i, 3, GSZ_LIMIT_POSITION);
-    changed |= clamp_values(s->sh_dc + 3 * i, 3, GSZ_LIMIT_SH);
-    if (nr) changed |= clamp_values(s->sh_rest + nr * i, nr, GSZ_LIMIT_SH);
-    changed |= clamp_values(s->scale + 3 * i, 3, GSZ_LIMIT_LOG_SCALE);
+    attr_span a[ATTR_SPANS];
+    attr_spans(s, i, a);
+    int changed = 0;
+    for (int t = 0; t < ATTR_SPANS; t++)
+        for (size_t k = 0; a[t].lim > 0 && k < a[t].n; k++) {
+            float *v = &a[t].v[k];
+            if (*v > a[t].lim) { *v = a[t].lim; changed = 1; }
+            else if (*v < -a[t].lim) { *v = -a[t].lim; changed = 1; }
+        }
     return changed;
 }
