@@ -425,9 +425,16 @@ static gsz_error compress_lattice(const gsz_scene *in, const float *ranges, cons
     return GSZ_OK;
 }
 
-gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, void **out, size_t *out_size, gsz_compress_stats *st) {
-    gsz_compress_options def = {0};
-    if (!opt) opt = &def;
+/* Significance kept between the encodes of compress_to_budget (it depends on neither the pruning nor
+ * the codebooks): score has the input's count; valid once computed. */
+typedef struct {
+    double *score;
+    size_t views; /* of the significance in score; 0: none yet */
+} sig_cache;
+
+/* One encode of in with the settings of P (a preset, or a mix of two for --max-bytes) and opt. */
+static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *opt, const preset_t *P, sig_cache *sc, void **out,
+                               size_t *out_size, gsz_compress_stats *st) {
     *out = NULL;
     *out_size = 0;
     if (opt->preset < 0 || opt->preset > GSZ_PRESET_MAX) return gsz_fail(GSZ_ERROR_argument, "unknown preset %d", (int)opt->preset);
@@ -437,7 +444,6 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
         const char *bad = gsz_gaussian_invalid(in, i);
         if (bad) return gsz_fail(GSZ_ERROR_argument, "Gaussian %zu: its %s has a NaN, infinite or out-of-range value (see GSZ_LIMIT_* in gsz.h)", i, bad);
     }
-    const preset_t *P = &presets[opt->preset];
     float prune = opt->prune < 0 ? 0 : opt->prune > 0 ? opt->prune : P->prune;
     if (prune >= 1) return gsz_fail(GSZ_ERROR_argument, "--prune must be below 1");
     float exact = opt->exact < 0 ? 0 : opt->exact > 0 ? opt->exact : P->exact;
@@ -457,7 +463,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     double t0 = gsz_now();
 
     /* max keeps a scene decoded from compressed.ply on that format's own lattice, exactly */
-    if (opt->preset == GSZ_PRESET_MAX && prune <= 0 && opt->prune_threshold <= 0 && cap == in->sh_degree && !opt->pos_bits) {
+    if (P == &presets[GSZ_PRESET_MAX] && prune <= 0 && opt->prune_threshold <= 0 && cap == in->sh_degree && !opt->pos_bits) {
         size_t nchunks = (in->count + GSZ_LATTICE_CHUNK - 1) / GSZ_LATTICE_CHUNK;
         float *ranges = gsz_malloc_array(nchunks, GSZ_LATTICE_RANGES * sizeof(float));
         uint32_t *words = gsz_malloc_array(in->count, 4 * sizeof(uint32_t));
@@ -494,8 +500,10 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     int need_sig = prune > 0 || opt->prune_threshold > 0 || (sh_thr >= 0 && cap > 0) || (size_t)cb_size(opt->codebook_geom, cnt, P) < cnt ||
                    (size_t)cb_size(opt->codebook_dc, cnt, P) < cnt || (cap > 0 && (size_t)cb_size(opt->codebook_sh, cnt, P) < cnt);
     if (!need_sig) for (size_t i = 0; i < cnt; i++) score[i] = 1.0;
+    else if (sc && sc->views == nviews) memcpy(score, sc->score, cnt * sizeof *score);
     else if ((err = gsz_significance(in, views, nviews, threads, opt->progress, opt->progress_user, score))) goto done;
-    else for (size_t i = 0; i < cnt; i++) stats.unseen_count += !(score[i] > 0);
+    else if (sc) { memcpy(sc->score, score, cnt * sizeof *score); sc->views = nviews; }
+    if (need_sig) for (size_t i = 0; i < cnt; i++) stats.unseen_count += !(score[i] > 0);
     size_t n = gsz_prune_mask(score, in->count, prune, opt->prune_threshold, keep);
     if (n == 0) { err = gsz_fail(GSZ_ERROR_argument, "pruning removed every Gaussian (lower --prune-threshold)"); goto done; }
     /* the kept Gaussians, copied but for their SH rest coefficients (the largest array): those are read
@@ -726,4 +734,268 @@ done:
     free(views); free(score); free(keep); free(deg); free(buf); free(wts); free(sig); free(rows);
     gsz_scene_free(&s);
     return err;
+}
+
+/* The presets from smallest to largest files, as levels 0 (small), 1 (balanced) and 2 (high); level
+ * L between two of them mixes their settings: values interpolated (codebook divisors and caps
+ * geometrically, counts rounded), and a setting one of them leaves off (high's transform-coded SH,
+ * balanced's SH codebook step, a target PSNR) taken from the nearer. */
+static const gsz_preset level_preset[3] = {GSZ_PRESET_SMALL, GSZ_PRESET_BALANCED, GSZ_PRESET_HIGH};
+
+static preset_t preset_level(double level) {
+    int i = (int)GSZ_CLAMP(floor(level), 0.0, 1.0);
+    double t = GSZ_CLAMP(level - i, 0.0, 1.0);
+    const preset_t *a = &presets[level_preset[i]], *b = &presets[level_preset[i + 1]];
+    if (t == 0) return *a;
+    if (t == 1) return *b;
+#define LIN(f) ((float)(a->f + t * (b->f - a->f)))
+#define INT(f) ((int)lround(a->f + t * (b->f - a->f)))
+#define GEO(f) ((int)lround(a->f * pow((double)b->f / a->f, t)))
+#define NEAR(f) (a->f > 0 && b->f > 0 ? LIN(f) : t < 0.5 ? a->f : b->f)
+    preset_t p = {LIN(prune), LIN(sh_threshold), GEO(cb_div), GEO(cb_max), INT(pos_bits), INT(cb_bits), INT(opacity_bits), LIN(exact),
+                  INT(refine), INT(refine_min), INT(refine_large), LIN(rate), NEAR(sh_step), NEAR(target_psnr), INT(views_large), NEAR(sh_cb_step)};
+#undef LIN
+#undef INT
+#undef GEO
+#undef NEAR
+    return p;
+}
+
+/* --max-bytes. Two ways to a smaller file, searched over one coordinate each, 0 at the preset's own
+ * file and lower for smaller files:
+ * - mix: the preset levels (above) from the caller's preset down to small, then small with more of
+ *   the least significant Gaussians pruned (its kept fraction halved per unit down, to --prune's
+ *   limit of 99% pruned); from max, high first.
+ * - prune: the preset's own file's Gaussians, halved per unit down, pruned up front (least significant
+ *   first) instead of by target pruning, whose choices jump with the count it is left (biker: more
+ *   pruned up front, the same file size).
+ * Which costs less depends on the scene: at the same bytes mixing kept 3 dB more than pruning on
+ * playbot-trained from high, pruning more on biker from balanced, whose captured Gaussians are many and
+ * redundant (docs/BENCHMARKS.md). So the first guess along each is measured (PSNR against the input on
+ * 8 of gsz compare's views, at every 4th pixel) and the way that loses less per byte saved, from the
+ * preset's own file, is searched on. Bytes fall about twofold per unit along both (playbot-trained:
+ * high, balanced, small 1.24, 0.64, 0.35 MB), so each guess interpolates log bytes over the coordinate:
+ * between the encodes that fitted and those that did not where there are both, else from the last two
+ * (slope bounded), else by that twofold prior. Each encode is a whole one; the result is the largest
+ * file that fitted, within BUDGET_TOL under the cap. Where a way ends short of that (bytes that jump:
+ * mixing's at high's switch to transform-coded SH, halfway from balanced, playbot-trained 0.74 to 1.09
+ * MB, or where target pruning's choices change; settings 0.03 apart that fit and do not) the other way
+ * is searched too, and of the two ways' files the one closer to the input is kept. At most
+ * BUDGET_ENCODES encodes. The cap is a cap: the preset's own file, where it fits, is kept as it is. */
+#define BUDGET_TOL 0.03
+#define BUDGET_ENCODES 8
+#define BUDGET_SLOPE 0.65 /* ln 2 */
+#define BUDGET_VIEWS 8
+static const double BUDGET_KEEP_MIN = 0.01;
+
+typedef struct {
+    const gsz_scene *in;
+    const gsz_compress_options *opt;
+    double u_top;    /* mix: the caller's preset's level (2 high, 1 balanced, 0 small; max: 2, tried after max) */
+    double keep_top;   /* prune: the fraction of the input the preset's own file kept */
+    double keep_small; /* mix below 0: what small keeps up front (its pruning, or the caller's) */
+    sig_cache sc;
+    gsz_camera cams[BUDGET_VIEWS];
+    float *ref; /* the input's renders of cams, at every 4th pixel, once needed */
+    size_t view_values;
+    double c[2][BUDGET_ENCODES], lb[2][BUDGET_ENCODES]; /* per way its encodes' coordinates and log bytes */
+    int n[2], k;                                       /* encodes per way, in all */
+    size_t smallest, smallest_count;                   /* the smallest file's bytes and Gaussians */
+} budget;
+
+enum { WAY_MIX, WAY_PRUNE };
+
+/* One encode along a way at coordinate c (<= 0). */
+static gsz_error budget_encode(budget *B, int way, double c, void **f, size_t *fs, gsz_compress_stats *st) {
+    gsz_compress_options o = *B->opt;
+    o.max_bytes = 0;
+    preset_t P = presets[B->opt->preset];
+    double level = B->u_top + c, prune = -1;
+    if (way == WAY_PRUNE) { /* up front only: target pruning's choices jump with the count it is left */
+        prune = 1.0 - B->keep_top * exp2(c);
+        o.target_psnr = -1;
+    }
+    else if (level < 0) { P = presets[GSZ_PRESET_SMALL]; prune = 1.0 - B->keep_small * exp2(level); }
+    else P = preset_level(level);
+    if (prune >= 0) o.prune = prune > 0 ? (float)prune : -1.0f;
+    gsz_error e = compress_once(B->in, &o, &P, &B->sc, f, fs, st);
+    if (!e) {
+        st->budget_level = way == WAY_PRUNE ? B->u_top : level;
+        st->budget_prune = o.prune > 0 ? o.prune : o.prune < 0 ? 0 : P.prune;
+    }
+    return e;
+}
+
+/* One encode along way w at coordinate c, recorded; the file in *f. */
+static gsz_error budget_step(budget *B, int w, double c, void **f, size_t *fs, gsz_compress_stats *st) {
+    if (B->opt->progress && B->k) B->opt->progress(B->opt->progress_user, "fitting --max-bytes", (double)B->k / BUDGET_ENCODES);
+    gsz_error e = budget_encode(B, w, c, f, fs, st);
+    if (e) return e;
+    B->k++;
+    if (*fs < B->smallest) { B->smallest = *fs; B->smallest_count = st->output_count; }
+    B->c[w][B->n[w]] = c;
+    B->lb[w][B->n[w]++] = log((double)*fs);
+    return GSZ_OK;
+}
+
+/* Mean PSNR (capped at 100 dB) of a file against the input on the budget's views. */
+static gsz_error budget_fidelity(budget *B, const void *file, size_t size, int threads, double *psnr) {
+    gsz_render_options ro = {0};
+    ro.threads = threads;
+    ro.pixel_step = 4;
+    gsz_error e = GSZ_OK;
+    if (!B->ref) {
+        gsz_camera all[3 * BUDGET_VIEWS]; /* gsz compare's 24: every third */
+        if ((e = gsz_cameras_generate(B->in, 3 * BUDGET_VIEWS, 1280, 720, 0, all))) return e;
+        for (int v = 0; v < BUDGET_VIEWS; v++) B->cams[v] = all[3 * v];
+        B->view_values = (size_t)3 * ((1280 + 3) / 4) * ((720 + 3) / 4);
+        if (!(B->ref = gsz_malloc_array(BUDGET_VIEWS * B->view_values, sizeof(float)))) return gsz_fail(GSZ_ERROR_memory, "out of memory");
+        for (int v = 0; v < BUDGET_VIEWS && !e; v++) e = gsz_render(B->in, &B->cams[v], &ro, B->ref + v * B->view_values);
+        if (e) { free(B->ref); B->ref = NULL; return e; }
+    }
+    gsz_scene d = {0};
+    float *img = gsz_malloc_array(B->view_values, sizeof(float));
+    if (!img) return gsz_fail(GSZ_ERROR_memory, "out of memory");
+    if (!(e = gsz_decompress(file, size, &d, threads))) {
+        double sum = 0;
+        for (int v = 0; v < BUDGET_VIEWS && !e; v++) {
+            if ((e = gsz_render(&d, &B->cams[v], &ro, img))) break;
+            sum += GSZ_MIN(gsz_psnr(B->ref + v * B->view_values, img, B->view_values), 100.0);
+        }
+        *psnr = sum / BUDGET_VIEWS;
+    }
+    gsz_scene_free(&d);
+    free(img);
+    return e;
+}
+
+/* The next coordinate along a way from its encodes so far (c, log bytes lb; n of them, the preset's
+ * own file first), aiming at log bytes aim under cap; 1 where there is nothing left to try. */
+static int budget_next(const double *c, const double *lb, int n, double cap, double aim, double c_min, double *next) {
+    int lo = -1, hi = -1; /* the largest coordinate that fitted, the smallest that did not */
+    for (int i = 0; i < n; i++) {
+        if (exp(lb[i]) <= cap && (lo < 0 || c[i] > c[lo])) lo = i;
+        if (exp(lb[i]) > cap && (hi < 0 || c[i] < c[hi])) hi = i;
+    }
+    if (lo >= 0 && (hi < 0 || c[hi] - c[lo] < 0.03)) return 1; /* settings that would barely differ */
+    if (lo < 0 && c[hi] <= c_min) return 1;                        /* as far as this way goes */
+    double nc;
+    if (lo >= 0) {
+        double t = lb[hi] > lb[lo] ? (aim - lb[lo]) / (lb[hi] - lb[lo]) : 0.5;
+        nc = c[lo] + GSZ_CLAMP(t, 0.02, 0.98) * (c[hi] - c[lo]);
+    } else {
+        double slope = n >= 2 && c[n - 1] != c[n - 2] ? (lb[n - 2] - lb[n - 1]) / (c[n - 2] - c[n - 1]) : BUDGET_SLOPE;
+        nc = c[n - 1] + (aim - lb[n - 1]) / GSZ_CLAMP(slope, 0.3 * BUDGET_SLOPE, 3.0 * BUDGET_SLOPE);
+    }
+    *next = GSZ_CLAMP(nc, c_min, 0.0);
+    return 0;
+}
+
+static gsz_error compress_to_budget(const gsz_scene *in, const gsz_compress_options *opt, void **out, size_t *out_size,
+                                    gsz_compress_stats *st) {
+    const double cap = (double)opt->max_bytes, aim = log(cap * (1.0 - BUDGET_TOL / 3));
+    const int threads = gsz_thread_count(opt->threads);
+    budget B;
+    memset(&B, 0, sizeof B);
+    B.in = in;
+    B.opt = opt;
+    B.smallest = SIZE_MAX;
+    if (!(B.sc.score = gsz_malloc_array(in->count, sizeof(double)))) return gsz_fail(GSZ_ERROR_memory, "out of memory");
+    gsz_preset top = opt->preset == GSZ_PRESET_MAX ? GSZ_PRESET_HIGH : opt->preset;
+    B.u_top = top == GSZ_PRESET_SMALL ? 0 : top == GSZ_PRESET_BALANCED ? 1 : 2;
+    B.keep_small = 1.0 - (opt->prune > 0 ? opt->prune : opt->prune < 0 ? 0 : presets[GSZ_PRESET_SMALL].prune);
+    const int ways = top == GSZ_PRESET_SMALL ? 1 : 2; /* from small both ways are the same */
+    double q0 = 0, q[2] = {0, 0}, c_min[2];
+    int way = WAY_MIX;
+    void *best[2] = {NULL, NULL}, *f = NULL;
+    size_t best_size[2] = {0, 0}, fs;
+    gsz_compress_stats best_st[2], s;
+    gsz_error err = GSZ_OK;
+#define FITS(w) (best[w] && (double)best_size[w] >= cap * (1.0 - BUDGET_TOL))
+#define KEEP_IF_FITS(w) do { \
+        if ((double)fs <= cap && fs > best_size[w]) { free(best[w]); best[w] = f; best_size[w] = fs; best_st[w] = s; f = NULL; } \
+        free(f); \
+        f = NULL; \
+    } while (0)
+
+    if (opt->preset == GSZ_PRESET_MAX) { /* max as it is; where it does not fit, high is the top */
+        gsz_compress_options o = *opt;
+        o.max_bytes = 0;
+        if ((err = compress_once(in, &o, &presets[GSZ_PRESET_MAX], &B.sc, &f, &fs, &s))) goto done;
+        B.k++;
+        B.smallest = fs;
+        B.smallest_count = s.output_count;
+        s.budget_level = 3;
+        KEEP_IF_FITS(WAY_MIX);
+        if (best[WAY_MIX]) goto done;
+    }
+    if ((err = budget_step(&B, WAY_MIX, 0.0, &f, &fs, &s))) goto done;
+    B.c[WAY_PRUNE][0] = 0;
+    B.lb[WAY_PRUNE][0] = B.lb[WAY_MIX][0];
+    B.n[WAY_PRUNE] = 1;
+    B.keep_top = (double)s.output_count / (double)in->count;
+    c_min[WAY_MIX] = GSZ_MIN(0.0, -B.u_top - log2(B.keep_small / BUDGET_KEEP_MIN));
+    c_min[WAY_PRUNE] = GSZ_MIN(0.0, -log2(B.keep_top / BUDGET_KEEP_MIN));
+    if ((double)fs > cap && ways == 2 && (err = budget_fidelity(&B, f, fs, threads, &q0))) goto done;
+    KEEP_IF_FITS(WAY_MIX);
+    if (best[WAY_MIX]) goto done;
+    /* a first guess along each way, measured where there are two */
+    for (int w = 0; w < ways; w++) {
+        double nc;
+        if (budget_next(B.c[w], B.lb[w], B.n[w], cap, aim, c_min[w], &nc)) continue;
+        if ((err = budget_step(&B, w, nc, &f, &fs, &s))) goto done;
+        if (ways == 2 && (err = budget_fidelity(&B, f, fs, threads, &q[w]))) goto done;
+        KEEP_IF_FITS(w);
+    }
+    if (ways == 2 && B.n[WAY_MIX] > 1 && B.n[WAY_PRUNE] > 1) { /* dB lost per log byte saved */
+        double cost[2];
+        for (int w = 0; w < 2; w++) cost[w] = B.lb[w][0] > B.lb[w][1] ? (q0 - q[w]) / (B.lb[w][0] - B.lb[w][1]) : HUGE_VAL;
+        way = cost[WAY_PRUNE] < cost[WAY_MIX] ? WAY_PRUNE : WAY_MIX;
+    } else way = B.n[WAY_PRUNE] > B.n[WAY_MIX] ? WAY_PRUNE : WAY_MIX;
+    /* along that way; where it ends short of the cap (a jump in its bytes, or its end), along the other */
+    for (int switched = ways == 1; B.k < BUDGET_ENCODES && !FITS(way);) {
+        double nc;
+        if (budget_next(B.c[way], B.lb[way], B.n[way], cap, aim, c_min[way], &nc)) {
+            if (switched) break;
+            way = !way;
+            switched = 1;
+            continue;
+        }
+        if ((err = budget_step(&B, way, nc, &f, &fs, &s))) goto done;
+        KEEP_IF_FITS(way);
+    }
+    if (!FITS(way) && best[!way]) { /* files of both ways fit, neither within the tolerance: the one closer to the input */
+        double qb[2];
+        for (int w = 0; w < 2 && !err; w++) err = best[w] ? budget_fidelity(&B, best[w], best_size[w], threads, &qb[w]) : GSZ_OK;
+        if (err) goto done;
+        if (!best[way] || qb[!way] > qb[way]) way = !way;
+    }
+done:
+#undef FITS
+#undef KEEP_IF_FITS
+    free(f);
+    free(B.sc.score);
+    free(B.ref);
+    if (err) { free(best[0]); free(best[1]); return err; }
+    if (!best[way]) {
+        free(best[!way]);
+        return gsz_fail(GSZ_ERROR_argument, "cannot fit in %zu bytes: the smallest of %d encodes has %zu bytes (%zu of the %zu Gaussians); "
+                        "fewer SH bands (--sh-degree) go further", opt->max_bytes, B.k, B.smallest, B.smallest_count, in->count);
+    }
+    free(best[!way]);
+    best_st[way].budget_encodes = B.k;
+    *out = best[way];
+    *out_size = best_size[way];
+    if (st) *st = best_st[way];
+    return GSZ_OK;
+}
+
+gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, void **out, size_t *out_size, gsz_compress_stats *st) {
+    gsz_compress_options def = {0};
+    if (!opt) opt = &def;
+    *out = NULL;
+    *out_size = 0;
+    if (opt->preset < 0 || opt->preset > GSZ_PRESET_MAX) return gsz_fail(GSZ_ERROR_argument, "unknown preset %d", (int)opt->preset);
+    if (opt->max_bytes && in->count) return compress_to_budget(in, opt, out, out_size, st);
+    return compress_once(in, opt, &presets[opt->preset], NULL, out, out_size, st);
 }

@@ -80,18 +80,19 @@ PY
     fuzz cameras -max_len=65536 "$C/cameras"
     # the encoder on arbitrary scenes through the library: it must refuse, or write a file that decodes
     # and that two threads write alike. Seeds: 20 plain Gaussians for each preset and SH degree, half of
-    # them with fine-tuning, half checked on two threads
+    # them with fine-tuning, half checked on two threads, four more with a --max-bytes cap (a last byte)
     mkdir -p "$C/encode"
     /usr/bin/python3 - "$C/encode" <<'PY'
 import random, struct, sys
 random.seed(3)
-for k in range(8):
+for k in range(12):
     deg, vals = k % 4, []
     for i in range(20):
         vals += [random.gauss(0, 1) for _ in range(6)] + [random.gauss(0, 0.2) for _ in range(3 * ((deg + 1) ** 2 - 1))]
         vals += [random.uniform(-2, 4)] + [random.gauss(-3, 0.5) for _ in range(3)] + [1, 0, 0, 0]
-    flags = k % 4 | deg << 2 | (k // 4) << 4 | (k % 2) << 6  # preset, degree, fine-tuning, two threads
-    open("%s/seed%d" % (sys.argv[1], k), "wb").write(bytes([flags]) + struct.pack("<%df" % len(vals), *vals))
+    flags = k % 4 | deg << 2 | (k // 4 & 1) << 4 | (k % 2) << 6 | (k >= 8) << 7  # preset, degree, fine-tuning, two threads, cap
+    cap = bytes([30 + 40 * (k - 8)]) if k >= 8 else b""
+    open("%s/seed%d" % (sys.argv[1], k), "wb").write(bytes([flags]) + struct.pack("<%df" % len(vals), *vals) + cap)
 PY
     fuzz encode -max_len=65536 "$C/encode"
 fi

@@ -230,6 +230,10 @@ typedef struct {
                              those that cost under 0.05 dB (ones no view shows); 0 = preset's, <0 = off */
     float exact;          /* per codebook, the fraction of Gaussians with the largest weighted quantisation
                              error given entries of their own (values kept at the codebook's precision); <0 = none */
+    size_t max_bytes;     /* > 0: the file's size at most this: where the preset's file is larger, a few whole
+                             encodes search the settings between it and small (then small with more pruned)
+                             or the preset with more pruned, whichever loses less fidelity on this scene;
+                             an error where 99% pruned does not fit */
     int zstd_level;       /* 1..22 */
     int threads;          /* 0 = all cores */
     int views;            /* generated significance views when no cameras; 0 = 24 (balanced, small: 16 above 262,144 Gaussians) */
@@ -248,7 +252,11 @@ typedef struct {
     int lattice; /* 1: max kept a scene decoded from compressed.ply on that format's lattice, exactly */
     double psnr_estimate; /* the file's mean PSNR on those views when target pruning removed any, else 0 */
     size_t unseen_count;  /* Gaussians no significance view shows (0 where significance was not computed) */
-    double seconds_significance, seconds_sh, seconds_vq, seconds_encode, seconds_refine;
+    double seconds_significance, seconds_sh, seconds_vq, seconds_encode, seconds_refine; /* of the last encode */
+    int budget_encodes;   /* with max_bytes: the encodes it took (1: the preset's file fitted) */
+    double budget_level;  /* with max_bytes: the settings of the file: 3 max, 2 high, 1 balanced, 0 small, between
+                             two a mix of them, under 0 small with half as many Gaussians kept for each unit */
+    double budget_prune;  /* with max_bytes: the fraction pruned up front in that encode */
 } gsz_compress_stats;
 
 /* Compresses scene into a malloc'd buffer (*out, *out_size; free() it). */

@@ -15,7 +15,7 @@ static const char *usage =
     "  gsz compress IN.ply -o OUT.gsz [--preset max|high|balanced|small] [--cameras cameras.json]\n"
     "               [--prune F] [--sh-degree N] [--sh-threshold T] [--codebook-sh K] [--codebook-dc K]\n"
     "               [--codebook-geom K] [--sh-step S] [--vq-rate R] [--pos-bits B] [--exact F] [--level L]\n"
-    "               [--prune-threshold T] [--views N] [--refine N] [--target-psnr DB]\n"
+    "               [--prune-threshold T] [--views N] [--refine N] [--target-psnr DB] [--max-bytes N]\n"
     "               [-j N] [-q] [--json]     (--views: generated significance views without --cameras; 24; balanced, small: 16 above 262,144 Gaussians)\n"
     "  gsz decompress IN.gsz -o OUT.ply|OUT.splat|OUT.spz [-j N] [-q] [--json]\n"
     "  gsz info FILE [--json]\n"
@@ -27,7 +27,8 @@ static const char *usage =
     "\n"
     "IN.ply, FILE, SCENE, REF and TEST may be .ply (the INRIA layout, or compressed.ply), .splat, .spz or .gsz;\n"
     "a .splat output keeps SH degree 0. Views are generated around the scene (1280x720) unless --cameras is\n"
-    "given, whose views keep their own image sizes unless --size resizes them.\n"
+    "given, whose views keep their own image sizes unless --size resizes them. --max-bytes caps the file (2.5M,\n"
+    "900KiB, ...), pruning the least significant Gaussians further where the preset's file is larger.\n"
     "An input - is standard input; -o - writes to standard output (a PLY for decompress/convert) and the\n"
     "report then goes to standard error. A pipe or device is written directly, anything else through a\n"
     "temporary file renamed into place.\n";
@@ -68,6 +69,20 @@ static int num_arg(const char *opt, const char *s, double lo, double hi, int who
     if (gsz_parse_number("gsz", opt, s, lo, hi, whole, v)) return 0;
     fputs("(run 'gsz --help' for usage)\n", stderr);
     return 2;
+}
+
+/* A size in bytes: a number with an optional unit, k M G (powers of 1000) or KiB MiB GiB (of 1024), a
+ * B after either optional ("2.5M", "900KiB", "1200000"). 0 where it is none or under 1 byte. */
+static size_t parse_bytes(const char *s) {
+    char *e;
+    double v = strtod(s, &e);
+    static const struct { const char *unit; double f; } units[] = {
+        {"", 1}, {"B", 1}, {"k", 1e3}, {"K", 1e3}, {"kB", 1e3}, {"KB", 1e3}, {"M", 1e6}, {"MB", 1e6}, {"G", 1e9}, {"GB", 1e9},
+        {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}};
+    if (e == s) return 0;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (!strcmp(e, units[i].unit)) return v * units[i].f >= 1 && v * units[i].f < 1e15 ? (size_t)(v * units[i].f) : 0;
+    return 0;
 }
 
 /* Parses options; positional arguments go to pos[]. Returns 0 on success, else an exit code. */
@@ -124,7 +139,10 @@ static int parse(int argc, char **argv, args_t *a, const char **pos, int *npos, 
         else if (!strcmp(o, "--level")) { INT(1, 22); a->co.zstd_level = (int)x; }
         else if (!strcmp(o, "--refine")) { INT(0, 100000); a->co.refine = x ? (int)x : -1; }
         else if (!strcmp(o, "--target-psnr")) { NUM(0, 200); a->co.target_psnr = x ? (float)x : -1.0f; }
-        else if (!strcmp(o, "--exact")) { NUM(0, 1); a->co.exact = x == 0 ? -1.0f : (float)x; }
+        else if (!strcmp(o, "--max-bytes")) {
+            NEED();
+            if (!(a->co.max_bytes = parse_bytes(v))) return bad_usage("bad --max-bytes (bytes, or with k, M, G, KiB, MiB or GiB)", v);
+        } else if (!strcmp(o, "--exact")) { NUM(0, 1); a->co.exact = x == 0 ? -1.0f : (float)x; }
         else if (o[0] == '-' && o[1]) return bad_usage("unknown option", o);
         else {
             if (*npos >= maxpos) return bad_usage("unexpected argument", o);
@@ -241,10 +259,10 @@ static void print_compress_stats(FILE *f, const char *in, const char *out, size_
         if (ps) fprintf(f, ",\"input_rows\":%zu,\"dropped_nonfinite_rows\":%zu,\"clamped_opacities\":%zu,\"clamped_range_rows\":%zu", ps->rows_in_file, ps->dropped_nonfinite, ps->clamped_opacity, ps->clamped_range);
         fprintf(f, ",\"input_bytes\":%zu,\"output_bytes\":%zu,\"ratio\":%.3f,\"bytes_per_gaussian\":%.4f,"
                    "\"input_gaussians\":%zu,\"output_gaussians\":%zu,\"sh_degree\":%d,\"count_by_degree\":[%zu,%zu,%zu,%zu],"
-                   "\"psnr_estimate\":%.3f,\"unseen_gaussians\":%zu,\"peak_rss_bytes\":%zu,\"seconds\":%.3f,\"seconds_significance\":%.3f,\"seconds_sh\":%.3f,\"seconds_vq\":%.3f,\"seconds_encode\":%.3f,\"seconds_refine\":%.3f,\"lattice\":%s,\"sections\":{",
+                   "\"psnr_estimate\":%.3f,\"unseen_gaussians\":%zu,\"peak_rss_bytes\":%zu,\"seconds\":%.3f,\"seconds_significance\":%.3f,\"seconds_sh\":%.3f,\"seconds_vq\":%.3f,\"seconds_encode\":%.3f,\"seconds_refine\":%.3f,\"budget_encodes\":%d,\"budget_level\":%.4f,\"budget_prune\":%.4f,\"lattice\":%s,\"sections\":{",
                 in_bytes, st->bytes, (double)in_bytes / (double)st->bytes, bpg, st->input_count, st->output_count, st->sh_degree,
                 st->count_by_degree[0], st->count_by_degree[1], st->count_by_degree[2], st->count_by_degree[3], st->psnr_estimate, st->unseen_count, gsz_peak_rss_bytes(), secs,
-                st->seconds_significance, st->seconds_sh, st->seconds_vq, st->seconds_encode, st->seconds_refine, st->lattice ? "true" : "false");
+                st->seconds_significance, st->seconds_sh, st->seconds_vq, st->seconds_encode, st->seconds_refine, st->budget_encodes, st->budget_level, st->budget_prune, st->lattice ? "true" : "false");
         int first = 1;
         for (int t = 1; t < 32; t++)
             if (st->section_bytes[t]) { fprintf(f, "%s\"%s\":%zu", first ? "" : ",", gsz_section_name((uint32_t)t), st->section_bytes[t]); first = 0; }
@@ -257,6 +275,15 @@ static void print_compress_stats(FILE *f, const char *in, const char *out, size_
     fprintf(f, "  stages: significance %.2f s, SH %.2f s, VQ %.2f s, entropy %.2f s, fine-tuning %.2f s\n", st->seconds_significance,
             st->seconds_sh, st->seconds_vq, st->seconds_encode, st->seconds_refine);
     if (st->psnr_estimate > 0) fprintf(f, "  target pruning: %.2f dB on gsz compare's views (estimate)\n", st->psnr_estimate);
+    if (st->budget_encodes > 1) {
+        static const char *names[] = {"small", "balanced", "high", "max"};
+        double l = st->budget_level;
+        if (l <= 0 || l == floor(l))
+            fprintf(f, "  --max-bytes: %s's settings, %.1f%% pruned up front (%d encodes)\n", names[l <= 0 ? 0 : (int)l], 100.0 * st->budget_prune, st->budget_encodes);
+        else
+            fprintf(f, "  --max-bytes: settings between %s and %s (%.2f), %.1f%% pruned up front (%d encodes)\n", names[(int)l], names[(int)l + 1],
+                    l - floor(l), 100.0 * st->budget_prune, st->budget_encodes);
+    }
     if (st->lattice) fprintf(f, "  compressed.ply's lattice kept exactly (the input was decoded from that format)\n");
 }
 

@@ -1,7 +1,8 @@
 /* libFuzzer harness: the encoder on arbitrary scenes through the library API (any float: NaN, Inf,
  * 1e38 included; any preset and SH degree, with or without fine-tuning and target pruning: bits of the
  * first byte). gsz_compress either refuses with an error or writes a file that decodes, and (bit 6)
- * the same file on two threads as on one. */
+ * the same file on two threads as on one; (bit 7) a --max-bytes cap from the last byte, which the
+ * file meets. */
 #include "gsz.h"
 #include <stdint.h>
 #include <stdio.h>
@@ -33,9 +34,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     o.refine = data[0] >> 4 & 1 ? 3 : -1;
     o.target_psnr = data[0] >> 5 & 1 ? 0 : -1; /* the preset's target pruning: its 1280x720 renders cost seconds here */
     o.zstd_level = 3;
+    if (data[0] >> 7) o.max_bytes = 150 + 8 * (size_t)data[size - 1]; /* these scenes' files: 200-3,000 bytes */
     void *buf = NULL;
     size_t bytes = 0;
     if (gsz_compress(&s, &o, &buf, &bytes, NULL) == GSZ_OK) {
+        if (o.max_bytes && bytes > o.max_bytes) {
+            fprintf(stderr, "a file of %zu bytes over --max-bytes %zu\n", bytes, o.max_bytes);
+            abort();
+        }
         if (data[0] >> 6 & 1) { /* the same bytes on two threads */
             void *buf2 = NULL;
             size_t bytes2 = 0;

@@ -18,6 +18,21 @@ $GSZ compress "$T/missing.ply" -o "$T/out.gsz" --prune 1 2>"$T/err"; [ $? -eq 2 
 grep -q "from 0 to 0.99" "$T/err" || fail "no range for --prune: $(cat "$T/err")"
 [ -e "$T/out.gsz" ] && fail "output written on a usage error"
 
+# --max-bytes: sizes with units; a cap the scene cannot meet is an error that says how small it got
+for v in abc 0 0.5 2X -3k; do
+    $GSZ compress "$T/missing.ply" -o "$T/out.gsz" --max-bytes "$v" 2>"$T/err"; [ $? -eq 2 ] || fail "--max-bytes $v not a usage error"
+    grep -q "bad --max-bytes" "$T/err" || fail "--max-bytes $v: $(cat "$T/err")"
+done
+$GSZ synth 3000 --sh 1 -o "$T/b.ply" -q || fail "synth"
+$GSZ compress "$T/b.ply" -o "$T/b.gsz" -q --json --views 4 --refine 4 >"$T/out" || fail "compress for --max-bytes"
+cap=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["output_bytes"] * 6 // 10)' "$T/out")
+$GSZ compress "$T/b.ply" -o "$T/b.gsz" --views 4 --refine 4 --max-bytes "$cap" >"$T/out" || fail "compress --max-bytes $cap"
+[ "$(stat -c %s "$T/b.gsz")" -le "$cap" ] || fail "--max-bytes $cap: $(stat -c %s "$T/b.gsz") bytes"
+grep -q "max-bytes: .* encodes" "$T/out" || fail "--max-bytes not reported: $(cat "$T/out")"
+$GSZ compress "$T/b.ply" -o "$T/b.gsz" --views 4 --refine 4 --max-bytes 0.3KiB -q 2>"$T/err"; [ $? -eq 1 ] || fail "--max-bytes 0.3KiB: exit"
+grep -q "b.ply: cannot fit in 307 bytes: the smallest of [0-9] encodes has [0-9]* bytes ([0-9]* of the 3000 Gaussians)" "$T/err" || fail "--max-bytes 0.3KiB: $(cat "$T/err")"
+[ "$(stat -c %s "$T/b.gsz")" -le "$cap" ] || fail "--max-bytes: a failed encode replaced the output"
+
 # cameras.json that is no camera: an infinite position (once a crash in the k-means), a matrix that is not a rotation
 printf '[{"width":64,"height":48,"fx":50,"fy":50,"position":[0,0,1e999],"rotation":[[1,0,0],[0,1,0],[0,0,1]]}]' >"$T/inf.json"
 printf '[{"width":64,"height":48,"fx":50,"fy":50,"position":[0,0,-5],"rotation":[[2,0,0],[0,1,0],[0,0,1]]}]' >"$T/rot.json"

@@ -612,6 +612,55 @@ static void test_free_prune(void **state) {
     gsz_scene_free(&s); gsz_scene_free(&t);
 }
 
+/* --max-bytes: a cap above the preset's file changes nothing; one under it is met within a few
+ * encodes, with the same bytes from one thread as from two; one that nothing reaches is refused,
+ * saying how small the file got. */
+static void test_max_bytes(void **state) {
+    (void)state;
+    gsz_scene s, d;
+    assert_int_equal(gsz_synth_scene(12000, 1, 9, &s), GSZ_OK);
+    gsz_compress_options o = {0};
+    o.views = 4;
+    o.threads = 2;
+    o.refine = 8;
+    gsz_compress_stats st0, st1, st2;
+    void *p0, *p1, *p2;
+    size_t n0, n1, n2;
+    assert_int_equal(gsz_compress(&s, &o, &p0, &n0, &st0), GSZ_OK);
+    o.max_bytes = n0 + 1;
+    assert_int_equal(gsz_compress(&s, &o, &p1, &n1, &st1), GSZ_OK);
+    assert_int_equal(st1.budget_encodes, 1);
+    assert_true(n1 == n0 && !memcmp(p0, p1, n0));
+    free(p1);
+    o.max_bytes = n0 * 6 / 10;
+    assert_int_equal(gsz_compress(&s, &o, &p1, &n1, &st1), GSZ_OK);
+    fprintf(stderr, "max bytes: %zu -> %zu (cap %zu), %zu -> %zu Gaussians, %d encodes, level %.3f, %.1f%% pruned\n", n0, n1,
+            o.max_bytes, st0.output_count, st1.output_count, st1.budget_encodes, st1.budget_level, 100 * st1.budget_prune);
+    assert_true(n1 <= o.max_bytes);
+    assert_true(n1 >= o.max_bytes * 8 / 10);
+    assert_true(st1.budget_encodes >= 2 && st1.budget_encodes <= 8);
+    assert_true(st1.budget_level < 1 || st1.budget_prune > 0.1); /* mixed with small's settings, or pruned */
+    assert_true(st1.bytes == n1);
+    assert_int_equal(gsz_decompress(p1, n1, &d, 2), GSZ_OK);
+    assert_int_equal(d.count, st1.output_count);
+    gsz_scene_free(&d);
+    o.threads = 1;
+    assert_int_equal(gsz_compress(&s, &o, &p2, &n2, &st2), GSZ_OK);
+    assert_true(n2 == n1 && !memcmp(p1, p2, n1));
+    o.max_bytes = n0 / 5; /* under small's file */
+    free(p2);
+    assert_int_equal(gsz_compress(&s, &o, &p2, &n2, &st2), GSZ_OK);
+    fprintf(stderr, "max bytes: %zu (cap %zu), %zu Gaussians, %d encodes, level %.3f, %.1f%% pruned\n", n2, o.max_bytes,
+            st2.output_count, st2.budget_encodes, st2.budget_level, 100 * st2.budget_prune);
+    assert_true(n2 <= o.max_bytes && st2.output_count < st1.output_count);
+    free(p2);
+    o.max_bytes = 300; /* under the container and codebooks alone */
+    assert_int_equal(gsz_compress(&s, &o, &p2, &n2, &st2), GSZ_ERROR_argument);
+    assert_non_null(strstr(gsz_getErrorDetail(), "cannot fit in 300 bytes"));
+    free(p0); free(p1); free(p2);
+    gsz_scene_free(&s);
+}
+
 /* Fine-tuning: deterministic for any thread count and closer to the original. */
 static void test_refine(void **state) {
     (void)state;
@@ -1227,7 +1276,7 @@ int main(void) {
         cmocka_unit_test(test_lying_sections), cmocka_unit_test(test_geometry_canonical_same_image),
         cmocka_unit_test(test_kmeans_exact_and_deterministic), cmocka_unit_test(test_kmeans_refuses_non_finite), cmocka_unit_test(test_entropy_round_trip),
         cmocka_unit_test(test_radix_orders),
-        cmocka_unit_test(test_render_gradient), cmocka_unit_test(test_refine), cmocka_unit_test(test_target_prune), cmocka_unit_test(test_free_prune),
+        cmocka_unit_test(test_render_gradient), cmocka_unit_test(test_refine), cmocka_unit_test(test_target_prune), cmocka_unit_test(test_free_prune), cmocka_unit_test(test_max_bytes),
         cmocka_unit_test(test_kmeans_rate), cmocka_unit_test(test_sh_transform_codebook), cmocka_unit_test(test_quat_codebook),
         cmocka_unit_test(test_decompress_into), cmocka_unit_test(test_palette_exact), cmocka_unit_test(test_codebook_table),
         cmocka_unit_test(test_lattice),
