@@ -252,7 +252,7 @@ typedef struct {
     int lattice; /* 1: max kept a scene decoded from compressed.ply on that format's lattice, exactly */
     double psnr_estimate; /* the file's mean PSNR on those views when target pruning removed any, else 0 */
     size_t unseen_count;  /* Gaussians no significance view shows (0 where significance was not computed) */
-    double seconds_significance, seconds_sh, seconds_vq, seconds_encode, seconds_refine; /* of the last encode */
+    double seconds_significance, seconds_sh, seconds_vq, seconds_encode, seconds_refine; /* of the encode kept */
     int budget_encodes;   /* with max_bytes: the encodes it took (1: the preset's file fitted) */
     double budget_level;  /* with max_bytes: the settings of the file: 3 max, 2 high, 1 balanced, 0 small, between
                              two a mix of them, under 0 small with half as many Gaussians kept for each unit */

@@ -28,7 +28,8 @@ static const char *usage =
     "IN.ply, FILE, SCENE, REF and TEST may be .ply (the INRIA layout, or compressed.ply), .splat, .spz or .gsz;\n"
     "a .splat output keeps SH degree 0. Views are generated around the scene (1280x720) unless --cameras is\n"
     "given, whose views keep their own image sizes unless --size resizes them. --max-bytes caps the file (2.5M,\n"
-    "900KiB, ...), pruning the least significant Gaussians further where the preset's file is larger.\n"
+    "900KiB, ...): where the preset's file is larger, settings between it and small or more pruning, whichever\n"
+    "loses less on the scene.\n"
     "An input - is standard input; -o - writes to standard output (a PLY for decompress/convert) and the\n"
     "report then goes to standard error. A pipe or device is written directly, anything else through a\n"
     "temporary file renamed into place.\n";
