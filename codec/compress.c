@@ -738,9 +738,16 @@ done:
 
 /* The presets from smallest to largest files, as levels 0 (small), 1 (balanced) and 2 (high); level
  * L between two of them mixes their settings: values interpolated (codebook divisors and caps
- * geometrically, counts rounded), and a setting one of them leaves off (high's transform-coded SH,
- * balanced's SH codebook step, a target PSNR) taken from the nearer. */
+ * geometrically, counts rounded), and a setting one of them leaves off (balanced's SH codebook step,
+ * a target PSNR) taken from the nearer; high's transform-coded SH see SH_STEP_SPAN. */
 static const gsz_preset level_preset[3] = {GSZ_PRESET_SMALL, GSZ_PRESET_BALANCED, GSZ_PRESET_HIGH};
+
+/* Between balanced and high, high's transform-coded SH from halfway up, its step growing to this
+ * multiple there: the bytes then rise smoothly from balanced's SH codebooks (playbot-trained 0.75 to
+ * 0.77 MB at the switch; with high's own step there 0.74 to 1.09 MB, a range no mix reached, and
+ * high pruned into it lost 2.4-3.5 dB: docs/BENCHMARKS.md). 2.7: the step (0.25) at which playbot-
+ * trained's transform-coded file is about as small as the codebook one at the same fidelity. */
+#define SH_STEP_SPAN 2.7
 
 static preset_t preset_level(double level) {
     int i = (int)GSZ_CLAMP(floor(level), 0.0, 1.0);
@@ -758,6 +765,10 @@ static preset_t preset_level(double level) {
 #undef INT
 #undef GEO
 #undef NEAR
+    if (a->sh_step == 0 && b->sh_step > 0) p.sh_step = t >= 0.5 ? (float)(b->sh_step * pow(SH_STEP_SPAN, (1.0 - t) / 0.5)) : 0.0f;
+    /* towards a preset without target pruning the target's squared error shrinks to 0 (balanced to
+     * high: 39 dB, 42 halfway, 49 at 0.9): switched off halfway, playbot's bytes jumped 2.5 -> 4.1 MB */
+    if (a->target_psnr > 0 && b->target_psnr <= 0) p.target_psnr = (float)(a->target_psnr - 10.0 * log10(1.0 - t));
     return p;
 }
 
@@ -773,14 +784,13 @@ static preset_t preset_level(double level) {
  * playbot-trained from high, pruning more on biker from balanced, whose captured Gaussians are many and
  * redundant (docs/BENCHMARKS.md). So the first guess along each is measured (PSNR against the input on
  * 8 of gsz compare's views, at every 4th pixel) and the way that loses less per byte saved, from the
- * preset's own file, is searched on. Bytes fall about twofold per unit along both (playbot-trained:
- * high, balanced, small 1.24, 0.64, 0.35 MB), so each guess interpolates log bytes over the coordinate:
- * between the encodes that fitted and those that did not where there are both, else from the last two
- * (slope bounded), else by that twofold prior. Each encode is a whole one; the result is the largest
- * file that fitted, within BUDGET_TOL under the cap. Where a way ends short of that (bytes that jump:
- * mixing's at high's switch to transform-coded SH, halfway from balanced, playbot-trained 0.74 to 1.09
- * MB, or where target pruning's choices change; settings 0.03 apart that fit and do not) the other way
- * is searched too, and of the two ways' files the one closer to the input is kept. At most
+ * preset's own file, is searched on. Bytes fall about twofold per unit along both (playbot-trained
+ * with its cameras: high, balanced, small 1.20, 0.64, 0.35 MB), so each guess interpolates log bytes
+ * over the coordinate: between the encodes that fitted and those that did not where there are both,
+ * else from the last two (slope bounded), else by that twofold prior. Each encode is a whole one; the
+ * result is the largest file that fitted, within BUDGET_TOL under the cap. Where a way ends short of
+ * that (bytes that jump where target pruning's choices change: settings 0.03 apart that fit and do
+ * not) the other way is searched too, and of the two ways' files the one closer to the input is kept. At most
  * BUDGET_ENCODES encodes. The cap is a cap: the preset's own file, where it fits, is kept as it is. */
 #define BUDGET_TOL 0.03
 #define BUDGET_ENCODES 8
@@ -880,8 +890,9 @@ static int budget_next(const double *c, const double *lb, int n, double cap, dou
     if (lo >= 0 && (hi < 0 || c[hi] - c[lo] < 0.03)) return 1; /* settings that would barely differ */
     if (lo < 0 && c[hi] <= c_min) return 1;                        /* as far as this way goes */
     double nc;
-    if (lo >= 0) {
-        double t = lb[hi] > lb[lo] ? (aim - lb[lo]) / (lb[hi] - lb[lo]) : 0.5;
+    if (lo >= 0) { /* regula falsi, halving where the last two landed on one side (it crawls there) */
+        int same = n >= 3 && (exp(lb[n - 1]) <= cap) == (exp(lb[n - 2]) <= cap);
+        double t = lb[hi] > lb[lo] && !same ? (aim - lb[lo]) / (lb[hi] - lb[lo]) : 0.5;
         nc = c[lo] + GSZ_CLAMP(t, 0.02, 0.98) * (c[hi] - c[lo]);
     } else {
         double slope = n >= 2 && c[n - 1] != c[n - 2] ? (lb[n - 2] - lb[n - 1]) / (c[n - 2] - c[n - 1]) : BUDGET_SLOPE;
