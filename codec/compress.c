@@ -772,30 +772,32 @@ static preset_t preset_level(double level) {
     return p;
 }
 
-/* --max-bytes. Two ways to a smaller file, searched over one coordinate each, 0 at the preset's own
- * file and lower for smaller files:
- * - mix: the preset levels (above) from the caller's preset down to small, then small with more of
- *   the least significant Gaussians pruned (its kept fraction halved per unit down, to --prune's
- *   limit of 99% pruned); from max, high first.
- * - prune: the preset's own file's Gaussians, halved per unit down, pruned up front (least significant
- *   first) instead of by target pruning, whose choices jump with the count it is left (biker: more
- *   pruned up front, the same file size).
- * Which costs less depends on the scene: at the same bytes mixing kept 3 dB more than pruning on
- * playbot-trained from high, pruning more on biker from balanced, whose captured Gaussians are many and
- * redundant (docs/BENCHMARKS.md). So the first guess along each is measured (PSNR against the input on
- * 8 of gsz compare's views, at every 4th pixel) and the way that loses less per byte saved, from the
- * preset's own file, is searched on. Bytes fall about twofold per unit along both (playbot-trained
- * with its cameras: high, balanced, small 1.20, 0.64, 0.35 MB), so each guess interpolates log bytes
- * over the coordinate: between the encodes that fitted and those that did not where there are both,
- * else from the last two (slope bounded), else by that twofold prior. Each encode is a whole one; the
- * result is the largest file that fitted, within BUDGET_TOL under the cap. Where a way ends short of
- * that (bytes that jump where target pruning's choices change: settings 0.03 apart that fit and do
- * not) the other way is searched too, and of the two ways' files the one closer to the input is kept. At most
- * BUDGET_ENCODES encodes. The cap is a cap: the preset's own file, where it fits, is kept as it is. */
+/* --max-bytes. Two ways to a smaller file, searched over one coordinate each, 0 at the way's top file
+ * and lower for smaller files:
+ * - mix: the preset levels (above) from the caller's preset (max: from high) down to small, then
+ *   small with more of the least significant Gaussians pruned (its kept fraction halved per unit
+ *   down, to --prune's limit of 99% pruned);
+ * - prune: the preset's own file's Gaussians (max's too), halved per unit down, pruned up front
+ *   (least significant first) instead of by target pruning, whose choices jump with the count it is
+ *   left (biker: more pruned up front, the same file size).
+ * Which costs less depends on the scene: at the same bytes mixing kept 2.4-3.5 dB more than pruning
+ * from high on the SH scenes, pruning more on biker from balanced, whose captured Gaussians are many
+ * and redundant (docs/BENCHMARKS.md). So the first guess along each is measured (budget_fidelity)
+ * and the way that loses less per byte saved from its top is searched on. Bytes fall about twofold
+ * per unit along both (playbot-trained with its cameras: high, balanced, small 1.20, 0.64, 0.35 MB),
+ * so each guess interpolates log bytes over the coordinate: between the encodes that fitted and those
+ * that did not where there are both (halving where that crawls), else from the last two (slope
+ * bounded), else by that twofold prior. Each encode is a whole one; a way ends at its largest file
+ * that fitted within BUDGET_TOL under the cap, or short of that where its bytes jump (target
+ * pruning's choices; settings 0.03 apart that fit and do not) or it has nothing larger (high, from
+ * max), and then the other way is searched too. Where both ways have a file that fits, the one closer
+ * to the input is kept. At most BUDGET_ENCODES encodes. The cap is a cap: the preset's own file,
+ * where it fits, is kept as it is. */
 #define BUDGET_TOL 0.03
 #define BUDGET_ENCODES 8
 #define BUDGET_SLOPE 0.65 /* ln 2 */
-#define BUDGET_VIEWS 8
+#define BUDGET_VIEWS 24
+#define BUDGET_STEP 8
 static const double BUDGET_KEEP_MIN = 0.01;
 
 typedef struct {
@@ -803,6 +805,7 @@ typedef struct {
     const gsz_compress_options *opt;
     double u_top;    /* mix: the caller's preset's level (2 high, 1 balanced, 0 small; max: 2, tried after max) */
     double keep_top;   /* prune: the fraction of the input the preset's own file kept */
+    double prune_level; /* prune: the preset's level (3: max) */
     double keep_small; /* mix below 0: what small keeps up front (its pruning, or the caller's) */
     sig_cache sc;
     gsz_camera cams[BUDGET_VIEWS];
@@ -830,7 +833,7 @@ static gsz_error budget_encode(budget *B, int way, double c, void **f, size_t *f
     if (prune >= 0) o.prune = prune > 0 ? (float)prune : -1.0f;
     gsz_error e = compress_once(B->in, &o, &P, &B->sc, f, fs, st);
     if (!e) {
-        st->budget_level = way == WAY_PRUNE ? B->u_top : level;
+        st->budget_level = way == WAY_PRUNE ? B->prune_level : level;
         st->budget_prune = o.prune > 0 ? o.prune : o.prune < 0 ? 0 : P.prune;
     }
     return e;
@@ -848,17 +851,16 @@ static gsz_error budget_step(budget *B, int w, double c, void **f, size_t *fs, g
     return GSZ_OK;
 }
 
-/* Mean PSNR (capped at 100 dB) of a file against the input on the budget's views. */
+/* Mean PSNR (capped at 100 dB) of a file against the input on gsz compare's 24 views, at every 8th
+ * pixel: all of them, as a file's PSNR differs by up to 7 dB from view to view. */
 static gsz_error budget_fidelity(budget *B, const void *file, size_t size, int threads, double *psnr) {
     gsz_render_options ro = {0};
     ro.threads = threads;
-    ro.pixel_step = 4;
+    ro.pixel_step = BUDGET_STEP;
     gsz_error e = GSZ_OK;
     if (!B->ref) {
-        gsz_camera all[3 * BUDGET_VIEWS]; /* gsz compare's 24: every third */
-        if ((e = gsz_cameras_generate(B->in, 3 * BUDGET_VIEWS, 1280, 720, 0, all))) return e;
-        for (int v = 0; v < BUDGET_VIEWS; v++) B->cams[v] = all[3 * v];
-        B->view_values = (size_t)3 * ((1280 + 3) / 4) * ((720 + 3) / 4);
+        if ((e = gsz_cameras_generate(B->in, BUDGET_VIEWS, 1280, 720, 0, B->cams))) return e; /* gsz compare's */
+        B->view_values = (size_t)3 * ((1280 + BUDGET_STEP - 1) / BUDGET_STEP) * ((720 + BUDGET_STEP - 1) / BUDGET_STEP);
         if (!(B->ref = gsz_malloc_array(BUDGET_VIEWS * B->view_values, sizeof(float)))) return gsz_fail(GSZ_ERROR_memory, "out of memory");
         for (int v = 0; v < BUDGET_VIEWS && !e; v++) e = gsz_render(B->in, &B->cams[v], &ro, B->ref + v * B->view_values);
         if (e) { free(B->ref); B->ref = NULL; return e; }
@@ -916,7 +918,7 @@ static gsz_error compress_to_budget(const gsz_scene *in, const gsz_compress_opti
     B.u_top = top == GSZ_PRESET_SMALL ? 0 : top == GSZ_PRESET_BALANCED ? 1 : 2;
     B.keep_small = 1.0 - (opt->prune > 0 ? opt->prune : opt->prune < 0 ? 0 : presets[GSZ_PRESET_SMALL].prune);
     const int ways = top == GSZ_PRESET_SMALL ? 1 : 2; /* from small both ways are the same */
-    double q0 = 0, q[2] = {0, 0}, c_min[2];
+    double q0[2] = {0, 0}, q[2] = {0, 0}, c_min[2];
     int way = WAY_MIX;
     void *best[2] = {NULL, NULL}, *f = NULL;
     size_t best_size[2] = {0, 0}, fs;
@@ -929,27 +931,38 @@ static gsz_error compress_to_budget(const gsz_scene *in, const gsz_compress_opti
         f = NULL; \
     } while (0)
 
-    if (opt->preset == GSZ_PRESET_MAX) { /* max as it is; where it does not fit, high is the top */
+    B.prune_level = B.u_top;
+    if (opt->preset == GSZ_PRESET_MAX) { /* max as it is: the top of the prune way, high that of mixing */
         gsz_compress_options o = *opt;
         o.max_bytes = 0;
         if ((err = compress_once(in, &o, &presets[GSZ_PRESET_MAX], &B.sc, &f, &fs, &s))) goto done;
         B.k++;
         B.smallest = fs;
         B.smallest_count = s.output_count;
-        s.budget_level = 3;
-        KEEP_IF_FITS(WAY_MIX);
-        if (best[WAY_MIX]) goto done;
+        s.budget_level = B.prune_level = 3;
+        B.c[WAY_PRUNE][0] = 0;
+        B.lb[WAY_PRUNE][0] = log((double)fs);
+        B.n[WAY_PRUNE] = 1;
+        B.keep_top = (double)s.output_count / (double)in->count;
+        if ((double)fs > cap && (err = budget_fidelity(&B, f, fs, threads, &q0[WAY_PRUNE]))) goto done;
+        way = WAY_PRUNE;
+        KEEP_IF_FITS(WAY_PRUNE);
+        if (best[WAY_PRUNE]) goto done;
     }
     if ((err = budget_step(&B, WAY_MIX, 0.0, &f, &fs, &s))) goto done;
-    B.c[WAY_PRUNE][0] = 0;
-    B.lb[WAY_PRUNE][0] = B.lb[WAY_MIX][0];
-    B.n[WAY_PRUNE] = 1;
-    B.keep_top = (double)s.output_count / (double)in->count;
+    if ((double)fs > cap && ways == 2 && (err = budget_fidelity(&B, f, fs, threads, &q0[WAY_MIX]))) goto done;
+    if (opt->preset != GSZ_PRESET_MAX) { /* the preset's own file, the top of both ways */
+        B.c[WAY_PRUNE][0] = 0;
+        B.lb[WAY_PRUNE][0] = B.lb[WAY_MIX][0];
+        B.n[WAY_PRUNE] = 1;
+        B.keep_top = (double)s.output_count / (double)in->count;
+        q0[WAY_PRUNE] = q0[WAY_MIX];
+    }
     c_min[WAY_MIX] = GSZ_MIN(0.0, -B.u_top - log2(B.keep_small / BUDGET_KEEP_MIN));
     c_min[WAY_PRUNE] = GSZ_MIN(0.0, -log2(B.keep_top / BUDGET_KEEP_MIN));
-    if ((double)fs > cap && ways == 2 && (err = budget_fidelity(&B, f, fs, threads, &q0))) goto done;
+    way = WAY_MIX;
     KEEP_IF_FITS(WAY_MIX);
-    if (best[WAY_MIX]) goto done;
+    if (best[WAY_MIX] && opt->preset != GSZ_PRESET_MAX) goto done; /* from max, high fitting: max pruned may be closer */
     /* a first guess along each way, measured where there are two */
     for (int w = 0; w < ways; w++) {
         double nc;
@@ -960,7 +973,7 @@ static gsz_error compress_to_budget(const gsz_scene *in, const gsz_compress_opti
     }
     if (ways == 2 && B.n[WAY_MIX] > 1 && B.n[WAY_PRUNE] > 1) { /* dB lost per log byte saved */
         double cost[2];
-        for (int w = 0; w < 2; w++) cost[w] = B.lb[w][0] > B.lb[w][1] ? (q0 - q[w]) / (B.lb[w][0] - B.lb[w][1]) : HUGE_VAL;
+        for (int w = 0; w < 2; w++) cost[w] = B.lb[w][0] > B.lb[w][1] ? (q0[w] - q[w]) / (B.lb[w][0] - B.lb[w][1]) : HUGE_VAL;
         way = cost[WAY_PRUNE] < cost[WAY_MIX] ? WAY_PRUNE : WAY_MIX;
     } else way = B.n[WAY_PRUNE] > B.n[WAY_MIX] ? WAY_PRUNE : WAY_MIX;
     /* along that way; where it ends short of the cap (a jump in its bytes, or its end), along the other */
@@ -975,7 +988,7 @@ static gsz_error compress_to_budget(const gsz_scene *in, const gsz_compress_opti
         if ((err = budget_step(&B, way, nc, &f, &fs, &s))) goto done;
         KEEP_IF_FITS(way);
     }
-    if (!FITS(way) && best[!way]) { /* files of both ways fit, neither within the tolerance: the one closer to the input */
+    if (best[!way]) { /* files of both ways fit: the one closer to the input */
         double qb[2];
         for (int w = 0; w < 2 && !err; w++) err = best[w] ? budget_fidelity(&B, best[w], best_size[w], threads, &qb[w]) : GSZ_OK;
         if (err) goto done;

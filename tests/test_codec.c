@@ -613,8 +613,8 @@ static void test_free_prune(void **state) {
 }
 
 /* --max-bytes: a cap above the preset's file changes nothing; one under it is met within a few
- * encodes, with the same bytes from one thread as from two; one that nothing reaches is refused,
- * saying how small the file got. */
+ * encodes, with the same bytes from one thread as from two; from max, max pruned or high's own file;
+ * one that nothing reaches is refused, saying how small the file got. */
 static void test_max_bytes(void **state) {
     (void)state;
     gsz_scene s, d;
@@ -654,6 +654,24 @@ static void test_max_bytes(void **state) {
             st2.output_count, st2.budget_encodes, st2.budget_level, 100 * st2.budget_prune);
     assert_true(n2 <= o.max_bytes && st2.output_count < st1.output_count);
     free(p2);
+    o.preset = GSZ_PRESET_MAX; /* between high and max: max pruned, or high */
+    o.max_bytes = 0;
+    assert_int_equal(gsz_compress(&s, &o, &p2, &n2, &st2), GSZ_OK);
+    void *p3;
+    size_t n3;
+    o.max_bytes = n2 * 3 / 4;
+    free(p2);
+    assert_int_equal(gsz_compress(&s, &o, &p2, &n2, &st2), GSZ_OK);
+    fprintf(stderr, "max bytes from max: %zu (cap %zu), %d encodes, level %.3f, %.1f%% pruned\n", n2, o.max_bytes,
+            st2.budget_encodes, st2.budget_level, 100 * st2.budget_prune);
+    assert_true(n2 <= o.max_bytes && (st2.budget_level == 3 || st2.budget_level == 2));
+    o.preset = GSZ_PRESET_HIGH;
+    o.max_bytes = 0;
+    assert_int_equal(gsz_compress(&s, &o, &p3, &n3, NULL), GSZ_OK);
+    if (st2.budget_level == 2) assert_true(n2 == n3); /* high's own file where max pruned was not closer */
+    free(p3);
+    free(p2);
+    o.preset = GSZ_PRESET_BALANCED;
     o.max_bytes = 300; /* under the container and codebooks alone */
     assert_int_equal(gsz_compress(&s, &o, &p2, &n2, &st2), GSZ_ERROR_argument);
     assert_non_null(strstr(gsz_getErrorDetail(), "cannot fit in 300 bytes"));
