@@ -432,18 +432,12 @@ typedef struct {
     size_t views; /* of the significance in score; 0: none yet */
 } sig_cache;
 
-/* One encode of in with the settings of P (a preset, or a mix of two for --max-bytes) and opt. */
+/* One encode of in (checked by gsz_compress) with the settings of P (a preset, or a mix of two for
+ * --max-bytes) and opt. */
 static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *opt, const preset_t *P, sig_cache *sc, void **out,
                                size_t *out_size, gsz_compress_stats *st) {
     *out = NULL;
     *out_size = 0;
-    if (opt->preset < 0 || opt->preset > GSZ_PRESET_MAX) return gsz_fail(GSZ_ERROR_argument, "unknown preset %d", (int)opt->preset);
-    if (in->count == 0) return gsz_fail(GSZ_ERROR_argument, "the scene has no Gaussians");
-    if (in->count > UINT32_MAX) return gsz_fail(GSZ_ERROR_argument, "too many Gaussians (%zu)", in->count);
-    for (size_t i = 0; i < in->count; i++) { /* the readers drop or clamp such values; the library's callers get told */
-        const char *bad = gsz_gaussian_invalid(in, i);
-        if (bad) return gsz_fail(GSZ_ERROR_argument, "Gaussian %zu: its %s has a NaN, infinite or out-of-range value (see GSZ_LIMIT_* in gsz.h)", i, bad);
-    }
     float prune = opt->prune < 0 ? 0 : opt->prune > 0 ? opt->prune : P->prune;
     if (prune >= 1) return gsz_fail(GSZ_ERROR_argument, "--prune must be below 1");
     float exact = opt->exact < 0 ? 0 : opt->exact > 0 ? opt->exact : P->exact;
@@ -809,7 +803,7 @@ typedef struct {
     double keep_small; /* mix below 0: what small keeps up front (its pruning, or the caller's) */
     sig_cache sc;
     gsz_camera cams[BUDGET_VIEWS];
-    float *ref; /* the input's renders of cams, at every 4th pixel, once needed */
+    float *ref; /* the input's renders of cams, at every BUDGET_STEP-th pixel, once needed */
     size_t view_values;
     double c[2][BUDGET_ENCODES], lb[2][BUDGET_ENCODES]; /* per way its encodes' coordinates and log bytes */
     int n[2], k;                                       /* encodes per way, in all */
@@ -839,15 +833,20 @@ static gsz_error budget_encode(budget *B, int way, double c, void **f, size_t *f
     return e;
 }
 
+/* A file of fs bytes and count Gaussians at coordinate c of way w. */
+static void budget_record(budget *B, int w, double c, size_t fs, size_t count) {
+    if (fs < B->smallest) { B->smallest = fs; B->smallest_count = count; }
+    B->c[w][B->n[w]] = c;
+    B->lb[w][B->n[w]++] = log((double)fs);
+}
+
 /* One encode along way w at coordinate c, recorded; the file in *f. */
 static gsz_error budget_step(budget *B, int w, double c, void **f, size_t *fs, gsz_compress_stats *st) {
     if (B->opt->progress && B->k) B->opt->progress(B->opt->progress_user, "fitting --max-bytes", (double)B->k / BUDGET_ENCODES);
     gsz_error e = budget_encode(B, w, c, f, fs, st);
     if (e) return e;
     B->k++;
-    if (*fs < B->smallest) { B->smallest = *fs; B->smallest_count = st->output_count; }
-    B->c[w][B->n[w]] = c;
-    B->lb[w][B->n[w]++] = log((double)*fs);
+    budget_record(B, w, c, *fs, st->output_count);
     return GSZ_OK;
 }
 
@@ -937,12 +936,8 @@ static gsz_error compress_to_budget(const gsz_scene *in, const gsz_compress_opti
         o.max_bytes = 0;
         if ((err = compress_once(in, &o, &presets[GSZ_PRESET_MAX], &B.sc, &f, &fs, &s))) goto done;
         B.k++;
-        B.smallest = fs;
-        B.smallest_count = s.output_count;
+        budget_record(&B, WAY_PRUNE, 0.0, fs, s.output_count);
         s.budget_level = B.prune_level = 3;
-        B.c[WAY_PRUNE][0] = 0;
-        B.lb[WAY_PRUNE][0] = log((double)fs);
-        B.n[WAY_PRUNE] = 1;
         B.keep_top = (double)s.output_count / (double)in->count;
         if ((double)fs > cap && (err = budget_fidelity(&B, f, fs, threads, &q0[WAY_PRUNE]))) goto done;
         way = WAY_PRUNE;
@@ -952,9 +947,7 @@ static gsz_error compress_to_budget(const gsz_scene *in, const gsz_compress_opti
     if ((err = budget_step(&B, WAY_MIX, 0.0, &f, &fs, &s))) goto done;
     if ((double)fs > cap && ways == 2 && (err = budget_fidelity(&B, f, fs, threads, &q0[WAY_MIX]))) goto done;
     if (opt->preset != GSZ_PRESET_MAX) { /* the preset's own file, the top of both ways */
-        B.c[WAY_PRUNE][0] = 0;
-        B.lb[WAY_PRUNE][0] = B.lb[WAY_MIX][0];
-        B.n[WAY_PRUNE] = 1;
+        budget_record(&B, WAY_PRUNE, 0.0, fs, s.output_count);
         B.keep_top = (double)s.output_count / (double)in->count;
         q0[WAY_PRUNE] = q0[WAY_MIX];
     }
@@ -1020,6 +1013,12 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     *out = NULL;
     *out_size = 0;
     if (opt->preset < 0 || opt->preset > GSZ_PRESET_MAX) return gsz_fail(GSZ_ERROR_argument, "unknown preset %d", (int)opt->preset);
-    if (opt->max_bytes && in->count) return compress_to_budget(in, opt, out, out_size, st);
+    if (in->count == 0) return gsz_fail(GSZ_ERROR_argument, "the scene has no Gaussians");
+    if (in->count > UINT32_MAX) return gsz_fail(GSZ_ERROR_argument, "too many Gaussians (%zu)", in->count);
+    for (size_t i = 0; i < in->count; i++) { /* the readers drop or clamp such values; the library's callers get told */
+        const char *bad = gsz_gaussian_invalid(in, i);
+        if (bad) return gsz_fail(GSZ_ERROR_argument, "Gaussian %zu: its %s has a NaN, infinite or out-of-range value (see GSZ_LIMIT_* in gsz.h)", i, bad);
+    }
+    if (opt->max_bytes) return compress_to_budget(in, opt, out, out_size, st);
     return compress_once(in, opt, &presets[opt->preset], NULL, out, out_size, st);
 }
