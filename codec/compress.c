@@ -922,10 +922,11 @@ static gsz_error compress_to_budget(const gsz_scene *in, const gsz_compress_opti
     void *best[2] = {NULL, NULL}, *f = NULL;
     size_t best_size[2] = {0, 0}, fs;
     gsz_compress_stats best_st[2], s;
+    double best_q[2] = {NAN, NAN}; /* the kept files' fidelity where it was measured */
     gsz_error err = GSZ_OK;
 #define FITS(w) (best[w] && (double)best_size[w] >= cap * (1.0 - BUDGET_TOL))
-#define KEEP_IF_FITS(w) do { \
-        if ((double)fs <= cap && fs > best_size[w]) { free(best[w]); best[w] = f; best_size[w] = fs; best_st[w] = s; f = NULL; } \
+#define KEEP_IF_FITS(w, qv) do { \
+        if ((double)fs <= cap && fs > best_size[w]) { free(best[w]); best[w] = f; best_size[w] = fs; best_st[w] = s; best_q[w] = (qv); f = NULL; } \
         free(f); \
         f = NULL; \
     } while (0)
@@ -941,7 +942,7 @@ static gsz_error compress_to_budget(const gsz_scene *in, const gsz_compress_opti
         B.keep_top = (double)s.output_count / (double)in->count;
         if ((double)fs > cap && (err = budget_fidelity(&B, f, fs, threads, &q0[WAY_PRUNE]))) goto done;
         way = WAY_PRUNE;
-        KEEP_IF_FITS(WAY_PRUNE);
+        KEEP_IF_FITS(WAY_PRUNE, NAN);
         if (best[WAY_PRUNE]) goto done;
     }
     if ((err = budget_step(&B, WAY_MIX, 0.0, &f, &fs, &s))) goto done;
@@ -954,7 +955,7 @@ static gsz_error compress_to_budget(const gsz_scene *in, const gsz_compress_opti
     c_min[WAY_MIX] = GSZ_MIN(0.0, -B.u_top - log2(B.keep_small / BUDGET_KEEP_MIN));
     c_min[WAY_PRUNE] = GSZ_MIN(0.0, -log2(B.keep_top / BUDGET_KEEP_MIN));
     way = WAY_MIX;
-    KEEP_IF_FITS(WAY_MIX);
+    KEEP_IF_FITS(WAY_MIX, NAN);
     if (best[WAY_MIX] && opt->preset != GSZ_PRESET_MAX) goto done; /* from max, high fitting: max pruned may be closer */
     /* a first guess along each way, measured where there are two */
     for (int w = 0; w < ways; w++) {
@@ -962,7 +963,7 @@ static gsz_error compress_to_budget(const gsz_scene *in, const gsz_compress_opti
         if (budget_next(B.c[w], B.lb[w], B.n[w], cap, aim, c_min[w], &nc)) continue;
         if ((err = budget_step(&B, w, nc, &f, &fs, &s))) goto done;
         if (ways == 2 && (err = budget_fidelity(&B, f, fs, threads, &q[w]))) goto done;
-        KEEP_IF_FITS(w);
+        KEEP_IF_FITS(w, ways == 2 ? q[w] : NAN);
     }
     if (ways == 2 && B.n[WAY_MIX] > 1 && B.n[WAY_PRUNE] > 1) { /* dB lost per log byte saved */
         double cost[2];
@@ -979,13 +980,13 @@ static gsz_error compress_to_budget(const gsz_scene *in, const gsz_compress_opti
             continue;
         }
         if ((err = budget_step(&B, way, nc, &f, &fs, &s))) goto done;
-        KEEP_IF_FITS(way);
+        KEEP_IF_FITS(way, NAN);
     }
     if (best[!way]) { /* files of both ways fit: the one closer to the input */
-        double qb[2];
-        for (int w = 0; w < 2 && !err; w++) err = best[w] ? budget_fidelity(&B, best[w], best_size[w], threads, &qb[w]) : GSZ_OK;
+        for (int w = 0; w < 2 && !err; w++)
+            if (best[w] && isnan(best_q[w])) err = budget_fidelity(&B, best[w], best_size[w], threads, &best_q[w]);
         if (err) goto done;
-        if (!best[way] || qb[!way] > qb[way]) way = !way;
+        if (!best[way] || best_q[!way] > best_q[way]) way = !way;
     }
 done:
 #undef FITS

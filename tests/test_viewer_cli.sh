@@ -15,6 +15,7 @@ $V --headless --frames 2 "$T/bad.gsz" 2>"$T/err"; rc=$?
 [ $rc -ne 0 ] && [ $rc -lt 128 ] || fail "corrupt .gsz: exit $rc"
 grep -q "bad.gsz" "$T/err" || grep -q "OpenGL" "$T/err" || fail "no message: $(cat "$T/err")"
 $V --bogus 2>/dev/null; [ $? -eq 2 ] || fail "bad option not refused"
+[ "$($V --version)" = "gszview $($G --version | cut -d' ' -f2)" ] || fail "--version: $($V --version)"
 # values out of range are refused with what the option takes (--view -1 once read cams[-1])
 $V --screenshot "$T/x.png" --view -1 "$T/s.ply" 2>"$T/err"; [ $? -eq 2 ] || fail "--view -1 not refused"
 grep -q "whole number from 0" "$T/err" || fail "no range for --view: $(cat "$T/err")"

@@ -31,7 +31,7 @@ static int usage(int code) {
             "  --renderer raster|compute|auto   hardware quads or the compute tile rasteriser (auto: the faster;\n"
             "                             the headless benchmark times both unless one is named)\n"
             "  --up -y|+y|-z|+z|-x|+x     world up axis (default -y: COLMAP scenes are y-down)\n"
-            "  -j N --json -q\n"
+            "  -j N --json -q --version\n"
             "window keys: left drag orbit, right/middle drag pan, wheel zoom, WASD/QE fly (Shift faster), R reset,\n"
             "  0-3 SH degree (H cycles), C renderer, V vsync, P screenshot, U cycle up axis,\n"
             "  1-9/PageUp/PageDown training cameras,\n"
@@ -80,6 +80,7 @@ static int parse(int argc, char **argv, opts_t *o) {
         else if (!strcmp(a, "--json")) o->json = 1;
         else if (!strcmp(a, "-q")) o->quiet = 1;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(0); exit(0); }
+        else if (!strcmp(a, "--version")) { puts("gszview " GSZ_VERSION_STRING); exit(0); }
         else if (a[0] == '-' && a[1]) { fprintf(stderr, "gszview: unknown option %s\n", a); return 0; }
         else if (!o->file) o->file = a;
         else { fprintf(stderr, "gszview: one scene at a time\n"); return 0; }
