@@ -159,6 +159,7 @@ typedef struct {
     int steps, threads, level;
     float target_psnr;         /* > 0: also prune towards this PSNR (dB) on the views; see refine.c */
     int checkpoints;           /* pruning checkpoints: 1 (a quarter of the steps) or 2 (and half) */
+    gsz_placement placement;   /* of the pruning's evaluation views (gsz compare's) */
     size_t keep_min;           /* pruning keeps at least this many Gaussians */
     double *significance; /* per Gaussian in file order: the pruning order (required with a target);
                              reordered in place as Gaussians go (no copy of it at 450K: 3.6 MB) */

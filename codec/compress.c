@@ -120,7 +120,7 @@ static gsz_error prepare_views(const gsz_scene *s, const gsz_compress_options *o
     if (o->cameras && o->camera_count) {
         for (size_t i = 0; i < n; i++) c[i] = o->cameras[i * o->camera_count / n];
     } else {
-        gsz_error e = gsz_cameras_generate(s, n, 512, 384, 0, c);
+        gsz_error e = gsz_cameras_place(s, o->placement, n, 512, 384, 0, c);
         if (e) { free(c); return e; }
     }
     for (size_t i = 0; i < n; i++) {
@@ -498,6 +498,7 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
     else if ((err = gsz_significance(in, views, nviews, threads, opt->progress, opt->progress_user, score))) goto done;
     else if (sc) { memcpy(sc->score, score, cnt * sizeof *score); sc->views = nviews; }
     if (need_sig) for (size_t i = 0; i < cnt; i++) stats.unseen_count += !(score[i] > 0);
+    stats.views_inside = opt->placement == GSZ_PLACEMENT_INSIDE;
     size_t n = gsz_prune_mask(score, in->count, prune, opt->prune_threshold, keep);
     if (n == 0) { err = gsz_fail(GSZ_ERROR_argument, "pruning removed every Gaussian (lower --prune-threshold)"); goto done; }
     /* the kept Gaussians, copied but for their SH rest coefficients (the largest array): those are read
@@ -708,6 +709,7 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
     ro.target_psnr = target_psnr;
     ro.keep_min = (size_t)ceil(0.125 * (double)in->count); /* pruning in all removes at most 7/8 */
     ro.checkpoints = n > REFINE_FULL ? 1 : 2; /* each costs a few renders at 1280x720: one above */
+    ro.placement = opt->placement;
     ro.significance = sig;
     ro.progress = opt->progress;
     ro.user = opt->progress_user;
@@ -858,7 +860,7 @@ static gsz_error budget_fidelity(budget *B, const void *file, size_t size, int t
     ro.pixel_step = BUDGET_STEP;
     gsz_error e = GSZ_OK;
     if (!B->ref) {
-        if ((e = gsz_cameras_generate(B->in, BUDGET_VIEWS, 1280, 720, 0, B->cams))) return e; /* gsz compare's */
+        if ((e = gsz_cameras_place(B->in, B->opt->placement, BUDGET_VIEWS, 1280, 720, 0, B->cams))) return e; /* gsz compare's */
         B->view_values = (size_t)3 * ((1280 + BUDGET_STEP - 1) / BUDGET_STEP) * ((720 + BUDGET_STEP - 1) / BUDGET_STEP);
         if (!(B->ref = gsz_malloc_array(BUDGET_VIEWS * B->view_values, sizeof(float)))) return gsz_fail(GSZ_ERROR_memory, "out of memory");
         for (int v = 0; v < BUDGET_VIEWS && !e; v++) e = gsz_render(B->in, &B->cams[v], &ro, B->ref + v * B->view_values);
@@ -1014,6 +1016,7 @@ gsz_error gsz_compress(const gsz_scene *in, const gsz_compress_options *opt, voi
     *out = NULL;
     *out_size = 0;
     if (opt->preset < 0 || opt->preset > GSZ_PRESET_MAX) return gsz_fail(GSZ_ERROR_argument, "unknown preset %d", (int)opt->preset);
+    if (opt->placement < 0 || opt->placement > GSZ_PLACEMENT_INSIDE) return gsz_fail(GSZ_ERROR_argument, "unknown view placement %d", (int)opt->placement);
     if (in->count == 0) return gsz_fail(GSZ_ERROR_argument, "the scene has no Gaussians");
     if (in->count > UINT32_MAX) return gsz_fail(GSZ_ERROR_argument, "too many Gaussians (%zu)", in->count);
     for (size_t i = 0; i < in->count; i++) { /* the readers drop or clamp such values; the library's callers get told */

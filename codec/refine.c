@@ -237,18 +237,18 @@ static gsz_error eval_psnr(ctx *cx, targets *E, size_t first, size_t stride, flo
     size_t nv = 0;
     for (size_t e = first; e < EVAL_VIEWS; e += stride, nv++) {
         const gsz_camera *cam = &E->cams[e];
-        gsz_error err = E->cache[e] ? GSZ_OK : load_target(E, e, img, 1);
-        if (err) return err;
-        if (!E->cache[e]) return gsz_fail(GSZ_ERROR_memory, "refine: out of memory");
+        size_t nval = target_values(cam, E->ro->pixel_step);
+        uint16_t *t = gsz_malloc_array(nval, sizeof(uint16_t));
+        if (!t) return gsz_fail(GSZ_ERROR_memory, "refine: out of memory");
+        gsz_error err = GSZ_OK;
+        if (E->cache[e]) err = expand_target(E, e, nval, t);
+        else if (!(err = load_target(E, e, img, 1))) /* cached from now on where the frames fit */
+            for (size_t j = 0; j < nval; j++) t[j] = (uint16_t)lrintf(img[j] * 65535.0f);
         cx->cam = cam;
         gsz_parallel_for(cx->x->count, 16384, cx->threads, color_range, cx);
         gsz_render_options ro = *E->ro;
         ro.colors = cx->colors;
-        if ((err = gsz_render(cx->d, cam, &ro, img))) return err;
-        size_t nval = target_values(cam, ro.pixel_step);
-        uint16_t *t = gsz_malloc_array(nval, sizeof(uint16_t));
-        if (!t) return gsz_fail(GSZ_ERROR_memory, "refine: out of memory");
-        err = expand_target(E, e, nval, t);
+        if (!err) err = gsz_render(cx->d, cam, &ro, img);
         double se = 0;
         for (size_t j = 0; !err && j < nval; j++) {
             double d = (double)img[j] - (double)t[j] * (1.0 / 65535.0);
@@ -496,7 +496,7 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
      * dB there measured 36.2) nor crops (all detail and no background, or the reverse) track it */
     if (prune) {
         gsz_camera gen[24];
-        if ((err = gsz_cameras_generate(original, 24, 1280, 720, 0, gen))) goto done;
+        if ((err = gsz_cameras_place(original, opt->placement, 24, 1280, 720, 0, gen))) goto done;
         for (size_t e = 0; e < EVAL_VIEWS; e++) ecams[e] = gen[e * 24 / EVAL_VIEWS + 24 / EVAL_VIEWS / 2];
         maxpx = GSZ_MAX(maxpx, (size_t)427 * 240); /* sampled at pixel step 3 */
     }

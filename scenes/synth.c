@@ -22,6 +22,53 @@ static void quat_from_normal(const float n[3], float twist, float q[4]) {
     q[3] = z * cw + w * sw;
 }
 
+/* Gaussian i at p on a surface of normal n and hue: log-normal scales around mean_scale, flat along n,
+ * a bimodal opacity (opaque_share of them opaque), a smooth colour pattern with noise, SH rest decaying
+ * by band (a third strongly view-dependent). */
+static void surface_gaussian(gsz_scene *s, size_t i, const float p[3], const float n[3], float hue, double mean_scale,
+                             float opaque_share, gsz_rng *r) {
+    int nr = gsz_shRestCount(s->sh_degree);
+    memcpy(s->pos + 3 * i, p, 12);
+    float base = (float)(mean_scale + 0.6 * gsz_rng_normal(r));
+    s->scale[3 * i] = base + 0.3f * (float)gsz_rng_normal(r);
+    s->scale[3 * i + 1] = base + 0.3f * (float)gsz_rng_normal(r);
+    s->scale[3 * i + 2] = base - 1.5f + 0.5f * (float)gsz_rng_normal(r);
+    float q[4];
+    quat_from_normal(n, (float)(gsz_rng_uniform(r) * 6.2831853), q);
+    float qs = (float)(0.5 + gsz_rng_uniform(r)); /* trained quaternions are not unit */
+    for (int k = 0; k < 4; k++) s->rot[4 * i + (size_t)k] = qs * (q[k] + 0.02f * (float)gsz_rng_normal(r));
+    s->opacity[i] = gsz_rng_uniform(r) < opaque_share ? (float)(3.0 + 1.2 * gsz_rng_normal(r)) : (float)(-2.5 + 1.5 * gsz_rng_normal(r));
+    for (int c = 0; c < 3; c++) {
+        float col = 0.5f + 0.35f * sinf(6.2831853f * (hue + (float)c / 3.0f)) + 0.15f * sinf(3.0f * p[0] + 2.0f * p[2] + (float)c) +
+                    0.03f * (float)gsz_rng_normal(r);
+        s->sh_dc[3 * i + (size_t)c] = (col - 0.5f) / GSZ_SH_C0;
+    }
+    float amp = gsz_rng_uniform(r) < 0.33 ? 0.25f : 0.03f;
+    for (int k = 0; k < nr; k++) {
+        int band = k < 3 ? 1 : k < 8 ? 2 : 3;
+        for (int c = 0; c < 3; c++) s->sh_rest[(i * (size_t)nr + (size_t)k) * 3 + (size_t)c] = amp / (float)band * (float)gsz_rng_normal(r);
+    }
+}
+
+/* A point on surface S (sphere or box), before the noise, and its outward normal. */
+static void surface_point(const surface *S, gsz_rng *r, float p[3], float n[3]) {
+    if (S->kind == 0) {
+        float v[3] = {(float)gsz_rng_normal(r), (float)gsz_rng_normal(r), (float)gsz_rng_normal(r)};
+        float l = sqrtf(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]) + 1e-9f;
+        for (int k = 0; k < 3; k++) { n[k] = v[k] / l; p[k] = S->c[k] + S->r * n[k]; }
+    } else {
+        int face = (int)(gsz_rng_next(r) % 6), ax = face / 2;
+        float sg = face % 2 ? 1.0f : -1.0f;
+        for (int k = 0; k < 3; k++) { p[k] = S->c[k] + S->r * (float)(gsz_rng_uniform(r) * 2 - 1); n[k] = 0; }
+        p[ax] = S->c[ax] + sg * S->r;
+        n[ax] = sg;
+    }
+}
+
+static void jitter(float p[3], gsz_rng *r) {
+    for (int k = 0; k < 3; k++) p[k] += 0.004f * (float)gsz_rng_normal(r);
+}
+
 gsz_error gsz_synth_scene(size_t count, int deg, uint64_t seed, gsz_scene *s) {
     gsz_error e = gsz_scene_alloc(s, count, deg);
     if (e) return e;
@@ -35,7 +82,6 @@ gsz_error gsz_synth_scene(size_t count, int deg, uint64_t seed, gsz_scene *s) {
         sf[i].r = (float)(0.2 + 0.6 * gsz_rng_uniform(&r));
         sf[i].hue = (float)gsz_rng_uniform(&r);
     }
-    int nr = gsz_shRestCount(deg);
     for (size_t i = 0; i < count; i++) {
         const surface *S = &sf[i % 5 == 0 ? 0 : 1 + gsz_rng_next(&r) % (NS - 1)];
         float p[3], n[3];
@@ -44,42 +90,58 @@ gsz_error gsz_synth_scene(size_t count, int deg, uint64_t seed, gsz_scene *s) {
             p[2] = (float)(gsz_rng_uniform(&r) * 6 - 3);
             p[1] = S->c[1];
             n[0] = 0; n[1] = -1; n[2] = 0;
-        } else if (S->kind == 0) {
-            float v[3] = {(float)gsz_rng_normal(&r), (float)gsz_rng_normal(&r), (float)gsz_rng_normal(&r)};
-            float l = sqrtf(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]) + 1e-9f;
-            for (int k = 0; k < 3; k++) { n[k] = v[k] / l; p[k] = S->c[k] + S->r * n[k]; }
+        } else surface_point(S, &r, p, n);
+        jitter(p, &r);
+        surface_gaussian(s, i, p, n, S->hue, -4.6, 0.7f, &r);
+    }
+    return GSZ_OK;
+}
+
+/* An indoor capture, seen from inside: a closed room 8 x 3 x 10 units (floor at y = 1.5, y down) whose
+ * walls, floor and ceiling hold 60% of the Gaussians, opaque and overlapping (nothing shows through
+ * from outside), and 12 pieces of furniture (boxes and spheres) standing inside with the rest. */
+gsz_error gsz_synth_room(size_t count, int deg, uint64_t seed, gsz_scene *s) {
+    gsz_error e = gsz_scene_alloc(s, count, deg);
+    if (e) return e;
+    gsz_rng r = {seed * 0x2545F4914F6CDD1Dull + 3};
+    static const float half[3] = {4.0f, 1.5f, 5.0f};
+    float area[6], total = 0, hue[6];
+    for (int f = 0; f < 6; f++) {
+        int ax = f / 2;
+        area[f] = 4.0f * half[(ax + 1) % 3] * half[(ax + 2) % 3];
+        total += area[f];
+        hue[f] = (float)gsz_rng_uniform(&r);
+    }
+    enum { NF = 12 };
+    surface fu[NF];
+    for (int j = 0; j < NF; j++) {
+        fu[j].kind = (int)(gsz_rng_next(&r) % 2);
+        fu[j].r = (float)(0.25 + 0.45 * gsz_rng_uniform(&r));
+        fu[j].c[0] = (float)((gsz_rng_uniform(&r) * 2 - 1) * (half[0] - 1.0));
+        fu[j].c[2] = (float)((gsz_rng_uniform(&r) * 2 - 1) * (half[2] - 1.0));
+        fu[j].c[1] = half[1] - fu[j].r - (float)(gsz_rng_uniform(&r) * 0.8); /* on or a little above the floor */
+        fu[j].hue = (float)gsz_rng_uniform(&r);
+    }
+    size_t walls = count * 3 / 5;
+    for (size_t i = 0; i < count; i++) {
+        float p[3], n[3];
+        if (i < walls) { /* faces in proportion to their area, normals pointing into the room */
+            float u = (float)gsz_rng_uniform(&r) * total;
+            int f = 0;
+            while (f < 5 && u > area[f]) u -= area[f++];
+            int ax = f / 2;
+            float sg = f % 2 ? 1.0f : -1.0f;
+            for (int k = 0; k < 3; k++) { p[k] = half[k] * (float)(gsz_rng_uniform(&r) * 2 - 1); n[k] = 0; }
+            p[ax] = sg * half[ax];
+            n[ax] = -sg;
+            jitter(p, &r);
+            /* about six overlap anywhere (sized by the spacing): opaque from both sides, as trained walls are */
+            surface_gaussian(s, i, p, n, hue[f], log(sqrt(total / (double)walls)) - 0.7, 1.0f, &r);
         } else {
-            int face = (int)(gsz_rng_next(&r) % 6), ax = face / 2;
-            float sg = face % 2 ? 1.0f : -1.0f;
-            for (int k = 0; k < 3; k++) { p[k] = S->c[k] + S->r * (float)(gsz_rng_uniform(&r) * 2 - 1); n[k] = 0; }
-            p[ax] = S->c[ax] + sg * S->r;
-            n[ax] = sg;
-        }
-        for (int k = 0; k < 3; k++) p[k] += 0.004f * (float)gsz_rng_normal(&r);
-        memcpy(s->pos + 3 * i, p, sizeof p);
-        /* log-normal scales, thin along the normal (local z) */
-        float base = (float)(-4.6 + 0.6 * gsz_rng_normal(&r));
-        s->scale[3 * i] = base + 0.3f * (float)gsz_rng_normal(&r);
-        s->scale[3 * i + 1] = base + 0.3f * (float)gsz_rng_normal(&r);
-        s->scale[3 * i + 2] = base - 1.5f + 0.5f * (float)gsz_rng_normal(&r);
-        float q[4];
-        quat_from_normal(n, (float)(gsz_rng_uniform(&r) * 6.2831853), q);
-        float qs = (float)(0.5 + gsz_rng_uniform(&r)); /* trained quaternions are not unit */
-        for (int k = 0; k < 4; k++) s->rot[4 * i + (size_t)k] = qs * (q[k] + 0.02f * (float)gsz_rng_normal(&r));
-        /* bimodal opacity logits: mostly opaque, a tail of faint ones */
-        s->opacity[i] = gsz_rng_uniform(&r) < 0.7 ? (float)(3.0 + 1.2 * gsz_rng_normal(&r)) : (float)(-2.5 + 1.5 * gsz_rng_normal(&r));
-        /* colour: surface hue with a smooth spatial pattern and noise, stored as SH DC */
-        for (int c = 0; c < 3; c++) {
-            float col = 0.5f + 0.35f * sinf(6.2831853f * (S->hue + (float)c / 3.0f)) + 0.15f * sinf(3.0f * p[0] + 2.0f * p[2] + (float)c) +
-                        0.03f * (float)gsz_rng_normal(&r);
-            s->sh_dc[3 * i + (size_t)c] = (col - 0.5f) / GSZ_SH_C0;
-        }
-        /* SH rest: decaying with band; a third of the Gaussians are strongly view-dependent */
-        float amp = gsz_rng_uniform(&r) < 0.33 ? 0.25f : 0.03f;
-        for (int k = 0; k < nr; k++) {
-            int band = k < 3 ? 1 : k < 8 ? 2 : 3;
-            for (int c = 0; c < 3; c++)
-                s->sh_rest[(i * (size_t)nr + (size_t)k) * 3 + (size_t)c] = amp / (float)band * (float)gsz_rng_normal(&r);
+            const surface *S = &fu[gsz_rng_next(&r) % NF];
+            surface_point(S, &r, p, n);
+            jitter(p, &r);
+            surface_gaussian(s, i, p, n, S->hue, -4.0, 0.7f, &r);
         }
     }
     return GSZ_OK;

@@ -12,4 +12,7 @@ gsz_error gsz_synth_palettize(gsz_scene *s, size_t entries, uint64_t seed);
 /* Appends count Gaussians of an unbounded capture's background (distant surfaces, 15-400 scene units
  * away, and a sky dome at 500-600) to s, as Mip-NeRF 360-style scenes have. */
 gsz_error gsz_synth_background(gsz_scene *s, size_t count, uint64_t seed);
+/* An indoor capture: a closed room (walls, floor, ceiling) with furniture inside, meant to be seen from
+ * inside; from any view outside, the walls hide everything else. */
+gsz_error gsz_synth_room(size_t count, int sh_degree, uint64_t seed, gsz_scene *out);
 #endif

@@ -91,7 +91,7 @@ for k in range(12):
         vals += [random.gauss(0, 1) for _ in range(6)] + [random.gauss(0, 0.2) for _ in range(3 * ((deg + 1) ** 2 - 1))]
         vals += [random.uniform(-2, 4)] + [random.gauss(-3, 0.5) for _ in range(3)] + [1, 0, 0, 0]
     flags = k % 4 | deg << 2 | (k // 4 & 1) << 4 | (k % 2) << 6 | (k >= 8) << 7  # preset, degree, fine-tuning, two threads, cap
-    cap = bytes([30 + 40 * (k - 8)]) if k >= 8 else b""
+    cap = bytes([30 + 40 * (k - 8)]) if k >= 8 else bytes([k // 2 & 1])  # else: views around or inside
     open("%s/seed%d" % (sys.argv[1], k), "wb").write(bytes([flags]) + struct.pack("<%df" % len(vals), *vals) + cap)
 PY
     fuzz encode -max_len=65536 "$C/encode"

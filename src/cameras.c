@@ -258,11 +258,35 @@ void gsz_camera_resize(gsz_camera *cam, int width, int height) {
     cam->height = height;
 }
 
-gsz_error gsz_cameras_generate(const gsz_scene *s, size_t count, int width, int height, float fov_deg, gsz_camera *out) {
+/* The half-extent per axis of the scene's opaque Gaussians: half the spread between their 10th and
+ * 90th percentiles, subsampled as gsz_scene_focus does. */
+static void scene_spread(const gsz_scene *s, float half[3]) {
+    half[0] = half[1] = half[2] = 1;
+    if (!s->count) return;
+    size_t step = s->count / 200000 + 1, cap = s->count / step + 1, n = 0;
+    float *v = malloc(cap * sizeof(float));
+    if (!v) return;
+    for (int k = 0; k < 3; k++) {
+        for (int pass = 0; pass < 2 && (pass == 0 || n < 16); pass++) {
+            n = 0;
+            for (size_t i = 0; i < s->count; i += step)
+                if (pass || s->opacity[i] > 0.0f) v[n++] = s->pos[3 * i + (size_t)k];
+        }
+        qsort(v, n, sizeof(float), cmp_float);
+        float h = 0.5f * (v[(size_t)(0.9 * (double)(n - 1))] - v[(size_t)(0.1 * (double)(n - 1))]);
+        if (h > 1e-6f && isfinite(h)) half[k] = h;
+    }
+    free(v);
+}
+
+gsz_error gsz_cameras_place(const gsz_scene *s, gsz_placement where, size_t count, int width, int height, float fov_deg,
+                            gsz_camera *out) {
     if (width < 1 || height < 1) return gsz_fail(GSZ_ERROR_argument, "bad view size %dx%d", width, height);
-    if (fov_deg <= 0) fov_deg = 50;
-    float c[3], r;
+    int inside = where == GSZ_PLACEMENT_INSIDE;
+    if (fov_deg <= 0) fov_deg = inside ? 70 : 50;
+    float c[3], r, half[3];
     gsz_scene_focus(s, c, &r);
+    if (inside) scene_spread(s, half);
     double half_min = 0.5 * fov_deg * GSZ_PI / 180.0;
     if (width < height) half_min = atan(tan(half_min) * width / height);
     double dist = r / sin(half_min) * 1.05;
@@ -273,8 +297,21 @@ gsz_error gsz_cameras_generate(const gsz_scene *s, size_t count, int width, int 
         double elev = (-35.0 + 100.0 * t) * GSZ_PI / 180.0;
         double azim = (double)i * 2.399963229728653;
         float eye[3] = {(float)(c[0] + dist * cos(elev) * sin(azim)), (float)(c[1] - dist * sin(elev)), (float)(c[2] + dist * cos(elev) * cos(azim))};
-        gsz_camera_look_at(&out[i], eye, c, up, width, height, fov_deg);
-        snprintf(out[i].name, sizeof out[i].name, "view%03zu", i);
+        float target[3] = {c[0], c[1], c[2]};
+        if (inside) { /* halfway out from the centre, per axis within the spread (a room is low), looking back
+                       * across it to the far side */
+            double d[3] = {cos(elev) * sin(azim), -sin(elev), cos(elev) * cos(azim)};
+            for (int k = 0; k < 3; k++) {
+                eye[k] = (float)(c[k] + 0.5 * half[k] * d[k]);
+                target[k] = (float)(c[k] - half[k] * d[k]);
+            }
+        }
+        gsz_camera_look_at(&out[i], eye, target, up, width, height, fov_deg);
+        snprintf(out[i].name, sizeof out[i].name, "%s%03zu", inside ? "inside" : "view", i);
     }
     return GSZ_OK;
+}
+
+gsz_error gsz_cameras_generate(const gsz_scene *s, size_t count, int width, int height, float fov_deg, gsz_camera *out) {
+    return gsz_cameras_place(s, GSZ_PLACEMENT_AROUND, count, width, height, fov_deg, out);
 }

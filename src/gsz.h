@@ -124,8 +124,15 @@ typedef struct {
 gsz_error gsz_cameras_read(const char *path, gsz_camera **cameras, size_t *count);
 /* The same from size bytes of JSON in memory; name is used in error messages. */
 gsz_error gsz_cameras_read_memory(const void *data, size_t size, const char *name, gsz_camera **cameras, size_t *count);
-/* Deterministic views on a sphere around the robust centre of the scene (median of the opaque
- * Gaussians), looking at it. vertical_fov_deg 0 = 50 degrees. */
+/* Where generated views stand. AROUND (the default): on a sphere around the robust centre of the
+ * scene (median of the opaque Gaussians), looking at it, as an object or an outdoor capture is seen.
+ * INSIDE: within the scene's dense region, halfway out from its centre, looking back across it, as an
+ * indoor capture is seen: from around, a room's walls hide everything in it (docs/BENCHMARKS.md). */
+typedef enum { GSZ_PLACEMENT_AROUND = 0, GSZ_PLACEMENT_INSIDE } gsz_placement;
+/* count deterministic views placed as `where` says; vertical_fov_deg 0 = 50 degrees around, 70 inside. */
+gsz_error gsz_cameras_place(const gsz_scene *scene, gsz_placement where, size_t count, int width, int height,
+                            float vertical_fov_deg, gsz_camera *out);
+/* gsz_cameras_place with AROUND. */
 gsz_error gsz_cameras_generate(const gsz_scene *scene, size_t count, int width, int height,
                                float vertical_fov_deg, gsz_camera *out);
 /* A camera at eye looking at target; up is the world direction that appears up in the image. */
@@ -237,6 +244,8 @@ typedef struct {
     int zstd_level;       /* 1..22 */
     int threads;          /* 0 = all cores */
     int views;            /* generated significance views when no cameras; 0 = 24 (balanced, small: 16 above 262,144 Gaussians) */
+    gsz_placement placement; /* of the generated views: significance without cameras, and the measures of
+                                target pruning and max_bytes (gsz compare's views); 0 = around */
     const gsz_camera *cameras; /* significance cameras (e.g. training views), or NULL */
     size_t camera_count;
     gsz_progress_fn progress;
@@ -252,6 +261,7 @@ typedef struct {
     int lattice; /* 1: max kept a scene decoded from compressed.ply on that format's lattice, exactly */
     double psnr_estimate; /* the file's mean PSNR on those views when target pruning removed any, else 0 */
     size_t unseen_count;  /* Gaussians no significance view shows (0 where significance was not computed) */
+    int views_inside;     /* 1: generated views were placed inside the scene (GSZ_PLACEMENT_INSIDE) */
     double seconds_significance, seconds_sh, seconds_vq, seconds_encode, seconds_refine; /* of the encode kept */
     int budget_encodes;   /* with max_bytes: the encodes it took (1: the preset's file fitted) */
     double budget_level;  /* with max_bytes: the settings of the file: 3 max, 2 high, 1 balanced, 0 small, between

@@ -16,27 +16,29 @@ static const char *usage =
     "               [--prune F] [--sh-degree N] [--sh-threshold T] [--codebook-sh K] [--codebook-dc K]\n"
     "               [--codebook-geom K] [--sh-step S] [--vq-rate R] [--pos-bits B] [--exact F] [--level L]\n"
     "               [--prune-threshold T] [--views N] [--refine N] [--target-psnr DB] [--max-bytes N]\n"
-    "               [-j N] [-q] [--json]     (--views: generated significance views without --cameras; 24; balanced, small: 16 above 262,144 Gaussians)\n"
+    "               [--placement around|inside] [-j N] [-q] [--json]\n"
+    "               (--views: generated significance views without --cameras; 24; balanced, small: 16 above 262,144 Gaussians)\n"
     "  gsz decompress IN.gsz -o OUT.ply|OUT.splat|OUT.spz [-j N] [-q] [--json]\n"
     "  gsz info FILE [--json]\n"
     "  gsz convert IN -o OUT.ply|OUT.splat|OUT.spz [-j N] [-q]\n"
-    "  gsz render SCENE -o OUT.png [--view I [--views N] | --cameras cameras.json --camera I] [--size WxH] [-j N]\n"
-    "  gsz compare REF TEST [--views N] [--size WxH] [--cameras cameras.json] [--ref-cache DIR] [-j N] [--json]\n"
+    "  gsz render SCENE -o OUT.png [--view I [--views N] [--placement P] | --cameras cameras.json --camera I] [--size WxH] [-j N]\n"
+    "  gsz compare REF TEST [--views N] [--size WxH] [--placement P | --cameras cameras.json] [--ref-cache DIR] [-j N] [--json]\n"
     "  gsz bench IN.ply [compress options] [--views N] [--size WxH] [--keep OUT.gsz] [--json]\n"
-    "  gsz synth COUNT -o OUT.ply|OUT.splat [--sh D] [--seed S] [--palette K | --lattice] [--background F]\n"
+    "  gsz synth COUNT -o OUT.ply|OUT.splat [--sh D] [--seed S] [--palette K | --lattice] [--background F | --room]\n"
     "\n"
     "IN.ply, FILE, SCENE, REF and TEST may be .ply (the INRIA layout, or compressed.ply), .splat, .spz or .gsz;\n"
     "a .splat output keeps SH degree 0. Views are generated around the scene (1280x720) unless --cameras is\n"
-    "given, whose views keep their own image sizes unless --size resizes them. --max-bytes caps the file (2.5M,\n"
-    "900KiB, ...): where the preset's file is larger, settings between it and small or more pruning, whichever\n"
-    "loses less on the scene.\n"
+    "given, whose views keep their own image sizes unless --size resizes them; --placement inside puts them\n"
+    "inside the scene, looking across it, for indoor captures (from around, walls hide a room's contents).\n"
+    "--max-bytes caps the file (2.5M, 900KiB, ...): where the preset's file is larger, settings between it\n"
+    "and small or more pruning, whichever loses less on the scene.\n"
     "An input - is standard input; -o - writes to standard output (a PLY for decompress/convert) and the\n"
     "report then goes to standard error. A pipe or device is written directly, anything else through a\n"
     "temporary file renamed into place.\n";
 
 typedef struct {
     const char *out, *cameras, *keep, *ref_cache;
-    int json, quiet, threads, views, view, camera, width, height, size_set, sh, seed, palette, lattice;
+    int json, quiet, threads, views, view, camera, width, height, size_set, sh, seed, palette, lattice, room;
     double background;
     gsz_compress_options co;
 } args_t;
@@ -119,7 +121,14 @@ static int parse(int argc, char **argv, args_t *a, const char **pos, int *npos, 
         else if (!strcmp(o, "--seed")) { INT(0, 1e9); a->seed = (int)x; }
         else if (!strcmp(o, "--palette")) { INT(1, 16777216); a->palette = (int)x; }
         else if (!strcmp(o, "--lattice")) a->lattice = 1;
+        else if (!strcmp(o, "--room")) a->room = 1;
         else if (!strcmp(o, "--background")) { NUM(0, 10); a->background = x; }
+        else if (!strcmp(o, "--placement")) {
+            NEED();
+            if (!strcmp(v, "around")) a->co.placement = GSZ_PLACEMENT_AROUND;
+            else if (!strcmp(v, "inside")) a->co.placement = GSZ_PLACEMENT_INSIDE;
+            else return bad_usage("unknown placement (around, inside)", v);
+        }
         else if (!strcmp(o, "--preset")) {
             NEED();
             if (!strcmp(v, "balanced")) a->co.preset = GSZ_PRESET_BALANCED;
@@ -214,7 +223,7 @@ static gsz_error get_cameras(const args_t *a, const gsz_scene *ref, int default_
     *cams = gsz_calloc_array(nv, sizeof(gsz_camera));
     if (!*cams) return gsz_fail(GSZ_ERROR_memory, "out of memory");
     *n = nv;
-    return gsz_cameras_generate(ref, nv, a->width, a->height, 0, *cams);
+    return gsz_cameras_place(ref, a->co.placement, nv, a->width, a->height, 0, *cams);
 }
 
 /* Compresses scene s read from in, with the cameras of a->cameras when given; an error of the codec
@@ -260,10 +269,10 @@ static void print_compress_stats(FILE *f, const char *in, const char *out, size_
         if (ps) fprintf(f, ",\"input_rows\":%zu,\"dropped_nonfinite_rows\":%zu,\"clamped_opacities\":%zu,\"clamped_range_rows\":%zu", ps->rows_in_file, ps->dropped_nonfinite, ps->clamped_opacity, ps->clamped_range);
         fprintf(f, ",\"input_bytes\":%zu,\"output_bytes\":%zu,\"ratio\":%.3f,\"bytes_per_gaussian\":%.4f,"
                    "\"input_gaussians\":%zu,\"output_gaussians\":%zu,\"sh_degree\":%d,\"count_by_degree\":[%zu,%zu,%zu,%zu],"
-                   "\"psnr_estimate\":%.3f,\"unseen_gaussians\":%zu,\"peak_rss_bytes\":%zu,\"seconds\":%.3f,\"seconds_significance\":%.3f,\"seconds_sh\":%.3f,\"seconds_vq\":%.3f,\"seconds_encode\":%.3f,\"seconds_refine\":%.3f,\"budget_encodes\":%d,\"budget_level\":%.4f,\"budget_prune\":%.4f,\"lattice\":%s,\"sections\":{",
+                   "\"psnr_estimate\":%.3f,\"unseen_gaussians\":%zu,\"peak_rss_bytes\":%zu,\"seconds\":%.3f,\"seconds_significance\":%.3f,\"seconds_sh\":%.3f,\"seconds_vq\":%.3f,\"seconds_encode\":%.3f,\"seconds_refine\":%.3f,\"budget_encodes\":%d,\"budget_level\":%.4f,\"budget_prune\":%.4f,\"lattice\":%s,\"views_inside\":%s,\"sections\":{",
                 in_bytes, st->bytes, (double)in_bytes / (double)st->bytes, bpg, st->input_count, st->output_count, st->sh_degree,
                 st->count_by_degree[0], st->count_by_degree[1], st->count_by_degree[2], st->count_by_degree[3], st->psnr_estimate, st->unseen_count, gsz_peak_rss_bytes(), secs,
-                st->seconds_significance, st->seconds_sh, st->seconds_vq, st->seconds_encode, st->seconds_refine, st->budget_encodes, st->budget_level, st->budget_prune, st->lattice ? "true" : "false");
+                st->seconds_significance, st->seconds_sh, st->seconds_vq, st->seconds_encode, st->seconds_refine, st->budget_encodes, st->budget_level, st->budget_prune, st->lattice ? "true" : "false", st->views_inside ? "true" : "false");
         int first = 1;
         for (int t = 1; t < 32; t++)
             if (st->section_bytes[t]) { fprintf(f, "%s\"%s\":%zu", first ? "" : ",", gsz_section_name((uint32_t)t), st->section_bytes[t]); first = 0; }
@@ -275,7 +284,9 @@ static void print_compress_stats(FILE *f, const char *in, const char *out, size_
             gaussians(st->output_count), st->count_by_degree[0], st->count_by_degree[1], st->count_by_degree[2], st->count_by_degree[3], secs);
     fprintf(f, "  stages: significance %.2f s, SH %.2f s, VQ %.2f s, entropy %.2f s, fine-tuning %.2f s\n", st->seconds_significance,
             st->seconds_sh, st->seconds_vq, st->seconds_encode, st->seconds_refine);
-    if (st->psnr_estimate > 0) fprintf(f, "  target pruning: %.2f dB on gsz compare's views (estimate)\n", st->psnr_estimate);
+    if (st->psnr_estimate > 0)
+        fprintf(f, "  target pruning: %.2f dB on gsz compare's%s views (estimate)\n", st->psnr_estimate, st->views_inside ? " --placement inside" : "");
+    else if (st->views_inside) fprintf(f, "  views: generated inside the scene (--placement inside)\n");
     if (st->budget_encodes > 1) {
         static const char *names[] = {"small", "balanced", "high", "max"};
         double l = st->budget_level;
@@ -752,7 +763,8 @@ static int cmd_bench(int argc, char **argv) {
             print_compress_stats(stdout, pos[0], a.keep, in_bytes, &ps, &st, t_enc, 0);
             printf("  decode %.3f s (%.1f M Gaussians/s; %.1f M/s to the indexed form, %.1f M/s into a kept scene)\n", t_dec,
                    (double)d.count / t_dec / 1e6, (double)d.count / t_idx / 1e6, (double)d.count / t_into / 1e6);
-            printf("  fidelity over %zu generated views at %dx%d: PSNR ", n, cams[0].width, cams[0].height);
+            printf("  fidelity over %zu %s views at %dx%d: PSNR ", n, a.cameras ? "camera" : a.co.placement == GSZ_PLACEMENT_INSIDE ? "generated inside" : "generated",
+                   cams[0].width, cams[0].height);
             print_db(stdout, mean.psnr, 0);
             printf(" dB, SSIM %.5f\n", mean.ssim);
         }
@@ -792,7 +804,8 @@ static int cmd_synth(int argc, char **argv) {
     if (scene_output_is_gsz(a.out)) return 1;
     gsz_scene s;
     double t0 = gsz_now();
-    gsz_error e = gsz_synth_scene((size_t)cnt, a.sh < 0 ? 3 : a.sh, (uint64_t)a.seed, &s);
+    if (a.room && a.background > 0) return bad_usage("--room and --background are two kinds of scene", NULL);
+    gsz_error e = (a.room ? gsz_synth_room : gsz_synth_scene)((size_t)cnt, a.sh < 0 ? 3 : a.sh, (uint64_t)a.seed, &s);
     if (!e && a.background > 0) e = gsz_synth_background(&s, (size_t)(a.background * cnt), (uint64_t)a.seed);
     if (!e && a.palette) e = gsz_synth_palettize(&s, (size_t)a.palette, (uint64_t)a.seed);
     if (!e && a.lattice) gsz_lattice_quantise(&s); /* as if decoded from compressed.ply */

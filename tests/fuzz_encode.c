@@ -2,7 +2,8 @@
  * 1e38 included; any preset and SH degree, with or without fine-tuning and target pruning: bits of the
  * first byte). gsz_compress either refuses with an error or writes a file that decodes, and (bit 6)
  * the same file on two threads as on one; (bit 7, without the two-thread check) a --max-bytes cap
- * from the last byte, which the file meets. */
+ * from the last byte, which the file meets; else the last byte's bit 0 places the generated views
+ * inside the scene. */
 #include "gsz.h"
 #include <stdint.h>
 #include <stdio.h>
@@ -37,7 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (data[0] >> 7) { /* these scenes' files: 200-3,000 bytes; up to 8 encodes, so without target pruning's renders */
         o.max_bytes = 150 + 8 * (size_t)data[size - 1];
         o.target_psnr = -1;
-    }
+    } else if (data[size - 1] & 1)
+        o.placement = GSZ_PLACEMENT_INSIDE;
     void *buf = NULL;
     size_t bytes = 0;
     if (gsz_compress(&s, &o, &buf, &bytes, NULL) == GSZ_OK) {

@@ -166,6 +166,18 @@ $GSZ synth 50 --sh 2 -o "$T/j.ply" --json | python3 -c 'import json,sys; d=json.
 $GSZ convert "$T/j.ply" -o "$T/j.splat" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["gaussians"] == 50 and d["sh_degree"] == 0 and d["format"] == "splat", d' || fail "convert --json"
 $GSZ render "$T/j.ply" -o "$T/j.png" --size 32x24 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["width"] == 32 and d["height"] == 24, d' || fail "render --json"
 
+# --placement: generated views inside an indoor scene, for compress, render and compare alike
+$GSZ synth 3000 --room -o "$T/room.ply" -q || fail "synth --room"
+$GSZ synth 30 --room --background 1 -o "$T/x.ply" 2>/dev/null; [ $? -eq 2 ] || fail "--room with --background accepted"
+$GSZ render "$T/room.ply" --placement sideways -o "$T/x.png" 2>"$T/err"; [ $? -eq 2 ] || fail "bad --placement accepted"
+grep -q "around, inside" "$T/err" || fail "no choices for --placement: $(cat "$T/err")"
+$GSZ render "$T/room.ply" --placement inside --view 3 --size 64x48 -o "$T/in.png" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["camera"] == "inside003", d' || fail "render --placement inside"
+$GSZ render "$T/room.ply" --view 3 --size 64x48 -o "$T/around.png" -q || fail "render around"
+cmp -s "$T/in.png" "$T/around.png" && fail "inside and around views render the same"
+$GSZ compress "$T/room.ply" -o "$T/room.gsz" --placement inside --views 4 --refine 4 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["views_inside"] is True, d' || fail "compress --placement inside"
+$GSZ compress "$T/room.ply" -o "$T/room.gsz" --placement inside --views 4 --refine 4 | grep -q "placement inside" || fail "compress report: no placement"
+$GSZ compare "$T/room.ply" "$T/room.gsz" --placement inside --views 2 --size 64x48 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert [v["camera"] for v in d["views"]] == ["inside000", "inside001"], d' || fail "compare --placement inside"
+
 # inputs from standard input ("-") or a pipe: read whole, the format from the first bytes
 $GSZ decompress - -o "$T/stdin.ply" -q <"$T/s.gsz" || fail "decompress from standard input"
 cmp -s "$T/ref.ply" "$T/stdin.ply" || fail "decompress from standard input: other bytes"

@@ -12,9 +12,10 @@ static void compress_scene(const gsz_scene *s, const gsz_compress_options *o, ui
     *out = p;
 }
 
-static double mean_psnr(const gsz_scene *a, const gsz_scene *b, int views) {
+/* Mean PSNR of b against a on views placed as `where` says. */
+static double placed_psnr(const gsz_scene *a, const gsz_scene *b, gsz_placement where, int views) {
     gsz_camera cams[8];
-    gsz_cameras_generate(a, (size_t)views, 320, 240, 0, cams);
+    assert_int_equal(gsz_cameras_place(a, where, (size_t)views, 320, 240, 0, cams), GSZ_OK);
     float *ia = malloc(320 * 240 * 12), *ib = malloc(320 * 240 * 12);
     double sum = 0;
     for (int v = 0; v < views; v++) {
@@ -26,6 +27,8 @@ static double mean_psnr(const gsz_scene *a, const gsz_scene *b, int views) {
     free(ib);
     return sum / views;
 }
+
+static double mean_psnr(const gsz_scene *a, const gsz_scene *b, int views) { return placed_psnr(a, b, GSZ_PLACEMENT_AROUND, views); }
 
 static int cmp_float(const void *a, const void *b) {
     float x = *(const float *)a, y = *(const float *)b;
@@ -570,6 +573,54 @@ static void test_target_prune(void **state) {
 /* Free Gaussians (ones no view shows) go even where the scene has no headroom over the target: a
  * scene with 4,000 invisible Gaussians (alpha under 1/255 everywhere) among 20,000, and a target it
  * cannot reach, keeps fewer Gaussians than without target pruning, at the same fidelity. */
+/* An indoor scene: views around it see only the outside of its walls, so an encode that measures them
+ * prunes and simplifies the furniture inside for free; views placed inside stand within the walls and
+ * keep it. Around placement is the default and gsz_cameras_generate's. */
+static void test_inside_views(void **state) {
+    (void)state;
+    gsz_scene s, d[2];
+    assert_int_equal(gsz_synth_room(20000, 1, 3, &s), GSZ_OK);
+    gsz_camera in[16], a[16], g[16];
+    assert_int_equal(gsz_cameras_place(&s, GSZ_PLACEMENT_INSIDE, 16, 320, 240, 0, in), GSZ_OK);
+    assert_int_equal(gsz_cameras_place(&s, GSZ_PLACEMENT_AROUND, 16, 320, 240, 0, a), GSZ_OK);
+    assert_int_equal(gsz_cameras_generate(&s, 16, 320, 240, 0, g), GSZ_OK);
+    assert_memory_equal(a, g, sizeof a);
+    static const float half[3] = {4.0f, 1.5f, 5.0f}; /* the room's walls */
+    for (int v = 0; v < 16; v++) {
+        int outside = 0;
+        for (int k = 0; k < 3; k++) {
+            assert_true(fabsf(in[v].center[k]) < half[k]);
+            outside |= fabsf(a[v].center[k]) > half[k];
+        }
+        assert_true(outside);
+        assert_true(strncmp(in[v].name, "inside", 6) == 0);
+    }
+    void *p[2];
+    size_t n[2];
+    gsz_compress_stats st[2];
+    for (int i = 0; i < 2; i++) {
+        gsz_compress_options o = {0};
+        o.views = 8;
+        o.threads = 2;
+        o.refine = 16;
+        o.placement = i ? GSZ_PLACEMENT_INSIDE : GSZ_PLACEMENT_AROUND;
+        assert_int_equal(gsz_compress(&s, &o, &p[i], &n[i], &st[i]), GSZ_OK);
+        assert_int_equal(st[i].views_inside, i);
+        assert_int_equal(gsz_decompress(p[i], n[i], &d[i], 2), GSZ_OK);
+    }
+    double q0 = placed_psnr(&s, &d[0], GSZ_PLACEMENT_INSIDE, 8), q1 = placed_psnr(&s, &d[1], GSZ_PLACEMENT_INSIDE, 8);
+    fprintf(stderr, "room seen from inside: encoded around %zu B, %zu Gaussians, %.2f dB; inside %zu B, %zu Gaussians, %.2f dB\n", n[0],
+            st[0].output_count, q0, n[1], st[1].output_count, q1);
+    assert_true(q1 > q0 + 3.0);
+    gsz_compress_options bad = {0};
+    bad.placement = (gsz_placement)7;
+    void *pb;
+    size_t nb;
+    assert_int_equal(gsz_compress(&s, &bad, &pb, &nb, NULL), GSZ_ERROR_argument);
+    for (int i = 0; i < 2; i++) { gsz_scene_free(&d[i]); free(p[i]); }
+    gsz_scene_free(&s);
+}
+
 static void test_free_prune(void **state) {
     (void)state;
     gsz_scene s, t, d0, d1;
@@ -1294,7 +1345,7 @@ int main(void) {
         cmocka_unit_test(test_lying_sections), cmocka_unit_test(test_geometry_canonical_same_image),
         cmocka_unit_test(test_kmeans_exact_and_deterministic), cmocka_unit_test(test_kmeans_refuses_non_finite), cmocka_unit_test(test_entropy_round_trip),
         cmocka_unit_test(test_radix_orders),
-        cmocka_unit_test(test_render_gradient), cmocka_unit_test(test_refine), cmocka_unit_test(test_target_prune), cmocka_unit_test(test_free_prune), cmocka_unit_test(test_max_bytes),
+        cmocka_unit_test(test_render_gradient), cmocka_unit_test(test_refine), cmocka_unit_test(test_target_prune), cmocka_unit_test(test_free_prune), cmocka_unit_test(test_inside_views), cmocka_unit_test(test_max_bytes),
         cmocka_unit_test(test_kmeans_rate), cmocka_unit_test(test_sh_transform_codebook), cmocka_unit_test(test_quat_codebook),
         cmocka_unit_test(test_decompress_into), cmocka_unit_test(test_palette_exact), cmocka_unit_test(test_codebook_table),
         cmocka_unit_test(test_lattice),

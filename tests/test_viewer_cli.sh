@@ -53,6 +53,36 @@ if $V --screenshot "$T/f.png" --size 96x64 --view 2 "$T/s.gsz" -q 2>"$T/err"; th
 else
     grep -q "OpenGL" "$T/err" && echo "SKIP: no OpenGL here" || fail "screenshot: $(cat "$T/err")"
 fi
+# --placement inside: the same view as gsz render's
+$G synth 3000 --room -o "$T/room.ply" -q || fail "synth --room"
+$V --screenshot "$T/x.png" --placement nowhere "$T/room.ply" 2>/dev/null; [ $? -eq 2 ] || fail "bad --placement accepted"
+if $V --screenshot "$T/vi.png" --placement inside --view 2 --size 96x64 "$T/room.ply" -q 2>"$T/err"; then
+    $G render "$T/room.ply" --placement inside --view 2 --size 96x64 -o "$T/ri.png" -q || fail "gsz render --placement inside"
+    python3 - "$T/vi.png" "$T/ri.png" <<'PY' || fail "gszview and gsz render disagree on an inside view"
+import sys, zlib, struct
+def pixels(p):  # 8-bit RGB PNG rows, unfiltered
+    d = open(p, 'rb').read(); i = 8; idat = b''
+    w, h = struct.unpack('>II', d[16:24])
+    while i < len(d):
+        n, t = struct.unpack('>I4s', d[i:i + 8]); idat += d[i + 8:i + 8 + n] if t == b'IDAT' else b''; i += 12 + n
+    raw, out, prev, bpp = zlib.decompress(idat), [], bytearray(3 * w), 3
+    for y in range(h):
+        f, row = raw[y * (3 * w + 1)], bytearray(raw[y * (3 * w + 1) + 1:(y + 1) * (3 * w + 1)])
+        for x in range(3 * w):
+            a = row[x - bpp] if x >= bpp else 0; b = prev[x]; c = prev[x - bpp] if x >= bpp else 0
+            pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
+            pr = a if pa <= pb and pa <= pc else b if pb <= pc else c
+            row[x] = (row[x] + (0, a, b, (a + b) // 2, pr)[f]) & 255
+        out += row; prev = row
+    return out
+a, b = pixels(sys.argv[1]), pixels(sys.argv[2])
+assert len(a) == len(b)
+mse = sum((x - y) ** 2 for x, y in zip(a, b)) / len(a)
+assert mse < 10, mse  # the GL path against the CPU reference: far apart only if the views differ
+PY
+else
+    grep -q "OpenGL" "$T/err" && echo "SKIP: no OpenGL here" || fail "inside screenshot: $(cat "$T/err")"
+fi
 # a screenshot from a training camera: its own image size, or --size; a camera past the file's refused
 printf '[{"width":64,"height":48,"fx":50,"fy":50,"position":[0,0,-5],"rotation":[[1,0,0],[0,1,0],[0,0,1]]},
 {"width":40,"height":30,"fx":30,"fy":30,"position":[0,0,-5],"rotation":[[1,0,0],[0,1,0],[0,0,1]]}]' >"$T/cam.json"

@@ -12,10 +12,13 @@
 #include <pthread.h>
 #endif
 
+enum { INSIDE_VIEWS = 9 }; /* --placement inside: the window's starting views */
+
 typedef struct {
     const char *file, *screenshot, *path, *cameras;
     int headless, width, height, size_set, frames, view, views, json, threads, sh, up_sign, up_axis, quiet;
     int renderer; /* -1 auto, else gszv_mode */
+    gsz_placement placement; /* of generated views (--screenshot; inside: the window's starting views too) */
 } opts_t;
 
 static int usage(int code) {
@@ -27,6 +30,8 @@ static int usage(int code) {
             "  --screenshot OUT.png       render one view and exit: --view I of --views N generated, as 'gsz render',\n"
             "                             or with --cameras its camera I, at its own image size unless --size\n"
             "  --cameras cameras.json     training cameras (window: number keys / PageUp / PageDown)\n"
+            "  --placement around|inside  where generated views stand (inside: indoor captures; the window starts\n"
+            "                             at the first of 9 inside views, on the number keys)\n"
             "  --sh N                     cap the SH degree (0-3)\n"
             "  --renderer raster|compute|auto   hardware quads or the compute tile rasteriser (auto: the faster;\n"
             "                             the headless benchmark times both unless one is named)\n"
@@ -68,6 +73,12 @@ static int parse(int argc, char **argv, opts_t *o) {
         else if (!strcmp(a, "--view")) INT(0, 1e6, o->view);
         else if (!strcmp(a, "--views")) INT(1, 1e6, o->views);
         else if (!strcmp(a, "--cameras")) { NEED(); o->cameras = v; }
+        else if (!strcmp(a, "--placement")) {
+            NEED();
+            if (!strcmp(v, "around")) o->placement = GSZ_PLACEMENT_AROUND;
+            else if (!strcmp(v, "inside")) o->placement = GSZ_PLACEMENT_INSIDE;
+            else { fprintf(stderr, "gszview: unknown placement %s (around, inside)\n", v); return 0; }
+        }
         else if (!strcmp(a, "--renderer")) {
             NEED();
             if (!strcmp(v, "raster")) o->renderer = GSZV_RASTER;
@@ -191,7 +202,7 @@ static int run_headless(const opts_t *o) {
             if (!(e = gsz_cameras_read(o->cameras, &cams, &n)) && (size_t)v >= n) e = gsz_fail(GSZ_ERROR_argument, "--view %d out of range (%zu cameras in %s)", v, n, o->cameras);
         } else {
             cams = calloc(n, sizeof *cams);
-            e = cams ? gsz_cameras_generate(&s, n, o->width, o->height, 0, cams) : gsz_fail(GSZ_ERROR_memory, "out of memory");
+            e = cams ? gsz_cameras_place(&s, o->placement, n, o->width, o->height, 0, cams) : gsz_fail(GSZ_ERROR_memory, "out of memory");
         }
         if (!e) {
             cam = cams[v];
@@ -430,6 +441,15 @@ static int load_into(app_t *a, GLFWwindow *w, const char *path) {
     a->sh = gszv_renderer_sh_degree(a->r);
     snprintf(a->msg, sizeof a->msg, "opened in %.2f s", gsz_now() - t0);
     reset_view(a);
+    if (a->o.placement == GSZ_PLACEMENT_INSIDE && !a->o.cameras) { /* an indoor scene: start inside, its views on the number keys */
+        free(a->train);
+        a->ntrain = 0;
+        if ((a->train = calloc(INSIDE_VIEWS, sizeof *a->train)) && !gsz_cameras_place(&a->s, GSZ_PLACEMENT_INSIDE, INSIDE_VIEWS, 1280, 720, 0, a->train)) {
+            a->ntrain = INSIDE_VIEWS;
+            a->train_idx = 0;
+            a->use_train = 1;
+        }
+    }
     return 1;
 }
 
