@@ -258,23 +258,28 @@ void gsz_camera_resize(gsz_camera *cam, int width, int height) {
     cam->height = height;
 }
 
-/* The half-extent per axis of the scene's opaque Gaussians: half the spread between their 10th and
- * 90th percentiles, subsampled as gsz_scene_focus does. */
-static void scene_spread(const gsz_scene *s, float half[3]) {
-    half[0] = half[1] = half[2] = 1;
+/* The box of the scene's dense region: per axis the 10th to 90th percentiles of its opaque Gaussians
+ * (all where too few are) within 2r of the focus c (an unbounded capture's background left out),
+ * subsampled as gsz_scene_focus is. mid: the box's centre, half: its half-extents (1 where empty). */
+static void dense_box(const gsz_scene *s, const float c[3], float r, float mid[3], float half[3]) {
+    for (int k = 0; k < 3; k++) { mid[k] = c[k]; half[k] = 1; }
     if (!s->count) return;
     size_t step = s->count / 200000 + 1, cap = s->count / step + 1, n = 0;
     float *v = malloc(cap * sizeof(float));
     if (!v) return;
+    double r2 = 4.0 * (double)r * (double)r;
     for (int k = 0; k < 3; k++) {
         for (int pass = 0; pass < 2 && (pass == 0 || n < 16); pass++) {
             n = 0;
-            for (size_t i = 0; i < s->count; i += step)
-                if (pass || s->opacity[i] > 0.0f) v[n++] = s->pos[3 * i + (size_t)k];
+            for (size_t i = 0; i < s->count; i += step) {
+                const float *p = s->pos + 3 * i;
+                double dx = p[0] - c[0], dy = p[1] - c[1], dz = p[2] - c[2];
+                if (pass || (s->opacity[i] > 0.0f && dx * dx + dy * dy + dz * dz <= r2)) v[n++] = p[k];
+            }
         }
         qsort(v, n, sizeof(float), cmp_float);
-        float h = 0.5f * (v[(size_t)(0.9 * (double)(n - 1))] - v[(size_t)(0.1 * (double)(n - 1))]);
-        if (h > 1e-6f && isfinite(h)) half[k] = h;
+        float lo = v[(size_t)(0.1 * (double)(n - 1))], hi = v[(size_t)(0.9 * (double)(n - 1))];
+        if (hi - lo > 2e-6f && isfinite(hi - lo)) { mid[k] = 0.5f * (lo + hi); half[k] = 0.5f * (hi - lo); }
     }
     free(v);
 }
@@ -284,9 +289,9 @@ gsz_error gsz_cameras_place(const gsz_scene *s, gsz_placement where, size_t coun
     if (width < 1 || height < 1) return gsz_fail(GSZ_ERROR_argument, "bad view size %dx%d", width, height);
     int inside = where == GSZ_PLACEMENT_INSIDE;
     if (fov_deg <= 0) fov_deg = inside ? 70 : 50;
-    float c[3], r, half[3];
+    float c[3], r, mid[3], half[3];
     gsz_scene_focus(s, c, &r);
-    if (inside) scene_spread(s, half);
+    if (inside) dense_box(s, c, r, mid, half);
     double half_min = 0.5 * fov_deg * GSZ_PI / 180.0;
     if (width < height) half_min = atan(tan(half_min) * width / height);
     double dist = r / sin(half_min) * 1.05;
@@ -298,12 +303,12 @@ gsz_error gsz_cameras_place(const gsz_scene *s, gsz_placement where, size_t coun
         double azim = (double)i * 2.399963229728653;
         float eye[3] = {(float)(c[0] + dist * cos(elev) * sin(azim)), (float)(c[1] - dist * sin(elev)), (float)(c[2] + dist * cos(elev) * cos(azim))};
         float target[3] = {c[0], c[1], c[2]};
-        if (inside) { /* halfway out from the centre, per axis within the spread (a room is low), looking back
-                       * across it to the far side */
+        if (inside) { /* halfway out from the dense box's centre, per axis (a room is low), looking back across
+                       * it to the far side */
             double d[3] = {cos(elev) * sin(azim), -sin(elev), cos(elev) * cos(azim)};
             for (int k = 0; k < 3; k++) {
-                eye[k] = (float)(c[k] + 0.5 * half[k] * d[k]);
-                target[k] = (float)(c[k] - half[k] * d[k]);
+                eye[k] = (float)(mid[k] + 0.5 * half[k] * d[k]);
+                target[k] = (float)(mid[k] - half[k] * d[k]);
             }
         }
         gsz_camera_look_at(&out[i], eye, target, up, width, height, fov_deg);
