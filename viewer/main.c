@@ -308,6 +308,10 @@ static void reset_view(app_t *a) {
     a->dist = a->radius * 2.6;
     a->eye_offset[0] = a->eye_offset[1] = a->eye_offset[2] = 0;
     a->use_train = 0;
+    if (a->o.placement == GSZ_PLACEMENT_INSIDE && !a->o.cameras && a->ntrain) { /* an indoor scene: back to its first inside view */
+        a->train_idx = 0;
+        a->use_train = 1;
+    }
 }
 
 static void current_camera(app_t *a, gsz_camera *cam) {
