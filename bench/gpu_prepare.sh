@@ -3,8 +3,9 @@
 #   .gl/      the GL loader .debs (the device README's recipe)
 #   .devrun/  bin/gsz and bin/gszview-headless from build/, their non-GL libraries, and the scenes:
 #             playbot-500k.gsz (playbot.ply, --preset high --prune 0: all 500K splats), playbot-balanced.gsz
-#             (the default preset), synth-1m.gsz (balanced codebooks, nothing pruned: 1M splats) and,
-#             where bench/unbounded.py has run, unbounded-balanced.gsz (its composite, balanced)
+#             (the default preset), synth-1m.gsz (balanced codebooks, nothing pruned: 1M splats), room-1m.gsz
+#             (a synthetic 1M room, balanced with --placement inside) and, where bench/unbounded.py has run,
+#             unbounded-balanced.gsz (its composite, balanced)
 # Both folders are git-ignored (.git/info/exclude); carry them: run(carry=[".gl", ".devrun"]).
 set -eu
 cd "$(dirname "$0")/.."
@@ -23,6 +24,11 @@ for l in libcjson.so.1 libxxhash.so.0 libzstd.so.1 libpng16.so.16; do cp -L "/li
 if [ ! -f .devrun/synth-1m.gsz ]; then
     ./build/gsz synth 1000000 --sh 3 -o /tmp/gsz-synth-1m.ply -q
     ./build/gsz compress /tmp/gsz-synth-1m.ply -o .devrun/synth-1m.gsz --prune 0 --target-psnr 0 -q # all 1M splats
+fi
+# an indoor scene (a synthetic 1M SH3 room, balanced with its views inside), seen from inside
+if [ ! -f .devrun/room-1m.gsz ]; then
+    ./build/gsz synth 1000000 --sh 3 --room -o /tmp/gsz-room-1m.ply -q
+    ./build/gsz compress /tmp/gsz-room-1m.ply -o .devrun/room-1m.gsz --placement inside -q
 fi
 # an unbounded capture (bench/unbounded.py's composite, balanced), where it was built
 [ -f bench/out/unbounded/balanced.gsz ] && cp bench/out/unbounded/balanced.gsz .devrun/unbounded-balanced.gsz

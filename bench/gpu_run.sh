@@ -16,6 +16,9 @@ run playbot500k $B/gszview-headless --headless --size 1920x1080 --frames 300 --j
 [ -f .devrun/playbot-balanced.gsz ] && run playbot_balanced $B/gszview-headless --headless --size 1920x1080 --frames 300 --json .devrun/playbot-balanced.gsz
 # an unbounded capture: a sky dome of splats each covering much of the frame, and a distant background
 [ -f .devrun/unbounded-balanced.gsz ] && run unbounded_balanced $B/gszview-headless --headless --size 1920x1080 --frames 300 --json .devrun/unbounded-balanced.gsz
+# an indoor scene from inside (splats close to the camera, walls all around) and, for scale, its orbit
+[ -f .devrun/room-1m.gsz ] && run room_inside $B/gszview-headless --headless --size 1920x1080 --frames 300 --path inside --json .devrun/room-1m.gsz
+[ -f .devrun/room-1m.gsz ] && run room_orbit $B/gszview-headless --headless --size 1920x1080 --frames 300 --json .devrun/room-1m.gsz
 $B/gsz synth 3000000 --sh 3 --seed 1 -o /tmp/s3m.ply -q
 run synth3m_ply $B/gszview-headless --headless --size 1920x1080 --frames 200 --json /tmp/s3m.ply
 t0=$(date +%s.%N)

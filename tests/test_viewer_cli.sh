@@ -53,6 +53,13 @@ if $V --screenshot "$T/f.png" --size 96x64 --view 2 "$T/s.gsz" -q 2>"$T/err"; th
 else
     grep -q "OpenGL" "$T/err" && echo "SKIP: no OpenGL here" || fail "screenshot: $(cat "$T/err")"
 fi
+# the headless benchmark through inside views (an indoor scene); an unknown path refused
+$V --headless --frames 2 --path sideways "$T/s.ply" 2>/dev/null; [ $? -eq 2 ] || fail "bad --path accepted"
+if $V --headless --frames 3 --size 96x64 --path inside --json "$T/s.ply" >"$T/out.json" 2>"$T/err"; then
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["path"] == "inside" and d["frames"] == 3 and d["raster"]["fps"] > 0, d' "$T/out.json" || fail "--path inside JSON"
+else
+    grep -q "OpenGL" "$T/err" && echo "SKIP: no OpenGL here" || fail "--path inside: $(cat "$T/err")"
+fi
 # --placement inside: the same view as gsz render's
 $G synth 3000 --room -o "$T/room.ply" -q || fail "synth --room"
 $V --screenshot "$T/x.png" --placement nowhere "$T/room.ply" 2>/dev/null; [ $? -eq 2 ] || fail "bad --placement accepted"

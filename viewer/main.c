@@ -26,7 +26,8 @@ static int usage(int code) {
             "usage: gszview [options] SCENE.gsz|SCENE.ply|SCENE.splat|SCENE.spz|-   (-: standard input)\n"
             "  --headless                 no window: EGL, render a camera path and report frame times\n"
             "  --size WxH                 frame size (default 1920x1080 headless, 1280x720 window)\n"
-            "  --frames N --path orbit    headless benchmark path (default 300 frames)\n"
+            "  --frames N --path orbit|inside   headless benchmark path (default 300 frames; inside: through inside\n"
+            "                             views, for indoor scenes)\n"
             "  --screenshot OUT.png       render one view and exit: --view I of --views N generated, as 'gsz render',\n"
             "                             or with --cameras its camera I, at its own image size unless --size\n"
             "  --cameras cameras.json     training cameras (window: number keys / PageUp / PageDown)\n"
@@ -68,7 +69,11 @@ static int parse(int argc, char **argv, opts_t *o) {
         if (!strcmp(a, "--headless")) o->headless = 1;
         else if (!strcmp(a, "--size")) { NEED(); if (!gsz_parse_size(v, &o->width, &o->height)) { fprintf(stderr, "gszview: bad --size %s\n", v); return 0; } }
         else if (!strcmp(a, "--frames")) INT(1, 1e7, o->frames);
-        else if (!strcmp(a, "--path")) { NEED(); o->path = v; if (strcmp(v, "orbit")) { fprintf(stderr, "gszview: unknown path %s (orbit)\n", v); return 0; } }
+        else if (!strcmp(a, "--path")) {
+            NEED();
+            o->path = v;
+            if (strcmp(v, "orbit") && strcmp(v, "inside")) { fprintf(stderr, "gszview: unknown path %s (orbit, inside)\n", v); return 0; }
+        }
         else if (!strcmp(a, "--screenshot")) { NEED(); o->screenshot = v; }
         else if (!strcmp(a, "--view")) INT(0, 1e6, o->view);
         else if (!strcmp(a, "--views")) INT(1, 1e6, o->views);
@@ -134,10 +139,18 @@ typedef struct {
 /* Renders the orbit twice. First waiting for each frame: wall-clock frame times (mean, median, p99) and
  * the GPU split from timer queries on every tenth frame. Then as a window does with vsync off, up to
  * two frames in flight (fences, like a double-buffered swap chain): frames per second. */
-static timing time_orbit(gszv_renderer *r, const opts_t *o, const gszv_target *t, gszv_mode mode, const float focus[3], float radius) {
+/* Frame f of the benchmark's path: an orbit around the focus, or the inside views (path, npath of them,
+ * in turn). */
+static void path_camera(const opts_t *o, const gsz_camera *path, int npath, const float focus[3], float radius, int f, gsz_camera *cam) {
+    if (path) *cam = path[f % npath];
+    else orbit_camera(focus, radius, o, 2.0 * GSZ_PI * f / o->frames, 20, cam);
+}
+
+static timing time_path(gszv_renderer *r, const opts_t *o, const gszv_target *t, gszv_mode mode, const gsz_camera *path, int npath,
+                        const float focus[3], float radius) {
     const float bg[3] = {0, 0, 0};
     gsz_camera cam;
-    orbit_camera(focus, radius, o, 0, 20, &cam);
+    path_camera(o, path, npath, focus, radius, 0, &cam);
     gszv_renderer_settle(r, &cam, o->sh, bg, t, mode);
     for (int i = 0; i < 5; i++) gszv_renderer_draw(r, &cam, o->sh, bg, t, mode, NULL);
     glFinish();
@@ -146,7 +159,7 @@ static timing time_orbit(gszv_renderer *r, const opts_t *o, const gszv_target *t
     int timed = 0;
     double start = gsz_now();
     for (int f = 0; f < o->frames; f++) {
-        orbit_camera(focus, radius, o, 2.0 * GSZ_PI * f / o->frames, 20, &cam);
+        path_camera(o, path, npath, focus, radius, f, &cam);
         double a = gsz_now();
         gszv_stats st;
         int sample = f % 10 == 5;
@@ -169,7 +182,7 @@ static timing time_orbit(gszv_renderer *r, const opts_t *o, const gszv_target *t
             glClientWaitSync(fence[f & 1], GL_SYNC_FLUSH_COMMANDS_BIT, (GLuint64)10e9);
             glDeleteSync(fence[f & 1]);
         }
-        orbit_camera(focus, radius, o, 2.0 * GSZ_PI * f / o->frames, 20, &cam);
+        path_camera(o, path, npath, focus, radius, f, &cam);
         gszv_renderer_draw(r, &cam, o->sh, bg, t, mode, NULL);
         fence[f & 1] = glFenceSync(GL_SYNC_GPU_COMMANDS_COMPLETE, 0);
     }
@@ -227,9 +240,17 @@ static int run_headless(const opts_t *o) {
     /* launch to first frame: load + upload + one frame */
     float focus[3], radius;
     gsz_scene_focus(&s, focus, &radius);
+    /* --path inside: the frames go through inside views (an indoor scene, seen as it is meant to be) */
+    int npath = strcmp(o->path, "inside") ? 0 : GSZ_MIN(o->frames, 600);
+    gsz_camera *path = npath ? calloc((size_t)npath, sizeof *path) : NULL;
+    if (npath && (!path || gsz_cameras_place(&s, GSZ_PLACEMENT_INSIDE, (size_t)npath, o->width, o->height, 0, path))) {
+        fprintf(stderr, "gszview: cannot place the inside views\n");
+        free(path);
+        goto out;
+    }
     {
         gsz_camera cam;
-        orbit_camera(focus, radius, o, 0, 20, &cam);
+        path_camera(o, path, npath, focus, radius, 0, &cam);
         gszv_renderer_draw(r, &cam, o->sh, bg, &t, o->renderer == GSZV_RASTER ? GSZV_RASTER : GSZV_COMPUTE, NULL);
         glFinish();
     }
@@ -237,7 +258,8 @@ static int run_headless(const opts_t *o) {
     timing tm[2];
     int run[2] = {o->renderer != GSZV_COMPUTE, o->renderer != GSZV_RASTER};
     for (int m = 0; m < 2; m++)
-        if (run[m]) tm[m] = time_orbit(r, o, &t, (gszv_mode)m, focus, radius);
+        if (run[m]) tm[m] = time_path(r, o, &t, (gszv_mode)m, path, npath, focus, radius);
+    free(path);
     size_t bytes = gszv_renderer_gpu_bytes(r), n = gszv_renderer_count(r);
     double per_splat = n ? (double)bytes / (double)n : 0; /* an empty scene: 0, not inf (JSON has none) */
     static const char *names[2] = {"raster", "compute"};
@@ -246,8 +268,8 @@ static int run_headless(const opts_t *o) {
         gsz_json_string(stdout, o->file);
         printf(",\"renderer\":");
         gsz_json_string(stdout, h.renderer);
-        printf(",\"width\":%d,\"height\":%d,\"frames\":%d,\"splats\":%zu,\"first_frame_s\":%.3f,\"gpu_bytes\":%zu,\"gpu_bytes_per_splat\":%.1f",
-               o->width, o->height, o->frames, n, t_first, bytes, per_splat);
+        printf(",\"width\":%d,\"height\":%d,\"frames\":%d,\"path\":\"%s\",\"splats\":%zu,\"first_frame_s\":%.3f,\"gpu_bytes\":%zu,\"gpu_bytes_per_splat\":%.1f",
+               o->width, o->height, o->frames, npath ? "inside" : "orbit", n, t_first, bytes, per_splat);
         for (int m = 0; m < 2; m++)
             if (run[m])
                 printf(",\"%s\":{\"fps\":%.1f,\"mean_ms\":%.3f,\"median_ms\":%.3f,\"p99_ms\":%.3f,\"sync_fps\":%.1f,\"preprocess_sort_ms\":%.3f,\"draw_ms\":%.3f,\"visible\":%llu,\"pairs\":%llu}",
@@ -255,8 +277,9 @@ static int run_headless(const opts_t *o) {
         if (run[0] && run[1] && tm[0].fps > 0) printf(",\"compute_over_raster\":%.2f", tm[1].fps / tm[0].fps);
         printf("}\n");
     } else {
-        printf("%s on %s\n  %zu splats, %dx%d, %d frames of an orbit; first frame %.2f s after launch; GPU memory %.1f MB (%.1f bytes/splat)\n",
-               gsz_input_name(o->file), h.renderer, n, o->width, o->height, o->frames, t_first, (double)bytes / 1e6, per_splat);
+        printf("%s on %s\n  %zu splats, %dx%d, %d frames of %s; first frame %.2f s after launch; GPU memory %.1f MB (%.1f bytes/splat)\n",
+               gsz_input_name(o->file), h.renderer, n, o->width, o->height, o->frames, npath ? "inside views" : "an orbit", t_first,
+               (double)bytes / 1e6, per_splat);
         for (int m = 0; m < 2; m++)
             if (run[m])
                 printf("  %-8s %.1f FPS (two frames in flight); waiting for each frame: mean %.3f ms, median %.3f ms, p99 %.3f ms "
