@@ -136,15 +136,16 @@ typedef struct {
     uint64_t visible, pairs;
 } timing;
 
-/* Renders the orbit twice. First waiting for each frame: wall-clock frame times (mean, median, p99) and
- * the GPU split from timer queries on every tenth frame. Then as a window does with vsync off, up to
- * two frames in flight (fences, like a double-buffered swap chain): frames per second. */
 /* Frame f of the benchmark's path: an orbit around the focus, or the inside views (path, npath of them,
  * in turn). */
 static void path_camera(const opts_t *o, const gsz_camera *path, int npath, const float focus[3], float radius, int f, gsz_camera *cam) {
     if (path) *cam = path[f % npath];
     else orbit_camera(focus, radius, o, 2.0 * GSZ_PI * f / o->frames, 20, cam);
 }
+
+/* Renders the path twice. First waiting for each frame: wall-clock frame times (mean, median, p99) and
+ * the GPU split from timer queries on every tenth frame. Then as a window does with vsync off, up to
+ * two frames in flight (fences, like a double-buffered swap chain): frames per second. */
 
 static timing time_path(gszv_renderer *r, const opts_t *o, const gszv_target *t, gszv_mode mode, const gsz_camera *path, int npath,
                         const float focus[3], float radius) {
