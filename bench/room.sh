@@ -14,19 +14,18 @@ done
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 "$B" synth "$N" --sh "$D" --room -o "$W/room.ply" -q || exit 1
-psnr() { "$B" compare "$W/room.ply" "$1" --placement "$2" -j 2 --json | python3 -c 'import json,sys; print("%.2f" % float(json.load(sys.stdin)["mean_psnr"]))'; }
-row() { # name file seconds
-    b=$(stat -c %s "$2")
-    echo "| $1 | $b | $(python3 -c "print('%.2f' % ($b / $N))") | $(psnr "$2" inside) | $(psnr "$2" around) | $3 |"
+psnr() { f=$1; shift; "$B" compare "$W/room.ply" "$f" -j 2 --json "$@" | python3 -c 'import json,sys; print("%.2f" % float(json.load(sys.stdin)["mean_psnr"]))'; }
+bpg() { python3 -c "print('%.2f' % ($(stat -c %s "$1") / $N))"; }
+timed() { t0=$(date +%s.%N); "$@" || exit 1; t1=$(date +%s.%N); secs=$(python3 -c "print('%.1f' % ($t1 - $t0))"); }
+row() { # name file (secs: its encode's)
+    echo "| $1 | $(stat -c %s "$2") | $(bpg "$2") | $(psnr "$2" --placement inside) | $(psnr "$2" --placement around) | $secs |"
 }
 echo "| room $N Gaussians, SH $D | bytes | B/Gaussian | PSNR inside, dB | PSNR around, dB | encode s |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: |"
 for preset in max high balanced small; do
     for place in around inside; do
-        t0=$(date +%s.%N)
-        "$B" compress "$W/room.ply" -o "$W/$preset-$place.gsz" --preset "$preset" --placement "$place" -q || exit 1
-        t1=$(date +%s.%N)
-        row "gsz $preset, views $place" "$W/$preset-$place.gsz" "$(python3 -c "print('%.1f' % ($t1 - $t0))")"
+        timed "$B" compress "$W/room.ply" -o "$W/$preset-$place.gsz" --preset "$preset" --placement "$place" -q
+        row "gsz $preset, views $place" "$W/$preset-$place.gsz"
     done
 done
 # with training cameras: 32 walking through the room at eye height, looking about; the views compress
@@ -48,17 +47,12 @@ for i in range(32):
 json.dump(cams, open(sys.argv[1], "w"))
 PY
 for place in around inside; do
-    t0=$(date +%s.%N)
-    "$B" compress "$W/room.ply" -o "$W/cam-$place.gsz" --cameras "$W/walk.json" --placement "$place" -q || exit 1
-    t1=$(date +%s.%N)
-    b=$(stat -c %s "$W/cam-$place.gsz")
-    q=$("$B" compare "$W/room.ply" "$W/cam-$place.gsz" --cameras "$W/walk.json" -j 2 --json | python3 -c 'import json,sys; print("%.2f" % float(json.load(sys.stdin)["mean_psnr"]))')
-    echo "| gsz balanced, --cameras (32 inside), placement $place | $b | $(python3 -c "print('%.2f' % ($b / $N))") | $q (its cameras) | | $(python3 -c "print('%.1f' % ($t1 - $t0))") |"
+    f=$W/cam-$place.gsz
+    timed "$B" compress "$W/room.ply" -o "$f" --cameras "$W/walk.json" --placement "$place" -q
+    echo "| gsz balanced, --cameras (32 inside), placement $place | $(stat -c %s "$f") | $(bpg "$f") | $(psnr "$f" --cameras "$W/walk.json") (its cameras) | | $secs |"
 done
 ST=bench/node_modules/.bin/splat-transform
 if [ -x "$ST" ]; then
-    t0=$(date +%s.%N)
-    "$ST" -w "$W/room.ply" "$W/room.spz" >/dev/null 2>&1 || exit 1
-    t1=$(date +%s.%N)
-    row "SPZ (splat-transform)" "$W/room.spz" "$(python3 -c "print('%.1f' % ($t1 - $t0))")"
+    timed "$ST" -q -w "$W/room.ply" "$W/room.spz"
+    row "SPZ (splat-transform)" "$W/room.spz"
 fi

@@ -265,20 +265,23 @@ static void dense_box(const gsz_scene *s, const float c[3], float r, float mid[3
     for (int k = 0; k < 3; k++) { mid[k] = c[k]; half[k] = 1; }
     if (!s->count) return;
     size_t step = s->count / 200000 + 1, cap = s->count / step + 1, n = 0;
-    float *v = malloc(cap * sizeof(float));
+    float *v = malloc(3 * cap * sizeof(float)); /* axis k's values at v + k * cap */
     if (!v) return;
     double r2 = 4.0 * (double)r * (double)r;
-    for (int k = 0; k < 3; k++) {
-        for (int pass = 0; pass < 2 && (pass == 0 || n < 16); pass++) {
-            n = 0;
-            for (size_t i = 0; i < s->count; i += step) {
-                const float *p = s->pos + 3 * i;
-                double dx = p[0] - c[0], dy = p[1] - c[1], dz = p[2] - c[2];
-                if (pass || (s->opacity[i] > 0.0f && dx * dx + dy * dy + dz * dz <= r2)) v[n++] = p[k];
-            }
+    for (int pass = 0; pass < 2 && (pass == 0 || n < 16); pass++) {
+        n = 0;
+        for (size_t i = 0; i < s->count; i += step) {
+            const float *p = s->pos + 3 * i;
+            double dx = p[0] - c[0], dy = p[1] - c[1], dz = p[2] - c[2];
+            if (!pass && !(s->opacity[i] > 0.0f && dx * dx + dy * dy + dz * dz <= r2)) continue;
+            for (int k = 0; k < 3; k++) v[(size_t)k * cap + n] = p[k];
+            n++;
         }
-        qsort(v, n, sizeof(float), cmp_float);
-        float lo = v[(size_t)(0.1 * (double)(n - 1))], hi = v[(size_t)(0.9 * (double)(n - 1))];
+    }
+    for (int k = 0; k < 3; k++) {
+        float *a = v + (size_t)k * cap;
+        qsort(a, n, sizeof(float), cmp_float);
+        float lo = a[(size_t)(0.1 * (double)(n - 1))], hi = a[(size_t)(0.9 * (double)(n - 1))];
         if (hi - lo > 2e-6f && isfinite(hi - lo)) { mid[k] = 0.5f * (lo + hi); half[k] = 0.5f * (hi - lo); }
     }
     free(v);

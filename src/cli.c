@@ -49,6 +49,13 @@ int gsz_parse_size(const char *s, int *w, int *h) {
     return 1;
 }
 
+int gsz_parse_placement(const char *s, gsz_placement *where) {
+    if (!strcmp(s, "around")) *where = GSZ_PLACEMENT_AROUND;
+    else if (!strcmp(s, "inside")) *where = GSZ_PLACEMENT_INSIDE;
+    else return 0;
+    return 1;
+}
+
 int gsz_parse_number(const char *prog, const char *opt, const char *s, double lo, double hi, int whole, double *v) {
     char *e;
     *v = strtod(s, &e);

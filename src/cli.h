@@ -15,6 +15,7 @@ void gsz_progress_cb(void *user, const char *stage, double fraction); /* gsz_pro
 void gsz_progress_done(gsz_progress *p);
 
 int gsz_parse_size(const char *s, int *w, int *h); /* "WxH" */
+int gsz_parse_placement(const char *s, gsz_placement *where); /* "around" or "inside": 1, else 0 */
 /* Option opt's value s as a number in [lo, hi] (whole where whole is set): 1, else 0 after saying on
  * stderr, as prog, what the option takes. */
 int gsz_parse_number(const char *prog, const char *opt, const char *s, double lo, double hi, int whole, double *v);

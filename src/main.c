@@ -123,12 +123,7 @@ static int parse(int argc, char **argv, args_t *a, const char **pos, int *npos, 
         else if (!strcmp(o, "--lattice")) a->lattice = 1;
         else if (!strcmp(o, "--room")) a->room = 1;
         else if (!strcmp(o, "--background")) { NUM(0, 10); a->background = x; }
-        else if (!strcmp(o, "--placement")) {
-            NEED();
-            if (!strcmp(v, "around")) a->co.placement = GSZ_PLACEMENT_AROUND;
-            else if (!strcmp(v, "inside")) a->co.placement = GSZ_PLACEMENT_INSIDE;
-            else return bad_usage("unknown placement (around, inside)", v);
-        }
+        else if (!strcmp(o, "--placement")) { NEED(); if (!gsz_parse_placement(v, &a->co.placement)) return bad_usage("unknown placement (around, inside)", v); }
         else if (!strcmp(o, "--preset")) {
             NEED();
             if (!strcmp(v, "balanced")) a->co.preset = GSZ_PRESET_BALANCED;

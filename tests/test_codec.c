@@ -570,9 +570,6 @@ static void test_target_prune(void **state) {
     gsz_scene_free(&s);
 }
 
-/* Free Gaussians (ones no view shows) go even where the scene has no headroom over the target: a
- * scene with 4,000 invisible Gaussians (alpha under 1/255 everywhere) among 20,000, and a target it
- * cannot reach, keeps fewer Gaussians than without target pruning, at the same fidelity. */
 /* An indoor scene: views around it see only the outside of its walls, so an encode that measures them
  * prunes and simplifies the furniture inside for free; views placed inside stand within the walls and
  * keep it. Around placement is the default and gsz_cameras_generate's. */
@@ -621,6 +618,9 @@ static void test_inside_views(void **state) {
     gsz_scene_free(&s);
 }
 
+/* Free Gaussians (ones no view shows) go even where the scene has no headroom over the target: a
+ * scene with 4,000 invisible Gaussians (alpha under 1/255 everywhere) among 20,000, and a target it
+ * cannot reach, keeps fewer Gaussians than without target pruning, at the same fidelity. */
 static void test_free_prune(void **state) {
     (void)state;
     gsz_scene s, t, d0, d1;

@@ -80,9 +80,7 @@ static int parse(int argc, char **argv, opts_t *o) {
         else if (!strcmp(a, "--cameras")) { NEED(); o->cameras = v; }
         else if (!strcmp(a, "--placement")) {
             NEED();
-            if (!strcmp(v, "around")) o->placement = GSZ_PLACEMENT_AROUND;
-            else if (!strcmp(v, "inside")) o->placement = GSZ_PLACEMENT_INSIDE;
-            else { fprintf(stderr, "gszview: unknown placement %s (around, inside)\n", v); return 0; }
+            if (!gsz_parse_placement(v, &o->placement)) { fprintf(stderr, "gszview: unknown placement %s (around, inside)\n", v); return 0; }
         }
         else if (!strcmp(a, "--renderer")) {
             NEED();
