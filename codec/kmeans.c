@@ -549,7 +549,8 @@ gsz_error gsz_kmeans(const float *x, const float *w, size_t n, int dim, const gs
     gsz_error err = GSZ_OK;
     pca_t pca = {0};
     float *y = gsz_malloc_array(n, D * sizeof(float));
-    float *ys = gsz_malloc_array(m, D * sizeof(float)), *ws = gsz_malloc_array(m, sizeof(float));
+    /* the sample: the points themselves where it is all of them (one copy of the vectors fewer) */
+    float *ys = m < n ? gsz_malloc_array(m, D * sizeof(float)) : y, *ws = gsz_malloc_array(m, sizeof(float));
     float *dist = gsz_malloc_array(n, sizeof(float));
     uint32_t *as = gsz_malloc_array(n, sizeof(uint32_t));
     double *sum = gsz_malloc_array((size_t)k, D * sizeof(double)), *wsum = gsz_malloc_array((size_t)k, sizeof(double));
@@ -559,23 +560,23 @@ gsz_error gsz_kmeans(const float *x, const float *w, size_t n, int dim, const gs
     size_t *pick = gsz_malloc_array(m, sizeof(size_t));
     if (!pick) { err = gsz_fail(GSZ_ERROR_memory, "k-means: out of memory"); goto done; }
     for (size_t i = 0; i < m; i++) pick[i] = (size_t)(((double)i + 0.5) * (double)n / (double)m);
-    float *xs = (float *)dist; /* scratch: sample in original space needs m*D floats */
-    float *xs_buf = NULL;
-    if (m * D > n) { xs_buf = gsz_malloc_array(m, D * sizeof(float)); xs = xs_buf; }
-    if (!xs) { free(pick); err = gsz_fail(GSZ_ERROR_memory, "k-means: out of memory"); goto done; }
-    for (size_t i = 0; i < m; i++) {
-        memcpy(xs + i * D, x + pick[i] * D, D * sizeof(float));
-        ws[i] = w ? GSZ_MAX(w[pick[i]], 0.0f) : 1.0f;
+    /* the sample in the original space, for the PCA, in the buffer its rotation fills next (with
+     * every point sampled: the points as they are) */
+    const float *xs = x;
+    if (m < n) {
+        for (size_t i = 0; i < m; i++) memcpy(ys + i * D, x + pick[i] * D, D * sizeof(float));
+        xs = ys;
     }
+    for (size_t i = 0; i < m; i++) ws[i] = w ? GSZ_MAX(w[pick[i]], 0.0f) : 1.0f;
     err = pca_fit(&pca, xs, ws, m, dim);
-    free(xs_buf);
     free(pick);
     if (err) goto done;
     {
         rot_ctx rc = {x, y, &pca};
         gsz_parallel_for(n, 8192, threads, rotate_range, &rc);
     }
-    for (size_t i = 0; i < m; i++) memcpy(ys + i * D, y + (size_t)(((double)i + 0.5) * (double)n / (double)m) * D, D * sizeof(float));
+    if (m < n)
+        for (size_t i = 0; i < m; i++) memcpy(ys + i * D, y + (size_t)(((double)i + 0.5) * (double)n / (double)m) * D, D * sizeof(float));
     /* init: systematic sampling proportional to weight */
     {
         double tot = 0;
@@ -618,6 +619,7 @@ gsz_error gsz_kmeans(const float *x, const float *w, size_t n, int dim, const gs
     for (int j = 0; j < k; j++) pca_inverse(&pca, cy + (size_t)j * D, cent + (size_t)j * D);
 done:
     pca_free(&pca);
-    free(y); free(ys); free(ws); free(dist); free(as); free(sum); free(wsum); free(cy);
+    if (ys != y) free(ys);
+    free(y); free(ws); free(dist); free(as); free(sum); free(wsum); free(cy);
     return err;
 }

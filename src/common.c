@@ -320,9 +320,9 @@ gsz_error gsz_write_file(const char *path, const void *data, size_t size) {
 }
 
 int gsz_thread_count(int requested) {
-    if (requested > 0) return requested > 256 ? 256 : requested;
+    if (requested > 0) return requested > GSZ_THREADS_MAX ? GSZ_THREADS_MAX : requested;
     long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : n > 256 ? 256 : (int)n;
+    return n < 1 ? 1 : n > GSZ_THREADS_MAX ? GSZ_THREADS_MAX : (int)n;
 }
 
 typedef struct {
@@ -360,8 +360,8 @@ void gsz_parallel_for(size_t n, size_t chunk, int threads, gsz_range_fn fn, void
         return;
     }
     pf_shared s = {n, chunk, 0, fn, ctx};
-    pthread_t tid[256];
-    pf_arg args[256];
+    pthread_t tid[GSZ_THREADS_MAX];
+    pf_arg args[GSZ_THREADS_MAX];
     int started = 0;
     for (int i = 1; i < threads; i++) {
         args[i].s = &s;

@@ -77,7 +77,8 @@ int gsz_same_file(const char *a, const char *b); /* 1: both exist and are one fi
  * Chunks are handed out dynamically; callers must keep results independent of the split. */
 typedef void (*gsz_range_fn)(void *ctx, size_t begin, size_t end, int worker);
 void gsz_parallel_for(size_t n, size_t chunk, int threads, gsz_range_fn fn, void *ctx);
-int gsz_thread_count(int requested); /* 0 => online cores */
+#define GSZ_THREADS_MAX 256 /* workers of one parallel for */
+int gsz_thread_count(int requested); /* 0 => online cores, at most GSZ_THREADS_MAX */
 
 double gsz_now(void); /* monotonic seconds */
 size_t gsz_peak_rss_bytes(void); /* peak resident memory of this process so far */

@@ -56,8 +56,22 @@ typedef struct {
     int16_t rect[4];      /* tile rect [x0,y0,x1,y1) */
 } splat;
 
+/* a worker's records of the gradient blend (blend_tiles_grad), kept in a workspace */
+typedef struct {
+    void *rec, *per;
+    size_t rcap, pcap;
+} grad_scratch;
+
 /* the per-render buffers (see wbuf) */
 enum { W_SP, W_VISIBLE, W_KEYS, W_IDS, W_TK, W_TV, W_OFFSETS, W_COUNTS, W_LISTS, W_G2D, W_TILE_LOSS, W_COUNT };
+
+/* Per-render buffers: from the caller's workspace (grown as needed, kept between renders: a loop of
+ * renders such as fine-tuning faults no fresh pages) or allocated for this render alone. */
+struct gsz_render_workspace {
+    void *p[W_COUNT];
+    size_t cap[W_COUNT];
+    grad_scratch scratch[GSZ_THREADS_MAX]; /* blend_tiles_grad's, per worker */
+};
 
 typedef struct {
     const gsz_scene *s;
@@ -347,14 +361,16 @@ typedef struct {
 } contrib;
 
 static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
-    (void)worker;
     rctx *c = p;
     int W = c->cam->width, H = c->cam->height;
     /* pass 0 records every blended (splat, pixel) in order, so pass 1 replays them without the box
-     * scan, the exponential and the thresholds */
-    contrib *rec = NULL;
-    uint32_t *per = NULL; /* contributions of each list entry */
-    size_t rcap = 0, pcap = 0;
+     * scan, the exponential and the thresholds; in a workspace, the worker's records stay between
+     * calls (a call is two tiles: freeing them each time had glibc trim their pages and fault them in
+     * again, most of an encode's page faults) */
+    grad_scratch none = {0}, *sc = c->ws ? &c->ws->scratch[worker] : &none;
+    contrib *rec = sc->rec;
+    uint32_t *per = sc->per; /* contributions of each list entry */
+    size_t rcap = sc->rcap, pcap = sc->pcap;
     for (size_t tile = begin; tile < end; tile++) {
         int tx0 = (int)(tile % (size_t)c->grid_x) * TILE, ty0 = (int)(tile / (size_t)c->grid_x) * TILE;
         float T[TILE * TILE], A[TILE * TILE][3], F[TILE * TILE][3], E[TILE * TILE][3];
@@ -363,7 +379,7 @@ static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
         if ((size_t)(j1 - j0) > pcap) {
             free(per);
             pcap = (size_t)(j1 - j0) * 2;
-            if (!(per = malloc(pcap * sizeof *per))) { __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED); break; }
+            if (!(per = malloc(pcap * sizeof *per))) { pcap = 0; __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED); break; }
         }
         int live = tile_start(tx0, ty0, W, H, 1, T, A, live_row);
         size_t nrec = 0;
@@ -377,7 +393,7 @@ static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
             if (need > rcap) {
                 rcap = GSZ_MAX(need, 2 * rcap);
                 contrib *r = realloc(rec, rcap * sizeof *rec);
-                if (!r) { __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED); free(rec); free(per); return; }
+                if (!r) { __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED); free(rec); rec = NULL; rcap = 0; goto out; }
                 rec = r;
             }
             size_t first = nrec;
@@ -447,8 +463,9 @@ static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
             }
         }
     }
-    free(rec);
-    free(per);
+out:
+    if (c->ws) *sc = (grad_scratch){rec, per, rcap, pcap};
+    else { free(rec); free(per); }
 }
 
 /* Image-space gradients to the Gaussian's parameters (the chain rule through preprocess). */
@@ -537,18 +554,20 @@ static void backprop(void *p, size_t begin, size_t end, int worker) {
     }
 }
 
-/* Per-render buffers: from the caller's workspace (grown as needed, kept between renders: a loop of
- * renders such as fine-tuning faults no fresh pages) or allocated for this render alone. */
-struct gsz_render_workspace {
-    void *p[W_COUNT];
-    size_t cap[W_COUNT];
-};
-
 gsz_render_workspace *gsz_render_workspace_create(void) { return calloc(1, sizeof(gsz_render_workspace)); }
+
+static void scratch_free(gsz_render_workspace *ws) {
+    for (int i = 0; ws && i < GSZ_THREADS_MAX; i++) {
+        free(ws->scratch[i].rec);
+        free(ws->scratch[i].per);
+        ws->scratch[i] = (grad_scratch){0};
+    }
+}
 
 void gsz_render_workspace_free(gsz_render_workspace *ws) {
     if (!ws) return;
     for (int i = 0; i < W_COUNT; i++) free(ws->p[i]);
+    scratch_free(ws);
     free(ws);
 }
 
@@ -676,6 +695,7 @@ gsz_error gsz_render(const gsz_scene *s, const gsz_camera *cam, const gsz_render
     c.step = opt->pixel_step > 1 ? opt->pixel_step : 1;
     c.ws = opt->workspace;
     if (c.acc && c.acc->grad && !c.acc->error) return gsz_fail(GSZ_ERROR_argument, "renderer: a gradient needs an error image");
+    scratch_free(c.ws); /* the gradient's records go before another scene's splats come (no higher peak) */
     gsz_error err = setup(&c, s, cam, opt, &b);
     if (!err) gsz_parallel_for((size_t)c.grid_x * (size_t)c.grid_y, 2, gsz_thread_count(opt->threads), blend_tiles, &c);
     release(&c);
