@@ -555,10 +555,8 @@ gsz_error gsz_kmeans(const float *x, const float *w, size_t n, int dim, const gs
     uint32_t *as = gsz_malloc_array(n, sizeof(uint32_t));
     double *sum = gsz_malloc_array((size_t)k, D * sizeof(double)), *wsum = gsz_malloc_array((size_t)k, sizeof(double));
     float *cy = gsz_malloc_array((size_t)k, D * sizeof(float));
-    if (!y || !ys || !ws || !dist || !as || !sum || !wsum || !cy) { err = gsz_fail(GSZ_ERROR_memory, "k-means: out of memory"); goto done; }
-    /* deterministic strided sample */
-    size_t *pick = gsz_malloc_array(m, sizeof(size_t));
-    if (!pick) { err = gsz_fail(GSZ_ERROR_memory, "k-means: out of memory"); goto done; }
+    size_t *pick = gsz_malloc_array(m, sizeof(size_t)); /* deterministic strided sample */
+    if (!y || !ys || !ws || !dist || !as || !sum || !wsum || !cy || !pick) { err = gsz_fail(GSZ_ERROR_memory, "k-means: out of memory"); goto done; }
     for (size_t i = 0; i < m; i++) pick[i] = (size_t)(((double)i + 0.5) * (double)n / (double)m);
     /* the sample in the original space, for the PCA, in the buffer its rotation fills next (with
      * every point sampled: the points as they are) */
@@ -569,14 +567,15 @@ gsz_error gsz_kmeans(const float *x, const float *w, size_t n, int dim, const gs
     }
     for (size_t i = 0; i < m; i++) ws[i] = w ? GSZ_MAX(w[pick[i]], 0.0f) : 1.0f;
     err = pca_fit(&pca, xs, ws, m, dim);
-    free(pick);
     if (err) goto done;
     {
         rot_ctx rc = {x, y, &pca};
         gsz_parallel_for(n, 8192, threads, rotate_range, &rc);
     }
     if (m < n)
-        for (size_t i = 0; i < m; i++) memcpy(ys + i * D, y + (size_t)(((double)i + 0.5) * (double)n / (double)m) * D, D * sizeof(float));
+        for (size_t i = 0; i < m; i++) memcpy(ys + i * D, y + pick[i] * D, D * sizeof(float));
+    free(pick);
+    pick = NULL;
     /* init: systematic sampling proportional to weight */
     {
         double tot = 0;
@@ -620,6 +619,6 @@ gsz_error gsz_kmeans(const float *x, const float *w, size_t n, int dim, const gs
 done:
     pca_free(&pca);
     if (ys != y) free(ys);
-    free(y); free(ws); free(dist); free(as); free(sum); free(wsum); free(cy);
+    free(pick); free(y); free(ws); free(dist); free(as); free(sum); free(wsum); free(cy);
     return err;
 }

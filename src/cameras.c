@@ -173,22 +173,40 @@ done:
     return far;
 }
 
+/* The positions of the opaque Gaussians (logit > 0: opacity over 0.5), within r of c where c is given,
+ * or of all of them where fewer than 16 are; subsampled deterministically to bound the cost. Axis k's
+ * values at v + k * cap in a new array of columns x cap floats (columns >= 3, the rest the caller's);
+ * NULL when out of memory. */
+static float *sample_positions(const gsz_scene *s, const float *c, float r, int columns, size_t *n, size_t *cap) {
+    size_t step = s->count / 200000 + 1;
+    *cap = s->count / step + 1;
+    *n = 0;
+    float *v = malloc(*cap * (size_t)columns * sizeof(float));
+    if (!v) return NULL;
+    double r2 = (double)r * (double)r;
+    for (int pass = 0; pass < 2 && (pass == 0 || *n < 16); pass++) {
+        *n = 0;
+        for (size_t i = 0; i < s->count; i += step) {
+            const float *p = s->pos + 3 * i;
+            if (!pass && !(s->opacity[i] > 0.0f)) continue;
+            if (!pass && c) {
+                double dx = p[0] - c[0], dy = p[1] - c[1], dz = p[2] - c[2];
+                if (!(dx * dx + dy * dy + dz * dz <= r2)) continue;
+            }
+            for (int k = 0; k < 3; k++) v[(size_t)k * *cap + *n] = p[k];
+            (*n)++;
+        }
+    }
+    return v;
+}
+
 void gsz_scene_focus(const gsz_scene *s, float center[3], float *radius) {
     center[0] = center[1] = center[2] = 0;
     *radius = 1;
     if (!s->count) return;
-    /* Opaque Gaussians (or all if too few), subsampled deterministically to bound the cost. */
-    size_t step = s->count / 200000 + 1, n = 0, cap = s->count / step + 1;
-    float *v = malloc(cap * 4 * sizeof(float));
+    size_t n, cap;
+    float *v = sample_positions(s, NULL, 0, 4, &n, &cap);
     if (!v) return;
-    for (int pass = 0; pass < 2 && n < 16; pass++) {
-        n = 0;
-        for (size_t i = 0; i < s->count; i += step)
-            if (pass || s->opacity[i] > 0.0f) { /* logit 0 = opacity 0.5 */
-                for (int k = 0; k < 3; k++) v[k * cap + n] = s->pos[3 * i + (size_t)k];
-                n++;
-            }
-    }
     for (int k = 0; k < 3; k++) {
         float *a = v + k * cap;
         float *tmp = malloc(n * sizeof(float));
@@ -260,24 +278,13 @@ void gsz_camera_resize(gsz_camera *cam, int width, int height) {
 
 /* The box of the scene's dense region: per axis the 10th to 90th percentiles of its opaque Gaussians
  * (all where too few are) within 2r of the focus c (an unbounded capture's background left out),
- * subsampled as gsz_scene_focus is. mid: the box's centre, half: its half-extents (1 where empty). */
+ * sampled by sample_positions. mid: the box's centre, half: its half-extents (1 where empty). */
 static void dense_box(const gsz_scene *s, const float c[3], float r, float mid[3], float half[3]) {
     for (int k = 0; k < 3; k++) { mid[k] = c[k]; half[k] = 1; }
     if (!s->count) return;
-    size_t step = s->count / 200000 + 1, cap = s->count / step + 1, n = 0;
-    float *v = malloc(3 * cap * sizeof(float)); /* axis k's values at v + k * cap */
+    size_t n, cap;
+    float *v = sample_positions(s, c, 2 * r, 3, &n, &cap);
     if (!v) return;
-    double r2 = 4.0 * (double)r * (double)r;
-    for (int pass = 0; pass < 2 && (pass == 0 || n < 16); pass++) {
-        n = 0;
-        for (size_t i = 0; i < s->count; i += step) {
-            const float *p = s->pos + 3 * i;
-            double dx = p[0] - c[0], dy = p[1] - c[1], dz = p[2] - c[2];
-            if (!pass && !(s->opacity[i] > 0.0f && dx * dx + dy * dy + dz * dz <= r2)) continue;
-            for (int k = 0; k < 3; k++) v[(size_t)k * cap + n] = p[k];
-            n++;
-        }
-    }
     for (int k = 0; k < 3; k++) {
         float *a = v + (size_t)k * cap;
         qsort(a, n, sizeof(float), cmp_float);
