@@ -161,6 +161,8 @@ typedef struct {
     int checkpoints;           /* pruning checkpoints: 1 (a quarter of the steps) or 2 (and half) */
     gsz_placement placement;   /* of the pruning's evaluation views (gsz compare's) */
     size_t keep_min;           /* pruning keeps at least this many Gaussians */
+    size_t cache_bytes;        /* the cache of the fit's targets: 0 the default (see refine.c); the
+                                  file is the same whatever it holds */
     double *significance; /* per Gaussian in file order: the pruning order (required with a target);
                              reordered in place as Gaussians go (no copy of it at 450K: 3.6 MB) */
     gsz_progress_fn progress;

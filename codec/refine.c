@@ -153,15 +153,20 @@ static void adam(param *P, int t) {
     }
 }
 
-/* Renders of the input from the (scaled) views, cached losslessly for later visits: as unorm16 (error
- * 2^-17) in a zstd frame at level 1. A render is mostly smooth or flat background, so a frame is 4-18x
- * smaller than the image (playbot-small, biker, guitar), and compressing and expanding it cost a few
- * percent of rendering it again. Stored bytes are capped at cache_max (a 24th of the input's floats,
- * at least CACHE_FLOOR), the views beyond it rendered again at each visit, so that many steps over
- * many training views do not set the encoder's peak memory; views not visited again are not kept.
- * Compressing and expanding use the target's own float buffer and transient zstd contexts, so that
+/* Renders of the input from the (scaled) views, the fit's targets, at 12 bits (an error of 2^-13, some
+ * 80 dB under the signal: far under any fit's error, and the same whether a target is cached or not).
+ * Cached for later visits as a zstd frame at level 1 of each value's residual from the median predictor
+ * of its left, upper and upper-left neighbours in its channel (LOCO-I, Weinberger et al. 2000),
+ * zigzagged and split into a low and a high byte plane: a training view's render is textured, and
+ * such frames are half the size of a frame of the 16-bit values themselves (playbot-trained's 32
+ * training views: 7.8 against 14.9 MB). Stored bytes are capped at cache_max (a third of the input's
+ * floats, at least CACHE_FLOOR: all 32 there, 7 of them with 16-bit frames and a 24th, which took
+ * 25 renders more per pass), the views beyond it rendered again at each visit, so that many steps
+ * over many training views do not set the encoder's peak memory; views not visited again are not
+ * kept. Compressing and expanding use the target's own float buffer (4 bytes a value: the
+ * 12-bit values in its first half, the planes in its second) and transient zstd contexts, so that
  * between them the cache holds nothing but its frames. */
-enum { CACHE_FLOOR = 3 << 20 };
+enum { CACHE_FLOOR = 3 << 20, TARGET_MAX = 4095 };
 typedef struct {
     const gsz_scene *original;
     const gsz_camera *cams;
@@ -171,58 +176,108 @@ typedef struct {
     size_t cached, cache_max;
 } targets;
 
-/* Values of a render from cam at the pixel step (see gsz_render_options). */
-static size_t target_values(const gsz_camera *cam, int step) {
+/* Values of a render from cam at the pixel step (see gsz_render_options): w x h pixels of 3. */
+static size_t target_size(const gsz_camera *cam, int step, size_t *w, size_t *h) {
     size_t st = (size_t)GSZ_MAX(step, 1);
-    return ((size_t)cam->width + st - 1) / st * (((size_t)cam->height + st - 1) / st) * 3;
+    *w = ((size_t)cam->width + st - 1) / st;
+    *h = ((size_t)cam->height + st - 1) / st;
+    return *w * *h * 3;
 }
 
-/* View v's cached frame expanded into u (nval unorm16 values). */
-static gsz_error expand_target(const targets *T, size_t v, size_t nval, void *u) {
-    size_t got = ZSTD_decompress(u, nval * sizeof(uint16_t), T->cache[v], T->csize[v]);
-    if (ZSTD_isError(got) || got != nval * sizeof(uint16_t)) return gsz_fail(GSZ_ERROR_memory, "refine: out of memory (a cached target)");
+static inline uint16_t target_level(float v) { return (uint16_t)lrintf(v * (float)TARGET_MAX); } /* v in [0, 1] */
+static inline float target_float(uint16_t u) { return (float)u * (1.0f / (float)TARGET_MAX); }
+
+/* The median predictor (LOCO-I) of value j of a w-pixel-wide image of 3 channels. */
+static inline int med_predict(const uint16_t *u, size_t j, size_t x, size_t y, size_t w) {
+    int a = x ? u[j - 3] : 0, b = y ? u[j - 3 * w] : 0, c = x && y ? u[j - 3 * w - 3] : 0;
+    int hi = GSZ_MAX(a, b), lo = GSZ_MIN(a, b);
+    return c >= hi ? lo : c <= lo ? hi : a + b - c;
+}
+
+/* The 12-bit image u (n = 3 w h values) to its residuals' byte planes p[0..n) (low) and p[n..2n).
+ * Red's and blue's residuals less green's: a render's channels share its edges, and the difference
+ * is 10% smaller in the frame (playbot-trained's training views). */
+static inline unsigned zigzag(int e) { return e >= 0 ? 2u * (unsigned)e : 2u * (unsigned)-e - 1u; }
+static inline int unzigzag(unsigned z) { return z & 1u ? -(int)((z + 1u) >> 1) : (int)(z >> 1); }
+static void predict(const uint16_t *u, size_t w, size_t h, uint8_t *p) {
+    size_t n = 3 * w * h;
+    for (size_t y = 0, j = 0; y < h; y++)
+        for (size_t x = 0; x < w; x++, j += 3) {
+            int g = (int)u[j + 1] - med_predict(u, j + 1, x, y, w);
+            unsigned z[3] = {zigzag((int)u[j] - med_predict(u, j, x, y, w) - g), zigzag(g),
+                             zigzag((int)u[j + 2] - med_predict(u, j + 2, x, y, w) - g)}; /* < 2^14 */
+            for (int ch = 0; ch < 3; ch++) {
+                p[j + ch] = (uint8_t)z[ch];
+                p[n + j + ch] = (uint8_t)(z[ch] >> 8);
+            }
+        }
+}
+
+static void unpredict(const uint8_t *p, size_t w, size_t h, uint16_t *u) {
+    size_t n = 3 * w * h;
+    for (size_t y = 0, j = 0; y < h; y++)
+        for (size_t x = 0; x < w; x++, j += 3) {
+            int e[3];
+            for (int ch = 0; ch < 3; ch++) e[ch] = unzigzag(p[j + ch] | (unsigned)p[n + j + ch] << 8);
+            u[j + 1] = (uint16_t)(med_predict(u, j + 1, x, y, w) + e[1]);
+            u[j] = (uint16_t)(med_predict(u, j, x, y, w) + e[0] + e[1]);
+            u[j + 2] = (uint16_t)(med_predict(u, j + 2, x, y, w) + e[2] + e[1]);
+        }
+}
+
+/* View v's cached frame into buf (4 bytes a value): its 12-bit values in the first half. */
+static gsz_error expand_target(const targets *T, size_t v, size_t w, size_t h, void *buf) {
+    size_t n = 3 * w * h;
+    uint8_t *planes = (uint8_t *)buf + 2 * n;
+    size_t got = ZSTD_decompress(planes, 2 * n, T->cache[v], T->csize[v]);
+    if (ZSTD_isError(got) || got != 2 * n) return gsz_fail(GSZ_ERROR_memory, "refine: out of memory (a cached target)");
+    unpredict(planes, w, h, buf);
     return GSZ_OK;
 }
 
-/* The unorm16 values at the start of out's bytes to out's floats: back to front, so that each value is
+/* The 12-bit values at the start of out's bytes to out's floats: back to front, so that each value is
  * read before its float overwrites it (byte copies: the buffer is floats). */
 static void widen_in_place(float *out, size_t nval) {
     const unsigned char *b = (const unsigned char *)out;
     for (size_t j = nval; j-- > 0;) {
         uint16_t u;
         memcpy(&u, b + 2 * j, 2);
-        out[j] = (float)u * (1.0f / 65535.0f);
+        out[j] = target_float(u);
     }
 }
 
-/* View v's target into out (at the cache's precision, whether cached or not: the fit does not depend on
- * what was cached). keep: cache it if it is not yet (a view that will be visited again). */
+/* View v's target into out (at 12 bits, whether cached or not: the fit does not depend on what was
+ * cached). keep: cache it if it is not yet (a view that will be visited again). */
 static gsz_error load_target(targets *T, size_t v, float *out, int keep) {
-    size_t nval = target_values(&T->cams[v], T->ro->pixel_step);
+    size_t w, h, nval = target_size(&T->cams[v], T->ro->pixel_step, &w, &h);
     gsz_error err;
     if (T->cache[v]) {
-        if ((err = expand_target(T, v, nval, out))) return err;
+        if ((err = expand_target(T, v, w, h, out))) return err;
         widen_in_place(out, nval);
         return GSZ_OK;
     }
     if ((err = gsz_render(T->original, &T->cams[v], T->ro, out))) return err;
     if (!keep || T->cached >= T->cache_max) {
-        for (size_t j = 0; j < nval; j++) out[j] = (float)lrintf(out[j] * 65535.0f) * (1.0f / 65535.0f);
+        for (size_t j = 0; j < nval; j++) out[j] = target_float(target_level(out[j]));
         return GSZ_OK;
     }
     unsigned char *b = (unsigned char *)out;
     for (size_t j = 0; j < nval; j++) { /* front to back: value j's bytes end before float j + 1 */
-        uint16_t u = (uint16_t)lrintf(out[j] * 65535.0f); /* in [0, 1] */
+        uint16_t u = target_level(out[j]);
         memcpy(b + 2 * j, &u, 2);
     }
-    /* the frame into the buffer's second half, then copied out at its size: a frame allocated at the
-     * bound and shrunk would leave holes in the heap that stay resident */
-    size_t half = nval * sizeof(uint16_t), zs = ZSTD_compress(b + half, half, b, half, 1);
+    /* the planes into the buffer's second half, the frame into its first, copied out at its size (a
+     * frame allocated at the bound and shrunk would leave holes in the heap that stay resident); the
+     * values back from the planes */
+    size_t half = 2 * nval;
+    predict((const uint16_t *)out, w, h, b + half);
+    size_t zs = ZSTD_compress(b, half, b + half, half, 1);
     if (!ZSTD_isError(zs) && T->cached + zs <= T->cache_max && (T->cache[v] = malloc(zs))) {
-        memcpy(T->cache[v], b + half, zs);
+        memcpy(T->cache[v], b, zs);
         T->csize[v] = zs;
         T->cached += zs;
     } /* else not cached (or not compressible): rendered again at the next visit */
+    unpredict(b + half, w, h, (uint16_t *)out);
     widen_in_place(out, nval);
     return GSZ_OK;
 }
@@ -237,13 +292,13 @@ static gsz_error eval_psnr(ctx *cx, targets *E, size_t first, size_t stride, flo
     size_t nv = 0;
     for (size_t e = first; e < EVAL_VIEWS; e += stride, nv++) {
         const gsz_camera *cam = &E->cams[e];
-        size_t nval = target_values(cam, E->ro->pixel_step);
-        uint16_t *t = gsz_malloc_array(nval, sizeof(uint16_t));
+        size_t w, h, nval = target_size(cam, E->ro->pixel_step, &w, &h);
+        uint16_t *t = gsz_malloc_array(nval, 2 * sizeof(uint16_t)); /* expand_target's planes after the values */
         if (!t) return gsz_fail(GSZ_ERROR_memory, "refine: out of memory");
         gsz_error err = GSZ_OK;
-        if (E->cache[e]) err = expand_target(E, e, nval, t);
+        if (E->cache[e]) err = expand_target(E, e, w, h, t);
         else if (!(err = load_target(E, e, img, 1))) /* cached from now on where the frames fit */
-            for (size_t j = 0; j < nval; j++) t[j] = (uint16_t)lrintf(img[j] * 65535.0f);
+            for (size_t j = 0; j < nval; j++) t[j] = target_level(img[j]);
         cx->cam = cam;
         gsz_parallel_for(cx->x->count, 16384, cx->threads, color_range, cx);
         gsz_render_options ro = *E->ro;
@@ -251,7 +306,7 @@ static gsz_error eval_psnr(ctx *cx, targets *E, size_t first, size_t stride, flo
         if (!err) err = gsz_render(cx->d, cam, &ro, img);
         double se = 0;
         for (size_t j = 0; !err && j < nval; j++) {
-            double d = (double)img[j] - (double)t[j] * (1.0 / 65535.0);
+            double d = (double)img[j] - (double)t[j] * (1.0 / TARGET_MAX);
             se += d * d;
         }
         free(t);
@@ -441,8 +496,9 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     gsz_container C;
     param P[NPARAM];
     memset(P, 0, sizeof P);
+    size_t floats = original->count * (size_t)(14 + 3 * gsz_shRestCount(original->sh_degree)) * sizeof(float);
     targets T = {original, NULL, NULL, calloc(nviews, sizeof(void *)), calloc(nviews, sizeof(size_t)), 0,
-                 GSZ_MAX(original->count * (size_t)(14 + 3 * gsz_shRestCount(original->sh_degree)) * sizeof(float) / 24, (size_t)CACHE_FLOOR)};
+                 opt->cache_bytes ? opt->cache_bytes : GSZ_MAX(floats / 3, (size_t)CACHE_FLOOR)};
     float *target = NULL; /* this step's target as floats, or an evaluation render */
     float *opac_lat = NULL;
     uint8_t *newfile = NULL, *opac = NULL, *live = NULL;

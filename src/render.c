@@ -198,18 +198,18 @@ static void preprocess(void *p, size_t begin, size_t end, int worker) {
         o->hy = det > 0 ? hy : INFINITY;
         c->depth_key[i] = gsz_float_sort_key(tz);
         o->rect[0] = (int16_t)x0; o->rect[1] = (int16_t)y0; o->rect[2] = (int16_t)x1; o->rect[3] = (int16_t)y1;
-        float dir[3] = {m[0] - cam->center[0], m[1] - cam->center[1], m[2] - cam->center[2]};
-        float dl = sqrtf(dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2]);
-        if (dl > 0) { dir[0] /= dl; dir[1] /= dl; dir[2] /= dl; }
-        float basis[16];
-        if (c->colors) memcpy(o->rgb, c->colors + 3 * i, sizeof o->rgb);
+        float rgb[3]; /* clamped here, stored once (reading back a just-stored splat stalled) */
+        if (c->colors) memcpy(rgb, c->colors + 3 * i, sizeof rgb);
         else {
+            float dir[3] = {m[0] - cam->center[0], m[1] - cam->center[1], m[2] - cam->center[2]}, basis[16];
+            float dl = sqrtf(dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2]);
+            if (dl > 0) { dir[0] /= dl; dir[1] /= dl; dir[2] /= dl; }
             gsz_sh_basis(c->degree, dir, basis);
             /* rest coefficients of degree d are a prefix of the stored ones */
             const float *rest = s->sh_rest ? s->sh_rest + (size_t)nrest * 3 * i : NULL;
-            gsz_sh_color(c->degree, basis, s->sh_dc + 3 * i, rest, o->rgb);
+            gsz_sh_color(c->degree, basis, s->sh_dc + 3 * i, rest, rgb);
         }
-        for (int ch = 0; ch < 3; ch++) o->rgb[ch] = GSZ_MAX(o->rgb[ch], 0.0f);
+        for (int ch = 0; ch < 3; ch++) o->rgb[ch] = GSZ_MAX(rgb[ch], 0.0f);
         c->visible[i] = 1;
     }
 }

@@ -753,6 +753,28 @@ static void test_refine(void **state) {
     double p0 = mean_psnr(&s, &d0, 6), p1 = mean_psnr(&s, &d1, 6);
     fprintf(stderr, "fine-tuning: %.2f -> %.2f dB (%zu -> %zu bytes)\n", p0, p1, np, na);
     assert_true(p1 > p0);
+    /* the fit's targets cached (coded as 12-bit residuals) or rendered again at every visit: the
+     * same file */
+    gsz_camera views[4];
+    assert_int_equal(gsz_cameras_generate(&s, 4, 320, 240, 0, views), GSZ_OK);
+    uint8_t *f[2];
+    size_t nf[2];
+    for (int c = 0; c < 2; c++) {
+        gsz_refine_options ro = {0};
+        ro.steps = 12; /* every view visited three times */
+        ro.threads = 2;
+        ro.level = 3;
+        ro.cache_bytes = c ? 1 : 0; /* nothing fits / every frame fits */
+        f[c] = malloc(np);
+        assert_non_null(f[c]);
+        memcpy(f[c], plain, np);
+        nf[c] = np;
+        gsz_refine_result rr;
+        assert_int_equal(gsz_refine(&s, views, 4, &ro, &f[c], &nf[c], &rr), GSZ_OK);
+    }
+    assert_int_equal(nf[0], nf[1]);
+    assert_memory_equal(f[0], f[1], nf[0]);
+    free(f[0]); free(f[1]);
     gsz_scene_free(&d0);
     gsz_scene_free(&d1);
     free(plain); free(a); free(b);
