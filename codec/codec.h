@@ -79,6 +79,14 @@ gsz_error gsz_codebook_pack(float *cb, int k, int dim, int bits, uint8_t **out, 
 #define GSZ_TABLE_MAX 256
 #define GSZ_CODEBOOK_EXACT (-1)
 gsz_error gsz_codebook_unpack(const uint8_t *in, size_t size, int expect_dim, int threads, float **cb, int *k, int *bits);
+/* The entries of a transform-coded SH codebook (encodings 1 and 3: one entry per Gaussian where the
+ * high preset and --sh-step code each Gaussian's SH on its own), 0 for any other codebook. */
+uint32_t gsz_codebook_transform_entries(const uint8_t *in, size_t size);
+/* Such a codebook of k entries decoded straight into rows of a float array: entry j to
+ * dst + row[j] * stride (row NULL: j * stride), the values past its dimension zeroed. Decoding into a
+ * scene's SH rest instead of a codebook saves a copy and the codebook's fresh pages. */
+gsz_error gsz_codebook_unpack_sh_rows(const uint8_t *in, size_t size, int expect_dim, int threads, float *dst, size_t stride,
+                                      const uint32_t *row, uint32_t k);
 /* SH codebook transform-coded at `step * 2^cls[j]` (cls may be NULL: 0): one entry per Gaussian, or a
  * k-means codebook; cb is replaced by the decoded values. */
 gsz_error gsz_codebook_pack_sh(float *cb, int k, int dim, float step, const uint8_t *cls, uint8_t **out, size_t *out_size);

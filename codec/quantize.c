@@ -360,7 +360,9 @@ typedef struct {
     const uint8_t *width;
     size_t K, M;
     float step;
-    float *cb;
+    float *cb;            /* entry j's values at cb + row[j] * stride (row NULL: j * stride) */
+    size_t stride;        /* M, or a scene's SH rest row (the values past M zeroed) */
+    const uint32_t *row;
     const struct split_ctx *split; /* encoding 3, else NULL */
 } unpack_sh_ctx;
 
@@ -390,8 +392,8 @@ static void unpack_sh_range(void *c_, size_t b, size_t e_, int w) {
                     tri |= 1u << (m / 3);
                 }
             double s = (double)c->step * (double)(1u << c->cls[r]);
-            float *e = c->cb + r * M;
-            memset(e, 0, M * sizeof *e);
+            float *e = c->cb + (c->row ? c->row[r] : r) * c->stride;
+            memset(e, 0, c->stride * sizeof *e);
             for (; tri; tri &= tri - 1) {
                 size_t t = 3 * (size_t)__builtin_ctz(tri);
                 opp_inverse(s * q[t], s * q[t + 1], s * q[t + 2], e + t);
@@ -409,7 +411,8 @@ static void unpack_sh_range(void *c_, size_t b, size_t e_, int w) {
         }
         for (size_t i = 0; i < n; i++) {
             double s = (double)c->step * (double)(1u << c->cls[r + i]);
-            float *e = c->cb + (r + i) * M;
+            float *e = c->cb + (c->row ? c->row[r + i] : r + i) * c->stride;
+            if (c->stride > M) memset(e + M, 0, (c->stride - M) * sizeof *e);
             for (size_t t = 0; t < M; t += 3) opp_inverse(s * y[t * SUB + i], s * y[(t + 1) * SUB + i], s * y[(t + 2) * SUB + i], e + t);
         }
     }
@@ -423,12 +426,14 @@ static void first_range(void *c_, size_t b, size_t e, int w) {
         sh_nonzero(x->flags, c->K, c->M, k * SPLIT_BLOCK, GSZ_MIN(c->K, (k + 1) * SPLIT_BLOCK), x->first + k * c->M);
 }
 
-static gsz_error unpack_sh(const uint8_t *p, size_t size, uint32_t k, int dim, int threads, float **cb_out) {
+/* Into dst (rows as unpack_sh_ctx's) or, dst NULL, a new codebook *cb_out. */
+static gsz_error unpack_sh(const uint8_t *p, size_t size, uint32_t k, int dim, int threads, float *dst, size_t stride,
+                           const uint32_t *row, float **cb_out) {
     size_t K = k, M = (size_t)dim, G = (M + 7) / 8;
     int split = p[7] == 3;
     if (dim % 3 || dim > 45) return gsz_fail(GSZ_ERROR_corrupt, "transform-coded codebook of dimension %d", dim);
     if (size < 12 + M + K + (split ? G * K : 0)) return gsz_fail(GSZ_ERROR_corrupt, "codebook truncated");
-    unpack_sh_ctx c = {p + 12 + M, {0}, p + 12, K, M, getf(p + 8), NULL, NULL};
+    unpack_sh_ctx c = {p + 12 + M, {0}, p + 12, K, M, getf(p + 8), dst, dst ? stride : M, dst ? row : NULL, NULL};
     if (!(c.step > 0) || !isfinite(c.step) || !isfinite(c.step * 128.0f * 32768.0f)) return gsz_fail(GSZ_ERROR_corrupt, "codebook step invalid");
     for (size_t j = 0; j < K; j++)
         if (c.cls[j] > 7) return gsz_fail(GSZ_ERROR_corrupt, "codebook entry %zu: step class %u above 7", j, c.cls[j]);
@@ -467,12 +472,34 @@ static gsz_error unpack_sh(const uint8_t *p, size_t size, uint32_t k, int dim, i
             at += K * c.width[m];
         }
     if (size != at) { free(first); return gsz_fail(GSZ_ERROR_corrupt, "codebook size mismatch"); }
-    c.cb = gsz_malloc_array(K, M * sizeof(float));
-    if (!c.cb) { free(first); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
+    if (!dst && !(c.cb = gsz_malloc_array(K, M * sizeof(float)))) { free(first); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
     gsz_parallel_for(K, SPLIT_BLOCK, threads, unpack_sh_range, &c);
     free(first);
-    *cb_out = c.cb;
+    if (cb_out) *cb_out = c.cb;
     return GSZ_OK;
+}
+
+/* The checks gsz_codebook_unpack makes before a transform-coded codebook's values; its entries in *k. */
+static gsz_error sh_header(const uint8_t *p, size_t size, int expect_dim, uint32_t *k) {
+    if (size < 12) return gsz_fail(GSZ_ERROR_corrupt, "codebook truncated");
+    *k = get32(p);
+    int dim = p[4] | p[5] << 8;
+    if (dim != expect_dim) return gsz_fail(GSZ_ERROR_corrupt, "codebook dimension %d, expected %d", dim, expect_dim);
+    if (*k == 0 || *k > (uint32_t)GSZ_CODEBOOK_MAX) return gsz_fail(GSZ_ERROR_corrupt, "codebook size %u", *k);
+    if (expect_dim < 9 || p[6] != 16) return gsz_fail(GSZ_ERROR_corrupt, "transform-coded codebook outside the SH sections, or not marked 16-bit");
+    return GSZ_OK;
+}
+
+uint32_t gsz_codebook_transform_entries(const uint8_t *p, size_t size) {
+    return size >= 12 && (p[7] == 1 || p[7] == 3) ? get32(p) : 0;
+}
+
+gsz_error gsz_codebook_unpack_sh_rows(const uint8_t *p, size_t size, int expect_dim, int threads, float *dst, size_t stride,
+                                      const uint32_t *row, uint32_t k) {
+    uint32_t kk;
+    gsz_error e = gsz_codebook_transform_entries(p, size) ? sh_header(p, size, expect_dim, &kk) : gsz_fail(GSZ_ERROR_argument, "not a transform-coded codebook");
+    if (!e && (kk != k || stride < (size_t)expect_dim)) e = gsz_fail(GSZ_ERROR_corrupt, "codebook of %u entries, %u rows to fill", kk, k);
+    return e ? e : unpack_sh(p, size, k, expect_dim, threads, dst, stride, row, NULL);
 }
 
 gsz_error gsz_codebook_unpack(const uint8_t *p, size_t size, int expect_dim, int threads, float **cb_out, int *k_out, int *bits_out) {
@@ -483,9 +510,8 @@ gsz_error gsz_codebook_unpack(const uint8_t *p, size_t size, int expect_dim, int
     if (dim != expect_dim) return gsz_fail(GSZ_ERROR_corrupt, "codebook dimension %d, expected %d", dim, expect_dim);
     if (k == 0 || k > (uint32_t)GSZ_CODEBOOK_MAX) return gsz_fail(GSZ_ERROR_corrupt, "codebook size %u", k);
     if (p[7] == 1 || p[7] == 3) { /* transform-coded (SH), 3: with the zeros split off */
-        if (size < 12) return gsz_fail(GSZ_ERROR_corrupt, "codebook truncated");
-        if (expect_dim < 9 || bits != 16) return gsz_fail(GSZ_ERROR_corrupt, "transform-coded codebook outside the SH sections, or not marked 16-bit");
-        gsz_error e = unpack_sh(p, size, k, dim, threads, cb_out);
+        gsz_error e = sh_header(p, size, expect_dim, &k);
+        if (!e) e = unpack_sh(p, size, k, dim, threads, NULL, 0, NULL, cb_out);
         if (!e) { *k_out = (int)k; *bits_out = 0; }
         return e;
     }

@@ -1184,6 +1184,23 @@ static void test_sh_transform_codebook(void **state) {
     assert_int_equal(k, K);
     assert_memory_equal(back3, back, K * M * 4);
     free(back3);
+    /* straight into rows of a wider array, in any order, the rest of each row zeroed (either encoding) */
+    enum { W = 48 };
+    uint32_t row[K];
+    for (int j = 0; j < K; j++) row[j] = (uint32_t)(K - 1 - j);
+    float *rows = malloc(K * W * 4);
+    for (int e = 0; e < 2; e++) {
+        for (int j = 0; j < K * W; j++) rows[j] = 7.0f;
+        assert_int_equal(gsz_codebook_transform_entries(e ? q : p, e ? qs : sz), K);
+        assert_int_equal(gsz_codebook_unpack_sh_rows(e ? q : p, e ? qs : sz, M, 2, rows, W, row, K), GSZ_OK);
+        for (int j = 0; j < K; j++) {
+            assert_memory_equal(rows + row[j] * W, back + j * M, M * 4);
+            for (int t = M; t < W; t++) assert_true(rows[row[j] * W + t] == 0.0f);
+        }
+        assert_int_equal(gsz_codebook_unpack_sh_rows(e ? q : p, e ? qs : sz, M, 2, rows, W, row, K - 1), GSZ_ERROR_corrupt);
+        assert_int_equal(gsz_codebook_unpack_sh_rows(e ? q : p, e ? qs : sz, M, 2, rows, M - 1, row, K), GSZ_ERROR_corrupt);
+    }
+    free(rows);
     free(back);
     float *none;
     size_t flags = 12 + M + K;
@@ -1318,6 +1335,70 @@ static void test_decompress_into(void **state) {
     free(fb);
 }
 
+/* The float scene's SH rest is the indexed form's: each Gaussian's entry of its degree, zeros after. */
+static void assert_sh_matches_indexed(const gsz_scene *d, const gsz_indexed *x) {
+    size_t nr3 = (size_t)gsz_shRestCount(d->sh_degree) * 3;
+    assert_int_equal(x->count, d->count);
+    for (size_t i = 0; i < d->count; i++) {
+        size_t dim = x->degree[i] ? (size_t)gsz_shRestCount(x->degree[i]) * 3 : 0;
+        if (dim) assert_memory_equal(d->sh_rest + nr3 * i, x->codebook[2 + x->degree[i]] + dim * x->index[3][i], dim * 4);
+        for (size_t t = dim; t < nr3; t++) assert_true(d->sh_rest[nr3 * i + t] == 0.0f);
+    }
+}
+
+/* Transform-coded SH (high) decodes into the scene's rows: the same values as through its codebook,
+ * also where a (hand-made) file's entries are not in the Gaussians' order. */
+static void test_sh_rows_decode(void **state) {
+    (void)state;
+    gsz_scene s, d;
+    assert_int_equal(gsz_synth_scene(6000, 3, 21, &s), GSZ_OK);
+    gsz_compress_options o = {0};
+    o.preset = GSZ_PRESET_HIGH;
+    o.views = 4;
+    o.refine = -1;
+    uint8_t *f;
+    size_t n;
+    compress_scene(&s, &o, &f, &n);
+    gsz_indexed x;
+    assert_int_equal(gsz_decode_indexed(f, n, 2, &x), GSZ_OK);
+    int degrees = 0, transform = 0;
+    size_t per[4] = {0};
+    for (size_t i = 0; i < x.count; i++) per[x.degree[i]]++;
+    for (int k = 1; k < 4; k++) degrees += per[k] > 0;
+    gsz_container c;
+    assert_int_equal(gsz_container_read(f, n, &c), GSZ_OK);
+    for (size_t i = 0; i < c.n; i++) transform += gsz_codebook_slot(c.s[i].type) >= 3 && x.codebook_bits[gsz_codebook_slot(c.s[i].type)] == 0;
+    assert_true(degrees >= 2 && transform >= 2); /* mixed degrees, each its own transform-coded entries */
+    for (int t = 1; t <= 2; t++) {
+        assert_int_equal(gsz_decompress(f, n, &d, t), GSZ_OK);
+        assert_sh_matches_indexed(&d, &x);
+        gsz_scene_free(&d);
+    }
+    gsz_indexed_free(&x);
+    /* degree 3's indices reversed: no longer one entry per Gaussian in order */
+    const gsz_section *si = gsz_container_find(&c, GSZ_SEC_SH3_IDX);
+    assert_non_null(si);
+    size_t m = (size_t)si->elements;
+    int w = si->width;
+    uint8_t *v = malloc(m * (size_t)w), *r = malloc(m * (size_t)w), *enc, *out;
+    assert_int_equal(gsz_entropy_decode(si->payload, (size_t)si->stored_size, si->transform, m, w, v), GSZ_OK);
+    for (size_t i = 0; i < m; i++) memcpy(r + i * (size_t)w, v + (m - 1 - i) * (size_t)w, (size_t)w);
+    size_t esz, osz;
+    int tx;
+    assert_int_equal(gsz_entropy_encode(r, m, w, 3, 1, NULL, 0, &enc, &esz, &tx), GSZ_OK);
+    gsz_container mc = c;
+    for (size_t i = 0; i < mc.n; i++)
+        if (mc.s[i].type == GSZ_SEC_SH3_IDX) { mc.s[i].payload = enc; mc.s[i].stored_size = esz; mc.s[i].transform = (uint8_t)tx; }
+    assert_int_equal(gsz_container_write(&mc, &out, &osz), GSZ_OK);
+    assert_int_equal(gsz_decode_indexed(out, osz, 2, &x), GSZ_OK);
+    assert_int_equal(gsz_decompress(out, osz, &d, 2), GSZ_OK);
+    assert_sh_matches_indexed(&d, &x);
+    gsz_scene_free(&d);
+    gsz_indexed_free(&x);
+    free(out); free(enc); free(r); free(v); free(f);
+    gsz_scene_free(&s);
+}
+
 static void test_entropy_round_trip(void **state) {
     (void)state;
     enum { N = 3001 };
@@ -1369,7 +1450,7 @@ int main(void) {
         cmocka_unit_test(test_radix_orders),
         cmocka_unit_test(test_render_gradient), cmocka_unit_test(test_refine), cmocka_unit_test(test_target_prune), cmocka_unit_test(test_free_prune), cmocka_unit_test(test_inside_views), cmocka_unit_test(test_max_bytes),
         cmocka_unit_test(test_kmeans_rate), cmocka_unit_test(test_sh_transform_codebook), cmocka_unit_test(test_quat_codebook),
-        cmocka_unit_test(test_decompress_into), cmocka_unit_test(test_palette_exact), cmocka_unit_test(test_codebook_table),
+        cmocka_unit_test(test_decompress_into), cmocka_unit_test(test_sh_rows_decode), cmocka_unit_test(test_palette_exact), cmocka_unit_test(test_codebook_table),
         cmocka_unit_test(test_lattice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
