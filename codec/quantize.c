@@ -480,7 +480,7 @@ static gsz_error unpack_sh(const uint8_t *p, size_t size, uint32_t k, int dim, i
     return GSZ_OK;
 }
 
-/* The checks gsz_codebook_unpack makes before a transform-coded codebook's values; its entries in *k. */
+/* The header checks gsz_codebook_unpack makes for a transform-coded codebook, for gsz_codebook_unpack_sh_rows; its entries in *k. */
 static gsz_error sh_header(const uint8_t *p, size_t size, int expect_dim, uint32_t *k) {
     if (size < 12) return gsz_fail(GSZ_ERROR_corrupt, "codebook truncated");
     *k = get32(p);
@@ -497,7 +497,7 @@ uint32_t gsz_codebook_transform_entries(const uint8_t *p, size_t size) {
 
 gsz_error gsz_codebook_unpack_sh_rows(const uint8_t *p, size_t size, int expect_dim, int threads, float *dst, size_t stride,
                                       const uint32_t *row, uint32_t k) {
-    uint32_t kk;
+    uint32_t kk = 0;
     gsz_error e = gsz_codebook_transform_entries(p, size) ? sh_header(p, size, expect_dim, &kk) : gsz_fail(GSZ_ERROR_argument, "not a transform-coded codebook");
     if (!e && (kk != k || stride < (size_t)expect_dim)) e = gsz_fail(GSZ_ERROR_corrupt, "codebook of %u entries, %u rows to fill", kk, k);
     return e ? e : unpack_sh(p, size, k, expect_dim, threads, dst, stride, row, NULL);
@@ -511,8 +511,9 @@ gsz_error gsz_codebook_unpack(const uint8_t *p, size_t size, int expect_dim, int
     if (dim != expect_dim) return gsz_fail(GSZ_ERROR_corrupt, "codebook dimension %d, expected %d", dim, expect_dim);
     if (k == 0 || k > (uint32_t)GSZ_CODEBOOK_MAX) return gsz_fail(GSZ_ERROR_corrupt, "codebook size %u", k);
     if (p[7] == 1 || p[7] == 3) { /* transform-coded (SH), 3: with the zeros split off */
-        gsz_error e = sh_header(p, size, expect_dim, &k);
-        if (!e) e = unpack_sh(p, size, k, dim, threads, NULL, 0, NULL, cb_out);
+        if (size < 12) return gsz_fail(GSZ_ERROR_corrupt, "codebook truncated");
+        if (expect_dim < 9 || bits != 16) return gsz_fail(GSZ_ERROR_corrupt, "transform-coded codebook outside the SH sections, or not marked 16-bit");
+        gsz_error e = unpack_sh(p, size, k, dim, threads, NULL, 0, NULL, cb_out); /* dimension and size checked above */
         if (!e) { *k_out = (int)k; *bits_out = 0; }
         return e;
     }
