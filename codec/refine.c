@@ -174,7 +174,7 @@ typedef struct {
     void **cache;           /* per view: its zstd frame, or NULL */
     size_t *csize;
     size_t cached, cache_max;
-    size_t *cover;          /* evaluation views: pixels the scene covers (0: not yet counted); else NULL */
+    double *cover;          /* evaluation views: the fraction of pixels the scene covers (0: not yet counted); else NULL */
 } targets;
 
 /* Values of a render from cam at the pixel step (see gsz_render_options): w x h pixels of 3. */
@@ -297,7 +297,7 @@ enum { EVAL_VIEWS = 8 };
 #define FREE_DB 0.05 /* pruning that costs less is taken even without headroom (prune_to_target) */
 #define COVER_MIN (1.0 / 6.0)
 
-/* Pixels of view e's target t (nval values, black background) that the input covers: img gets its
+/* The fraction of view e's target t (nval values, black background) that the input covers: img gets its
  * render on white, a pixel covered where it is lighter there by under half (transmittance < 1/2). */
 static gsz_error count_cover(targets *E, size_t e, const uint16_t *t, size_t nval, float *img) {
     gsz_render_options ro = *E->ro;
@@ -310,12 +310,12 @@ static gsz_error count_cover(targets *E, size_t e, const uint16_t *t, size_t nva
         for (int ch = 0; ch < 3; ch++) lift += (double)img[j + ch] - (double)t[j + ch] * (1.0 / TARGET_MAX);
         n += lift < 1.5;
     }
-    E->cover[e] = GSZ_MAX(n, (size_t)1);
+    E->cover[e] = (double)GSZ_MAX(n, (size_t)1) / (double)(nval / 3);
     return GSZ_OK;
 }
 
 static gsz_error eval_psnr(ctx *cx, targets *E, size_t first, size_t stride, float *img, double *out, double *each) {
-    double sum = 0, covered = 0;
+    double sum = 0;
     size_t nv = 0;
     for (size_t e = first; e < EVAL_VIEWS; e += stride, nv++) {
         const gsz_camera *cam = &E->cams[e];
@@ -345,11 +345,11 @@ static gsz_error eval_psnr(ctx *cx, targets *E, size_t first, size_t stride, flo
     }
     /* over every view counted so far (all of them after the first call, which sees them all), so
      * that a probe on some views is lowered as much as the full measurement it is compared with */
+    double covered = 0;
     size_t nc = 0;
     for (size_t e = 0; E->cover && e < EVAL_VIEWS; e++)
         if (E->cover[e]) {
-            size_t w, h;
-            covered += (double)E->cover[e] / (double)(target_size(&E->cams[e], E->ro->pixel_step, &w, &h) / 3);
+            covered += E->cover[e];
             nc++;
         }
     double off = nc && covered < COVER_MIN * (double)nc ? 10 * log10(COVER_MIN * (double)nc / covered) : 0;
@@ -550,7 +550,8 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     uint16_t *sh16[3] = {NULL, NULL, NULL}; /* see to_bf16 */
     gsz_camera ecams[EVAL_VIEWS];
     void *ecache[EVAL_VIEWS] = {0};
-    size_t ecsize[EVAL_VIEWS] = {0}, ecover[EVAL_VIEWS] = {0};
+    size_t ecsize[EVAL_VIEWS] = {0};
+    double ecover[EVAL_VIEWS] = {0};
     targets E = {original, ecams, NULL, ecache, ecsize, 0, SIZE_MAX, ecover}; /* its options below */
     size_t stride = opt->checkpoints > 1 ? 1 : 4; /* pruning's probes on fewer views where a render costs more */
     size_t n = x.count, nfile = x.count;

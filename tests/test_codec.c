@@ -577,12 +577,8 @@ static void test_target_prune_small_object(void **state) {
     (void)state;
     gsz_scene s, d;
     assert_int_equal(gsz_synth_scene(20000, 1, 5, &s), GSZ_OK);
-    float lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
-    for (size_t i = 0; i < s.count; i++)
-        for (int k = 0; k < 3; k++) {
-            lo[k] = fminf(lo[k], s.pos[3 * i + k]);
-            hi[k] = fmaxf(hi[k], s.pos[3 * i + k]);
-        }
+    float lo[3], hi[3];
+    gsz_scene_bounds(&s, lo, hi);
     for (size_t i = 0; i < s.count; i++) {
         for (int k = 0; k < 3; k += 2) { /* x and z to 3% about the centre, y kept */
             float c = 0.5f * (lo[k] + hi[k]);
