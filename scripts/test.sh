@@ -11,12 +11,12 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 echo "== build (Release) and tests"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$JOBS"
-ctest --test-dir build --output-on-failure
+ctest --test-dir build --output-on-failure -j "$JOBS"
 
 echo "== sanitizer build (clang, ASan + UBSan + float-cast-overflow, fuzz harnesses) and tests"
 CC=clang cmake -S . -B build-fuzz -DGSZ_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-fuzz -j "$JOBS"
-ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-fuzz --output-on-failure
+ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-fuzz --output-on-failure -j "$JOBS"
 
 SECS=${GSZ_FUZZ_SECONDS:-45}
 if [ "$SECS" -gt 0 ]; then
@@ -57,8 +57,6 @@ PY
         fi
         tail -3 "$C/$h.log"
     }
-    fuzz ply -max_len=65536 "$C/ply"
-    fuzz gsz -max_len=65536 "$C/gsz"
     # .spz seeds for the scene readers' fuzzer: 40 Gaussians with SH degree 1 as version 3 (one gzip
     # stream) and version 4 (a table and a zstd frame per array)
     /usr/bin/python3 - "$C/ply" <<'PY'
@@ -72,12 +70,9 @@ frames = [zstd.compress(a, 3) for a in arrays]
 v4 = head(4)[:15] + bytes([6]) + struct.pack("<I12x", 32) + b"".join(struct.pack("<QQ", len(f), len(a)) for f, a in zip(frames, arrays))
 open(sys.argv[1] + "/seed4.spz", "wb").write(v4 + b"".join(frames))
 PY
-    # the codebook decoder on its own (no zstd frame in the way): it finds the encodings' layouts in seconds
-    fuzz codebook -max_len=8192 "$C/codebook"
     # cameras.json: two well-formed cameras as the seed (the training run's file too where ../shared has it)
     printf '[{"id":0,"img_name":"a","width":800,"height":600,"position":[0.5,-1,3],"rotation":[[1,0,0],[0,0.6,-0.8],[0,0.8,0.6]],"fy":700,"fx":700},{"id":1,"img_name":"b","width":64,"height":64,"position":[0,0,-4],"rotation":[[0,-1,0],[1,0,0],[0,0,1]],"fy":50,"fx":50}]' >"$C/cameras/seed.json"
     [ -f ../shared/scenes/playbot-trained.cameras.json ] && cp ../shared/scenes/playbot-trained.cameras.json "$C/cameras/"
-    fuzz cameras -max_len=65536 "$C/cameras"
     # the encoder on arbitrary scenes through the library: it must refuse, or write a file that decodes
     # and that two threads write alike. Seeds: 20 plain Gaussians for each preset and SH degree, half of
     # them with fine-tuning, half checked on two threads, four more with a --max-bytes cap (a last byte)
@@ -94,6 +89,24 @@ for k in range(12):
     cap = bytes([30 + 40 * (k - 8)]) if k >= 8 else bytes([k // 2 & 1])  # else: views around or inside
     open("%s/seed%d" % (sys.argv[1], k), "wb").write(bytes([flags]) + struct.pack("<%df" % len(vals), *vals) + cap)
 PY
-    fuzz encode -max_len=65536 "$C/encode"
+    # each harness is one process on one core: $JOBS of them at a time (the oldest awaited first; they
+    # all run for the same time)
+    running=""
+    spawn() {
+        fuzz "$@" &
+        running="$running $!"
+        set -- $running
+        if [ $# -ge "$JOBS" ]; then
+            wait "$1" || { kill $running 2>/dev/null; exit 1; }
+            shift
+            running="$*"
+        fi
+    }
+    spawn ply -max_len=65536 "$C/ply"
+    spawn gsz -max_len=65536 "$C/gsz"
+    spawn codebook -max_len=8192 "$C/codebook" # the codebook decoder on its own: no zstd frame in the way
+    spawn cameras -max_len=65536 "$C/cameras"
+    spawn encode -max_len=65536 "$C/encode"
+    for p in $running; do wait "$p" || { kill $running 2>/dev/null; exit 1; }; done
 fi
 echo "all tests passed"

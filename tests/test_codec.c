@@ -1477,18 +1477,25 @@ static void test_entropy_round_trip(void **state) {
     free(src); free(e1); free(e3); free(back_big);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip_bounds), cmocka_unit_test(test_position_bits_far_points), cmocka_unit_test(test_unbounded_scene), cmocka_unit_test(test_sh_reduce_skewed_significance), cmocka_unit_test(test_presets_fidelity_and_determinism), cmocka_unit_test(test_parallel_entropy_determinism),
-        cmocka_unit_test(test_max_preset_scalar), cmocka_unit_test(test_exact_entries),
-        cmocka_unit_test(test_real_scene), cmocka_unit_test(test_truncated_and_flipped),
+/* Two shards of about equal time (argument 1 or 2; none: both), which ctest runs as codec_1 and
+ * codec_2 side by side: one process was the longest test by far, and CI's two cores sat half idle. */
+int main(int argc, char **argv) {
+    const struct CMUnitTest shard1[] = {
+        cmocka_unit_test(test_round_trip_bounds), cmocka_unit_test(test_position_bits_far_points), cmocka_unit_test(test_unbounded_scene), cmocka_unit_test(test_sh_reduce_skewed_significance),
+        cmocka_unit_test(test_presets_fidelity_and_determinism), cmocka_unit_test(test_max_preset_scalar), cmocka_unit_test(test_exact_entries),
         cmocka_unit_test(test_lying_sections), cmocka_unit_test(test_geometry_canonical_same_image),
         cmocka_unit_test(test_kmeans_exact_and_deterministic), cmocka_unit_test(test_kmeans_refuses_non_finite), cmocka_unit_test(test_entropy_round_trip),
-        cmocka_unit_test(test_radix_orders),
-        cmocka_unit_test(test_render_gradient), cmocka_unit_test(test_refine), cmocka_unit_test(test_target_prune), cmocka_unit_test(test_target_prune_small_object), cmocka_unit_test(test_free_prune), cmocka_unit_test(test_inside_views), cmocka_unit_test(test_max_bytes),
+        cmocka_unit_test(test_radix_orders), cmocka_unit_test(test_render_gradient), cmocka_unit_test(test_inside_views),
         cmocka_unit_test(test_kmeans_rate), cmocka_unit_test(test_sh_transform_codebook), cmocka_unit_test(test_quat_codebook),
-        cmocka_unit_test(test_decompress_into), cmocka_unit_test(test_sh_rows_decode), cmocka_unit_test(test_palette_exact), cmocka_unit_test(test_codebook_table),
-        cmocka_unit_test(test_lattice),
+        cmocka_unit_test(test_sh_rows_decode), cmocka_unit_test(test_palette_exact), cmocka_unit_test(test_codebook_table), cmocka_unit_test(test_lattice),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    const struct CMUnitTest shard2[] = {
+        cmocka_unit_test(test_parallel_entropy_determinism), cmocka_unit_test(test_real_scene), cmocka_unit_test(test_truncated_and_flipped),
+        cmocka_unit_test(test_refine), cmocka_unit_test(test_target_prune), cmocka_unit_test(test_target_prune_small_object), cmocka_unit_test(test_free_prune),
+        cmocka_unit_test(test_max_bytes), cmocka_unit_test(test_decompress_into),
+    };
+    int shard = argc > 1 ? atoi(argv[1]) : 0, failed = 0;
+    if (shard != 2) failed |= cmocka_run_group_tests_name("codec, shard 1", shard1, NULL, NULL);
+    if (shard != 1) failed |= cmocka_run_group_tests_name("codec, shard 2", shard2, NULL, NULL);
+    return failed;
 }
