@@ -1485,14 +1485,14 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_presets_fidelity_and_determinism), cmocka_unit_test(test_max_preset_scalar), cmocka_unit_test(test_exact_entries),
         cmocka_unit_test(test_lying_sections), cmocka_unit_test(test_geometry_canonical_same_image),
         cmocka_unit_test(test_kmeans_exact_and_deterministic), cmocka_unit_test(test_kmeans_refuses_non_finite), cmocka_unit_test(test_entropy_round_trip),
-        cmocka_unit_test(test_radix_orders), cmocka_unit_test(test_render_gradient), cmocka_unit_test(test_inside_views),
+        cmocka_unit_test(test_radix_orders), cmocka_unit_test(test_render_gradient),
         cmocka_unit_test(test_kmeans_rate), cmocka_unit_test(test_sh_transform_codebook), cmocka_unit_test(test_quat_codebook),
         cmocka_unit_test(test_sh_rows_decode), cmocka_unit_test(test_palette_exact), cmocka_unit_test(test_codebook_table), cmocka_unit_test(test_lattice),
     };
     const struct CMUnitTest shard2[] = {
         cmocka_unit_test(test_parallel_entropy_determinism), cmocka_unit_test(test_real_scene), cmocka_unit_test(test_truncated_and_flipped),
         cmocka_unit_test(test_refine), cmocka_unit_test(test_target_prune), cmocka_unit_test(test_target_prune_small_object), cmocka_unit_test(test_free_prune),
-        cmocka_unit_test(test_max_bytes), cmocka_unit_test(test_decompress_into),
+        cmocka_unit_test(test_max_bytes), cmocka_unit_test(test_decompress_into), cmocka_unit_test(test_inside_views),
     };
     int shard = argc > 1 ? atoi(argv[1]) : 0, failed = 0;
     if (shard != 2) failed |= cmocka_run_group_tests_name("codec, shard 1", shard1, NULL, NULL);
