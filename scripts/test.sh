@@ -92,12 +92,13 @@ PY
     # each harness is one process on one core: $JOBS of them at a time (the oldest awaited first; they
     # all run for the same time)
     running=""
+    await() { wait "$1" || { kill $running 2>/dev/null; exit 1; }; } # a failure stops the others too
     spawn() {
         fuzz "$@" &
         running="$running $!"
         set -- $running
         if [ $# -ge "$JOBS" ]; then
-            wait "$1" || { kill $running 2>/dev/null; exit 1; }
+            await "$1"
             shift
             running="$*"
         fi
@@ -107,6 +108,6 @@ PY
     spawn codebook -max_len=8192 "$C/codebook" # the codebook decoder on its own: no zstd frame in the way
     spawn cameras -max_len=65536 "$C/cameras"
     spawn encode -max_len=65536 "$C/encode"
-    for p in $running; do wait "$p" || { kill $running 2>/dev/null; exit 1; }; done
+    for p in $running; do await "$p"; done
 fi
 echo "all tests passed"
