@@ -248,8 +248,9 @@ static void widen_in_place(float *out, size_t nval) {
 }
 
 /* View v's target into out (at 12 bits, whether cached or not: the fit does not depend on what was
- * cached). keep: cache it if it is not yet (a view that will be visited again). */
-static gsz_error load_target(targets *T, size_t v, float *out, int keep) {
+ * cached). keep: cache it if it is not yet (a view that will be visited again). cover: where this
+ * call renders the view, the fraction of its pixels the scene covers into *cover (see eval_psnr). */
+static gsz_error load_target(targets *T, size_t v, float *out, int keep, double *cover) {
     size_t w, h, nval = target_size(&T->cams[v], T->ro->pixel_step, &w, &h);
     gsz_error err;
     if (T->cache[v]) {
@@ -257,7 +258,20 @@ static gsz_error load_target(targets *T, size_t v, float *out, int keep) {
         widen_in_place(out, nval);
         return GSZ_OK;
     }
-    if ((err = gsz_render(T->original, &T->cams[v], T->ro, out))) return err;
+    gsz_render_options ro = *T->ro;
+    if (cover && !(ro.transmittance = gsz_malloc_array(w * h, sizeof(float)))) return gsz_fail(GSZ_ERROR_memory, "refine: out of memory");
+    if ((err = gsz_render(T->original, &T->cams[v], &ro, out))) { free(ro.transmittance); return err; }
+    if (cover) { /* covered: lighter by under half on white (T < 1/2), against the target's levels */
+        size_t n = 0;
+        for (size_t j = 0; j < nval; j += 3) {
+            double lift = 0;
+            for (int ch = 0; ch < 3; ch++) /* the render on white: what the blend gives with a white background */
+                lift += (double)GSZ_CLAMP(out[j + ch] + ro.transmittance[j / 3], 0.0f, 1.0f) - (double)target_level(out[j + ch]) * (1.0 / TARGET_MAX);
+            n += lift < 1.5;
+        }
+        *cover = (double)GSZ_MAX(n, (size_t)1) / (double)(nval / 3);
+        free(ro.transmittance);
+    }
     if (!keep || T->cached >= T->cache_max) {
         for (size_t j = 0; j < nval; j++) out[j] = target_float(target_level(out[j]));
         return GSZ_OK;
@@ -297,23 +311,6 @@ enum { EVAL_VIEWS = 8 };
 #define FREE_DB 0.05 /* pruning that costs less is taken even without headroom (prune_to_target) */
 #define COVER_MIN (1.0 / 6.0)
 
-/* The fraction of view e's target t (nval values, black background) that the input covers: img gets its
- * render on white, a pixel covered where it is lighter there by under half (transmittance < 1/2). */
-static gsz_error count_cover(targets *E, size_t e, const uint16_t *t, size_t nval, float *img) {
-    gsz_render_options ro = *E->ro;
-    ro.background[0] = ro.background[1] = ro.background[2] = 1.0f;
-    gsz_error err = gsz_render(E->original, &E->cams[e], &ro, img);
-    if (err) return err;
-    size_t n = 0;
-    for (size_t j = 0; j < nval; j += 3) {
-        double lift = 0;
-        for (int ch = 0; ch < 3; ch++) lift += (double)img[j + ch] - (double)t[j + ch] * (1.0 / TARGET_MAX);
-        n += lift < 1.5;
-    }
-    E->cover[e] = (double)GSZ_MAX(n, (size_t)1) / (double)(nval / 3);
-    return GSZ_OK;
-}
-
 static gsz_error eval_psnr(ctx *cx, targets *E, size_t first, size_t stride, float *img, double *out, double *each) {
     double sum = 0;
     size_t nv = 0;
@@ -324,9 +321,8 @@ static gsz_error eval_psnr(ctx *cx, targets *E, size_t first, size_t stride, flo
         if (!t) return gsz_fail(GSZ_ERROR_memory, "refine: out of memory");
         gsz_error err = GSZ_OK;
         if (E->cache[e]) err = expand_target(E, e, w, h, t);
-        else if (!(err = load_target(E, e, img, 1))) /* cached from now on where the frames fit */
+        else if (!(err = load_target(E, e, img, 1, E->cover ? &E->cover[e] : NULL))) /* cached from now on where the frames fit */
             for (size_t j = 0; j < nval; j++) t[j] = target_level(img[j]);
-        if (!err && E->cover && !E->cover[e]) err = count_cover(E, e, t, nval, img);
         cx->cam = cam;
         gsz_parallel_for(cx->x->count, 16384, cx->threads, color_range, cx);
         gsz_render_options ro = *E->ro;
@@ -686,7 +682,7 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
         size_t v = order[t % nviews];
         const gsz_camera *cam = &scaled[v];
         /* cached only where a later pass visits the view again (not at all with fewer steps than views) */
-        if ((err = load_target(&T, v, target, (t / nviews + 1) * nviews < (size_t)steps))) goto done;
+        if ((err = load_target(&T, v, target, (t / nviews + 1) * nviews < (size_t)steps, NULL))) goto done;
         cx.cam = cam;
         gsz_parallel_for(n, 16384, threads, color_range, &cx);
         ro.colors = colors;

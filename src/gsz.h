@@ -177,6 +177,8 @@ typedef struct {
                             just those, ceil(width/step) x ceil(height/step): a sample of the image at its
                             full resolution (forward pass only) */
     gsz_render_workspace *workspace; /* NULL: buffers allocated for each render */
+    float *transmittance; /* NULL, or one value per pixel of rgb: the transmittance T left after the last
+                             splat (1 - the image's alpha; the background adds T x background) */
 } gsz_render_options;
 
 /* The 3DGS forward pass (Kerbl et al. 2023) on the CPU; rgb is width*height*3 floats in [0,1] (fewer

@@ -83,6 +83,7 @@ typedef struct {
     /* blending */
     const uint32_t *offsets, *lists;
     float *rgb;
+    float *trans; /* gsz_render_options.transmittance */
     float bg[3];
     gsz_render_accum *acc;
     /* gradient mode (gsz_render_gradient) */
@@ -343,8 +344,10 @@ static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
         for (int k = 0; k < TILE * TILE; k++) {
             int x = tx0 + k % TILE, y = ty0 + k / TILE;
             if (x >= W || y >= H || x % st || y % st) continue;
-            float *o = c->rgb + ((size_t)(y / st) * (size_t)ws + (size_t)(x / st)) * 3;
+            size_t at = (size_t)(y / st) * (size_t)ws + (size_t)(x / st);
+            float *o = c->rgb + at * 3;
             for (int ch = 0; ch < 3; ch++) o[ch] = GSZ_CLAMP(C[k][ch] + T[k] * c->bg[ch], 0.0f, 1.0f);
+            if (c->trans) c->trans[at] = T[k];
         }
     }
 }
@@ -690,6 +693,7 @@ gsz_error gsz_render(const gsz_scene *s, const gsz_camera *cam, const gsz_render
     rctx c = {0};
     bins b;
     c.rgb = rgb;
+    c.trans = opt->transmittance;
     c.acc = opt->accum;
     c.colors = opt->colors;
     c.step = opt->pixel_step > 1 ? opt->pixel_step : 1;

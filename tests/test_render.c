@@ -262,6 +262,39 @@ static void test_pixel_step(void **state) {
     gsz_scene_free(&s);
 }
 
+/* The transmittance output: the render on any background is the render on black plus T times it
+ * (the codec counts a scene's coverage this way instead of rendering it again on white). */
+static void test_transmittance(void **state) {
+    (void)state;
+    gsz_scene s;
+    assert_int_equal(gsz_synth_scene(5000, 1, 7, &s), GSZ_OK);
+    gsz_camera cam;
+    assert_int_equal(gsz_cameras_generate(&s, 1, 160, 120, 0, &cam), GSZ_OK);
+    for (int step = 1; step <= 3; step += 2) {
+        int w = (160 + step - 1) / step, h = (120 + step - 1) / step, covered = 0, open = 0;
+        float *black = malloc((size_t)w * h * 12), *white = malloc((size_t)w * h * 12), *t = malloc((size_t)w * h * 4);
+        gsz_render_options o = {0};
+        o.pixel_step = step;
+        o.transmittance = t;
+        assert_int_equal(gsz_render(&s, &cam, &o, black), GSZ_OK);
+        o.transmittance = NULL;
+        o.background[0] = o.background[1] = o.background[2] = 1.0f;
+        assert_int_equal(gsz_render(&s, &cam, &o, white), GSZ_OK);
+        for (int p = 0; p < w * h; p++) {
+            assert_true(t[p] >= 0.0f && t[p] <= 1.0f);
+            covered += t[p] < 0.5f;
+            open += t[p] == 1.0f;
+            for (int ch = 0; ch < 3; ch++) {
+                float v = black[3 * p + ch] + t[p];
+                assert_true(white[3 * p + ch] == (v > 1.0f ? 1.0f : v));
+            }
+        }
+        assert_true(covered > 0 && open > 0); /* the view holds both */
+        free(black); free(white); free(t);
+    }
+    gsz_scene_free(&s);
+}
+
 static void test_metrics(void **state) {
     (void)state;
     enum { W = 64, H = 48 };
@@ -333,7 +366,7 @@ static void test_real_scene_training_view(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_single_gaussian_analytic), cmocka_unit_test(test_alpha_rules), cmocka_unit_test(test_huge_gaussians),
-        cmocka_unit_test(test_self_compare_and_threads), cmocka_unit_test(test_pixel_step), cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_self_compare_and_threads), cmocka_unit_test(test_pixel_step), cmocka_unit_test(test_transmittance), cmocka_unit_test(test_metrics),
         cmocka_unit_test(test_against_plain_formulas),
         cmocka_unit_test(test_cameras_json), cmocka_unit_test(test_real_scene_training_view),
     };
