@@ -265,7 +265,7 @@ static gsz_error load_target(targets *T, size_t v, float *out, int keep, double 
         size_t n = 0;
         for (size_t j = 0; j < nval; j += 3) {
             double lift = 0;
-            for (int ch = 0; ch < 3; ch++) /* the render on white: what the blend gives with a white background */
+            for (int ch = 0; ch < 3; ch++) /* on white: the render on black (the targets') plus T, clamped */
                 lift += (double)GSZ_CLAMP(out[j + ch] + ro.transmittance[j / 3], 0.0f, 1.0f) - (double)target_level(out[j + ch]) * (1.0 / TARGET_MAX);
             n += lift < 1.5;
         }
