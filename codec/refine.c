@@ -248,10 +248,12 @@ static void widen_in_place(float *out, size_t nval) {
 }
 
 /* View v's target into out (at 12 bits, whether cached or not: the fit does not depend on what was
- * cached). keep: cache it if it is not yet (a view that will be visited again). cover: where this
- * call renders the view, the fraction of its pixels the scene covers into *cover (see eval_psnr). */
-static gsz_error load_target(targets *T, size_t v, float *out, int keep, double *cover) {
+ * cached). keep: cache it if it is not yet (a view that will be visited again). Where T counts
+ * coverage and this call renders the view, the fraction of its pixels the scene covers goes to
+ * T->cover[v] (see eval_psnr). */
+static gsz_error load_target(targets *T, size_t v, float *out, int keep) {
     size_t w, h, nval = target_size(&T->cams[v], T->ro->pixel_step, &w, &h);
+    double *cover = T->cover ? &T->cover[v] : NULL;
     gsz_error err;
     if (T->cache[v]) {
         if ((err = expand_target(T, v, w, h, out))) return err;
@@ -321,7 +323,7 @@ static gsz_error eval_psnr(ctx *cx, targets *E, size_t first, size_t stride, flo
         if (!t) return gsz_fail(GSZ_ERROR_memory, "refine: out of memory");
         gsz_error err = GSZ_OK;
         if (E->cache[e]) err = expand_target(E, e, w, h, t);
-        else if (!(err = load_target(E, e, img, 1, E->cover ? &E->cover[e] : NULL))) /* cached from now on where the frames fit */
+        else if (!(err = load_target(E, e, img, 1))) /* cached from now on where the frames fit */
             for (size_t j = 0; j < nval; j++) t[j] = target_level(img[j]);
         cx->cam = cam;
         gsz_parallel_for(cx->x->count, 16384, cx->threads, color_range, cx);
@@ -682,7 +684,7 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
         size_t v = order[t % nviews];
         const gsz_camera *cam = &scaled[v];
         /* cached only where a later pass visits the view again (not at all with fewer steps than views) */
-        if ((err = load_target(&T, v, target, (t / nviews + 1) * nviews < (size_t)steps, NULL))) goto done;
+        if ((err = load_target(&T, v, target, (t / nviews + 1) * nviews < (size_t)steps))) goto done;
         cx.cam = cam;
         gsz_parallel_for(n, 16384, threads, color_range, &cx);
         ro.colors = colors;
