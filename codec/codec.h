@@ -12,10 +12,27 @@
 
 #include "../src/common.h"
 
+/* ---- refine.c: fine-tuning's targets, renders of the input kept as compressed frames */
+typedef struct {
+    void **frame;    /* per view: its zstd frame, or NULL */
+    size_t *size;    /* per view: the frame's bytes */
+    size_t views;    /* views (frame and size entries) */
+    size_t bytes, max; /* bytes in frames, and the cap on them */
+} gsz_target_cache;
+/* A cache for the fit's targets of `views` views of `original`, capped at max_bytes (0: the default,
+ * see refine.c). */
+gsz_error gsz_target_cache_init(gsz_target_cache *c, const gsz_scene *original, size_t views, size_t max_bytes);
+/* View v's render (w x h pixels of 3 floats in [0, 1]) into the cache where it fits under the cap; img
+ * is scratch afterwards (its floats are left at the target's 12-bit levels). 1: cached, 0: not. */
+int gsz_target_cache_put(gsz_target_cache *c, size_t v, size_t w, size_t h, float *img);
+void gsz_target_cache_free(gsz_target_cache *c);
+
 /* ---- significance.c */
-/* score[i] = sum over pixels of alpha*T (LightGaussian), times (V_i/V90)^0.1. */
+/* score[i] = sum over pixels of alpha*T (LightGaussian), times (V_i/V90)^0.1. With targets (may be
+ * NULL) each view is rendered with all of its SH bands and put into that cache: fine-tuning's targets
+ * are renders of the input from the same views, so the significance renders serve as them. */
 gsz_error gsz_significance(const gsz_scene *s, const gsz_camera *cams, size_t ncams, int threads,
-                           gsz_progress_fn progress, void *user, double *score);
+                           gsz_progress_fn progress, void *user, double *score, gsz_target_cache *targets);
 /* keep[i] = 1 for all but the `fraction` least significant (ties broken by index) and those under
  * `threshold` times the mean score. Returns the number kept. */
 size_t gsz_prune_mask(const double *score, size_t n, double fraction, double threshold, uint8_t *keep);
@@ -171,6 +188,9 @@ typedef struct {
     size_t keep_min;           /* pruning keeps at least this many Gaussians */
     size_t cache_bytes;        /* the cache of the fit's targets: 0 the default (see refine.c); the
                                   file is the same whatever it holds */
+    int fit_side;              /* the fit's views: the given ones scaled to at most this long side (0: 384) */
+    gsz_target_cache *targets; /* the fit's targets already rendered (gsz_significance), or NULL; its
+                                  frames are used and freed, the caller frees the rest */
     double *significance; /* per Gaussian in file order: the pruning order (required with a target);
                              reordered in place as Gaussians go (no copy of it at 450K: 3.6 MB) */
     gsz_progress_fn progress;

@@ -40,6 +40,7 @@ typedef struct {
  * the floors they are for (38 and 33 dB), the estimate's error on 8 views (docs/BENCHMARKS.md). */
 #define REFINE_FULL 131072 /* above: a large scene, with fewer views and checkpoints (prepare_views, refine) */
 #define STEPS_FULL 262144  /* see refine_steps */
+#define VIEW_SIDE 512      /* the significance views' long side (prepare_views) */
 static const preset_t presets[4] = {
     /* balanced */ {0.10f, 0.015f, 48, 4096, 10, 8, 4, 0.005f, 96, 16, 64, 3.0f, 0.0f, 39.0f, 16, 0.03f},
     /* high     */ {0.05f, 0.005f, 20, 8192, 12, 8, 5, 0.01f, 64, 64, 64, 1.0f, 0.092f, 0.0f, 24, 0.0f},
@@ -77,6 +78,15 @@ static int position_bits(const gsz_scene *s, float ext, int bits, const gsz_warp
     return need > bits ? (int)GSZ_MIN(need, 21.0) : bits;
 }
 
+/* Fine-tuning's views: on large scenes (over 2 REFINE_FULL Gaussians, bounded in time: 2-3 steps a
+ * view) the significance views as they are, whose renders in the significance pass (with every SH band
+ * then) are its first targets: playbot balanced 1 s faster and 0.2 dB closer than at 3/4 of their side
+ * with targets of its own. Smaller scenes take 3-8 steps a view, where the larger views' cost per step
+ * outweighs the renders saved: 3/4 of the side (384) fits as well per second of encode (512 with 64
+ * steps instead of 96, in less time: playbot-trained -0.05 dB, playbot-small -0.00; docs/BENCHMARKS.md,
+ * session 28). */
+static int fit_side(size_t n) { return n > 2 * (size_t)REFINE_FULL ? VIEW_SIDE : VIEW_SIDE * 3 / 4; }
+
 /* A fine-tuning step costs time in proportion to the Gaussians: a preset takes its refine steps, or
  * refine_large at STEPS_FULL Gaussians and proportionally fewer above (at least refine_min), so that
  * encode time stays bounded on large scenes. Session 15's renderer, 1.5x faster, paid for more: steps
@@ -108,7 +118,7 @@ static uint64_t morton_code(const gsz_header *h, const float *p, uint32_t qmax) 
     return gsz_morton3(q[0], q[1], q[2]);
 }
 
-/* Cameras for significance and SH reduction: at most 32, at most 512 px on the long side. Generated:
+/* Cameras for significance and SH reduction: at most 32, at most VIEW_SIDE px on the long side. Generated:
  * 24, or the preset's views_large above 2 REFINE_FULL Gaussians: balanced and small, bounded in time,
  * take 16 there (playbot, 500K: 3 s faster for -0.07 dB at equal bytes), high keeps 24 (with 16 it
  * lost 0.7-1.0 dB on playbot and 1M: its exact entries follow the significance; docs/BENCHMARKS.md). */
@@ -120,13 +130,13 @@ static gsz_error prepare_views(const gsz_scene *s, const gsz_compress_options *o
     if (o->cameras && o->camera_count) {
         for (size_t i = 0; i < n; i++) c[i] = o->cameras[i * o->camera_count / n];
     } else {
-        gsz_error e = gsz_cameras_place(s, o->placement, n, 512, 384, 0, c);
+        gsz_error e = gsz_cameras_place(s, o->placement, n, VIEW_SIDE, VIEW_SIDE * 3 / 4, 0, c);
         if (e) { free(c); return e; }
     }
     for (size_t i = 0; i < n; i++) {
         int m = GSZ_MAX(c[i].width, c[i].height);
-        if (m > 512) {
-            float f = 512.0f / (float)m;
+        if (m > VIEW_SIDE) {
+            float f = (float)VIEW_SIDE / (float)m;
             c[i].width = GSZ_MAX(1, (int)lroundf((float)c[i].width * f));
             c[i].height = GSZ_MAX(1, (int)lroundf((float)c[i].height * f));
             c[i].fx *= f; c[i].fy *= f; c[i].cx *= f; c[i].cy *= f;
@@ -474,6 +484,7 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
 
     gsz_camera *views = NULL;
     size_t nviews = 0;
+    gsz_target_cache targets = {0}; /* fine-tuning's targets from the significance renders */
     double *score = gsz_malloc_array(in->count, sizeof(double));
     uint8_t *keep = malloc(in->count);
     gsz_scene s = {0};
@@ -493,9 +504,12 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
     size_t cnt = in->count;
     int need_sig = prune > 0 || opt->prune_threshold > 0 || (sh_thr >= 0 && cap > 0) || (size_t)cb_size(opt->codebook_geom, cnt, P) < cnt ||
                    (size_t)cb_size(opt->codebook_dc, cnt, P) < cnt || (cap > 0 && (size_t)cb_size(opt->codebook_sh, cnt, P) < cnt);
+    /* where fine-tuning follows on these views as they are, the significance renders are its first targets */
+    int fit_targets = (opt->refine > 0 || (opt->refine == 0 && P->refine > 0)) && fit_side(in->count) == VIEW_SIDE;
     if (!need_sig) for (size_t i = 0; i < cnt; i++) score[i] = 1.0;
     else if (sc && sc->views == nviews) memcpy(score, sc->score, cnt * sizeof *score);
-    else if ((err = gsz_significance(in, views, nviews, threads, opt->progress, opt->progress_user, score))) goto done;
+    else if (fit_targets && (err = gsz_target_cache_init(&targets, in, nviews, 0))) goto done;
+    else if ((err = gsz_significance(in, views, nviews, threads, opt->progress, opt->progress_user, score, fit_targets ? &targets : NULL))) goto done;
     else if (sc) { memcpy(sc->score, score, cnt * sizeof *score); sc->views = nviews; }
     if (need_sig) for (size_t i = 0; i < cnt; i++) stats.unseen_count += !(score[i] > 0);
     stats.views_inside = opt->placement == GSZ_PLACEMENT_INSIDE;
@@ -711,6 +725,8 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
     ro.checkpoints = n > REFINE_FULL ? 1 : 2; /* each costs a few renders at 1280x720: one above */
     ro.placement = opt->placement;
     ro.significance = sig;
+    ro.fit_side = fit_side(in->count);
+    ro.targets = targets.frame ? &targets : NULL;
     ro.progress = opt->progress;
     ro.user = opt->progress_user;
     gsz_refine_result rr = {n, 0};
@@ -728,6 +744,7 @@ done:
     for (size_t i = 0; i < njobs; i++) free(jobs[i].stored);
     for (size_t i = 0; i < nowned; i++) free(owned[i]);
     free(views); free(score); free(keep); free(deg); free(buf); free(wts); free(sig); free(rows);
+    gsz_target_cache_free(&targets);
     gsz_scene_free(&s);
     return err;
 }

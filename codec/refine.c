@@ -153,7 +153,7 @@ static void adam(param *P, int t) {
     }
 }
 
-/* Renders of the input from the (scaled) views, the fit's targets, at 12 bits (an error of 2^-13, some
+/* Renders of the input from the views, the fit's targets, at 12 bits (an error of 2^-13, some
  * 80 dB under the signal: far under any fit's error, and the same whether a target is cached or not).
  * Cached for later visits as a zstd frame at level 1 of each value's residual from the median predictor
  * of its left, upper and upper-left neighbours in its channel (LOCO-I, Weinberger et al. 2000),
@@ -165,15 +165,15 @@ static void adam(param *P, int t) {
  * over many training views do not set the encoder's peak memory; views not visited again are not
  * kept. Compressing and expanding use the target's own float buffer (4 bytes a value: the
  * 12-bit values in its first half, the planes in its second) and transient zstd contexts, so that
- * between them the cache holds nothing but its frames. */
+ * between them the cache holds nothing but its frames. The encoder's significance pass renders the
+ * input from the same views and fills the cache (gsz_significance): the fit's first pass then renders
+ * nothing of the input. */
 enum { CACHE_FLOOR = 3 << 20, TARGET_MAX = 4095 };
 typedef struct {
     const gsz_scene *original;
     const gsz_camera *cams;
     const gsz_render_options *ro;
-    void **cache;           /* per view: its zstd frame, or NULL */
-    size_t *csize;
-    size_t cached, cache_max;
+    gsz_target_cache *c;
     double *cover;          /* evaluation views: the fraction of pixels the scene covers (0: not yet counted); else NULL */
 } targets;
 
@@ -227,10 +227,10 @@ static void unpredict(const uint8_t *p, size_t w, size_t h, uint16_t *u) {
 }
 
 /* View v's cached frame into buf (4 bytes a value): its 12-bit values in the first half. */
-static gsz_error expand_target(const targets *T, size_t v, size_t w, size_t h, void *buf) {
+static gsz_error expand_target(const gsz_target_cache *c, size_t v, size_t w, size_t h, void *buf) {
     size_t n = 3 * w * h;
     uint8_t *planes = (uint8_t *)buf + 2 * n;
-    size_t got = ZSTD_decompress(planes, 2 * n, T->cache[v], T->csize[v]);
+    size_t got = ZSTD_decompress(planes, 2 * n, c->frame[v], c->size[v]);
     if (ZSTD_isError(got) || got != 2 * n) return gsz_fail(GSZ_ERROR_memory, "refine: out of memory (a cached target)");
     unpredict(planes, w, h, buf);
     return GSZ_OK;
@@ -247,17 +247,70 @@ static void widen_in_place(float *out, size_t nval) {
     }
 }
 
+gsz_error gsz_target_cache_init(gsz_target_cache *c, const gsz_scene *original, size_t views, size_t max_bytes) {
+    size_t floats = original->count * (size_t)(14 + 3 * gsz_shRestCount(original->sh_degree)) * sizeof(float);
+    *c = (gsz_target_cache){calloc(views ? views : 1, sizeof(void *)), calloc(views ? views : 1, sizeof(size_t)), views, 0,
+                            max_bytes ? max_bytes : GSZ_MAX(floats / 3, (size_t)CACHE_FLOOR)};
+    if (c->frame && c->size) return GSZ_OK;
+    gsz_target_cache_free(c);
+    return gsz_fail(GSZ_ERROR_memory, "refine: out of memory");
+}
+
+/* Frees view v's frame, if any. */
+static void drop_frame(gsz_target_cache *c, size_t v) {
+    if (!c->frame || !c->frame[v]) return;
+    free(c->frame[v]);
+    c->frame[v] = NULL;
+    c->bytes -= c->size[v];
+}
+
+void gsz_target_cache_free(gsz_target_cache *c) {
+    for (size_t v = 0; c->frame && v < c->views; v++) drop_frame(c, v);
+    free(c->frame);
+    free(c->size);
+    memset(c, 0, sizeof *c);
+}
+
+int gsz_target_cache_put(gsz_target_cache *c, size_t v, size_t w, size_t h, float *img) {
+    size_t nval = 3 * w * h;
+    if (v >= c->views || c->frame[v] || c->bytes >= c->max) {
+        for (size_t j = 0; j < nval; j++) img[j] = target_float(target_level(img[j]));
+        return 0;
+    }
+    unsigned char *b = (unsigned char *)img;
+    for (size_t j = 0; j < nval; j++) { /* front to back: value j's bytes end before float j + 1 */
+        uint16_t u = target_level(img[j]);
+        memcpy(b + 2 * j, &u, 2);
+    }
+    /* the planes into the buffer's second half, the frame into its first, copied out at its size (a
+     * frame allocated at the bound and shrunk would leave holes in the heap that stay resident); the
+     * values back from the planes */
+    size_t half = 2 * nval;
+    predict((const uint16_t *)img, w, h, b + half);
+    size_t zs = ZSTD_compress(b, half, b + half, half, 1);
+    int kept = !ZSTD_isError(zs) && c->bytes + zs <= c->max && (c->frame[v] = malloc(zs));
+    if (kept) {
+        memcpy(c->frame[v], b, zs);
+        c->size[v] = zs;
+        c->bytes += zs;
+    } /* else not cached (or not compressible): rendered again at the next visit */
+    unpredict(b + half, w, h, (uint16_t *)img);
+    widen_in_place(img, nval);
+    return kept;
+}
+
 /* View v's target into out (at 12 bits, whether cached or not: the fit does not depend on what was
- * cached). keep: cache it if it is not yet (a view that will be visited again). Where T counts
- * coverage and this call renders the view, the fraction of its pixels the scene covers goes to
- * T->cover[v] (see eval_psnr). */
+ * cached). keep: cache it if it is not yet (a view that will be visited again); else a cached frame
+ * goes once it is read. Where T counts coverage and this call renders the view, the fraction of its
+ * pixels the scene covers goes to T->cover[v] (see eval_psnr). */
 static gsz_error load_target(targets *T, size_t v, float *out, int keep) {
     size_t w, h, nval = target_size(&T->cams[v], T->ro->pixel_step, &w, &h);
     double *cover = T->cover ? &T->cover[v] : NULL;
     gsz_error err;
-    if (T->cache[v]) {
-        if ((err = expand_target(T, v, w, h, out))) return err;
+    if (T->c->frame[v]) {
+        if ((err = expand_target(T->c, v, w, h, out))) return err;
         widen_in_place(out, nval);
+        if (!keep) drop_frame(T->c, v);
         return GSZ_OK;
     }
     gsz_render_options ro = *T->ro;
@@ -274,28 +327,9 @@ static gsz_error load_target(targets *T, size_t v, float *out, int keep) {
         *cover = (double)GSZ_MAX(n, (size_t)1) / (double)(nval / 3);
         free(ro.transmittance);
     }
-    if (!keep || T->cached >= T->cache_max) {
+    if (keep) gsz_target_cache_put(T->c, v, w, h, out);
+    else
         for (size_t j = 0; j < nval; j++) out[j] = target_float(target_level(out[j]));
-        return GSZ_OK;
-    }
-    unsigned char *b = (unsigned char *)out;
-    for (size_t j = 0; j < nval; j++) { /* front to back: value j's bytes end before float j + 1 */
-        uint16_t u = target_level(out[j]);
-        memcpy(b + 2 * j, &u, 2);
-    }
-    /* the planes into the buffer's second half, the frame into its first, copied out at its size (a
-     * frame allocated at the bound and shrunk would leave holes in the heap that stay resident); the
-     * values back from the planes */
-    size_t half = 2 * nval;
-    predict((const uint16_t *)out, w, h, b + half);
-    size_t zs = ZSTD_compress(b, half, b + half, half, 1);
-    if (!ZSTD_isError(zs) && T->cached + zs <= T->cache_max && (T->cache[v] = malloc(zs))) {
-        memcpy(T->cache[v], b, zs);
-        T->csize[v] = zs;
-        T->cached += zs;
-    } /* else not cached (or not compressible): rendered again at the next visit */
-    unpredict(b + half, w, h, (uint16_t *)out);
-    widen_in_place(out, nval);
     return GSZ_OK;
 }
 
@@ -322,7 +356,7 @@ static gsz_error eval_psnr(ctx *cx, targets *E, size_t first, size_t stride, flo
         uint16_t *t = gsz_malloc_array(nval, 2 * sizeof(uint16_t)); /* expand_target's planes after the values */
         if (!t) return gsz_fail(GSZ_ERROR_memory, "refine: out of memory");
         gsz_error err = GSZ_OK;
-        if (E->cache[e]) err = expand_target(E, e, w, h, t);
+        if (E->c->frame[e]) err = expand_target(E->c, e, w, h, t);
         else if (!(err = load_target(E, e, img, 1))) /* cached from now on where the frames fit */
             for (size_t j = 0; j < nval; j++) t[j] = target_level(img[j]);
         cx->cam = cam;
@@ -504,11 +538,11 @@ static void drop_degrees(gsz_container *C, uint32_t gone) {
 /* The fitting's buffers (Adam moments and gradients, cached targets, the rendered scene's arrays, the
  * render workspace), freed and cleared: before storing, as zstd's high levels need memory of their
  * own, and on the way out. d's positions are the file's (borrowed), not freed here. */
-static void release_fit(param *P, targets *T, size_t nviews, targets *E, gsz_render_grad *G, gsz_scene *d, float **colors,
+static void release_fit(param *P, targets *T, targets *E, gsz_render_grad *G, gsz_scene *d, float **colors,
                         float **target, gsz_render_workspace **ws) {
     for (int p = 0; p < NPARAM; p++) { free(P[p].m); free(P[p].v); free(P[p].g); P[p].m = P[p].v = NULL; P[p].g = NULL; }
-    for (size_t v = 0; T->cache && v < nviews; v++) { free(T->cache[v]); T->cache[v] = NULL; }
-    for (size_t e = 0; e < EVAL_VIEWS; e++) { free(E->cache[e]); E->cache[e] = NULL; }
+    for (size_t v = 0; v < T->c->views; v++) drop_frame(T->c, v);
+    for (size_t e = 0; e < EVAL_VIEWS; e++) drop_frame(E->c, e);
     free(G->scale); free(G->rot); free(G->opacity); /* G->rgb is *colors */
     memset(G, 0, sizeof *G);
     free(d->scale); free(d->rot); free(d->opacity);
@@ -521,7 +555,7 @@ static void release_fit(param *P, targets *T, size_t nviews, targets *E, gsz_ren
 
 gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t nviews, const gsz_refine_options *opt,
                      uint8_t **file, size_t *size, gsz_refine_result *res) {
-    int steps = opt->steps, threads = opt->threads;
+    int steps = opt->steps, threads = opt->threads, fit_side = opt->fit_side > 0 ? opt->fit_side : 384;
     if (steps <= 0 || nviews == 0) return GSZ_OK;
     gsz_indexed x;
     gsz_error err = gsz_decode_indexed_lean(*file, *size, threads, &x);
@@ -533,9 +567,12 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     gsz_container C;
     param P[NPARAM];
     memset(P, 0, sizeof P);
-    size_t floats = original->count * (size_t)(14 + 3 * gsz_shRestCount(original->sh_degree)) * sizeof(float);
-    targets T = {original, NULL, NULL, calloc(nviews, sizeof(void *)), calloc(nviews, sizeof(size_t)), 0,
-                 opt->cache_bytes ? opt->cache_bytes : GSZ_MAX(floats / 3, (size_t)CACHE_FLOOR), NULL};
+    gsz_target_cache own = {0}; /* the targets' cache where the caller gives none (or one for other views) */
+    targets T = {original, NULL, NULL, opt->targets, NULL};
+    if (!T.c || T.c->views != nviews) {
+        if ((err = gsz_target_cache_init(&own, original, nviews, opt->cache_bytes))) { gsz_indexed_free(&x); return err; }
+        T.c = &own;
+    }
     float *target = NULL; /* this step's target as floats, or an evaluation render */
     float *opac_lat = NULL;
     uint8_t *newfile = NULL, *opac = NULL, *live = NULL;
@@ -550,7 +587,8 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     void *ecache[EVAL_VIEWS] = {0};
     size_t ecsize[EVAL_VIEWS] = {0};
     double ecover[EVAL_VIEWS] = {0};
-    targets E = {original, ecams, NULL, ecache, ecsize, 0, SIZE_MAX, ecover}; /* its options below */
+    gsz_target_cache ec = {ecache, ecsize, EVAL_VIEWS, 0, SIZE_MAX};
+    targets E = {original, ecams, NULL, &ec, ecover}; /* its options below */
     size_t stride = opt->checkpoints > 1 ? 1 : 4; /* pruning's probes on fewer views where a render costs more */
     size_t n = x.count, nfile = x.count;
     double after = -1; /* the PSNR after the last pruning checkpoint */
@@ -566,28 +604,28 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     G.rot = gsz_malloc_array(n, 4 * sizeof(float));
     G.opacity = gsz_malloc_array(n, sizeof(float));
     G.rgb = colors; /* the renderer reads the colours before it writes their gradient (gsz.h) */
-    if (!d.scale || !d.rot || !d.opacity || !colors || !G.scale || !G.rot || !G.opacity || !G.rgb || !T.cache || !T.csize) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
+    if (!d.scale || !d.rot || !d.opacity || !colors || !G.scale || !G.rot || !G.opacity || !G.rgb) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
     if ((err = gsz_container_read(*file, *size, &C))) goto done;
-    /* the significance views at 3/4 resolution (long side <= 384): per second of encode the best fit
-     * among 256, 384 and 512 (docs/BENCHMARKS.md) */
+    /* the significance views, scaled to the fit's side (see compress.c) */
     scaled = malloc(nviews * sizeof *scaled);
     if (!scaled) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
     size_t maxpx = 0;
     for (size_t v = 0; v < nviews; v++) {
         gsz_camera c = views[v];
         int side = GSZ_MAX(c.width, c.height);
-        float f = side > 384 ? 384.0f / (float)side : 1.0f;
+        float f = side > fit_side ? (float)fit_side / (float)side : 1.0f;
         c.width = GSZ_MAX(1, (int)lroundf((float)c.width * f));
         c.height = GSZ_MAX(1, (int)lroundf((float)c.height * f));
         c.fx *= f; c.fy *= f; c.cx *= f; c.cy *= f;
         scaled[v] = c;
         maxpx = GSZ_MAX(maxpx, (size_t)c.width * (size_t)c.height);
+        if (f != 1.0f) drop_frame(T.c, v); /* a frame of the view as it was given */
     }
     T.cams = scaled;
     /* evaluation views: EVAL_VIEWS of the 24 generated 1280x720 views of `gsz compare` (its default
      * protocol, also with training cameras), whole: PSNR depends on resolution and framing, and
-     * neither the fitting's 384 px views (pruned small Gaussians average away: playbot pruned to 39.4
-     * dB there measured 36.2) nor crops (all detail and no background, or the reverse) track it */
+     * neither the fitting's views (pruned small Gaussians average away: playbot pruned to 39.4 dB on
+     * them at 384 px measured 36.2) nor crops (all detail and no background, or the reverse) track it */
     if (prune) {
         gsz_camera gen[24];
         if ((err = gsz_cameras_place(original, opt->placement, 24, 1280, 720, 0, gen))) goto done;
@@ -711,7 +749,7 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     /* store: drop the pruned Gaussians from the other streams, re-quantise the codebooks and the
      * opacities, re-encode those sections (in parallel), rewrite the container; the fitting's buffers go
      * first, as zstd's high levels need memory of their own */
-    release_fit(P, &T, nviews, &E, &G, &d, &colors, &target, &ws);
+    release_fit(P, &T, &E, &G, &d, &colors, &target, &ws);
     /* of the indexed scene only the codebooks are left to store */
     free(x.pos); free(x.degree);
     x.pos = NULL;
@@ -743,11 +781,12 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     *file = newfile;
     *size = newsize;
 done:
-    release_fit(P, &T, nviews, &E, &G, &d, &colors, &target, &ws);
+    release_fit(P, &T, &E, &G, &d, &colors, &target, &ws);
     for (size_t j = 0; j < nj; j++) free(jobs[j].stored);
     for (size_t j = 0; j < GSZ_MAX_SECTIONS; j++) free(raws[j]);
     for (int p = 0; p < 3; p++) free(sh16[p]);
-    free(T.cache); free(T.csize); free(opac_lat); free(opac); free(scaled); free(order);
+    gsz_target_cache_free(&own);
+    free(opac_lat); free(opac); free(scaled); free(order);
     free(live);
     gsz_indexed_free(&x);
     return err;

@@ -7,7 +7,7 @@
 #include <string.h>
 
 gsz_error gsz_significance(const gsz_scene *s, const gsz_camera *cams, size_t ncams, int threads,
-                           gsz_progress_fn progress, void *user, double *score) {
+                           gsz_progress_fn progress, void *user, double *score, gsz_target_cache *targets) {
     size_t n = s->count;
     uint64_t *acc = gsz_calloc_array(n, sizeof(uint64_t));
     float *img = NULL;
@@ -19,11 +19,12 @@ gsz_error gsz_significance(const gsz_scene *s, const gsz_camera *cams, size_t nc
     gsz_render_options ro = {0};
     ro.threads = threads;
     ro.accum = &ra;
-    ro.max_sh_degree = 1; /* colour does not enter alpha*T: DC is enough */
+    ro.max_sh_degree = targets ? 0 : 1; /* colour does not enter alpha*T: DC is enough but for targets */
     ro.workspace = gsz_render_workspace_create(); /* NULL: per-render buffers */
     for (size_t v = 0; v < ncams; v++) {
         gsz_error e = gsz_render(s, &cams[v], &ro, img);
         if (e) { free(acc); free(img); gsz_render_workspace_free(ro.workspace); return e; }
+        if (targets) gsz_target_cache_put(targets, v, (size_t)cams[v].width, (size_t)cams[v].height, img);
         if (progress) progress(user, "significance", (double)(v + 1) / (double)ncams);
     }
     gsz_render_workspace_free(ro.workspace);

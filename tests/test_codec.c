@@ -790,28 +790,49 @@ static void test_refine(void **state) {
     double p0 = mean_psnr(&s, &d0, 6), p1 = mean_psnr(&s, &d1, 6);
     fprintf(stderr, "fine-tuning: %.2f -> %.2f dB (%zu -> %zu bytes)\n", p0, p1, np, na);
     assert_true(p1 > p0);
-    /* the fit's targets cached (coded as 12-bit residuals) or rendered again at every visit: the
-     * same file */
-    gsz_camera views[4];
+    /* the fit's targets cached (coded as 12-bit residuals), rendered again at every visit, or put into
+     * the cache by the significance pass (views the fit takes as they are, or scales: then its own):
+     * the same file, with views visited three times or some not again */
+    gsz_camera views[4], large[4];
     assert_int_equal(gsz_cameras_generate(&s, 4, 320, 240, 0, views), GSZ_OK);
-    uint8_t *f[2];
-    size_t nf[2];
-    for (int c = 0; c < 2; c++) {
-        gsz_refine_options ro = {0};
-        ro.steps = 12; /* every view visited three times */
-        ro.threads = 2;
-        ro.level = 3;
-        ro.cache_bytes = c ? 1 : 0; /* nothing fits / every frame fits */
-        f[c] = malloc(np);
-        assert_non_null(f[c]);
-        memcpy(f[c], plain, np);
-        nf[c] = np;
-        gsz_refine_result rr;
-        assert_int_equal(gsz_refine(&s, views, 4, &ro, &f[c], &nf[c], &rr), GSZ_OK);
+    assert_int_equal(gsz_cameras_generate(&s, 4, 640, 480, 0, large), GSZ_OK);
+    double *score = malloc(s.count * sizeof *score);
+    assert_non_null(score);
+    for (int steps = 12; steps > 0; steps -= 9) {
+        uint8_t *f[5];
+        size_t nf[5];
+        for (int c = 0; c < 5; c++) {
+            const gsz_camera *cams = c >= 3 ? large : views;
+            gsz_refine_options ro = {0};
+            ro.steps = steps;
+            ro.threads = 2;
+            ro.level = 3;
+            ro.cache_bytes = c == 1 ? 1 : 0; /* nothing fits / every frame fits */
+            ro.fit_side = c >= 3 ? 320 : 0;  /* the large views scaled */
+            gsz_target_cache tc = {0};
+            if (c == 2 || c == 3) {
+                assert_int_equal(gsz_target_cache_init(&tc, &s, 4, 0), GSZ_OK);
+                assert_int_equal(gsz_significance(&s, cams, 4, 2, NULL, NULL, score, &tc), GSZ_OK);
+                assert_true(tc.bytes > 0);
+                ro.targets = &tc;
+            }
+            f[c] = malloc(np);
+            assert_non_null(f[c]);
+            memcpy(f[c], plain, np);
+            nf[c] = np;
+            gsz_refine_result rr;
+            assert_int_equal(gsz_refine(&s, cams, 4, &ro, &f[c], &nf[c], &rr), GSZ_OK);
+            assert_int_equal(tc.bytes, 0); /* every frame used or dropped */
+            gsz_target_cache_free(&tc);
+        }
+        for (int c = 1; c < 5; c++) { /* 3 (the frames dropped: other views) as 4 */
+            int r = c < 3 ? 0 : 4;
+            assert_int_equal(nf[r], nf[c]);
+            assert_memory_equal(f[r], f[c], nf[r]);
+        }
+        for (int c = 0; c < 5; c++) free(f[c]);
     }
-    assert_int_equal(nf[0], nf[1]);
-    assert_memory_equal(f[0], f[1], nf[0]);
-    free(f[0]); free(f[1]);
+    free(score);
     gsz_scene_free(&d0);
     gsz_scene_free(&d1);
     free(plain); free(a); free(b);
