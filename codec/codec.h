@@ -18,6 +18,7 @@ typedef struct {
     size_t *size;    /* per view: the frame's bytes */
     size_t views;    /* views (frame and size entries) */
     size_t bytes, max; /* bytes in frames, and the cap on them */
+    int shared;        /* frames stay after use: several fits read them (--max-bytes' encodes) */
 } gsz_target_cache;
 /* A cache for the fit's targets of `views` views of `original`, capped at max_bytes (0: the default,
  * see refine.c). */
@@ -189,8 +190,9 @@ typedef struct {
     size_t cache_bytes;        /* the cache of the fit's targets: 0 the default (see refine.c); the
                                   file is the same whatever it holds */
     int fit_side;              /* the fit's views: the given ones scaled to at most this long side (0: 384) */
-    gsz_target_cache *targets; /* the fit's targets already rendered (gsz_significance), or NULL; its
-                                  frames are used and freed, the caller frees the rest */
+    gsz_target_cache *targets; /* the fit's targets already rendered (gsz_significance) from the views
+                                  as the fit takes them, or NULL; its frames are used and freed (kept
+                                  where shared), the caller frees the rest */
     double *significance; /* per Gaussian in file order: the pruning order (required with a target);
                              reordered in place as Gaussians go (no copy of it at 450K: 3.6 MB) */
     gsz_progress_fn progress;

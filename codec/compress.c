@@ -436,10 +436,12 @@ static gsz_error compress_lattice(const gsz_scene *in, const float *ranges, cons
 }
 
 /* Significance kept between the encodes of compress_to_budget (it depends on neither the pruning nor
- * the codebooks): score has the input's count; valid once computed. */
+ * the codebooks): score has the input's count; valid once computed. So are fine-tuning's targets
+ * where the significance renders gave them (large scenes: 16-24 renders of the input fewer an encode). */
 typedef struct {
     double *score;
     size_t views; /* of the significance in score; 0: none yet */
+    gsz_target_cache targets; /* of those views, shared by the encodes' fits; empty where none */
 } sig_cache;
 
 /* One encode of in (checked by gsz_compress) with the settings of P (a preset, or a mix of two for
@@ -484,7 +486,8 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
 
     gsz_camera *views = NULL;
     size_t nviews = 0;
-    gsz_target_cache targets = {0}; /* fine-tuning's targets from the significance renders */
+    gsz_target_cache own_targets = {0}; /* fine-tuning's targets from the significance renders */
+    gsz_target_cache *targets = sc ? &sc->targets : &own_targets;
     double *score = gsz_malloc_array(in->count, sizeof(double));
     uint8_t *keep = malloc(in->count);
     gsz_scene s = {0};
@@ -508,9 +511,13 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
     int fit_targets = (opt->refine > 0 || (opt->refine == 0 && P->refine > 0)) && fit_side(in->count) == VIEW_SIDE;
     if (!need_sig) for (size_t i = 0; i < cnt; i++) score[i] = 1.0;
     else if (sc && sc->views == nviews) memcpy(score, sc->score, cnt * sizeof *score);
-    else if (fit_targets && (err = gsz_target_cache_init(&targets, in, nviews, 0))) goto done;
-    else if ((err = gsz_significance(in, views, nviews, threads, opt->progress, opt->progress_user, score, fit_targets ? &targets : NULL))) goto done;
-    else if (sc) { memcpy(sc->score, score, cnt * sizeof *score); sc->views = nviews; }
+    else {
+        gsz_target_cache_free(targets); /* an earlier encode's, of other views */
+        if (fit_targets && (err = gsz_target_cache_init(targets, in, nviews, 0))) goto done;
+        targets->shared = sc != NULL;
+        if ((err = gsz_significance(in, views, nviews, threads, opt->progress, opt->progress_user, score, fit_targets ? targets : NULL))) goto done;
+        if (sc) { memcpy(sc->score, score, cnt * sizeof *score); sc->views = nviews; }
+    }
     if (need_sig) for (size_t i = 0; i < cnt; i++) stats.unseen_count += !(score[i] > 0);
     stats.views_inside = opt->placement == GSZ_PLACEMENT_INSIDE;
     size_t n = gsz_prune_mask(score, in->count, prune, opt->prune_threshold, keep);
@@ -726,7 +733,7 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
     ro.placement = opt->placement;
     ro.significance = sig;
     ro.fit_side = fit_side(in->count);
-    ro.targets = targets.frame ? &targets : NULL;
+    ro.targets = fit_targets && targets->frame && targets->views == nviews ? targets : NULL;
     ro.progress = opt->progress;
     ro.user = opt->progress_user;
     gsz_refine_result rr = {n, 0};
@@ -744,7 +751,7 @@ done:
     for (size_t i = 0; i < njobs; i++) free(jobs[i].stored);
     for (size_t i = 0; i < nowned; i++) free(owned[i]);
     free(views); free(score); free(keep); free(deg); free(buf); free(wts); free(sig); free(rows);
-    gsz_target_cache_free(&targets);
+    gsz_target_cache_free(&own_targets);
     gsz_scene_free(&s);
     return err;
 }
@@ -1012,6 +1019,7 @@ done:
 #undef KEEP_IF_FITS
     free(f);
     free(B.sc.score);
+    gsz_target_cache_free(&B.sc.targets);
     free(B.ref);
     if (err) { free(best[0]); free(best[1]); return err; }
     if (!best[way]) {

@@ -250,7 +250,7 @@ static void widen_in_place(float *out, size_t nval) {
 gsz_error gsz_target_cache_init(gsz_target_cache *c, const gsz_scene *original, size_t views, size_t max_bytes) {
     size_t floats = original->count * (size_t)(14 + 3 * gsz_shRestCount(original->sh_degree)) * sizeof(float);
     *c = (gsz_target_cache){calloc(views ? views : 1, sizeof(void *)), calloc(views ? views : 1, sizeof(size_t)), views, 0,
-                            max_bytes ? max_bytes : GSZ_MAX(floats / 3, (size_t)CACHE_FLOOR)};
+                            max_bytes ? max_bytes : GSZ_MAX(floats / 3, (size_t)CACHE_FLOOR), 0};
     if (c->frame && c->size) return GSZ_OK;
     gsz_target_cache_free(c);
     return gsz_fail(GSZ_ERROR_memory, "refine: out of memory");
@@ -262,6 +262,11 @@ static void drop_frame(gsz_target_cache *c, size_t v) {
     free(c->frame[v]);
     c->frame[v] = NULL;
     c->bytes -= c->size[v];
+}
+
+/* Frees view v's frame once the fit is done with it, unless other fits share it. */
+static void release_frame(gsz_target_cache *c, size_t v) {
+    if (!c->shared) drop_frame(c, v);
 }
 
 void gsz_target_cache_free(gsz_target_cache *c) {
@@ -310,7 +315,7 @@ static gsz_error load_target(targets *T, size_t v, float *out, int keep) {
     if (T->c->frame[v]) {
         if ((err = expand_target(T->c, v, w, h, out))) return err;
         widen_in_place(out, nval);
-        if (!keep) drop_frame(T->c, v);
+        if (!keep) release_frame(T->c, v);
         return GSZ_OK;
     }
     gsz_render_options ro = *T->ro;
@@ -541,7 +546,7 @@ static void drop_degrees(gsz_container *C, uint32_t gone) {
 static void release_fit(param *P, targets *T, targets *E, gsz_render_grad *G, gsz_scene *d, float **colors,
                         float **target, gsz_render_workspace **ws) {
     for (int p = 0; p < NPARAM; p++) { free(P[p].m); free(P[p].v); free(P[p].g); P[p].m = P[p].v = NULL; P[p].g = NULL; }
-    for (size_t v = 0; v < T->c->views; v++) drop_frame(T->c, v);
+    for (size_t v = 0; v < T->c->views; v++) release_frame(T->c, v);
     for (size_t e = 0; e < EVAL_VIEWS; e++) drop_frame(E->c, e);
     free(G->scale); free(G->rot); free(G->opacity); /* G->rgb is *colors */
     memset(G, 0, sizeof *G);
@@ -587,7 +592,7 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     void *ecache[EVAL_VIEWS] = {0};
     size_t ecsize[EVAL_VIEWS] = {0};
     double ecover[EVAL_VIEWS] = {0};
-    gsz_target_cache ec = {ecache, ecsize, EVAL_VIEWS, 0, SIZE_MAX};
+    gsz_target_cache ec = {ecache, ecsize, EVAL_VIEWS, 0, SIZE_MAX, 0};
     targets E = {original, ecams, NULL, &ec, ecover}; /* its options below */
     size_t stride = opt->checkpoints > 1 ? 1 : 4; /* pruning's probes on fewer views where a render costs more */
     size_t n = x.count, nfile = x.count;
@@ -619,7 +624,10 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
         c.fx *= f; c.fy *= f; c.cx *= f; c.cy *= f;
         scaled[v] = c;
         maxpx = GSZ_MAX(maxpx, (size_t)c.width * (size_t)c.height);
-        if (f != 1.0f) drop_frame(T.c, v); /* a frame of the view as it was given */
+        if (f != 1.0f && T.c != &own) { /* frames of the views as given: not these targets */
+            if ((err = gsz_target_cache_init(&own, original, nviews, opt->cache_bytes))) goto done;
+            T.c = &own;
+        }
     }
     T.cams = scaled;
     /* evaluation views: EVAL_VIEWS of the 24 generated 1280x720 views of `gsz compare` (its default

@@ -791,46 +791,51 @@ static void test_refine(void **state) {
     fprintf(stderr, "fine-tuning: %.2f -> %.2f dB (%zu -> %zu bytes)\n", p0, p1, np, na);
     assert_true(p1 > p0);
     /* the fit's targets cached (coded as 12-bit residuals), rendered again at every visit, or put into
-     * the cache by the significance pass (views the fit takes as they are, or scales: then its own):
-     * the same file, with views visited three times or some not again */
+     * the cache by the significance pass (shared by two fits, or for views the fit scales: then its
+     * own): the same file, with views visited three times or some not again */
     gsz_camera views[4], large[4];
     assert_int_equal(gsz_cameras_generate(&s, 4, 320, 240, 0, views), GSZ_OK);
     assert_int_equal(gsz_cameras_generate(&s, 4, 640, 480, 0, large), GSZ_OK);
     double *score = malloc(s.count * sizeof *score);
     assert_non_null(score);
     for (int steps = 12; steps > 0; steps -= 9) {
-        uint8_t *f[5];
-        size_t nf[5];
-        for (int c = 0; c < 5; c++) {
-            const gsz_camera *cams = c >= 3 ? large : views;
+        enum { RUNS = 7 };
+        uint8_t *f[RUNS];
+        size_t nf[RUNS];
+        gsz_target_cache tc = {0};
+        for (int c = 0; c < RUNS; c++) {
+            /* 0 default cache, 1 none fits, 2 the significance's, 3 and 4 it shared, 5 the large views
+             * scaled with the significance's, 6 without */
+            const gsz_camera *cams = c >= 5 ? large : views;
             gsz_refine_options ro = {0};
             ro.steps = steps;
             ro.threads = 2;
             ro.level = 3;
-            ro.cache_bytes = c == 1 ? 1 : 0; /* nothing fits / every frame fits */
-            ro.fit_side = c >= 3 ? 320 : 0;  /* the large views scaled */
-            gsz_target_cache tc = {0};
-            if (c == 2 || c == 3) {
+            ro.cache_bytes = c == 1 ? 1 : 0;
+            ro.fit_side = c >= 5 ? 320 : 0;
+            if (c == 2 || c == 3 || c == 5) {
                 assert_int_equal(gsz_target_cache_init(&tc, &s, 4, 0), GSZ_OK);
                 assert_int_equal(gsz_significance(&s, cams, 4, 2, NULL, NULL, score, &tc), GSZ_OK);
                 assert_true(tc.bytes > 0);
-                ro.targets = &tc;
+                tc.shared = c == 3;
             }
+            if (c >= 2 && c <= 5) ro.targets = &tc;
             f[c] = malloc(np);
             assert_non_null(f[c]);
             memcpy(f[c], plain, np);
             nf[c] = np;
             gsz_refine_result rr;
             assert_int_equal(gsz_refine(&s, cams, 4, &ro, &f[c], &nf[c], &rr), GSZ_OK);
-            assert_int_equal(tc.bytes, 0); /* every frame used or dropped */
-            gsz_target_cache_free(&tc);
+            if (c == 2) assert_int_equal(tc.bytes, 0); /* every frame used and freed */
+            if (c == 3) assert_true(tc.bytes > 0);     /* kept for the next fit */
+            if (c != 3) gsz_target_cache_free(&tc);
         }
-        for (int c = 1; c < 5; c++) { /* 3 (the frames dropped: other views) as 4 */
-            int r = c < 3 ? 0 : 4;
+        for (int c = 1; c < RUNS; c++) {
+            int r = c < 5 ? 0 : 6;
             assert_int_equal(nf[r], nf[c]);
             assert_memory_equal(f[r], f[c], nf[r]);
         }
-        for (int c = 0; c < 5; c++) free(f[c]);
+        for (int c = 0; c < RUNS; c++) free(f[c]);
     }
     free(score);
     gsz_scene_free(&d0);
