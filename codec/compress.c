@@ -83,9 +83,13 @@ static int position_bits(const gsz_scene *s, float ext, int bits, const gsz_warp
  * then) are its first targets: playbot balanced 1 s faster and 0.2 dB closer than at 3/4 of their side
  * with targets of its own. Smaller scenes take 3-8 steps a view, where the larger views' cost per step
  * outweighs the renders saved: 3/4 of the side (384) fits as well per second of encode (512 with 64
- * steps instead of 96, in less time: playbot-trained -0.05 dB, playbot-small -0.00; docs/BENCHMARKS.md,
- * session 28). */
-static int fit_side(size_t n) { return n > 2 * (size_t)REFINE_FULL ? VIEW_SIDE : VIEW_SIDE * 3 / 4; }
+ * steps instead of 96, in less time: playbot-trained -0.05 dB, playbot-small -0.00), except where the
+ * scene covers under GSZ_COVER_MIN of its views: a small object, undersampled at 384 px, whose larger
+ * views add few covered pixels to a step (guitar and biker +0.2-0.6 dB or 2.5-6% fewer bytes for 0-25%
+ * more time; docs/BENCHMARKS.md, session 28). large_fit: the first case, known before the significance
+ * pass (its renders then serve as targets). */
+static int large_fit(size_t n) { return n > 2 * (size_t)REFINE_FULL; }
+static int fit_side(size_t n, double coverage) { return large_fit(n) || coverage < GSZ_COVER_MIN ? VIEW_SIDE : VIEW_SIDE * 3 / 4; }
 
 /* A fine-tuning step costs time in proportion to the Gaussians: a preset takes its refine steps, or
  * refine_large at STEPS_FULL Gaussians and proportionally fewer above (at least refine_min), so that
@@ -441,6 +445,7 @@ static gsz_error compress_lattice(const gsz_scene *in, const float *ranges, cons
 typedef struct {
     double *score;
     size_t views; /* of the significance in score; 0: none yet */
+    double coverage; /* the scene's coverage of those views (gsz_significance) */
     gsz_target_cache targets; /* of those views, shared by the encodes' fits; empty where none */
 } sig_cache;
 
@@ -508,15 +513,18 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
     int need_sig = prune > 0 || opt->prune_threshold > 0 || (sh_thr >= 0 && cap > 0) || (size_t)cb_size(opt->codebook_geom, cnt, P) < cnt ||
                    (size_t)cb_size(opt->codebook_dc, cnt, P) < cnt || (cap > 0 && (size_t)cb_size(opt->codebook_sh, cnt, P) < cnt);
     /* where fine-tuning follows on these views as they are, the significance renders are its first targets */
-    int fit_targets = (opt->refine > 0 || (opt->refine == 0 && P->refine > 0)) && fit_side(in->count) == VIEW_SIDE;
+    int fit_targets = (opt->refine > 0 || (opt->refine == 0 && P->refine > 0)) && large_fit(in->count);
+    double coverage = 1.0; /* unmeasured without significance: as if the scene filled its views */
     if (!need_sig) for (size_t i = 0; i < cnt; i++) score[i] = 1.0;
-    else if (sc && sc->views == nviews) memcpy(score, sc->score, cnt * sizeof *score);
-    else {
+    else if (sc && sc->views == nviews) {
+        memcpy(score, sc->score, cnt * sizeof *score);
+        coverage = sc->coverage;
+    } else {
         gsz_target_cache_free(targets); /* an earlier encode's, of other views */
         if (fit_targets && (err = gsz_target_cache_init(targets, in, nviews, 0))) goto done;
         targets->shared = sc != NULL;
-        if ((err = gsz_significance(in, views, nviews, threads, opt->progress, opt->progress_user, score, fit_targets ? targets : NULL))) goto done;
-        if (sc) { memcpy(sc->score, score, cnt * sizeof *score); sc->views = nviews; }
+        if ((err = gsz_significance(in, views, nviews, threads, opt->progress, opt->progress_user, score, fit_targets ? targets : NULL, &coverage))) goto done;
+        if (sc) { memcpy(sc->score, score, cnt * sizeof *score); sc->views = nviews; sc->coverage = coverage; }
     }
     if (need_sig) for (size_t i = 0; i < cnt; i++) stats.unseen_count += !(score[i] > 0);
     stats.views_inside = opt->placement == GSZ_PLACEMENT_INSIDE;
@@ -732,7 +740,7 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
     ro.checkpoints = n > REFINE_FULL ? 1 : 2; /* each costs a few renders at 1280x720: one above */
     ro.placement = opt->placement;
     ro.significance = sig;
-    ro.fit_side = fit_side(in->count);
+    ro.fit_side = fit_side(in->count, coverage);
     ro.targets = fit_targets && targets->frame && targets->views == nviews ? targets : NULL;
     ro.progress = opt->progress;
     ro.user = opt->progress_user;

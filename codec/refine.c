@@ -345,12 +345,11 @@ static gsz_error load_target(targets *T, size_t v, float *out, int keep) {
  * scene by its bounding sphere, and guitar covers 3.7% of their pixels (playbot 21%), so the 39 dB
  * the balanced preset aims at was 25 dB on guitar's own pixels and smeared its details. Where the
  * views' mean coverage (pixels the input renders at transmittance under 1/2, counted on a white
- * background at the first visit) is under COVER_MIN, every PSNR is lowered by 10 log10 of
- * COVER_MIN over it: the error is measured as if spread over COVER_MIN of the frame. On the scene's
+ * background at the first visit) is under GSZ_COVER_MIN, every PSNR is lowered by 10 log10 of
+ * GSZ_COVER_MIN over it: the error is measured as if spread over GSZ_COVER_MIN of the frame. On the scene's
  * mean, not per view: per view it also moved playbot's balanced file 7% past its byte target. */
 enum { EVAL_VIEWS = 8 };
 #define FREE_DB 0.05 /* pruning that costs less is taken even without headroom (prune_to_target) */
-#define COVER_MIN (1.0 / 6.0)
 
 static gsz_error eval_psnr(ctx *cx, targets *E, size_t first, size_t stride, float *img, double *out, double *each) {
     double sum = 0;
@@ -389,7 +388,7 @@ static gsz_error eval_psnr(ctx *cx, targets *E, size_t first, size_t stride, flo
             covered += E->cover[e];
             nc++;
         }
-    double off = nc && covered < COVER_MIN * (double)nc ? 10 * log10(COVER_MIN * (double)nc / covered) : 0;
+    double off = nc && covered < GSZ_COVER_MIN * (double)nc ? 10 * log10(GSZ_COVER_MIN * (double)nc / covered) : 0;
     for (size_t e = first; each && e < EVAL_VIEWS; e += stride) each[e] -= off;
     *out = sum / (double)nv - off;
     return GSZ_OK;

@@ -7,28 +7,37 @@
 #include <string.h>
 
 gsz_error gsz_significance(const gsz_scene *s, const gsz_camera *cams, size_t ncams, int threads,
-                           gsz_progress_fn progress, void *user, double *score, gsz_target_cache *targets) {
+                           gsz_progress_fn progress, void *user, double *score, gsz_target_cache *targets,
+                           double *coverage) {
     size_t n = s->count;
     uint64_t *acc = gsz_calloc_array(n, sizeof(uint64_t));
     float *img = NULL;
     size_t maxpx = 0;
     for (size_t v = 0; v < ncams; v++) maxpx = GSZ_MAX(maxpx, (size_t)cams[v].width * (size_t)cams[v].height);
     img = gsz_malloc_array(maxpx, 3 * sizeof(float));
-    if (!acc || !img) { free(acc); free(img); return gsz_fail(GSZ_ERROR_memory, "significance: out of memory"); }
+    float *trans = coverage ? gsz_malloc_array(maxpx, sizeof(float)) : NULL;
+    if (!acc || !img || (coverage && !trans)) { free(acc); free(img); free(trans); return gsz_fail(GSZ_ERROR_memory, "significance: out of memory"); }
+    double covered = 0;
     gsz_render_accum ra = {.weight = acc};
     gsz_render_options ro = {0};
     ro.threads = threads;
     ro.accum = &ra;
+    ro.transmittance = trans;
     ro.max_sh_degree = targets ? 0 : 1; /* colour does not enter alpha*T: DC is enough but for targets */
     ro.workspace = gsz_render_workspace_create(); /* NULL: per-render buffers */
     for (size_t v = 0; v < ncams; v++) {
         gsz_error e = gsz_render(s, &cams[v], &ro, img);
-        if (e) { free(acc); free(img); gsz_render_workspace_free(ro.workspace); return e; }
+        if (e) { free(acc); free(img); free(trans); gsz_render_workspace_free(ro.workspace); return e; }
+        size_t px = (size_t)cams[v].width * (size_t)cams[v].height, in = 0;
+        for (size_t j = 0; trans && j < px; j++) in += trans[j] < 0.5f;
+        covered += px ? (double)in / (double)px : 0.0;
         if (targets) gsz_target_cache_put(targets, v, (size_t)cams[v].width, (size_t)cams[v].height, img);
         if (progress) progress(user, "significance", (double)(v + 1) / (double)ncams);
     }
     gsz_render_workspace_free(ro.workspace);
     free(img);
+    free(trans);
+    if (coverage) *coverage = ncams ? covered / (double)ncams : 0.0;
     /* volume term */
     float *vol = gsz_malloc_array(n, sizeof(float));
     uint32_t *keys = gsz_malloc_array(n, sizeof(uint32_t)), *ids = gsz_malloc_array(n, sizeof(uint32_t));

@@ -577,6 +577,13 @@ static void test_target_prune_small_object(void **state) {
     (void)state;
     gsz_scene s, d;
     assert_int_equal(gsz_synth_scene(20000, 1, 5, &s), GSZ_OK);
+    /* the significance pass's coverage (which sets the fit's views, compress.c): the whole scene
+     * against the post */
+    gsz_camera cams[8];
+    double *score = malloc(s.count * sizeof *score), cover[2];
+    assert_non_null(score);
+    assert_int_equal(gsz_cameras_generate(&s, 8, 512, 384, 0, cams), GSZ_OK);
+    assert_int_equal(gsz_significance(&s, cams, 8, 2, NULL, NULL, score, NULL, &cover[0]), GSZ_OK);
     float lo[3], hi[3];
     gsz_scene_bounds(&s, lo, hi);
     for (size_t i = 0; i < s.count; i++) {
@@ -586,6 +593,11 @@ static void test_target_prune_small_object(void **state) {
         }
         for (int k = 0; k < 3; k++) s.scale[3 * i + k] += logf(0.03f);
     }
+    assert_int_equal(gsz_cameras_generate(&s, 8, 512, 384, 0, cams), GSZ_OK);
+    assert_int_equal(gsz_significance(&s, cams, 8, 2, NULL, NULL, score, NULL, &cover[1]), GSZ_OK);
+    fprintf(stderr, "coverage: scene %.3f, post %.3f\n", cover[0], cover[1]);
+    assert_true(cover[1] < 0.25 * cover[0] && cover[1] < GSZ_COVER_MIN);
+    free(score);
     gsz_compress_options o = {0};
     o.views = 8;
     o.threads = 2;
@@ -815,7 +827,9 @@ static void test_refine(void **state) {
             ro.fit_side = c >= 5 ? 320 : 0;
             if (c == 2 || c == 3 || c == 5) {
                 assert_int_equal(gsz_target_cache_init(&tc, &s, 4, 0), GSZ_OK);
-                assert_int_equal(gsz_significance(&s, cams, 4, 2, NULL, NULL, score, &tc), GSZ_OK);
+                double cover = -1;
+                assert_int_equal(gsz_significance(&s, cams, 4, 2, NULL, NULL, score, &tc, &cover), GSZ_OK);
+                assert_true(cover > 0 && cover <= 1);
                 assert_true(tc.bytes > 0);
                 tc.shared = c == 3;
             }
