@@ -741,7 +741,7 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
     ro.placement = opt->placement;
     ro.significance = sig;
     ro.fit_side = fit_side(in->count, coverage);
-    ro.targets = fit_targets && targets->frame && targets->views == nviews ? targets : NULL;
+    ro.targets = targets->frame ? targets : NULL; /* made for these views (refine.c checks) */
     ro.progress = opt->progress;
     ro.user = opt->progress_user;
     gsz_refine_result rr = {n, 0};

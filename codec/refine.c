@@ -247,6 +247,11 @@ static void widen_in_place(float *out, size_t nval) {
     }
 }
 
+/* A render's values to the targets' 12-bit levels, in place (what a cached frame gives back). */
+static void to_levels(float *img, size_t nval) {
+    for (size_t j = 0; j < nval; j++) img[j] = target_float(target_level(img[j]));
+}
+
 gsz_error gsz_target_cache_init(gsz_target_cache *c, const gsz_scene *original, size_t views, size_t max_bytes) {
     size_t floats = original->count * (size_t)(14 + 3 * gsz_shRestCount(original->sh_degree)) * sizeof(float);
     *c = (gsz_target_cache){calloc(views ? views : 1, sizeof(void *)), calloc(views ? views : 1, sizeof(size_t)), views, 0,
@@ -279,7 +284,7 @@ void gsz_target_cache_free(gsz_target_cache *c) {
 int gsz_target_cache_put(gsz_target_cache *c, size_t v, size_t w, size_t h, float *img) {
     size_t nval = 3 * w * h;
     if (v >= c->views || c->frame[v] || c->bytes >= c->max) {
-        for (size_t j = 0; j < nval; j++) img[j] = target_float(target_level(img[j]));
+        to_levels(img, nval);
         return 0;
     }
     unsigned char *b = (unsigned char *)img;
@@ -333,8 +338,7 @@ static gsz_error load_target(targets *T, size_t v, float *out, int keep) {
         free(ro.transmittance);
     }
     if (keep) gsz_target_cache_put(T->c, v, w, h, out);
-    else
-        for (size_t j = 0; j < nval; j++) out[j] = target_float(target_level(out[j]));
+    else to_levels(out, nval);
     return GSZ_OK;
 }
 
@@ -571,12 +575,9 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     gsz_container C;
     param P[NPARAM];
     memset(P, 0, sizeof P);
-    gsz_target_cache own = {0}; /* the targets' cache where the caller gives none (or one for other views) */
-    targets T = {original, NULL, NULL, opt->targets, NULL};
-    if (!T.c || T.c->views != nviews) {
-        if ((err = gsz_target_cache_init(&own, original, nviews, opt->cache_bytes))) { gsz_indexed_free(&x); return err; }
-        T.c = &own;
-    }
+    gsz_target_cache own; /* the targets' cache unless the caller's serves (below) */
+    if ((err = gsz_target_cache_init(&own, original, nviews, opt->cache_bytes))) { gsz_indexed_free(&x); return err; }
+    targets T = {original, NULL, NULL, &own, NULL};
     float *target = NULL; /* this step's target as floats, or an evaluation render */
     float *opac_lat = NULL;
     uint8_t *newfile = NULL, *opac = NULL, *live = NULL;
@@ -614,6 +615,7 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     scaled = malloc(nviews * sizeof *scaled);
     if (!scaled) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
     size_t maxpx = 0;
+    int as_given = 1; /* every view unscaled: the caller's frames are these targets */
     for (size_t v = 0; v < nviews; v++) {
         gsz_camera c = views[v];
         int side = GSZ_MAX(c.width, c.height);
@@ -623,12 +625,10 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
         c.fx *= f; c.fy *= f; c.cx *= f; c.cy *= f;
         scaled[v] = c;
         maxpx = GSZ_MAX(maxpx, (size_t)c.width * (size_t)c.height);
-        if (f != 1.0f && T.c != &own) { /* frames of the views as given: not these targets */
-            if ((err = gsz_target_cache_init(&own, original, nviews, opt->cache_bytes))) goto done;
-            T.c = &own;
-        }
+        as_given &= f == 1.0f;
     }
     T.cams = scaled;
+    if (opt->targets && opt->targets->views == nviews && as_given) T.c = opt->targets;
     /* evaluation views: EVAL_VIEWS of the 24 generated 1280x720 views of `gsz compare` (its default
      * protocol, also with training cameras), whole: PSNR depends on resolution and framing, and
      * neither the fitting's views (pruned small Gaussians average away: playbot pruned to 39.4 dB on
