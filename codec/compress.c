@@ -137,15 +137,7 @@ static gsz_error prepare_views(const gsz_scene *s, const gsz_compress_options *o
         gsz_error e = gsz_cameras_place(s, o->placement, n, VIEW_SIDE, VIEW_SIDE * 3 / 4, 0, c);
         if (e) { free(c); return e; }
     }
-    for (size_t i = 0; i < n; i++) {
-        int m = GSZ_MAX(c[i].width, c[i].height);
-        if (m > VIEW_SIDE) {
-            float f = (float)VIEW_SIDE / (float)m;
-            c[i].width = GSZ_MAX(1, (int)lroundf((float)c[i].width * f));
-            c[i].height = GSZ_MAX(1, (int)lroundf((float)c[i].height * f));
-            c[i].fx *= f; c[i].fy *= f; c[i].cx *= f; c[i].cy *= f;
-        }
-    }
+    for (size_t i = 0; i < n; i++) gsz_camera_fit_side(&c[i], VIEW_SIDE);
     *out = c;
     *n_out = n;
     return GSZ_OK;

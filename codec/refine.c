@@ -617,15 +617,9 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     size_t maxpx = 0;
     int as_given = 1; /* every view unscaled: the caller's frames are these targets */
     for (size_t v = 0; v < nviews; v++) {
-        gsz_camera c = views[v];
-        int side = GSZ_MAX(c.width, c.height);
-        float f = side > fit_side ? (float)fit_side / (float)side : 1.0f;
-        c.width = GSZ_MAX(1, (int)lroundf((float)c.width * f));
-        c.height = GSZ_MAX(1, (int)lroundf((float)c.height * f));
-        c.fx *= f; c.fy *= f; c.cx *= f; c.cy *= f;
-        scaled[v] = c;
-        maxpx = GSZ_MAX(maxpx, (size_t)c.width * (size_t)c.height);
-        as_given &= f == 1.0f;
+        scaled[v] = views[v];
+        as_given &= !gsz_camera_fit_side(&scaled[v], fit_side);
+        maxpx = GSZ_MAX(maxpx, (size_t)scaled[v].width * (size_t)scaled[v].height);
     }
     T.cams = scaled;
     if (opt->targets && opt->targets->views == nviews && as_given) T.c = opt->targets;

@@ -268,6 +268,16 @@ void gsz_camera_look_at(gsz_camera *cam, const float eye[3], const float target[
     set_pose(cam, c2w, pos);
 }
 
+int gsz_camera_fit_side(gsz_camera *cam, int side) {
+    int m = GSZ_MAX(cam->width, cam->height);
+    if (m <= side) return 0;
+    float f = (float)side / (float)m;
+    cam->width = GSZ_MAX(1, (int)lroundf((float)cam->width * f));
+    cam->height = GSZ_MAX(1, (int)lroundf((float)cam->height * f));
+    cam->fx *= f; cam->fy *= f; cam->cx *= f; cam->cy *= f;
+    return 1;
+}
+
 void gsz_camera_resize(gsz_camera *cam, int width, int height) {
     float sx = (float)width / (float)cam->width, sy = (float)height / (float)cam->height;
     cam->fx *= sx; cam->cx *= sx;

@@ -129,6 +129,10 @@ static inline float gsz_logit_level8(uint8_t a) { return a == 0 ? -20.0f : a == 
 /* Normalised quaternion rotation matrix (row-major) from w,x,y,z. */
 void gsz_quat_to_mat(const float q[4], float m[9]);
 
+/* Scales cam so that its long side is at most side pixels (cameras.c; size rounded, focal lengths and
+ * principal point by the same factor): 1 where it was scaled, 0 where it fitted already. */
+int gsz_camera_fit_side(gsz_camera *cam, int side);
+
 /* The dense region of a scene (cameras.c): centre (medians weighted towards small Gaussians) and the
  * radius holding 90% of that weight. Returns 1 where the scene reaches beyond GSZ_FAR_REACH such radii
  * from it (an unbounded capture: background far from the subject), 0 where not, -1 out of memory. */
