@@ -278,21 +278,15 @@ static int tile_start(int tx0, int ty0, int W, int H, int step, float *T, float 
     return live;
 }
 
-/* The splat's alpha at a pixel whose exponent (power) passed row_candidates' test, 0 where the blend
- * skips it; *G = exp(power). */
-static inline float splat_alpha(const splat *g, float power, float *G) {
-    *G = expf(power);
-    float alpha = GSZ_MIN(0.99f, g->opacity * *G);
-    return alpha < 1.0f / 255.0f ? 0.0f : alpha;
-}
-
-/* Blends splat g into tile pixel k, whose exponent is power (front to back): returns 0 where the splat
- * is skipped or the pixel is full (T would fall under 1e-4: then it is done), else 1 with its alpha,
- * G = exp(power) and weight w = alpha T before the blend. */
+/* Blends splat g into tile pixel k, whose exponent (power) passed row_candidates' test (front to back):
+ * returns 0 where the splat is skipped (alpha = min(0.99, o exp(power)) under 1/255) or the pixel is full
+ * (T would fall under 1e-4: then it is done), else 1 with its alpha, G = exp(power) and weight w =
+ * alpha T before the blend. */
 static inline int blend_pixel(const splat *g, int k, float power, float *T, float (*C)[3], uint16_t *live_row, int *live,
                               float *alpha, float *G, float *w) {
-    *alpha = splat_alpha(g, power, G);
-    if (*alpha == 0.0f) return 0;
+    *G = expf(power);
+    *alpha = GSZ_MIN(0.99f, g->opacity * *G);
+    if (*alpha < 1.0f / 255.0f) return 0;
     float test_T = T[k] * (1.0f - *alpha);
     if (test_T < 0.0001f) { live_row[k / TILE] &= (uint16_t)~(1u << (k % TILE)); (*live)--; return 0; }
     *w = *alpha * T[k];
