@@ -3,20 +3,7 @@
  * view), each the best of REPS repetitions. Renderer changes are measured with it side by side, two
  * builds alternating (docs/BENCHMARKS.md, session 29).
  * usage: build/render_speed SCENE [REPS] [THREADS] */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime */
-#include "gsz.h"
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
-
-static double min_d(double a, double b) { return a < b ? a : b; }
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
+#include "common.h" /* gsz.h, gsz_now, GSZ_MIN */
 
 int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: %s SCENE [REPS] [THREADS]\n", argv[0]); return 2; }
@@ -37,15 +24,15 @@ int main(int argc, char **argv) {
     if (!img || !target || !G.scale || !G.rot || !G.opacity || !G.rgb || !o.workspace) { fprintf(stderr, "out of memory\n"); return 1; }
     double best_fwd = 1e30, best_fit = 1e30;
     for (int r = 0; r < reps && !e; r++) {
-        double t = now();
+        double t = gsz_now();
         for (int v = 0; v < 8 && !e; v++) e = gsz_render(&s, &big[v], &o, img);
-        best_fwd = min_d(best_fwd, now() - t);
-        t = now();
+        best_fwd = GSZ_MIN(best_fwd, gsz_now() - t);
+        t = gsz_now();
         for (int v = 0; v < 8 && !e; v++) {
             e = gsz_render(&s, &fit[(v + 1) % 8], &o, target);
             if (!e) e = gsz_render_gradient(&s, &fit[v], &o, target, &G, NULL);
         }
-        best_fit = min_d(best_fit, now() - t);
+        best_fit = GSZ_MIN(best_fit, gsz_now() - t);
     }
     if (e) { fprintf(stderr, "%s: %s\n", argv[1], gsz_getErrorDetail()); return 1; }
     printf("%s: %zu Gaussians, %d threads: forward 8 x 1280x720 %.1f ms, 8 x (render + gradient) at 512x384 %.1f ms\n",
