@@ -450,7 +450,5 @@ void gsz_quat_to_mat(const float q[4], float m[9]) {
     float w = q[0], x = q[1], y = q[2], z = q[3];
     float n = sqrtf(w * w + x * x + y * y + z * z);
     if (n > 0) { w /= n; x /= n; y /= n; z /= n; } else { w = 1; x = y = z = 0; }
-    m[0] = 1 - 2 * (y * y + z * z); m[1] = 2 * (x * y - w * z);     m[2] = 2 * (x * z + w * y);
-    m[3] = 2 * (x * y + w * z);     m[4] = 1 - 2 * (x * x + z * z); m[5] = 2 * (y * z - w * x);
-    m[6] = 2 * (x * z - w * y);     m[7] = 2 * (y * z + w * x);     m[8] = 1 - 2 * (x * x + y * y);
+    GSZ_QUAT_MAT(w, x, y, z, m);
 }

@@ -128,6 +128,20 @@ static inline float gsz_logit_level8(uint8_t a) { return a == 0 ? -20.0f : a == 
 
 /* Normalised quaternion rotation matrix (row-major) from w,x,y,z. */
 void gsz_quat_to_mat(const float q[4], float m[9]);
+/* The rotation matrix of the unit quaternion (w, x, y, z): floats, or vectors of lanes (the renderer's
+ * preprocess), by the same float operations. */
+#define GSZ_QUAT_MAT(w, x, y, z, m)                           \
+    do {                                                      \
+        (m)[0] = 1.0f - 2.0f * ((y) * (y) + (z) * (z));       \
+        (m)[1] = 2.0f * ((x) * (y) - (w) * (z));              \
+        (m)[2] = 2.0f * ((x) * (z) + (w) * (y));              \
+        (m)[3] = 2.0f * ((x) * (y) + (w) * (z));              \
+        (m)[4] = 1.0f - 2.0f * ((x) * (x) + (z) * (z));       \
+        (m)[5] = 2.0f * ((y) * (z) - (w) * (x));              \
+        (m)[6] = 2.0f * ((x) * (z) - (w) * (y));              \
+        (m)[7] = 2.0f * ((y) * (z) + (w) * (x));              \
+        (m)[8] = 1.0f - 2.0f * ((x) * (x) + (y) * (y));       \
+    } while (0)
 
 /* Scales cam so that its long side is at most side pixels (cameras.c; size rounded, focal lengths and
  * principal point by the same factor): 1 where it was scaled, 0 where it fitted already. */

@@ -5,6 +5,9 @@
 #include "common.h"
 
 #include <string.h>
+#ifdef __SSE__
+#include <xmmintrin.h>
+#endif
 
 #define TILE 16
 /* Splats are visited in depth order, scattered through the splat array: fetching the one this many
@@ -13,29 +16,33 @@
 #define PREFETCH 4
 #define BIN_PREFETCH 16
 
-void gsz_sh_basis(int degree, const float d[3], float *b) {
-    float x = d[0], y = d[1], z = d[2];
-    b[0] = GSZ_SH_C0;
-    if (degree < 1) return;
-    b[1] = -0.4886025119029199f * y;
-    b[2] = 0.4886025119029199f * z;
-    b[3] = -0.4886025119029199f * x;
-    if (degree < 2) return;
-    float xx = x * x, yy = y * y, zz = z * z, xy = x * y, yz = y * z, xz = x * z;
-    b[4] = 1.0925484305920792f * xy;
-    b[5] = -1.0925484305920792f * yz;
-    b[6] = 0.31539156525252005f * (2.0f * zz - xx - yy);
-    b[7] = -1.0925484305920792f * xz;
-    b[8] = 0.5462742152960396f * (xx - yy);
-    if (degree < 3) return;
-    b[9] = -0.5900435899266435f * y * (3.0f * xx - yy);
-    b[10] = 2.890611442640554f * xy * z;
-    b[11] = -0.4570457994644658f * y * (4.0f * zz - xx - yy);
-    b[12] = 0.3731763325901154f * z * (2.0f * zz - 3.0f * xx - 3.0f * yy);
-    b[13] = -0.4570457994644658f * x * (4.0f * zz - xx - yy);
-    b[14] = 1.445305721320277f * z * (xx - yy);
-    b[15] = -0.5900435899266435f * x * (xx - 3.0f * yy);
-}
+/* The basis for x, y, z of type T: a float, or one direction per vector lane (preprocess_block), by the
+ * same float operations. */
+#define SH_BASIS(T, degree, x, y, z, b)                                                                  \
+    do {                                                                                                 \
+        (b)[0] = (T){0} + GSZ_SH_C0;                                                                     \
+        if ((degree) < 1) break;                                                                         \
+        (b)[1] = -0.4886025119029199f * (y);                                                             \
+        (b)[2] = 0.4886025119029199f * (z);                                                              \
+        (b)[3] = -0.4886025119029199f * (x);                                                             \
+        if ((degree) < 2) break;                                                                         \
+        T xx = (x) * (x), yy = (y) * (y), zz = (z) * (z), xy = (x) * (y), yz = (y) * (z), xz = (x) * (z); \
+        (b)[4] = 1.0925484305920792f * xy;                                                               \
+        (b)[5] = -1.0925484305920792f * yz;                                                              \
+        (b)[6] = 0.31539156525252005f * (2.0f * zz - xx - yy);                                           \
+        (b)[7] = -1.0925484305920792f * xz;                                                              \
+        (b)[8] = 0.5462742152960396f * (xx - yy);                                                        \
+        if ((degree) < 3) break;                                                                         \
+        (b)[9] = -0.5900435899266435f * (y) * (3.0f * xx - yy);                                          \
+        (b)[10] = 2.890611442640554f * xy * (z);                                                         \
+        (b)[11] = -0.4570457994644658f * (y) * (4.0f * zz - xx - yy);                                    \
+        (b)[12] = 0.3731763325901154f * (z) * (2.0f * zz - 3.0f * xx - 3.0f * yy);                       \
+        (b)[13] = -0.4570457994644658f * (x) * (4.0f * zz - xx - yy);                                    \
+        (b)[14] = 1.445305721320277f * (z) * (xx - yy);                                                  \
+        (b)[15] = -0.5900435899266435f * (x) * (xx - 3.0f * yy);                                         \
+    } while (0)
+
+void gsz_sh_basis(int degree, const float d[3], float *b) { SH_BASIS(float, degree, d[0], d[1], d[2], b); }
 
 void gsz_sh_color(int degree, const float *b, const float dc[3], const float *rest, float rgb[3]) {
     int n = (degree + 1) * (degree + 1) - 1;
@@ -123,96 +130,167 @@ static inline void ewa_rows(const gsz_camera *cam, const float t[3], float T0[3]
     for (int k = 0; k < 3; k++) { T0[k] = j00 * R[k] + j02 * R[6 + k]; T1[k] = j11 * R[3 + k] + j12 * R[6 + k]; }
 }
 
+/* preprocess works on GSZ_PB Gaussians at a time, one per vector lane: each lane runs the per-Gaussian
+ * formulas' float operations in their order (to_camera, gsz_quat_to_mat, ewa_rows, gsz_sigmoid,
+ * gsz_sh_color; no contraction: -ffp-contract=off) and selects where they branch, so the splats are bit
+ * for bit those of a loop over single Gaussians; libm's exp and log and the roundings run lane by lane.
+ * Divisions and square roots dominated that loop (a sixth of an encode's time). */
+#define GSZ_PB 4
+typedef float gsz_v4f __attribute__((vector_size(16)));
+typedef int32_t gsz_v4i __attribute__((vector_size(16)));
+static inline gsz_v4f v4(float x) { return (gsz_v4f){x, x, x, x}; }
+static inline gsz_v4i v4i(int32_t x) { return (gsz_v4i){x, x, x, x}; }
+static inline gsz_v4f sel4(gsz_v4i m, gsz_v4f a, gsz_v4f b) { return (gsz_v4f)((m & (gsz_v4i)a) | (~m & (gsz_v4i)b)); }
+static inline gsz_v4i sel4i(gsz_v4i m, gsz_v4i a, gsz_v4i b) { return (m & a) | (~m & b); }
+static inline gsz_v4f max4(gsz_v4f a, gsz_v4f b) { return sel4(a > b, a, b); }                          /* GSZ_MAX */
+static inline gsz_v4f clamp4(gsz_v4f x, float lo, float hi) { return sel4(x < lo, v4(lo), sel4(x > hi, v4(hi), x)); } /* GSZ_CLAMP */
+static inline gsz_v4i maxi4(gsz_v4i a, gsz_v4i b) { return sel4i(a > b, a, b); }
+static inline gsz_v4i mini4(gsz_v4i a, gsz_v4i b) { return sel4i(a < b, a, b); }
+static inline gsz_v4f sqrt4(gsz_v4f x) {
+#ifdef __SSE__
+    return (gsz_v4f)_mm_sqrt_ps((__m128)x); /* IEEE, as sqrtf */
+#else
+    for (int l = 0; l < GSZ_PB; l++) x[l] = sqrtf(x[l]);
+    return x;
+#endif
+}
+#define LANES4(x, f) do { for (int l_ = 0; l_ < GSZ_PB; l_++) (x)[l_] = f((x)[l_]); } while (0)
+
 /* A tile coordinate as an int, saturated (a float out of int range, as from an infinite radius, has no
  * defined conversion); the same value for every coordinate a view can hold. */
-static inline int tile_int(float v) { return v != v ? 0 : v <= -1e8f ? -100000000 : v >= 1e8f ? 100000000 : (int)v; }
+static inline gsz_v4i tile_int(gsz_v4f v) {
+    v = sel4(v != v, v4(0.0f), sel4(v <= -1e8f, v4(-1e8f), sel4(v >= 1e8f, v4(1e8f), v)));
+    return __builtin_convertvector(v, gsz_v4i);
+}
+
+/* Gaussians i0 .. i0+nb-1 (nb <= GSZ_PB; the other lanes repeat the last and are dropped). */
+static void preprocess_block(rctx *c, size_t i0, int nb) {
+    const gsz_scene *s = c->s;
+    const gsz_camera *cam = c->cam;
+    const float *R = cam->R;
+    /* the lanes' inputs, and libm's functions first: no vector is live across their calls */
+    gsz_v4f m[3], q[4], e[3], opacity, lg;
+    for (int l = 0; l < GSZ_PB; l++) {
+        size_t i = i0 + (size_t)(l < nb ? l : nb - 1);
+        for (int k = 0; k < 3; k++) { m[k][l] = s->pos[3 * i + k]; e[k][l] = expf(s->scale[3 * i + k]); }
+        for (int k = 0; k < 4; k++) q[k][l] = s->rot[4 * i + k];
+        opacity[l] = gsz_sigmoid(s->opacity[i]);
+        lg[l] = logf(255.0f * opacity[l]);
+    }
+    memset(c->visible + i0, 0, (size_t)nb);
+    /* camera space */
+    gsz_v4f t[3];
+    for (int r = 0; r < 3; r++) t[r] = R[3 * r] * m[0] + R[3 * r + 1] * m[1] + R[3 * r + 2] * m[2] + cam->t[r];
+    gsz_v4f tx = t[0], ty = t[1], tz = t[2];
+    gsz_v4i live = tz > 0.2f; /* also not NaN (a camera or position out of float range) */
+    if (!(live[0] | live[1] | live[2] | live[3])) return;
+    /* 3D covariance: (Rq S)(Rq S)^T, Rq as gsz_quat_to_mat */
+    gsz_v4f w = q[0], x = q[1], y = q[2], z = q[3];
+    gsz_v4f n = sqrt4(w * w + x * x + y * y + z * z);
+    gsz_v4i pos = n > 0.0f;
+    w = sel4(pos, w / n, v4(1.0f)); x = sel4(pos, x / n, v4(0.0f)); y = sel4(pos, y / n, v4(0.0f)); z = sel4(pos, z / n, v4(0.0f));
+    gsz_v4f Q[9];
+    GSZ_QUAT_MAT(w, x, y, z, Q);
+    gsz_v4f M[9];
+    for (int r = 0; r < 3; r++) { M[r * 3] = Q[r * 3] * e[0]; M[r * 3 + 1] = Q[r * 3 + 1] * e[1]; M[r * 3 + 2] = Q[r * 3 + 2] * e[2]; }
+    gsz_v4f S[6]; /* xx xy xz yy yz zz */
+    S[0] = M[0] * M[0] + M[1] * M[1] + M[2] * M[2];
+    S[1] = M[0] * M[3] + M[1] * M[4] + M[2] * M[5];
+    S[2] = M[0] * M[6] + M[1] * M[7] + M[2] * M[8];
+    S[3] = M[3] * M[3] + M[4] * M[4] + M[5] * M[5];
+    S[4] = M[3] * M[6] + M[4] * M[7] + M[5] * M[8];
+    S[5] = M[6] * M[6] + M[7] * M[7] + M[8] * M[8];
+    /* EWA: the rows T0, T1 of T = J W, with the Jacobian J at t clamped to 1.3x the frustum */
+    float limx = 1.3f * ((float)cam->width / (2.0f * cam->fx)), limy = 1.3f * ((float)cam->height / (2.0f * cam->fy));
+    gsz_v4f cxv = clamp4(tx / tz, -limx, limx) * tz, cyv = clamp4(ty / tz, -limy, limy) * tz;
+    gsz_v4f j00 = cam->fx / tz, j02 = -(cam->fx * cxv) / (tz * tz);
+    gsz_v4f j11 = cam->fy / tz, j12 = -(cam->fy * cyv) / (tz * tz);
+    gsz_v4f T0[3], T1[3];
+    for (int k = 0; k < 3; k++) { T0[k] = j00 * R[k] + j02 * R[6 + k]; T1[k] = j11 * R[3 + k] + j12 * R[6 + k]; }
+    gsz_v4f ST0[3] = {S[0] * T0[0] + S[1] * T0[1] + S[2] * T0[2], S[1] * T0[0] + S[3] * T0[1] + S[4] * T0[2],
+                      S[2] * T0[0] + S[4] * T0[1] + S[5] * T0[2]};
+    gsz_v4f ST1[3] = {S[0] * T1[0] + S[1] * T1[1] + S[2] * T1[2], S[1] * T1[0] + S[3] * T1[1] + S[4] * T1[2],
+                      S[2] * T1[0] + S[4] * T1[1] + S[5] * T1[2]};
+    gsz_v4f a = T0[0] * ST0[0] + T0[1] * ST0[1] + T0[2] * ST0[2] + 0.3f;
+    gsz_v4f b = T0[0] * ST1[0] + T0[1] * ST1[1] + T0[2] * ST1[2];
+    gsz_v4f cc = T1[0] * ST1[0] + T1[1] * ST1[1] + T1[2] * ST1[2] + 0.3f;
+    gsz_v4f det = a * cc - b * b;
+    live &= det != 0.0f;
+    gsz_v4f inv = 1.0f / det;
+    gsz_v4f mid = 0.5f * (a + cc);
+    gsz_v4f disc = sqrt4(max4(v4(0.1f), mid * mid - det));
+    gsz_v4f radius = 3.0f * sqrt4(max4(mid + disc, mid - disc));
+    LANES4(radius, ceilf);
+    gsz_v4f px = cam->fx * tx / tz + cam->cx - 0.5f, py = cam->fy * ty / tz + cam->cy - 0.5f;
+    live &= (px == px) & (py == py) & (radius == radius) & (inv == inv); /* infinite covariances stay: they cover the view */
+    gsz_v4i gx = v4i(c->grid_x), gy = v4i(c->grid_y), zero = v4i(0);
+    const float tile = (float)TILE;
+    gsz_v4i x0 = mini4(gx, maxi4(zero, tile_int((px - radius) / tile)));
+    gsz_v4i y0 = mini4(gy, maxi4(zero, tile_int((py - radius) / tile)));
+    gsz_v4i x1 = mini4(gx, maxi4(zero, tile_int((px + radius + tile - 1.0f) / tile)));
+    gsz_v4i y1 = mini4(gy, maxi4(zero, tile_int((py + radius + tile - 1.0f) / tile)));
+    /* Tighter, same image: alpha = o exp(-q/2) reaches 1/255 only where q <= 2 ln(255 o) (and the
+     * blend skips q > 12), an ellipse whose box has half-widths sqrt(qmax cov), plus a pixel for
+     * rounding; tiles outside it get nothing from this splat. */
+    live &= opacity >= 1.0f / 255.0f; /* alpha <= opacity stays under 1/255 */
+    gsz_v4f qmax = clamp4(2.0f * lg, 0.0f, 12.0f);
+    gsz_v4f hx = sqrt4(qmax * a) + 1.0f, hy = sqrt4(qmax * cc) + 1.0f;
+    gsz_v4f fx0 = (px - hx) / tile, fx1 = (px + hx) / tile, fy0 = (py - hy) / tile, fy1 = (py + hy) / tile;
+    LANES4(fx0, floorf); LANES4(fx1, floorf); LANES4(fy0, floorf); LANES4(fy1, floorf);
+    x0 = maxi4(x0, tile_int(fx0)); x1 = mini4(x1, tile_int(fx1) + 1);
+    y0 = maxi4(y0, tile_int(fy0)); y1 = mini4(y1, tile_int(fy1) + 1);
+    live &= (x1 > x0) & (y1 > y0);
+    /* o exp(power) < 1/255 below -ln(255 o) = -qmax / 2; a margin far above the float error of the
+     * logarithm, the exponential and the product, so that exactly the pixels the full test would
+     * skip are skipped */
+    gsz_v4f pmin = max4(v4(-6.0f), -0.5f * qmax - 1e-3f);
+    gsz_v4f cx = cc * inv, cy = -b * inv, cz = a * inv;
+    hx = sel4(det > 0.0f, hx, v4(INFINITY)); /* not positive definite: blend the whole tile, as before */
+    hy = sel4(det > 0.0f, hy, v4(INFINITY));
+    gsz_v4f rgb[3];
+    if (!c->colors) { /* gsz_sh_color along the view direction, lane by lane in its order */
+        gsz_v4f dir[3];
+        for (int k = 0; k < 3; k++) dir[k] = m[k] - cam->center[k];
+        gsz_v4f dl = sqrt4(dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2]);
+        for (int k = 0; k < 3; k++) dir[k] = sel4(dl > 0.0f, dir[k] / dl, dir[k]);
+        gsz_v4f basis[16];
+        SH_BASIS(gsz_v4f, c->degree, dir[0], dir[1], dir[2], basis);
+        /* rest coefficients of degree d are a prefix of the stored ones */
+        int nrest = gsz_shRestCount(s->sh_degree), nb_ = (c->degree + 1) * (c->degree + 1) - 1;
+        const float *dc[GSZ_PB], *rest[GSZ_PB];
+        for (int l = 0; l < GSZ_PB; l++) {
+            size_t i = i0 + (size_t)(l < nb ? l : nb - 1);
+            dc[l] = s->sh_dc + 3 * i;
+            rest[l] = s->sh_rest ? s->sh_rest + (size_t)nrest * 3 * i : NULL;
+        }
+        for (int ch = 0; ch < 3; ch++) {
+            gsz_v4f v = basis[0] * (gsz_v4f){dc[0][ch], dc[1][ch], dc[2][ch], dc[3][ch]};
+            for (int k = 0; k < nb_; k++) v += basis[k + 1] * (gsz_v4f){rest[0][k * 3 + ch], rest[1][k * 3 + ch], rest[2][k * 3 + ch], rest[3][k * 3 + ch]};
+            rgb[ch] = v + 0.5f;
+        }
+    }
+    for (int l = 0; l < nb; l++) {
+        if (!live[l]) continue;
+        size_t i = i0 + (size_t)l;
+        splat *o = &c->sp[i];
+        o->x = px[l]; o->y = py[l];
+        o->cx = cx[l]; o->cy = cy[l]; o->cz = cz[l];
+        o->opacity = opacity[l];
+        o->pmin = pmin[l];
+        o->hx = hx[l]; o->hy = hy[l];
+        c->depth_key[i] = gsz_float_sort_key(tz[l]);
+        o->rect[0] = (int16_t)x0[l]; o->rect[1] = (int16_t)y0[l]; o->rect[2] = (int16_t)x1[l]; o->rect[3] = (int16_t)y1[l];
+        for (int ch = 0; ch < 3; ch++) { /* clamped here, stored once (reading back a just-stored splat stalled) */
+            float v = c->colors ? c->colors[3 * i + (size_t)ch] : rgb[ch][l];
+            o->rgb[ch] = GSZ_MAX(v, 0.0f);
+        }
+        c->visible[i] = 1;
+    }
+}
 
 static void preprocess(void *p, size_t begin, size_t end, int worker) {
     (void)worker;
-    rctx *c = p;
-    const gsz_scene *s = c->s;
-    const gsz_camera *cam = c->cam;
-    int nrest = gsz_shRestCount(s->sh_degree);
-    for (size_t i = begin; i < end; i++) {
-        c->visible[i] = 0;
-        const float *m = s->pos + 3 * i;
-        float t[3];
-        to_camera(cam, m, t);
-        float tx = t[0], ty = t[1], tz = t[2];
-        if (!(tz > 0.2f)) continue; /* also NaN (a camera or position out of float range) */
-        /* 3D covariance: (Rq S)(Rq S)^T */
-        float q[9], M[9];
-        gsz_quat_to_mat(s->rot + 4 * i, q);
-        float sx = expf(s->scale[3 * i]), sy = expf(s->scale[3 * i + 1]), sz = expf(s->scale[3 * i + 2]);
-        for (int r = 0; r < 3; r++) { M[r * 3] = q[r * 3] * sx; M[r * 3 + 1] = q[r * 3 + 1] * sy; M[r * 3 + 2] = q[r * 3 + 2] * sz; }
-        float S[6]; /* xx xy xz yy yz zz */
-        S[0] = M[0] * M[0] + M[1] * M[1] + M[2] * M[2];
-        S[1] = M[0] * M[3] + M[1] * M[4] + M[2] * M[5];
-        S[2] = M[0] * M[6] + M[1] * M[7] + M[2] * M[8];
-        S[3] = M[3] * M[3] + M[4] * M[4] + M[5] * M[5];
-        S[4] = M[3] * M[6] + M[4] * M[7] + M[5] * M[8];
-        S[5] = M[6] * M[6] + M[7] * M[7] + M[8] * M[8];
-        float T0[3], T1[3];
-        ewa_rows(cam, t, T0, T1);
-        float ST0[3] = {S[0] * T0[0] + S[1] * T0[1] + S[2] * T0[2], S[1] * T0[0] + S[3] * T0[1] + S[4] * T0[2],
-                        S[2] * T0[0] + S[4] * T0[1] + S[5] * T0[2]};
-        float ST1[3] = {S[0] * T1[0] + S[1] * T1[1] + S[2] * T1[2], S[1] * T1[0] + S[3] * T1[1] + S[4] * T1[2],
-                        S[2] * T1[0] + S[4] * T1[1] + S[5] * T1[2]};
-        float a = T0[0] * ST0[0] + T0[1] * ST0[1] + T0[2] * ST0[2] + 0.3f;
-        float b = T0[0] * ST1[0] + T0[1] * ST1[1] + T0[2] * ST1[2];
-        float cc = T1[0] * ST1[0] + T1[1] * ST1[1] + T1[2] * ST1[2] + 0.3f;
-        float det = a * cc - b * b;
-        if (det == 0.0f) continue;
-        float inv = 1.0f / det;
-        float mid = 0.5f * (a + cc);
-        float disc = sqrtf(GSZ_MAX(0.1f, mid * mid - det));
-        float l1 = mid + disc, l2 = mid - disc;
-        float radius = ceilf(3.0f * sqrtf(GSZ_MAX(l1, l2)));
-        float px = cam->fx * tx / tz + cam->cx - 0.5f, py = cam->fy * ty / tz + cam->cy - 0.5f;
-        if (isnan(px) || isnan(py) || isnan(radius) || isnan(inv)) continue; /* infinite covariances stay: they cover the view */
-        int x0 = GSZ_MIN(c->grid_x, GSZ_MAX(0, tile_int((px - radius) / TILE)));
-        int y0 = GSZ_MIN(c->grid_y, GSZ_MAX(0, tile_int((py - radius) / TILE)));
-        int x1 = GSZ_MIN(c->grid_x, GSZ_MAX(0, tile_int((px + radius + TILE - 1) / TILE)));
-        int y1 = GSZ_MIN(c->grid_y, GSZ_MAX(0, tile_int((py + radius + TILE - 1) / TILE)));
-        /* Tighter, same image: alpha = o exp(-q/2) reaches 1/255 only where q <= 2 ln(255 o) (and the
-         * blend skips q > 12), an ellipse whose box has half-widths sqrt(qmax cov), plus a pixel for
-         * rounding; tiles outside it get nothing from this splat. */
-        float opacity = gsz_sigmoid(s->opacity[i]);
-        if (!(opacity >= 1.0f / 255.0f)) continue; /* alpha <= opacity stays under 1/255 */
-        float qmax = GSZ_CLAMP(2.0f * logf(255.0f * opacity), 0.0f, 12.0f);
-        float hx = sqrtf(qmax * a) + 1.0f, hy = sqrtf(qmax * cc) + 1.0f;
-        x0 = GSZ_MAX(x0, tile_int(floorf((px - hx) / TILE))); x1 = GSZ_MIN(x1, tile_int(floorf((px + hx) / TILE)) + 1);
-        y0 = GSZ_MAX(y0, tile_int(floorf((py - hy) / TILE))); y1 = GSZ_MIN(y1, tile_int(floorf((py + hy) / TILE)) + 1);
-        if (x1 <= x0 || y1 <= y0) continue;
-        splat *o = &c->sp[i];
-        o->x = px;
-        o->y = py;
-        o->cx = cc * inv;
-        o->cy = -b * inv;
-        o->cz = a * inv;
-        o->opacity = opacity;
-        /* o exp(power) < 1/255 below -ln(255 o) = -qmax / 2; a margin far above the float error of the
-         * logarithm, the exponential and the product, so that exactly the pixels the full test would
-         * skip are skipped */
-        o->pmin = GSZ_MAX(-6.0f, -0.5f * qmax - 1e-3f);
-        o->hx = det > 0 ? hx : INFINITY; /* not positive definite: blend the whole tile, as before */
-        o->hy = det > 0 ? hy : INFINITY;
-        c->depth_key[i] = gsz_float_sort_key(tz);
-        o->rect[0] = (int16_t)x0; o->rect[1] = (int16_t)y0; o->rect[2] = (int16_t)x1; o->rect[3] = (int16_t)y1;
-        float rgb[3]; /* clamped here, stored once (reading back a just-stored splat stalled) */
-        if (c->colors) memcpy(rgb, c->colors + 3 * i, sizeof rgb);
-        else {
-            float dir[3] = {m[0] - cam->center[0], m[1] - cam->center[1], m[2] - cam->center[2]}, basis[16];
-            float dl = sqrtf(dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2]);
-            if (dl > 0) { dir[0] /= dl; dir[1] /= dl; dir[2] /= dl; }
-            gsz_sh_basis(c->degree, dir, basis);
-            /* rest coefficients of degree d are a prefix of the stored ones */
-            const float *rest = s->sh_rest ? s->sh_rest + (size_t)nrest * 3 * i : NULL;
-            gsz_sh_color(c->degree, basis, s->sh_dc + 3 * i, rest, rgb);
-        }
-        for (int ch = 0; ch < 3; ch++) o->rgb[ch] = GSZ_MAX(rgb[ch], 0.0f);
-        c->visible[i] = 1;
-    }
+    for (size_t i = begin; i < end; i += GSZ_PB) preprocess_block(p, i, (int)GSZ_MIN((size_t)GSZ_PB, end - i));
 }
 
 /* A tile-relative pixel coordinate clamped to -1..TILE in float before the conversion: a splat many
@@ -233,8 +311,6 @@ static inline void splat_box(const splat *g, int tx0, int ty0, int box[4]) {
  * test would not reject (NaN included). Most pixels of a splat's box fail that test (72% of the live
  * ones on playbot); they then cost a vector lane instead of a visit. Each lane's exponent goes to pw[x],
  * which the blend takes instead of computing it again (forward renders 12-20% faster, same bits). */
-typedef float gsz_v4f __attribute__((vector_size(16)));
-typedef int32_t gsz_v4i __attribute__((vector_size(16)));
 static inline uint32_t row_candidates(const splat *g, int tx0, int ty0, int ky, const int box[4], float pw[TILE]) {
     const gsz_v4f lane = {0.0f, 1.0f, 2.0f, 3.0f};
     float dy = g->y - (float)(ty0 + ky), czdy = g->cz * dy * dy;
