@@ -30,7 +30,10 @@ typedef struct {
  * spend full-length indices on Gaussians that barely show (SH gained too little: docs/BENCHMARKS.md).
  * opacity_bits: few levels suffice because fine-tuning fits every opacity to its level (straight-through).
  * high's 12 position and 5 opacity bits (were 13 and 6): 4.6% smaller for -0.2 dB on playbot-trained,
- * still 1 dB over SPZ there (docs/BENCHMARKS.md).
+ * still 1 dB over SPZ there (docs/BENCHMARKS.md). small's 9 (was 10): at its fidelity a step of half
+ * the median Gaussian's axis (position_bits) is fine enough: 4-6% smaller on the scenes of larger
+ * Gaussians for -0.17 to +0.15 dB (target pruning keeps more), the rule keeping 10 on the dense ones,
+ * where 9 lost (docs/BENCHMARKS.md, session 30); balanced at 9 lost everywhere.
  * sh_step: transform coding of SH where a 45-dimensional codebook saturates
  * (high); at balanced and small rates the fine-tuned codebooks fit better.
  * sh_cb_step: balanced's SH codebooks (a twentieth of playbot-trained's file at 8 bits per value)
@@ -44,7 +47,7 @@ typedef struct {
 static const preset_t presets[4] = {
     /* balanced */ {0.10f, 0.015f, 48, 4096, 10, 8, 4, 0.005f, 96, 16, 64, 3.0f, 0.0f, 39.0f, 16, 0.03f},
     /* high     */ {0.05f, 0.005f, 20, 8192, 12, 8, 5, 0.01f, 64, 64, 64, 1.0f, 0.092f, 0.0f, 24, 0.0f},
-    /* small    */ {0.30f, 0.060f, 128, 2048, 10, 8, 3, 0.005f, 192, 16, 128, 4.0f, 0.0f, 33.5f, 16, 0.0f},
+    /* small    */ {0.30f, 0.060f, 128, 2048, 9, 8, 3, 0.005f, 192, 16, 128, 4.0f, 0.0f, 33.5f, 16, 0.0f},
     /* max      */ {0.00f, -1.0f, 0, 0, 16, 8, 8, 0.0f, 0, 0, 0, 0.0f, 0.0f, 0.0f, 24, 0.0f},
 };
 
