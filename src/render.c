@@ -113,25 +113,34 @@ typedef struct {
 #define G2D_NOPOS 7
 #define G2D_ONE 1048576.0
 
-/* Camera-space position t of world point m. */
-static inline void to_camera(const gsz_camera *cam, const float m[3], float t[3]) {
-    const float *R = cam->R;
-    for (int r = 0; r < 3; r++) t[r] = R[3 * r] * m[0] + R[3 * r + 1] * m[1] + R[3 * r + 2] * m[2] + cam->t[r];
-}
+/* Camera-space position t of world point m: floats, or one point per vector lane (preprocess_block),
+ * by the same float operations. */
+#define TO_CAMERA(cam, m, t)                                                                                    \
+    do {                                                                                                        \
+        const float *R_ = (cam)->R;                                                                             \
+        for (int r_ = 0; r_ < 3; r_++)                                                                          \
+            (t)[r_] = R_[3 * r_] * (m)[0] + R_[3 * r_ + 1] * (m)[1] + R_[3 * r_ + 2] * (m)[2] + (cam)->t[r_];   \
+    } while (0)
 
-/* EWA: the rows T0, T1 of T = J W, with the Jacobian J at t clamped to 1.3x the frustum. */
-static inline void ewa_rows(const gsz_camera *cam, const float t[3], float T0[3], float T1[3]) {
-    const float *R = cam->R;
-    float limx = 1.3f * ((float)cam->width / (2.0f * cam->fx)), limy = 1.3f * ((float)cam->height / (2.0f * cam->fy));
-    float tz = t[2], txtz = t[0] / tz, tytz = t[1] / tz;
-    float cxv = GSZ_CLAMP(txtz, -limx, limx) * tz, cyv = GSZ_CLAMP(tytz, -limy, limy) * tz;
-    float j00 = cam->fx / tz, j02 = -(cam->fx * cxv) / (tz * tz);
-    float j11 = cam->fy / tz, j12 = -(cam->fy * cyv) / (tz * tz);
-    for (int k = 0; k < 3; k++) { T0[k] = j00 * R[k] + j02 * R[6 + k]; T1[k] = j11 * R[3 + k] + j12 * R[6 + k]; }
-}
+/* EWA: the rows T0, T1 of T = J W, with the Jacobian J at t clamped to 1.3x the frustum; T is float or a
+ * vector of lanes, CLAMP its GSZ_CLAMP (the backward pass recomputes what the forward pass projected). */
+#define EWA_ROWS(T, CLAMP, cam, t, T0, T1)                                                                      \
+    do {                                                                                                        \
+        const float *R_ = (cam)->R;                                                                             \
+        float limx_ = 1.3f * ((float)(cam)->width / (2.0f * (cam)->fx));                                        \
+        float limy_ = 1.3f * ((float)(cam)->height / (2.0f * (cam)->fy));                                       \
+        T tz_ = (t)[2], cxv_ = CLAMP((t)[0] / tz_, -limx_, limx_) * tz_, cyv_ = CLAMP((t)[1] / tz_, -limy_, limy_) * tz_; \
+        T j00_ = (cam)->fx / tz_, j02_ = -((cam)->fx * cxv_) / (tz_ * tz_);                                     \
+        T j11_ = (cam)->fy / tz_, j12_ = -((cam)->fy * cyv_) / (tz_ * tz_);                                     \
+        for (int k_ = 0; k_ < 3; k_++) {                                                                        \
+            (T0)[k_] = j00_ * R_[k_] + j02_ * R_[6 + k_];                                                       \
+            (T1)[k_] = j11_ * R_[3 + k_] + j12_ * R_[6 + k_];                                                   \
+        }                                                                                                       \
+    } while (0)
+static inline float clamp1(float x, float lo, float hi) { return GSZ_CLAMP(x, lo, hi); }
 
 /* preprocess works on GSZ_PB Gaussians at a time, one per vector lane: each lane runs the per-Gaussian
- * formulas' float operations in their order (to_camera, gsz_quat_to_mat, ewa_rows, gsz_sigmoid,
+ * formulas' float operations in their order (TO_CAMERA, gsz_quat_to_mat, EWA_ROWS, gsz_sigmoid,
  * gsz_sh_color; no contraction: -ffp-contract=off) and selects where they branch, so the splats are bit
  * for bit those of a loop over single Gaussians; libm's exp and log and the roundings run lane by lane.
  * Divisions and square roots dominated that loop (a sixth of an encode's time). */
@@ -167,7 +176,6 @@ static inline gsz_v4i tile_int(gsz_v4f v) {
 static void preprocess_block(rctx *c, size_t i0, int nb) {
     const gsz_scene *s = c->s;
     const gsz_camera *cam = c->cam;
-    const float *R = cam->R;
     /* the lanes' inputs, and libm's functions first: no vector is live across their calls */
     gsz_v4f m[3], q[4], e[3], opacity, lg;
     for (int l = 0; l < GSZ_PB; l++) {
@@ -180,7 +188,7 @@ static void preprocess_block(rctx *c, size_t i0, int nb) {
     memset(c->visible + i0, 0, (size_t)nb);
     /* camera space */
     gsz_v4f t[3];
-    for (int r = 0; r < 3; r++) t[r] = R[3 * r] * m[0] + R[3 * r + 1] * m[1] + R[3 * r + 2] * m[2] + cam->t[r];
+    TO_CAMERA(cam, m, t);
     gsz_v4f tx = t[0], ty = t[1], tz = t[2];
     gsz_v4i live = tz > 0.2f; /* also not NaN (a camera or position out of float range) */
     if (!(live[0] | live[1] | live[2] | live[3])) return;
@@ -200,13 +208,8 @@ static void preprocess_block(rctx *c, size_t i0, int nb) {
     S[3] = M[3] * M[3] + M[4] * M[4] + M[5] * M[5];
     S[4] = M[3] * M[6] + M[4] * M[7] + M[5] * M[8];
     S[5] = M[6] * M[6] + M[7] * M[7] + M[8] * M[8];
-    /* EWA: the rows T0, T1 of T = J W, with the Jacobian J at t clamped to 1.3x the frustum */
-    float limx = 1.3f * ((float)cam->width / (2.0f * cam->fx)), limy = 1.3f * ((float)cam->height / (2.0f * cam->fy));
-    gsz_v4f cxv = clamp4(tx / tz, -limx, limx) * tz, cyv = clamp4(ty / tz, -limy, limy) * tz;
-    gsz_v4f j00 = cam->fx / tz, j02 = -(cam->fx * cxv) / (tz * tz);
-    gsz_v4f j11 = cam->fy / tz, j12 = -(cam->fy * cyv) / (tz * tz);
     gsz_v4f T0[3], T1[3];
-    for (int k = 0; k < 3; k++) { T0[k] = j00 * R[k] + j02 * R[6 + k]; T1[k] = j11 * R[3 + k] + j12 * R[6 + k]; }
+    EWA_ROWS(gsz_v4f, clamp4, cam, t, T0, T1);
     gsz_v4f ST0[3] = {S[0] * T0[0] + S[1] * T0[1] + S[2] * T0[2], S[1] * T0[0] + S[3] * T0[1] + S[4] * T0[2],
                       S[2] * T0[0] + S[4] * T0[1] + S[5] * T0[2]};
     gsz_v4f ST1[3] = {S[0] * T1[0] + S[1] * T1[1] + S[2] * T1[2], S[1] * T1[0] + S[3] * T1[1] + S[4] * T1[2],
@@ -256,7 +259,7 @@ static void preprocess_block(rctx *c, size_t i0, int nb) {
         gsz_v4f basis[16];
         SH_BASIS(gsz_v4f, c->degree, dir[0], dir[1], dir[2], basis);
         /* rest coefficients of degree d are a prefix of the stored ones */
-        int nrest = gsz_shRestCount(s->sh_degree), nb_ = (c->degree + 1) * (c->degree + 1) - 1;
+        int nrest = gsz_shRestCount(s->sh_degree), ncoef = (c->degree + 1) * (c->degree + 1) - 1; /* rest coefficients used */
         const float *dc[GSZ_PB], *rest[GSZ_PB];
         for (int l = 0; l < GSZ_PB; l++) {
             size_t i = i0 + (size_t)(l < nb ? l : nb - 1);
@@ -265,7 +268,7 @@ static void preprocess_block(rctx *c, size_t i0, int nb) {
         }
         for (int ch = 0; ch < 3; ch++) {
             gsz_v4f v = basis[0] * (gsz_v4f){dc[0][ch], dc[1][ch], dc[2][ch], dc[3][ch]};
-            for (int k = 0; k < nb_; k++) v += basis[k + 1] * (gsz_v4f){rest[0][k * 3 + ch], rest[1][k * 3 + ch], rest[2][k * 3 + ch], rest[3][k * 3 + ch]};
+            for (int k = 0; k < ncoef; k++) v += basis[k + 1] * (gsz_v4f){rest[0][k * 3 + ch], rest[1][k * 3 + ch], rest[2][k * 3 + ch], rest[3][k * 3 + ch]};
             rgb[ch] = v + 0.5f;
         }
     }
@@ -574,8 +577,8 @@ static void backprop(void *p, size_t begin, size_t end, int worker) {
         if (go) *go = (float)(g[3] * o->opacity * (1.0 - o->opacity));
         /* recompute the projection */
         float t[3], T0f[3], T1f[3];
-        to_camera(cam, m, t);
-        ewa_rows(cam, t, T0f, T1f);
+        TO_CAMERA(cam, m, t);
+        EWA_ROWS(float, clamp1, cam, t, T0f, T1f);
         float tx = t[0], ty = t[1], tz = t[2];
         float q[9], sc[3];
         gsz_quat_to_mat(s->rot + 4 * i, q);
