@@ -32,13 +32,15 @@ void gsz_target_cache_free(gsz_target_cache *c);
 /* A scene "covers" a pixel it renders at transmittance under 1/2; under this share of its views'
  * pixels it is a small object in them (target pruning's PSNR, the fit's views: refine.c, compress.c). */
 #define GSZ_COVER_MIN (1.0 / 6.0)
-/* score[i] = sum over pixels of alpha*T (LightGaussian), times (V_i/V90)^0.1. With targets (may be
+/* score[i] = sum over pixels of alpha*T (LightGaussian), times (V_i/V90)^0.1; prune_score[i] (may be
+ * NULL) = sum over pixels of |the change were Gaussian i removed| + 0.1 alpha*T, the same weight: the
+ * pruning order (a Gaussian no view shows scores 0 in both). With targets (may be
  * NULL) each view is rendered with all of its SH bands and put into that cache: fine-tuning's targets
  * are renders of the input from the same views, so the significance renders serve as them. With
  * coverage (may be NULL), the mean over the views of the share of pixels the scene covers. */
 gsz_error gsz_significance(const gsz_scene *s, const gsz_camera *cams, size_t ncams, int threads,
-                           gsz_progress_fn progress, void *user, double *score, gsz_target_cache *targets,
-                           double *coverage);
+                           gsz_progress_fn progress, void *user, double *score, double *prune_score,
+                           gsz_target_cache *targets, double *coverage);
 /* keep[i] = 1 for all but the `fraction` least significant (ties broken by index) and those under
  * `threshold` times the mean score. Returns the number kept. */
 size_t gsz_prune_mask(const double *score, size_t n, double fraction, double threshold, uint8_t *keep);

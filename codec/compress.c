@@ -435,7 +435,8 @@ static gsz_error compress_lattice(const gsz_scene *in, const float *ranges, cons
 }
 
 /* Significance kept between the encodes of compress_to_budget (it depends on neither the pruning nor
- * the codebooks): score has the input's count; valid once computed. So are fine-tuning's targets
+ * the codebooks): score has twice the input's count, the significance then the pruning score; valid
+ * once computed. So are fine-tuning's targets
  * where the significance renders gave them (large scenes: 16-24 renders of the input fewer an encode). */
 typedef struct {
     double *score;
@@ -488,7 +489,7 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
     size_t nviews = 0;
     gsz_target_cache own_targets = {0}; /* fine-tuning's targets from the significance renders */
     gsz_target_cache *targets = sc ? &sc->targets : &own_targets;
-    double *score = gsz_malloc_array(in->count, sizeof(double));
+    double *score = gsz_malloc_array(in->count, 2 * sizeof(double)); /* significance, then pruning score */
     uint8_t *keep = malloc(in->count);
     gsz_scene s = {0};
     uint8_t *deg = NULL;
@@ -510,20 +511,23 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
     /* where fine-tuning follows on these views as they are, the significance renders are its first targets */
     int fit_targets = (opt->refine > 0 || (opt->refine == 0 && P->refine > 0)) && large_fit(in->count);
     double coverage = 1.0; /* unmeasured without significance: as if the scene filled its views */
-    if (!need_sig) for (size_t i = 0; i < cnt; i++) score[i] = 1.0;
+    double *pscore = score ? score + cnt : NULL;
+    if (!need_sig) for (size_t i = 0; i < 2 * cnt; i++) score[i] = 1.0;
     else if (sc && sc->views == nviews) {
-        memcpy(score, sc->score, cnt * sizeof *score);
+        memcpy(score, sc->score, 2 * cnt * sizeof *score);
         coverage = sc->coverage;
     } else {
         gsz_target_cache_free(targets); /* an earlier encode's, of other views */
         if (fit_targets && (err = gsz_target_cache_init(targets, in, nviews, 0))) goto done;
         targets->shared = sc != NULL;
-        if ((err = gsz_significance(in, views, nviews, threads, opt->progress, opt->progress_user, score, fit_targets ? targets : NULL, &coverage))) goto done;
-        if (sc) { memcpy(sc->score, score, cnt * sizeof *score); sc->views = nviews; sc->coverage = coverage; }
+        if ((err = gsz_significance(in, views, nviews, threads, opt->progress, opt->progress_user, score, pscore, fit_targets ? targets : NULL,
+                                    &coverage)))
+            goto done;
+        if (sc) { memcpy(sc->score, score, 2 * cnt * sizeof *score); sc->views = nviews; sc->coverage = coverage; }
     }
     if (need_sig) for (size_t i = 0; i < cnt; i++) stats.unseen_count += !(score[i] > 0);
     stats.views_inside = opt->placement == GSZ_PLACEMENT_INSIDE;
-    size_t n = gsz_prune_mask(score, in->count, prune, opt->prune_threshold, keep);
+    size_t n = gsz_prune_mask(pscore, in->count, prune, opt->prune_threshold, keep);
     if (n == 0) { err = gsz_fail(GSZ_ERROR_argument, "pruning removed every Gaussian (lower --prune-threshold)"); goto done; }
     /* the kept Gaussians, copied but for their SH rest coefficients (the largest array): those are read
      * from the input through rows (playbot max: 48 MB less at the peak) */
@@ -539,6 +543,7 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
         memcpy(s.sh_dc + 3 * j, in->sh_dc + 3 * i, 12);
         rows[j] = (uint32_t)i;
         score[j] = score[i];
+        pscore[j] = pscore[i];
         j++;
     }
     free(keep);
@@ -706,7 +711,7 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
     float target_psnr = opt->target_psnr < 0 ? 0 : opt->target_psnr > 0 ? opt->target_psnr : P->target_psnr;
     if (target_psnr > 0) { /* the pruning order of fine-tuning, in file order */
         if (!(sig = gsz_malloc_array(n, sizeof(double)))) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
-        for (size_t i = 0; i < n; i++) sig[i] = score[perm[i]];
+        for (size_t i = 0; i < n; i++) sig[i] = pscore[perm[i]];
     }
 
     /* 6. entropy coding (streams are independent: parallel and deterministic) and the container; the
@@ -941,7 +946,7 @@ static gsz_error compress_to_budget(const gsz_scene *in, const gsz_compress_opti
     B.in = in;
     B.opt = opt;
     B.smallest = SIZE_MAX;
-    if (!(B.sc.score = gsz_malloc_array(in->count, sizeof(double)))) return gsz_fail(GSZ_ERROR_memory, "out of memory");
+    if (!(B.sc.score = gsz_malloc_array(in->count, 2 * sizeof(double)))) return gsz_fail(GSZ_ERROR_memory, "out of memory");
     gsz_preset top = opt->preset == GSZ_PRESET_MAX ? GSZ_PRESET_HIGH : opt->preset;
     B.u_top = top == GSZ_PRESET_SMALL ? 0 : top == GSZ_PRESET_BALANCED ? 1 : 2;
     B.keep_small = 1.0 - (opt->prune > 0 ? opt->prune : opt->prune < 0 ? 0 : presets[GSZ_PRESET_SMALL].prune);

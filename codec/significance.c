@@ -1,16 +1,26 @@
 /* Global significance and pruning, after LightGaussian (Fan et al., NeurIPS 2024): render the scene
  * from every view, accumulate per Gaussian the sum of alpha*T over the pixels it contributes to, and
  * weight it by (V / V90)^0.1 where V is the Gaussian's volume and V90 the volume at 90% of the
- * descending order. The least significant fraction is pruned. */
+ * descending order. That weighs the codebooks' k-means and the SH reduction.
+ *
+ * The pruning order differs: alpha*T counts a Gaussian in front of a lookalike, or of anything of its
+ * colour, as fully as one that alone makes an edge. Instead each Gaussian is scored by how much every
+ * pixel would change were it removed alone (exact for one removal: w rgb - alpha / (1 - alpha) times
+ * what lies behind it, see the renderer's removal pass), plus a tenth of its alpha*T, so that of a
+ * stack of lookalikes the ones behind still go first and no stack goes whole; same volume weight. At
+ * the same pruning it loses less (docs/BENCHMARKS.md, session 31). */
 #include "codec.h"
 
 #include <string.h>
 
+#define PRUNE_ALPHA_T 0.1 /* alpha*T's share in the pruning score */
+
 gsz_error gsz_significance(const gsz_scene *s, const gsz_camera *cams, size_t ncams, int threads,
-                           gsz_progress_fn progress, void *user, double *score, gsz_target_cache *targets,
-                           double *coverage) {
+                           gsz_progress_fn progress, void *user, double *score, double *prune_score,
+                           gsz_target_cache *targets, double *coverage) {
     size_t n = s->count;
-    uint64_t *acc = gsz_calloc_array(n, sizeof(uint64_t));
+    uint64_t *acc = gsz_calloc_array(n, (prune_score ? 2 : 1) * sizeof(uint64_t)); /* alpha*T, removal */
+    uint64_t *rem = acc && prune_score ? acc + n : NULL;
     float *img = NULL;
     size_t maxpx = 0;
     for (size_t v = 0; v < ncams; v++) maxpx = GSZ_MAX(maxpx, (size_t)cams[v].width * (size_t)cams[v].height);
@@ -18,7 +28,7 @@ gsz_error gsz_significance(const gsz_scene *s, const gsz_camera *cams, size_t nc
     float *trans = coverage ? gsz_malloc_array(maxpx, sizeof(float)) : NULL;
     if (!acc || !img || (coverage && !trans)) { free(acc); free(img); free(trans); return gsz_fail(GSZ_ERROR_memory, "significance: out of memory"); }
     double covered = 0;
-    gsz_render_accum ra = {.weight = acc};
+    gsz_render_accum ra = {.weight = acc, .removal = rem};
     gsz_render_options ro = {0};
     ro.threads = threads;
     ro.accum = &ra;
@@ -54,8 +64,11 @@ gsz_error gsz_significance(const gsz_scene *s, const gsz_camera *cams, size_t nc
     }
     gsz_radix_sort32(keys, ids, n, tk, tv);
     float logv90 = n ? vol[ids[(size_t)(0.9 * (double)n) < n ? (size_t)(0.9 * (double)n) : n - 1]] : 0;
-    for (size_t i = 0; i < n; i++)
-        score[i] = (double)acc[i] / (double)GSZ_ACCUM_ONE * exp(0.1 * (double)(vol[i] - logv90));
+    for (size_t i = 0; i < n; i++) {
+        double v = exp(0.1 * (double)(vol[i] - logv90)) / (double)GSZ_ACCUM_ONE;
+        score[i] = (double)acc[i] * v;
+        if (prune_score) prune_score[i] = ((double)rem[i] + PRUNE_ALPHA_T * (double)acc[i]) * v;
+    }
     free(acc); free(vol); free(keys); free(ids); free(tk); free(tv);
     return GSZ_OK;
 }

@@ -158,6 +158,7 @@ typedef struct {
     uint32_t *pixels;    /* count entries */
     const float *error;  /* width*height*3, with grad */
     int64_t *grad;       /* count*3 entries */
+    uint64_t *removal;   /* count entries: sum over its pixels of |the pixel's change were it removed| */
 } gsz_render_accum;
 
 /* Buffers a renderer reuses across renders (a loop of renders then allocates nothing after the first);

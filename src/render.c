@@ -374,6 +374,55 @@ static inline int blend_pixel(const splat *g, int k, float power, float *T, floa
     return 1;
 }
 
+/* One front-to-back pass of a tile's splats: blends them into T and C (a fresh tile) and, with c->acc,
+ * sums each splat's contributions. With F (each pixel's final colour, background included: a second
+ * pass) it sums instead, for every splat and pixel, the change the pixel would see without it: with
+ * w = alpha T and A the colour up to and including it, what lies behind it is (F - A) / (T (1 - alpha)),
+ * so removing it changes the pixel by w rgb - alpha / (1 - alpha) (F - A), exactly for one removal. */
+static void blend_pass(rctx *c, int tx0, int ty0, size_t tile, float *T, float (*C)[3], const float (*F)[3]) {
+    int W = c->cam->width;
+    uint16_t live_row[TILE];
+    int live = tile_start(tx0, ty0, W, c->cam->height, c->step, T, C, live_row);
+    for (uint32_t j = c->offsets[tile], j1 = c->offsets[tile + 1]; j < j1 && live > 0; j++) {
+        uint32_t gi = c->lists[j];
+        const splat *g = &c->sp[gi];
+        if (j + PREFETCH < j1) __builtin_prefetch(&c->sp[c->lists[j + PREFETCH]]);
+        uint64_t wsum = 0, rsum = 0;
+        uint32_t psum = 0;
+        int64_t gsum[3] = {0, 0, 0};
+        /* only the pixels of the box around the ellipse where alpha >= 1/255 */
+        int box[4];
+        splat_box(g, tx0, ty0, box);
+        uint32_t span = box_bits(box);
+        float pw[TILE];
+        for (int ky = box[1]; ky <= box[3]; ky++)
+        for (uint32_t m = row_pixels(g, live_row, span, tx0, ty0, ky, box, pw); m; m &= m - 1) {
+            int k = ky * TILE + __builtin_ctz(m);
+            float alpha, G, w;
+            if (!blend_pixel(g, k, pw[k % TILE], T, C, live_row, &live, &alpha, &G, &w)) continue;
+            if (F) {
+                double r = (double)alpha / (1.0 - (double)alpha), d = 0;
+                for (int ch = 0; ch < 3; ch++) d += fabs((double)w * (double)g->rgb[ch] - r * ((double)F[k][ch] - (double)C[k][ch]));
+                rsum += (uint64_t)(d * (double)GSZ_ACCUM_ONE + 0.5);
+            } else if (c->acc) {
+                wsum += (uint64_t)((double)w * (double)GSZ_ACCUM_ONE + 0.5);
+                psum++;
+                if (c->acc->grad) {
+                    const float *e = c->acc->error + ((size_t)(ty0 + k / TILE) * (size_t)W + (size_t)(tx0 + k % TILE)) * 3;
+                    for (int ch = 0; ch < 3; ch++) gsum[ch] += (int64_t)llround((double)w * (double)e[ch] * (double)GSZ_ACCUM_ONE);
+                }
+            }
+        }
+        if (rsum) __atomic_fetch_add(&c->acc->removal[gi], rsum, __ATOMIC_RELAXED);
+        if (psum) {
+            if (c->acc->weight) __atomic_fetch_add(&c->acc->weight[gi], wsum, __ATOMIC_RELAXED);
+            if (c->acc->pixels) __atomic_fetch_add(&c->acc->pixels[gi], psum, __ATOMIC_RELAXED);
+            if (c->acc->grad)
+                for (int ch = 0; ch < 3; ch++) __atomic_fetch_add(&c->acc->grad[3 * (size_t)gi + (size_t)ch], gsum[ch], __ATOMIC_RELAXED);
+        }
+    }
+}
+
 static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
     (void)worker;
     rctx *c = p;
@@ -381,40 +430,12 @@ static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
     for (size_t tile = begin; tile < end; tile++) {
         int tx0 = (int)(tile % (size_t)c->grid_x) * TILE, ty0 = (int)(tile / (size_t)c->grid_x) * TILE;
         float T[TILE * TILE], C[TILE * TILE][3];
-        uint16_t live_row[TILE];
-        int live = tile_start(tx0, ty0, W, H, c->step, T, C, live_row);
-        for (uint32_t j = c->offsets[tile], j1 = c->offsets[tile + 1]; j < j1 && live > 0; j++) {
-            uint32_t gi = c->lists[j];
-            const splat *g = &c->sp[gi];
-            if (j + PREFETCH < j1) __builtin_prefetch(&c->sp[c->lists[j + PREFETCH]]);
-            uint64_t wsum = 0;
-            uint32_t psum = 0;
-            int64_t gsum[3] = {0, 0, 0};
-            /* only the pixels of the box around the ellipse where alpha >= 1/255 */
-            int box[4];
-            splat_box(g, tx0, ty0, box);
-            uint32_t span = box_bits(box);
-            float pw[TILE];
-            for (int ky = box[1]; ky <= box[3]; ky++)
-            for (uint32_t m = row_pixels(g, live_row, span, tx0, ty0, ky, box, pw); m; m &= m - 1) {
-                int k = ky * TILE + __builtin_ctz(m);
-                float alpha, G, w;
-                if (!blend_pixel(g, k, pw[k % TILE], T, C, live_row, &live, &alpha, &G, &w)) continue;
-                if (c->acc) {
-                    wsum += (uint64_t)((double)w * (double)GSZ_ACCUM_ONE + 0.5);
-                    psum++;
-                    if (c->acc->grad) {
-                        const float *e = c->acc->error + ((size_t)(ty0 + k / TILE) * (size_t)W + (size_t)(tx0 + k % TILE)) * 3;
-                        for (int ch = 0; ch < 3; ch++) gsum[ch] += (int64_t)llround((double)w * (double)e[ch] * (double)GSZ_ACCUM_ONE);
-                    }
-                }
-            }
-            if (c->acc && psum) {
-                if (c->acc->weight) __atomic_fetch_add(&c->acc->weight[gi], wsum, __ATOMIC_RELAXED);
-                if (c->acc->pixels) __atomic_fetch_add(&c->acc->pixels[gi], psum, __ATOMIC_RELAXED);
-                if (c->acc->grad)
-                    for (int ch = 0; ch < 3; ch++) __atomic_fetch_add(&c->acc->grad[3 * (size_t)gi + (size_t)ch], gsum[ch], __ATOMIC_RELAXED);
-            }
+        blend_pass(c, tx0, ty0, tile, T, C, NULL);
+        if (c->acc && c->acc->removal) { /* the same blend again (the same T and C after it) */
+            float F[TILE * TILE][3];
+            for (int k = 0; k < TILE * TILE; k++)
+                for (int ch = 0; ch < 3; ch++) F[k][ch] = C[k][ch] + T[k] * c->bg[ch];
+            blend_pass(c, tx0, ty0, tile, T, C, (const float (*)[3])F);
         }
         int st = c->step, ws = (W + st - 1) / st; /* the output's width: sampled pixels only */
         for (int k = 0; k < TILE * TILE; k++) {

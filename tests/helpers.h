@@ -1,7 +1,8 @@
 /* Shared test helpers: temporary paths, shared-scene lookup, scene equality. */
 #ifndef GSZ_TEST_HELPERS_H
 #define GSZ_TEST_HELPERS_H
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* nftw */
+#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,14 +17,30 @@
 #include "gsz.h"
 #include "synth.h"
 
+static char gsz_test_dir[256] = "";
+
+static int gsz_test_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+/* The temporary directory goes at exit; GSZ_KEEP_TEST_FILES=1 keeps it to look into a failure. */
+static void gsz_test_cleanup(void) {
+    const char *keep = getenv("GSZ_KEEP_TEST_FILES");
+    if (gsz_test_dir[0] && !(keep && *keep && strcmp(keep, "0") != 0))
+        nftw(gsz_test_dir, gsz_test_rm, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* A path in a per-process temporary directory. */
 static inline const char *tmp_path(const char *name) {
-    static char dir[256] = "";
+    char *dir = gsz_test_dir;
     static char buf[8][512];
     static int slot = 0;
     if (!dir[0]) {
-        snprintf(dir, sizeof dir, "/tmp/gsz-test-XXXXXX");
+        const char *t = getenv("TMPDIR");
+        snprintf(dir, sizeof gsz_test_dir, "%s/gsz-test-XXXXXX", t && *t ? t : "/tmp");
         if (!mkdtemp(dir)) abort();
+        atexit(gsz_test_cleanup);
     }
     char *b = buf[slot++ % 8];
     snprintf(b, 512, "%s/%s", dir, name);

@@ -103,6 +103,47 @@ static void test_huge_gaussians(void **state) {
     assert_true(gsz_psnr(img[0], img[1], (size_t)W * H * 3) > 60);
 }
 
+/* The removal accumulation (the codec's pruning order) against removing each Gaussian for real: a
+ * Gaussian's sum over pixels of |the pixel's change| equals that of the images with and without it.
+ * Colours stay within 0..1 so that no clamp hides a change, opacities at most 1/2 so that no pixel
+ * fills (T under 1e-4 stops a pixel: removing a splat in front would let one more through). */
+static void test_removal_effect(void **state) {
+    (void)state;
+    gsz_scene s;
+    assert_int_equal(gsz_synth_scene(3000, 0, 11, &s), GSZ_OK);
+    for (size_t i = 0; i < 3 * s.count; i++) s.sh_dc[i] = fminf(fmaxf(s.sh_dc[i], -1.5f), 1.5f);
+    for (size_t i = 0; i < s.count; i++) s.opacity[i] = fminf(s.opacity[i], 0.0f);
+    gsz_camera cam;
+    assert_int_equal(gsz_cameras_generate(&s, 1, 160, 120, 0, &cam), GSZ_OK);
+    size_t n = 160 * 120 * 3;
+    float *a = malloc(n * 4), *b = malloc(n * 4);
+    uint64_t *w = calloc(s.count, 8), *rem = calloc(s.count, 8);
+    gsz_render_accum acc = {.weight = w, .removal = rem};
+    gsz_render_options o = {0};
+    o.threads = 2;
+    o.accum = &acc;
+    assert_int_equal(gsz_render(&s, &cam, &o, a), GSZ_OK);
+    o.accum = NULL;
+    int checked = 0, stacked = 0;
+    for (size_t i = 0; i < s.count && checked < 40; i += 37) {
+        if (!w[i]) continue;
+        float keep = s.opacity[i];
+        s.opacity[i] = -40.0f; /* alpha far under 1/255: gone */
+        assert_int_equal(gsz_render(&s, &cam, &o, b), GSZ_OK);
+        s.opacity[i] = keep;
+        double d = 0;
+        for (size_t k = 0; k < n; k++) d += fabs((double)a[k] - (double)b[k]);
+        double r = (double)rem[i] / (double)GSZ_ACCUM_ONE;
+        assert_true(fabs(r - d) <= 1e-3 * d + 1e-4);
+        stacked += r < 0.5 * (double)w[i] / (double)GSZ_ACCUM_ONE; /* changes less than its alpha*T */
+        checked++;
+    }
+    assert_true(checked >= 20);
+    assert_true(stacked > 0); /* the two measures differ */
+    free(a); free(b); free(w); free(rem);
+    gsz_scene_free(&s);
+}
+
 static void test_self_compare_and_threads(void **state) {
     (void)state;
     gsz_scene s;
@@ -366,7 +407,7 @@ static void test_real_scene_training_view(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_single_gaussian_analytic), cmocka_unit_test(test_alpha_rules), cmocka_unit_test(test_huge_gaussians),
-        cmocka_unit_test(test_self_compare_and_threads), cmocka_unit_test(test_pixel_step), cmocka_unit_test(test_transmittance), cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_self_compare_and_threads), cmocka_unit_test(test_removal_effect), cmocka_unit_test(test_pixel_step), cmocka_unit_test(test_transmittance), cmocka_unit_test(test_metrics),
         cmocka_unit_test(test_against_plain_formulas),
         cmocka_unit_test(test_cameras_json), cmocka_unit_test(test_real_scene_training_view),
     };
