@@ -10,7 +10,7 @@
  *
  * With a target PSNR, fine-tuning also prunes: at a quarter and at half of the steps it measures the
  * file's PSNR on 8 of `gsz compare`'s views and, where there is headroom, removes the least significant
- * Gaussians (LightGaussian's order) as far as the measured PSNR stays near the target (see
+ * Gaussians (significance.c's pruning order) as far as the measured PSNR stays near the target (see
  * prune_to_target); the later steps heal what was removed, as LightGaussian fine-tunes after pruning.
  * Bytes follow the Gaussian count, so a scene that is easy to render at the preset's settings gets a
  * smaller file rather than a needlessly high fidelity. Without headroom it still removes what costs

@@ -222,7 +222,7 @@ typedef void (*gsz_progress_fn)(void *user, const char *stage, double fraction);
 typedef struct {
     gsz_preset preset;
     float prune;          /* fraction of Gaussians to remove; <0 = none */
-    float prune_threshold; /* remove those whose normalised significance is below; 0 = off */
+    float prune_threshold; /* remove those whose pruning score over the mean is below; 0 = off */
     int max_sh_degree;    /* global cap: 0 = keep all bands, otherwise degree+1 (1 => DC only) */
     float sh_threshold;   /* per-Gaussian band drop threshold (mean colour change); <0 = off */
     int codebook_sh;      /* entries of each SH codebook (at least the Gaussian count: scalar quantisation) */

@@ -403,7 +403,7 @@ static void blend_pass(rctx *c, int tx0, int ty0, size_t tile, float *T, float (
             if (F) {
                 double r = (double)alpha / (1.0 - (double)alpha), d = 0;
                 for (int ch = 0; ch < 3; ch++) d += fabs((double)w * (double)g->rgb[ch] - r * ((double)F[k][ch] - (double)C[k][ch]));
-                rsum += (uint64_t)(d * (double)GSZ_ACCUM_ONE + 0.5);
+                rsum += (uint64_t)(fmin(d, 1e4) * (double)GSZ_ACCUM_ONE + 0.5); /* in range for any input's colours */
             } else if (c->acc) {
                 wsum += (uint64_t)((double)w * (double)GSZ_ACCUM_ONE + 0.5);
                 psum++;
