@@ -511,7 +511,10 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
     /* where fine-tuning follows on these views as they are, the significance renders are its first targets */
     int fit_targets = (opt->refine > 0 || (opt->refine == 0 && P->refine > 0)) && large_fit(in->count);
     double coverage = 1.0; /* unmeasured without significance: as if the scene filled its views */
-    double *pscore = score ? score + cnt : NULL;
+    float target_psnr = opt->target_psnr < 0 ? 0 : opt->target_psnr > 0 ? opt->target_psnr : P->target_psnr;
+    /* the pruning score's second blend pass only where something prunes (a budget's encodes all may) */
+    int prunes = prune > 0 || opt->prune_threshold > 0 || target_psnr > 0 || sc;
+    double *pscore = score + cnt;
     if (!need_sig) for (size_t i = 0; i < 2 * cnt; i++) score[i] = 1.0;
     else if (sc && sc->views == nviews) {
         memcpy(score, sc->score, 2 * cnt * sizeof *score);
@@ -520,9 +523,10 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
         gsz_target_cache_free(targets); /* an earlier encode's, of other views */
         if (fit_targets && (err = gsz_target_cache_init(targets, in, nviews, 0))) goto done;
         targets->shared = sc != NULL;
-        if ((err = gsz_significance(in, views, nviews, threads, opt->progress, opt->progress_user, score, pscore, fit_targets ? targets : NULL,
-                                    &coverage)))
+        if ((err = gsz_significance(in, views, nviews, threads, opt->progress, opt->progress_user, score, prunes ? pscore : NULL,
+                                    fit_targets ? targets : NULL, &coverage)))
             goto done;
+        if (!prunes) memcpy(pscore, score, cnt * sizeof *score); /* read by nothing that prunes */
         if (sc) { memcpy(sc->score, score, 2 * cnt * sizeof *score); sc->views = nviews; sc->coverage = coverage; }
     }
     if (need_sig) for (size_t i = 0; i < cnt; i++) stats.unseen_count += !(score[i] > 0);
@@ -708,7 +712,6 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
     t0 = gsz_now();
 
     /* target pruning's renders (refine.c) cost about 2 s at 450K Gaussians with one checkpoint */
-    float target_psnr = opt->target_psnr < 0 ? 0 : opt->target_psnr > 0 ? opt->target_psnr : P->target_psnr;
     if (target_psnr > 0) { /* the pruning order of fine-tuning, in file order */
         if (!(sig = gsz_malloc_array(n, sizeof(double)))) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
         for (size_t i = 0; i < n; i++) sig[i] = pscore[perm[i]];
