@@ -44,6 +44,10 @@ gsz_error gsz_significance(const gsz_scene *s, const gsz_camera *cams, size_t nc
 /* keep[i] = 1 for all but the `fraction` least significant (ties broken by index) and those under
  * `threshold` times the mean score. Returns the number kept. */
 size_t gsz_prune_mask(const double *score, size_t n, double fraction, double threshold, uint8_t *keep);
+/* The scores from the renders' sums (gsz_render_accum's weight and removal; either output may be NULL):
+ * the volume weight of each Gaussian's log-scales applied. */
+gsz_error gsz_significance_scores(const float *scale, size_t n, const uint64_t *acc, const uint64_t *rem,
+                                  double *score, double *prune_score);
 /* order[0..n) = the Gaussians from the least significant up, ties by index: the pruning order. */
 gsz_error gsz_significance_order(const double *score, size_t n, uint32_t *order);
 
@@ -191,7 +195,7 @@ int gsz_entropy_in_place(int transform, int width);
 typedef struct {
     int steps, threads, level;
     float target_psnr;         /* > 0: also prune towards this PSNR (dB) on the views; see refine.c */
-    int checkpoints;           /* pruning checkpoints: 1 (a quarter of the steps) or 2 (and half) */
+    int checkpoints;           /* pruning checkpoints, at j/4 of the steps for j = 1 .. checkpoints (1-3) */
     gsz_placement placement;   /* of the pruning's evaluation views (gsz compare's) */
     size_t keep_min;           /* pruning keeps at least this many Gaussians */
     size_t cache_bytes;        /* the cache of the fit's targets: 0 the default (see refine.c); the
@@ -200,8 +204,6 @@ typedef struct {
     gsz_target_cache *targets; /* the fit's targets already rendered (gsz_significance) from the views
                                   as the fit takes them, or NULL; its frames are used and freed (kept
                                   where shared), the caller frees the rest */
-    double *significance; /* per Gaussian in file order: the pruning order (required with a target);
-                             reordered in place as Gaussians go (no copy of it at 450K: 3.6 MB) */
     gsz_progress_fn progress;
     void *user;
 } gsz_refine_options;

@@ -495,7 +495,6 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
     uint8_t *deg = NULL;
     uint32_t *rows = NULL; /* kept Gaussian -> the input's */
     float *buf = NULL, *wts = NULL;
-    double *sig = NULL;
     gsz_encode_job jobs[GSZ_MAX_SECTIONS];
     size_t njobs = 0;
     void *owned[GSZ_MAX_SECTIONS];
@@ -711,12 +710,6 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
     stats.seconds_vq = gsz_now() - t0;
     t0 = gsz_now();
 
-    /* target pruning's renders (refine.c) cost about 2 s at 450K Gaussians with one checkpoint */
-    if (target_psnr > 0) { /* the pruning order of fine-tuning, in file order */
-        if (!(sig = gsz_malloc_array(n, sizeof(double)))) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
-        for (size_t i = 0; i < n; i++) sig[i] = pscore[perm[i]];
-    }
-
     /* 6. entropy coding (streams are independent: parallel and deterministic) and the container; the
      * working copies go first, zstd's high levels need memory of their own */
     free(buf); free(wts); free(deg); free(score); free(rows);
@@ -740,9 +733,11 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
     ro.level = level;
     ro.target_psnr = target_psnr;
     ro.keep_min = (size_t)ceil(0.125 * (double)in->count); /* pruning in all removes at most 7/8 */
-    ro.checkpoints = n > REFINE_FULL ? 1 : 2; /* each costs a few renders at 1280x720: one above */
+    /* each costs a few renders at 1280x720: one above; three below since the pruning order is measured
+     * on the fitted scene (two before: the third took playbot-small and playbot-trained small 5% smaller
+     * at -0.03 dB, guitar balanced 17% along its curve; docs/BENCHMARKS.md, session 32) */
+    ro.checkpoints = n > REFINE_FULL ? 1 : 3;
     ro.placement = opt->placement;
-    ro.significance = sig;
     ro.fit_side = fit_side(in->count, coverage);
     ro.targets = targets->frame ? targets : NULL; /* made for these views (refine.c checks) */
     ro.progress = opt->progress;
@@ -761,7 +756,7 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
 done:
     for (size_t i = 0; i < njobs; i++) free(jobs[i].stored);
     for (size_t i = 0; i < nowned; i++) free(owned[i]);
-    free(views); free(score); free(keep); free(deg); free(buf); free(wts); free(sig); free(rows);
+    free(views); free(score); free(keep); free(deg); free(buf); free(wts); free(rows);
     gsz_target_cache_free(&own_targets);
     gsz_scene_free(&s);
     return err;

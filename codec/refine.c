@@ -400,7 +400,7 @@ static gsz_error eval_psnr(ctx *cx, targets *E, size_t first, size_t stride, flo
 
 /* Drops the Gaussians with drop[i] set from every per-Gaussian array of the fit and clears them in
  * live (file order: the fit's Gaussians are its set entries, in order). */
-static void compact(ctx *cx, param *op, double *sig, uint8_t *live, const uint8_t *drop) {
+static void compact(ctx *cx, param *op, uint8_t *live, const uint8_t *drop) {
     gsz_indexed *x = cx->x;
     gsz_scene *d = cx->d;
     for (size_t i = 0, f = 0; i < x->count; i++, f++) {
@@ -417,10 +417,51 @@ static void compact(ctx *cx, param *op, double *sig, uint8_t *live, const uint8_
         x->degree[j] = x->degree[i];
         for (int a = 0; a < 4; a++) x->index[a][j] = x->index[a][i];
         op->val[j] = op->val[i]; op->m[j] = op->m[i]; op->v[j] = op->v[i];
-        sig[j] = sig[i];
         j++;
     }
     x->count = d->count = op->count = j;
+}
+
+/* The pruning order at a checkpoint, measured on the scene as the fit has it (its codebooks,
+ * opacities and colours, the Gaussians left) over every fit view: the score of the significance pass
+ * (significance.c: the change each Gaussian's removal would make, a tenth of its alpha*T, the volume
+ * weight). The input's own score, which ordered this pruning before, misses what quantisation and the
+ * fit did: Gaussians the fit faded or made redundant, others that now carry an edge; at the same target
+ * it leaves smaller files at the same PSNR or more (docs/BENCHMARKS.md, session 32). The fit's steps
+ * since the last checkpoint summed them in acc (2n: alpha*T, removal) for the views in seen; the others
+ * are rendered here. */
+static gsz_error prune_order_score(ctx *cx, const gsz_camera *cams, size_t nviews, const uint8_t *seen, const gsz_render_options *ro,
+                                   float *img, uint64_t *acc, size_t nacc, double **out) {
+    size_t n = cx->x->count;
+    double *sig = gsz_malloc_array(n ? n : 1, sizeof(double));
+    if (!sig) return gsz_fail(GSZ_ERROR_memory, "refine: out of memory");
+    gsz_render_accum ra = {.weight = acc, .removal = acc + nacc};
+    gsz_render_options o = *ro;
+    o.accum = &ra;
+    o.colors = cx->colors;
+    gsz_error err = GSZ_OK;
+    for (size_t v = 0; v < nviews && !err; v++) {
+        if (seen[v]) continue;
+        cx->cam = &cams[v];
+        gsz_parallel_for(n, 16384, cx->threads, color_range, cx);
+        err = gsz_render(cx->d, &cams[v], &o, img);
+    }
+    if (!err) err = gsz_significance_scores(cx->d->scale, n, acc, acc + nacc, NULL, sig);
+    if (err) free(sig);
+    else *out = sig;
+    return err;
+}
+
+/* The first pruning checkpoint after step t (at j/4 of the steps, j = 1 .. ncp), 0 where none is
+ * left; *prev the last one at or before t (0 where none). */
+static size_t next_checkpoint(size_t t, int steps, int ncp, size_t *prev) {
+    *prev = 0;
+    for (int j = 1; j <= ncp; j++) {
+        size_t c = (size_t)j * (size_t)steps / 4;
+        if (c > t) return c;
+        *prev = c;
+    }
+    return 0;
 }
 
 /* One pruning checkpoint: removes the most of the least significant Gaussians (down to keep_min) that
@@ -436,7 +477,7 @@ static void compact(ctx *cx, param *op, double *sig, uint8_t *live, const uint8_
  * differ by up to 7 dB, and two of them alone were 0.4-1.6 dB over the mean of 24 on the large
  * scenes (docs/BENCHMARKS.md), which let pruning go that far under its aim. `ratio`: the steps left
  * over the steps since the last checkpoint. */
-static gsz_error prune_to_target(ctx *cx, targets *E, size_t stride, float *img, double *sig,
+static gsz_error prune_to_target(ctx *cx, targets *E, size_t stride, float *img, const double *sig,
                                  uint8_t *live, float goal, double ratio, int probes, size_t keep_min, double *after) {
     size_t n = cx->x->count, most = n > keep_min ? n - keep_min : 0;
     double now = 0, each[EVAL_VIEWS], sub = 0;
@@ -492,7 +533,7 @@ static gsz_error prune_to_target(ctx *cx, targets *E, size_t stride, float *img,
     }
     gsz_parallel_for(n, 16384, cx->threads, apply_range, cx); /* the opacities back */
     for (size_t j = 0; j < lo; j++) drop[k[j]] = 1;
-    if (!err && lo) compact(cx, &cx->P[6], sig, live, drop);
+    if (!err && lo) compact(cx, &cx->P[6], live, drop);
     *after = plo;
     free(k);
     free(drop);
@@ -571,7 +612,6 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     gsz_scene d = {0};
     gsz_render_grad G = {0};
     float *colors = NULL;
-    double *sig = NULL;
     gsz_container C;
     param P[NPARAM];
     memset(P, 0, sizeof P);
@@ -580,7 +620,9 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     targets T = {original, NULL, NULL, &own, NULL};
     float *target = NULL; /* this step's target as floats, or an evaluation render */
     float *opac_lat = NULL;
-    uint8_t *newfile = NULL, *opac = NULL, *live = NULL;
+    uint8_t *newfile = NULL, *opac = NULL, *live = NULL, *seen = NULL; /* seen: the fit views since the last checkpoint */
+    uint64_t *pacc = NULL; /* the pruning order's sums since the last checkpoint: alpha*T, then removal */
+    gsz_render_accum pra = {0};
     gsz_encode_job jobs[GSZ_MAX_SECTIONS];
     uint8_t *raws[GSZ_MAX_SECTIONS] = {0};
     size_t nj = 0;
@@ -597,7 +639,8 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     size_t stride = opt->checkpoints > 1 ? 1 : 4; /* pruning's probes on fewer views where a render costs more */
     size_t n = x.count, nfile = x.count;
     double after = -1; /* the PSNR after the last pruning checkpoint */
-    int prune = opt->target_psnr > 0 && opt->significance && n > opt->keep_min;
+    int prune = opt->target_psnr > 0 && n > opt->keep_min;
+    int ncp = GSZ_CLAMP(opt->checkpoints, 1, 3);
     /* the rendered scene: the file's positions as they are, colours per view (no SH arrays) */
     d.count = n;
     d.pos = x.pos;
@@ -637,10 +680,12 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     opac_lat = gsz_malloc_array(n, sizeof(float));
     if (!target || !opac_lat) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
     if (prune) {
-        sig = opt->significance;
         live = malloc(n); /* which of the file's Gaussians the fit still has */
-        if (!live) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
+        pacc = gsz_calloc_array(n, 2 * sizeof *pacc);
+        seen = calloc(nviews, 1);
+        if (!live || !pacc || !seen) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
         memset(live, 1, n);
+        pra = (gsz_render_accum){.weight = pacc, .removal = pacc + n};
     }
     /* the learning rates of 3DGS training (Kerbl et al.), constant: twice, thrice or decaying to a tenth
      * all fitted worse in the same steps (docs/BENCHMARKS.md) */
@@ -701,17 +746,36 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     for (size_t v = 0; v < nviews; v++) order[v] = v;
     uint64_t rng = 0x9E3779B97F4A7C15ull;
     for (size_t t = 0; t < (size_t)steps; t++) {
-        if (prune && t && (t == (size_t)steps / 4 || (opt->checkpoints > 1 && t == (size_t)steps / 2))) {
-            double ratio = t > (size_t)steps / 4 ? (double)(steps - (int)t) / (double)(t - (size_t)steps / 4) : 0;
+        size_t prev, cp = next_checkpoint(t, steps, ncp, &prev);
+        if (prune && t && t == prev) {
+            size_t before;
+            next_checkpoint(t - 1, steps, ncp, &before);
+            double ratio = before ? (double)(steps - (int)t) / (double)(t - before) : 0;
             /* the evaluation renders (1280x720) in a workspace of their own, the fitting's (its gradients)
              * freed meanwhile: at 450K they would otherwise add 15 MB to the encoder's peak */
             gsz_render_workspace_free(ws);
             ro.workspace = eo.workspace = ws = gsz_render_workspace_create();
-            err = prune_to_target(&cx, &E, stride, target, sig, live, opt->target_psnr, ratio, opt->checkpoints > 1 ? 4 : 3, opt->keep_min, &after);
+            double *sig = NULL;
+            err = prune_order_score(&cx, scaled, nviews, seen, &ro, target, pacc, nfile, &sig);
+            if (!err) err = prune_to_target(&cx, &E, stride, target, sig, live, opt->target_psnr, ratio, opt->checkpoints > 1 ? 4 : 3, opt->keep_min, &after);
+            free(sig);
+            memset(pacc, 0, 2 * nfile * sizeof *pacc); /* the next checkpoint's sums start from here */
+            memset(seen, 0, nviews);
             gsz_render_workspace_free(ws);
             ro.workspace = eo.workspace = ws = gsz_render_workspace_create();
             if (err) goto done;
             n = x.count;
+        }
+        /* the pruning order's sums, from the fit's steps over the last 3/4 pass of views before each
+         * checkpoint (or since the one before): summed over a pass and more, the first views' were the
+         * scene of many steps ago (playbot-trained small 17% larger at +0.18 dB), and the views left
+         * out are rendered at the checkpoint; rendering every view there instead (as good) cost
+         * playbot-trained balanced 2.5 s more with two checkpoints (docs/BENCHMARKS.md, session 32) */
+        size_t h = (3 * nviews + 3) / 4;
+        int sums = prune && cp && t + h >= cp;
+        if (sums && t + h == cp && t > prev) {
+            memset(pacc, 0, 2 * nfile * sizeof *pacc);
+            memset(seen, 0, nviews);
         }
         if (t % nviews == 0) /* every view once per pass, in a fixed pseudo-random order */
             for (size_t v = nviews - 1; v > 0; v--) {
@@ -727,8 +791,11 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
         cx.cam = cam;
         gsz_parallel_for(n, 16384, threads, color_range, &cx);
         ro.colors = colors;
+        ro.accum = sums ? &pra : NULL;
         err = gsz_render_gradient(&d, cam, &ro, target, &G, NULL);
         ro.colors = NULL;
+        ro.accum = NULL;
+        if (sums) seen[v] = 1;
         if (err) goto done;
         gsz_parallel_for(NPARAM, 1, threads, gather_range, &cx);
         for (int p = 0; p < NPARAM; p++)
@@ -751,6 +818,8 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
      * opacities, re-encode those sections (in parallel), rewrite the container; the fitting's buffers go
      * first, as zstd's high levels need memory of their own */
     release_fit(P, &T, &E, &G, &d, &colors, &target, &ws);
+    free(pacc);
+    pacc = NULL;
     /* of the indexed scene only the codebooks are left to store */
     free(x.pos); free(x.degree);
     x.pos = NULL;
@@ -788,7 +857,7 @@ done:
     for (int p = 0; p < 3; p++) free(sh16[p]);
     gsz_target_cache_free(&own);
     free(opac_lat); free(opac); free(scaled); free(order);
-    free(live);
+    free(live); free(seen); free(pacc);
     gsz_indexed_free(&x);
     return err;
 }

@@ -8,7 +8,8 @@
  * pixel would change were it removed alone (exact for one removal: w rgb - alpha / (1 - alpha) times
  * what lies behind it, see the renderer's removal pass), plus a tenth of its alpha*T, so that of a
  * stack of lookalikes the ones behind still go first and no stack goes whole; same volume weight. At
- * the same pruning it loses less (docs/BENCHMARKS.md, session 31). */
+ * the same pruning it loses less (docs/BENCHMARKS.md, session 31). It orders the preset's pruning
+ * here; fine-tuning's target pruning measures it again on the scene as fitted (refine.c). */
 #include "codec.h"
 
 #include <string.h>
@@ -48,17 +49,24 @@ gsz_error gsz_significance(const gsz_scene *s, const gsz_camera *cams, size_t nc
     free(img);
     free(trans);
     if (coverage) *coverage = ncams ? covered / (double)ncams : 0.0;
+    gsz_error e = gsz_significance_scores(s->scale, n, acc, rem, score, prune_score);
+    free(acc);
+    return e;
+}
+
+gsz_error gsz_significance_scores(const float *scale, size_t n, const uint64_t *acc, const uint64_t *rem,
+                                  double *score, double *prune_score) {
     /* volume term */
     float *vol = gsz_malloc_array(n, sizeof(float));
     uint32_t *keys = gsz_malloc_array(n, sizeof(uint32_t)), *ids = gsz_malloc_array(n, sizeof(uint32_t));
     uint32_t *tk = gsz_malloc_array(n, sizeof(uint32_t)), *tv = gsz_malloc_array(n, sizeof(uint32_t));
     if (!vol || !keys || !ids || !tk || !tv) {
-        free(acc); free(vol); free(keys); free(ids); free(tk); free(tv);
+        free(vol); free(keys); free(ids); free(tk); free(tv);
         return gsz_fail(GSZ_ERROR_memory, "significance: out of memory");
     }
     for (size_t i = 0; i < n; i++) {
         /* log-volume keeps the order without overflow */
-        vol[i] = s->scale[3 * i] + s->scale[3 * i + 1] + s->scale[3 * i + 2];
+        vol[i] = scale[3 * i] + scale[3 * i + 1] + scale[3 * i + 2];
         keys[i] = ~gsz_float_sort_key(vol[i]); /* descending */
         ids[i] = (uint32_t)i;
     }
@@ -66,10 +74,10 @@ gsz_error gsz_significance(const gsz_scene *s, const gsz_camera *cams, size_t nc
     float logv90 = n ? vol[ids[(size_t)(0.9 * (double)n) < n ? (size_t)(0.9 * (double)n) : n - 1]] : 0;
     for (size_t i = 0; i < n; i++) {
         double v = exp(0.1 * (double)(vol[i] - logv90)) / (double)GSZ_ACCUM_ONE;
-        score[i] = (double)acc[i] * v;
+        if (score) score[i] = (double)acc[i] * v;
         if (prune_score) prune_score[i] = ((double)rem[i] + PRUNE_ALPHA_T * (double)acc[i]) * v;
     }
-    free(acc); free(vol); free(keys); free(ids); free(tk); free(tv);
+    free(vol); free(keys); free(ids); free(tk); free(tv);
     return GSZ_OK;
 }
 

@@ -151,7 +151,8 @@ void gsz_scene_focus(const gsz_scene *scene, float center[3], float *radius);
  * For every pixel where Gaussian i contributes with w = alpha*T: weight[i] += w, pixels[i] += 1 and,
  * given a per-pixel error image, grad[3i+c] += w*error[c] (the gradient of half the squared image
  * error with respect to the Gaussian's colour). Fixed point (GSZ_ACCUM_ONE = 1.0) integer sums keep
- * the result identical for any thread count. Each pointer may be NULL. */
+ * the result identical for any thread count. Each pointer may be NULL. gsz_render_gradient sums
+ * weight and removal only. */
 #define GSZ_ACCUM_ONE ((uint64_t)1 << 24)
 typedef struct {
     uint64_t *weight;    /* count entries */

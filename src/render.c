@@ -536,16 +536,24 @@ static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
             if (!m) continue;
             const splat *g = &c->sp[gi];
             double acc[G2D] = {0};
+            uint64_t wsum = 0, rsum = 0; /* c->acc's, as blend_pass sums them */
             for (uint32_t q = 0; q < m; q++, r++) {
                 int k = r->k;
                 float alpha = r->alpha, G = r->G;
                 float dx = g->x - (float)(tx0 + k % TILE), dy = g->y - (float)(ty0 + k / TILE);
                 float w = alpha * T[k];
-                double dalpha = 0;
+                double dalpha = 0, dabs = 0;
                 for (int ch = 0; ch < 3; ch++) {
                     A[k][ch] += g->rgb[ch] * w;
                     acc[4 + ch] += (double)E[k][ch] * w;
-                    dalpha += (double)E[k][ch] * ((double)g->rgb[ch] * T[k] - ((double)F[k][ch] - A[k][ch]) / (1.0 - alpha));
+                    /* dF/dalpha: alpha times it is the change were the splat removed */
+                    double d = (double)g->rgb[ch] * T[k] - ((double)F[k][ch] - A[k][ch]) / (1.0 - alpha);
+                    dalpha += (double)E[k][ch] * d;
+                    dabs += fabs(d);
+                }
+                if (c->acc) {
+                    wsum += (uint64_t)((double)w * (double)GSZ_ACCUM_ONE + 0.5);
+                    rsum += (uint64_t)(fmin(alpha * dabs, 1e4) * (double)GSZ_ACCUM_ONE + 0.5);
                 }
                 if (g->opacity * G < 0.99f) { /* clamped alpha: no gradient to the splat's shape */
                     double dpow = dalpha * alpha;
@@ -562,6 +570,8 @@ static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
                 int64_t q = llround(acc[v] * G2D_ONE);
                 if (q) __atomic_fetch_add(&c->g2d[(size_t)gi * (size_t)c->g2d_n + (size_t)v], q, __ATOMIC_RELAXED);
             }
+            if (wsum && c->acc->weight) __atomic_fetch_add(&c->acc->weight[gi], wsum, __ATOMIC_RELAXED);
+            if (rsum && c->acc->removal) __atomic_fetch_add(&c->acc->removal[gi], rsum, __ATOMIC_RELAXED);
         }
     }
 out:
@@ -812,6 +822,7 @@ gsz_error gsz_render_gradient(const gsz_scene *s, const gsz_camera *cam, const g
     bins b;
     c.target = target;
     c.grad = grad;
+    c.acc = opt->accum; /* its weight and removal sums */
     c.colors = opt->colors;
     c.step = 1;
     c.ws = opt->workspace;

@@ -140,6 +140,23 @@ static void test_removal_effect(void **state) {
     }
     assert_true(checked >= 20);
     assert_true(stacked > 0); /* the two measures differ */
+    /* the backward pass sums both as well (fine-tuning's pruning order), alike for any thread count */
+    uint64_t *acc2[2];
+    for (int t = 0; t < 2; t++) {
+        acc2[t] = calloc(2 * s.count, 8);
+        gsz_render_accum ga = {.weight = acc2[t], .removal = acc2[t] + s.count};
+        gsz_render_grad none = {0};
+        o.threads = t + 1;
+        o.accum = &ga;
+        assert_int_equal(gsz_render_gradient(&s, &cam, &o, a, &none, NULL), GSZ_OK);
+    }
+    assert_memory_equal(acc2[0], acc2[1], 2 * s.count * 8);
+    for (size_t i = 0; i < s.count; i++) {
+        double w1 = (double)w[i], w2 = (double)acc2[0][i], r1 = (double)rem[i], r2 = (double)acc2[0][s.count + i];
+        assert_true(fabs(w1 - w2) <= 1e-5 * w1 + 16);
+        assert_true(fabs(r1 - r2) <= 1e-4 * r1 + 16);
+    }
+    free(acc2[0]); free(acc2[1]);
     free(a); free(b); free(w); free(rem);
     gsz_scene_free(&s);
 }
