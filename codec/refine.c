@@ -759,8 +759,6 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
             err = prune_order_score(&cx, scaled, nviews, seen, &ro, target, pacc, nfile, &sig);
             if (!err) err = prune_to_target(&cx, &E, stride, target, sig, live, opt->target_psnr, ratio, opt->checkpoints > 1 ? 4 : 3, opt->keep_min, &after);
             free(sig);
-            memset(pacc, 0, 2 * nfile * sizeof *pacc); /* the next checkpoint's sums start from here */
-            memset(seen, 0, nviews);
             gsz_render_workspace_free(ws);
             ro.workspace = eo.workspace = ws = gsz_render_workspace_create();
             if (err) goto done;
@@ -773,7 +771,7 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
          * playbot-trained balanced 2.5 s more with two checkpoints (docs/BENCHMARKS.md, session 32) */
         size_t h = (3 * nviews + 3) / 4;
         int sums = prune && cp && t + h >= cp;
-        if (sums && t + h == cp && t > prev) {
+        if (sums && (t == prev || t + h == cp)) { /* where they start */
             memset(pacc, 0, 2 * nfile * sizeof *pacc);
             memset(seen, 0, nviews);
         }

@@ -374,6 +374,10 @@ static inline int blend_pixel(const splat *g, int k, float power, float *T, floa
     return 1;
 }
 
+/* A non-negative per-pixel term (alpha*T, a removal's change) as gsz_render_accum's fixed point, capped
+ * so that sums stay in range for any input's colours; both blends sum through it, alike. */
+static inline uint64_t accum_fixed(double v) { return (uint64_t)(fmin(v, 1e4) * (double)GSZ_ACCUM_ONE + 0.5); }
+
 /* One front-to-back pass of a tile's splats: blends them into T and C (a fresh tile) and, with c->acc,
  * sums each splat's contributions. With F (each pixel's final colour, background included: a second
  * pass) it sums instead, for every splat and pixel, the change the pixel would see without it: with
@@ -403,9 +407,9 @@ static void blend_pass(rctx *c, int tx0, int ty0, size_t tile, float *T, float (
             if (F) {
                 double r = (double)alpha / (1.0 - (double)alpha), d = 0;
                 for (int ch = 0; ch < 3; ch++) d += fabs((double)w * (double)g->rgb[ch] - r * ((double)F[k][ch] - (double)C[k][ch]));
-                rsum += (uint64_t)(fmin(d, 1e4) * (double)GSZ_ACCUM_ONE + 0.5); /* in range for any input's colours */
+                rsum += accum_fixed(d);
             } else if (c->acc) {
-                wsum += (uint64_t)((double)w * (double)GSZ_ACCUM_ONE + 0.5);
+                wsum += accum_fixed(w);
                 psum++;
                 if (c->acc->grad) {
                     const float *e = c->acc->error + ((size_t)(ty0 + k / TILE) * (size_t)W + (size_t)(tx0 + k % TILE)) * 3;
@@ -552,8 +556,8 @@ static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
                     dabs += fabs(d);
                 }
                 if (c->acc) {
-                    wsum += (uint64_t)((double)w * (double)GSZ_ACCUM_ONE + 0.5);
-                    rsum += (uint64_t)(fmin(alpha * dabs, 1e4) * (double)GSZ_ACCUM_ONE + 0.5);
+                    wsum += accum_fixed(w);
+                    rsum += accum_fixed(alpha * dabs);
                 }
                 if (g->opacity * G < 0.99f) { /* clamped alpha: no gradient to the splat's shape */
                     double dpow = dalpha * alpha;
