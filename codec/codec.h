@@ -129,6 +129,10 @@ uint8_t *gsz_codebook_sh_split(const uint8_t *p, size_t *out_size);
  * coder starts a zstd block at each, so that each plane gets a Huffman table of its own. */
 #define GSZ_CODEBOOK_CUTS 128 /* more than any codebook has: 1 + 6 flag planes + 45 planes of 2 bytes */
 size_t gsz_codebook_cuts(const uint8_t *cb, size_t size, size_t *cut, size_t max);
+/* Keeps the entries j with keep[j] set of a codebook as the packers write it (encodings 0, 1, 2 and 4),
+ * in their order, in place, *size updated: the kept entries decode as before (encoding 0 keeps its
+ * ranges). For entries pruning left unused. */
+gsz_error gsz_codebook_keep(uint8_t *p, size_t *size, const uint8_t *keep);
 /* A transform-coded codebook's step where every entry has class 0 (a k-means codebook coded as a
  * whole, which fine-tuning fits and stores again at this step); 0 for any other codebook. For a
  * codebook that gsz_codebook_unpack accepted. */

@@ -40,13 +40,15 @@ typedef struct {
  * transform-coded as a whole: 7% smaller for -0.1 dB there; neutral at small's (docs/BENCHMARKS.md).
  * target_psnr: fine-tuning prunes scenes that render far above it at the preset's settings (already-
  * quantised captures at 47-51 dB balanced) down to about it: balanced 1 dB and small half a dB over
- * the floors they are for (38 and 33 dB), the estimate's error on 8 views (docs/BENCHMARKS.md). */
+ * the floors they are for (38 and 33 dB), the estimate's error on 8 views (docs/BENCHMARKS.md). High's
+ * TARGET_FREE: only what costs nothing goes (see TARGET_FREE). */
+#define TARGET_FREE 200.0f /* a target no file reaches: fine-tuning prunes only what costs <= 0.05 dB (refine.c) */
 #define REFINE_FULL 131072 /* above: a large scene, with fewer views and checkpoints (prepare_views, refine) */
 #define STEPS_FULL 262144  /* see refine_steps */
 #define VIEW_SIDE 512      /* the significance views' long side (prepare_views) */
 static const preset_t presets[4] = {
     /* balanced */ {0.10f, 0.015f, 48, 4096, 10, 8, 4, 0.005f, 96, 16, 64, 3.0f, 0.0f, 39.0f, 16, 0.03f},
-    /* high     */ {0.05f, 0.005f, 20, 8192, 12, 8, 5, 0.01f, 64, 64, 64, 1.0f, 0.092f, 0.0f, 24, 0.0f},
+    /* high     */ {0.05f, 0.005f, 20, 8192, 12, 8, 5, 0.01f, 64, 64, 64, 1.0f, 0.092f, TARGET_FREE, 24, 0.0f},
     /* small    */ {0.30f, 0.060f, 128, 2048, 9, 8, 3, 0.005f, 192, 16, 128, 4.0f, 0.0f, 33.5f, 16, 0.0f},
     /* max      */ {0.00f, -1.0f, 0, 0, 16, 8, 8, 0.0f, 0, 0, 0, 0.0f, 0.0f, 0.0f, 24, 0.0f},
 };
@@ -737,6 +739,11 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
      * on the fitted scene (two before: the third took playbot-small and playbot-trained small 5% smaller
      * at -0.03 dB, guitar balanced 17% along its curve; docs/BENCHMARKS.md, session 32) */
     ro.checkpoints = n > REFINE_FULL ? 1 : 3;
+    /* the preset's pruning of what costs nothing (high: guitar and biker 11% and 5% smaller for -0.07
+     * and -0.03 dB) not on large scenes, whose fit is bounded in time: its checkpoint's renders took
+     * playbot high 5 s longer and its sums (16 B a Gaussian) its peak past 3x the PLY, for nothing
+     * found (docs/BENCHMARKS.md, session 33) */
+    if (opt->target_psnr == 0 && target_psnr >= TARGET_FREE && large_fit(in->count)) ro.target_psnr = 0;
     ro.placement = opt->placement;
     ro.fit_side = fit_side(in->count, coverage);
     ro.targets = targets->frame ? targets : NULL; /* made for these views (refine.c checks) */
@@ -792,9 +799,10 @@ static preset_t preset_level(double level) {
 #undef GEO
 #undef NEAR
     if (a->sh_step == 0 && b->sh_step > 0) p.sh_step = t >= 0.5 ? (float)(b->sh_step * pow(SH_STEP_SPAN, (1.0 - t) / 0.5)) : 0.0f;
-    /* towards a preset without target pruning the target's squared error shrinks to 0 (balanced to
-     * high: 39 dB, 42 halfway, 49 at 0.9): switched off halfway, playbot's bytes jumped 2.5 -> 4.1 MB */
-    if (a->target_psnr > 0 && b->target_psnr <= 0) p.target_psnr = (float)(a->target_psnr - 10.0 * log10(1.0 - t));
+    /* towards high's target (TARGET_FREE: nothing but the free Gaussians) the target's squared error
+     * shrinks to 0 (balanced to high: 39 dB, 42 halfway, 49 at 0.9): switched off halfway, playbot's
+     * bytes jumped 2.5 -> 4.1 MB */
+    if (a->target_psnr > 0 && b->target_psnr >= TARGET_FREE) p.target_psnr = (float)(a->target_psnr - 10.0 * log10(1.0 - t));
     return p;
 }
 

@@ -8,13 +8,14 @@
  * the codebooks and the opacity stream are rewritten. Sums run in Gaussian order and the renderer's are
  * fixed point, so the result is the same for any thread count.
  *
- * With a target PSNR, fine-tuning also prunes: at a quarter and at half of the steps it measures the
- * file's PSNR on 8 of `gsz compare`'s views and, where there is headroom, removes the least significant
- * Gaussians (significance.c's pruning order) as far as the measured PSNR stays near the target (see
- * prune_to_target); the later steps heal what was removed, as LightGaussian fine-tunes after pruning.
- * Bytes follow the Gaussian count, so a scene that is easy to render at the preset's settings gets a
+ * With a target PSNR, fine-tuning also prunes: at a quarter, half and three quarters of the steps
+ * (large scenes: a quarter) it measures the file's PSNR on 8 of `gsz compare`'s views and, where
+ * there is headroom, removes the least significant Gaussians (significance.c's pruning order) as far
+ * as the measured PSNR stays near the target (see prune_to_target); the later steps heal what was
+ * removed, as LightGaussian fine-tunes after pruning. Bytes follow the Gaussian count, so a scene that is easy to render at the preset's settings gets a
  * smaller file rather than a needlessly high fidelity. Without headroom it still removes what costs
- * almost nothing (FREE_DB): Gaussians no view shows. */
+ * almost nothing (FREE_DB): Gaussians no view shows. Codebook entries left without a Gaussian are
+ * dropped (drop_unused). */
 #include "codec.h"
 
 #include <string.h>
@@ -574,6 +575,41 @@ static gsz_error subset_jobs(gsz_container *C, const uint8_t *live, size_t n, gs
     return err;
 }
 
+static uint32_t index_at(const uint8_t *raw, int w, size_t i) {
+    return w == 1 ? raw[i] : w == 2 ? ((const uint16_t *)(const void *)raw)[i] : ((const uint32_t *)(const void *)raw)[i];
+}
+
+/* A fitted codebook's entries whose Gaussians pruning removed all go: *keep (malloc'd, NULL where
+ * every entry is used) flags the entries left, for gsz_codebook_keep once the codebook is packed as
+ * it was (the kept entries then decode exactly as they would have), and the index stream J is
+ * renumbered in place, one byte a value where the entries then fit. Where pruning removed most of a
+ * scene, many entries lost their users (the synthetic 1M scene's: 85% of sh1's). Numbering the rest by
+ * their use after pruning as well made playbot balanced's scale indices 1% larger. */
+static gsz_error drop_unused(int k, gsz_encode_job *J, uint8_t **keep) {
+    uint8_t *raw = (uint8_t *)(uintptr_t)J->raw;
+    int w = J->width;
+    uint32_t *remap = gsz_calloc_array((size_t)k, sizeof *remap); /* 1 + the new number, 0: unused */
+    *keep = NULL;
+    if (!remap) return gsz_fail(GSZ_ERROR_memory, "refine: out of memory");
+    for (size_t i = 0; i < J->n; i++) remap[index_at(raw, w, i)] = 1; /* below k: the decoder checked */
+    uint32_t used = 0;
+    for (int j = 0; j < k; j++)
+        if (remap[j]) remap[j] = ++used;
+    if (used == (uint32_t)k || !used) { free(remap); return GSZ_OK; } /* none used: its degree's sections go */
+    if (!(*keep = malloc((size_t)k))) { free(remap); return gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); }
+    for (int j = 0; j < k; j++) (*keep)[j] = remap[j] != 0;
+    int nw = used <= 256 ? 1 : used <= 65536 ? 2 : 4;
+    for (size_t i = 0; i < J->n; i++) { /* narrowing in place: element i never lies past where it was */
+        uint32_t v = remap[index_at(raw, w, i)] - 1;
+        if (nw == 1) raw[i] = (uint8_t)v;
+        else if (nw == 2) ((uint16_t *)(void *)raw)[i] = (uint16_t)v;
+        else ((uint32_t *)(void *)raw)[i] = v;
+    }
+    J->width = nw;
+    free(remap);
+    return GSZ_OK;
+}
+
 /* Removes the sections of the SH degrees in gone (bit d). */
 static void drop_degrees(gsz_container *C, uint32_t gone) {
     size_t out = 0;
@@ -630,6 +666,7 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     size_t *order = NULL;
     gsz_render_workspace *ws = NULL;
     uint16_t *sh16[3] = {NULL, NULL, NULL}; /* see to_bf16 */
+    uint8_t *keep[6] = {NULL}; /* the codebook entries pruning left used (drop_unused) */
     gsz_camera ecams[EVAL_VIEWS];
     void *ecache[EVAL_VIEWS] = {0};
     size_t ecsize[EVAL_VIEWS] = {0};
@@ -666,6 +703,26 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     }
     T.cams = scaled;
     if (opt->targets && opt->targets->views == nviews && as_given) T.c = opt->targets;
+    /* the learning rates of 3DGS training (Kerbl et al.), constant: twice, thrice or decaying to a tenth
+     * all fitted worse in the same steps (docs/BENCHMARKS.md) */
+    static const float lr[NPARAM] = {0.005f, 0.001f, 0.0025f, 0.0025f / 20, 0.0025f / 20, 0.0025f / 20, 0.05f};
+    static const uint32_t cb_sec[6] = {GSZ_SEC_SCALE_CB, GSZ_SEC_ROT_CB, GSZ_SEC_DC_CB, GSZ_SEC_SH1_CB, GSZ_SEC_SH2_CB, GSZ_SEC_SH3_CB};
+    size_t users[6] = {n, n, n, 0, 0, 0}; /* Gaussians indexing each codebook */
+    for (size_t i = 0; x.degree && i < n; i++)
+        if (x.degree[i]) users[2 + x.degree[i]]++;
+    for (int p = 0; p < 6; p++) {
+        if (!x.codebook_size[p]) continue; /* no such section */
+        P[p].val = x.codebook[p];
+        P[p].k = x.codebook_size[p];
+        P[p].dim = gsz_codebook_dim(p);
+        /* a transform-coded codebook of one entry per Gaussian is rendered but not fitted (its Adam
+         * moments would be the largest arrays of the encode), nor pruned; a shared one (k-means) is
+         * fitted and stored again at its step; an exact value table (the input's palette) is rendered */
+        P[p].bits = x.codebook_bits[p];
+        P[p].step = x.codebook_step[p] > 0 && (size_t)P[p].k < users[p] ? x.codebook_step[p] : 0;
+        P[p].count = P[p].bits > 0 || P[p].step > 0 ? (size_t)P[p].k * (size_t)P[p].dim : 0;
+        if (!P[p].count && !P[p].bits) prune = 0;
+    }
     /* evaluation views: EVAL_VIEWS of the 24 generated 1280x720 views of `gsz compare` (its default
      * protocol, also with training cameras), whole: PSNR depends on resolution and framing, and
      * neither the fitting's views (pruned small Gaussians average away: playbot pruned to 39.4 dB on
@@ -686,26 +743,6 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
         if (!live || !pacc || !seen) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
         memset(live, 1, n);
         pra = (gsz_render_accum){.weight = pacc, .removal = pacc + n};
-    }
-    /* the learning rates of 3DGS training (Kerbl et al.), constant: twice, thrice or decaying to a tenth
-     * all fitted worse in the same steps (docs/BENCHMARKS.md) */
-    static const float lr[NPARAM] = {0.005f, 0.001f, 0.0025f, 0.0025f / 20, 0.0025f / 20, 0.0025f / 20, 0.05f};
-    static const uint32_t cb_sec[6] = {GSZ_SEC_SCALE_CB, GSZ_SEC_ROT_CB, GSZ_SEC_DC_CB, GSZ_SEC_SH1_CB, GSZ_SEC_SH2_CB, GSZ_SEC_SH3_CB};
-    size_t users[6] = {n, n, n, 0, 0, 0}; /* Gaussians indexing each codebook */
-    for (size_t i = 0; x.degree && i < n; i++)
-        if (x.degree[i]) users[2 + x.degree[i]]++;
-    for (int p = 0; p < 6; p++) {
-        if (!x.codebook_size[p]) continue; /* no such section */
-        P[p].val = x.codebook[p];
-        P[p].k = x.codebook_size[p];
-        P[p].dim = gsz_codebook_dim(p);
-        /* a transform-coded codebook of one entry per Gaussian is rendered but not fitted (its Adam
-         * moments would be the largest arrays of the encode), nor pruned; a shared one (k-means) is
-         * fitted and stored again at its step; an exact value table (the input's palette) is rendered */
-        P[p].bits = x.codebook_bits[p];
-        P[p].step = x.codebook_step[p] > 0 && (size_t)P[p].k < users[p] ? x.codebook_step[p] : 0;
-        P[p].count = P[p].bits > 0 || P[p].step > 0 ? (size_t)P[p].k * (size_t)P[p].dim : 0;
-        if (!P[p].count && !P[p].bits) prune = 0;
     }
     /* a latent logit per opacity (the decoder keeps opacities off 0 and 1) */
     for (size_t i = 0; i < n; i++) opac_lat[i] = gsz_logit(x.opacity[i]);
@@ -828,6 +865,10 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     opac = malloc(n ? n : 1);
     if (!opac) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
     for (size_t i = 0; i < n; i++) opac[i] = gsz_opacity_quantise(opac_lat[i], C.h.opacity_bits);
+    for (size_t j = 0; n < nfile && j < nj; j++) {
+        int p = gsz_index_slot(jobs[j].sec->type);
+        if (p >= 0 && P[p].count && (err = drop_unused(P[p].k, &jobs[j], &keep[p]))) goto done;
+    }
     for (int p = 0; p < NPARAM; p++) {
         if (!P[p].count) continue;
         uint32_t type = p < 6 ? cb_sec[p] : (uint32_t)GSZ_SEC_OPACITY;
@@ -838,6 +879,7 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
         if (p < 6 && (err = P[p].bits ? gsz_codebook_pack(P[p].val, P[p].k, P[p].dim, P[p].bits, &raw, &rsize)
                                        : gsz_codebook_pack_sh(P[p].val, P[p].k, P[p].dim, P[p].step, NULL, &raw, &rsize))) goto done;
         if (raw != opac) raws[nj] = raw;
+        if (p < 6 && keep[p] && (err = gsz_codebook_keep(raw, &rsize, keep[p]))) goto done;
         jobs[nj++] = (gsz_encode_job){sec, raw, rsize, 1, NULL, GSZ_OK};
     }
     if ((err = gsz_encode_jobs(jobs, nj, opt->level, threads))) goto done;
@@ -853,6 +895,7 @@ done:
     for (size_t j = 0; j < nj; j++) free(jobs[j].stored);
     for (size_t j = 0; j < GSZ_MAX_SECTIONS; j++) free(raws[j]);
     for (int p = 0; p < 3; p++) free(sh16[p]);
+    for (int p = 0; p < 6; p++) free(keep[p]);
     gsz_target_cache_free(&own);
     free(opac_lat); free(opac); free(scaled); free(order);
     free(live); free(seen); free(pacc);

@@ -390,6 +390,42 @@ static void test_codebook_table(void **state) {
     free(p);
 }
 
+/* gsz_codebook_keep: the kept entries of every encoding it takes decode exactly as in the whole
+ * codebook (encoding 0 keeps its ranges, though the kept entries span less); none kept is refused. */
+static void test_codebook_keep(void **state) {
+    (void)state;
+    enum { K = 300 };
+    uint8_t keep[K];
+    int kept = 0;
+    for (int j = 0; j < K; j++) kept += keep[j] = j % 3 != 1 && j != 0 && j != K - 1; /* the extremes go */
+    for (int c = 0; c < 6; c++) {
+        int M = c < 4 ? 3 : c == 4 ? 4 : 9; /* ranges at 8 and 16 bits, a value table, ranges again, quaternions, SH */
+        float *cb = malloc(sizeof(float) * K * (size_t)M), *full, *part;
+        assert_non_null(cb);
+        for (int i = 0; i < K * M; i++) cb[i] = c == 2 ? (float)(i % 7) : sinf(0.37f * (float)i) * (1.0f + (float)(i % M));
+        if (c == 4)
+            for (int j = 0; j < K; j++) {
+                float *q = cb + 4 * j, l = sqrtf(q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3]);
+                for (int m = 0; m < 4; m++) q[m] /= l;
+            }
+        uint8_t *p;
+        size_t sz;
+        if (c == 5) assert_int_equal(gsz_codebook_pack_sh(cb, K, M, 0.01f, NULL, &p, &sz), GSZ_OK);
+        else assert_int_equal(gsz_codebook_pack(cb, K, M, c == 1 ? 16 : 8, &p, &sz), GSZ_OK);
+        assert_int_equal(p[7], c == 2 ? 2 : c == 4 ? 4 : c == 5 ? 1 : 0);
+        int k, bits;
+        assert_int_equal(gsz_codebook_unpack(p, sz, M, 1, &full, &k, &bits), GSZ_OK);
+        assert_int_equal(gsz_codebook_keep(p, &sz, keep), GSZ_OK);
+        assert_int_equal(gsz_codebook_unpack(p, sz, M, 1, &part, &k, &bits), GSZ_OK);
+        assert_int_equal(k, kept);
+        for (int j = 0, o = 0; j < K; j++)
+            if (keep[j]) assert_memory_equal(part + (size_t)(o++) * (size_t)M, full + (size_t)j * (size_t)M, sizeof(float) * (size_t)M);
+        uint8_t none[K] = {0};
+        assert_int_equal(gsz_codebook_keep(p, &sz, none), GSZ_ERROR_argument);
+        free(full); free(part); free(p); free(cb);
+    }
+}
+
 /* Entries of their own for the points the codebooks fit worst: a larger file and a closer image. */
 static void test_exact_entries(void **state) {
     (void)state;
@@ -709,8 +745,36 @@ static void test_free_prune(void **state) {
      * order is measured on the fitted scene: 18,493 left here, 19,704 with the input's order) */
     assert_true(st1.output_count >= N - N / 10);
     assert_true(q1 >= q0 - 0.1);
+    /* the fitted codebooks lost the entries whose Gaussians all went */
+    gsz_indexed x;
+    assert_int_equal(gsz_decode_indexed(p1, n1, 2, &x), GSZ_OK);
+    for (int c = 0; c < 6; c++) {
+        if (!x.codebook_size[c]) continue;
+        uint8_t *used = calloc((size_t)x.codebook_size[c], 1);
+        assert_non_null(used);
+        for (size_t i = 0; i < x.count; i++)
+            if (c < 3 || x.degree[i] == c - 2) used[x.index[c < 3 ? c : 3][i]] = 1;
+        int unused = 0;
+        for (int j = 0; j < x.codebook_size[c]; j++) unused += !used[j];
+        assert_int_equal(unused, 0);
+        free(used);
+    }
+    gsz_indexed_free(&x);
     gsz_scene_free(&d0); gsz_scene_free(&d1);
     free(p0); free(p1);
+    /* high prunes what costs nothing, where its SH is not one transform-coded entry a Gaussian (here
+     * no SH at all) */
+    gsz_scene t0;
+    assert_int_equal(gsz_scene_alloc(&t0, N + HIDDEN, 0), GSZ_OK);
+    memcpy(t0.pos, t.pos, (N + HIDDEN) * 12); memcpy(t0.scale, t.scale, (N + HIDDEN) * 12); memcpy(t0.rot, t.rot, (N + HIDDEN) * 16);
+    memcpy(t0.opacity, t.opacity, (N + HIDDEN) * 4); memcpy(t0.sh_dc, t.sh_dc, (N + HIDDEN) * 12);
+    o.preset = GSZ_PRESET_HIGH;
+    o.target_psnr = 0;
+    assert_int_equal(gsz_compress(&t0, &o, &p0, &n0, &st0), GSZ_OK);
+    fprintf(stderr, "high: %zu -> %zu Gaussians\n", (size_t)(N + HIDDEN), st0.output_count);
+    assert_true(st0.output_count < N + HIDDEN / 2);
+    free(p0);
+    gsz_scene_free(&t0);
     gsz_scene_free(&s); gsz_scene_free(&t);
 }
 
@@ -1529,7 +1593,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_kmeans_exact_and_deterministic), cmocka_unit_test(test_kmeans_refuses_non_finite), cmocka_unit_test(test_entropy_round_trip),
         cmocka_unit_test(test_radix_orders), cmocka_unit_test(test_render_gradient),
         cmocka_unit_test(test_kmeans_rate), cmocka_unit_test(test_sh_transform_codebook), cmocka_unit_test(test_quat_codebook),
-        cmocka_unit_test(test_sh_rows_decode), cmocka_unit_test(test_palette_exact), cmocka_unit_test(test_codebook_table), cmocka_unit_test(test_lattice),
+        cmocka_unit_test(test_sh_rows_decode), cmocka_unit_test(test_palette_exact), cmocka_unit_test(test_codebook_table), cmocka_unit_test(test_codebook_keep), cmocka_unit_test(test_lattice),
     };
     const struct CMUnitTest shard2[] = {
         cmocka_unit_test(test_parallel_entropy_determinism), cmocka_unit_test(test_real_scene), cmocka_unit_test(test_truncated_and_flipped),
