@@ -344,8 +344,9 @@ gsz_error gsz_codebook_keep(uint8_t *p, size_t *size, const uint8_t *keep) {
     case 4: at = 8; planes = 4; break;
     case 1: /* the class bytes, then each plane's byte planes */
         at = 12 + M;
+        if (at > *size) break;
         planes = 1;
-        for (size_t m = 0; m < M && at <= *size; m++) planes += p[12 + m];
+        for (size_t m = 0; m < M; m++) planes += p[12 + m];
         break;
     default: return gsz_fail(GSZ_ERROR_argument, "codebook: encoding %d has no fixed entry size", p[7]);
     }
