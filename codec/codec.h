@@ -271,6 +271,8 @@ const gsz_section *gsz_container_find(const gsz_container *c, uint32_t type);
 static inline int gsz_index_slot(uint32_t t) {
     return t == GSZ_SEC_SCALE_IDX ? 0 : t == GSZ_SEC_ROT_IDX ? 1 : t == GSZ_SEC_DC_IDX ? 2 : t >= GSZ_SEC_SH1_IDX && t <= GSZ_SEC_SH3_IDX ? 3 + (int)(t - GSZ_SEC_SH1_IDX) : -1;
 }
+/* Bytes per index into a codebook of k entries, as the encoder stores index streams. */
+static inline int gsz_index_width(size_t k) { return k <= 256 ? 1 : k <= 65536 ? 2 : 4; }
 static inline int gsz_codebook_slot(uint32_t t) {
     return t == GSZ_SEC_SCALE_CB ? 0 : t == GSZ_SEC_ROT_CB ? 1 : t == GSZ_SEC_DC_CB ? 2 : t >= GSZ_SEC_SH1_CB && t <= GSZ_SEC_SH3_CB ? 3 + (int)(t - GSZ_SEC_SH1_CB) : -1;
 }

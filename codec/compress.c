@@ -369,7 +369,7 @@ static gsz_error identity_indices(size_t n, uint8_t **cb, void **idx_out, int *i
 
 /* The index stream as tightly sized integers (takes over `as`). */
 static gsz_error vq_indices(uint32_t *as, size_t n, int k, void **idx_out, int *idx_width) {
-    int iw = k <= 256 ? 1 : k <= 65536 ? 2 : 4;
+    int iw = gsz_index_width((size_t)k);
     if (iw == 4) { *idx_out = as; *idx_width = 4; return GSZ_OK; }
     void *o = malloc(n * (size_t)iw + 1);
     if (!o) { free(as); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
@@ -513,6 +513,11 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
     int fit_targets = (opt->refine > 0 || (opt->refine == 0 && P->refine > 0)) && large_fit(in->count);
     double coverage = 1.0; /* unmeasured without significance: as if the scene filled its views */
     float target_psnr = opt->target_psnr < 0 ? 0 : opt->target_psnr > 0 ? opt->target_psnr : P->target_psnr;
+    /* the preset's pruning of what costs nothing (high: guitar and biker 11% and 5% smaller for -0.07
+     * and -0.03 dB) not on large scenes, whose fit is bounded in time: its checkpoint's renders took
+     * playbot high 5 s longer and its sums (16 B a Gaussian) its peak past 3x the PLY, for nothing
+     * found (docs/BENCHMARKS.md, session 33) */
+    if (opt->target_psnr == 0 && P->target_psnr >= TARGET_FREE && large_fit(in->count)) target_psnr = 0;
     /* the pruning score's second blend pass only where something prunes (a budget's encodes all may) */
     int prunes = prune > 0 || opt->prune_threshold > 0 || target_psnr > 0 || sc;
     double *pscore = score + cnt;
@@ -739,11 +744,6 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
      * on the fitted scene (two before: the third took playbot-small and playbot-trained small 5% smaller
      * at -0.03 dB, guitar balanced 17% along its curve; docs/BENCHMARKS.md, session 32) */
     ro.checkpoints = n > REFINE_FULL ? 1 : 3;
-    /* the preset's pruning of what costs nothing (high: guitar and biker 11% and 5% smaller for -0.07
-     * and -0.03 dB) not on large scenes, whose fit is bounded in time: its checkpoint's renders took
-     * playbot high 5 s longer and its sums (16 B a Gaussian) its peak past 3x the PLY, for nothing
-     * found (docs/BENCHMARKS.md, session 33) */
-    if (opt->target_psnr == 0 && target_psnr >= TARGET_FREE && large_fit(in->count)) ro.target_psnr = 0;
     ro.placement = opt->placement;
     ro.fit_side = fit_side(in->count, coverage);
     ro.targets = targets->frame ? targets : NULL; /* made for these views (refine.c checks) */

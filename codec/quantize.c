@@ -336,29 +336,16 @@ size_t gsz_codebook_cuts(const uint8_t *p, size_t size, size_t *cut, size_t max)
 }
 
 gsz_error gsz_codebook_keep(uint8_t *p, size_t *size, const uint8_t *keep) {
-    if (*size < 8) return gsz_fail(GSZ_ERROR_argument, "codebook: %zu bytes", *size);
-    size_t K = get32(p), M = (size_t)(p[4] | p[5] << 8), at, unit = 1, planes = M, kn = 0;
-    switch (p[7]) {
-    case 0: at = 8 + 8 * M; unit = p[6] == 16 ? 2 : 1; break;
-    case 2: at = *size < 10 ? *size : 10 + 4 * (size_t)(p[8] | p[9] << 8); break;
-    case 4: at = 8; planes = 4; break;
-    case 1: /* the class bytes, then each plane's byte planes */
-        at = 12 + M;
-        if (at > *size) break;
-        planes = 1;
-        for (size_t m = 0; m < M; m++) planes += p[12 + m];
-        break;
-    default: return gsz_fail(GSZ_ERROR_argument, "codebook: encoding %d has no fixed entry size", p[7]);
-    }
-    if (at > *size || !planes || *size - at != planes * K * unit) return gsz_fail(GSZ_ERROR_argument, "codebook: inconsistent size");
-    size_t out = at;
-    for (size_t i = 0; i < planes; i++) {
-        const size_t base = at + i * K * unit;
-        for (size_t j = 0; j < K; j++)
-            if (keep[j]) { memmove(p + out, p + base + j * unit, unit); out += unit; }
-    }
+    /* the planes gsz_codebook_cuts finds, each K entries of one byte (two for encoding 0 at 16 bits) */
+    size_t cut[GSZ_CODEBOOK_CUTS], planes = gsz_codebook_cuts(p, *size, cut, GSZ_CODEBOOK_CUTS);
+    if (!planes || p[7] == 3) return gsz_fail(GSZ_ERROR_argument, "codebook: no planes of fixed entry size");
+    size_t K = get32(p), unit = p[7] == 0 && p[6] == 16 ? 2 : 1, kn = 0, out = cut[0];
+    if (*size - cut[0] != planes * K * unit) return gsz_fail(GSZ_ERROR_argument, "codebook: inconsistent size");
     for (size_t j = 0; j < K; j++) kn += keep[j] != 0;
     if (!kn) return gsz_fail(GSZ_ERROR_argument, "codebook: no entry kept");
+    for (size_t i = 0; i < planes; i++)
+        for (size_t j = 0; j < K; j++)
+            if (keep[j]) { memmove(p + out, p + cut[i] + j * unit, unit); out += unit; }
     put32(p, (uint32_t)kn);
     *size = out;
     return GSZ_OK;

@@ -12,8 +12,9 @@
  * (large scenes: a quarter) it measures the file's PSNR on 8 of `gsz compare`'s views and, where
  * there is headroom, removes the least significant Gaussians (significance.c's pruning order) as far
  * as the measured PSNR stays near the target (see prune_to_target); the later steps heal what was
- * removed, as LightGaussian fine-tunes after pruning. Bytes follow the Gaussian count, so a scene that is easy to render at the preset's settings gets a
- * smaller file rather than a needlessly high fidelity. Without headroom it still removes what costs
+ * removed, as LightGaussian fine-tunes after pruning. Bytes follow the Gaussian count, so a scene
+ * that is easy to render at the preset's settings gets a smaller file rather than a needlessly high
+ * fidelity. Without headroom it still removes what costs
  * almost nothing (FREE_DB): Gaussians no view shows. Codebook entries left without a Gaussian are
  * dropped (drop_unused). */
 #include "codec.h"
@@ -598,7 +599,7 @@ static gsz_error drop_unused(int k, gsz_encode_job *J, uint8_t **keep) {
     if (used == (uint32_t)k || !used) { free(remap); return GSZ_OK; } /* none used: its degree's sections go */
     if (!(*keep = malloc((size_t)k))) { free(remap); return gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); }
     for (int j = 0; j < k; j++) (*keep)[j] = remap[j] != 0;
-    int nw = used <= 256 ? 1 : used <= 65536 ? 2 : 4;
+    int nw = gsz_index_width(used);
     for (size_t i = 0; i < J->n; i++) { /* narrowing in place: element i never lies past where it was */
         uint32_t v = remap[index_at(raw, w, i)] - 1;
         if (nw == 1) raw[i] = (uint8_t)v;
