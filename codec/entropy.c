@@ -77,8 +77,7 @@ static size_t compress_frame(ZSTD_CCtx *cc, uint8_t *dst, size_t cap, const uint
     return out.pos;
 }
 
-/* Order-0 entropy of a byte histogram, in bits for all its bytes. */
-static double hist_bits(const uint32_t *h) {
+double gsz_hist_bits(const uint32_t h[256]) {
     double tot = 0, bits = 0;
     for (int i = 0; i < 256; i++) tot += h[i];
     for (int i = 0; i < 256; i++)
@@ -99,7 +98,7 @@ static size_t choose_cuts(const uint8_t *s, size_t len, const size_t *cand, size
         memset(pl, 0, sizeof pl);
         for (size_t j = cand[i]; j < (i + 1 < nc ? cand[i + 1] : len); j++) pl[s[j]]++;
         for (int b = 0; b < 256; b++) both[b] = cur[b] + pl[b];
-        if (hist_bits(both) > hist_bits(cur) + hist_bits(pl) + TABLE_BITS) { out[no++] = cand[i]; memcpy(cur, pl, sizeof cur); }
+        if (gsz_hist_bits(both) > gsz_hist_bits(cur) + gsz_hist_bits(pl) + TABLE_BITS) { out[no++] = cand[i]; memcpy(cur, pl, sizeof cur); }
         else memcpy(cur, both, sizeof cur);
     }
     return no;

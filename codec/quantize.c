@@ -55,6 +55,36 @@ static int value_table(const float *cb, size_t count, uint32_t table[GSZ_TABLE_M
     return t;
 }
 
+/* Encodings 5 and 6 store plane d less the middle plane of its triplet (G of the colour, of each SH
+ * coefficient), modulo 256; the middle plane itself as it is. */
+static size_t diff_ref(size_t d) { return d - d % 3 + 1; }
+
+/* The M one-byte planes of K entries at p differenced as encodings 5 and 6 store them, where that
+ * lowers their summed order-0 entropy by 2% or more (zstd codes such planes near it; in near ties it
+ * went either way: biker small's scale codebook, -1.5% by the estimate, +55 bytes). Decided on the
+ * estimate rather than by zstd, so that no second copy of the codebook is made (playbot-trained max:
+ * +4.2 MiB at the peak). Returns whether it did. */
+static int diff_planes(uint8_t *p, size_t K, size_t M) {
+    if (M % 3 || !K) return 0;
+    double plain = 0, diff = 0;
+    for (size_t d = 0; d < M; d++) {
+        if (diff_ref(d) == d) continue;
+        uint32_t h[256] = {0}, hd[256] = {0};
+        const uint8_t *v = p + d * K, *r = p + diff_ref(d) * K;
+        for (size_t j = 0; j < K; j++) { h[v[j]]++; hd[(uint8_t)(v[j] - r[j])]++; }
+        plain += gsz_hist_bits(h);
+        diff += gsz_hist_bits(hd);
+    }
+    if (!(diff < 0.98 * plain)) return 0;
+    for (size_t d = 0; d < M; d++) {
+        if (diff_ref(d) == d) continue;
+        uint8_t *v = p + d * K;
+        const uint8_t *r = p + diff_ref(d) * K;
+        for (size_t j = 0; j < K; j++) v[j] = (uint8_t)(v[j] - r[j]);
+    }
+    return 1;
+}
+
 /* Encoding 2: values drawn from at most 256 distinct floats (inputs decoded from formats that
  * quantise to palettes, e.g. SOG) are kept exactly: u32 k, u16 dim, u8 8, u8 2, u16 T, f32 table[T]
  * ascending, then dim planes of k one-byte table indices. */
@@ -74,6 +104,7 @@ static gsz_error pack_table(const float *cb, size_t K, size_t M, const uint32_t 
             const uint32_t *at = bsearch(&u, table, (size_t)T, 4, cmp_float_bits);
             plane[d * K + j] = (uint8_t)(at - table);
         }
+    if (diff_planes(plane, K, M)) p[7] = 6;
     *out = p;
     *out_size = size;
     return GSZ_OK;
@@ -164,6 +195,7 @@ gsz_error gsz_codebook_pack(float *cb, int k, int dim, int bits, uint8_t **out, 
             if (vb == 2) plane[at + 1] = (uint8_t)(q >> 8);
         }
     }
+    if (vb == 1 && diff_planes(plane, (size_t)k, (size_t)dim)) p[7] = 5;
     *out = p;
     *out_size = size;
     return GSZ_OK;
@@ -309,8 +341,8 @@ size_t gsz_codebook_cuts(const uint8_t *p, size_t size, size_t *cut, size_t max)
     if (size < 8) return 0;
     size_t K = get32(p), M = (size_t)(p[4] | p[5] << 8), at, piece = K, pieces = M, n = 0;
     switch (p[7]) {
-    case 0: at = 8 + 8 * M; piece = K * (p[6] == 16 ? 2 : 1); break;
-    case 2: if (size < 10) return 0; at = 10 + 4 * (size_t)(p[8] | p[9] << 8); break;
+    case 0: case 5: at = 8 + 8 * M; piece = K * (p[6] == 16 ? 2 : 1); break;
+    case 2: case 6: if (size < 10) return 0; at = 10 + 4 * (size_t)(p[8] | p[9] << 8); break;
     case 4: at = 8; break; /* the largest components' plane, then the other three */
     case 1: /* the class bytes, then each plane's byte planes */
         if (size < 12 + M) return 0;
@@ -519,6 +551,12 @@ gsz_error gsz_codebook_unpack_sh_rows(const uint8_t *p, size_t size, int expect_
     return e ? e : unpack_sh(p, size, k, expect_dim, threads, dst, stride, row, NULL);
 }
 
+/* Entry j's byte q of plane d among one-byte planes of k entries (diff: encodings 5 and 6). */
+static inline uint8_t plane_q(const uint8_t *plane, size_t k, int d, size_t j, int diff) {
+    uint8_t q = plane[(size_t)d * k + j];
+    return diff && diff_ref((size_t)d) != (size_t)d ? (uint8_t)(q + plane[diff_ref((size_t)d) * k + j]) : q;
+}
+
 gsz_error gsz_codebook_unpack(const uint8_t *p, size_t size, int expect_dim, int threads, float **cb_out, int *k_out, int *bits_out) {
     *cb_out = NULL;
     if (size < 8) return gsz_fail(GSZ_ERROR_corrupt, "codebook truncated");
@@ -533,7 +571,9 @@ gsz_error gsz_codebook_unpack(const uint8_t *p, size_t size, int expect_dim, int
         if (!e) { *k_out = (int)k; *bits_out = 0; }
         return e;
     }
-    if (p[7] == 2) { /* exact value table */
+    int diff = p[7] == 5 || p[7] == 6; /* planes stored against their triplet's middle one */
+    if (diff && (dim % 3 || bits != 8)) return gsz_fail(GSZ_ERROR_corrupt, "codebook encoding %u: dimension %d not of triplets, or not marked 8-bit", p[7], dim);
+    if (p[7] == 2 || p[7] == 6) { /* exact value table */
         size_t T = size >= 10 ? (size_t)(p[8] | p[9] << 8) : 0;
         if (bits != 8 || T < 1 || T > GSZ_TABLE_MAX) return gsz_fail(GSZ_ERROR_corrupt, "codebook table of %zu values, or not marked 8-bit", T);
         if (size != 10 + 4 * T + (size_t)k * (size_t)dim) return gsz_fail(GSZ_ERROR_corrupt, "codebook size mismatch");
@@ -545,7 +585,7 @@ gsz_error gsz_codebook_unpack(const uint8_t *p, size_t size, int expect_dim, int
         const uint8_t *plane = p + 10 + 4 * T;
         for (int d = 0; d < dim; d++)
             for (uint32_t j = 0; j < k; j++) {
-                uint8_t q = plane[(size_t)d * k + j];
+                uint8_t q = plane_q(plane, k, d, j, diff);
                 if (q >= T) { free(cb); return gsz_fail(GSZ_ERROR_corrupt, "codebook table index %u of %zu", q, T); }
                 cb[(size_t)j * (size_t)dim + (size_t)d] = table[q];
             }
@@ -569,7 +609,7 @@ gsz_error gsz_codebook_unpack(const uint8_t *p, size_t size, int expect_dim, int
         *bits_out = 8;
         return GSZ_OK;
     }
-    if (p[7] != 0) return gsz_fail(GSZ_ERROR_corrupt, "codebook encoding %u unknown", p[7]);
+    if (p[7] != 0 && p[7] != 5) return gsz_fail(GSZ_ERROR_corrupt, "codebook encoding %u unknown", p[7]);
     if (bits != 8 && bits != 16) return gsz_fail(GSZ_ERROR_corrupt, "codebook precision %d bits", bits);
     size_t vb = (size_t)bits / 8;
     if (size != 8 + 8 * (size_t)dim + (size_t)k * (size_t)dim * vb) return gsz_fail(GSZ_ERROR_corrupt, "codebook size mismatch");
@@ -582,7 +622,7 @@ gsz_error gsz_codebook_unpack(const uint8_t *p, size_t size, int expect_dim, int
         if (!isfinite(lo) || !isfinite(hi) || hi < lo) { free(cb); return gsz_fail(GSZ_ERROR_corrupt, "codebook range invalid"); }
         for (uint32_t j = 0; j < k; j++) {
             size_t at = ((size_t)d * k + j) * vb;
-            uint32_t q = plane[at] | (vb == 2 ? (uint32_t)plane[at + 1] << 8 : 0);
+            uint32_t q = vb == 2 ? plane[at] | (uint32_t)plane[at + 1] << 8 : plane_q(plane, k, d, j, diff);
             cb[(size_t)j * (size_t)dim + (size_t)d] = (float)((double)lo + ((double)hi - (double)lo) * (double)q / levels);
         }
     }

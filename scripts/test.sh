@@ -33,6 +33,13 @@ if [ "$SECS" -gt 0 ]; then
     ./build/gsz compress "$C/lattice.ply" -o "$C/gsz/seed-lattice.gsz" -q --preset max # compressed.ply's lattice
     ./build/gsz synth 400 --sh 1 --background 0.5 -o "$C/unbounded.ply" -q
     ./build/gsz compress "$C/unbounded.ply" -o "$C/gsz/seed-warp.gsz" -q --views 4 --refine 0 --pos-bits 8 # a warped grid, through its table
+    # codebooks with their planes differenced (encodings 5 and 6: ranges, a value table), colour-sized
+    /usr/bin/python3 - "$C/codebook" <<'PY'
+import struct, sys
+planes = bytes((7 * i) % 256 for i in range(24))
+open(sys.argv[1] + "/seed5", "wb").write(bytes([2]) + struct.pack("<IHBB3f3f", 8, 3, 8, 5, -1, 0, 0, 1, 2, 0.5) + planes)
+open(sys.argv[1] + "/seed6", "wb").write(bytes([2]) + struct.pack("<IHBBH4f", 8, 3, 8, 6, 4, -1, 0, 0.25, 3) + bytes(8) + bytes(i % 4 for i in range(8)) + bytes(8))
+PY
     # a compressed.ply (chunk ranges, packed words, 8-bit SH), random but well-formed
     /usr/bin/python3 - "$C/ply/seed-compressed.ply" <<'PY'
 import random, struct, sys

@@ -56,8 +56,12 @@ def undo_transform(raw, tx, n, width):
     fail(f"unknown transform {tx}")
 
 
+ENCODINGS = set()  # the codebook encodings decoded, for the test to check what it covered
+
+
 def codebook(raw, dim):
     k, m, bits, enc = struct.unpack_from("<IHBB", raw, 0)
+    ENCODINGS.add(enc)
     if m != dim:
         fail(f"codebook dimension {m}, expected {dim}")
     if enc in (1, 3):
@@ -108,15 +112,29 @@ def codebook(raw, dim):
         out[:, 1::3] = a * y0 - (2 * c) * y2
         out[:, 2::3] = a * y0 - bb * y1 + c * y2
         return out
+    diff = enc in (5, 6)  # each triplet's first and third planes stored less its middle one, mod 256
+    if diff:
+        if m % 3 or bits != 8:
+            fail("differenced codebook not of triplets or not 8-bit")
+        enc -= 5 if enc == 5 else 4
+
+    def undiff(q):  # q: (m, k) planes
+        if diff:
+            q = q.copy()
+            mid = q[1::3].copy()
+            q[0::3] = (q[0::3] + mid) & 255
+            q[2::3] = (q[2::3] + mid) & 255
+        return q
+
     if enc == 2:
         (t,) = struct.unpack_from("<H", raw, 8)
         if bits != 8 or not 1 <= t <= 256 or len(raw) != 10 + 4 * t + k * m:
             fail("codebook table malformed")
         table = np.frombuffer(raw, dtype="<f4", count=t, offset=10)
-        q = np.frombuffer(raw, dtype=np.uint8, count=k * m, offset=10 + 4 * t).astype(np.int64)
+        q = undiff(np.frombuffer(raw, dtype=np.uint8, count=k * m, offset=10 + 4 * t).astype(np.int64).reshape(m, k))
         if not np.isfinite(table).all() or q.max() >= t:
             fail("codebook table value or index invalid")
-        return table[q.reshape(m, k).T].astype(F32)
+        return table[q.T].astype(F32)
     if enc == 4:
         if m != 4 or bits != 8 or len(raw) != 8 + 4 * k:
             fail("quaternion codebook malformed")
@@ -141,8 +159,8 @@ def codebook(raw, dim):
     lo = np.frombuffer(raw, dtype="<f4", count=m, offset=8).astype(np.float64)
     hi = np.frombuffer(raw, dtype="<f4", count=m, offset=8 + 4 * m).astype(np.float64)
     levels = 255.0 if bits == 8 else 65535.0
-    q = np.frombuffer(raw, dtype=np.uint8 if bits == 8 else "<u2", count=k * m, offset=8 + 8 * m).astype(np.float64)
-    q = q.reshape(m, k).T  # planes: component-major
+    q = np.frombuffer(raw, dtype=np.uint8 if bits == 8 else "<u2", count=k * m, offset=8 + 8 * m).astype(np.int64)
+    q = undiff(q.reshape(m, k)).T.astype(np.float64)  # planes: component-major
     return (lo + (hi - lo) * q / levels).astype(F32)
 
 
@@ -273,7 +291,9 @@ def main():
     p = 1.0 / (1.0 + np.exp(-c["opacity_logit"].astype(np.float64)))
     if np.max(np.abs(p - ref["opacity"])) > 1e-5:
         fail("opacity differs")
-    print(f"format_reference: {ref['n']} Gaussians, SH degree {ref['deg']}: the document's decoder agrees with gsz decompress")
+    encs = ", ".join(str(e) for e in sorted(ENCODINGS)) or "none"
+    print(f"format_reference: {ref['n']} Gaussians, SH degree {ref['deg']}, codebook encodings {encs}: "
+          "the document's decoder agrees with gsz decompress")
 
 
 if __name__ == "__main__":

@@ -355,7 +355,7 @@ static void test_palette_exact(void **state) {
  * a damaged table or index is an error. */
 static void test_codebook_table(void **state) {
     (void)state;
-    enum { K = 500, M = 3 };
+    enum { K = 500, M = 2 }; /* not triplets: never differenced (encoding 6, test_codebook_rgb_diff) */
     float cb[K * M], want[K * M];
     for (int i = 0; i < K * M; i++) want[i] = cb[i] = ldexpf((float)((i * 37) % 200) - 100.0f, -7);
     want[0] = cb[0] = -0.0f; /* kept apart from +0 */
@@ -390,6 +390,66 @@ static void test_codebook_table(void **state) {
     free(p);
 }
 
+/* Codebook encodings 5 and 6: where a triplet's channels move together, gsz_codebook_pack stores the
+ * outer planes less the middle one (ranges and value tables alike), and they decode to exactly what
+ * it left in cb; independent channels, 16-bit ranges and quaternions are left as they were; a
+ * damaged differenced codebook is an error. */
+static void test_codebook_rgb_diff(void **state) {
+    (void)state;
+    enum { K = 400 };
+    uint64_t rng = 12345;
+    for (int c = 0; c < 8; c++) {
+        int M = c % 4 < 2 ? 3 : c % 4 == 2 ? 9 : 24, table = c % 2, together = c < 4; /* ranges, a table, SH ranges, an SH table */
+        float *cb = malloc(sizeof(float) * K * (size_t)M), *back, *none;
+        assert_non_null(cb);
+        for (int j = 0; j < K; j++)
+            for (int m = 0; m < M; m++) {
+                rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+                float noise = (float)(rng >> 40) / 16777216.0f;
+                float v = together ? sinf(0.05f * (float)j + (float)(m / 3)) + 0.02f * noise : 2.0f * noise * noise * noise;
+                cb[j * M + m] = table ? ldexpf(roundf(ldexpf(v, 6)), -6) : v;
+            }
+        uint8_t *p;
+        size_t sz;
+        assert_int_equal(gsz_codebook_pack(cb, K, M, 8, &p, &sz), GSZ_OK);
+        assert_int_equal(p[7], (table ? 2 : 0) + (together ? (table ? 4 : 5) : 0));
+        int k, bits;
+        assert_int_equal(gsz_codebook_unpack(p, sz, M, 1, &back, &k, &bits), GSZ_OK);
+        assert_int_equal(k, K);
+        assert_int_equal(bits, table ? GSZ_CODEBOOK_EXACT : 8);
+        assert_memory_equal(back, cb, sizeof(float) * K * (size_t)M);
+        size_t cut[GSZ_CODEBOOK_CUTS];
+        assert_int_equal(gsz_codebook_cuts(p, sz, cut, GSZ_CODEBOOK_CUTS), M);
+        if (together && table) { /* a restored index past the table */
+            size_t at = sz - (size_t)K * (size_t)M, T = (size_t)(p[8] | p[9] << 8);
+            p[at] = (uint8_t)(T - p[at + K]); /* plane 0, entry 0: q = T */
+            assert_int_equal(gsz_codebook_unpack(p, sz, M, 1, &none, &k, &bits), GSZ_ERROR_corrupt);
+        } else if (together) { /* marked 16-bit */
+            p[6] = 16;
+            assert_int_equal(gsz_codebook_unpack(p, sz, M, 1, &none, &k, &bits), GSZ_ERROR_corrupt);
+        }
+        free(back); free(p);
+        if (!table) { /* 16-bit ranges are left as they are */
+            assert_int_equal(gsz_codebook_pack(cb, K, M, 16, &p, &sz), GSZ_OK);
+            assert_int_equal(p[7], 0);
+            free(p);
+        }
+        free(cb);
+    }
+    /* only codebooks of triplets: one of dimension 1 marked 5 is refused */
+    float one[300];
+    for (int i = 0; i < 300; i++) one[i] = (float)i;
+    uint8_t *o;
+    size_t os;
+    float *none;
+    int k, bits;
+    assert_int_equal(gsz_codebook_pack(one, 300, 1, 8, &o, &os), GSZ_OK);
+    assert_int_equal(o[7], 0);
+    o[7] = 5;
+    assert_int_equal(gsz_codebook_unpack(o, os, 1, 1, &none, &k, &bits), GSZ_ERROR_corrupt);
+    free(o);
+}
+
 /* gsz_codebook_keep: the kept entries of every encoding it takes decode exactly as in the whole
  * codebook (encoding 0 keeps its ranges, though the kept entries span less); none kept is refused. */
 static void test_codebook_keep(void **state) {
@@ -412,7 +472,8 @@ static void test_codebook_keep(void **state) {
         size_t sz;
         if (c == 5) assert_int_equal(gsz_codebook_pack_sh(cb, K, M, 0.01f, NULL, &p, &sz), GSZ_OK);
         else assert_int_equal(gsz_codebook_pack(cb, K, M, c == 1 ? 16 : 8, &p, &sz), GSZ_OK);
-        assert_int_equal(p[7], c == 2 ? 2 : c == 4 ? 4 : c == 5 ? 1 : 0);
+        int want = c == 2 ? 2 : c == 4 ? 4 : c == 5 ? 1 : 0;
+        assert_true(p[7] == want || (want == 0 && p[7] == 5) || (want == 2 && p[7] == 6)); /* 5, 6: planes differenced */
         int k, bits;
         assert_int_equal(gsz_codebook_unpack(p, sz, M, 1, &full, &k, &bits), GSZ_OK);
         assert_int_equal(gsz_codebook_keep(p, &sz, keep), GSZ_OK);
@@ -1593,7 +1654,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_kmeans_exact_and_deterministic), cmocka_unit_test(test_kmeans_refuses_non_finite), cmocka_unit_test(test_entropy_round_trip),
         cmocka_unit_test(test_radix_orders), cmocka_unit_test(test_render_gradient),
         cmocka_unit_test(test_kmeans_rate), cmocka_unit_test(test_sh_transform_codebook), cmocka_unit_test(test_quat_codebook),
-        cmocka_unit_test(test_sh_rows_decode), cmocka_unit_test(test_palette_exact), cmocka_unit_test(test_codebook_table), cmocka_unit_test(test_codebook_keep), cmocka_unit_test(test_lattice),
+        cmocka_unit_test(test_sh_rows_decode), cmocka_unit_test(test_palette_exact), cmocka_unit_test(test_codebook_table), cmocka_unit_test(test_codebook_rgb_diff), cmocka_unit_test(test_codebook_keep), cmocka_unit_test(test_lattice),
     };
     const struct CMUnitTest shard2[] = {
         cmocka_unit_test(test_parallel_entropy_determinism), cmocka_unit_test(test_real_scene), cmocka_unit_test(test_truncated_and_flipped),

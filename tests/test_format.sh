@@ -32,3 +32,16 @@ done
 $GSZ synth 3000 --sh 1 --seed 5 --lattice -o "$T/l.ply" -q
 $GSZ compress "$T/l.ply" -o "$T/l.gsz" -q --preset max
 $PY "$D/format_reference.py" "$GSZ" "$T/l.gsz" "$T"
+# captured scenes, whose colour channels move together: codebook encodings 5 and 6 (planes
+# differenced) in max, a value table (playbot-small's palettes) and ranges (playbot-trained)
+S=${GSZ_SHARED_SCENES:-$D/../../shared/scenes}
+for se in playbot-small:6 playbot-trained:5; do
+    scene=${se%:*}
+    if [ -f "$S/$scene.ply" ]; then
+        $GSZ compress "$S/$scene.ply" -o "$T/c.gsz" -q --preset max
+        $PY "$D/format_reference.py" "$GSZ" "$T/c.gsz" "$T" | tee "$T/out"
+        grep -Eq "encodings [0-9, ]*${se#*:}" "$T/out"
+    else
+        echo "SKIP: $S/$scene.ply not found (shared scenes absent)" >&2
+    fi
+done
