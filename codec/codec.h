@@ -176,6 +176,11 @@ float gsz_lattice_opacity(uint32_t q);
 /* 1 when every Gaussian of s (in its order) reproduces from the lattice: ranges (18 per chunk) and
  * words filled (4 planes of count words: position, scale, colour, rotation); else 0. */
 int gsz_lattice_detect(const gsz_scene *s, float *ranges, uint32_t *words);
+/* Colour words (n) with R and B stored less G, modulo 256 (section lattice.color.diff), or back
+ * (undo); gsz_lattice_color_pays: whether that lowers the two bytes' order-0 entropy by 2% or more
+ * (biker: 29.3 -> 23.6 bits a Gaussian under zstd; a colour's channels move together). */
+void gsz_lattice_color_diff(uint32_t *wc, size_t n, int undo);
+int gsz_lattice_color_pays(const uint32_t *wc, size_t n);
 /* Puts s on the lattice in place (its SH on that format's 8-bit grid), as compressed.ply's encoder and
  * splat-transform's reader would: scenes for tests. */
 void gsz_lattice_quantise(gsz_scene *s);
@@ -240,6 +245,7 @@ enum {
     GSZ_SEC_EXACT_IDS, GSZ_SEC_EXACT_ATTR,
     GSZ_SEC_LAT_RANGES, GSZ_SEC_LAT_POS, GSZ_SEC_LAT_SCALE, GSZ_SEC_LAT_COLOR, GSZ_SEC_LAT_ROT, /* lattice.c */
     GSZ_SEC_POS_WARP, /* gsz_warp: c[3], r */
+    GSZ_SEC_LAT_COLOR_DIFF, /* lattice.color with R and B less G (gsz_lattice_color_diff) */
     GSZ_SEC_TYPE_COUNT
 };
 #define GSZ_SECF_REQUIRED 1u

@@ -384,8 +384,9 @@ static gsz_error vq_indices(uint32_t *as, size_t n, int k, void **idx_out, int *
 }
 
 /* max on a scene that sits on compressed.ply's chunk lattice (lattice.c): the lattice itself, in the
- * input's order (its chunks), and the SH as max stores them, an entry per Gaussian. */
-static gsz_error compress_lattice(const gsz_scene *in, const float *ranges, const uint32_t *words, int level, int threads,
+ * input's order (its chunks; the colour words with R and B less G where that pays, in place), and the
+ * SH as max stores them, an entry per Gaussian. */
+static gsz_error compress_lattice(const gsz_scene *in, const float *ranges, uint32_t *words, int level, int threads,
                                   gsz_compress_stats *stats, void **out, size_t *out_size) {
     size_t n = in->count, nchunks = (n + GSZ_LATTICE_CHUNK - 1) / GSZ_LATTICE_CHUNK;
     size_t dim = (size_t)gsz_shRestCount(in->sh_degree) * 3;
@@ -398,7 +399,11 @@ static gsz_error compress_lattice(const gsz_scene *in, const float *ranges, cons
     gsz_scene_bounds(in, C.h.bmin, C.h.bmax);
     gsz_encode_job jobs[8];
     size_t nj = 0;
-    static const uint32_t lat[4] = {GSZ_SEC_LAT_POS, GSZ_SEC_LAT_SCALE, GSZ_SEC_LAT_COLOR, GSZ_SEC_LAT_ROT};
+    uint32_t lat[4] = {GSZ_SEC_LAT_POS, GSZ_SEC_LAT_SCALE, GSZ_SEC_LAT_COLOR, GSZ_SEC_LAT_ROT};
+    if (gsz_lattice_color_pays(words + 2 * n, n)) { /* R and B less G */
+        gsz_lattice_color_diff(words + 2 * n, n, 0);
+        lat[2] = GSZ_SEC_LAT_COLOR_DIFF;
+    }
     add_job(&C, jobs, &nj, GSZ_SEC_LAT_RANGES, ranges, nchunks * GSZ_LATTICE_RANGES, 4);
     for (int k = 0; k < 4; k++) add_job(&C, jobs, &nj, lat[k], words + (size_t)k * n, n, 4);
     uint8_t *degs = NULL, *cb = NULL;

@@ -16,7 +16,7 @@ const char *gsz_section_name(uint32_t t) {
                                   "rotation.index", "color.codebook", "color.index", "sh.degree", "sh1.codebook",
                                   "sh2.codebook", "sh3.codebook", "sh1.index", "sh2.index", "sh3.index", "exact.ids",
                                   "exact.attributes", "lattice.ranges", "lattice.position", "lattice.scale",
-                                  "lattice.color", "lattice.rotation", "position.warp"};
+                                  "lattice.color", "lattice.rotation", "position.warp", "lattice.color.diff"};
     return t < GSZ_SEC_TYPE_COUNT ? names[t] : "unknown";
 }
 

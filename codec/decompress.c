@@ -291,10 +291,13 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
                              GSZ_SEC_ROT_IDX, GSZ_SEC_DC_CB, GSZ_SEC_DC_IDX};
     const uint32_t need_lat[] = {GSZ_SEC_LAT_RANGES, GSZ_SEC_LAT_POS, GSZ_SEC_LAT_SCALE, GSZ_SEC_LAT_COLOR, GSZ_SEC_LAT_ROT};
     const size_t nneed = sizeof need / sizeof need[0], nlat = sizeof need_lat / sizeof need_lat[0];
-    int lattice = 0;
+    int lattice = 0, color_diff = gsz_container_find(C, GSZ_SEC_LAT_COLOR_DIFF) != NULL; /* lattice.color, differenced */
     for (size_t i = 0; i < nlat; i++) lattice |= gsz_container_find(C, need_lat[i]) != NULL;
+    lattice |= color_diff;
+    if (color_diff && gsz_container_find(C, GSZ_SEC_LAT_COLOR)) { err = gsz_fail(GSZ_ERROR_corrupt, "sections lattice.color and lattice.color.diff both present"); goto done; }
     for (size_t i = 0; i < (lattice ? nlat : nneed); i++) {
         uint32_t t = lattice ? need_lat[i] : need[i];
+        if (t == GSZ_SEC_LAT_COLOR && color_diff) continue;
         if (!gsz_container_find(C, t)) { err = gsz_fail(GSZ_ERROR_corrupt, "missing section %s", gsz_section_name(t)); goto done; }
     }
     for (size_t i = 0; lattice && i < nneed; i++)
@@ -326,7 +329,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
         case GSZ_SEC_LAT_RANGES:
             if (w != 4 || elems != GSZ_LATTICE_RANGES * ((n + GSZ_LATTICE_CHUNK - 1) / GSZ_LATTICE_CHUNK)) goto bad;
             break;
-        case GSZ_SEC_LAT_POS: case GSZ_SEC_LAT_SCALE: case GSZ_SEC_LAT_COLOR: case GSZ_SEC_LAT_ROT:
+        case GSZ_SEC_LAT_POS: case GSZ_SEC_LAT_SCALE: case GSZ_SEC_LAT_COLOR: case GSZ_SEC_LAT_ROT: case GSZ_SEC_LAT_COLOR_DIFF:
             if (elems != n || w != 4) goto bad;
             break;
         case GSZ_SEC_SH1_IDX: case GSZ_SEC_SH2_IDX: case GSZ_SEC_SH3_IDX:
@@ -387,6 +390,10 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
     for (size_t j = 0; j < nj; j++) {
         uint32_t t = jobs[j].sec->type;
         if (t >= GSZ_SEC_LAT_RANGES && t <= GSZ_SEC_LAT_ROT) lat[t - GSZ_SEC_LAT_RANGES] = jobs[j].out;
+        else if (t == GSZ_SEC_LAT_COLOR_DIFF) { /* G added back to R and B, in the decoded stream */
+            gsz_lattice_color_diff(jobs[j].out, n, 1);
+            lat[GSZ_SEC_LAT_COLOR - GSZ_SEC_LAT_RANGES] = jobs[j].out;
+        }
         else if (t == GSZ_SEC_POSITION) codes = jobs[j].out;
         else if (t == GSZ_SEC_OPACITY) opac = jobs[j].out;
         else if (t == GSZ_SEC_POS_WARP) {

@@ -90,6 +90,24 @@ static uint32_t rotation_word(const float q[4], int which) {
     return wr;
 }
 
+void gsz_lattice_color_diff(uint32_t *wc, size_t n, int undo) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t w = wc[i], g = (w >> 16) & 255, r = w >> 24, b = (w >> 8) & 255;
+        r = (undo ? r + g : r - g) & 255;
+        b = (undo ? b + g : b - g) & 255;
+        wc[i] = r << 24 | (w & 0x00FF00FFu) | b << 8;
+    }
+}
+
+int gsz_lattice_color_pays(const uint32_t *wc, size_t n) {
+    uint32_t h[4][256] = {{0}}; /* R, B, R - G, B - G */
+    for (size_t i = 0; i < n; i++) {
+        uint32_t w = wc[i], g = (w >> 16) & 255, r = w >> 24, b = (w >> 8) & 255;
+        h[0][r]++; h[1][b]++; h[2][(r - g) & 255]++; h[3][(b - g) & 255]++;
+    }
+    return gsz_hist_bits(h[2]) + gsz_hist_bits(h[3]) < 0.98 * (gsz_hist_bits(h[0]) + gsz_hist_bits(h[1]));
+}
+
 /* Opacity goes through a logarithm (JavaScript's and libm's may differ in the last place), and the
  * colour ranges come back from (c - 0.5) / C0 to within a few units in the last place of c: these
  * two are kept to within 1e-6 rather than bit for bit (far beyond what a render shows: ~130 dB). */

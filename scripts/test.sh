@@ -31,6 +31,16 @@ if [ "$SECS" -gt 0 ]; then
     ./build/gsz compress "$C/palette.ply" -o "$C/gsz/seed-table.gsz" -q --preset max # value tables, an SH palette
     ./build/gsz synth 300 --sh 1 --lattice -o "$C/lattice.ply" -q
     ./build/gsz compress "$C/lattice.ply" -o "$C/gsz/seed-lattice.gsz" -q --preset max # compressed.ply's lattice
+    /usr/bin/python3 - "$C/gsz/seed-lattice.gsz" <<'PY' # the same with its colour words as lattice.color.diff (24)
+import struct, sys, xxhash
+b = bytearray(open(sys.argv[1], "rb").read())
+nsec = struct.unpack_from("<H", b, 26)[0]
+for i in range(nsec):
+    if struct.unpack_from("<I", b, 64 + 40 * i)[0] == 21:
+        struct.pack_into("<I", b, 64 + 40 * i, 24)
+struct.pack_into("<Q", b, 56, xxhash.xxh64(bytes(b[:56] + b[64:64 + 40 * nsec]), seed=0).intdigest())
+open(sys.argv[1].replace(".gsz", "-diff.gsz"), "wb").write(b)
+PY
     ./build/gsz synth 400 --sh 1 --background 0.5 -o "$C/unbounded.ply" -q
     ./build/gsz compress "$C/unbounded.ply" -o "$C/gsz/seed-warp.gsz" -q --views 4 --refine 0 --pos-bits 8 # a warped grid, through its table
     # codebooks with their planes differenced (encodings 5 and 6: ranges, a value table), colour-sized

@@ -235,6 +235,14 @@ def lattice(streams, n):
     if r.shape[0] != (n + 255) // 256 or not np.isfinite(r).all():
         fail("lattice ranges malformed")
     r = r[np.arange(n) // 256]
+    if (21 in streams) == (24 in streams):
+        fail("a lattice file holds exactly one of lattice.color and lattice.color.diff")
+    if 24 in streams:  # R and B stored less G, modulo 256
+        c = streams[24].astype(np.uint64)
+        g = (c >> np.uint64(16)) & np.uint64(255)
+        rr = ((c >> np.uint64(24)) + g) & np.uint64(255)
+        bb = (((c >> np.uint64(8)) & np.uint64(255)) + g) & np.uint64(255)
+        streams[21] = (rr << np.uint64(24)) | (c & np.uint64(0x00FF00FF)) | (bb << np.uint64(8))
     w = [streams[t].astype(np.uint64) for t in (19, 20, 21, 22)]
 
     def unorm(v, shift, bits):

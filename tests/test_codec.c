@@ -392,7 +392,7 @@ static void test_codebook_table(void **state) {
 
 /* Codebook encodings 5 and 6: where a triplet's channels move together, gsz_codebook_pack stores the
  * outer planes less the middle one (ranges and value tables alike), and they decode to exactly what
- * it left in cb; independent channels, 16-bit ranges and quaternions are left as they were; a
+ * it left in cb; independent channels and 16-bit ranges are left as they were; a
  * damaged differenced codebook is an error. */
 static void test_codebook_rgb_diff(void **state) {
     (void)state;
@@ -1212,6 +1212,46 @@ static void test_lattice(void **state) {
     free(out);
     free(enc);
     free(rng);
+    /* the colour words as lattice.color.diff (R and B less G) instead: the same scene; with both, or
+     * beside a quantised file's sections, an error */
+    const gsz_section *cs = gsz_container_find(&c, GSZ_SEC_LAT_COLOR);
+    uint32_t *wc = malloc(s.count * 4), *back = malloc(s.count * 4);
+    assert_int_equal(gsz_entropy_decode(cs->payload, (size_t)cs->stored_size, cs->transform, s.count, 4, wc), GSZ_OK);
+    memcpy(back, wc, s.count * 4);
+    gsz_lattice_color_diff(wc, s.count, 0);
+    assert_memory_not_equal(wc, back, s.count * 4);
+    gsz_section ds = *cs;
+    ds.type = GSZ_SEC_LAT_COLOR_DIFF;
+    assert_int_equal(gsz_section_encode(&ds, wc, s.count, 4, 3, 1, &enc), GSZ_OK);
+    gsz_lattice_color_diff(wc, s.count, 1);
+    assert_memory_equal(wc, back, s.count * 4);
+    gsz_scene d0, d1;
+    assert_int_equal(gsz_decompress(buf, size, &d0, 1), GSZ_OK);
+    m = c;
+    for (size_t i = 0; i < m.n; i++)
+        if (m.s[i].type == GSZ_SEC_LAT_COLOR) m.s[i] = ds;
+    assert_int_equal(gsz_container_write(&m, &out, &osz), GSZ_OK);
+    assert_int_equal(gsz_decompress(out, osz, &d1, 2), GSZ_OK);
+    assert_memory_equal(d1.sh_dc, d0.sh_dc, s.count * 12);
+    assert_memory_equal(d1.opacity, d0.opacity, s.count * 4);
+    assert_memory_equal(d1.pos, d0.pos, s.count * 12);
+    free(out);
+    gsz_scene_free(&d0);
+    gsz_scene_free(&d1);
+    m.s[m.n++] = *cs; /* both */
+    assert_int_equal(gsz_container_write(&m, &out, &osz), GSZ_OK);
+    assert_int_equal(gsz_decompress(out, osz, &e, 1), GSZ_ERROR_corrupt);
+    free(out);
+    small_file(&plain, &psz);
+    assert_int_equal(gsz_container_read(plain, psz, &pc), GSZ_OK);
+    pc.s[pc.n++] = ds; /* a quantised file with it */
+    assert_int_equal(gsz_container_write(&pc, &out, &osz), GSZ_OK);
+    assert_int_equal(gsz_decompress(out, osz, &e, 1), GSZ_ERROR_corrupt);
+    free(out);
+    free(plain);
+    free(enc);
+    free(wc);
+    free(back);
     free(buf);
     gsz_scene_free(&s);
 }
