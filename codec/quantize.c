@@ -609,7 +609,8 @@ gsz_error gsz_codebook_unpack(const uint8_t *p, size_t size, int expect_dim, int
         *bits_out = 8;
         return GSZ_OK;
     }
-    if (p[7] != 0 && p[7] != 5) return gsz_fail(GSZ_ERROR_corrupt, "codebook encoding %u unknown", p[7]);
+    /* past the checksums an encoding this reader does not know is a newer writer's, not damage */
+    if (p[7] > 6) return gsz_fail(GSZ_ERROR_unsupported, "codebook encoding %u unknown (written by a newer gsz?)", p[7]);
     if (bits != 8 && bits != 16) return gsz_fail(GSZ_ERROR_corrupt, "codebook precision %d bits", bits);
     size_t vb = (size_t)bits / 8;
     if (size != 8 + 8 * (size_t)dim + (size_t)k * (size_t)dim * vb) return gsz_fail(GSZ_ERROR_corrupt, "codebook size mismatch");

@@ -1473,8 +1473,10 @@ static void test_sh_transform_codebook(void **state) {
     assert_int_equal(gsz_codebook_unpack(p, sz, M, 2, &none, &k, &bits), GSZ_ERROR_corrupt); /* sizes then disagree */
     p[12 + 5] = 1;
     assert_int_equal(p[12], 2);
-    p[7] = 2; /* an unknown encoding */
+    p[7] = 2; /* marked a value table: its sizes disagree */
     assert_int_equal(gsz_codebook_unpack(p, sz, M, 2, &none, &k, &bits), GSZ_ERROR_corrupt);
+    p[7] = 7; /* an encoding this reader does not know: a newer writer's */
+    assert_int_equal(gsz_codebook_unpack(p, sz, M, 2, &none, &k, &bits), GSZ_ERROR_unsupported);
     p[7] = 1;
     float bad = NAN;
     memcpy(p + 8, &bad, 4);
