@@ -102,8 +102,8 @@ static inline void gsz_morton3_decode(uint64_t m, uint32_t *x, uint32_t *y, uint
 /* Codebook stored with per-dimension ranges and `bits` (8 or 16) per value; quantises cb in place to
  * what the decoder will see and serialises it to a malloc'd buffer. At 8 bits with a dimension of
  * triplets (colour, SH; scale), each triplet's R and B planes less its G (encodings 5 and 6) where that
- * lowers the planes' order-0 entropy by 2% or more: a colour's channels move together (playbot-trained
- * max's SH3 codebook 10% smaller, playbot-small max's colour 18%). */
+ * pays (gsz_diff_pays): a colour's channels move together (playbot-trained max's SH3 codebook 10%
+ * smaller, playbot-small max's colour 18%). */
 gsz_error gsz_codebook_pack(float *cb, int k, int dim, int bits, uint8_t **out, size_t *out_size);
 /* Decodes any encoding; *bits gets the stored bits per value, 0 for a transform-coded codebook and
  * GSZ_CODEBOOK_EXACT for an exact value table (not re-fitted by fine-tuning; a transform-coded one is
@@ -130,6 +130,9 @@ gsz_error gsz_codebook_pack_sh(float *cb, int k, int dim, float step, const uint
 uint8_t *gsz_codebook_sh_split(const uint8_t *p, size_t *out_size);
 /* Order-0 entropy of a byte histogram, in bits for all its bytes. */
 double gsz_hist_bits(const uint32_t h[256]);
+/* Whether colour bytes stored less G (codebook encodings 5 and 6, lattice.color.diff) pay: their
+ * order-0 entropy (bits) at least 2% under that of the bytes as they are. */
+int gsz_diff_pays(double plain_bits, double diff_bits);
 /* Offsets in a packed codebook (any encoding) where its byte planes start (at most max): the entropy
  * coder starts a zstd block at each, so that each plane gets a Huffman table of its own. */
 #define GSZ_CODEBOOK_CUTS 128 /* more than any codebook has: 1 + 6 flag planes + 45 planes of 2 bytes */
@@ -177,8 +180,8 @@ float gsz_lattice_opacity(uint32_t q);
  * words filled (4 planes of count words: position, scale, colour, rotation); else 0. */
 int gsz_lattice_detect(const gsz_scene *s, float *ranges, uint32_t *words);
 /* Colour words (n) with R and B stored less G, modulo 256 (section lattice.color.diff), or back
- * (undo); gsz_lattice_color_pays: whether that lowers the two bytes' order-0 entropy by 2% or more
- * (biker: 29.3 -> 23.6 bits a Gaussian under zstd; a colour's channels move together). */
+ * (undo); gsz_lattice_color_pays: whether that pays (gsz_diff_pays; biker: 29.3 -> 23.6 bits a
+ * Gaussian under zstd, a colour's channels moving together). */
 void gsz_lattice_color_diff(uint32_t *wc, size_t n, int undo);
 int gsz_lattice_color_pays(const uint32_t *wc, size_t n);
 /* Puts s on the lattice in place (its SH on that format's 8-bit grid), as compressed.ply's encoder and

@@ -105,7 +105,7 @@ int gsz_lattice_color_pays(const uint32_t *wc, size_t n) {
         uint32_t w = wc[i], g = (w >> 16) & 255, r = w >> 24, b = (w >> 8) & 255;
         h[0][r]++; h[1][b]++; h[2][(r - g) & 255]++; h[3][(b - g) & 255]++;
     }
-    return gsz_hist_bits(h[2]) + gsz_hist_bits(h[3]) < 0.98 * (gsz_hist_bits(h[0]) + gsz_hist_bits(h[1]));
+    return gsz_diff_pays(gsz_hist_bits(h[0]) + gsz_hist_bits(h[1]), gsz_hist_bits(h[2]) + gsz_hist_bits(h[3]));
 }
 
 /* Opacity goes through a logarithm (JavaScript's and libm's may differ in the last place), and the

@@ -59,11 +59,8 @@ static int value_table(const float *cb, size_t count, uint32_t table[GSZ_TABLE_M
  * coefficient), modulo 256; the middle plane itself as it is. */
 static size_t diff_ref(size_t d) { return d - d % 3 + 1; }
 
-/* The M one-byte planes of K entries at p differenced as encodings 5 and 6 store them, where that
- * lowers their summed order-0 entropy by 2% or more (zstd codes such planes near it; in near ties it
- * went either way: biker small's scale codebook, -1.5% by the estimate, +55 bytes). Decided on the
- * estimate rather than by zstd, so that no second copy of the codebook is made (playbot-trained max:
- * +4.2 MiB at the peak). Returns whether it did. */
+/* The M one-byte planes of K entries at p differenced as encodings 5 and 6 store them, where that pays
+ * (gsz_diff_pays, on the planes' summed order-0 entropy). Returns whether it did. */
 static int diff_planes(uint8_t *p, size_t K, size_t M) {
     if (M % 3 || !K) return 0;
     double plain = 0, diff = 0;
@@ -75,7 +72,7 @@ static int diff_planes(uint8_t *p, size_t K, size_t M) {
         plain += gsz_hist_bits(h);
         diff += gsz_hist_bits(hd);
     }
-    if (!(diff < 0.98 * plain)) return 0;
+    if (!gsz_diff_pays(plain, diff)) return 0;
     for (size_t d = 0; d < M; d++) {
         if (diff_ref(d) == d) continue;
         uint8_t *v = p + d * K;
