@@ -20,6 +20,7 @@ typedef struct {
     float target_psnr; /* > 0: fine-tuning prunes towards this PSNR (refine.c) */
     int views_large; /* generated significance views above 2 REFINE_FULL Gaussians (24 below; see prepare_views) */
     float sh_cb_step; /* > 0: the SH k-means codebooks transform-coded at this step instead of cb_bits */
+    int pos_fine; /* position_bits: the grid step at most the median Gaussian's largest axis over 2^(1 + pos_fine) */
 } preset_t;
 
 /* Codebook sizes scale with the scene (entries = Gaussians / cb_div, capped), so that the codebook
@@ -34,6 +35,10 @@ typedef struct {
  * the median Gaussian's axis (position_bits) is fine enough: 4-6% smaller on the scenes of larger
  * Gaussians for -0.17 to +0.15 dB (target pruning keeps more), the rule keeping 10 on the dense ones,
  * where 9 lost (docs/BENCHMARKS.md, session 30); balanced at 9 lost everywhere.
+ * pos_fine: balanced's step at most a quarter of that axis (small's and high's: half), 11 bits on the
+ * dense scenes: there target pruning turns the finer positions into fewer Gaussians (playbot-trained
+ * 3.7% and playbot 2.2% smaller at equal PSNR), while on scenes of larger Gaussians, where it keeps 10,
+ * 11 cost 4-6% for at most +0.16 dB (docs/BENCHMARKS.md, session 35).
  * sh_step: transform coding of SH where a 45-dimensional codebook saturates
  * (high); at balanced and small rates the fine-tuned codebooks fit better.
  * sh_cb_step: balanced's SH codebooks (a twentieth of playbot-trained's file at 8 bits per value)
@@ -47,21 +52,23 @@ typedef struct {
 #define STEPS_FULL 262144  /* see refine_steps */
 #define VIEW_SIDE 512      /* the significance views' long side (prepare_views) */
 static const preset_t presets[4] = {
-    /* balanced */ {0.10f, 0.015f, 48, 4096, 10, 8, 4, 0.005f, 96, 16, 64, 3.0f, 0.0f, 39.0f, 16, 0.03f},
-    /* high     */ {0.05f, 0.005f, 20, 8192, 12, 8, 5, 0.01f, 64, 64, 64, 1.0f, 0.092f, TARGET_FREE, 24, 0.0f},
-    /* small    */ {0.30f, 0.060f, 128, 2048, 9, 8, 3, 0.005f, 192, 16, 128, 4.0f, 0.0f, 33.5f, 16, 0.0f},
-    /* max      */ {0.00f, -1.0f, 0, 0, 16, 8, 8, 0.0f, 0, 0, 0, 0.0f, 0.0f, 0.0f, 24, 0.0f},
+    /* balanced */ {0.10f, 0.015f, 48, 4096, 10, 8, 4, 0.005f, 96, 16, 64, 3.0f, 0.0f, 39.0f, 16, 0.03f, 1},
+    /* high     */ {0.05f, 0.005f, 20, 8192, 12, 8, 5, 0.01f, 64, 64, 64, 1.0f, 0.092f, TARGET_FREE, 24, 0.0f, 0},
+    /* small    */ {0.30f, 0.060f, 128, 2048, 9, 8, 3, 0.005f, 192, 16, 128, 4.0f, 0.0f, 33.5f, 16, 0.0f, 0},
+    /* max      */ {0.00f, -1.0f, 0, 0, 16, 8, 8, 0.0f, 0, 0, 0, 0.0f, 0.0f, 0.0f, 24, 0.0f, 0},
 };
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
 /* Position bits: the preset's, raised where the grid step over the bounds' largest extent ext would
- * exceed half the median Gaussian's largest axis (scenes whose bounds are far larger than their
- * Gaussians): a step relative to the bounds alone would move every small Gaussian there. With a warp
- * (w, unbounded scenes) ext is the warped one and each Gaussian's axis is measured on the warped grid
- * (divided by the warp's slope 1 + |x - c| / r there), and the dense region keeps the preset's step
- * for a scene of its size (2 r): the bits grow with the warped extent over 2 r. */
-static int position_bits(const gsz_scene *s, float ext, int bits, const gsz_warp *w) {
+ * exceed the median Gaussian's largest axis over 2^(1 + fine) (half of it at fine 0), as on scenes
+ * whose bounds are far larger than their Gaussians: a step relative to the bounds alone would move
+ * every small Gaussian there. With a warp (w, unbounded scenes) ext is the warped one and each
+ * Gaussian's axis is measured on the warped grid (divided by the warp's slope 1 + |x - c| / r there),
+ * and the dense region keeps the preset's step for a scene of its size (2 r): the bits grow with the
+ * warped extent over 2 r; fine does not apply there (bench/unbounded.py's composite, balanced: 15 bits
+ * instead of 14, 7% larger at -0.16 dB). */
+static int position_bits(const gsz_scene *s, float ext, int bits, int fine, const gsz_warp *w) {
     enum { BINS = 8192 }; /* log2 of the largest axis in 1/64 steps over [-64, 64) */
     uint32_t *hist = calloc(BINS, sizeof *hist);
     if (!hist || !(ext > 0) || !isfinite(ext)) { free(hist); return bits; }
@@ -78,7 +85,7 @@ static int position_bits(const gsz_scene *s, float ext, int bits, const gsz_warp
     size_t acc = 0, b = 0;
     while (b + 1 < BINS && (acc += hist[b]) * 2 < s->count) b++;
     free(hist);
-    double med = exp2((double)b / 64 - 64), need = ceil(log2((double)ext / med)) + 1;
+    double med = exp2((double)b / 64 - 64), need = ceil(log2((double)ext / med)) + 1 + (w ? 0 : fine);
     if (w) need = GSZ_MAX(need, bits + ceil(log2((double)ext / (2.0 * w->r))));
     return need > bits ? (int)GSZ_MIN(need, 21.0) : bits;
 }
@@ -608,7 +615,7 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
     if (!opt->pos_bits) {
         float ext = 0;
         for (int k = 0; k < 3; k++) ext = GSZ_MAX(ext, C.h.bmax[k] - C.h.bmin[k]);
-        pos_bits = position_bits(&s, ext, pos_bits, warped ? &warp : NULL);
+        pos_bits = position_bits(&s, ext, pos_bits, P->pos_fine, warped ? &warp : NULL);
     }
     if (warped) {
         for (size_t i = 0; i < 3 * n; i++) s.pos[i] = gsz_warp_forward(s.pos[i], warp.c[i % 3], warp.r);
@@ -798,7 +805,8 @@ static preset_t preset_level(double level) {
 #define GEO(f) ((int)lround(a->f * pow((double)b->f / a->f, t)))
 #define NEAR(f) (a->f > 0 && b->f > 0 ? LIN(f) : t < 0.5 ? a->f : b->f)
     preset_t p = {LIN(prune), LIN(sh_threshold), GEO(cb_div), GEO(cb_max), INT(pos_bits), INT(cb_bits), INT(opacity_bits), LIN(exact),
-                  INT(refine), INT(refine_min), INT(refine_large), LIN(rate), NEAR(sh_step), NEAR(target_psnr), INT(views_large), NEAR(sh_cb_step)};
+                  INT(refine), INT(refine_min), INT(refine_large), LIN(rate), NEAR(sh_step), NEAR(target_psnr), INT(views_large), NEAR(sh_cb_step),
+                  INT(pos_fine)};
 #undef LIN
 #undef INT
 #undef GEO
