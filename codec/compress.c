@@ -52,10 +52,16 @@ typedef struct {
 #define STEPS_FULL 262144  /* see refine_steps */
 #define VIEW_SIDE 512      /* the significance views' long side (prepare_views) */
 static const preset_t presets[4] = {
-    /* balanced */ {0.10f, 0.015f, 48, 4096, 10, 8, 4, 0.005f, 96, 16, 64, 3.0f, 0.0f, 39.0f, 16, 0.03f, 1},
-    /* high     */ {0.05f, 0.005f, 20, 8192, 12, 8, 5, 0.01f, 64, 64, 64, 1.0f, 0.092f, TARGET_FREE, 24, 0.0f, 0},
-    /* small    */ {0.30f, 0.060f, 128, 2048, 9, 8, 3, 0.005f, 192, 16, 128, 4.0f, 0.0f, 33.5f, 16, 0.0f, 0},
-    /* max      */ {0.00f, -1.0f, 0, 0, 16, 8, 8, 0.0f, 0, 0, 0, 0.0f, 0.0f, 0.0f, 24, 0.0f, 0},
+    [GSZ_PRESET_BALANCED] = {.prune = 0.10f, .sh_threshold = 0.015f, .cb_div = 48, .cb_max = 4096, .pos_bits = 10, .cb_bits = 8,
+                             .opacity_bits = 4, .exact = 0.005f, .refine = 96, .refine_min = 16, .refine_large = 64, .rate = 3.0f,
+                             .target_psnr = 39.0f, .views_large = 16, .sh_cb_step = 0.03f, .pos_fine = 1},
+    [GSZ_PRESET_HIGH] = {.prune = 0.05f, .sh_threshold = 0.005f, .cb_div = 20, .cb_max = 8192, .pos_bits = 12, .cb_bits = 8,
+                         .opacity_bits = 5, .exact = 0.01f, .refine = 64, .refine_min = 64, .refine_large = 64, .rate = 1.0f,
+                         .sh_step = 0.092f, .target_psnr = TARGET_FREE, .views_large = 24},
+    [GSZ_PRESET_SMALL] = {.prune = 0.30f, .sh_threshold = 0.060f, .cb_div = 128, .cb_max = 2048, .pos_bits = 9, .cb_bits = 8,
+                          .opacity_bits = 3, .exact = 0.005f, .refine = 192, .refine_min = 16, .refine_large = 128, .rate = 4.0f,
+                          .target_psnr = 33.5f, .views_large = 16},
+    [GSZ_PRESET_MAX] = {.sh_threshold = -1.0f, .pos_bits = 16, .cb_bits = 8, .opacity_bits = 8, .views_large = 24},
 };
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
@@ -804,9 +810,11 @@ static preset_t preset_level(double level) {
 #define INT(f) ((int)lround(a->f + t * (b->f - a->f)))
 #define GEO(f) ((int)lround(a->f * pow((double)b->f / a->f, t)))
 #define NEAR(f) (a->f > 0 && b->f > 0 ? LIN(f) : t < 0.5 ? a->f : b->f)
-    preset_t p = {LIN(prune), LIN(sh_threshold), GEO(cb_div), GEO(cb_max), INT(pos_bits), INT(cb_bits), INT(opacity_bits), LIN(exact),
-                  INT(refine), INT(refine_min), INT(refine_large), LIN(rate), NEAR(sh_step), NEAR(target_psnr), INT(views_large), NEAR(sh_cb_step),
-                  INT(pos_fine)};
+    preset_t p = {.prune = LIN(prune), .sh_threshold = LIN(sh_threshold), .cb_div = GEO(cb_div), .cb_max = GEO(cb_max),
+                  .pos_bits = INT(pos_bits), .cb_bits = INT(cb_bits), .opacity_bits = INT(opacity_bits), .exact = LIN(exact),
+                  .refine = INT(refine), .refine_min = INT(refine_min), .refine_large = INT(refine_large), .rate = LIN(rate),
+                  .sh_step = NEAR(sh_step), .target_psnr = NEAR(target_psnr), .views_large = INT(views_large),
+                  .sh_cb_step = NEAR(sh_cb_step), .pos_fine = INT(pos_fine)};
 #undef LIN
 #undef INT
 #undef GEO
