@@ -140,7 +140,9 @@ static void rotate_range(void *c_, size_t b, size_t e, int w) {
  *    whose cell (Arya and Mount's incremental distance) is farther than the best so far;
  *  - above (SH), sorted along the first principal coordinate, scanned outward from the query until
  *    the slab bound (q0 - c0)^2 exceeds the best, where the early exit inside a block does most of
- *    the work and a tree's cells in 9 and more dimensions prune too little for their cost.
+ *    the work and a tree's cells in 9 and more dimensions prune too little for their cost; the slab
+ *    visits most blocks there (45-dimensional SH: 420 of 512), so it takes them 8 at a time
+ *    (eval_group).
  * On playbot's 450K scales against 4096 entries the tree evaluates 3.3 blocks a search, the slab 123
  * (of 512): k-means of scale, rotation and colour 4.2 -> 2.0 s; the slab is 1.4x faster for 9- and
  * 24-dimensional SH (docs/BENCHMARKS.md). */
@@ -296,6 +298,32 @@ static gsz_error searcher_set_lengths(searcher *s, const uint32_t *assign, size_
     return GSZ_OK;
 }
 
+/* The smallest of a block's SB values, by halving (a minimum does not round: the same value as a
+ * scalar scan); pointers, not vector arguments, for the clone without AVX. */
+typedef int ivec_t __attribute__((vector_size(SB * sizeof(int))));
+_Static_assert(SB == 8, "lane_min's shuffles are written for 8 lanes");
+#define VMIN(a, b) ((vec_t)(((ivec_t)(a) & ((a) < (b))) | ((ivec_t)(b) & ~((a) < (b)))))
+#ifdef __clang__
+#define SHUF(a, ...) __builtin_shufflevector(a, a, __VA_ARGS__)
+#else
+#define SHUF(a, ...) __builtin_shuffle(a, (ivec_t){__VA_ARGS__})
+#endif
+static inline __attribute__((always_inline)) float lane_min(const vec_t *v) {
+    vec_t a = *v, t;
+    t = SHUF(a, 4, 5, 6, 7, 0, 1, 2, 3); a = VMIN(a, t);
+    t = SHUF(a, 2, 3, 0, 1, 6, 7, 4, 5); a = VMIN(a, t);
+    t = SHUF(a, 1, 0, 3, 2, 5, 4, 7, 6); a = VMIN(a, t);
+    return a[0];
+}
+
+/* Block b's SB costs folded into (best, best_id), ties to the lowest id: the result does not depend
+ * on the order blocks are folded in. */
+static inline __attribute__((always_inline)) void fold(const searcher *s, int b, const vec_t *acc, float *best, uint32_t *best_id) {
+    const uint32_t *ids = s->id + (size_t)b * SB;
+    for (int l = 0; l < SB; l++)
+        if (ids[l] != UINT32_MAX && ((*acc)[l] < *best || ((*acc)[l] == *best && ids[l] < *best_id))) { *best = (*acc)[l]; *best_id = ids[l]; }
+}
+
 /* The block's SB squared distances (each summed over coordinates in order, so the value does not
  * depend on the vector width), folded into (best, best_id) with ties to the lowest id. Stops early
  * once every lane exceeds the best. */
@@ -314,14 +342,49 @@ static inline void eval_block(const searcher *s, int b, const float *q, float mu
         vec_t diff = cv - q[d];
         acc += diff * diff;
         if ((d & 7) == 7 && d + 1 < dim) {
-            float m = acc[0];
-            for (int l = 1; l < SB; l++) m = acc[l] < m ? acc[l] : m;
-            if (m > *best) return;
+            if (lane_min(&acc) > *best) return;
         }
     }
-    const uint32_t *ids = s->id + (size_t)b * SB;
-    for (int l = 0; l < SB; l++)
-        if (ids[l] != UINT32_MAX && (acc[l] < *best || (acc[l] == *best && ids[l] < *best_id))) { *best = acc[l]; *best_id = ids[l]; }
+    fold(s, b, &acc, best, best_id);
+}
+
+/* GROUP blocks as eval_block evaluates each (the same additions in the same order: the same sums, so
+ * the same result), their chains interleaved. A block's sum is one dependent add per coordinate, so
+ * one block at a time waits on the adder's latency at every coordinate, and in 24 and 45 dimensions
+ * the slab visits most blocks (docs/BENCHMARKS.md, session 38). A block stops counting at the
+ * checkpoint where every lane exceeds the best as it stood before the group (a staler bound than
+ * eval_block's, never a wrong one); the group stops when all have. */
+#define GROUP 8
+static inline __attribute__((always_inline)) void eval_group(const searcher *s, const int *blk, int n, const float *q, float mu, float *best, uint32_t *best_id) {
+    if (n < GROUP) { /* a direction's last few: one at a time */
+        for (int g = 0; g < n; g++) eval_block(s, blk[g], q, mu, best, best_id);
+        return;
+    }
+    int dim = s->dim;
+    const float *cb[GROUP];
+    vec_t a[GROUP];
+    for (int g = 0; g < GROUP; g++) {
+        cb[g] = s->c + (size_t)blk[g] * (size_t)dim * SB;
+        a[g] = (vec_t){0};
+        if (mu > 0) { vec_t l; memcpy(&l, s->len + (size_t)blk[g] * SB, sizeof l); a[g] = l * mu; }
+    }
+    unsigned live = (1u << GROUP) - 1;
+    for (int d = 0; d < dim; d++) {
+        float qd = q[d];
+        for (int g = 0; g < GROUP; g++) {
+            vec_t cv;
+            memcpy(&cv, cb[g] + (size_t)d * SB, sizeof cv);
+            vec_t diff = cv - qd;
+            a[g] += diff * diff;
+        }
+        if ((d & 7) == 7 && d + 1 < dim) {
+            for (int g = 0; g < GROUP; g++)
+                if (lane_min(&a[g]) > *best) live &= ~(1u << g);
+            if (!live) return;
+        }
+    }
+    for (int g = 0; g < GROUP; g++)
+        if (live >> g & 1) fold(s, blk[g], &a[g], best, best_id);
 }
 
 /* The tree's search after the block `first` (-1: none): a subtree is skipped where its cell's squared
@@ -368,7 +431,7 @@ static inline void kd_search(const searcher *s, const float *q, int first, float
 /* The slab's search after the block `first` (-1: none): blocks outward from the first (or from the
  * query's place along the first coordinate); past the slab bound with the shortest code anywhere each
  * direction stops, with the block's shortest that block is skipped. */
-static inline void slab_search(const searcher *s, const float *q, int first, float mu, float *best, uint32_t *best_id) {
+static inline __attribute__((always_inline)) void slab_search(const searcher *s, const float *q, int first, float mu, float *best, uint32_t *best_id) {
     int nb = s->nb, start = first;
     if (start < 0) {
         int lo = 0, hi = nb; /* first block whose range reaches q0 */
@@ -380,18 +443,24 @@ static inline void slab_search(const searcher *s, const float *q, int first, flo
         eval_block(s, start, q, mu, best, best_id);
     }
     float base = mu > 0 ? mu * s->len_min : 0.0f;
+    int grp[GROUP], n = 0;
     for (int b = start + 1; b < nb; b++) {
         float gap = GSZ_MAX(0.0f, s->lo0[b] - q[0]);
         if (gap * gap + base > *best) break;
         if (mu > 0 && gap * gap + mu * s->len_min_b[b] > *best) continue;
-        eval_block(s, b, q, mu, best, best_id);
+        grp[n++] = b;
+        if (n == GROUP) { eval_group(s, grp, n, q, mu, best, best_id); n = 0; }
     }
+    if (n) eval_group(s, grp, n, q, mu, best, best_id);
+    n = 0;
     for (int b = start - 1; b >= 0; b--) {
         float gap = GSZ_MAX(0.0f, q[0] - s->hi0[b]);
         if (gap * gap + base > *best) break;
         if (mu > 0 && gap * gap + mu * s->len_min_b[b] > *best) continue;
-        eval_block(s, b, q, mu, best, best_id);
+        grp[n++] = b;
+        if (n == GROUP) { eval_group(s, grp, n, q, mu, best, best_id); n = 0; }
     }
+    if (n) eval_group(s, grp, n, q, mu, best, best_id);
 }
 
 /* Exact nearest centroid (ties: lowest original id); hint = an original id whose block is evaluated
