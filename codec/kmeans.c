@@ -391,7 +391,7 @@ static inline __attribute__((always_inline)) void eval_group(const searcher *s, 
  * distance plus mu times its shortest code length exceeds the best by more than rounding (1e-5
  * relative: exact ties and near-ties are always evaluated, so the result is the exact nearest). */
 #define KD_STACK 64 /* pending far children: one per level at most, 22 levels at the largest codebook */
-static inline void kd_search(const searcher *s, const float *q, int first, float mu, float *best, uint32_t *best_id) {
+static __attribute__((noinline)) void kd_search(const searcher *s, const float *q, int first, float mu, float *best, uint32_t *best_id) {
     int dim = s->dim;
     /* off: per coordinate the query's distance to the cell; each pending far child keeps its own */
     float off[KD_DIMS] = {0}, stack_off[KD_STACK][KD_DIMS], stack_rd[KD_STACK], rd = 0.0f;
