@@ -1272,14 +1272,15 @@ static void test_geometry_canonical_same_image(void **state) {
 }
 
 /* k-means gives the same result for any thread count, and its pruned search (a k-d tree up to 4
- * coordinates, a slab along the first principal axis above) the nearest centroid (ties: lowest index). */
-static void kmeans_exact_check(int D, int K) {
+ * coordinates, a slab along the first principal axis above, its blocks 8 at a time) the nearest
+ * centroid (ties: lowest index). */
+static void kmeans_exact_check(int D, int K, int iso) {
     enum { N = 5000 };
     float *x = malloc((size_t)N * D * 4), *w = malloc(N * 4), *c1 = malloc((size_t)K * D * 4), *c2 = malloc((size_t)K * D * 4);
     gsz_rng r = {42};
     for (int i = 0; i < N; i++) {
         w[i] = (float)gsz_rng_uniform(&r);
-        for (int d = 0; d < D; d++) x[i * D + d] = (float)gsz_rng_normal(&r) * (d < 3 ? 3.0f : 0.3f) + (float)(i % 5);
+        for (int d = 0; d < D; d++) x[i * D + d] = iso ? (float)gsz_rng_normal(&r) : (float)gsz_rng_normal(&r) * (d < 3 ? 3.0f : 0.3f) + (float)(i % 5);
         if (i % 7 == 3) memcpy(x + i * D, x + (i - 1) * D, (size_t)D * 4); /* repeated points: ties */
     }
     gsz_kmeans_options o = {0};
@@ -1308,9 +1309,10 @@ static void kmeans_exact_check(int D, int K) {
 
 static void test_kmeans_exact_and_deterministic(void **state) {
     (void)state;
-    kmeans_exact_check(3, 300); /* the tree, 38 leaves */
-    kmeans_exact_check(4, 61);  /* a partial last leaf */
-    kmeans_exact_check(9, 64);  /* the slab */
+    kmeans_exact_check(3, 300, 0); /* the tree, 38 leaves */
+    kmeans_exact_check(4, 61, 0);  /* a partial last leaf */
+    kmeans_exact_check(9, 64, 0);  /* the slab */
+    kmeans_exact_check(45, 300, 1); /* isotropic: the slab visits most blocks, 8 at a time */
 }
 
 /* A NaN point (it would match no centroid) or a negative or infinite weight is refused, not assigned. */
