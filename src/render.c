@@ -63,11 +63,40 @@ typedef struct {
     int16_t rect[4];      /* tile rect [x0,y0,x1,y1) */
 } splat;
 
-/* a worker's records of the gradient blend (blend_tiles_grad), kept in a workspace */
+/* A blended (splat, pixel) as a first pass records it for a second (blend_tiles_grad, the removal pass). */
+typedef struct {
+    float alpha, G;
+    uint8_t k;
+} contrib;
+
+/* a worker's records of a blend (contribs; per list entry their count), kept in a workspace */
 typedef struct {
     void *rec, *per;
     size_t rcap, pcap;
 } grad_scratch;
+
+/* Room for per-entry counts of pn entries (contents not kept) and rn records (kept); 0 when out of
+ * memory (then the scratch holds nothing). */
+static int grow_scratch(grad_scratch *sc, size_t pn, size_t rn) {
+    if (pn > sc->pcap) {
+        free(sc->per);
+        sc->pcap = pn * 2;
+        if (!(sc->per = malloc(sc->pcap * sizeof(uint32_t)))) goto fail;
+    }
+    if (rn > sc->rcap) {
+        size_t cap = GSZ_MAX(rn, 2 * sc->rcap);
+        contrib *r = realloc(sc->rec, cap * sizeof *r);
+        if (!r) goto fail;
+        sc->rec = r;
+        sc->rcap = cap;
+    }
+    return 1;
+fail:
+    free(sc->per);
+    free(sc->rec);
+    *sc = (grad_scratch){0};
+    return 0;
+}
 
 /* the per-render buffers (see wbuf) */
 enum { W_SP, W_VISIBLE, W_KEYS, W_IDS, W_TK, W_TV, W_OFFSETS, W_COUNTS, W_LISTS, W_G2D, W_TILE_LOSS, W_COUNT };
@@ -77,7 +106,7 @@ enum { W_SP, W_VISIBLE, W_KEYS, W_IDS, W_TK, W_TV, W_OFFSETS, W_COUNTS, W_LISTS,
 struct gsz_render_workspace {
     void *p[W_COUNT];
     size_t cap[W_COUNT];
-    grad_scratch scratch[GSZ_THREADS_MAX]; /* blend_tiles_grad's, per worker */
+    grad_scratch scratch[GSZ_THREADS_MAX]; /* the blends' records (gradient, removal), per worker */
 };
 
 typedef struct {
@@ -383,11 +412,21 @@ static inline uint64_t accum_fixed(double v) { return (uint64_t)(fmin(v, 1e4) * 
  * pass) it sums instead, for every splat and pixel, the change the pixel would see without it: with
  * w = alpha T and A the colour up to and including it, what lies behind it is (F - A) / (T (1 - alpha)),
  * so removing it changes the pixel by w rgb - alpha / (1 - alpha) (F - A), exactly for one removal. */
-static void blend_pass(rctx *c, int tx0, int ty0, size_t tile, float *T, float (*C)[3], const float (*F)[3]) {
+static int blend_pass(rctx *c, int tx0, int ty0, size_t tile, float *T, float (*C)[3], const float (*F)[3], grad_scratch *rs,
+                      uint32_t *jend) {
     int W = c->cam->width;
     uint16_t live_row[TILE];
     int live = tile_start(tx0, ty0, W, c->cam->height, c->step, T, C, live_row);
-    for (uint32_t j = c->offsets[tile], j1 = c->offsets[tile + 1]; j < j1 && live > 0; j++) {
+    uint32_t j0 = c->offsets[tile], j1 = c->offsets[tile + 1];
+    contrib *rec = NULL;
+    uint32_t *per = NULL;
+    size_t nrec = 0;
+    if (rs) { /* a removal pass follows: record the blend for it (contribs, and their count per entry) */
+        if (!grow_scratch(rs, j1 - j0, 0)) return 0;
+        per = rs->per;
+    }
+    *jend = j0;
+    for (uint32_t j = j0; j < j1 && live > 0; j++) {
         uint32_t gi = c->lists[j];
         const splat *g = &c->sp[gi];
         if (j + PREFETCH < j1) __builtin_prefetch(&c->sp[c->lists[j + PREFETCH]]);
@@ -399,11 +438,17 @@ static void blend_pass(rctx *c, int tx0, int ty0, size_t tile, float *T, float (
         splat_box(g, tx0, ty0, box);
         uint32_t span = box_bits(box);
         float pw[TILE];
+        size_t first = nrec;
+        if (rs) {
+            if (!grow_scratch(rs, 0, nrec + (size_t)GSZ_MAX(0, box[2] - box[0] + 1) * (size_t)GSZ_MAX(0, box[3] - box[1] + 1))) return 0;
+            rec = rs->rec;
+        }
         for (int ky = box[1]; ky <= box[3]; ky++)
         for (uint32_t m = row_pixels(g, live_row, span, tx0, ty0, ky, box, pw); m; m &= m - 1) {
             int k = ky * TILE + __builtin_ctz(m);
             float alpha, G, w;
             if (!blend_pixel(g, k, pw[k % TILE], T, C, live_row, &live, &alpha, &G, &w)) continue;
+            if (rec) rec[nrec++] = (contrib){alpha, G, (uint8_t)k};
             if (F) {
                 double r = (double)alpha / (1.0 - (double)alpha), d = 0;
                 for (int ch = 0; ch < 3; ch++) d += fabs((double)w * (double)g->rgb[ch] - r * ((double)F[k][ch] - (double)C[k][ch]));
@@ -424,22 +469,56 @@ static void blend_pass(rctx *c, int tx0, int ty0, size_t tile, float *T, float (
             if (c->acc->grad)
                 for (int ch = 0; ch < 3; ch++) __atomic_fetch_add(&c->acc->grad[3 * (size_t)gi + (size_t)ch], gsum[ch], __ATOMIC_RELAXED);
         }
+        if (per) per[j - j0] = (uint32_t)(nrec - first);
+        *jend = j + 1;
+    }
+    return 1;
+}
+
+/* blend_pass's removal pass (F given) from the first pass's records instead of the splats' boxes: the
+ * same contributions in the same order (those blend_pixel took), so the same T, C and sums, without
+ * the candidate tests and exponentials a second time. */
+static void removal_replay(rctx *c, int tx0, int ty0, size_t tile, float *T, float (*C)[3], const float (*F)[3], const grad_scratch *rs,
+                           uint32_t jend) {
+    int W = c->cam->width;
+    uint16_t live_row[TILE];
+    tile_start(tx0, ty0, W, c->cam->height, c->step, T, C, live_row);
+    uint32_t j0 = c->offsets[tile];
+    const contrib *r = rs->rec;
+    const uint32_t *per = rs->per;
+    for (uint32_t j = j0; j < jend; j++) {
+        uint32_t gi = c->lists[j], m = per[j - j0];
+        if (!m) continue;
+        const splat *g = &c->sp[gi];
+        uint64_t rsum = 0;
+        for (uint32_t q = 0; q < m; q++, r++) {
+            int k = r->k;
+            float alpha = r->alpha, w = alpha * T[k];
+            for (int ch = 0; ch < 3; ch++) C[k][ch] += g->rgb[ch] * w;
+            T[k] = T[k] * (1.0f - alpha);
+            double rr = (double)alpha / (1.0 - (double)alpha), d = 0;
+            for (int ch = 0; ch < 3; ch++) d += fabs((double)w * (double)g->rgb[ch] - rr * ((double)F[k][ch] - (double)C[k][ch]));
+            rsum += accum_fixed(d);
+        }
+        if (rsum) __atomic_fetch_add(&c->acc->removal[gi], rsum, __ATOMIC_RELAXED);
     }
 }
 
 static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
-    (void)worker;
     rctx *c = p;
     int W = c->cam->width, H = c->cam->height;
+    grad_scratch none = {0}, *sc = c->ws ? &c->ws->scratch[worker] : &none; /* the removal pass's records */
     for (size_t tile = begin; tile < end; tile++) {
         int tx0 = (int)(tile % (size_t)c->grid_x) * TILE, ty0 = (int)(tile / (size_t)c->grid_x) * TILE;
         float T[TILE * TILE], C[TILE * TILE][3];
-        blend_pass(c, tx0, ty0, tile, T, C, NULL);
-        if (c->acc && c->acc->removal) { /* the same blend again (the same T and C after it) */
+        int removal = c->acc && c->acc->removal;
+        uint32_t jend;
+        if (!blend_pass(c, tx0, ty0, tile, T, C, NULL, removal ? sc : NULL, &jend)) { __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED); break; }
+        if (removal) { /* the same blend again (the same T and C after it) */
             float F[TILE * TILE][3];
             for (int k = 0; k < TILE * TILE; k++)
                 for (int ch = 0; ch < 3; ch++) F[k][ch] = C[k][ch] + T[k] * c->bg[ch];
-            blend_pass(c, tx0, ty0, tile, T, C, (const float (*)[3])F);
+            removal_replay(c, tx0, ty0, tile, T, C, (const float (*)[3])F, sc, jend);
         }
         int st = c->step, ws = (W + st - 1) / st; /* the output's width: sampled pixels only */
         for (int k = 0; k < TILE * TILE; k++) {
@@ -451,6 +530,7 @@ static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
             if (c->trans) c->trans[at] = T[k];
         }
     }
+    if (!c->ws) { free(none.rec); free(none.per); }
 }
 
 /* Backward pass of the blend for half the squared error against the target. Front to back, twice: the
@@ -459,11 +539,6 @@ static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
  * dF/dalpha_i = c_i T_i - (F - A) / (1 - alpha_i). Per splat and tile the sums are in double and reach
  * the shared fixed-point totals with one integer add each, so the result does not depend on the
  * thread count. */
-typedef struct {
-    float alpha, G;
-    uint8_t k;
-} contrib;
-
 static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
     rctx *c = p;
     int W = c->cam->width, H = c->cam->height;
@@ -472,19 +547,13 @@ static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
      * calls (a call is two tiles: freeing them each time had glibc trim their pages and fault them in
      * again, most of an encode's page faults) */
     grad_scratch none = {0}, *sc = c->ws ? &c->ws->scratch[worker] : &none;
-    contrib *rec = sc->rec;
-    uint32_t *per = sc->per; /* contributions of each list entry */
-    size_t rcap = sc->rcap, pcap = sc->pcap;
     for (size_t tile = begin; tile < end; tile++) {
         int tx0 = (int)(tile % (size_t)c->grid_x) * TILE, ty0 = (int)(tile / (size_t)c->grid_x) * TILE;
         float T[TILE * TILE], A[TILE * TILE][3], F[TILE * TILE][3], E[TILE * TILE][3];
         uint16_t live_row[TILE];
         uint32_t j0 = c->offsets[tile], j1 = c->offsets[tile + 1];
-        if ((size_t)(j1 - j0) > pcap) {
-            free(per);
-            pcap = (size_t)(j1 - j0) * 2;
-            if (!(per = malloc(pcap * sizeof *per))) { pcap = 0; __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED); break; }
-        }
+        if (!grow_scratch(sc, j1 - j0, 0)) { __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED); break; }
+        uint32_t *per = sc->per; /* contributions of each list entry */
         int live = tile_start(tx0, ty0, W, H, 1, T, A, live_row);
         size_t nrec = 0;
         uint32_t jend = j0;
@@ -494,12 +563,8 @@ static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
             int box[4];
             splat_box(g, tx0, ty0, box);
             size_t need = nrec + (size_t)GSZ_MAX(0, box[2] - box[0] + 1) * (size_t)GSZ_MAX(0, box[3] - box[1] + 1);
-            if (need > rcap) {
-                rcap = GSZ_MAX(need, 2 * rcap);
-                contrib *r = realloc(rec, rcap * sizeof *rec);
-                if (!r) { __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED); free(rec); rec = NULL; rcap = 0; goto out; }
-                rec = r;
-            }
+            if (!grow_scratch(sc, 0, need)) { __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED); goto out; }
+            contrib *rec = sc->rec;
             size_t first = nrec;
             uint32_t span = box_bits(box);
             float pw[TILE];
@@ -529,7 +594,7 @@ static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
             A[k][0] = A[k][1] = A[k][2] = 0;
         }
         c->tile_loss[tile] = loss;
-        const contrib *r = rec;
+        const contrib *r = sc->rec;
         for (uint32_t j = j0; j < jend; j++) {
             uint32_t gi = c->lists[j], m = per[j - j0];
             if (j + PREFETCH < jend) { /* the splat, and its sums' line for the atomic adds */
@@ -579,8 +644,7 @@ static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
         }
     }
 out:
-    if (c->ws) *sc = (grad_scratch){rec, per, rcap, pcap};
-    else { free(rec); free(per); }
+    if (!c->ws) { free(none.rec); free(none.per); }
 }
 
 /* Image-space gradients to the Gaussian's parameters (the chain rule through preprocess). */
@@ -814,6 +878,7 @@ gsz_error gsz_render(const gsz_scene *s, const gsz_camera *cam, const gsz_render
     scratch_free(c.ws); /* the gradient's records go before another scene's splats come (no higher peak) */
     gsz_error err = setup(&c, s, cam, opt, &b);
     if (!err) gsz_parallel_for((size_t)c.grid_x * (size_t)c.grid_y, 2, gsz_thread_count(opt->threads), blend_tiles, &c);
+    if (!err && c.failed) err = gsz_fail(GSZ_ERROR_memory, "renderer: out of memory");
     release(&c);
     return err;
 }
