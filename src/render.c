@@ -408,12 +408,9 @@ static inline int blend_pixel(const splat *g, int k, float power, float *T, floa
 static inline uint64_t accum_fixed(double v) { return (uint64_t)(fmin(v, 1e4) * (double)GSZ_ACCUM_ONE + 0.5); }
 
 /* One front-to-back pass of a tile's splats: blends them into T and C (a fresh tile) and, with c->acc,
- * sums each splat's contributions. With F (each pixel's final colour, background included: a second
- * pass) it sums instead, for every splat and pixel, the change the pixel would see without it: with
- * w = alpha T and A the colour up to and including it, what lies behind it is (F - A) / (T (1 - alpha)),
- * so removing it changes the pixel by w rgb - alpha / (1 - alpha) (F - A), exactly for one removal. */
-static int blend_pass(rctx *c, int tx0, int ty0, size_t tile, float *T, float (*C)[3], const float (*F)[3], grad_scratch *rs,
-                      uint32_t *jend) {
+ * sums each splat's contributions. With rs it records the blend for removal_replay (the list entries
+ * it reached: up to *jend); 0 when out of memory for that. */
+static int blend_pass(rctx *c, int tx0, int ty0, size_t tile, float *T, float (*C)[3], grad_scratch *rs, uint32_t *jend) {
     int W = c->cam->width;
     uint16_t live_row[TILE];
     int live = tile_start(tx0, ty0, W, c->cam->height, c->step, T, C, live_row);
@@ -430,7 +427,7 @@ static int blend_pass(rctx *c, int tx0, int ty0, size_t tile, float *T, float (*
         uint32_t gi = c->lists[j];
         const splat *g = &c->sp[gi];
         if (j + PREFETCH < j1) __builtin_prefetch(&c->sp[c->lists[j + PREFETCH]]);
-        uint64_t wsum = 0, rsum = 0;
+        uint64_t wsum = 0;
         uint32_t psum = 0;
         int64_t gsum[3] = {0, 0, 0};
         /* only the pixels of the box around the ellipse where alpha >= 1/255 */
@@ -449,11 +446,7 @@ static int blend_pass(rctx *c, int tx0, int ty0, size_t tile, float *T, float (*
             float alpha, G, w;
             if (!blend_pixel(g, k, pw[k % TILE], T, C, live_row, &live, &alpha, &G, &w)) continue;
             if (rec) rec[nrec++] = (contrib){alpha, G, (uint8_t)k};
-            if (F) {
-                double r = (double)alpha / (1.0 - (double)alpha), d = 0;
-                for (int ch = 0; ch < 3; ch++) d += fabs((double)w * (double)g->rgb[ch] - r * ((double)F[k][ch] - (double)C[k][ch]));
-                rsum += accum_fixed(d);
-            } else if (c->acc) {
+            if (c->acc) {
                 wsum += accum_fixed(w);
                 psum++;
                 if (c->acc->grad) {
@@ -462,7 +455,6 @@ static int blend_pass(rctx *c, int tx0, int ty0, size_t tile, float *T, float (*
                 }
             }
         }
-        if (rsum) __atomic_fetch_add(&c->acc->removal[gi], rsum, __ATOMIC_RELAXED);
         if (psum) {
             if (c->acc->weight) __atomic_fetch_add(&c->acc->weight[gi], wsum, __ATOMIC_RELAXED);
             if (c->acc->pixels) __atomic_fetch_add(&c->acc->pixels[gi], psum, __ATOMIC_RELAXED);
@@ -475,9 +467,12 @@ static int blend_pass(rctx *c, int tx0, int ty0, size_t tile, float *T, float (*
     return 1;
 }
 
-/* blend_pass's removal pass (F given) from the first pass's records instead of the splats' boxes: the
- * same contributions in the same order (those blend_pixel took), so the same T, C and sums, without
- * the candidate tests and exponentials a second time. */
+/* The removal pass: with F each pixel's final colour (background included), sums for every splat and
+ * pixel the change the pixel would see without it: with w = alpha T and A the colour up to and
+ * including it, what lies behind it is (F - A) / (T (1 - alpha)), so removing it changes the pixel by
+ * w rgb - alpha / (1 - alpha) (F - A), exactly for one removal. It replays blend_pass's records (the
+ * contributions blend_pixel took, in order) rather than testing the splats' boxes and taking their
+ * exponentials again: the same T, C and sums. */
 static void removal_replay(rctx *c, int tx0, int ty0, size_t tile, float *T, float (*C)[3], const float (*F)[3], const grad_scratch *rs,
                            uint32_t jend) {
     int W = c->cam->width;
@@ -513,7 +508,7 @@ static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
         float T[TILE * TILE], C[TILE * TILE][3];
         int removal = c->acc && c->acc->removal;
         uint32_t jend;
-        if (!blend_pass(c, tx0, ty0, tile, T, C, NULL, removal ? sc : NULL, &jend)) { __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED); break; }
+        if (!blend_pass(c, tx0, ty0, tile, T, C, removal ? sc : NULL, &jend)) { __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED); break; }
         if (removal) { /* the same blend again (the same T and C after it) */
             float F[TILE * TILE][3];
             for (int k = 0; k < TILE * TILE; k++)
