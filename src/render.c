@@ -407,10 +407,11 @@ static inline int blend_pixel(const splat *g, int k, float power, float *T, floa
  * so that sums stay in range for any input's colours; both blends sum through it, alike. */
 static inline uint64_t accum_fixed(double v) { return (uint64_t)(fmin(v, 1e4) * (double)GSZ_ACCUM_ONE + 0.5); }
 
-/* One front-to-back pass of a tile's splats: blends them into T and C (a fresh tile) and, with c->acc,
- * sums each splat's contributions. With rs it records the blend for removal_replay (the list entries
- * it reached: up to *jend); 0 when out of memory for that. */
-static int blend_pass(rctx *c, int tx0, int ty0, size_t tile, float *T, float (*C)[3], grad_scratch *rs, uint32_t *jend) {
+/* One front-to-back pass of a tile's splats: blends them into T and C (a fresh tile) and, with acc,
+ * sums each splat's contributions. With rs it records the blend for a second pass (removal_replay,
+ * blend_tiles_grad's), the list entries it reached: up to *jend; 0 when out of memory for that. */
+static int blend_pass(rctx *c, int tx0, int ty0, size_t tile, float *T, float (*C)[3], const gsz_render_accum *acc, grad_scratch *rs,
+                      uint32_t *jend) {
     int W = c->cam->width;
     uint16_t live_row[TILE];
     int live = tile_start(tx0, ty0, W, c->cam->height, c->step, T, C, live_row);
@@ -446,20 +447,20 @@ static int blend_pass(rctx *c, int tx0, int ty0, size_t tile, float *T, float (*
             float alpha, G, w;
             if (!blend_pixel(g, k, pw[k % TILE], T, C, live_row, &live, &alpha, &G, &w)) continue;
             if (rec) rec[nrec++] = (contrib){alpha, G, (uint8_t)k};
-            if (c->acc) {
+            if (acc) {
                 wsum += accum_fixed(w);
                 psum++;
-                if (c->acc->grad) {
-                    const float *e = c->acc->error + ((size_t)(ty0 + k / TILE) * (size_t)W + (size_t)(tx0 + k % TILE)) * 3;
+                if (acc->grad) {
+                    const float *e = acc->error + ((size_t)(ty0 + k / TILE) * (size_t)W + (size_t)(tx0 + k % TILE)) * 3;
                     for (int ch = 0; ch < 3; ch++) gsum[ch] += (int64_t)llround((double)w * (double)e[ch] * (double)GSZ_ACCUM_ONE);
                 }
             }
         }
         if (psum) {
-            if (c->acc->weight) __atomic_fetch_add(&c->acc->weight[gi], wsum, __ATOMIC_RELAXED);
-            if (c->acc->pixels) __atomic_fetch_add(&c->acc->pixels[gi], psum, __ATOMIC_RELAXED);
-            if (c->acc->grad)
-                for (int ch = 0; ch < 3; ch++) __atomic_fetch_add(&c->acc->grad[3 * (size_t)gi + (size_t)ch], gsum[ch], __ATOMIC_RELAXED);
+            if (acc->weight) __atomic_fetch_add(&acc->weight[gi], wsum, __ATOMIC_RELAXED);
+            if (acc->pixels) __atomic_fetch_add(&acc->pixels[gi], psum, __ATOMIC_RELAXED);
+            if (acc->grad)
+                for (int ch = 0; ch < 3; ch++) __atomic_fetch_add(&acc->grad[3 * (size_t)gi + (size_t)ch], gsum[ch], __ATOMIC_RELAXED);
         }
         if (per) per[j - j0] = (uint32_t)(nrec - first);
         *jend = j + 1;
@@ -508,7 +509,7 @@ static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
         float T[TILE * TILE], C[TILE * TILE][3];
         int removal = c->acc && c->acc->removal;
         uint32_t jend;
-        if (!blend_pass(c, tx0, ty0, tile, T, C, removal ? sc : NULL, &jend)) { __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED); break; }
+        if (!blend_pass(c, tx0, ty0, tile, T, C, c->acc, removal ? sc : NULL, &jend)) { __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED); break; }
         if (removal) { /* the same blend again (the same T and C after it) */
             float F[TILE * TILE][3];
             for (int k = 0; k < TILE * TILE; k++)
@@ -537,42 +538,18 @@ static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
 static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
     rctx *c = p;
     int W = c->cam->width, H = c->cam->height;
-    /* pass 0 records every blended (splat, pixel) in order, so pass 1 replays them without the box
-     * scan, the exponential and the thresholds; in a workspace, the worker's records stay between
-     * calls (a call is two tiles: freeing them each time had glibc trim their pages and fault them in
-     * again, most of an encode's page faults) */
+    /* pass 0 (blend_pass, with c->acc's weight sums) records every blended (splat, pixel) in order,
+     * so pass 1 replays them without the box scan, the exponential and the thresholds; in a
+     * workspace, the worker's records stay between calls (a call is two tiles: freeing them each time
+     * had glibc trim their pages and fault them in again, most of an encode's page faults) */
     grad_scratch none = {0}, *sc = c->ws ? &c->ws->scratch[worker] : &none;
+    gsz_render_accum weight = {.weight = c->acc ? c->acc->weight : NULL};
     for (size_t tile = begin; tile < end; tile++) {
         int tx0 = (int)(tile % (size_t)c->grid_x) * TILE, ty0 = (int)(tile / (size_t)c->grid_x) * TILE;
         float T[TILE * TILE], A[TILE * TILE][3], F[TILE * TILE][3], E[TILE * TILE][3];
-        uint16_t live_row[TILE];
-        uint32_t j0 = c->offsets[tile], j1 = c->offsets[tile + 1];
-        if (!grow_scratch(sc, j1 - j0, 0)) { __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED); break; }
-        uint32_t *per = sc->per; /* contributions of each list entry */
-        int live = tile_start(tx0, ty0, W, H, 1, T, A, live_row);
-        size_t nrec = 0;
-        uint32_t jend = j0;
-        for (uint32_t j = j0; j < j1 && live > 0; j++) {
-            const splat *g = &c->sp[c->lists[j]];
-            if (j + PREFETCH < j1) __builtin_prefetch(&c->sp[c->lists[j + PREFETCH]]);
-            int box[4];
-            splat_box(g, tx0, ty0, box);
-            size_t need = nrec + (size_t)GSZ_MAX(0, box[2] - box[0] + 1) * (size_t)GSZ_MAX(0, box[3] - box[1] + 1);
-            if (!grow_scratch(sc, 0, need)) { __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED); goto out; }
-            contrib *rec = sc->rec;
-            size_t first = nrec;
-            uint32_t span = box_bits(box);
-            float pw[TILE];
-            for (int ky = box[1]; ky <= box[3]; ky++)
-            for (uint32_t m = row_pixels(g, live_row, span, tx0, ty0, ky, box, pw); m; m &= m - 1) {
-                int k = ky * TILE + __builtin_ctz(m);
-                float alpha, G, w;
-                if (!blend_pixel(g, k, pw[k % TILE], T, A, live_row, &live, &alpha, &G, &w)) continue;
-                rec[nrec++] = (contrib){alpha, G, (uint8_t)k};
-            }
-            per[j - j0] = (uint32_t)(nrec - first);
-            jend = j + 1;
-        }
+        uint32_t j0 = c->offsets[tile], jend;
+        if (!blend_pass(c, tx0, ty0, tile, T, A, weight.weight ? &weight : NULL, sc, &jend)) { __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED); break; }
+        const uint32_t *per = sc->per; /* contributions of each list entry */
         /* the error of the rendered (clamped) image */
         double loss = 0;
         for (int k = 0; k < TILE * TILE; k++) {
@@ -600,7 +577,7 @@ static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
             if (!m) continue;
             const splat *g = &c->sp[gi];
             double acc[G2D] = {0};
-            uint64_t wsum = 0, rsum = 0; /* c->acc's, as blend_pass sums them */
+            uint64_t rsum = 0; /* c->acc's, as removal_replay sums them */
             for (uint32_t q = 0; q < m; q++, r++) {
                 int k = r->k;
                 float alpha = r->alpha, G = r->G;
@@ -615,10 +592,7 @@ static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
                     dalpha += (double)E[k][ch] * d;
                     dabs += fabs(d);
                 }
-                if (c->acc) {
-                    wsum += accum_fixed(w);
-                    rsum += accum_fixed(alpha * dabs);
-                }
+                if (c->acc) rsum += accum_fixed(alpha * dabs);
                 if (g->opacity * G < 0.99f) { /* clamped alpha: no gradient to the splat's shape */
                     double dpow = dalpha * alpha;
                     acc[0] -= 0.5 * dpow * dx * dx;
@@ -634,11 +608,9 @@ static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
                 int64_t q = llround(acc[v] * G2D_ONE);
                 if (q) __atomic_fetch_add(&c->g2d[(size_t)gi * (size_t)c->g2d_n + (size_t)v], q, __ATOMIC_RELAXED);
             }
-            if (wsum && c->acc->weight) __atomic_fetch_add(&c->acc->weight[gi], wsum, __ATOMIC_RELAXED);
             if (rsum && c->acc->removal) __atomic_fetch_add(&c->acc->removal[gi], rsum, __ATOMIC_RELAXED);
         }
     }
-out:
     if (!c->ws) { free(none.rec); free(none.per); }
 }
 
