@@ -73,11 +73,11 @@ typedef struct {
 typedef struct {
     void *rec, *per;
     size_t rcap, pcap;
-} grad_scratch;
+} blend_scratch;
 
 /* Room for per-entry counts of pn entries (contents not kept) and rn records (kept); 0 when out of
  * memory (then the scratch holds nothing). */
-static int grow_scratch(grad_scratch *sc, size_t pn, size_t rn) {
+static int grow_scratch(blend_scratch *sc, size_t pn, size_t rn) {
     if (pn > sc->pcap) {
         free(sc->per);
         sc->pcap = pn * 2;
@@ -94,7 +94,7 @@ static int grow_scratch(grad_scratch *sc, size_t pn, size_t rn) {
 fail:
     free(sc->per);
     free(sc->rec);
-    *sc = (grad_scratch){0};
+    *sc = (blend_scratch){0};
     return 0;
 }
 
@@ -106,7 +106,7 @@ enum { W_SP, W_VISIBLE, W_KEYS, W_IDS, W_TK, W_TV, W_OFFSETS, W_COUNTS, W_LISTS,
 struct gsz_render_workspace {
     void *p[W_COUNT];
     size_t cap[W_COUNT];
-    grad_scratch scratch[GSZ_THREADS_MAX]; /* the blends' records (gradient, removal), per worker */
+    blend_scratch scratch[GSZ_THREADS_MAX]; /* the blends' records (gradient, removal), per worker */
 };
 
 typedef struct {
@@ -410,7 +410,7 @@ static inline uint64_t accum_fixed(double v) { return (uint64_t)(fmin(v, 1e4) * 
 /* One front-to-back pass of a tile's splats: blends them into T and C (a fresh tile) and, with acc,
  * sums each splat's contributions. With rs it records the blend for a second pass (removal_replay,
  * blend_tiles_grad's), the list entries it reached: up to *jend; 0 when out of memory for that. */
-static int blend_pass(rctx *c, int tx0, int ty0, size_t tile, float *T, float (*C)[3], const gsz_render_accum *acc, grad_scratch *rs,
+static int blend_pass(rctx *c, int tx0, int ty0, size_t tile, float *T, float (*C)[3], const gsz_render_accum *acc, blend_scratch *rs,
                       uint32_t *jend) {
     int W = c->cam->width;
     uint16_t live_row[TILE];
@@ -474,7 +474,7 @@ static int blend_pass(rctx *c, int tx0, int ty0, size_t tile, float *T, float (*
  * w rgb - alpha / (1 - alpha) (F - A), exactly for one removal. It replays blend_pass's records (the
  * contributions blend_pixel took, in order) rather than testing the splats' boxes and taking their
  * exponentials again: the same T, C and sums. */
-static void removal_replay(rctx *c, int tx0, int ty0, size_t tile, float *T, float (*C)[3], const float (*F)[3], const grad_scratch *rs,
+static void removal_replay(rctx *c, int tx0, int ty0, size_t tile, float *T, float (*C)[3], const float (*F)[3], const blend_scratch *rs,
                            uint32_t jend) {
     int W = c->cam->width;
     uint16_t live_row[TILE];
@@ -503,7 +503,7 @@ static void removal_replay(rctx *c, int tx0, int ty0, size_t tile, float *T, flo
 static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
     rctx *c = p;
     int W = c->cam->width, H = c->cam->height;
-    grad_scratch none = {0}, *sc = c->ws ? &c->ws->scratch[worker] : &none; /* the removal pass's records */
+    blend_scratch none = {0}, *sc = c->ws ? &c->ws->scratch[worker] : &none; /* the removal pass's records */
     for (size_t tile = begin; tile < end; tile++) {
         int tx0 = (int)(tile % (size_t)c->grid_x) * TILE, ty0 = (int)(tile / (size_t)c->grid_x) * TILE;
         float T[TILE * TILE], C[TILE * TILE][3];
@@ -542,7 +542,7 @@ static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
      * so pass 1 replays them without the box scan, the exponential and the thresholds; in a
      * workspace, the worker's records stay between calls (a call is two tiles: freeing them each time
      * had glibc trim their pages and fault them in again, most of an encode's page faults) */
-    grad_scratch none = {0}, *sc = c->ws ? &c->ws->scratch[worker] : &none;
+    blend_scratch none = {0}, *sc = c->ws ? &c->ws->scratch[worker] : &none;
     gsz_render_accum weight = {.weight = c->acc ? c->acc->weight : NULL};
     for (size_t tile = begin; tile < end; tile++) {
         int tx0 = (int)(tile % (size_t)c->grid_x) * TILE, ty0 = (int)(tile / (size_t)c->grid_x) * TILE;
@@ -706,7 +706,7 @@ static void scratch_free(gsz_render_workspace *ws) {
     for (int i = 0; ws && i < GSZ_THREADS_MAX; i++) {
         free(ws->scratch[i].rec);
         free(ws->scratch[i].per);
-        ws->scratch[i] = (grad_scratch){0};
+        ws->scratch[i] = (blend_scratch){0};
     }
 }
 
