@@ -1493,6 +1493,45 @@ static void test_sh_transform_codebook(void **state) {
     free(orig);
 }
 
+/* Encoding 3 decodes in runs of 64 entries from per-component flag words: every run length and tail
+ * (1, 8, 63, 64, 77 and a split block and a half), every SH dimension, sparse entries with a few wide
+ * values, against encoding 1 (each entry's opponent inverse on its own), as a codebook and into rows. */
+static void test_sh_split_runs(void **state) {
+    (void)state;
+    const int dims[3] = {9, 24, 45}, ks[6] = {1, 8, 63, 64, 77, 6221};
+    gsz_rng r = {5};
+    for (int di = 0; di < 3; di++)
+        for (int ki = 0; ki < 6; ki++) {
+            int M = dims[di], K = ks[ki];
+            float *cb = malloc((size_t)K * M * 4), *a, *b, *rows = malloc((size_t)K * 48 * 4);
+            uint8_t *cls = malloc((size_t)K), *p, *q;
+            uint32_t *row = malloc((size_t)K * 4);
+            for (int j = 0; j < K; j++) {
+                cls[j] = (uint8_t)((uint32_t)gsz_rng_next(&r) % 5);
+                row[j] = (uint32_t)(K - 1 - j);
+                for (int m = 0; m < M; m++) {
+                    uint32_t u = (uint32_t)gsz_rng_next(&r) % 100;
+                    cb[(size_t)j * M + m] = u < 70 ? 0.0f : (float)(gsz_rng_normal(&r) * (u == 99 ? 40.0 : 0.3));
+                }
+            }
+            size_t sz, qs;
+            assert_int_equal(gsz_codebook_pack_sh(cb, K, M, 0.02f, cls, &p, &sz), GSZ_OK);
+            assert_non_null(q = gsz_codebook_sh_split(p, &qs));
+            int k = 0, bits = -1;
+            assert_int_equal(gsz_codebook_unpack(p, sz, M, 1, &a, &k, &bits), GSZ_OK);
+            assert_int_equal(gsz_codebook_unpack(q, qs, M, 3, &b, &k, &bits), GSZ_OK);
+            assert_int_equal(k, K);
+            assert_memory_equal(a, b, (size_t)K * M * 4);
+            for (int j = 0; j < K * 48; j++) rows[j] = 7.0f;
+            assert_int_equal(gsz_codebook_unpack_sh_rows(q, qs, M, 2, rows, 48, row, (uint32_t)K), GSZ_OK);
+            for (int j = 0; j < K; j++) {
+                assert_memory_equal(rows + (size_t)row[j] * 48, a + (size_t)j * M, (size_t)M * 4);
+                for (int t = M; t < 48; t++) assert_true(rows[(size_t)row[j] * 48 + t] == 0.0f);
+            }
+            free(a); free(b); free(p); free(q); free(cb); free(cls); free(row); free(rows);
+        }
+}
+
 /* Rotation codebooks at 8 bits (encoding 4): the three smallest components and which was largest;
  * the decoder gives what the encoder wrote back, unit quaternions with w >= 0 within half a step of the
  * input per component; damaged payloads are refused. */
@@ -1697,7 +1736,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_lying_sections), cmocka_unit_test(test_geometry_canonical_same_image),
         cmocka_unit_test(test_kmeans_exact_and_deterministic), cmocka_unit_test(test_kmeans_refuses_non_finite), cmocka_unit_test(test_entropy_round_trip),
         cmocka_unit_test(test_radix_orders), cmocka_unit_test(test_render_gradient),
-        cmocka_unit_test(test_kmeans_rate), cmocka_unit_test(test_sh_transform_codebook), cmocka_unit_test(test_quat_codebook),
+        cmocka_unit_test(test_kmeans_rate), cmocka_unit_test(test_sh_transform_codebook), cmocka_unit_test(test_sh_split_runs), cmocka_unit_test(test_quat_codebook),
         cmocka_unit_test(test_sh_rows_decode), cmocka_unit_test(test_palette_exact), cmocka_unit_test(test_codebook_table), cmocka_unit_test(test_codebook_rgb_diff), cmocka_unit_test(test_codebook_keep), cmocka_unit_test(test_lattice),
     };
     const struct CMUnitTest shard2[] = {
