@@ -140,9 +140,9 @@ static inline float grid_u(const gsz_header *h, int k, uint32_t q, float qmax) {
     return h->bmin[k] + (h->bmax[k] - h->bmin[k]) * ((float)q / qmax);
 }
 
-/* A warped axis's positions, grid point by grid point: the same values fill_range computes, an
- * exponential per grid point instead of per coordinate (playbot-sized unbounded scenes: 3 x 2^14
- * against a million). */
+/* Each axis's positions, grid point by grid point: the same values fill_range computes, a division
+ * (and for a warped axis an exponential) per grid point instead of per coordinate (playbot-sized
+ * unbounded scenes: 3 x 2^14 against a million). */
 typedef struct {
     const gsz_header *h;
     const gsz_warp *w;
@@ -156,7 +156,8 @@ static void grid_range(void *p, size_t b, size_t e, int wk) {
     float qmax = (float)(m - 1);
     for (size_t j = b; j < e; j++) {
         int k = (int)(j / m);
-        g->grid[j] = gsz_warp_inverse(grid_u(g->h, k, (uint32_t)(j % m), qmax), g->w->c[k], g->w->r);
+        float u = grid_u(g->h, k, (uint32_t)(j % m), qmax);
+        g->grid[j] = g->w ? gsz_warp_inverse(u, g->w->c[k], g->w->r) : u;
     }
 }
 
@@ -535,8 +536,9 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
     fill_ctx fc = {&C->h, codes, opac, degs, xo ? &x : NULL, so, {0}, {0}, cbk, cbs, starts, SIZE_MAX, {0}, {0}, sh_in_place,
                    {0, fc_direct[1], fc_direct[2], fc_direct[3]}, warped ? &warp : NULL, {0}};
     size_t gm = (size_t)1 << C->h.pos_bits;
-    if (warped && gm < n && (grid = gsz_malloc_array(3 * gm, sizeof(float)))) { /* else per coordinate */
-        grid_ctx gc = {&C->h, &warp, grid};
+    /* a table where it has fewer points than the Gaussians (a plain axis's up to 2^16: 768 KB), else per coordinate */
+    if (!lattice && gm < n && (warped || C->h.pos_bits <= 16) && (grid = gsz_malloc_array(3 * gm, sizeof(float)))) {
+        grid_ctx gc = {&C->h, warped ? &warp : NULL, grid};
         gsz_parallel_for(3 * gm, 16384, threads, grid_range, &gc);
         for (int k = 0; k < 3; k++) fc.grid[k] = grid + (size_t)k * gm;
     }
