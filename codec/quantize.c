@@ -449,7 +449,8 @@ static void unpack_sh_range(void *c_, size_t b, size_t e_, int w) {
     size_t K = c->K, M = c->M, G = (M + 7) / 8, at[45];
     const struct split_ctx *x = c->split;
     if (x) {
-        static const double W[3][3] = {{OPP_A, OPP_A, OPP_A}, {OPP_B, 0.0, -OPP_B}, {OPP_C, -2 * OPP_C, OPP_C}}; /* a component's share */
+        /* W[u]: opponent component u's weight in a coefficient's R, G and B (opp_inverse's terms) */
+        static const double W[3][3] = {{OPP_A, OPP_A, OPP_A}, {OPP_B, 0.0, -OPP_B}, {OPP_C, -2 * OPP_C, OPP_C}};
         memcpy(at, x->first + (b / SPLIT_BLOCK) * M, M * sizeof *at); /* the values' offsets at block b */
         double sum[RUN * 45], s[RUN];
         for (size_t r0 = b; r0 < e_; r0 += RUN) {
