@@ -128,6 +128,9 @@ gsz_error gsz_codebook_pack_sh(float *cb, int k, int dim, float step, const uint
  * (83% in playbot-trained's high), and a byte plane of mostly zeros costs zstd's Huffman coding at
  * least a bit a value; the entropy stage keeps whichever of the two codes smaller. */
 uint8_t *gsz_codebook_sh_split(const uint8_t *p, size_t *out_size);
+/* Transform-coded SH decodes with AVX-512 where the CPU has it (the default, on) or in plain C (off):
+ * the same floats either way; for the tests, which compare the two. Not thread-safe. */
+void gsz_codebook_simd(int on);
 /* Order-0 entropy of a byte histogram, in bits for all its bytes. */
 double gsz_hist_bits(const uint32_t h[256]);
 /* Whether colour bytes stored less G (codebook encodings 5 and 6, lattice.color.diff) pay: their

@@ -412,6 +412,7 @@ typedef struct {
     size_t stride;        /* M, or a scene's SH rest row (the values past M zeroed) */
     const uint32_t *row;
     const struct split_ctx *split; /* encoding 3, else NULL */
+    int simd;             /* unpack_run_simd */
 } unpack_sh_ctx;
 
 /* The flags of entries r0 .. r0+n-1 (n <= 64) in one flag byte plane as 8 words: bit i of bm[j] is
@@ -443,11 +444,147 @@ static void flag_words(const uint8_t *fp, size_t n, uint64_t bm[8]) {
  * Then each entry's opponent inverse. */
 #define SUB 256
 #define RUN 64
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* The same decode with AVX-512 (VBMI2's byte expand places a run's values at its set flags): each
+ * component's 64 integers as a vector, each coefficient's inverse eight entries at a time in double
+ * (the same products and sums, in the same order, as opp_inverse), then 16x16 transposes into rows.
+ * Dense: a zero costs what a value does, but without a branch per value it is 3-4x faster. */
+#define UNPACK_SIMD 1
+#include <immintrin.h>
+#define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vbmi2,popcnt")))
+
+/* z (low bytes lo, high bytes hi; plus one where set, for encoding 3) unzigzagged into y[0..63] */
+AVX512_TARGET static inline void simd_unzigzag(int16_t *y, __m512i lo, __m512i hi, __mmask64 set, int plus1) {
+    for (int h = 0; h < 2; h++) {
+        __m512i z = _mm512_or_si512(_mm512_cvtepu8_epi16(h ? _mm512_extracti64x4_epi64(lo, 1) : _mm512_castsi512_si256(lo)),
+                                    _mm512_slli_epi16(_mm512_cvtepu8_epi16(h ? _mm512_extracti64x4_epi64(hi, 1) : _mm512_castsi512_si256(hi)), 8));
+        if (plus1) z = _mm512_mask_add_epi16(z, (__mmask32)(set >> (32 * h)), z, _mm512_set1_epi16(1));
+        __m512i v = _mm512_xor_si512(_mm512_srli_epi16(z, 1), _mm512_sub_epi16(_mm512_setzero_si512(), _mm512_and_si512(z, _mm512_set1_epi16(1))));
+        _mm512_store_si512((void *)(y + 32 * h), v);
+    }
+}
+
+/* Rows r[0..15] (16 floats each) transposed in place: r[j] becomes column j. */
+AVX512_TARGET static inline void simd_transpose16(__m512 r[16]) {
+    __m512 a[16], b[16];
+    for (int k = 0; k < 8; k++) {
+        a[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+        a[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+    }
+    for (int k = 0; k < 4; k++) {
+        b[4 * k + 0] = _mm512_shuffle_ps(a[4 * k], a[4 * k + 2], 0x44);
+        b[4 * k + 1] = _mm512_shuffle_ps(a[4 * k], a[4 * k + 2], 0xEE);
+        b[4 * k + 2] = _mm512_shuffle_ps(a[4 * k + 1], a[4 * k + 3], 0x44);
+        b[4 * k + 3] = _mm512_shuffle_ps(a[4 * k + 1], a[4 * k + 3], 0xEE);
+    }
+    for (int c = 0; c < 4; c++) { /* b[c + 4q] holds rows 4q..4q+3 of columns c, 4+c, 8+c, 12+c, one per lane */
+        __m512 w0 = _mm512_shuffle_f32x4(b[c], b[4 + c], 0x44), w1 = _mm512_shuffle_f32x4(b[c], b[4 + c], 0xEE);
+        __m512 w2 = _mm512_shuffle_f32x4(b[8 + c], b[12 + c], 0x44), w3 = _mm512_shuffle_f32x4(b[8 + c], b[12 + c], 0xEE);
+        r[c] = _mm512_shuffle_f32x4(w0, w2, 0x88);
+        r[4 + c] = _mm512_shuffle_f32x4(w0, w2, 0xDD);
+        r[8 + c] = _mm512_shuffle_f32x4(w1, w3, 0x88);
+        r[12 + c] = _mm512_shuffle_f32x4(w1, w3, 0xDD);
+    }
+}
+
+/* Entries r0 .. r0+n-1 (n <= 64); at[]: encoding 3's value offsets, advanced past the run. */
+AVX512_TARGET static void unpack_run_simd(const unpack_sh_ctx *c, size_t r0, size_t n, size_t *at) {
+    const struct split_ctx *x = c->split;
+    size_t K = c->K, M = c->M, Mp = (M + 15) & ~(size_t)15;
+    _Alignas(64) int16_t y[45][64];
+    _Alignas(64) float f[48][64];
+    _Alignas(64) double s[64];
+    __mmask64 live = n == 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
+    if (x)
+        for (size_t g = 0; g < (M + 7) / 8; g++) {
+            __m512i fl = _mm512_maskz_loadu_epi8(live, x->flags + g * K + r0);
+            for (size_t j = 0; j < 8 && 8 * g + j < M; j++) {
+                __mmask64 set = _mm512_test_epi8_mask(fl, _mm512_set1_epi8((char)(1 << j)));
+                size_t m = x->comp[8 * g + j], cnt = (size_t)__builtin_popcountll(set);
+                __mmask64 got = cnt == 64 ? ~(__mmask64)0 : (((__mmask64)1 << cnt) - 1);
+                __m512i lo = _mm512_maskz_expand_epi8(set, _mm512_maskz_loadu_epi8(got, x->vals[m] + at[m])), hi = _mm512_setzero_si512();
+                if (x->width[m] == 2) hi = _mm512_maskz_expand_epi8(set, _mm512_maskz_loadu_epi8(got, x->vals[m] + x->nz[m] + at[m]));
+                at[m] += cnt;
+                simd_unzigzag(y[m], lo, hi, set, 1);
+            }
+        }
+    else
+        for (size_t m = 0; m < M; m++) {
+            __m512i lo = _mm512_maskz_loadu_epi8(live, c->plane[m] + r0), hi = _mm512_setzero_si512();
+            if (c->width[m] == 2) hi = _mm512_maskz_loadu_epi8(live, c->plane[m] + K + r0);
+            simd_unzigzag(y[m], lo, hi, 0, 0);
+        }
+    for (size_t i = 0; i < 64; i++) s[i] = i < n ? (double)c->step * (double)(1u << c->cls[r0 + i]) : 0.0;
+    for (size_t m = M; m < Mp; m++) _mm512_store_ps(f[m], _mm512_setzero_ps()), _mm512_store_ps(f[m] + 16, _mm512_setzero_ps()),
+                                     _mm512_store_ps(f[m] + 32, _mm512_setzero_ps()), _mm512_store_ps(f[m] + 48, _mm512_setzero_ps());
+    const __m512d A = _mm512_set1_pd(OPP_A), B = _mm512_set1_pd(OPP_B), C = _mm512_set1_pd(OPP_C), C2 = _mm512_set1_pd(2 * OPP_C);
+    for (size_t q = 0; q < n; q += 16) /* two halves of 8 joined: the transposes load whole stored vectors */
+        for (size_t t = 0; t < M; t += 3) {
+            __m256 o[2][3];
+            for (int h = 0; h < 2; h++) {
+                __m512d sv = _mm512_load_pd(s + q + 8 * h); /* entries past n: never stored */
+                __m512d y0 = _mm512_mul_pd(sv, _mm512_cvtepi32_pd(_mm256_cvtepi16_epi32(_mm_load_si128((const __m128i *)(y[t] + q + 8 * h)))));
+                __m512d y1 = _mm512_mul_pd(sv, _mm512_cvtepi32_pd(_mm256_cvtepi16_epi32(_mm_load_si128((const __m128i *)(y[t + 1] + q + 8 * h)))));
+                __m512d y2 = _mm512_mul_pd(sv, _mm512_cvtepi32_pd(_mm256_cvtepi16_epi32(_mm_load_si128((const __m128i *)(y[t + 2] + q + 8 * h)))));
+                __m512d a0 = _mm512_mul_pd(A, y0), b1 = _mm512_mul_pd(B, y1), c2 = _mm512_mul_pd(C, y2);
+                o[h][0] = _mm512_cvtpd_ps(_mm512_add_pd(_mm512_add_pd(a0, b1), c2));
+                o[h][1] = _mm512_cvtpd_ps(_mm512_sub_pd(a0, _mm512_mul_pd(C2, y2)));
+                o[h][2] = _mm512_cvtpd_ps(_mm512_add_pd(_mm512_sub_pd(a0, b1), c2));
+            }
+            for (int u = 0; u < 3; u++)
+                _mm512_store_ps(f[t + (size_t)u] + q, _mm512_insertf32x8(_mm512_castps256_ps512(o[0][u]), o[1][u], 1));
+        }
+    /* rows that follow each other (every entry's, or a degree's run of Gaussians) are staged and
+     * streamed out whole: the scene's SH rows are the decode's largest output (18.7 MB on
+     * playbot-trained's high) and would otherwise be read in before they are overwritten */
+    size_t st = c->stride, row0 = c->row ? c->row[r0] : r0;
+    int staged = st <= 48;
+    for (size_t i = 1; i < n && staged && c->row; i++) staged = c->row[r0 + i] == row0 + i;
+    _Alignas(64) float stage[64 * 48];
+    for (size_t e0 = 0; e0 < n; e0 += 16)
+        for (size_t m0 = 0; m0 < Mp; m0 += 16) {
+            __m512 r[16];
+            for (int k = 0; k < 16; k++) r[k] = _mm512_load_ps(f[m0 + (size_t)k] + e0);
+            simd_transpose16(r);
+            __mmask16 keep = M - m0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (M - m0)) - 1);
+            for (size_t i = e0; i < GSZ_MIN(n, e0 + 16); i++)
+                _mm512_mask_storeu_ps((staged ? stage + i * st : c->cb + (c->row ? c->row[r0 + i] : r0 + i) * st) + m0, keep, r[i - e0]);
+        }
+    for (size_t i = 0; i < n && st > M; i++)
+        memset((staged ? stage + i * st : c->cb + (c->row ? c->row[r0 + i] : r0 + i) * st) + M, 0, (st - M) * sizeof(float));
+    if (!staged) return;
+    char *d = (char *)(c->cb + row0 * st), *end = d + n * st * sizeof(float);
+    const char *from = (const char *)stage;
+    size_t head = GSZ_MIN((size_t)(end - d), (size_t)(-(uintptr_t)d & 63));
+    memcpy(d, from, head); /* the partial lines at either end as plain stores: a neighbouring run shares them */
+    for (d += head, from += head; d + 64 <= end; d += 64, from += 64) _mm512_stream_si512((void *)d, _mm512_loadu_si512(from));
+    memcpy(d, from, (size_t)(end - d));
+}
+
+static int simd_off; /* set by tests only: the plain unpack, to compare with */
+static int unpack_simd(void) {
+    return !simd_off && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vbmi2");
+}
+void gsz_codebook_simd(int on) { simd_off = !on; }
+#else
+static int unpack_simd(void) { return 0; }
+void gsz_codebook_simd(int on) { (void)on; }
+#endif
+
 static void unpack_sh_range(void *c_, size_t b, size_t e_, int w) {
     (void)w;
     const unpack_sh_ctx *c = c_;
     size_t K = c->K, M = c->M, G = (M + 7) / 8, at[45];
     const struct split_ctx *x = c->split;
+#ifdef UNPACK_SIMD
+    if (c->simd) {
+        if (x) memcpy(at, x->first + (b / SPLIT_BLOCK) * M, M * sizeof *at);
+        for (size_t r0 = b; r0 < e_; r0 += RUN) unpack_run_simd(c, r0, GSZ_MIN((size_t)RUN, e_ - r0), at);
+        _mm_sfence(); /* the streamed stores, before the join that publishes them */
+        return;
+    }
+#endif
     if (x) {
         /* W[u]: opponent component u's weight in a coefficient's R, G and B (opp_inverse's terms) */
         static const double W[3][3] = {{OPP_A, OPP_A, OPP_A}, {OPP_B, 0.0, -OPP_B}, {OPP_C, -2 * OPP_C, OPP_C}};
@@ -516,7 +653,7 @@ static gsz_error unpack_sh(const uint8_t *p, size_t size, uint32_t k, int dim, i
     int split = p[7] == 3;
     if (dim % 3 || dim > 45) return gsz_fail(GSZ_ERROR_corrupt, "transform-coded codebook of dimension %d", dim);
     if (size < 12 + M + K + (split ? G * K : 0)) return gsz_fail(GSZ_ERROR_corrupt, "codebook truncated");
-    unpack_sh_ctx c = {p + 12 + M, {0}, p + 12, K, M, getf(p + 8), dst, dst ? stride : M, dst ? row : NULL, NULL};
+    unpack_sh_ctx c = {p + 12 + M, {0}, p + 12, K, M, getf(p + 8), dst, dst ? stride : M, dst ? row : NULL, NULL, unpack_simd()};
     if (!(c.step > 0) || !isfinite(c.step) || !isfinite(c.step * 128.0f * 32768.0f)) return gsz_fail(GSZ_ERROR_corrupt, "codebook step invalid");
     for (size_t j = 0; j < K; j++)
         if (c.cls[j] > 7) return gsz_fail(GSZ_ERROR_corrupt, "codebook entry %zu: step class %u above 7", j, c.cls[j]);

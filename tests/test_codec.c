@@ -1532,6 +1532,56 @@ static void test_sh_split_runs(void **state) {
         }
 }
 
+/* The AVX-512 unpack (where the CPU has it) gives the plain C one's floats bit for bit: both
+ * encodings, runs cut short, wide planes, rows in and out of order, strides it stages and not. */
+static void test_sh_simd(void **state) {
+    (void)state;
+    const int dims[3] = {9, 24, 45}, ks[5] = {1, 63, 65, 130, 4099}, strides[3] = {0, 45, 52};
+    gsz_rng r = {9};
+    for (int di = 0; di < 3; di++)
+        for (int ki = 0; ki < 5; ki++) {
+            int M = dims[di], K = ks[ki];
+            float *cb = malloc((size_t)K * M * 4);
+            uint8_t *cls = malloc((size_t)K), *p[2];
+            size_t sz[2];
+            uint32_t *row = malloc((size_t)K * 4);
+            for (int j = 0; j < K; j++) {
+                cls[j] = (uint8_t)((uint32_t)gsz_rng_next(&r) % 8);
+                for (int m = 0; m < M; m++) {
+                    uint32_t u = (uint32_t)gsz_rng_next(&r) % 100;
+                    cb[(size_t)j * M + m] = u < 75 ? 0.0f : (float)(gsz_rng_normal(&r) * (u >= 97 ? 300.0 : 0.5));
+                }
+            }
+            assert_int_equal(gsz_codebook_pack_sh(cb, K, M, 0.01f, cls, &p[0], &sz[0]), GSZ_OK);
+            assert_non_null(p[1] = gsz_codebook_sh_split(p[0], &sz[1]));
+            for (int e = 0; e < 2; e++) {
+                float *a = NULL, *b = NULL;
+                int k = 0, bits = 0;
+                gsz_codebook_simd(0);
+                assert_int_equal(gsz_codebook_unpack(p[e], sz[e], M, 2, &a, &k, &bits), GSZ_OK);
+                gsz_codebook_simd(1);
+                assert_int_equal(gsz_codebook_unpack(p[e], sz[e], M, 2, &b, &k, &bits), GSZ_OK);
+                assert_memory_equal(a, b, (size_t)K * M * 4);
+                for (int si = 0; si < 3; si++)
+                    for (int order = 0; order < 2; order++) { /* rows from 3 on in order, or reversed */
+                        size_t st = strides[si] ? (size_t)strides[si] : (size_t)M, n = ((size_t)K + 3) * st;
+                        float *x = malloc(n * 4), *y = malloc(n * 4);
+                        for (int j = 0; j < K; j++) row[j] = order ? (uint32_t)(K + 2 - j) : (uint32_t)(j + 3);
+                        for (size_t t = 0; t < n; t++) x[t] = y[t] = 5.0f;
+                        gsz_codebook_simd(0);
+                        assert_int_equal(gsz_codebook_unpack_sh_rows(p[e], sz[e], M, 2, x, st, row, (uint32_t)K), GSZ_OK);
+                        gsz_codebook_simd(1);
+                        assert_int_equal(gsz_codebook_unpack_sh_rows(p[e], sz[e], M, 2, y, st, row, (uint32_t)K), GSZ_OK);
+                        assert_memory_equal(x, y, n * 4);
+                        for (int j = 0; j < K; j++) assert_memory_equal(x + row[j] * st, a + (size_t)j * M, (size_t)M * 4);
+                        free(x); free(y);
+                    }
+                free(a); free(b);
+            }
+            free(p[0]); free(p[1]); free(cb); free(cls); free(row);
+        }
+}
+
 /* Rotation codebooks at 8 bits (encoding 4): the three smallest components and which was largest;
  * the decoder gives what the encoder wrote back, unit quaternions with w >= 0 within half a step of the
  * input per component; damaged payloads are refused. */
@@ -1736,7 +1786,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_lying_sections), cmocka_unit_test(test_geometry_canonical_same_image),
         cmocka_unit_test(test_kmeans_exact_and_deterministic), cmocka_unit_test(test_kmeans_refuses_non_finite), cmocka_unit_test(test_entropy_round_trip),
         cmocka_unit_test(test_radix_orders), cmocka_unit_test(test_render_gradient),
-        cmocka_unit_test(test_kmeans_rate), cmocka_unit_test(test_sh_transform_codebook), cmocka_unit_test(test_sh_split_runs), cmocka_unit_test(test_quat_codebook),
+        cmocka_unit_test(test_kmeans_rate), cmocka_unit_test(test_sh_transform_codebook), cmocka_unit_test(test_sh_split_runs), cmocka_unit_test(test_sh_simd), cmocka_unit_test(test_quat_codebook),
         cmocka_unit_test(test_sh_rows_decode), cmocka_unit_test(test_palette_exact), cmocka_unit_test(test_codebook_table), cmocka_unit_test(test_codebook_rgb_diff), cmocka_unit_test(test_codebook_keep), cmocka_unit_test(test_lattice),
     };
     const struct CMUnitTest shard2[] = {
