@@ -415,6 +415,10 @@ typedef struct {
     int simd;             /* unpack_run_simd */
 } unpack_sh_ctx;
 
+/* Entry j's row in the output, and its step (the shared step times its class's power of two). */
+static inline float *sh_row(const unpack_sh_ctx *c, size_t j) { return c->cb + (c->row ? c->row[j] : j) * c->stride; }
+static inline double sh_step(const unpack_sh_ctx *c, size_t j) { return (double)c->step * (double)(1u << c->cls[j]); }
+
 /* The flags of entries r0 .. r0+n-1 (n <= 64) in one flag byte plane as 8 words: bit i of bm[j] is
  * entry r0+i's flag bit j. */
 static void flag_words(const uint8_t *fp, size_t n, uint64_t bm[8]) {
@@ -487,6 +491,8 @@ AVX512_TARGET static inline void simd_transpose16(__m512 r[16]) {
     }
 }
 
+static inline __mmask64 low_mask64(size_t n) { return n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1); } /* n <= 64 */
+
 /* Entries r0 .. r0+n-1 (n <= 64); at[]: encoding 3's value offsets, advanced past the run. */
 AVX512_TARGET static void unpack_run_simd(const unpack_sh_ctx *c, size_t r0, size_t n, size_t *at) {
     const struct split_ctx *x = c->split;
@@ -494,14 +500,14 @@ AVX512_TARGET static void unpack_run_simd(const unpack_sh_ctx *c, size_t r0, siz
     _Alignas(64) int16_t y[45][64];
     _Alignas(64) float f[48][64];
     _Alignas(64) double s[64];
-    __mmask64 live = n == 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
+    __mmask64 live = low_mask64(n);
     if (x)
         for (size_t g = 0; g < (M + 7) / 8; g++) {
             __m512i fl = _mm512_maskz_loadu_epi8(live, x->flags + g * K + r0);
             for (size_t j = 0; j < 8 && 8 * g + j < M; j++) {
                 __mmask64 set = _mm512_test_epi8_mask(fl, _mm512_set1_epi8((char)(1 << j)));
                 size_t m = x->comp[8 * g + j], cnt = (size_t)__builtin_popcountll(set);
-                __mmask64 got = cnt == 64 ? ~(__mmask64)0 : (((__mmask64)1 << cnt) - 1);
+                __mmask64 got = low_mask64(cnt);
                 __m512i lo = _mm512_maskz_expand_epi8(set, _mm512_maskz_loadu_epi8(got, x->vals[m] + at[m])), hi = _mm512_setzero_si512();
                 if (x->width[m] == 2) hi = _mm512_maskz_expand_epi8(set, _mm512_maskz_loadu_epi8(got, x->vals[m] + x->nz[m] + at[m]));
                 at[m] += cnt;
@@ -514,7 +520,7 @@ AVX512_TARGET static void unpack_run_simd(const unpack_sh_ctx *c, size_t r0, siz
             if (c->width[m] == 2) hi = _mm512_maskz_loadu_epi8(live, c->plane[m] + K + r0);
             simd_unzigzag(y[m], lo, hi, 0, 0);
         }
-    for (size_t i = 0; i < 64; i++) s[i] = i < n ? (double)c->step * (double)(1u << c->cls[r0 + i]) : 0.0;
+    for (size_t i = 0; i < 64; i++) s[i] = i < n ? sh_step(c, r0 + i) : 0.0;
     for (size_t m = M; m < Mp; m++) _mm512_store_ps(f[m], _mm512_setzero_ps()), _mm512_store_ps(f[m] + 16, _mm512_setzero_ps()),
                                      _mm512_store_ps(f[m] + 32, _mm512_setzero_ps()), _mm512_store_ps(f[m] + 48, _mm512_setzero_ps());
     const __m512d A = _mm512_set1_pd(OPP_A), B = _mm512_set1_pd(OPP_B), C = _mm512_set1_pd(OPP_C), C2 = _mm512_set1_pd(2 * OPP_C);
@@ -548,12 +554,12 @@ AVX512_TARGET static void unpack_run_simd(const unpack_sh_ctx *c, size_t r0, siz
             simd_transpose16(r);
             __mmask16 keep = M - m0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (M - m0)) - 1);
             for (size_t i = e0; i < GSZ_MIN(n, e0 + 16); i++)
-                _mm512_mask_storeu_ps((staged ? stage + i * st : c->cb + (c->row ? c->row[r0 + i] : r0 + i) * st) + m0, keep, r[i - e0]);
+                _mm512_mask_storeu_ps((staged ? stage + i * st : sh_row(c, r0 + i)) + m0, keep, r[i - e0]);
         }
     for (size_t i = 0; i < n && st > M; i++)
-        memset((staged ? stage + i * st : c->cb + (c->row ? c->row[r0 + i] : r0 + i) * st) + M, 0, (st - M) * sizeof(float));
+        memset((staged ? stage + i * st : sh_row(c, r0 + i)) + M, 0, (st - M) * sizeof(float));
     if (!staged) return;
-    char *d = (char *)(c->cb + row0 * st), *end = d + n * st * sizeof(float);
+    char *d = (char *)sh_row(c, r0), *end = d + n * st * sizeof(float);
     const char *from = (const char *)stage;
     size_t head = GSZ_MIN((size_t)(end - d), (size_t)(-(uintptr_t)d & 63));
     memcpy(d, from, head); /* the partial lines at either end as plain stores: a neighbouring run shares them */
@@ -577,9 +583,9 @@ static void unpack_sh_range(void *c_, size_t b, size_t e_, int w) {
     const unpack_sh_ctx *c = c_;
     size_t K = c->K, M = c->M, G = (M + 7) / 8, at[45];
     const struct split_ctx *x = c->split;
+    if (x) memcpy(at, x->first + (b / SPLIT_BLOCK) * M, M * sizeof *at); /* the values' offsets at block b */
 #ifdef UNPACK_SIMD
     if (c->simd) {
-        if (x) memcpy(at, x->first + (b / SPLIT_BLOCK) * M, M * sizeof *at);
         for (size_t r0 = b; r0 < e_; r0 += RUN) unpack_run_simd(c, r0, GSZ_MIN((size_t)RUN, e_ - r0), at);
         _mm_sfence(); /* the streamed stores, before the join that publishes them */
         return;
@@ -588,12 +594,11 @@ static void unpack_sh_range(void *c_, size_t b, size_t e_, int w) {
     if (x) {
         /* W[u]: opponent component u's weight in a coefficient's R, G and B (opp_inverse's terms) */
         static const double W[3][3] = {{OPP_A, OPP_A, OPP_A}, {OPP_B, 0.0, -OPP_B}, {OPP_C, -2 * OPP_C, OPP_C}};
-        memcpy(at, x->first + (b / SPLIT_BLOCK) * M, M * sizeof *at); /* the values' offsets at block b */
         double sum[RUN * 45], s[RUN];
         for (size_t r0 = b; r0 < e_; r0 += RUN) {
             size_t n = GSZ_MIN((size_t)RUN, e_ - r0);
             memset(sum, 0, n * M * sizeof *sum);
-            for (size_t i = 0; i < n; i++) s[i] = (double)c->step * (double)(1u << c->cls[r0 + i]);
+            for (size_t i = 0; i < n; i++) s[i] = sh_step(c, r0 + i);
             for (size_t g = 0; g < G; g++) {
                 uint64_t bm[8];
                 flag_words(x->flags + g * K + r0, n, bm);
@@ -615,7 +620,7 @@ static void unpack_sh_range(void *c_, size_t b, size_t e_, int w) {
                 }
             }
             for (size_t i = 0; i < n; i++) {
-                float *e = c->cb + (c->row ? c->row[r0 + i] : r0 + i) * c->stride;
+                float *e = sh_row(c, r0 + i);
                 for (size_t m = 0; m < M; m++) e[m] = (float)sum[i * M + m];
                 if (c->stride > M) memset(e + M, 0, (c->stride - M) * sizeof *e);
             }
@@ -630,8 +635,8 @@ static void unpack_sh_range(void *c_, size_t b, size_t e_, int w) {
             for (size_t i = 0; i < n; i++) y[m * SUB + i] = unzigzag(pl[i] | (ph ? (uint32_t)ph[i] << 8 : 0));
         }
         for (size_t i = 0; i < n; i++) {
-            double s = (double)c->step * (double)(1u << c->cls[r + i]);
-            float *e = c->cb + (c->row ? c->row[r + i] : r + i) * c->stride;
+            double s = sh_step(c, r + i);
+            float *e = sh_row(c, r + i);
             if (c->stride > M) memset(e + M, 0, (c->stride - M) * sizeof *e);
             for (size_t t = 0; t < M; t += 3) opp_inverse(s * y[t * SUB + i], s * y[(t + 1) * SUB + i], s * y[(t + 2) * SUB + i], e + t);
         }
