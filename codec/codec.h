@@ -119,6 +119,14 @@ uint32_t gsz_codebook_transform_entries(const uint8_t *in, size_t size);
  * scene's SH rest instead of a codebook saves a copy and the codebook's fresh pages. */
 gsz_error gsz_codebook_unpack_sh_rows(const uint8_t *in, size_t size, int expect_dim, int threads, float *dst, size_t stride,
                                       const uint32_t *row, uint32_t k);
+/* The same in steps, so that a caller can run the blocks among other work: begin checks the codebook
+ * (threads: for its counts), then each of the blocks decodes in any order on any thread, then end. */
+typedef struct gsz_sh_rows gsz_sh_rows;
+gsz_error gsz_sh_rows_begin(const uint8_t *in, size_t size, int expect_dim, int threads, float *dst, size_t stride,
+                            const uint32_t *row, uint32_t k, gsz_sh_rows **out);
+size_t gsz_sh_rows_blocks(const gsz_sh_rows *u);
+void gsz_sh_rows_block(const gsz_sh_rows *u, size_t j);
+void gsz_sh_rows_end(gsz_sh_rows *u);
 /* SH codebook transform-coded at `step * 2^cls[j]` (cls may be NULL: 0): one entry per Gaussian, or a
  * k-means codebook; cb is replaced by the decoded values. */
 gsz_error gsz_codebook_pack_sh(float *cb, int k, int dim, float step, const uint8_t *cls, uint8_t **out, size_t *out_size);
@@ -269,6 +277,7 @@ typedef struct {
     uint64_t elements;        /* number of elements (raw size = elements*width) */
     const uint8_t *payload;   /* stored bytes (zstd) */
     uint64_t stored_size;
+    uint64_t checksum;        /* XXH64 of the payload, as the table gives it */
 } gsz_section;
 
 typedef struct {
@@ -281,6 +290,10 @@ typedef struct {
 gsz_error gsz_container_write(const gsz_container *c, uint8_t **out, size_t *out_size);
 /* Parses and validates the layout and the checksums; payload pointers refer into data. */
 gsz_error gsz_container_read(const void *data, size_t size, gsz_container *c);
+/* The same, the sections' checksums left to gsz_section_verify (the decoder checks each in its stream's
+ * job, in parallel, instead of all of them first on one thread). */
+gsz_error gsz_container_open(const void *data, size_t size, gsz_container *c);
+gsz_error gsz_section_verify(const gsz_section *s);
 const gsz_section *gsz_container_find(const gsz_container *c, uint32_t type);
 
 /* Attribute slot (scale, rotation, colour, sh1, sh2, sh3: gsz_indexed's order) of an index or codebook

@@ -45,7 +45,9 @@ static void decode_range(void *p, size_t b, size_t e, int w) {
         }
         dec_job *j = &B->jobs[i];
         if (B->dctx && !B->dctx[w]) B->dctx[w] = gsz_entropy_dctx();
-        j->err = gsz_entropy_decode_with(j->sec->payload, (size_t)j->sec->stored_size, j->sec->transform, j->n, j->width, j->out,
+        j->err = gsz_section_verify(j->sec);
+        if (!j->err)
+            j->err = gsz_entropy_decode_with(j->sec->payload, (size_t)j->sec->stored_size, j->sec->transform, j->n, j->width, j->out,
                                          j->scratch, j->n * (size_t)j->width, B->dctx ? B->dctx[w] : NULL);
         if (j->err) snprintf(j->detail, sizeof j->detail, "%s: %s", gsz_section_name(j->sec->type), gsz_getErrorDetail());
         else if (j->sec->type == GSZ_SEC_POSITION) __atomic_store_n(&B->pos_ok, 1, __ATOMIC_RELEASE);
@@ -65,7 +67,21 @@ static uint32_t idx_at(const void *p, int w, size_t i) {
     return w == 1 ? ((const uint8_t *)p)[i] : w == 2 ? ((const uint16_t *)p)[i] : ((const uint32_t *)p)[i];
 }
 
-#define FILL_CHUNK 16384
+/* Whether the n indices of width w are 0, 1, 2, ... (an SH entry of its own per Gaussian): a loop per
+ * width without an exit per index, so that it vectorises. */
+static int is_identity(const void *p, int w, size_t n) {
+    for (size_t b = 0; b < n; b += 4096) {
+        size_t e = GSZ_MIN(n, b + 4096);
+        uint32_t bad = 0;
+        if (w == 1) for (size_t i = b; i < e; i++) bad |= ((const uint8_t *)p)[i] ^ (uint32_t)i;
+        else if (w == 2) for (size_t i = b; i < e; i++) bad |= ((const uint16_t *)p)[i] ^ (uint32_t)i;
+        else for (size_t i = b; i < e; i++) bad |= ((const uint32_t *)p)[i] ^ (uint32_t)i;
+        if (bad) return 0;
+    }
+    return 1;
+}
+
+#define FILL_CHUNK 4096 /* small enough that the last chunks balance the threads */
 
 /* n floats, n one of the codebook dimensions: copies of a constant size, which compile to a few vector
  * moves instead of a library call per value set (the float fill's largest cost) */
@@ -217,6 +233,25 @@ static void fill_range(void *p, size_t b, size_t e, int w) {
     }
 }
 
+/* Tasks [first[d], first[d + 1]): degree d's SH row blocks (first[1] = 0), then the fill's chunks. */
+typedef struct {
+    fill_ctx *fc;
+    size_t first[5];
+    size_t n;
+    gsz_sh_rows *shr[4];
+} scene_tasks;
+
+static void scene_range(void *p, size_t b, size_t e, int w) {
+    scene_tasks *t = p;
+    for (size_t i = b; i < e; i++) {
+        int d = 1;
+        while (d < 4 && i >= t->first[d + 1]) d++;
+        if (d < 4) { gsz_sh_rows_block(t->shr[d], i - t->first[d]); continue; }
+        size_t c = (i - t->first[4]) * FILL_CHUNK;
+        fill_range(t->fc, c, GSZ_MIN(t->n, c + FILL_CHUNK), w);
+    }
+}
+
 void gsz_indexed_gather(const gsz_indexed *x, gsz_scene *s) {
     s->count = x->count;
     if (s->pos) memcpy(s->pos, x->pos, x->count * 3 * sizeof(float));
@@ -266,17 +301,19 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
     if (xo) memset(xo, 0, sizeof *xo);
     if (so && !reuse) memset(so, 0, sizeof *so);
     gsz_container *C = malloc(sizeof *C);
-    gsz_error err = C ? gsz_container_read(data, size, C) : gsz_fail(GSZ_ERROR_memory, "out of memory");
+    gsz_error err = C ? gsz_container_open(data, size, C) : gsz_fail(GSZ_ERROR_memory, "out of memory"); /* checksums: in the jobs */
     if (err) { free(C); if (so) gsz_scene_free(so); return err; }
     size_t n = (size_t)C->h.count;
     int D = C->h.sh_degree;
     threads = gsz_thread_count(threads);
+    gsz_pool *pool = n >= 4 * FILL_CHUNK ? gsz_pool_begin(threads) : NULL; /* a dozen loops below: workers started once */
     dec_job jobs[GSZ_MAX_SECTIONS];
     size_t nj = 0;
     memset(jobs, 0, sizeof jobs);
     float *cbs[6] = {0}, cstep[6] = {0};
     const dec_job *sh_tc[6] = {0}; /* transform-coded SH codebooks, left packed until the scene exists */
     uint32_t *rows = NULL; /* their rows in the scene */
+    gsz_sh_rows *shr[4] = {0}; /* those decoded into the rows, alongside the fill */
     int fc_direct[4] = {0};
     int cbk[6] = {0}, cbb[6] = {0};
     uint64_t count_d[4] = {n, 0, 0, 0};
@@ -495,7 +532,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
         for (int slot = 3; slot < 6; slot++) {
             if (!sh_tc[slot]) continue;
             int d = slot - 2, direct = (uint64_t)cbk[slot] == count_d[d];
-            for (size_t i = 0; i < idx_n[slot] && direct; i++) direct = idx_at(idx[slot], iw[slot], i) == (uint32_t)i;
+            direct = direct && is_identity(idx[slot], iw[slot], idx_n[slot]);
             if (direct) {
                 fc_direct[d] = 1;
                 if (count_d[d] < n) nrows += (size_t)count_d[d];
@@ -514,7 +551,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
         for (int d = 1; d < 4; d++) {
             if (!fc_direct[d]) continue;
             const dec_job *jb = sh_tc[2 + d];
-            if ((err = gsz_codebook_unpack_sh_rows(jb->out, jb->n, gsz_codebook_dim(2 + d), threads, so->sh_rest, nr3, rc.rows[d], (uint32_t)count_d[d]))) {
+            if ((err = gsz_sh_rows_begin(jb->out, jb->n, gsz_codebook_dim(2 + d), threads, so->sh_rest, nr3, rc.rows[d], (uint32_t)count_d[d], &shr[d]))) {
                 err = gsz_fail(err, "%s: %s", gsz_section_name(jb->sec->type), gsz_getErrorDetail());
                 goto done;
             }
@@ -525,8 +562,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
      * handed over instead of copied (1M SH3: 180 MB less, and no copy) */
     int sh_in_place = 0;
     if (so && !reuse && D > 0 && count_d[D] == n && idx_n[2 + D] == n && (size_t)cbk[2 + D] == n && cbs[2 + D]) {
-        sh_in_place = 1;
-        for (size_t i = 0; i < n && sh_in_place; i++) sh_in_place = idx_at(idx[2 + D], iw[2 + D], i) == (uint32_t)i;
+        sh_in_place = is_identity(idx[2 + D], iw[2 + D], n);
         if (sh_in_place) {
             free(so->sh_rest); /* never touched: no pages to give back */
             so->sh_rest = cbs[2 + D];
@@ -554,7 +590,12 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
     memcpy(fc.idx, idx, sizeof idx);
     memcpy(fc.lat, lat, sizeof lat);
     memcpy(fc.iw, iw, sizeof iw);
-    gsz_parallel_for(n, FILL_CHUNK, threads, fill_range, &fc);
+    /* the SH rows' blocks (the larger tasks) first, then the fill's chunks, in one loop: they write
+     * disjoint rows and arrays, and one loop balances both threads where two left each one's tail */
+    scene_tasks st = {&fc, {0}, n, {NULL}};
+    for (int d = 1; d < 4; d++) st.first[d + 1] = st.first[d] + (shr[d] ? gsz_sh_rows_blocks(shr[d]) : 0);
+    memcpy(st.shr, shr, sizeof shr);
+    gsz_parallel_for(st.first[4] + (n + FILL_CHUNK - 1) / FILL_CHUNK, 1, threads, scene_range, &st);
     if (fc.first_bad != SIZE_MAX) {
         size_t i = fc.first_bad;
         err = gsz_fail(GSZ_ERROR_corrupt, "Gaussian %zu: position outside the %u-bit grid, opacity outside %u bits, or an index outside the codebook",
@@ -567,6 +608,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
         memset(&x, 0, sizeof x);
     }
 done:
+    for (int d = 1; d < 4; d++) gsz_sh_rows_end(shr[d]);
     free(streams);
     free(grid);
     free(rows);
@@ -575,6 +617,7 @@ done:
     gsz_indexed_free(&x);
     if (err && so) gsz_scene_free(so);
     free(C);
+    gsz_pool_end(pool);
     return err;
 }
 

@@ -651,56 +651,114 @@ static void first_range(void *c_, size_t b, size_t e, int w) {
         sh_nonzero(x->flags, c->K, c->M, k * SPLIT_BLOCK, GSZ_MIN(c->K, (k + 1) * SPLIT_BLOCK), x->first + k * c->M);
 }
 
-/* Into dst (rows as unpack_sh_ctx's) or, dst NULL, a new codebook *cb_out. */
-static gsz_error unpack_sh(const uint8_t *p, size_t size, uint32_t k, int dim, int threads, float *dst, size_t stride,
-                           const uint32_t *row, float **cb_out) {
+/* Whole-array checks without an exit per byte, so that they vectorise (the entry to name is looked
+ * for only once one fails): the OR of n bytes; whether some a[i] & b[i] is 255. */
+static uint8_t or_bytes(const uint8_t *a, size_t n) {
+    uint8_t r = 0;
+    for (size_t i = 0; i < n; i++) r |= a[i];
+    return r;
+}
+static int any_both_255(const uint8_t *a, const uint8_t *b, size_t n) {
+    uint8_t r = 0;
+    for (size_t i = 0; i < n; i++) r |= (uint8_t)((a[i] & b[i]) == 255);
+    return r;
+}
+
+/* A transform-coded codebook checked and ready to decode block by block (gsz_sh_rows_*). */
+struct gsz_sh_rows {
+    unpack_sh_ctx c;
+    struct split_ctx x;
+    size_t nz[255];
+    size_t *first;
+};
+
+/* Checks p and, for encoding 3, counts each block's values' offsets; into dst (rows as unpack_sh_ctx's)
+ * or, dst NULL, a new codebook (u->c.cb, the caller's once taken). */
+static gsz_error sh_begin(const uint8_t *p, size_t size, uint32_t k, int dim, int threads, float *dst, size_t stride,
+                          const uint32_t *row, gsz_sh_rows **out) {
     size_t K = k, M = (size_t)dim, G = (M + 7) / 8;
     int split = p[7] == 3;
+    *out = NULL;
     if (dim % 3 || dim > 45) return gsz_fail(GSZ_ERROR_corrupt, "transform-coded codebook of dimension %d", dim);
     if (size < 12 + M + K + (split ? G * K : 0)) return gsz_fail(GSZ_ERROR_corrupt, "codebook truncated");
-    unpack_sh_ctx c = {p + 12 + M, {0}, p + 12, K, M, getf(p + 8), dst, dst ? stride : M, dst ? row : NULL, NULL, unpack_simd()};
-    if (!(c.step > 0) || !isfinite(c.step) || !isfinite(c.step * 128.0f * 32768.0f)) return gsz_fail(GSZ_ERROR_corrupt, "codebook step invalid");
-    for (size_t j = 0; j < K; j++)
-        if (c.cls[j] > 7) return gsz_fail(GSZ_ERROR_corrupt, "codebook entry %zu: step class %u above 7", j, c.cls[j]);
-    size_t at = 12 + M + K, nz[255], *first = NULL;
-    struct split_ctx x = {0};
+    gsz_sh_rows *u = calloc(1, sizeof *u);
+    if (!u) return gsz_fail(GSZ_ERROR_memory, "out of memory");
+    unpack_sh_ctx *c = &u->c;
+    *c = (unpack_sh_ctx){p + 12 + M, {0}, p + 12, K, M, getf(p + 8), dst, dst ? stride : M, dst ? row : NULL, NULL, unpack_simd()};
+    gsz_error e = GSZ_OK;
+    if (!(c->step > 0) || !isfinite(c->step) || !isfinite(c->step * 128.0f * 32768.0f)) { e = gsz_fail(GSZ_ERROR_corrupt, "codebook step invalid"); goto fail; }
+    if (or_bytes(c->cls, K) & 0xF8)
+        for (size_t j = 0; j < K; j++)
+            if (c->cls[j] > 7) { e = gsz_fail(GSZ_ERROR_corrupt, "codebook entry %zu: step class %u above 7", j, c->cls[j]); goto fail; }
+    size_t at = 12 + M + K;
     if (split) {
-        x.flags = p + at;
-        if (M % 8)
+        struct split_ctx *x = &u->x;
+        x->flags = p + at;
+        if (M % 8 && or_bytes(x->flags + (G - 1) * K, K) >> (M % 8))
             for (size_t j = 0; j < K; j++)
-                if (x.flags[(G - 1) * K + j] >> (M % 8)) return gsz_fail(GSZ_ERROR_corrupt, "codebook entry %zu: flag beyond the dimension", j);
+                if (x->flags[(G - 1) * K + j] >> (M % 8)) { e = gsz_fail(GSZ_ERROR_corrupt, "codebook entry %zu: flag beyond the dimension", j); goto fail; }
         size_t nb = (K + SPLIT_BLOCK - 1) / SPLIT_BLOCK;
-        if (!(first = malloc((nb + 1) * M * sizeof *first))) return gsz_fail(GSZ_ERROR_memory, "out of memory");
-        x.first = first;
-        x.width = c.width;
-        x.nz = nz;
-        for (size_t i = 0; i < M; i++) x.comp[i] = (uint8_t)sh_flag_component(i, M);
-        c.split = &x;
-        gsz_parallel_for(nb, 8, threads, first_range, &c); /* counts per block, then their running sums */
+        if (!(u->first = malloc((nb + 1) * M * sizeof *u->first))) { e = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto fail; }
+        x->first = u->first;
+        x->width = c->width;
+        x->nz = u->nz;
+        for (size_t i = 0; i < M; i++) x->comp[i] = (uint8_t)sh_flag_component(i, M);
+        c->split = x;
+        gsz_parallel_for(nb, 8, threads, first_range, c); /* counts per block, then their running sums */
         for (size_t m = 0; m < M; m++) {
             size_t acc = 0;
-            for (size_t k = 0; k < nb; k++) { size_t v = first[k * M + m]; first[k * M + m] = acc; acc += v; }
-            nz[m] = acc;
+            for (size_t b = 0; b < nb; b++) { size_t v = u->first[b * M + m]; u->first[b * M + m] = acc; acc += v; }
+            u->nz[m] = acc;
         }
         at += G * K;
         for (size_t m = 0; m < M && at <= size; m++) {
-            if (c.width[m] != 1 && c.width[m] != 2) { free(first); return gsz_fail(GSZ_ERROR_corrupt, "codebook plane %zu: width %u", m, c.width[m]); }
-            x.vals[m] = p + at;
-            at += nz[m] * c.width[m];
-            for (size_t n = 0; c.width[m] == 2 && at <= size && n < nz[m]; n++) /* z = value + 1 must fit two bytes */
-                if ((x.vals[m][n] & x.vals[m][nz[m] + n]) == 255) { free(first); return gsz_fail(GSZ_ERROR_corrupt, "codebook plane %zu: value out of range", m); }
+            if (c->width[m] != 1 && c->width[m] != 2) { e = gsz_fail(GSZ_ERROR_corrupt, "codebook plane %zu: width %u", m, c->width[m]); goto fail; }
+            x->vals[m] = p + at;
+            at += u->nz[m] * c->width[m];
+            if (c->width[m] == 2 && at <= size && any_both_255(x->vals[m], x->vals[m] + u->nz[m], u->nz[m])) /* z = value + 1 must fit two bytes */
+                { e = gsz_fail(GSZ_ERROR_corrupt, "codebook plane %zu: value out of range", m); goto fail; }
         }
     } else
         for (size_t m = 0; m < M; m++) {
-            if (c.width[m] != 1 && c.width[m] != 2) return gsz_fail(GSZ_ERROR_corrupt, "codebook plane %zu: width %u", m, c.width[m]);
-            c.plane[m] = p + at;
-            at += K * c.width[m];
+            if (c->width[m] != 1 && c->width[m] != 2) { e = gsz_fail(GSZ_ERROR_corrupt, "codebook plane %zu: width %u", m, c->width[m]); goto fail; }
+            c->plane[m] = p + at;
+            at += K * c->width[m];
         }
-    if (size != at) { free(first); return gsz_fail(GSZ_ERROR_corrupt, "codebook size mismatch"); }
-    if (!dst && !(c.cb = gsz_malloc_array(K, M * sizeof(float)))) { free(first); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
-    gsz_parallel_for(K, SPLIT_BLOCK, threads, unpack_sh_range, &c);
-    free(first);
-    if (cb_out) *cb_out = c.cb;
+    if (size != at) { e = gsz_fail(GSZ_ERROR_corrupt, "codebook size mismatch"); goto fail; }
+    if (!dst && !(c->cb = gsz_malloc_array(K, M * sizeof(float)))) { e = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto fail; }
+    *out = u;
+    return GSZ_OK;
+fail:
+    gsz_sh_rows_end(u);
+    return e;
+}
+
+size_t gsz_sh_rows_blocks(const gsz_sh_rows *u) { return (u->c.K + SPLIT_BLOCK - 1) / SPLIT_BLOCK; }
+
+void gsz_sh_rows_block(const gsz_sh_rows *u, size_t j) {
+    unpack_sh_range((void *)&u->c, j * SPLIT_BLOCK, GSZ_MIN(u->c.K, (j + 1) * SPLIT_BLOCK), 0);
+}
+
+void gsz_sh_rows_end(gsz_sh_rows *u) {
+    if (!u) return;
+    free(u->first);
+    free(u);
+}
+
+static void blocks_range(void *p, size_t b, size_t e, int w) {
+    (void)w;
+    for (size_t j = b; j < e; j++) gsz_sh_rows_block(p, j);
+}
+
+/* Into dst (rows as unpack_sh_ctx's) or, dst NULL, a new codebook *cb_out. */
+static gsz_error unpack_sh(const uint8_t *p, size_t size, uint32_t k, int dim, int threads, float *dst, size_t stride,
+                           const uint32_t *row, float **cb_out) {
+    gsz_sh_rows *u;
+    gsz_error e = sh_begin(p, size, k, dim, threads, dst, stride, row, &u);
+    if (e) return e;
+    gsz_parallel_for(gsz_sh_rows_blocks(u), 1, threads, blocks_range, u);
+    if (cb_out) *cb_out = u->c.cb;
+    gsz_sh_rows_end(u);
     return GSZ_OK;
 }
 
@@ -719,12 +777,23 @@ uint32_t gsz_codebook_transform_entries(const uint8_t *p, size_t size) {
     return size >= 12 && (p[7] == 1 || p[7] == 3) ? get32(p) : 0;
 }
 
-gsz_error gsz_codebook_unpack_sh_rows(const uint8_t *p, size_t size, int expect_dim, int threads, float *dst, size_t stride,
-                                      const uint32_t *row, uint32_t k) {
+gsz_error gsz_sh_rows_begin(const uint8_t *p, size_t size, int expect_dim, int threads, float *dst, size_t stride,
+                            const uint32_t *row, uint32_t k, gsz_sh_rows **out) {
     uint32_t kk = 0;
+    *out = NULL;
     gsz_error e = gsz_codebook_transform_entries(p, size) ? sh_header(p, size, expect_dim, &kk) : gsz_fail(GSZ_ERROR_argument, "not a transform-coded codebook");
     if (!e && (kk != k || stride < (size_t)expect_dim)) e = gsz_fail(GSZ_ERROR_corrupt, "codebook of %u entries, %u rows to fill", kk, k);
-    return e ? e : unpack_sh(p, size, k, expect_dim, threads, dst, stride, row, NULL);
+    return e ? e : sh_begin(p, size, k, expect_dim, threads, dst, stride, row, out);
+}
+
+gsz_error gsz_codebook_unpack_sh_rows(const uint8_t *p, size_t size, int expect_dim, int threads, float *dst, size_t stride,
+                                      const uint32_t *row, uint32_t k) {
+    gsz_sh_rows *u;
+    gsz_error e = gsz_sh_rows_begin(p, size, expect_dim, threads, dst, stride, row, k, &u);
+    if (e) return e;
+    gsz_parallel_for(gsz_sh_rows_blocks(u), 1, threads, blocks_range, u);
+    gsz_sh_rows_end(u);
+    return GSZ_OK;
 }
 
 /* Entry j's byte q of plane d among one-byte planes of k entries (diff: encodings 5 and 6). */

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <string.h>
 #include <strings.h>
@@ -330,6 +331,7 @@ typedef struct {
     size_t next; /* atomic */
     gsz_range_fn fn;
     void *ctx;
+    int workers; /* how many take part (a pool's others sit it out) */
 } pf_shared;
 
 typedef struct {
@@ -337,16 +339,135 @@ typedef struct {
     int worker;
 } pf_arg;
 
-static void *pf_main(void *p) {
-    pf_arg *a = p;
-    pf_shared *s = a->s;
+static void pf_run(pf_shared *s, int worker) {
     for (;;) {
         size_t b = __atomic_fetch_add(&s->next, s->chunk, __ATOMIC_RELAXED);
         if (b >= s->n) break;
         size_t e = b + s->chunk < s->n ? b + s->chunk : s->n;
-        s->fn(s->ctx, b, e, a->worker);
+        s->fn(s->ctx, b, e, worker);
     }
+}
+
+static void *pf_main(void *p) {
+    pf_arg *a = p;
+    pf_run(a->s, a->worker);
     return NULL;
+}
+
+/* A pool: workers started once for a sequence of loops (a decode runs a dozen, and starting and joining
+ * a thread costs 25-60 us here). Waits spin briefly, then yield (a waiter must not hold a CPU that the
+ * thread it waits for needs: a new thread starts on its parent's), and an idle worker then sleeps. */
+#define POOL_SPIN 512    /* pauses (~20 ns each here) before yielding */
+#define POOL_YIELDS 2000 /* then yields (~1 us each) before a worker sleeps */
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+static inline void pool_backoff(unsigned k) {
+    if (k < POOL_SPIN) cpu_relax();
+    else sched_yield();
+}
+
+struct gsz_pool {
+    int n;                /* workers, the calling thread included */
+    unsigned gen;         /* loop count (atomic): a change is a new loop */
+    int done;             /* workers finished with the current loop (atomic) */
+    int stop, busy;
+    int refs;             /* the owner and each worker (atomic): the last one out frees the pool */
+    pf_shared *job;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct pool_arg {
+        gsz_pool *pool;
+        int worker;
+    } args[GSZ_THREADS_MAX];
+};
+
+static void pool_release(gsz_pool *P) {
+    if (__atomic_sub_fetch(&P->refs, 1, __ATOMIC_ACQ_REL)) return;
+    pthread_cond_destroy(&P->cv);
+    pthread_mutex_destroy(&P->mu);
+    free(P);
+}
+static _Thread_local gsz_pool *pool_current; /* the pool of the thread that began it */
+
+static void *pool_main(void *p) {
+    const struct pool_arg *a = p;
+    gsz_pool *P = a->pool;
+    unsigned seen = 0;
+    for (;;) {
+        unsigned g, k = 0;
+        while ((g = __atomic_load_n(&P->gen, __ATOMIC_ACQUIRE)) == seen && !__atomic_load_n(&P->stop, __ATOMIC_ACQUIRE) &&
+               k < POOL_SPIN + POOL_YIELDS)
+            pool_backoff(k++);
+        if (g == seen) {
+            pthread_mutex_lock(&P->mu);
+            while ((g = __atomic_load_n(&P->gen, __ATOMIC_ACQUIRE)) == seen && !P->stop) pthread_cond_wait(&P->cv, &P->mu);
+            pthread_mutex_unlock(&P->mu);
+        }
+        if (g == seen) { /* stopped */
+            pool_release(P);
+            return NULL;
+        }
+        seen = g;
+        pf_shared *s = P->job;
+        if (a->worker < s->workers) pf_run(s, a->worker);
+        __atomic_fetch_add(&P->done, 1, __ATOMIC_ACQ_REL);
+    }
+}
+
+/* The workers are detached: ending a pool does not wait for them to exit (a thread's exit costs
+ * ~0.25 ms here, a tenth of a decode). */
+gsz_pool *gsz_pool_begin(int threads) {
+    threads = gsz_thread_count(threads);
+    if (threads <= 1 || pool_current) return NULL;
+    gsz_pool *P = calloc(1, sizeof *P);
+    pthread_attr_t at;
+    if (!P || pthread_attr_init(&at)) { free(P); return NULL; }
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    pthread_mutex_init(&P->mu, NULL);
+    pthread_cond_init(&P->cv, NULL);
+    P->n = 1;
+    P->refs = threads; /* those that fail to start are given back below */
+    for (int i = 1; i < threads; i++) {
+        pthread_t t;
+        P->args[i].pool = P;
+        P->args[i].worker = i;
+        if (pthread_create(&t, &at, pool_main, &P->args[i]) != 0) {
+            __atomic_sub_fetch(&P->refs, threads - i, __ATOMIC_ACQ_REL);
+            break;
+        }
+        P->n = i + 1;
+    }
+    pthread_attr_destroy(&at);
+    pool_current = P;
+    return P;
+}
+
+void gsz_pool_end(gsz_pool *P) {
+    if (!P) return;
+    if (pool_current == P) pool_current = NULL;
+    pthread_mutex_lock(&P->mu);
+    __atomic_store_n(&P->stop, 1, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(&P->cv);
+    pthread_mutex_unlock(&P->mu);
+    pool_release(P);
+}
+
+static void pool_run(gsz_pool *P, pf_shared *s) {
+    P->busy = 1;
+    P->job = s;
+    __atomic_store_n(&P->done, 0, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&P->mu);
+    __atomic_add_fetch(&P->gen, 1, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(&P->cv);
+    pthread_mutex_unlock(&P->mu);
+    pf_run(s, 0);
+    for (unsigned k = 0; __atomic_load_n(&P->done, __ATOMIC_ACQUIRE) < P->n - 1; k++) pool_backoff(k);
+    P->busy = 0;
 }
 
 void gsz_parallel_for(size_t n, size_t chunk, int threads, gsz_range_fn fn, void *ctx) {
@@ -359,7 +480,12 @@ void gsz_parallel_for(size_t n, size_t chunk, int threads, gsz_range_fn fn, void
         for (size_t b = 0; b < n; b += chunk) fn(ctx, b, b + chunk < n ? b + chunk : n, 0);
         return;
     }
-    pf_shared s = {n, chunk, 0, fn, ctx};
+    pf_shared s = {n, chunk, 0, fn, ctx, threads};
+    gsz_pool *P = pool_current;
+    if (P && !P->busy && P->n >= threads) {
+        pool_run(P, &s);
+        return;
+    }
     pthread_t tid[GSZ_THREADS_MAX];
     pf_arg args[GSZ_THREADS_MAX];
     int started = 0;
@@ -369,9 +495,7 @@ void gsz_parallel_for(size_t n, size_t chunk, int threads, gsz_range_fn fn, void
         if (pthread_create(&tid[i], NULL, pf_main, &args[i]) != 0) break;
         started = i;
     }
-    args[0].s = &s;
-    args[0].worker = 0;
-    pf_main(&args[0]);
+    pf_run(&s, 0);
     for (int i = 1; i <= started; i++) pthread_join(tid[i], NULL);
 }
 

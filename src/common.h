@@ -77,6 +77,12 @@ int gsz_same_file(const char *a, const char *b); /* 1: both exist and are one fi
  * Chunks are handed out dynamically; callers must keep results independent of the split. */
 typedef void (*gsz_range_fn)(void *ctx, size_t begin, size_t end, int worker);
 void gsz_parallel_for(size_t n, size_t chunk, int threads, gsz_range_fn fn, void *ctx);
+/* Workers kept for the parallel fors that the calling thread runs until gsz_pool_end (one each for a
+ * loop of at most that many threads), instead of threads started per loop. NULL (nothing to keep, or a
+ * pool already active on this thread): the loops start their own. */
+typedef struct gsz_pool gsz_pool;
+gsz_pool *gsz_pool_begin(int threads);
+void gsz_pool_end(gsz_pool *pool);
 #define GSZ_THREADS_MAX 256 /* workers of one parallel for */
 int gsz_thread_count(int requested); /* 0 => online cores, at most GSZ_THREADS_MAX */
 

@@ -1095,7 +1095,7 @@ static void test_lying_sections(void **state) {
     /* unknown optional section: skipped; unknown required section: refused */
     m = c;
     static const uint8_t extra[4] = {1, 2, 3, 4};
-    m.s[m.n] = (gsz_section){200, 0, 0, 1, 4, extra, 4};
+    m.s[m.n] = (gsz_section){200, 0, 0, 1, 4, extra, 4, 0};
     m.n++;
     assert_int_equal(gsz_container_write(&m, &out, &osz), GSZ_OK);
     assert_int_equal(gsz_decompress(out, osz, &d, 1), GSZ_OK);
@@ -1115,7 +1115,7 @@ static void test_lying_sections(void **state) {
         size_t cnt = w < 3 ? 4 : 3;
         assert_int_equal(gsz_entropy_encode(warps[w < 3 ? w : 0], cnt, 4, 3, 1, NULL, 0, &enc, &esz, &tx), GSZ_OK);
         m = c;
-        m.s[m.n] = (gsz_section){GSZ_SEC_POS_WARP, GSZ_SECF_REQUIRED, (uint8_t)tx, 4, cnt, enc, esz};
+        m.s[m.n] = (gsz_section){GSZ_SEC_POS_WARP, GSZ_SECF_REQUIRED, (uint8_t)tx, 4, cnt, enc, esz, 0};
         m.n++;
         assert_int_equal(gsz_container_write(&m, &out, &osz), GSZ_OK);
         assert_int_equal(gsz_decompress(out, osz, &d, 1), GSZ_ERROR_corrupt);
@@ -1573,6 +1573,13 @@ static void test_sh_simd(void **state) {
                         gsz_codebook_simd(1);
                         assert_int_equal(gsz_codebook_unpack_sh_rows(p[e], sz[e], M, 2, y, st, row, (uint32_t)K), GSZ_OK);
                         assert_memory_equal(x, y, n * 4);
+                        /* in steps, the blocks last first (as a caller's loop may take them) */
+                        gsz_sh_rows *u;
+                        for (size_t t = 0; t < n; t++) y[t] = 5.0f;
+                        assert_int_equal(gsz_sh_rows_begin(p[e], sz[e], M, 2, y, st, row, (uint32_t)K, &u), GSZ_OK);
+                        for (size_t b = gsz_sh_rows_blocks(u); b-- > 0;) gsz_sh_rows_block(u, b);
+                        gsz_sh_rows_end(u);
+                        assert_memory_equal(x, y, n * 4);
                         for (int j = 0; j < K; j++) assert_memory_equal(x + row[j] * st, a + (size_t)j * M, (size_t)M * 4);
                         free(x); free(y);
                     }
@@ -1580,6 +1587,52 @@ static void test_sh_simd(void **state) {
             }
             free(p[0]); free(p[1]); free(cb); free(cls); free(row);
         }
+}
+
+/* A worker pool: every index of every loop run once, worker numbers below the loop's thread count,
+ * loops of fewer threads than the pool and loops inside a loop (which start their own threads). */
+typedef struct {
+    int *hits;
+    int threads, bad, nested;
+} pool_probe;
+static void pool_inner(void *p, size_t b, size_t e, int w) {
+    pool_probe *q = p;
+    if (w >= 2) __atomic_store_n(&q->bad, 1, __ATOMIC_RELAXED);
+    for (size_t i = b; i < e; i++) __atomic_add_fetch(&q->hits[i], 1, __ATOMIC_RELAXED);
+}
+static void pool_outer(void *p, size_t b, size_t e, int w) {
+    pool_probe *q = p;
+    if (w >= q->threads) __atomic_store_n(&q->bad, 1, __ATOMIC_RELAXED);
+    for (size_t i = b; i < e; i++) __atomic_add_fetch(&q->hits[i], 1, __ATOMIC_RELAXED);
+    if (q->nested && b == 0) {
+        pool_probe in = {q->hits + 5000, 2, 0, 0};
+        gsz_parallel_for(1000, 7, 2, pool_inner, &in);
+        if (in.bad) __atomic_store_n(&q->bad, 1, __ATOMIC_RELAXED);
+    }
+}
+static void test_pool(void **state) {
+    (void)state;
+    assert_null(gsz_pool_begin(1));
+    gsz_pool *P = gsz_pool_begin(3);
+    assert_non_null(P);
+    assert_null(gsz_pool_begin(2)); /* one pool per thread */
+    int *hits = calloc(6000, sizeof *hits);
+    for (int round = 0; round < 2; round++) { /* in the pool, then after it */
+        for (int k = 0; k < 300; k++) {
+            size_t n = 1 + (size_t)(k * 37 % 4999);
+            pool_probe q = {hits, 1 + k % 4, 0, k % 5 == 0};
+            memset(hits, 0, 6000 * sizeof *hits);
+            gsz_parallel_for(n, 1 + (size_t)(k % 13), q.threads, pool_outer, &q);
+            assert_false(q.bad);
+            for (size_t i = 0; i < 5000; i++) assert_int_equal(hits[i], i < n);
+            for (size_t i = 5000; i < 6000; i++) assert_int_equal(hits[i], q.nested);
+        }
+        if (!round) gsz_pool_end(P);
+    }
+    P = gsz_pool_begin(2); /* a new one once the last has ended */
+    assert_non_null(P);
+    gsz_pool_end(P);
+    free(hits);
 }
 
 /* Rotation codebooks at 8 bits (encoding 4): the three smallest components and which was largest;
@@ -1786,7 +1839,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_lying_sections), cmocka_unit_test(test_geometry_canonical_same_image),
         cmocka_unit_test(test_kmeans_exact_and_deterministic), cmocka_unit_test(test_kmeans_refuses_non_finite), cmocka_unit_test(test_entropy_round_trip),
         cmocka_unit_test(test_radix_orders), cmocka_unit_test(test_render_gradient),
-        cmocka_unit_test(test_kmeans_rate), cmocka_unit_test(test_sh_transform_codebook), cmocka_unit_test(test_sh_split_runs), cmocka_unit_test(test_sh_simd), cmocka_unit_test(test_quat_codebook),
+        cmocka_unit_test(test_kmeans_rate), cmocka_unit_test(test_sh_transform_codebook), cmocka_unit_test(test_sh_split_runs), cmocka_unit_test(test_sh_simd), cmocka_unit_test(test_pool), cmocka_unit_test(test_quat_codebook),
         cmocka_unit_test(test_sh_rows_decode), cmocka_unit_test(test_palette_exact), cmocka_unit_test(test_codebook_table), cmocka_unit_test(test_codebook_rgb_diff), cmocka_unit_test(test_codebook_keep), cmocka_unit_test(test_lattice),
     };
     const struct CMUnitTest shard2[] = {
