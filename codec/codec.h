@@ -94,6 +94,8 @@ static inline uint32_t gsz_compact3(uint64_t x) {
     x = (x ^ (x >> 32)) & 0x1FFFFFull;
     return (uint32_t)x;
 }
+/* Tests only: the decoder's Morton split by pext (on, where the CPU has it fast) or by compaction. */
+void gsz_morton_pext(int on);
 static inline void gsz_morton3_decode(uint64_t m, uint32_t *x, uint32_t *y, uint32_t *z) {
     *x = gsz_compact3(m);
     *y = gsz_compact3(m >> 1);

@@ -13,6 +13,8 @@ typedef struct {
     uint8_t *scratch; /* as many bytes as out, for the stream's transform */
     gsz_error err;
     char detail[256];
+    float *cb;        /* a codebook section not transform-coded: unpacked in the job (cbk, cbb) */
+    int cbk, cbb;
 } dec_job;
 
 /* The stream jobs, then (a fresh float decode) one task per 2 MiB page of the scene's arrays: a thread
@@ -49,6 +51,9 @@ static void decode_range(void *p, size_t b, size_t e, int w) {
         if (!j->err)
             j->err = gsz_entropy_decode_with(j->sec->payload, (size_t)j->sec->stored_size, j->sec->transform, j->n, j->width, j->out,
                                          j->scratch, j->n * (size_t)j->width, B->dctx ? B->dctx[w] : NULL);
+        int slot = gsz_codebook_slot(j->sec->type); /* the transform-coded SH ones (large) wait for every thread */
+        if (!j->err && slot >= 0 && !gsz_codebook_transform_entries(j->out, j->n))
+            j->err = gsz_codebook_unpack(j->out, j->n, gsz_codebook_dim(slot), 1, &j->cb, &j->cbk, &j->cbb);
         if (j->err) snprintf(j->detail, sizeof j->detail, "%s: %s", gsz_section_name(j->sec->type), gsz_getErrorDetail());
         else if (j->sec->type == GSZ_SEC_POSITION) __atomic_store_n(&B->pos_ok, 1, __ATOMIC_RELEASE);
     }
@@ -177,6 +182,66 @@ static void grid_range(void *p, size_t b, size_t e, int wk) {
     }
 }
 
+/* Morton codes c[0, m) split into their three coordinates, q[3j + k]: by BMI2's pext where it is fast
+ * (a CPU with AVX-512 has it fast; Zen 1 and 2 microcode it), else by the magic-number compaction
+ * (the fill's largest compute: 5% of a high file's one-thread decode). */
+#define MORTON_RUN 256
+static void morton_split(const uint64_t *c, size_t m, uint32_t *q) {
+    for (size_t j = 0; j < m; j++) gsz_morton3_decode(c[j], q + 3 * j, q + 3 * j + 1, q + 3 * j + 2);
+}
+static int pext_off; /* set by tests only: the compaction, to compare with */
+void gsz_morton_pext(int on) { pext_off = !on; }
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+__attribute__((target("bmi2"))) static void morton_split_pext(const uint64_t *c, size_t m, uint32_t *q) {
+    for (size_t j = 0; j < m; j++) {
+        q[3 * j] = (uint32_t)_pext_u64(c[j], 0x1249249249249249ull);
+        q[3 * j + 1] = (uint32_t)_pext_u64(c[j], 0x2492492492492492ull);
+        q[3 * j + 2] = (uint32_t)_pext_u64(c[j], 0x4924924924924924ull);
+    }
+}
+static int pext_fast(void) { return !pext_off && __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("avx512f"); }
+#else
+#define morton_split_pext morton_split
+static int pext_fast(void) { return 0; }
+#endif
+
+/* fill_range's Gaussians [b, e) of a float scene with a grid table (every file but lattice ones and
+ * 17+-bit positions): runs of MORTON_RUN, their indices widened first, no branch per attribute; a
+ * Gaussian with an invalid value is left unwritten (the decode fails). The lowest such, or SIZE_MAX. */
+static size_t fill_floats(const fill_ctx *f, size_t b, size_t e) {
+    gsz_scene *s = f->s;
+    uint32_t lim = (1u << f->h->pos_bits) - 1, k[3], qs[3 * MORTON_RUN], v[3][MORTON_RUN];
+    for (int a = 0; a < 3; a++) k[a] = (uint32_t)f->cbk[a];
+    unsigned ob = f->h->opacity_bits;
+    size_t bad = SIZE_MAX;
+    void (*split)(const uint64_t *, size_t, uint32_t *) = pext_fast() ? morton_split_pext : morton_split;
+    for (size_t r0 = b; r0 < e; r0 += MORTON_RUN) {
+        size_t m = GSZ_MIN((size_t)MORTON_RUN, e - r0);
+        split(f->codes + r0, m, qs);
+        for (int a = 0; a < 3; a++) {
+            const void *ip = f->idx[a];
+            if (f->iw[a] == 1) for (size_t j = 0; j < m; j++) v[a][j] = ((const uint8_t *)ip)[r0 + j];
+            else if (f->iw[a] == 2) for (size_t j = 0; j < m; j++) v[a][j] = ((const uint16_t *)ip)[r0 + j];
+            else memcpy(v[a], (const uint32_t *)ip + r0, m * sizeof(uint32_t));
+        }
+        for (size_t j = 0; j < m; j++) {
+            size_t i = r0 + j;
+            const uint32_t *q = qs + 3 * j;
+            if ((q[0] | q[1] | q[2]) > lim || f->codes[i] >> 63 || f->opac[i] >> ob || v[0][j] >= k[0] || v[1][j] >= k[1] || v[2][j] >= k[2]) {
+                if (i < bad) bad = i;
+                continue;
+            }
+            for (int c = 0; c < 3; c++) s->pos[3 * i + (size_t)c] = f->grid[c][q[c]];
+            s->opacity[i] = f->opacity[f->opac[i]];
+            memcpy(s->scale + 3 * i, f->cb[0] + 3 * (size_t)v[0][j], 3 * sizeof(float));
+            memcpy(s->rot + 4 * i, f->cb[1] + 4 * (size_t)v[1][j], 4 * sizeof(float));
+            memcpy(s->sh_dc + 3 * i, f->cb[2] + 3 * (size_t)v[2][j], 3 * sizeof(float));
+        }
+    }
+    return bad;
+}
+
 static void fill_range(void *p, size_t b, size_t e, int w) {
     (void)w;
     fill_ctx *f = p;
@@ -187,10 +252,14 @@ static void fill_range(void *p, size_t b, size_t e, int w) {
     float qmax = (float)((1u << h->pos_bits) - 1);
     uint32_t lim = (1u << h->pos_bits) - 1;
     size_t bad = SIZE_MAX;
-    for (size_t i = b; i < e; i++) {
+    uint32_t qs[3 * MORTON_RUN];
+    void (*split)(const uint64_t *, size_t, uint32_t *) = pext_fast() ? morton_split_pext : morton_split;
+    int fast = s && !f->lat[0] && f->grid[0];
+    if (fast) bad = fill_floats(f, b, e);
+    for (size_t i = b; i < e && !fast; i++) {
         if (f->lat[0]) { fill_lattice(f, i); continue; }
-        uint32_t q[3];
-        gsz_morton3_decode(f->codes[i], &q[0], &q[1], &q[2]);
+        if ((i - b) % MORTON_RUN == 0) split(f->codes + i, GSZ_MIN((size_t)MORTON_RUN, e - i), qs);
+        const uint32_t *q = qs + 3 * ((i - b) % MORTON_RUN);
         int ok = q[0] <= lim && q[1] <= lim && q[2] <= lim && !(f->codes[i] >> 63) && !(f->opac[i] >> h->opacity_bits);
         for (int k = 0; k < 3; k++)
             pos[3 * i + (size_t)k] = f->grid[0] ? f->grid[k][q[k] & lim] /* q > lim fails the decode */
@@ -376,7 +445,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
             break;
         default: continue; /* optional sections of unknown type */
         }
-        jobs[nj++] = (dec_job){sec, elems, w, NULL, NULL, GSZ_OK, {0}};
+        jobs[nj++] = (dec_job){sec, elems, w, NULL, NULL, GSZ_OK, {0}, NULL, 0, 0};
         continue;
     bad:
         err = gsz_fail(GSZ_ERROR_corrupt, "section %s: %zu elements of %d bytes do not match %zu Gaussians", gsz_section_name(sec->type), elems, w, n);
@@ -389,7 +458,9 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
         nout += job_bytes(&jobs[j]);
         if (!gsz_entropy_in_place(jobs[j].sec->transform, jobs[j].width)) nscratch += job_bytes(&jobs[j]);
     }
-    if (!(streams = alloc(nout + nscratch + 1, 1))) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
+    /* into a kept scene, the pool's buffer: no fresh pages to fault in, none to give back (4% here) */
+    streams = pool && so && reuse ? gsz_pool_scratch(pool, nout + nscratch + 1) : alloc(nout + nscratch + 1, 1);
+    if (!streams) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
     for (size_t j = 0, o = 0, t = nout; j < nj; j++) {
         jobs[j].out = streams + o;
         o += job_bytes(&jobs[j]);
@@ -450,6 +521,13 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
             idx_n[slot] = jobs[j].n;
         } else {
             int slot = gsz_codebook_slot(t);
+            if (jobs[j].cb) { /* unpacked in its job */
+                cbs[slot] = jobs[j].cb;
+                cbk[slot] = jobs[j].cbk;
+                cbb[slot] = jobs[j].cbb;
+                jobs[j].cb = NULL;
+                continue;
+            }
             if (so && slot >= 3 && (cbk[slot] = (int)gsz_codebook_transform_entries(jobs[j].out, jobs[j].n))) {
                 sh_tc[slot] = &jobs[j]; /* decoded below, into the scene's rows where it can be */
                 continue;
@@ -609,7 +687,8 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
     }
 done:
     for (int d = 1; d < 4; d++) gsz_sh_rows_end(shr[d]);
-    free(streams);
+    for (size_t j = 0; j < nj; j++) free(jobs[j].cb); /* those an error left unclaimed */
+    if (!(pool && so && reuse)) free(streams);
     free(grid);
     free(rows);
     for (int k = 0; k < 6; k++) free(cbs[k]);
@@ -617,7 +696,7 @@ done:
     gsz_indexed_free(&x);
     if (err && so) gsz_scene_free(so);
     free(C);
-    gsz_pool_end(pool);
+    gsz_pool_end(pool, so && reuse);
     return err;
 }
 

@@ -358,7 +358,7 @@ static void *pf_main(void *p) {
  * a thread costs 25-60 us here). Waits spin briefly, then yield (a waiter must not hold a CPU that the
  * thread it waits for needs: a new thread starts on its parent's), and an idle worker then sleeps. */
 #define POOL_SPIN 512    /* pauses (~20 ns each here) before yielding */
-#define POOL_YIELDS 2000 /* then yields (~1 us each) before a worker sleeps */
+#define POOL_YIELDS 500  /* then yields (~1 us each) before a worker sleeps */
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
@@ -377,6 +377,8 @@ struct gsz_pool {
     int done;             /* workers finished with the current loop (atomic) */
     int stop, busy;
     int refs;             /* the owner and each worker (atomic): the last one out frees the pool */
+    void *scratch;        /* gsz_pool_scratch's buffer, the owner's */
+    size_t scratch_bytes;
     pf_shared *job;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -419,14 +421,37 @@ static void *pool_main(void *p) {
     }
 }
 
-/* The workers are detached: ending a pool does not wait for them to exit (a thread's exit costs
- * ~0.25 ms here, a tenth of a decode). */
+static void pool_stop(gsz_pool *P) {
+    free(P->scratch);
+    P->scratch = NULL;
+    pthread_mutex_lock(&P->mu);
+    __atomic_store_n(&P->stop, 1, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(&P->cv);
+    pthread_mutex_unlock(&P->mu);
+    pool_release(P);
+}
+
+/* One ended pool is kept, its workers asleep, for the next to begin: starting a worker costs 0.1-0.3 ms
+ * here (its stack mapped afresh while the last one still exits), a few percent of a warm decode. A
+ * forked child has none of its threads, so it forgets it. The workers are detached: a pool that is
+ * not kept does not wait for them to exit (0.25 ms a thread). */
+static gsz_pool *pool_kept; /* atomic */
+static void pool_forget(void) {
+    pool_kept = NULL;
+    pool_current = NULL;
+}
+static void pool_once(void) { pthread_atfork(NULL, NULL, pool_forget); }
+
 gsz_pool *gsz_pool_begin(int threads) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
     threads = gsz_thread_count(threads);
     if (threads <= 1 || pool_current) return NULL;
-    gsz_pool *P = calloc(1, sizeof *P);
+    pthread_once(&once, pool_once);
+    gsz_pool *P = __atomic_exchange_n(&pool_kept, NULL, __ATOMIC_ACQ_REL);
+    if (P && P->n == threads) return pool_current = P;
+    if (P) pool_stop(P);
     pthread_attr_t at;
-    if (!P || pthread_attr_init(&at)) { free(P); return NULL; }
+    if (!(P = calloc(1, sizeof *P)) || pthread_attr_init(&at)) { free(P); return NULL; }
     pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
     pthread_mutex_init(&P->mu, NULL);
     pthread_cond_init(&P->cv, NULL);
@@ -443,18 +468,31 @@ gsz_pool *gsz_pool_begin(int threads) {
         P->n = i + 1;
     }
     pthread_attr_destroy(&at);
-    pool_current = P;
-    return P;
+    return pool_current = P;
 }
 
-void gsz_pool_end(gsz_pool *P) {
+void gsz_pool_end(gsz_pool *P, int keep_scratch) {
     if (!P) return;
     if (pool_current == P) pool_current = NULL;
-    pthread_mutex_lock(&P->mu);
-    __atomic_store_n(&P->stop, 1, __ATOMIC_RELEASE);
-    pthread_cond_broadcast(&P->cv);
-    pthread_mutex_unlock(&P->mu);
-    pool_release(P);
+    if (!keep_scratch) {
+        free(P->scratch);
+        P->scratch = NULL;
+        P->scratch_bytes = 0;
+    }
+    gsz_pool *none = NULL;
+    if (!__atomic_compare_exchange_n(&pool_kept, &none, P, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) pool_stop(P);
+}
+
+void *gsz_pool_scratch(gsz_pool *P, size_t bytes) {
+    if (P->scratch && P->scratch_bytes >= bytes) return P->scratch;
+    free(P->scratch);
+    P->scratch_bytes = bytes;
+    return P->scratch = gsz_malloc_pages(bytes, 1);
+}
+
+void gsz_release_kept(void) {
+    gsz_pool *P = __atomic_exchange_n(&pool_kept, NULL, __ATOMIC_ACQ_REL);
+    if (P) pool_stop(P);
 }
 
 static void pool_run(gsz_pool *P, pf_shared *s) {

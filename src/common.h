@@ -79,10 +79,15 @@ typedef void (*gsz_range_fn)(void *ctx, size_t begin, size_t end, int worker);
 void gsz_parallel_for(size_t n, size_t chunk, int threads, gsz_range_fn fn, void *ctx);
 /* Workers kept for the parallel fors that the calling thread runs until gsz_pool_end (one each for a
  * loop of at most that many threads), instead of threads started per loop. NULL (nothing to keep, or a
- * pool already active on this thread): the loops start their own. */
+ * pool already active on this thread): the loops start their own. An ended pool's workers sleep until
+ * the next pool of as many threads takes them (one such pool is kept per process). */
 typedef struct gsz_pool gsz_pool;
 gsz_pool *gsz_pool_begin(int threads);
-void gsz_pool_end(gsz_pool *pool);
+/* keep_scratch: the pool's scratch buffer stays with it for the next to take (else it is freed) */
+void gsz_pool_end(gsz_pool *pool, int keep_scratch);
+/* A buffer of at least bytes (whole huge pages) that the pool owns until it ends, NULL if out of memory:
+ * a decode's streams, so that repeated decodes into a kept scene touch no fresh pages. */
+void *gsz_pool_scratch(gsz_pool *pool, size_t bytes);
 #define GSZ_THREADS_MAX 256 /* workers of one parallel for */
 int gsz_thread_count(int requested); /* 0 => online cores, at most GSZ_THREADS_MAX */
 

@@ -1627,11 +1627,23 @@ static void test_pool(void **state) {
             for (size_t i = 0; i < 5000; i++) assert_int_equal(hits[i], i < n);
             for (size_t i = 5000; i < 6000; i++) assert_int_equal(hits[i], q.nested);
         }
-        if (!round) gsz_pool_end(P);
+        if (!round) gsz_pool_end(P, 0);
     }
     P = gsz_pool_begin(2); /* a new one once the last has ended */
     assert_non_null(P);
-    gsz_pool_end(P);
+    uint8_t *sc = gsz_pool_scratch(P, 1000);
+    assert_non_null(sc);
+    memset(sc, 1, 1000);
+    assert_ptr_equal(gsz_pool_scratch(P, 500), sc); /* large enough: the same */
+    gsz_pool_end(P, 1);
+    P = gsz_pool_begin(2); /* the kept pool, its scratch with it */
+    assert_non_null(P);
+    assert_ptr_equal(gsz_pool_scratch(P, 1000), sc);
+    sc = gsz_pool_scratch(P, (size_t)5 << 20); /* larger: replaced */
+    assert_non_null(sc);
+    memset(sc, 2, (size_t)5 << 20);
+    gsz_pool_end(P, 0);
+    gsz_release_kept();
     free(hits);
 }
 
@@ -1689,40 +1701,68 @@ static void test_quat_codebook(void **state) {
 }
 
 /* Decoding into a kept scene: the same values as a fresh decode, arrays reused when the sizes match,
- * replaced when not, freed on error. */
+ * replaced when not, freed on error; scenes large enough for the kept workers and their stream buffer,
+ * which grows for a larger file (high after balanced) and survives an error and gsz_release_kept. */
+static void assert_same_scene(const gsz_scene *x, const gsz_scene *ref) {
+    assert_int_equal(x->count, ref->count);
+    assert_int_equal(x->sh_degree, ref->sh_degree);
+    assert_memory_equal(x->pos, ref->pos, ref->count * 12);
+    assert_memory_equal(x->scale, ref->scale, ref->count * 12);
+    assert_memory_equal(x->rot, ref->rot, ref->count * 16);
+    assert_memory_equal(x->opacity, ref->opacity, ref->count * 4);
+    assert_memory_equal(x->sh_dc, ref->sh_dc, ref->count * 12);
+    assert_memory_equal(x->sh_rest, ref->sh_rest, ref->count * (size_t)gsz_shRestCount(ref->sh_degree) * 12);
+}
 static void test_decompress_into(void **state) {
     (void)state;
-    gsz_scene a, b, ref, into;
-    assert_int_equal(gsz_synth_scene(3000, 2, 3, &a), GSZ_OK);
+    gsz_scene a, b, ref, refc, into;
+    assert_int_equal(gsz_synth_scene(20000, 2, 3, &a), GSZ_OK);
     assert_int_equal(gsz_synth_scene(2000, 1, 4, &b), GSZ_OK);
     gsz_compress_options o = {0};
     o.views = 4;
-    uint8_t *fa, *fb;
-    size_t na, nb;
+    o.refine = -1;
+    o.prune = -1; /* every Gaussian kept: fa and fc of one count */
+    uint8_t *fa, *fb, *fc;
+    size_t na, nb, nc;
     compress_scene(&a, &o, &fa, &na);
     compress_scene(&b, &o, &fb, &nb);
+    o.preset = GSZ_PRESET_HIGH;
+    compress_scene(&a, &o, &fc, &nc);
     assert_int_equal(gsz_decompress(fa, na, &ref, 2), GSZ_OK);
+    assert_int_equal(gsz_decompress(fc, nc, &refc, 2), GSZ_OK);
+    assert_true(nc > na);
+    gsz_morton_pext(0); /* positions by the compaction where the CPU has a fast pext: the same */
+    assert_int_equal(gsz_decompress(fc, nc, &into, 2), GSZ_OK);
+    gsz_morton_pext(1);
+    assert_same_scene(&into, &refc);
+    gsz_scene_free(&into);
     memset(&into, 0, sizeof into);
-    for (int round = 0; round < 3; round++) {
+    for (int round = 0; round < 5; round++) {
         const float *kept = into.pos;
-        assert_int_equal(gsz_decompress_into(fa, na, &into, 2), GSZ_OK);
-        if (round > 0) assert_ptr_equal(into.pos, kept); /* reused */
-        assert_int_equal(into.count, ref.count);
-        assert_int_equal(into.sh_degree, ref.sh_degree);
-        assert_memory_equal(into.pos, ref.pos, ref.count * 12);
-        assert_memory_equal(into.rot, ref.rot, ref.count * 16);
-        assert_memory_equal(into.sh_rest, ref.sh_rest, ref.count * (size_t)gsz_shRestCount(ref.sh_degree) * 12);
+        int high = round == 2 || round == 3;
+        assert_int_equal(gsz_decompress_into(high ? fc : fa, high ? nc : na, &into, 2), GSZ_OK);
+        if (round > 0 && into.count == ref.count && refc.count == ref.count) assert_ptr_equal(into.pos, kept); /* reused */
+        assert_same_scene(&into, high ? &refc : &ref);
+        if (round == 3) gsz_release_kept(); /* a later decode starts afresh */
     }
     assert_int_equal(gsz_decompress_into(fb, nb, &into, 2), GSZ_OK); /* another size: replaced */
     assert_true(into.count < ref.count && into.sh_degree == 1);
     fb[nb / 2] ^= 0x55; /* damaged: an error, and the scene freed */
     assert_int_not_equal(gsz_decompress_into(fb, nb, &into, 2), GSZ_OK);
     assert_null(into.pos);
+    fc[nc / 2] ^= 0x55;
+    assert_int_not_equal(gsz_decompress_into(fc, nc, &into, 2), GSZ_OK);
+    assert_null(into.pos);
+    assert_int_equal(gsz_decompress_into(fa, na, &into, 2), GSZ_OK);
+    assert_same_scene(&into, &ref);
+    gsz_scene_free(&into);
     gsz_scene_free(&ref);
+    gsz_scene_free(&refc);
     gsz_scene_free(&a);
     gsz_scene_free(&b);
     free(fa);
     free(fb);
+    free(fc);
 }
 
 /* The float scene's SH rest is the indexed form's: each Gaussian's entry of its degree, zeros after. */
