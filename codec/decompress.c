@@ -351,12 +351,18 @@ typedef struct {
 static void rows_range(void *p, size_t b, size_t e, int w) {
     (void)w;
     const rows_ctx *r = p;
+    uint32_t sink, *dst[4];
+    size_t keep[4]; /* unwanted degrees write to the sink: no branch on a degree (mixed ones mispredict) */
+    for (int d = 0; d < 4; d++) {
+        dst[d] = r->rows[d] ? r->rows[d] : &sink;
+        keep[d] = r->rows[d] ? SIZE_MAX : 0;
+    }
     for (size_t c = b; c < e; c++) {
         size_t at[4];
         memcpy(at, r->starts + 4 * c, sizeof at);
         for (size_t i = c * FILL_CHUNK, end = GSZ_MIN(r->n, (c + 1) * FILL_CHUNK); i < end; i++) {
-            int d = r->degs[i];
-            if (r->rows[d]) r->rows[d][at[d]] = (uint32_t)i;
+            unsigned d = r->degs[i];
+            dst[d][at[d] & keep[d]] = (uint32_t)i;
             at[d]++;
         }
     }
@@ -390,6 +396,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
     memset(&x, 0, sizeof x);
     size_t *starts = NULL; /* per fill chunk: its first position in each degree's SH index stream */
     uint8_t *streams = NULL; /* every job's output and scratch */
+    int kept = 0;            /* streams (and rows) in the pool's scratch, which keeps them */
     float *grid = NULL;      /* a warped file's grid positions (fill_ctx.grid) */
 
     /* position, opacity, scale, rotation and colour come either from their quantised sections or, in a
@@ -458,8 +465,11 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
         nout += job_bytes(&jobs[j]);
         if (!gsz_entropy_in_place(jobs[j].sec->transform, jobs[j].width)) nscratch += job_bytes(&jobs[j]);
     }
-    /* into a kept scene, the pool's buffer: no fresh pages to fault in, none to give back (4% here) */
-    streams = pool && so && reuse ? gsz_pool_scratch(pool, nout + nscratch + 1) : alloc(nout + nscratch + 1, 1);
+    /* into a kept scene, the pool's buffer, with room for the SH rows' table after the streams: no
+     * fresh pages to fault in, none to give back (4% of a decode here, each) */
+    kept = pool && so && reuse;
+    size_t rows_at = (nout + nscratch + 63) & ~(size_t)63;
+    streams = kept ? gsz_pool_scratch(pool, rows_at + (D > 0 ? n * sizeof *rows : 0) + 1) : alloc(nout + nscratch + 1, 1);
     if (!streams) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
     for (size_t j = 0, o = 0, t = nout; j < nj; j++) {
         jobs[j].out = streams + o;
@@ -620,7 +630,8 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
             }
         }
         if (nrows) {
-            if (!(rows = gsz_malloc_array(nrows, sizeof *rows))) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
+            rows = kept ? (uint32_t *)(void *)(streams + rows_at) : gsz_malloc_array(nrows, sizeof *rows); /* nrows <= n */
+            if (!rows) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
             size_t at = 0;
             for (int d = 1; d < 4; d++)
                 if (fc_direct[d] && count_d[d] < n) { rc.rows[d] = rows + at; at += (size_t)count_d[d]; }
@@ -688,15 +699,17 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
 done:
     for (int d = 1; d < 4; d++) gsz_sh_rows_end(shr[d]);
     for (size_t j = 0; j < nj; j++) free(jobs[j].cb); /* those an error left unclaimed */
-    if (!(pool && so && reuse)) free(streams);
+    if (!kept) {
+        free(streams);
+        free(rows);
+    }
     free(grid);
-    free(rows);
     for (int k = 0; k < 6; k++) free(cbs[k]);
     free(starts);
     gsz_indexed_free(&x);
     if (err && so) gsz_scene_free(so);
     free(C);
-    gsz_pool_end(pool, so && reuse);
+    gsz_pool_end(pool, kept);
     return err;
 }
 
