@@ -282,7 +282,7 @@ gsz_error gsz_decompress(const void *data, size_t size, gsz_scene *out, int thre
  * otherwise; freed on error. Decoding a sequence of same-sized files this way touches no fresh memory. */
 gsz_error gsz_decompress_into(const void *data, size_t size, gsz_scene *scene, int threads);
 /* Between decodes the library keeps one set of worker threads (asleep once idle) and, after
- * gsz_decompress_into, that decode's stream buffer (about 30 bytes a Gaussian), for the next decode to
+ * gsz_decompress_into, that decode's stream buffer (about 30-40 bytes a Gaussian), for the next decode to
  * reuse. This frees them; a later decode starts them afresh. */
 void gsz_release_kept(void);
 
