@@ -205,6 +205,8 @@ static int pext_fast(void) { return !pext_off && __builtin_cpu_supports("bmi2") 
 #define morton_split_pext morton_split
 static int pext_fast(void) { return 0; }
 #endif
+typedef void (*morton_split_fn)(const uint64_t *c, size_t m, uint32_t *q);
+static morton_split_fn morton_splitter(void) { return pext_fast() ? morton_split_pext : morton_split; }
 
 /* fill_range's Gaussians [b, e) of a float scene with a grid table (every file but lattice ones and
  * 17+-bit positions): runs of MORTON_RUN, their indices widened first, no branch per attribute; a
@@ -215,7 +217,7 @@ static size_t fill_floats(const fill_ctx *f, size_t b, size_t e) {
     for (int a = 0; a < 3; a++) k[a] = (uint32_t)f->cbk[a];
     unsigned ob = f->h->opacity_bits;
     size_t bad = SIZE_MAX;
-    void (*split)(const uint64_t *, size_t, uint32_t *) = pext_fast() ? morton_split_pext : morton_split;
+    morton_split_fn split = morton_splitter();
     for (size_t r0 = b; r0 < e; r0 += MORTON_RUN) {
         size_t m = GSZ_MIN((size_t)MORTON_RUN, e - r0);
         split(f->codes + r0, m, qs);
@@ -253,7 +255,7 @@ static void fill_range(void *p, size_t b, size_t e, int w) {
     uint32_t lim = (1u << h->pos_bits) - 1;
     size_t bad = SIZE_MAX;
     uint32_t qs[3 * MORTON_RUN];
-    void (*split)(const uint64_t *, size_t, uint32_t *) = pext_fast() ? morton_split_pext : morton_split;
+    morton_split_fn split = morton_splitter();
     int fast = s && !f->lat[0] && f->grid[0];
     if (fast) bad = fill_floats(f, b, e);
     for (size_t i = b; i < e && !fast; i++) {

@@ -750,16 +750,20 @@ static void blocks_range(void *p, size_t b, size_t e, int w) {
     for (size_t j = b; j < e; j++) gsz_sh_rows_block(p, j);
 }
 
+/* Every block of u on threads, then u ended; its new codebook (dst NULL) to *cb_out. */
+static void sh_run(gsz_sh_rows *u, int threads, float **cb_out) {
+    gsz_parallel_for(gsz_sh_rows_blocks(u), 1, threads, blocks_range, u);
+    if (cb_out) *cb_out = u->c.cb;
+    gsz_sh_rows_end(u);
+}
+
 /* Into dst (rows as unpack_sh_ctx's) or, dst NULL, a new codebook *cb_out. */
 static gsz_error unpack_sh(const uint8_t *p, size_t size, uint32_t k, int dim, int threads, float *dst, size_t stride,
                            const uint32_t *row, float **cb_out) {
     gsz_sh_rows *u;
     gsz_error e = sh_begin(p, size, k, dim, threads, dst, stride, row, &u);
-    if (e) return e;
-    gsz_parallel_for(gsz_sh_rows_blocks(u), 1, threads, blocks_range, u);
-    if (cb_out) *cb_out = u->c.cb;
-    gsz_sh_rows_end(u);
-    return GSZ_OK;
+    if (!e) sh_run(u, threads, cb_out);
+    return e;
 }
 
 /* The header checks gsz_codebook_unpack makes for a transform-coded codebook, for gsz_codebook_unpack_sh_rows; its entries in *k. */
@@ -790,10 +794,8 @@ gsz_error gsz_codebook_unpack_sh_rows(const uint8_t *p, size_t size, int expect_
                                       const uint32_t *row, uint32_t k) {
     gsz_sh_rows *u;
     gsz_error e = gsz_sh_rows_begin(p, size, expect_dim, threads, dst, stride, row, k, &u);
-    if (e) return e;
-    gsz_parallel_for(gsz_sh_rows_blocks(u), 1, threads, blocks_range, u);
-    gsz_sh_rows_end(u);
-    return GSZ_OK;
+    if (!e) sh_run(u, threads, NULL);
+    return e;
 }
 
 /* Entry j's byte q of plane d among one-byte planes of k entries (diff: encodings 5 and 6). */

@@ -421,9 +421,14 @@ static void *pool_main(void *p) {
     }
 }
 
-static void pool_stop(gsz_pool *P) {
+static void pool_drop_scratch(gsz_pool *P) {
     free(P->scratch);
     P->scratch = NULL;
+    P->scratch_bytes = 0;
+}
+
+static void pool_stop(gsz_pool *P) {
+    pool_drop_scratch(P);
     pthread_mutex_lock(&P->mu);
     __atomic_store_n(&P->stop, 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&P->cv);
@@ -474,20 +479,16 @@ gsz_pool *gsz_pool_begin(int threads) {
 void gsz_pool_end(gsz_pool *P, int keep_scratch) {
     if (!P) return;
     if (pool_current == P) pool_current = NULL;
-    if (!keep_scratch) {
-        free(P->scratch);
-        P->scratch = NULL;
-        P->scratch_bytes = 0;
-    }
+    if (!keep_scratch) pool_drop_scratch(P);
     gsz_pool *none = NULL;
     if (!__atomic_compare_exchange_n(&pool_kept, &none, P, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) pool_stop(P);
 }
 
 void *gsz_pool_scratch(gsz_pool *P, size_t bytes) {
     if (P->scratch && P->scratch_bytes >= bytes) return P->scratch;
-    free(P->scratch);
-    P->scratch_bytes = bytes;
-    return P->scratch = gsz_malloc_pages(bytes, 1);
+    pool_drop_scratch(P);
+    if ((P->scratch = gsz_malloc_pages(bytes, 1))) P->scratch_bytes = bytes;
+    return P->scratch;
 }
 
 void gsz_release_kept(void) {
