@@ -213,12 +213,10 @@ gsz_error gsz_entropy_encode(const void *data, size_t n, int width, int level, i
 /* Decodes into out (n*width bytes, allocated by the caller); every size is checked. */
 gsz_error gsz_entropy_decode(const uint8_t *in, size_t in_size, int transform, size_t n, int width, void *out);
 /* The same with scratch_size bytes of scratch the transforms use when they fit (else a buffer of their own);
- * none is needed where gsz_entropy_in_place (the stream's zstd frame is the elements themselves). dctx:
- * a zstd decompression context from gsz_entropy_dctx to reuse, or NULL for a fresh one. */
+ * none is needed where gsz_entropy_in_place (the stream's zstd frame is the elements themselves). Each
+ * thread decodes with a zstd context of its own, kept until the thread exits. */
 gsz_error gsz_entropy_decode_with(const uint8_t *in, size_t in_size, int transform, size_t n, int width, void *out,
-                                  uint8_t *scratch, size_t scratch_size, void *dctx);
-void *gsz_entropy_dctx(void); /* NULL when out of memory */
-void gsz_entropy_dctx_free(void *dctx);
+                                  uint8_t *scratch, size_t scratch_size);
 int gsz_entropy_in_place(int transform, int width);
 
 /* ---- refine.c */

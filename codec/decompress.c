@@ -27,13 +27,13 @@ typedef struct {
     dec_job *jobs;
     size_t nj;
     int pos_ok;          /* set once the position stream decoded (atomic) */
-    void **dctx;         /* per worker, made on its first stream (NULL: a fresh context each) */
     char *arr[6];
     size_t bytes[6];
     size_t first[7];     /* task nj + first[a]: array a's first page */
 } dec_batch;
 
 static void decode_range(void *p, size_t b, size_t e, int w) {
+    (void)w;
     dec_batch *B = p;
     for (size_t i = b; i < e; i++) {
         if (i >= B->nj) {
@@ -46,11 +46,10 @@ static void decode_range(void *p, size_t b, size_t e, int w) {
             continue;
         }
         dec_job *j = &B->jobs[i];
-        if (B->dctx && !B->dctx[w]) B->dctx[w] = gsz_entropy_dctx();
         j->err = gsz_section_verify(j->sec);
         if (!j->err)
             j->err = gsz_entropy_decode_with(j->sec->payload, (size_t)j->sec->stored_size, j->sec->transform, j->n, j->width, j->out,
-                                         j->scratch, j->n * (size_t)j->width, B->dctx ? B->dctx[w] : NULL);
+                                         j->scratch, j->n * (size_t)j->width);
         int slot = gsz_codebook_slot(j->sec->type); /* the transform-coded SH ones (large) wait for every thread */
         if (!j->err && slot >= 0 && !gsz_codebook_transform_entries(j->out, j->n))
             j->err = gsz_codebook_unpack(j->out, j->n, gsz_codebook_dim(slot), 1, &j->cb, &j->cbk, &j->cbb);
@@ -481,7 +480,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
         t += job_bytes(&jobs[j]);
     }
     qsort(jobs, nj, sizeof *jobs, cmp_job_size_desc); /* jobs are independent: their order only balances threads */
-    dec_batch batch = {jobs, nj, 0, calloc((size_t)threads, sizeof(void *)), {0}, {0}, {0}}; /* no contexts: fresh ones */
+    dec_batch batch = {jobs, nj, 0, {0}, {0}, {0}};
     int fresh = 0; /* so allocated here, before its arrays are filled */
     /* the float scene's arrays (gsz_scene_alloc's), n <= 2^32 Gaussians: no overflow */
     size_t bytes[6] = {12 * n, 12 * n, 16 * n, 4 * n, 12 * n, 4 * (size_t)gsz_shRestCount(D) * 3 * n}, total = 0;
@@ -499,8 +498,6 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
         }
     }
     gsz_parallel_for(nj + batch.first[6], 1, threads, decode_range, &batch);
-    for (int t = 0; batch.dctx && t < threads; t++) gsz_entropy_dctx_free(batch.dctx[t]);
-    free(batch.dctx);
     for (size_t j = 0; j < nj; j++)
         if (jobs[j].err) { err = gsz_fail(jobs[j].err, "%s", jobs[j].detail); goto done; }
     const uint64_t *codes = NULL;

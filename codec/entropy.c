@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_c_stableInBuffer */
 #include <zstd.h>
 #include <zstd_errors.h>
@@ -203,19 +204,35 @@ gsz_error gsz_entropy_encode(const void *data, size_t n, int w, int level, int t
 int gsz_entropy_in_place(int tx, int w) { return tx == GSZ_TX_RAW || (tx == GSZ_TX_PLANES && w == 1); }
 
 gsz_error gsz_entropy_decode(const uint8_t *in, size_t in_size, int tx, size_t n, int w, void *out) {
-    return gsz_entropy_decode_with(in, in_size, tx, n, w, out, NULL, 0, NULL);
+    return gsz_entropy_decode_with(in, in_size, tx, n, w, out, NULL, 0);
 }
 
-void *gsz_entropy_dctx(void) { return ZSTD_createDCtx(); }
-void gsz_entropy_dctx_free(void *dctx) { ZSTD_freeDCtx(dctx); }
+/* ZSTD_decompress makes and frees a context per call (about 160 KB: on this allocator a fresh one is
+ * page faults at every decode, and freed it is given back to the kernel, heap top or thread arena
+ * trimmed): each thread keeps one instead, freed when it exits. */
+static pthread_key_t dctx_key;
+static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
+static int dctx_key_ok;
+static void dctx_destroy(void *d) { ZSTD_freeDCtx(d); }
+static void dctx_key_make(void) { dctx_key_ok = pthread_key_create(&dctx_key, dctx_destroy) == 0; }
+static ZSTD_DCtx *thread_dctx(void) {
+    pthread_once(&dctx_once, dctx_key_make);
+    if (!dctx_key_ok) return NULL;
+    ZSTD_DCtx *d = pthread_getspecific(dctx_key);
+    if (!d && (d = ZSTD_createDCtx()) && pthread_setspecific(dctx_key, d)) {
+        ZSTD_freeDCtx(d);
+        d = NULL;
+    }
+    return d;
+}
 
-/* ZSTD_decompress makes and frees a context (tens of KB) per call: a decoder's worker reuses one. */
-static size_t unzstd(void *dctx, void *dst, size_t cap, const void *src, size_t len) {
-    return dctx ? ZSTD_decompressDCtx(dctx, dst, cap, src, len) : ZSTD_decompress(dst, cap, src, len);
+static size_t unzstd(void *dst, size_t cap, const void *src, size_t len) {
+    ZSTD_DCtx *d = thread_dctx();
+    return d ? ZSTD_decompressDCtx(d, dst, cap, src, len) : ZSTD_decompress(dst, cap, src, len);
 }
 
 gsz_error gsz_entropy_decode_with(const uint8_t *in, size_t in_size, int tx, size_t n, int w, void *out_, uint8_t *scratch,
-                                  size_t scratch_size, void *dctx) {
+                                  size_t scratch_size) {
     uint8_t *out = out_;
     if (w != 1 && w != 2 && w != 4 && w != 8) return gsz_fail(GSZ_ERROR_corrupt, "bad element width %d", w);
     if (tx < 0 || tx >= GSZ_TX_COUNT) return gsz_fail(GSZ_ERROR_corrupt, "unknown stream transform %d", tx);
@@ -226,13 +243,13 @@ gsz_error gsz_entropy_decode_with(const uint8_t *in, size_t in_size, int tx, siz
     if (tx == GSZ_TX_DELTA_VARINT ? (cs < n || cs > n * 10) : cs != raw)
         return gsz_fail(GSZ_ERROR_corrupt, "stream size %llu does not match %zu elements", cs, n);
     if (gsz_entropy_in_place(tx, w)) { /* byte planes of bytes: the elements themselves */
-        size_t r = unzstd(dctx, out, raw, in, in_size);
+        size_t r = unzstd(out, raw, in, in_size);
         if (ZSTD_isError(r) || r != raw) return gsz_fail(GSZ_ERROR_corrupt, "zstd: %s", ZSTD_isError(r) ? ZSTD_getErrorName(r) : "short frame");
         return GSZ_OK;
     }
     uint8_t *own = scratch && cs <= scratch_size ? NULL : gsz_malloc_array(cs ? (size_t)cs : 1, 1), *tmp = own ? own : scratch;
     if (!tmp) return gsz_fail(GSZ_ERROR_memory, "out of memory");
-    size_t r = unzstd(dctx, tmp, (size_t)cs, in, in_size);
+    size_t r = unzstd(tmp, (size_t)cs, in, in_size);
     if (ZSTD_isError(r) || r != cs) { free(own); return gsz_fail(GSZ_ERROR_corrupt, "zstd: %s", ZSTD_isError(r) ? ZSTD_getErrorName(r) : "short frame"); }
     uint64_t mask = width_mask(w), prev = 0;
     if (tx == GSZ_TX_DELTA_VARINT) {
