@@ -285,6 +285,7 @@ static void fill_range(void *p, size_t b, size_t e, int w) {
             int d = f->degs[i];
             uint32_t v = 0;
             int valid = 1;
+            if (d && !x && (f->sh_direct[d] || f->sh_in_place)) continue; /* its row written or in place, its indices 0, 1, 2, ... */
             if (d) {
                 v = idx_at(f->idx[2 + d], f->iw[2 + d], at[d]++);
                 valid = v < (uint32_t)f->cbk[2 + d];
