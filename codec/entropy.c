@@ -207,9 +207,9 @@ gsz_error gsz_entropy_decode(const uint8_t *in, size_t in_size, int tx, size_t n
     return gsz_entropy_decode_with(in, in_size, tx, n, w, out, NULL, 0);
 }
 
-/* ZSTD_decompress makes and frees a context per call (about 160 KB: on this allocator a fresh one is
- * page faults at every decode, and freed it is given back to the kernel, heap top or thread arena
- * trimmed): each thread keeps one instead, freed when it exits. */
+/* ZSTD_decompress makes and frees a context per call (96 KB: malloc'd afresh it is page faults at each
+ * decode, and freed the allocator trims it back to the kernel): each thread keeps one instead, freed
+ * when the thread exits. */
 static pthread_key_t dctx_key;
 static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
 static int dctx_key_ok;
