@@ -13,8 +13,10 @@ typedef struct {
     uint8_t *scratch; /* as many bytes as out, for the stream's transform */
     gsz_error err;
     char detail[256];
-    float *cb;        /* a codebook section not transform-coded: unpacked in the job (cbk, cbb) */
+    float *cb;        /* a codebook section not transform-coded: unpacked in the job (cbk, cbb), */
     int cbk, cbb;
+    float *cbdst;     /* into cbdst where it fits in cbcap floats (the kept buffer), else a malloc'd array */
+    size_t cbcap;
 } dec_job;
 
 /* The stream jobs, then (a fresh float decode) one task per 2 MiB page of the scene's arrays: a thread
@@ -52,7 +54,7 @@ static void decode_range(void *p, size_t b, size_t e, int w) {
                                          j->scratch, j->n * (size_t)j->width);
         int slot = gsz_codebook_slot(j->sec->type); /* the transform-coded SH ones (large) wait for every thread */
         if (!j->err && slot >= 0 && !gsz_codebook_transform_entries(j->out, j->n))
-            j->err = gsz_codebook_unpack(j->out, j->n, gsz_codebook_dim(slot), 1, &j->cb, &j->cbk, &j->cbb);
+            j->err = gsz_codebook_unpack_into(j->out, j->n, gsz_codebook_dim(slot), 1, j->cbdst, j->cbcap, &j->cb, &j->cbk, &j->cbb);
         if (j->err) snprintf(j->detail, sizeof j->detail, "%s: %s", gsz_section_name(j->sec->type), gsz_getErrorDetail());
         else if (j->sec->type == GSZ_SEC_POSITION) __atomic_store_n(&B->pos_ok, 1, __ATOMIC_RELEASE);
     }
@@ -86,6 +88,7 @@ static int is_identity(const void *p, int w, size_t n) {
 }
 
 #define FILL_CHUNK 4096 /* small enough that the last chunks balance the threads */
+#define CB_KEPT_MAX ((size_t)1 << 19) /* codebook sections up to this many bytes unpack into the kept buffer */
 
 /* n floats, n one of the codebook dimensions: copies of a constant size, which compile to a few vector
  * moves instead of a library call per value set (the float fill's largest cost) */
@@ -392,7 +395,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
     uint32_t *rows = NULL; /* their rows in the scene */
     gsz_sh_rows *shr[4] = {0}; /* those decoded into the rows, alongside the fill */
     int fc_direct[4] = {0};
-    int cbk[6] = {0}, cbb[6] = {0};
+    int cbk[6] = {0}, cbb[6] = {0}, cb_kept[6] = {0}; /* cb_kept: cbs[k] in the kept buffer */
     uint64_t count_d[4] = {n, 0, 0, 0};
     gsz_indexed x;
     memset(&x, 0, sizeof x);
@@ -454,7 +457,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
             break;
         default: continue; /* optional sections of unknown type */
         }
-        jobs[nj++] = (dec_job){sec, elems, w, NULL, NULL, GSZ_OK, {0}, NULL, 0, 0};
+        jobs[nj++] = (dec_job){sec, elems, w, NULL, NULL, GSZ_OK, {0}, NULL, 0, 0, NULL, 0};
         continue;
     bad:
         err = gsz_fail(GSZ_ERROR_corrupt, "section %s: %zu elements of %d bytes do not match %zu Gaussians", gsz_section_name(sec->type), elems, w, n);
@@ -467,12 +470,21 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
         nout += job_bytes(&jobs[j]);
         if (!gsz_entropy_in_place(jobs[j].sec->transform, jobs[j].width)) nscratch += job_bytes(&jobs[j]);
     }
-    /* into a kept scene, the pool's buffer, with room for the SH rows' table after the streams: no
-     * fresh pages to fault in, none to give back (4% of a decode here, each) */
+    /* into a kept scene, the pool's buffer, with room for the SH rows' table and the codebooks unpacked
+     * in the jobs after the streams: no fresh pages to fault in, none to give back (4% of a decode here,
+     * each; the codebooks' 2.5%) */
     kept = pool && so && reuse;
-    size_t rows_at = (nout + nscratch + 63) & ~(size_t)63;
-    streams = kept ? gsz_pool_scratch(pool, rows_at + (D > 0 ? n * sizeof *rows : 0) + 1) : alloc(nout + nscratch + 1, 1);
+    size_t rows_at = (nout + nscratch + 63) & ~(size_t)63, cb_at = (rows_at + (D > 0 ? n * sizeof *rows : 0) + 63) & ~(size_t)63, end = cb_at;
+    for (size_t j = 0; kept && j < nj; j++) /* not the transform-coded SH ones: their own rows, or malloc'd */
+        if (gsz_codebook_slot(jobs[j].sec->type) >= 0 && jobs[j].n <= CB_KEPT_MAX) end += (jobs[j].n * sizeof(float) + 63) & ~(size_t)63;
+    streams = kept ? gsz_pool_scratch(pool, end + 1) : alloc(nout + nscratch + 1, 1);
     if (!streams) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
+    for (size_t j = 0, at = cb_at; kept && j < nj; j++)
+        if (gsz_codebook_slot(jobs[j].sec->type) >= 0 && jobs[j].n <= CB_KEPT_MAX) { /* at most a float a byte of the section */
+            jobs[j].cbdst = (float *)(void *)(streams + at);
+            jobs[j].cbcap = jobs[j].n;
+            at += (jobs[j].n * sizeof(float) + 63) & ~(size_t)63;
+        }
     for (size_t j = 0, o = 0, t = nout; j < nj; j++) {
         jobs[j].out = streams + o;
         o += job_bytes(&jobs[j]);
@@ -533,6 +545,7 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
             int slot = gsz_codebook_slot(t);
             if (jobs[j].cb) { /* unpacked in its job */
                 cbs[slot] = jobs[j].cb;
+                cb_kept[slot] = jobs[j].cb == jobs[j].cbdst;
                 cbk[slot] = jobs[j].cbk;
                 cbb[slot] = jobs[j].cbb;
                 jobs[j].cb = NULL;
@@ -698,13 +711,15 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
     }
 done:
     for (int d = 1; d < 4; d++) gsz_sh_rows_end(shr[d]);
-    for (size_t j = 0; j < nj; j++) free(jobs[j].cb); /* those an error left unclaimed */
+    for (size_t j = 0; j < nj; j++)
+        if (jobs[j].cb != jobs[j].cbdst) free(jobs[j].cb); /* those an error left unclaimed */
     if (!kept) {
         free(streams);
         free(rows);
     }
     free(grid);
-    for (int k = 0; k < 6; k++) free(cbs[k]);
+    for (int k = 0; k < 6; k++)
+        if (!cb_kept[k]) free(cbs[k]);
     free(starts);
     gsz_indexed_free(&x);
     if (err && so) gsz_scene_free(so);

@@ -231,6 +231,38 @@ static size_t unzstd(void *dst, size_t cap, const void *src, size_t len) {
     return d ? ZSTD_decompressDCtx(d, dst, cap, src, len) : ZSTD_decompress(dst, cap, src, len);
 }
 
+/* n zigzag varints, each the difference to the element before, into elements of width w (a constant
+ * where it is called, so the stores unroll). Runs of eight one-byte varints (small differences: an SH
+ * degree's index stream, often 0, 1, 2, ...) go without a branch per byte. Returns the bytes read, or
+ * SIZE_MAX where the stream ends inside a varint or one is longer than ten bytes. */
+static inline __attribute__((always_inline)) size_t varint_deltas(const uint8_t *in, size_t cs, size_t n, int w, uint8_t *out) {
+    uint64_t mask = width_mask(w), prev = 0, word;
+    size_t p = 0, i = 0;
+    while (i < n) {
+        if (i + 8 <= n && p + 8 <= cs && (memcpy(&word, in + p, 8), !(word & 0x8080808080808080ull))) {
+            for (int k = 0; k < 8; k++, word >>= 8) {
+                uint64_t z = word & 0x7F;
+                prev = (prev + ((z >> 1) ^ (0 - (z & 1)))) & mask;
+                store_le(out + (i + (size_t)k) * (size_t)w, prev, w);
+            }
+            i += 8;
+            p += 8;
+            continue;
+        }
+        uint64_t z = 0;
+        for (int sh = 0;; sh += 7) {
+            if (p >= cs || sh > 63) return SIZE_MAX;
+            uint8_t b = in[p++];
+            z |= (uint64_t)(b & 0x7F) << sh;
+            if (!(b & 0x80)) break;
+        }
+        prev = (prev + ((z >> 1) ^ (0 - (z & 1)))) & mask;
+        store_le(out + i * (size_t)w, prev, w);
+        i++;
+    }
+    return p;
+}
+
 gsz_error gsz_entropy_decode_with(const uint8_t *in, size_t in_size, int tx, size_t n, int w, void *out_, uint8_t *scratch,
                                   size_t scratch_size) {
     uint8_t *out = out_;
@@ -251,23 +283,10 @@ gsz_error gsz_entropy_decode_with(const uint8_t *in, size_t in_size, int tx, siz
     if (!tmp) return gsz_fail(GSZ_ERROR_memory, "out of memory");
     size_t r = unzstd(tmp, (size_t)cs, in, in_size);
     if (ZSTD_isError(r) || r != cs) { free(own); return gsz_fail(GSZ_ERROR_corrupt, "zstd: %s", ZSTD_isError(r) ? ZSTD_getErrorName(r) : "short frame"); }
-    uint64_t mask = width_mask(w), prev = 0;
     if (tx == GSZ_TX_DELTA_VARINT) {
-        size_t p = 0;
-        for (size_t i = 0; i < n; i++) {
-            uint64_t z = 0;
-            int sh = 0;
-            for (;;) {
-                if (p >= cs || sh > 63) { free(own); return gsz_fail(GSZ_ERROR_corrupt, "varint stream truncated"); }
-                uint8_t b = tmp[p++];
-                z |= (uint64_t)(b & 0x7F) << sh;
-                sh += 7;
-                if (!(b & 0x80)) break;
-            }
-            uint64_t d = (z >> 1) ^ (0 - (z & 1));
-            prev = (prev + d) & mask;
-            store_le(out + i * (size_t)w, prev, w);
-        }
+        size_t p = w == 1 ? varint_deltas(tmp, (size_t)cs, n, 1, out) : w == 2 ? varint_deltas(tmp, (size_t)cs, n, 2, out)
+                 : w == 4 ? varint_deltas(tmp, (size_t)cs, n, 4, out) : varint_deltas(tmp, (size_t)cs, n, 8, out);
+        if (p == SIZE_MAX) { free(own); return gsz_fail(GSZ_ERROR_corrupt, "varint stream truncated"); }
         if (p != cs) { free(own); return gsz_fail(GSZ_ERROR_corrupt, "varint stream has trailing bytes"); }
     } else {
         /* byte planes back to elements, one loop per width (the hot path of decoding) */

@@ -567,6 +567,20 @@ AVX512_TARGET static void unpack_run_simd(const unpack_sh_ctx *c, size_t r0, siz
     memcpy(d, from, (size_t)(end - d));
 }
 
+/* sh_nonzero with AVX-512: a flag byte plane's 64 entries at a time, each bit's count a popcount. */
+AVX512_TARGET static void sh_nonzero_simd(const uint8_t *flags, size_t K, size_t M, size_t b, size_t e, size_t *nz) {
+    for (size_t m = 0; m < M; m++) nz[m] = 0;
+    for (size_t g = 0; g < (M + 7) / 8; g++) {
+        const uint8_t *f = flags + g * K;
+        size_t c[8] = {0};
+        for (size_t j = b; j < e; j += 64) {
+            __m512i v = _mm512_maskz_loadu_epi8(low_mask64(e - j), f + j);
+            for (int t = 0; t < 8; t++) c[t] += (size_t)__builtin_popcountll(_mm512_test_epi8_mask(v, _mm512_set1_epi8((char)(1 << t))));
+        }
+        for (size_t t = 0; t < 8 && 8 * g + t < M; t++) nz[sh_flag_component(8 * g + t, M)] = c[t];
+    }
+}
+
 static int simd_off; /* set by tests only: the plain unpack, to compare with */
 static int unpack_simd(void) {
     return !simd_off && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -647,8 +661,13 @@ static void first_range(void *c_, size_t b, size_t e, int w) {
     (void)w;
     unpack_sh_ctx *c = c_;
     const struct split_ctx *x = c->split;
-    for (size_t k = b; k < e; k++)
-        sh_nonzero(x->flags, c->K, c->M, k * SPLIT_BLOCK, GSZ_MIN(c->K, (k + 1) * SPLIT_BLOCK), x->first + k * c->M);
+    for (size_t k = b; k < e; k++) {
+        size_t lo = k * SPLIT_BLOCK, hi = GSZ_MIN(c->K, (k + 1) * SPLIT_BLOCK);
+#ifdef UNPACK_SIMD
+        if (c->simd) { sh_nonzero_simd(x->flags, c->K, c->M, lo, hi, x->first + k * c->M); continue; }
+#endif
+        sh_nonzero(x->flags, c->K, c->M, lo, hi, x->first + k * c->M);
+    }
 }
 
 /* Whole-array checks without an exit per byte, so that they vectorise (the entry to name is looked
@@ -804,7 +823,20 @@ static inline uint8_t plane_q(const uint8_t *plane, size_t k, int d, size_t j, i
     return diff && diff_ref((size_t)d) != (size_t)d ? (uint8_t)(q + plane[diff_ref((size_t)d) * k + j]) : q;
 }
 
+/* A codebook's k entries of dim floats: in dst where they fit in its cap floats, else malloc'd. */
+static float *cb_alloc(uint32_t k, int dim, float *dst, size_t cap) {
+    return dst && (size_t)k * (size_t)dim <= cap ? dst : gsz_malloc_array(k, (size_t)dim * sizeof(float));
+}
+static void cb_free(float *cb, const float *dst) {
+    if (cb != dst) free(cb);
+}
+
 gsz_error gsz_codebook_unpack(const uint8_t *p, size_t size, int expect_dim, int threads, float **cb_out, int *k_out, int *bits_out) {
+    return gsz_codebook_unpack_into(p, size, expect_dim, threads, NULL, 0, cb_out, k_out, bits_out);
+}
+
+gsz_error gsz_codebook_unpack_into(const uint8_t *p, size_t size, int expect_dim, int threads, float *dst, size_t cap, float **cb_out,
+                                   int *k_out, int *bits_out) {
     *cb_out = NULL;
     if (size < 8) return gsz_fail(GSZ_ERROR_corrupt, "codebook truncated");
     uint32_t k = get32(p);
@@ -827,13 +859,13 @@ gsz_error gsz_codebook_unpack(const uint8_t *p, size_t size, int expect_dim, int
         float table[GSZ_TABLE_MAX];
         for (size_t t = 0; t < T; t++)
             if (!isfinite(table[t] = getf(p + 10 + 4 * t))) return gsz_fail(GSZ_ERROR_corrupt, "codebook table value not finite");
-        float *cb = gsz_malloc_array(k, (size_t)dim * sizeof(float));
+        float *cb = cb_alloc(k, dim, dst, cap);
         if (!cb) return gsz_fail(GSZ_ERROR_memory, "out of memory");
         const uint8_t *plane = p + 10 + 4 * T;
         for (int d = 0; d < dim; d++)
             for (uint32_t j = 0; j < k; j++) {
                 uint8_t q = plane_q(plane, k, d, j, diff);
-                if (q >= T) { free(cb); return gsz_fail(GSZ_ERROR_corrupt, "codebook table index %u of %zu", q, T); }
+                if (q >= T) { cb_free(cb, dst); return gsz_fail(GSZ_ERROR_corrupt, "codebook table index %u of %zu", q, T); }
                 cb[(size_t)j * (size_t)dim + (size_t)d] = table[q];
             }
         *cb_out = cb;
@@ -844,11 +876,11 @@ gsz_error gsz_codebook_unpack(const uint8_t *p, size_t size, int expect_dim, int
     if (p[7] == 4) { /* a rotation's three smallest components */
         if (dim != 4 || bits != 8) return gsz_fail(GSZ_ERROR_corrupt, "quaternion codebook outside the rotation section, or not marked 8-bit");
         if (size != 8 + 4 * (size_t)k) return gsz_fail(GSZ_ERROR_corrupt, "codebook size mismatch");
-        float *cb = gsz_malloc_array(k, 4 * sizeof(float));
+        float *cb = cb_alloc(k, 4, dst, cap);
         if (!cb) return gsz_fail(GSZ_ERROR_memory, "out of memory");
         for (uint32_t j = 0; j < k; j++) {
             uint8_t q[3] = {p[8 + (size_t)k + j], p[8 + 2 * (size_t)k + j], p[8 + 3 * (size_t)k + j]};
-            if (p[8 + j] > 3) { free(cb); return gsz_fail(GSZ_ERROR_corrupt, "codebook entry %u: largest component %u", j, p[8 + j]); }
+            if (p[8 + j] > 3) { cb_free(cb, dst); return gsz_fail(GSZ_ERROR_corrupt, "codebook entry %u: largest component %u", j, p[8 + j]); }
             quat_decode(p[8 + j], q, cb + 4 * (size_t)j);
         }
         *cb_out = cb;
@@ -861,13 +893,13 @@ gsz_error gsz_codebook_unpack(const uint8_t *p, size_t size, int expect_dim, int
     if (bits != 8 && bits != 16) return gsz_fail(GSZ_ERROR_corrupt, "codebook precision %d bits", bits);
     size_t vb = (size_t)bits / 8;
     if (size != 8 + 8 * (size_t)dim + (size_t)k * (size_t)dim * vb) return gsz_fail(GSZ_ERROR_corrupt, "codebook size mismatch");
-    float *cb = gsz_malloc_array(k, (size_t)dim * sizeof(float));
+    float *cb = cb_alloc(k, dim, dst, cap);
     if (!cb) return gsz_fail(GSZ_ERROR_memory, "out of memory");
     double levels = bits == 8 ? 255.0 : 65535.0;
     const uint8_t *plane = p + 8 + 8 * (size_t)dim;
     for (int d = 0; d < dim; d++) {
         float lo = getf(p + 8 + 4 * (size_t)d), hi = getf(p + 8 + 4 * (size_t)dim + 4 * (size_t)d);
-        if (!isfinite(lo) || !isfinite(hi) || hi < lo) { free(cb); return gsz_fail(GSZ_ERROR_corrupt, "codebook range invalid"); }
+        if (!isfinite(lo) || !isfinite(hi) || hi < lo) { cb_free(cb, dst); return gsz_fail(GSZ_ERROR_corrupt, "codebook range invalid"); }
         for (uint32_t j = 0; j < k; j++) {
             size_t at = ((size_t)d * k + j) * vb;
             uint32_t q = vb == 2 ? plane[at] | (uint32_t)plane[at + 1] << 8 : plane_q(plane, k, d, j, diff);
