@@ -511,6 +511,8 @@ AVX512_TARGET static void unpack_run_simd(const unpack_sh_ctx *c, size_t r0, siz
                 __m512i lo = _mm512_maskz_expand_epi8(set, _mm512_maskz_loadu_epi8(got, x->vals[m] + at[m])), hi = _mm512_setzero_si512();
                 if (x->width[m] == 2) hi = _mm512_maskz_expand_epi8(set, _mm512_maskz_loadu_epi8(got, x->vals[m] + x->nz[m] + at[m]));
                 at[m] += cnt;
+                /* 45 planes read side by side are more streams than the hardware prefetcher follows */
+                _mm_prefetch((const char *)(x->vals[m] + at[m]) + 128, _MM_HINT_T0);
                 simd_unzigzag(y[m], lo, hi, set, 1);
             }
         }
