@@ -226,6 +226,13 @@ static ZSTD_DCtx *thread_dctx(void) {
     return d;
 }
 
+/* Unloaded (dlclose), the library deletes the key, after the kept workers are joined (common.c): a
+ * thread that exits later must not call a destructor no longer mapped (its context, 96 KB, is then
+ * never freed). */
+__attribute__((destructor(101))) static void dctx_key_drop(void) {
+    if (dctx_key_ok) pthread_key_delete(dctx_key);
+}
+
 static size_t unzstd(void *dst, size_t cap, const void *src, size_t len) {
     ZSTD_DCtx *d = thread_dctx();
     return d ? ZSTD_decompressDCtx(d, dst, cap, src, len) : ZSTD_decompress(dst, cap, src, len);

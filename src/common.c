@@ -385,6 +385,7 @@ struct gsz_pool {
     struct pool_arg {
         gsz_pool *pool;
         int worker;
+        pthread_t thread;
     } args[GSZ_THREADS_MAX];
 };
 
@@ -427,12 +428,17 @@ static void pool_drop_scratch(gsz_pool *P) {
     P->scratch_bytes = 0;
 }
 
-static void pool_stop(gsz_pool *P) {
+/* Stops the workers: joined (the library's unloading, below), or left to exit on their own. */
+static void pool_stop(gsz_pool *P, int join) {
+    pthread_t th[GSZ_THREADS_MAX];
+    int n = P->n; /* P may be gone once the workers stop */
+    for (int i = 1; i < n; i++) th[i] = P->args[i].thread;
     pool_drop_scratch(P);
     pthread_mutex_lock(&P->mu);
     __atomic_store_n(&P->stop, 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&P->cv);
     pthread_mutex_unlock(&P->mu);
+    for (int i = 1; i < n; i++) join ? pthread_join(th[i], NULL) : pthread_detach(th[i]);
     pool_release(P);
 }
 
@@ -447,6 +453,14 @@ static void pool_forget(void) {
 }
 static void pool_once(void) { pthread_atfork(NULL, NULL, pool_forget); }
 
+/* Unloaded (dlclose, or the process's exit), the library first stops and joins the kept workers, which
+ * would otherwise wake in code no longer mapped; before entropy.c's key goes (101), so that each frees
+ * its zstd context as it exits. */
+__attribute__((destructor(102))) static void pool_unload(void) {
+    gsz_pool *P = __atomic_exchange_n(&pool_kept, NULL, __ATOMIC_ACQ_REL);
+    if (P) pool_stop(P, 1);
+}
+
 gsz_pool *gsz_pool_begin(int threads) {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     threads = gsz_thread_count(threads);
@@ -454,25 +468,21 @@ gsz_pool *gsz_pool_begin(int threads) {
     pthread_once(&once, pool_once);
     gsz_pool *P = __atomic_exchange_n(&pool_kept, NULL, __ATOMIC_ACQ_REL);
     if (P && P->n == threads) return pool_current = P;
-    if (P) pool_stop(P);
-    pthread_attr_t at;
-    if (!(P = calloc(1, sizeof *P)) || pthread_attr_init(&at)) { free(P); return NULL; }
-    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    if (P) pool_stop(P, 0);
+    if (!(P = calloc(1, sizeof *P))) return NULL;
     pthread_mutex_init(&P->mu, NULL);
     pthread_cond_init(&P->cv, NULL);
     P->n = 1;
     P->refs = threads; /* those that fail to start are given back below */
     for (int i = 1; i < threads; i++) {
-        pthread_t t;
         P->args[i].pool = P;
         P->args[i].worker = i;
-        if (pthread_create(&t, &at, pool_main, &P->args[i]) != 0) {
+        if (pthread_create(&P->args[i].thread, NULL, pool_main, &P->args[i]) != 0) {
             __atomic_sub_fetch(&P->refs, threads - i, __ATOMIC_ACQ_REL);
             break;
         }
         P->n = i + 1;
     }
-    pthread_attr_destroy(&at);
     return pool_current = P;
 }
 
@@ -481,7 +491,7 @@ void gsz_pool_end(gsz_pool *P, int keep_scratch) {
     if (pool_current == P) pool_current = NULL;
     if (!keep_scratch) pool_drop_scratch(P);
     gsz_pool *none = NULL;
-    if (!__atomic_compare_exchange_n(&pool_kept, &none, P, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) pool_stop(P);
+    if (!__atomic_compare_exchange_n(&pool_kept, &none, P, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) pool_stop(P, 0);
 }
 
 void *gsz_pool_scratch(gsz_pool *P, size_t bytes) {
@@ -493,7 +503,7 @@ void *gsz_pool_scratch(gsz_pool *P, size_t bytes) {
 
 void gsz_release_kept(void) {
     gsz_pool *P = __atomic_exchange_n(&pool_kept, NULL, __ATOMIC_ACQ_REL);
-    if (P) pool_stop(P);
+    if (P) pool_stop(P, 1);
 }
 
 static void pool_run(gsz_pool *P, pf_shared *s) {

@@ -283,8 +283,9 @@ gsz_error gsz_decompress(const void *data, size_t size, gsz_scene *out, int thre
 gsz_error gsz_decompress_into(const void *data, size_t size, gsz_scene *scene, int threads);
 /* Between decodes the library keeps one set of worker threads (asleep once idle) and, after
  * gsz_decompress_into, that decode's stream buffer (about 30-40 bytes a Gaussian), for the next decode to
- * reuse. This frees them; a later decode starts them afresh. (Each thread that has decoded also keeps a
- * zstd context of 96 KB until it exits.) */
+ * reuse. This frees them (the workers have exited when it returns); a later decode starts them afresh.
+ * Each thread that has decoded also keeps a zstd context of 96 KB until it exits. Unloading the library
+ * (dlclose) stops the workers itself. */
 void gsz_release_kept(void);
 
 /* Describes a .gsz without decoding the streams. */
