@@ -13,9 +13,9 @@ typedef struct {
     uint8_t *scratch; /* as many bytes as out, for the stream's transform */
     gsz_error err;
     char detail[256];
-    float *cb;        /* a codebook section not transform-coded: unpacked in the job (cbk, cbb), */
+    float *cb;        /* a codebook section not transform-coded: unpacked in the job (cbk, cbb) */
     int cbk, cbb;
-    float *cbdst;     /* into cbdst where it fits in cbcap floats (the kept buffer), else a malloc'd array */
+    float *cbdst;     /* its room in the kept buffer (cbcap floats), or NULL: cb is cbdst or malloc'd */
     size_t cbcap;
 } dec_job;
 
@@ -89,6 +89,12 @@ static int is_identity(const void *p, int w, size_t n) {
 
 #define FILL_CHUNK 4096 /* small enough that the last chunks balance the threads */
 #define CB_KEPT_MAX ((size_t)1 << 19) /* codebook sections up to this many bytes unpack into the kept buffer */
+
+/* A codebook job's room in the kept buffer, in bytes (at most a float a byte of its section), or 0: not
+ * a codebook, or a large one (transform-coded SH: decoded into the scene's rows, or malloc'd). */
+static size_t cb_room(const dec_job *j) {
+    return gsz_codebook_slot(j->sec->type) >= 0 && j->n <= CB_KEPT_MAX ? (j->n * sizeof(float) + 63) & ~(size_t)63 : 0;
+}
 
 /* n floats, n one of the codebook dimensions: copies of a constant size, which compile to a few vector
  * moves instead of a library call per value set (the float fill's largest cost) */
@@ -474,16 +480,16 @@ static gsz_error decode(const void *data, size_t size, int threads, gsz_indexed 
      * in the jobs after the streams: no fresh pages to fault in, none to give back (4% of a decode here,
      * each; the codebooks' 2.5%) */
     kept = pool && so && reuse;
-    size_t rows_at = (nout + nscratch + 63) & ~(size_t)63, cb_at = (rows_at + (D > 0 ? n * sizeof *rows : 0) + 63) & ~(size_t)63, end = cb_at;
-    for (size_t j = 0; kept && j < nj; j++) /* not the transform-coded SH ones: their own rows, or malloc'd */
-        if (gsz_codebook_slot(jobs[j].sec->type) >= 0 && jobs[j].n <= CB_KEPT_MAX) end += (jobs[j].n * sizeof(float) + 63) & ~(size_t)63;
+    size_t rows_at = (nout + nscratch + 63) & ~(size_t)63;
+    size_t cb_at = (rows_at + (D > 0 ? n * sizeof *rows : 0) + 63) & ~(size_t)63, end = cb_at;
+    for (size_t j = 0; kept && j < nj; j++) end += cb_room(&jobs[j]);
     streams = kept ? gsz_pool_scratch(pool, end + 1) : alloc(nout + nscratch + 1, 1);
     if (!streams) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
-    for (size_t j = 0, at = cb_at; kept && j < nj; j++)
-        if (gsz_codebook_slot(jobs[j].sec->type) >= 0 && jobs[j].n <= CB_KEPT_MAX) { /* at most a float a byte of the section */
+    for (size_t j = 0, at = cb_at, r; kept && j < nj; j++)
+        if ((r = cb_room(&jobs[j]))) {
             jobs[j].cbdst = (float *)(void *)(streams + at);
             jobs[j].cbcap = jobs[j].n;
-            at += (jobs[j].n * sizeof(float) + 63) & ~(size_t)63;
+            at += r;
         }
     for (size_t j = 0, o = 0, t = nout; j < nj; j++) {
         jobs[j].out = streams + o;

@@ -242,6 +242,7 @@ static size_t unzstd(void *dst, size_t cap, const void *src, size_t len) {
  * where it is called, so the stores unroll). Runs of eight one-byte varints (small differences: an SH
  * degree's index stream, often 0, 1, 2, ...) go without a branch per byte. Returns the bytes read, or
  * SIZE_MAX where the stream ends inside a varint or one is longer than ten bytes. */
+static inline uint64_t unzigzag(uint64_t z) { return (z >> 1) ^ (0 - (z & 1)); }
 static inline __attribute__((always_inline)) size_t varint_deltas(const uint8_t *in, size_t cs, size_t n, int w, uint8_t *out) {
     uint64_t mask = width_mask(w), prev = 0, word;
     size_t p = 0, i = 0;
@@ -249,7 +250,7 @@ static inline __attribute__((always_inline)) size_t varint_deltas(const uint8_t 
         if (i + 8 <= n && p + 8 <= cs && (memcpy(&word, in + p, 8), !(word & 0x8080808080808080ull))) {
             for (int k = 0; k < 8; k++, word >>= 8) {
                 uint64_t z = word & 0x7F;
-                prev = (prev + ((z >> 1) ^ (0 - (z & 1)))) & mask;
+                prev = (prev + unzigzag(z)) & mask;
                 store_le(out + (i + (size_t)k) * (size_t)w, prev, w);
             }
             i += 8;
@@ -263,7 +264,7 @@ static inline __attribute__((always_inline)) size_t varint_deltas(const uint8_t 
             z |= (uint64_t)(b & 0x7F) << sh;
             if (!(b & 0x80)) break;
         }
-        prev = (prev + ((z >> 1) ^ (0 - (z & 1)))) & mask;
+        prev = (prev + unzigzag(z)) & mask;
         store_le(out + i * (size_t)w, prev, w);
         i++;
     }
