@@ -113,8 +113,8 @@ gsz_error gsz_codebook_pack(float *cb, int k, int dim, int bits, uint8_t **out, 
 #define GSZ_TABLE_MAX 256
 #define GSZ_CODEBOOK_EXACT (-1)
 gsz_error gsz_codebook_unpack(const uint8_t *in, size_t size, int expect_dim, int threads, float **cb, int *k, int *bits);
-/* The same into dst where its entries fit in cap floats (a codebook not transform-coded: at most 4 floats
- * a byte of the section), else into a malloc'd array; *cb is dst or that array. */
+/* The same into dst where its entries fit in cap floats (a codebook not transform-coded: at most a float a
+ * byte of the section), else into a malloc'd array; *cb is dst or that array. */
 gsz_error gsz_codebook_unpack_into(const uint8_t *in, size_t size, int expect_dim, int threads, float *dst, size_t cap, float **cb,
                                    int *k, int *bits);
 /* The entries of a transform-coded SH codebook (encodings 1 and 3: one entry per Gaussian where the

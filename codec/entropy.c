@@ -238,11 +238,12 @@ static size_t unzstd(void *dst, size_t cap, const void *src, size_t len) {
     return d ? ZSTD_decompressDCtx(d, dst, cap, src, len) : ZSTD_decompress(dst, cap, src, len);
 }
 
+static inline uint64_t unzigzag(uint64_t z) { return (z >> 1) ^ (0 - (z & 1)); }
+
 /* n zigzag varints, each the difference to the element before, into elements of width w (a constant
  * where it is called, so the stores unroll). Runs of eight one-byte varints (small differences: an SH
  * degree's index stream, often 0, 1, 2, ...) go without a branch per byte. Returns the bytes read, or
  * SIZE_MAX where the stream ends inside a varint or one is longer than ten bytes. */
-static inline uint64_t unzigzag(uint64_t z) { return (z >> 1) ^ (0 - (z & 1)); }
 static inline __attribute__((always_inline)) size_t varint_deltas(const uint8_t *in, size_t cs, size_t n, int w, uint8_t *out) {
     uint64_t mask = width_mask(w), prev = 0, word;
     size_t p = 0, i = 0;

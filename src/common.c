@@ -444,8 +444,8 @@ static void pool_stop(gsz_pool *P, int join) {
 
 /* One ended pool is kept, its workers asleep, for the next to begin: starting a worker costs 0.1-0.3 ms
  * here (its stack mapped afresh while the last one still exits), a few percent of a warm decode. A
- * forked child has none of its threads, so it forgets it. The workers are detached: a pool that is
- * not kept does not wait for them to exit (0.25 ms a thread). */
+ * forked child has none of its threads, so it forgets it. A pool that is not kept detaches its workers
+ * rather than wait for them to exit (0.25 ms a thread); gsz_release_kept and unloading join them. */
 static gsz_pool *pool_kept; /* atomic */
 static void pool_forget(void) {
     pool_kept = NULL;
@@ -456,10 +456,7 @@ static void pool_once(void) { pthread_atfork(NULL, NULL, pool_forget); }
 /* Unloaded (dlclose, or the process's exit), the library first stops and joins the kept workers, which
  * would otherwise wake in code no longer mapped; before entropy.c's key goes (101), so that each frees
  * its zstd context as it exits. */
-__attribute__((destructor(102))) static void pool_unload(void) {
-    gsz_pool *P = __atomic_exchange_n(&pool_kept, NULL, __ATOMIC_ACQ_REL);
-    if (P) pool_stop(P, 1);
-}
+__attribute__((destructor(102))) static void pool_unload(void) { gsz_release_kept(); }
 
 gsz_pool *gsz_pool_begin(int threads) {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
