@@ -504,6 +504,7 @@ AVX512_TARGET static void unpack_run_simd(const unpack_sh_ctx *c, size_t r0, siz
     if (x)
         for (size_t g = 0; g < (M + 7) / 8; g++) {
             __m512i fl = _mm512_maskz_loadu_epi8(live, x->flags + g * K + r0);
+            _mm_prefetch((const char *)(x->flags + g * K + r0) + 4 * RUN, _MM_HINT_T0);
             for (size_t j = 0; j < 8 && 8 * g + j < M; j++) {
                 __mmask64 set = _mm512_test_epi8_mask(fl, _mm512_set1_epi8((char)(1 << j)));
                 size_t m = x->comp[8 * g + j], cnt = (size_t)__builtin_popcountll(set);

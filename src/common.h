@@ -164,6 +164,10 @@ int gsz_camera_fit_side(gsz_camera *cam, int side);
 #define GSZ_FAR_REACH 8.0
 int gsz_scene_core(const gsz_scene *s, float center[3], float *radius);
 
+/* The renderer's blend with AVX-512 where the CPU has it (the default, on) or in plain C (off): the same
+ * images, sums and records either way; for the tests, which compare the two. Not thread-safe. */
+void gsz_render_simd(int on);
+
 #endif
 
 /* Real SH basis (the 3DGS constants and sign convention) up to degree 3 for a unit direction;

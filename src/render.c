@@ -407,6 +407,30 @@ static inline int blend_pixel(const splat *g, int k, float power, float *T, floa
  * so that sums stay in range for any input's colours; both blends sum through it, alike. */
 static inline uint64_t accum_fixed(double v) { return (uint64_t)(fmin(v, 1e4) * (double)GSZ_ACCUM_ONE + 0.5); }
 
+/* Both blends' per-splat bookkeeping (blend_pass, blend_pass_simd). Room in rs for a record per pixel of
+ * the splat's box (0 when out of memory). */
+static inline int splat_records(blend_scratch *rs, size_t nrec, const int box[4], contrib **rec) {
+    if (!rs) return 1;
+    if (!grow_scratch(rs, 0, nrec + (size_t)GSZ_MAX(0, box[2] - box[0] + 1) * (size_t)GSZ_MAX(0, box[3] - box[1] + 1))) return 0;
+    *rec = rs->rec;
+    return 1;
+}
+
+/* The colour gradient's terms of a blended pixel (x, y) of weight w, in gsum. */
+static inline void grad_terms(const gsz_render_accum *acc, int W, int x, int y, float w, int64_t gsum[3]) {
+    const float *e = acc->error + ((size_t)y * (size_t)W + (size_t)x) * 3;
+    for (int ch = 0; ch < 3; ch++) gsum[ch] += (int64_t)llround((double)w * (double)e[ch] * (double)GSZ_ACCUM_ONE);
+}
+
+/* A splat's sums over the tile, into the shared totals (one atomic add each). */
+static inline void splat_sums(const gsz_render_accum *acc, uint32_t gi, uint64_t wsum, uint32_t psum, const int64_t gsum[3]) {
+    if (!psum) return;
+    if (acc->weight) __atomic_fetch_add(&acc->weight[gi], wsum, __ATOMIC_RELAXED);
+    if (acc->pixels) __atomic_fetch_add(&acc->pixels[gi], psum, __ATOMIC_RELAXED);
+    if (acc->grad)
+        for (int ch = 0; ch < 3; ch++) __atomic_fetch_add(&acc->grad[3 * (size_t)gi + (size_t)ch], gsum[ch], __ATOMIC_RELAXED);
+}
+
 /* One front-to-back pass of a tile's splats: blends them into T and C (a fresh tile) and, with acc,
  * sums each splat's contributions. With rs it records the blend for a second pass (removal_replay,
  * blend_tiles_grad's), the list entries it reached: up to *jend; 0 when out of memory for that. */
@@ -437,10 +461,7 @@ static int blend_pass(rctx *c, int tx0, int ty0, size_t tile, float *T, float (*
         uint32_t span = box_bits(box);
         float pw[TILE];
         size_t first = nrec;
-        if (rs) {
-            if (!grow_scratch(rs, 0, nrec + (size_t)GSZ_MAX(0, box[2] - box[0] + 1) * (size_t)GSZ_MAX(0, box[3] - box[1] + 1))) return 0;
-            rec = rs->rec;
-        }
+        if (!splat_records(rs, nrec, box, &rec)) return 0;
         for (int ky = box[1]; ky <= box[3]; ky++)
         for (uint32_t m = row_pixels(g, live_row, span, tx0, ty0, ky, box, pw); m; m &= m - 1) {
             int k = ky * TILE + __builtin_ctz(m);
@@ -450,22 +471,136 @@ static int blend_pass(rctx *c, int tx0, int ty0, size_t tile, float *T, float (*
             if (acc) {
                 wsum += accum_fixed(w);
                 psum++;
-                if (acc->grad) {
-                    const float *e = acc->error + ((size_t)(ty0 + k / TILE) * (size_t)W + (size_t)(tx0 + k % TILE)) * 3;
-                    for (int ch = 0; ch < 3; ch++) gsum[ch] += (int64_t)llround((double)w * (double)e[ch] * (double)GSZ_ACCUM_ONE);
-                }
+                if (acc->grad) grad_terms(acc, W, tx0 + k % TILE, ty0 + k / TILE, w, gsum);
             }
         }
-        if (psum) {
-            if (acc->weight) __atomic_fetch_add(&acc->weight[gi], wsum, __ATOMIC_RELAXED);
-            if (acc->pixels) __atomic_fetch_add(&acc->pixels[gi], psum, __ATOMIC_RELAXED);
-            if (acc->grad)
-                for (int ch = 0; ch < 3; ch++) __atomic_fetch_add(&acc->grad[3 * (size_t)gi + (size_t)ch], gsum[ch], __ATOMIC_RELAXED);
-        }
+        splat_sums(acc, gi, wsum, psum, gsum);
         if (per) per[j - j0] = (uint32_t)(nrec - first);
         *jend = j + 1;
     }
     return 1;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* blend_pass with AVX-512: a tile row (16 pixels) is one vector, so a splat's row is tested and blended
+ * in all its pixels at once instead of pixel by pixel, each pixel by the same float operations in the
+ * same order as row_candidates and blend_pixel (libm's expf lane by lane: a vector exponential would
+ * not give its bits), so the images, sums and records are the same. */
+#define BLEND_SIMD 1
+#include <immintrin.h>
+#define AVX512_BLEND __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,popcnt")))
+
+AVX512_BLEND static int blend_pass_simd(rctx *c, int tx0, int ty0, size_t tile, float *T, float (*C)[3], const gsz_render_accum *acc,
+                                        blend_scratch *rs, uint32_t *jend) {
+    int W = c->cam->width;
+    uint16_t live_row[TILE];
+    int live = tile_start(tx0, ty0, W, c->cam->height, c->step, T, C, live_row);
+    _Alignas(64) float Cs[3][TILE * TILE];
+    memset(Cs, 0, sizeof Cs);
+    const __m512 lanes = _mm512_set_ps(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512 colx = _mm512_add_ps(_mm512_set1_ps((float)tx0), lanes); /* (float)(tx0 + x): exact */
+    uint32_t j0 = c->offsets[tile], j1 = c->offsets[tile + 1];
+    contrib *rec = NULL;
+    uint32_t *per = NULL;
+    size_t nrec = 0;
+    if (rs) {
+        if (!grow_scratch(rs, j1 - j0, 0)) return 0;
+        per = rs->per;
+    }
+    *jend = j0;
+    for (uint32_t j = j0; j < j1 && live > 0; j++) {
+        uint32_t gi = c->lists[j];
+        const splat *g = &c->sp[gi];
+        if (j + PREFETCH < j1) __builtin_prefetch(&c->sp[c->lists[j + PREFETCH]]);
+        uint64_t wsum = 0;
+        uint32_t psum = 0;
+        int64_t gsum[3] = {0, 0, 0};
+        int box[4];
+        splat_box(g, tx0, ty0, box);
+        uint32_t span = box_bits(box);
+        size_t first = nrec;
+        if (!splat_records(rs, nrec, box, &rec)) return 0;
+        __m512 dx = _mm512_sub_ps(_mm512_set1_ps(g->x), colx);
+        __m512 cxdxdx = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(g->cx), dx), dx), cydx = _mm512_mul_ps(_mm512_set1_ps(g->cy), dx);
+        for (int ky = box[1]; ky <= box[3]; ky++) {
+            __mmask16 m = (__mmask16)(live_row[ky] & span);
+            if (!m) continue;
+            float dy = g->y - (float)(ty0 + ky), czdy = g->cz * dy * dy;
+            /* row_candidates' power and test, 16 lanes */
+            __m512 power = _mm512_sub_ps(_mm512_mul_ps(_mm512_set1_ps(-0.5f), _mm512_add_ps(cxdxdx, _mm512_set1_ps(czdy))),
+                                         _mm512_mul_ps(cydx, _mm512_set1_ps(dy)));
+            m &= (__mmask16)~(_mm512_cmp_ps_mask(power, _mm512_setzero_ps(), _CMP_GT_OQ) | _mm512_cmp_ps_mask(power, _mm512_set1_ps(g->pmin), _CMP_LT_OQ));
+            if (!m) continue;
+            /* blend_pixel */
+            _Alignas(64) float pw[TILE], gv[TILE];
+            _mm512_store_ps(pw, power);
+            for (uint32_t b = m; b; b &= b - 1) gv[__builtin_ctz(b)] = expf(pw[__builtin_ctz(b)]);
+            __m512 G = _mm512_maskz_load_ps(m, gv);
+            __m512 alpha = _mm512_min_ps(_mm512_set1_ps(0.99f), _mm512_mul_ps(_mm512_set1_ps(g->opacity), G));
+            m &= (__mmask16)~_mm512_cmp_ps_mask(alpha, _mm512_set1_ps(1.0f / 255.0f), _CMP_LT_OQ);
+            if (!m) continue;
+            float *Tr = T + ky * TILE;
+            __m512 Tk = _mm512_loadu_ps(Tr), test = _mm512_mul_ps(Tk, _mm512_sub_ps(_mm512_set1_ps(1.0f), alpha));
+            __mmask16 full = m & _mm512_cmp_ps_mask(test, _mm512_set1_ps(0.0001f), _CMP_LT_OQ);
+            if (full) {
+                live_row[ky] &= (uint16_t)~full;
+                live -= __builtin_popcount(full);
+                m &= (__mmask16)~full;
+                if (!m) continue;
+            }
+            __m512 w = _mm512_mul_ps(alpha, Tk);
+            for (int ch = 0; ch < 3; ch++) {
+                float *Cr = Cs[ch] + ky * TILE;
+                _mm512_store_ps(Cr, _mm512_mask_add_ps(_mm512_load_ps(Cr), m, _mm512_load_ps(Cr), _mm512_mul_ps(_mm512_set1_ps(g->rgb[ch]), w)));
+            }
+            _mm512_storeu_ps(Tr, _mm512_mask_mov_ps(Tk, m, test));
+            if (rec || (acc && acc->grad)) {
+                _Alignas(64) float al[TILE], Gs[TILE], ws[TILE];
+                _mm512_store_ps(al, alpha);
+                _mm512_store_ps(Gs, G);
+                _mm512_store_ps(ws, w);
+                for (uint32_t b = m; b; b &= b - 1) {
+                    int x = __builtin_ctz(b), k = ky * TILE + x;
+                    if (rec) rec[nrec++] = (contrib){al[x], Gs[x], (uint8_t)k};
+                    if (acc && acc->grad) grad_terms(acc, W, tx0 + x, ty0 + ky, ws[x], gsum);
+                }
+            }
+            if (acc) { /* accum_fixed of each lane's w, summed */
+                for (int h = 0; h < 2; h++) {
+                    __m512d v = _mm512_cvtps_pd(h ? _mm512_extractf32x8_ps(w, 1) : _mm512_castps512_ps256(w));
+                    v = _mm512_add_pd(_mm512_mul_pd(_mm512_min_pd(v, _mm512_set1_pd(1e4)), _mm512_set1_pd((double)GSZ_ACCUM_ONE)), _mm512_set1_pd(0.5));
+                    wsum += (uint64_t)_mm512_reduce_add_epi64(_mm512_maskz_cvttpd_epu64((__mmask8)(m >> (8 * h)), v));
+                }
+                psum += (uint32_t)__builtin_popcount(m);
+            }
+        }
+        splat_sums(acc, gi, wsum, psum, gsum);
+        if (per) per[j - j0] = (uint32_t)(nrec - first);
+        *jend = j + 1;
+    }
+    for (int k = 0; k < TILE * TILE; k++)
+        for (int ch = 0; ch < 3; ch++) C[k][ch] = Cs[ch][k];
+    return 1;
+}
+
+static int simd_off; /* set by tests only: the plain blend, to compare with */
+static int blend_simd(void) {
+    return !simd_off && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl");
+}
+void gsz_render_simd(int on) { simd_off = !on; }
+#else
+static int blend_simd(void) { return 0; }
+void gsz_render_simd(int on) { (void)on; }
+#endif
+
+/* blend_pass, or the same blend with AVX-512 where the CPU has it */
+static int blend_run(rctx *c, int tx0, int ty0, size_t tile, float *T, float (*C)[3], const gsz_render_accum *acc, blend_scratch *rs,
+                     uint32_t *jend) {
+#ifdef BLEND_SIMD
+    if (blend_simd()) return blend_pass_simd(c, tx0, ty0, tile, T, C, acc, rs, jend);
+#endif
+    return blend_pass(c, tx0, ty0, tile, T, C, acc, rs, jend);
 }
 
 /* The removal pass: with F each pixel's final colour (background included), sums for every splat and
@@ -509,7 +644,7 @@ static void blend_tiles(void *p, size_t begin, size_t end, int worker) {
         float T[TILE * TILE], C[TILE * TILE][3];
         int removal = c->acc && c->acc->removal;
         uint32_t jend;
-        if (!blend_pass(c, tx0, ty0, tile, T, C, c->acc, removal ? sc : NULL, &jend)) { __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED); break; }
+        if (!blend_run(c, tx0, ty0, tile, T, C, c->acc, removal ? sc : NULL, &jend)) { __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED); break; }
         if (removal) { /* the same blend again (the same T and C after it) */
             float F[TILE * TILE][3];
             for (int k = 0; k < TILE * TILE; k++)
@@ -548,7 +683,7 @@ static void blend_tiles_grad(void *p, size_t begin, size_t end, int worker) {
         int tx0 = (int)(tile % (size_t)c->grid_x) * TILE, ty0 = (int)(tile / (size_t)c->grid_x) * TILE;
         float T[TILE * TILE], A[TILE * TILE][3], F[TILE * TILE][3], E[TILE * TILE][3];
         uint32_t j0 = c->offsets[tile], jend;
-        if (!blend_pass(c, tx0, ty0, tile, T, A, weight.weight ? &weight : NULL, sc, &jend)) { __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED); break; }
+        if (!blend_run(c, tx0, ty0, tile, T, A, weight.weight ? &weight : NULL, sc, &jend)) { __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED); break; }
         const uint32_t *per = sc->per; /* contributions of each list entry */
         /* the error of the rendered (clamped) image */
         double loss = 0;

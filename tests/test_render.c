@@ -1,5 +1,6 @@
 /* CPU reference renderer, cameras and metrics. */
 #include "helpers.h"
+#include "common.h" /* gsz_render_simd */
 #include <math.h>
 
 static gsz_camera simple_camera(int w, int h, float f) {
@@ -421,11 +422,75 @@ static void test_real_scene_training_view(void **state) {
     gsz_scene_free(&g);
 }
 
+/* The AVX-512 blend against the plain one (where the CPU has AVX-512; else both are the plain one): the
+ * same images and transmittance, the same significance sums (weight, pixels, colour gradients, removal)
+ * and the same backward pass, at a size with partial tiles, with pixel_step, and with huge and faint
+ * Gaussians among them. */
+static void test_blend_simd(void **state) {
+    (void)state;
+    gsz_scene s;
+    assert_int_equal(gsz_synth_scene(20000, 3, 5, &s), GSZ_OK);
+    for (size_t i = 0; i < s.count; i += 97) s.scale[3 * i] = s.scale[3 * i + 1] = 2.0f; /* huge */
+    for (size_t i = 1; i < s.count; i += 7) s.opacity[i] = -5.0f;                        /* faint */
+    enum { W = 203, H = 151 };
+    gsz_camera cams[3];
+    assert_int_equal(gsz_cameras_generate(&s, 3, W, H, 0, cams), GSZ_OK);
+    size_t n = s.count, px = (size_t)W * H;
+    float *err = malloc(px * 12), *target = malloc(px * 12);
+    for (size_t i = 0; i < px * 3; i++) {
+        err[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+        target[i] = (float)((i * 40503u) % 1000) / 1000.0f;
+    }
+    for (int v = 0; v < 3; v++) {
+        float *img[2], *tr[2], *sub[2], *g[2][5];
+        uint64_t *wt[2], *rm[2];
+        uint32_t *pix[2];
+        int64_t *gc[2];
+        double loss[2];
+        for (int k = 0; k < 2; k++) {
+            gsz_render_simd(k);
+            img[k] = malloc(px * 12), tr[k] = malloc(px * 4), sub[k] = calloc(px, 12); /* pixel_step 2 fills a quarter */
+            wt[k] = calloc(n, 8), rm[k] = calloc(n, 8), pix[k] = calloc(n, 4), gc[k] = calloc(n, 24);
+            gsz_render_options o = {0};
+            o.background[1] = 0.3f;
+            o.transmittance = tr[k];
+            assert_int_equal(gsz_render(&s, &cams[v], &o, img[k]), GSZ_OK);
+            gsz_render_accum acc = {wt[k], pix[k], err, gc[k], rm[k]};
+            gsz_render_options oa = {0};
+            oa.accum = &acc;
+            oa.pixel_step = v == 2 ? 2 : 1;
+            assert_int_equal(gsz_render(&s, &cams[v], &oa, sub[k]), GSZ_OK);
+            gsz_render_grad gr = {g[k][0] = malloc(n * 12), g[k][1] = malloc(n * 12), g[k][2] = malloc(n * 16), g[k][3] = malloc(n * 4), g[k][4] = malloc(n * 12)};
+            assert_int_equal(gsz_render_gradient(&s, &cams[v], &o, target, &gr, &loss[k]), GSZ_OK);
+        }
+        gsz_render_simd(1);
+        assert_memory_equal(img[0], img[1], px * 12);
+        assert_memory_equal(tr[0], tr[1], px * 4);
+        assert_memory_equal(sub[0], sub[1], px * 12);
+        assert_memory_equal(wt[0], wt[1], n * 8);
+        assert_memory_equal(pix[0], pix[1], n * 4);
+        assert_memory_equal(gc[0], gc[1], n * 24);
+        assert_memory_equal(rm[0], rm[1], n * 8);
+        size_t gb[5] = {12, 12, 16, 4, 12};
+        for (int a = 0; a < 5; a++) assert_memory_equal(g[0][a], g[1][a], n * gb[a]);
+        assert_true(loss[0] == loss[1] && loss[0] > 0);
+        uint64_t any = 0;
+        for (size_t i = 0; i < n; i++) any |= rm[0][i];
+        assert_true(any != 0);
+        for (int k = 0; k < 2; k++) {
+            free(img[k]); free(tr[k]); free(sub[k]); free(wt[k]); free(rm[k]); free(pix[k]); free(gc[k]);
+            for (int a = 0; a < 5; a++) free(g[k][a]);
+        }
+    }
+    free(err); free(target);
+    gsz_scene_free(&s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_single_gaussian_analytic), cmocka_unit_test(test_alpha_rules), cmocka_unit_test(test_huge_gaussians),
         cmocka_unit_test(test_self_compare_and_threads), cmocka_unit_test(test_removal_effect), cmocka_unit_test(test_pixel_step), cmocka_unit_test(test_transmittance), cmocka_unit_test(test_metrics),
-        cmocka_unit_test(test_against_plain_formulas),
+        cmocka_unit_test(test_against_plain_formulas), cmocka_unit_test(test_blend_simd),
         cmocka_unit_test(test_cameras_json), cmocka_unit_test(test_real_scene_training_view),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
