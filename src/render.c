@@ -407,6 +407,22 @@ static inline int blend_pixel(const splat *g, int k, float power, float *T, floa
  * so that sums stay in range for any input's colours; both blends sum through it, alike. */
 static inline uint64_t accum_fixed(double v) { return (uint64_t)(fmin(v, 1e4) * (double)GSZ_ACCUM_ONE + 0.5); }
 
+/* Both blends' set-up of a tile's records: with rs, per[] takes each list entry's record count (0 when
+ * out of memory); without, *per is NULL. */
+static inline int records_begin(blend_scratch *rs, uint32_t j0, uint32_t j1, uint32_t **per) {
+    *per = NULL;
+    if (!rs) return 1;
+    if (!grow_scratch(rs, j1 - j0, 0)) return 0;
+    *per = rs->per;
+    return 1;
+}
+
+/* List entry j's splat, the one PREFETCH entries on fetched ahead. */
+static inline const splat *list_splat(const rctx *c, uint32_t j, uint32_t j1) {
+    if (j + PREFETCH < j1) __builtin_prefetch(&c->sp[c->lists[j + PREFETCH]]);
+    return &c->sp[c->lists[j]];
+}
+
 /* Both blends' per-splat bookkeeping (blend_pass, blend_pass_simd). Room in rs for a record per pixel of
  * the splat's box (0 when out of memory). */
 static inline int splat_records(blend_scratch *rs, size_t nrec, const int box[4], contrib **rec) {
@@ -441,17 +457,13 @@ static int blend_pass(rctx *c, int tx0, int ty0, size_t tile, float *T, float (*
     int live = tile_start(tx0, ty0, W, c->cam->height, c->step, T, C, live_row);
     uint32_t j0 = c->offsets[tile], j1 = c->offsets[tile + 1];
     contrib *rec = NULL;
-    uint32_t *per = NULL;
+    uint32_t *per; /* with rs a second pass follows: record the blend for it (contribs, their count per entry) */
     size_t nrec = 0;
-    if (rs) { /* a removal pass follows: record the blend for it (contribs, and their count per entry) */
-        if (!grow_scratch(rs, j1 - j0, 0)) return 0;
-        per = rs->per;
-    }
+    if (!records_begin(rs, j0, j1, &per)) return 0;
     *jend = j0;
     for (uint32_t j = j0; j < j1 && live > 0; j++) {
         uint32_t gi = c->lists[j];
-        const splat *g = &c->sp[gi];
-        if (j + PREFETCH < j1) __builtin_prefetch(&c->sp[c->lists[j + PREFETCH]]);
+        const splat *g = list_splat(c, j, j1);
         uint64_t wsum = 0;
         uint32_t psum = 0;
         int64_t gsum[3] = {0, 0, 0};
@@ -501,17 +513,13 @@ AVX512_BLEND static int blend_pass_simd(rctx *c, int tx0, int ty0, size_t tile, 
     const __m512 colx = _mm512_add_ps(_mm512_set1_ps((float)tx0), lanes); /* (float)(tx0 + x): exact */
     uint32_t j0 = c->offsets[tile], j1 = c->offsets[tile + 1];
     contrib *rec = NULL;
-    uint32_t *per = NULL;
+    uint32_t *per;
     size_t nrec = 0;
-    if (rs) {
-        if (!grow_scratch(rs, j1 - j0, 0)) return 0;
-        per = rs->per;
-    }
+    if (!records_begin(rs, j0, j1, &per)) return 0;
     *jend = j0;
     for (uint32_t j = j0; j < j1 && live > 0; j++) {
         uint32_t gi = c->lists[j];
-        const splat *g = &c->sp[gi];
-        if (j + PREFETCH < j1) __builtin_prefetch(&c->sp[c->lists[j + PREFETCH]]);
+        const splat *g = list_splat(c, j, j1);
         uint64_t wsum = 0;
         uint32_t psum = 0;
         int64_t gsum[3] = {0, 0, 0};
