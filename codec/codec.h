@@ -78,6 +78,17 @@ typedef struct {
 gsz_error gsz_kmeans(const float *data, const float *weights, size_t n, int dim, const gsz_kmeans_options *opt,
                      float *centroids, uint32_t *assign);
 
+/* Points first .. first + count - 1 of a set, dim floats each, into out (see gsz_kmeans_reassign). */
+typedef void (*gsz_points_fn)(void *user, size_t first, size_t count, float *out);
+
+/* Each of n points (from get, in chunks: the caller need not hold them all) moved to the entry of a
+ * fixed codebook (k entries) that minimises its weighted squared error plus lambda times the entry's
+ * code length under the use counts in assign, which holds each point's entry (below k) and gets the
+ * new one; lambda is `rate` times the quantiser's slope at the current distortion, as in gsz_kmeans's
+ * entropy-constrained passes (0: the nearest entry). Deterministic for any thread count. */
+gsz_error gsz_kmeans_reassign(gsz_points_fn get, void *user, const float *weights, size_t n, int dim, const float *centroids,
+                              int k, float rate, int threads, uint32_t *assign);
+
 /* The m indices of the largest err values, largest first, ties by index. */
 gsz_error gsz_worst_points(const float *err, size_t n, size_t m, uint32_t *out);
 
@@ -183,6 +194,10 @@ static inline float gsz_warp_inverse(float u, float c, float r) {
 void gsz_quat_canonical(const float in[4], float out[4]); /* normalised, w >= 0 */
 /* Same ellipsoid, canonical form: scales descending, axis signs fixed, quaternion w >= 0. */
 void gsz_geometry_canonical(float scale[3], float q[4]);
+/* What the geometry codebooks quantise of a Gaussian, in place: its log-scales clamped at floor_log
+ * (axes that thin are invisible, and would stretch the codebook's range), the canonical ellipsoid, the
+ * quaternion normalised once more (compress.c, and refine.c's reassignment alike). */
+void gsz_geometry_vq(float scale[3], float q[4], float floor_log);
 
 /* ---- lattice.c: compressed.ply's chunk lattice, kept exactly (docs/FORMAT.md, "lattice") */
 #define GSZ_LATTICE_CHUNK 256
@@ -238,6 +253,13 @@ typedef struct {
                                   where shared), the caller frees the rest */
     gsz_progress_fn progress;
     void *user;
+    /* the geometry indices' reassignment (see refine.c), off where vq_src is NULL: for each of the
+     * file's Gaussians, in file order, the input's Gaussian and its k-means weight; refine reorders
+     * them in place as it prunes */
+    uint32_t *vq_src;
+    float *vq_weight;
+    float vq_rate;             /* the colour codebook's entropy-constrained rate (scale half, rotation a quarter) */
+    float scale_floor;         /* gsz_geometry_vq's floor */
 } gsz_refine_options;
 
 typedef struct {
@@ -307,6 +329,15 @@ static inline int gsz_index_slot(uint32_t t) {
 }
 /* Bytes per index into a codebook of k entries, as the encoder stores index streams. */
 static inline int gsz_index_width(size_t k) { return k <= 256 ? 1 : k <= 65536 ? 2 : 4; }
+/* Index i of a stream of w-byte indices (1, 2 or 4), read and written. */
+static inline uint32_t gsz_index_get(const void *p, int w, size_t i) {
+    return w == 1 ? ((const uint8_t *)p)[i] : w == 2 ? ((const uint16_t *)p)[i] : ((const uint32_t *)p)[i];
+}
+static inline void gsz_index_put(void *p, int w, size_t i, uint32_t v) {
+    if (w == 1) ((uint8_t *)p)[i] = (uint8_t)v;
+    else if (w == 2) ((uint16_t *)p)[i] = (uint16_t)v;
+    else ((uint32_t *)p)[i] = v;
+}
 static inline int gsz_codebook_slot(uint32_t t) {
     return t == GSZ_SEC_SCALE_CB ? 0 : t == GSZ_SEC_ROT_CB ? 1 : t == GSZ_SEC_DC_CB ? 2 : t >= GSZ_SEC_SH1_CB && t <= GSZ_SEC_SH3_CB ? 3 + (int)(t - GSZ_SEC_SH1_CB) : -1;
 }

@@ -390,10 +390,7 @@ static gsz_error vq_indices(uint32_t *as, size_t n, int k, void **idx_out, int *
     if (iw == 4) { *idx_out = as; *idx_width = 4; return GSZ_OK; }
     void *o = malloc(n * (size_t)iw + 1);
     if (!o) { free(as); return gsz_fail(GSZ_ERROR_memory, "out of memory"); }
-    for (size_t i = 0; i < n; i++) {
-        if (iw == 1) ((uint8_t *)o)[i] = (uint8_t)as[i];
-        else ((uint16_t *)o)[i] = (uint16_t)as[i];
-    }
+    for (size_t i = 0; i < n; i++) gsz_index_put(o, iw, i, as[i]);
     free(as);
     *idx_out = o;
     *idx_width = iw;
@@ -523,6 +520,8 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
     size_t njobs = 0;
     void *owned[GSZ_MAX_SECTIONS];
     size_t nowned = 0;
+    uint32_t *vq_src = NULL; /* fine-tuning's reassignment: see gsz_refine_options */
+    float *vq_w = NULL;
     if (!score || !keep) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
     if ((err = prepare_views(in, opt, P, &views, &nviews))) goto done;
 
@@ -590,14 +589,14 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
         if ((err = gsz_sh_reduce(&s, in->sh_rest, rows, views, nviews, cap, sh_thr, score, threads, deg))) goto done;
         if (opt->progress) opt->progress(opt->progress_user, "sh reduction", 1.0);
     }
+    /* Axes thinner than 1e-7 of the scene are invisible (the 0.3 px dilation dominates), but their
+     * log-scales reach -50 and would stretch the scale codebook's range: clamped */
+    float floor_log;
     {
-        /* Axes thinner than 1e-7 of the scene are invisible (the 0.3 px dilation dominates), but their
-         * log-scales reach -50 and would stretch the scale codebook's range: clamp them. */
         float c[3], r;
         gsz_scene_focus(&s, c, &r);
-        float floor_log = logf(r) - 16.0f;
-        for (size_t i = 0; i < 3 * n; i++) s.scale[i] = GSZ_MAX(s.scale[i], floor_log);
-        for (size_t i = 0; i < n; i++) gsz_geometry_canonical(s.scale + 3 * i, s.rot + 4 * i);
+        floor_log = logf(r) - 16.0f;
+        for (size_t i = 0; i < n; i++) gsz_geometry_vq(s.scale + 3 * i, s.rot + 4 * i, floor_log);
     }
     int maxdeg = 0;
     for (size_t i = 0; i < n; i++) maxdeg = GSZ_MAX(maxdeg, deg[i]);
@@ -670,6 +669,14 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
         degs[i] = deg[g];
         wts[i] = (float)(score[g] + 1e-3 * mean_score);
     }
+    int fit_steps = opt->refine < 0 ? 0 : opt->refine > 0 ? opt->refine : refine_steps(P, n);
+    if (fit_steps > 0) {
+        vq_src = gsz_malloc_array(n, sizeof *vq_src);
+        vq_w = gsz_malloc_array(n, sizeof *vq_w);
+        if (!vq_src || !vq_w) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
+        for (size_t i = 0; i < n; i++) vq_src[i] = rows[perm[i]];
+        memcpy(vq_w, wts, n * sizeof *vq_w);
+    }
     add_job(&C, jobs, &njobs, GSZ_SEC_POSITION, codes, n, 8);
     add_job(&C, jobs, &njobs, GSZ_SEC_OPACITY, opac, n, 1);
     if (maxdeg > 0) add_job(&C, jobs, &njobs, GSZ_SEC_SH_DEGREE, degs, n, 1);
@@ -681,7 +688,7 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
         for (size_t i = 0; i < n; i++) {
             uint32_t g = perm[i];
             if (a == 0) memcpy(buf + 3 * i, s.scale + 3 * (size_t)g, 12);
-            else if (a == 1) gsz_quat_canonical(s.rot + 4 * (size_t)g, buf + 4 * i);
+            else if (a == 1) memcpy(buf + 4 * i, s.rot + 4 * (size_t)g, 16);
             else memcpy(buf + 3 * i, s.sh_dc + 3 * (size_t)g, 12);
         }
         int req = a == 2 ? opt->codebook_dc : opt->codebook_geom;
@@ -757,7 +764,7 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
     for (size_t i = 0; i < nowned; i++) free(owned[i]);
     nowned = 0;
     gsz_refine_options ro = {0};
-    ro.steps = opt->refine < 0 ? 0 : opt->refine > 0 ? opt->refine : refine_steps(P, n);
+    ro.steps = fit_steps;
     ro.threads = threads;
     ro.level = level;
     ro.target_psnr = target_psnr;
@@ -771,6 +778,10 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
     ro.targets = targets->frame ? targets : NULL; /* made for these views (refine.c checks) */
     ro.progress = opt->progress;
     ro.user = opt->progress_user;
+    ro.vq_src = vq_src;
+    ro.vq_weight = vq_w;
+    ro.vq_rate = rate;
+    ro.scale_floor = floor_log;
     gsz_refine_result rr = {n, 0};
     if (ro.steps && (err = gsz_refine(in, views, nviews, &ro, &file, &fsize, &rr))) {
         free(file);
@@ -786,6 +797,7 @@ done:
     for (size_t i = 0; i < njobs; i++) free(jobs[i].stored);
     for (size_t i = 0; i < nowned; i++) free(owned[i]);
     free(views); free(score); free(keep); free(deg); free(buf); free(wts); free(rows);
+    free(vq_src); free(vq_w);
     gsz_target_cache_free(&own_targets);
     gsz_scene_free(&s);
     return err;

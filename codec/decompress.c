@@ -69,10 +69,6 @@ static int cmp_job_size_desc(const void *a, const void *b) {
     return (sx < sy) - (sx > sy);
 }
 
-static uint32_t idx_at(const void *p, int w, size_t i) {
-    return w == 1 ? ((const uint8_t *)p)[i] : w == 2 ? ((const uint16_t *)p)[i] : ((const uint32_t *)p)[i];
-}
-
 /* Whether the n indices of width w are 0, 1, 2, ... (an SH entry of its own per Gaussian): a loop per
  * width without an exit per index, so that it vectorises. */
 static int is_identity(const void *p, int w, size_t n) {
@@ -277,7 +273,7 @@ static void fill_range(void *p, size_t b, size_t e, int w) {
                                                : grid_u(h, k, q[k], qmax);
         (x ? x->opacity : s->opacity)[i] = f->opacity[f->opac[i]]; /* an out-of-range level fails the decode */
         for (int a = 0; a < 3; a++) {
-            uint32_t v = idx_at(f->idx[a], f->iw[a], i);
+            uint32_t v = gsz_index_get(f->idx[a], f->iw[a], i);
             int valid = v < (uint32_t)f->cbk[a];
             ok &= valid;
             if (x) x->index[a][i] = v;
@@ -296,7 +292,7 @@ static void fill_range(void *p, size_t b, size_t e, int w) {
             int valid = 1;
             if (d && !x && (f->sh_direct[d] || f->sh_in_place)) continue; /* its row written or in place, its indices 0, 1, 2, ... */
             if (d) {
-                v = idx_at(f->idx[2 + d], f->iw[2 + d], at[d]++);
+                v = gsz_index_get(f->idx[2 + d], f->iw[2 + d], at[d]++);
                 valid = v < (uint32_t)f->cbk[2 + d];
                 if (!valid && i < bad) bad = i;
             }

@@ -561,6 +561,64 @@ gsz_error gsz_worst_points(const float *err, size_t n, size_t m, uint32_t *out) 
     return GSZ_OK;
 }
 
+/* The entropy-constrained cost's lambda at rate times the quantiser's slope, -dD/dR = (2 ln 2 / dim) D
+ * per point (high-rate theory), and the weight floor under which a point's length term stops growing:
+ * from the n points' weighted squared distances d (wd, their sum) and weights (ws). */
+static void rate_lambda(float rate, int dim, double wd, double ws, size_t n, float *lambda, float *w_floor) {
+    *lambda = (float)(rate * 2.0 * log(2.0) / dim * wd / (double)n);
+    *w_floor = (float)(1e-3 * ws / (double)n);
+}
+
+/* gsz_kmeans_reassign's chunk of points: small enough to stay in cache, large enough to share out */
+enum { REASSIGN_CHUNK = 16384 };
+
+gsz_error gsz_kmeans_reassign(gsz_points_fn get, void *user, const float *w, size_t n, int dim, const float *cent, int k,
+                              float rate, int threads, uint32_t *assign) {
+    if (dim < 1 || dim > 64 || k < 1) return gsz_fail(GSZ_ERROR_argument, "k-means: %d entries of dimension %d", k, dim);
+    if (n == 0) return GSZ_OK;
+    size_t D = (size_t)dim;
+    threads = gsz_thread_count(threads);
+    float *buf = gsz_malloc_array(REASSIGN_CHUNK, D * sizeof(float)), *cy = gsz_malloc_array((size_t)k, D * sizeof(float));
+    pca_t pca = {0};
+    searcher s = {0};
+    gsz_error err = buf && cy ? GSZ_OK : gsz_fail(GSZ_ERROR_memory, "k-means: out of memory");
+    float lambda = 0, w_floor = 0;
+    if (!err && rate > 0) { /* the current distortion, in point order */
+        double wd = 0, ws = 0;
+        for (size_t b = 0; b < n; b += REASSIGN_CHUNK) {
+            size_t m = GSZ_MIN((size_t)REASSIGN_CHUNK, n - b);
+            get(user, b, m, buf);
+            for (size_t i = 0; i < m; i++) {
+                const float *x = buf + i * D, *c = cent + (size_t)assign[b + i] * D;
+                double d2 = 0, wi = w ? w[b + i] : 1.0;
+                for (size_t d = 0; d < D; d++) d2 += ((double)x[d] - c[d]) * ((double)x[d] - c[d]);
+                wd += wi * d2;
+                ws += wi;
+            }
+        }
+        rate_lambda(rate, dim, wd, ws, n, &lambda, &w_floor);
+    }
+    /* the search in the codebook's principal axes (distances unchanged) */
+    if (!err) err = pca_fit(&pca, cent, NULL, (size_t)k, dim);
+    if (!err) {
+        for (int j = 0; j < k; j++) pca_forward(&pca, cent + (size_t)j * D, cy + (size_t)j * D);
+        err = searcher_build(&s, cy, k, dim);
+    }
+    if (!err && lambda > 0) err = searcher_set_lengths(&s, assign, n); /* the counts before any point moves */
+    for (size_t b = 0; !err && b < n; b += REASSIGN_CHUNK) {
+        size_t m = GSZ_MIN((size_t)REASSIGN_CHUNK, n - b);
+        get(user, b, m, buf);
+        for (size_t i = 0; i < m; i++) pca_forward(&pca, buf + i * D, buf + i * D); /* in place: it copies first */
+        assign_ctx ac = {&s, buf, w ? w + b : NULL, assign + b, NULL, 1, lambda, w_floor};
+        gsz_parallel_for(m, 1024, threads, assign_range, &ac);
+    }
+    searcher_free(&s);
+    pca_free(&pca);
+    free(buf);
+    free(cy);
+    return err;
+}
+
 /* Centroid update that leaves unused entries where they are (the entropy-constrained passes empty
  * entries on purpose). */
 static void lloyd_update_keep(const float *y, const float *w, size_t n, int dim, int k, const uint32_t *assign,
@@ -667,12 +725,11 @@ gsz_error gsz_kmeans(const float *x, const float *w, size_t n, int dim, const gs
         if ((err = lloyd_update(y, w, n, dim, k, as, dist, cy, sum, wsum, threads))) goto done;
     }
     if (opt->rate > 0) {
-        /* entropy-constrained passes: lambda at the quantiser's own slope, -dD/dR = (2 ln 2 / dim) D
-         * per point (high-rate theory), scaled by opt->rate; the assignment is the final one */
+        /* entropy-constrained passes (rate_lambda); the assignment is the final one */
         double wd = 0, ws_ = 0;
         for (size_t i = 0; i < n; i++) { double wi = w ? w[i] : 1.0; wd += wi * dist[i]; ws_ += wi; }
-        float lambda = (float)(opt->rate * 2.0 * log(2.0) / dim * wd / (double)n);
-        float w_floor = (float)(1e-3 * ws_ / (double)n);
+        float lambda, w_floor;
+        rate_lambda(opt->rate, dim, wd, ws_, n, &lambda, &w_floor);
         int passes = opt->rate_passes ? opt->rate_passes : 4;
         if ((err = assign_all(cy, k, dim, y, n, as, NULL, 1, threads))) goto done; /* the counts to start from */
         for (int it = 0; it < passes; it++) {

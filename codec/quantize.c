@@ -972,3 +972,9 @@ void gsz_geometry_canonical(float scale[3], float q[4]) {
     mat_to_quat(m, q);
     memcpy(scale, s, sizeof s);
 }
+
+void gsz_geometry_vq(float scale[3], float q[4], float floor_log) {
+    for (int k = 0; k < 3; k++) scale[k] = GSZ_MAX(scale[k], floor_log);
+    gsz_geometry_canonical(scale, q);
+    gsz_quat_canonical(q, q);
+}

@@ -4,9 +4,10 @@
  * renders of the input from the significance views). Adam on one view per step, as in 3DGS training;
  * the renderer's backward pass gives each Gaussian's gradient and an entry gets the sum over the
  * Gaussians that use it. Opacities keep a float latent but render at the file's precision
- * (straight-through), so what was fitted is what the file holds. The index streams stay as they are;
- * the codebooks and the opacity stream are rewritten. Sums run in Gaussian order and the renderer's are
- * fixed point, so the result is the same for any thread count.
+ * (straight-through), so what was fitted is what the file holds. After a tenth of the steps the scale
+ * and rotation indices are chosen again among the fitted entries (see reassign); the other index
+ * streams stay as they are; the codebooks and the opacity stream are rewritten. Sums run in Gaussian
+ * order and the renderer's are fixed point, so the result is the same for any thread count.
  *
  * With a target PSNR, fine-tuning also prunes: at a quarter, half and three quarters of the steps
  * (large scenes: a quarter) it measures the file's PSNR on 8 of `gsz compare`'s views and, where
@@ -46,6 +47,8 @@ typedef struct {
     int threads;
     float level_logit[256]; /* each stored opacity level as the decoder gives it, as a logit */
     uint16_t *sh16[3];      /* transform-coded SH bands of degree 1..3 as bfloat16, or NULL */
+    uint32_t *src;          /* the reassignment's points and weights (gsz_refine_options), or NULL */
+    float *vq_w;
 } ctx;
 
 /* Transform-coded SH (one entry per Gaussian, not fitted) is only read for the colours: bfloat16
@@ -419,6 +422,10 @@ static void compact(ctx *cx, param *op, uint8_t *live, const uint8_t *drop) {
         x->degree[j] = x->degree[i];
         for (int a = 0; a < 4; a++) x->index[a][j] = x->index[a][i];
         op->val[j] = op->val[i]; op->m[j] = op->m[i]; op->v[j] = op->v[i];
+        if (cx->src) {
+            cx->src[j] = cx->src[i];
+            cx->vq_w[j] = cx->vq_w[i];
+        }
         j++;
     }
     x->count = d->count = op->count = j;
@@ -542,11 +549,67 @@ static gsz_error prune_to_target(ctx *cx, targets *E, size_t stride, float *img,
     return err;
 }
 
+/* The reassignment: once the first steps have moved the entries, each Gaussian's scale and rotation
+ * index is chosen again, by the k-means' own entropy-constrained cost (at half its rate) against the
+ * values the k-means quantised, among the fitted entries (gsz_kmeans_reassign): a Lloyd step whose
+ * centroids the renders moved; the later steps fit the entries to their new Gaussians. At equal bytes
+ * +0.07 to +0.38 dB on four captured scenes without target pruning; reassigning again later in the
+ * fit or more often did worse, and the colour indices gained nothing (docs/BENCHMARKS.md, session 45). */
+enum { REASSIGN_AT = 10 /* at a tenth of the steps */ };
+#define REASSIGN_RATE 0.5f
+
+typedef struct {
+    const gsz_scene *in;
+    const uint32_t *src;
+    float floor_log;
+    int a; /* 0 scale, 1 rotation */
+} vq_points;
+
+/* The points the k-means of codebook a quantised, as compress.c gave them. */
+static void vq_points_get(void *u, size_t first, size_t m, float *out) {
+    const vq_points *p = u;
+    for (size_t i = 0; i < m; i++) {
+        size_t g = p->src[first + i];
+        float sc[3], q[4];
+        memcpy(sc, p->in->scale + 3 * g, 12);
+        memcpy(q, p->in->rot + 4 * g, 16);
+        gsz_geometry_vq(sc, q, p->floor_log);
+        if (p->a == 0) memcpy(out + 3 * i, sc, 12);
+        else memcpy(out + 4 * i, q, 16);
+    }
+}
+
+/* *fitted gets the codebooks whose indices it chose (bit a). */
+static gsz_error reassign(ctx *cx, const gsz_scene *in, const gsz_refine_options *opt, unsigned *fitted) {
+    size_t n = cx->x->count;
+    for (int a = 0; a < 2; a++) {
+        const param *P = &cx->P[a];
+        /* fitted k-means codebooks only (not one entry per Gaussian) */
+        if (!P->count || !P->bits || (size_t)P->k >= n) continue;
+        float *cent = P->val, *canon = NULL;
+        if (a == 1) { /* the fit keeps rotations unit, not in the k-means' hemisphere */
+            if (!(canon = gsz_malloc_array((size_t)P->k, 4 * sizeof(float)))) return gsz_fail(GSZ_ERROR_memory, "refine: out of memory");
+            for (int j = 0; j < P->k; j++) gsz_quat_canonical(P->val + 4 * (size_t)j, canon + 4 * (size_t)j);
+            cent = canon;
+        }
+        vq_points vp = {in, cx->src, opt->scale_floor, a};
+        float rate = REASSIGN_RATE * opt->vq_rate * (a == 0 ? 0.5f : 0.25f);
+        gsz_error err = gsz_kmeans_reassign(vq_points_get, &vp, cx->vq_w, n, P->dim, cent, P->k, rate, cx->threads, cx->x->index[a]);
+        free(canon);
+        if (err) return err;
+        *fitted |= 1u << a;
+    }
+    gsz_parallel_for(n, 16384, cx->threads, apply_range, cx);
+    return GSZ_OK;
+}
+
 /* Jobs that keep the Gaussians with live[i] set (n in the file) in every per-Gaussian section of C
- * except the opacities (rewritten by the caller): positions, degrees, the index streams, their streams
- * in raws[] (the caller frees them). *gone gets the SH degrees left without Gaussians (bit d), whose
- * sections drop_degrees removes once the jobs are done. */
-static gsz_error subset_jobs(gsz_container *C, const uint8_t *live, size_t n, gsz_encode_job *jobs, size_t *nj, uint8_t **raws, uint32_t *gone) {
+ * except the opacities (rewritten by the caller) and the index streams of the slots in `fitted`
+ * (index_jobs): positions, degrees, the index streams, their streams in raws[] (the caller frees
+ * them). *gone gets the SH degrees left without Gaussians (bit d), whose sections drop_degrees removes
+ * once the jobs are done. */
+static gsz_error subset_jobs(gsz_container *C, const uint8_t *live, size_t n, unsigned fitted, gsz_encode_job *jobs, size_t *nj,
+                             uint8_t **raws, uint32_t *gone) {
     uint8_t *degs = NULL, *raw = NULL;
     gsz_error err = GSZ_OK;
     const gsz_section *ds = gsz_container_find(C, GSZ_SEC_SH_DEGREE);
@@ -560,7 +623,7 @@ static gsz_error subset_jobs(gsz_container *C, const uint8_t *live, size_t n, gs
         uint32_t t = sec->type;
         int slot = gsz_index_slot(t); /* SH indices: one per Gaussian of their degree (grp) */
         int grp = slot >= 3 ? slot - 2 : slot >= 0 || t == GSZ_SEC_POSITION || t == GSZ_SEC_SH_DEGREE ? 0 : -1;
-        if (grp < 0) continue;
+        if (grp < 0 || (slot >= 0 && fitted >> slot & 1)) continue;
         size_t m = (size_t)sec->elements, w = sec->width, j = 0, at = 0;
         if (!(raw = raws[*nj] = gsz_malloc_array(m + 1, w))) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); break; }
         if ((err = gsz_entropy_decode(sec->payload, (size_t)sec->stored_size, sec->transform, m, (int)w, raw))) break;
@@ -576,13 +639,26 @@ static gsz_error subset_jobs(gsz_container *C, const uint8_t *live, size_t n, gs
     return err;
 }
 
-static uint32_t index_at(const uint8_t *raw, int w, size_t i) {
-    return w == 1 ? raw[i] : w == 2 ? ((const uint16_t *)(const void *)raw)[i] : ((const uint32_t *)(const void *)raw)[i];
+/* Jobs for the index streams of the slots in `fitted` (bit a: 0 scale, 1 rotation) from the fit's
+ * indices, at their sections' widths. */
+static gsz_error index_jobs(gsz_container *C, const gsz_indexed *x, unsigned fitted, gsz_encode_job *jobs, size_t *nj, uint8_t **raws) {
+    static const uint32_t type[2] = {GSZ_SEC_SCALE_IDX, GSZ_SEC_ROT_IDX};
+    size_t n = x->count;
+    for (int a = 0; a < 2; a++) {
+        gsz_section *sec = fitted >> a & 1 ? (gsz_section *)gsz_container_find(C, type[a]) : NULL;
+        if (!sec) continue;
+        int w = (int)sec->width; /* for the codebook's k, which the fit keeps */
+        uint8_t *raw = raws[*nj] = gsz_malloc_array(n + 1, (size_t)w);
+        if (!raw) return gsz_fail(GSZ_ERROR_memory, "refine: out of memory");
+        for (size_t i = 0; i < n; i++) gsz_index_put(raw, w, i, x->index[a][i]);
+        jobs[(*nj)++] = (gsz_encode_job){sec, raw, n, w, NULL, GSZ_OK};
+    }
+    return GSZ_OK;
 }
 
-/* A fitted codebook's entries whose Gaussians pruning removed all go: *keep (malloc'd, NULL where
- * every entry is used) flags the entries left, for gsz_codebook_keep once the codebook is packed as
- * it was (the kept entries then decode exactly as they would have), and the index stream J is
+/* A fitted codebook's entries whose Gaussians pruning (or the reassignment) removed all go: *keep
+ * (malloc'd, NULL where every entry is used) flags the entries left, for gsz_codebook_keep once the
+ * codebook is packed as it was (the kept entries then decode exactly as they would have), and the index stream J is
  * renumbered in place, one byte a value where the entries then fit. Where pruning removed most of a
  * scene, many entries lost their users (the synthetic 1M scene's: 85% of sh1's). Numbering the rest by
  * their use after pruning as well made playbot balanced's scale indices 1% larger. */
@@ -592,7 +668,7 @@ static gsz_error drop_unused(int k, gsz_encode_job *J, uint8_t **keep) {
     uint32_t *remap = gsz_calloc_array((size_t)k, sizeof *remap); /* 1 + the new number, 0: unused */
     *keep = NULL;
     if (!remap) return gsz_fail(GSZ_ERROR_memory, "refine: out of memory");
-    for (size_t i = 0; i < J->n; i++) remap[index_at(raw, w, i)] = 1; /* below k: the decoder checked */
+    for (size_t i = 0; i < J->n; i++) remap[gsz_index_get(raw, w, i)] = 1; /* below k: the decoder checked */
     uint32_t used = 0;
     for (int j = 0; j < k; j++)
         if (remap[j]) remap[j] = ++used;
@@ -601,10 +677,7 @@ static gsz_error drop_unused(int k, gsz_encode_job *J, uint8_t **keep) {
     for (int j = 0; j < k; j++) (*keep)[j] = remap[j] != 0;
     int nw = gsz_index_width(used);
     for (size_t i = 0; i < J->n; i++) { /* narrowing in place: element i never lies past where it was */
-        uint32_t v = remap[index_at(raw, w, i)] - 1;
-        if (nw == 1) raw[i] = (uint8_t)v;
-        else if (nw == 2) ((uint16_t *)(void *)raw)[i] = (uint16_t)v;
-        else ((uint32_t *)(void *)raw)[i] = v;
+        gsz_index_put(raw, nw, i, remap[gsz_index_get(raw, w, i)] - 1);
     }
     J->width = nw;
     free(remap);
@@ -773,7 +846,10 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
         x.codebook[p] = NULL;
         P[p].val = NULL;
     }
-    ctx cx = {&d, colors, &G, &x, P, NULL, C.h.opacity_bits, threads, {0}, {sh16[0], sh16[1], sh16[2]}};
+    ctx cx = {&d, colors, &G, &x, P, NULL, C.h.opacity_bits, threads, {0}, {sh16[0], sh16[1], sh16[2]},
+              opt->vq_src && opt->vq_weight ? opt->vq_src : NULL, opt->vq_weight};
+    unsigned fitted = 0; /* the index streams the reassignment rewrites (bit a) */
+    size_t reassign_at = cx.src && steps >= 2 ? (size_t)GSZ_MAX(1, steps / REASSIGN_AT) : SIZE_MAX;
     for (unsigned l = 0; l < 256; l++) cx.level_logit[l] = gsz_logit(gsz_opacity_level(l, C.h.opacity_bits));
     gsz_parallel_for(n, 16384, threads, apply_range, &cx);
     gsz_render_options eo = ro; /* a ninth of the pixels: blending is most of a 1280x720 render */
@@ -820,6 +896,7 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
                 order[v] = order[j];
                 order[j] = tmp;
             }
+        if (t == reassign_at && (err = reassign(&cx, original, opt, &fitted))) goto done;
         size_t v = order[t % nviews];
         const gsz_camera *cam = &scaled[v];
         /* cached only where a later pass visits the view again (not at all with fewer steps than views) */
@@ -860,13 +937,16 @@ gsz_error gsz_refine(const gsz_scene *original, const gsz_camera *views, size_t 
     free(x.pos); free(x.degree);
     x.pos = NULL;
     x.degree = NULL;
-    for (int a = 0; a < 4; a++) { free(x.index[a]); x.index[a] = NULL; }
+    for (int a = 0; a < 4; a++)
+        if (!(fitted >> a & 1)) { free(x.index[a]); x.index[a] = NULL; }
     uint32_t gone = 0;
-    if (n < nfile && (err = subset_jobs(&C, live, nfile, jobs, &nj, raws, &gone))) goto done;
+    if (n < nfile && (err = subset_jobs(&C, live, nfile, fitted, jobs, &nj, raws, &gone))) goto done;
+    if ((err = index_jobs(&C, &x, fitted, jobs, &nj, raws))) goto done;
+    for (int a = 0; a < 2; a++) { free(x.index[a]); x.index[a] = NULL; }
     opac = malloc(n ? n : 1);
     if (!opac) { err = gsz_fail(GSZ_ERROR_memory, "refine: out of memory"); goto done; }
     for (size_t i = 0; i < n; i++) opac[i] = gsz_opacity_quantise(opac_lat[i], C.h.opacity_bits);
-    for (size_t j = 0; n < nfile && j < nj; j++) {
+    for (size_t j = 0; (n < nfile || fitted) && j < nj; j++) { /* the indices left unused where any moved */
         int p = gsz_index_slot(jobs[j].sec->type);
         if (p >= 0 && P[p].count && (err = drop_unused(P[p].k, &jobs[j], &keep[p]))) goto done;
     }

@@ -92,7 +92,8 @@ PY
     [ -f ../shared/scenes/playbot-trained.cameras.json ] && cp ../shared/scenes/playbot-trained.cameras.json "$C/cameras/"
     # the encoder on arbitrary scenes through the library: it must refuse, or write a file that decodes
     # and that two threads write alike. Seeds: 20 plain Gaussians for each preset and SH degree, half of
-    # them with fine-tuning, half checked on two threads, four more with a --max-bytes cap (a last byte)
+    # them with fine-tuning, half checked on two threads, half with 8 geometry entries (fine-tuning
+    # reassigns them), four more with a --max-bytes cap (a last byte)
     mkdir -p "$C/encode"
     /usr/bin/python3 - "$C/encode" <<'PY'
 import random, struct, sys
@@ -103,7 +104,7 @@ for k in range(12):
         vals += [random.gauss(0, 1) for _ in range(6)] + [random.gauss(0, 0.2) for _ in range(3 * ((deg + 1) ** 2 - 1))]
         vals += [random.uniform(-2, 4)] + [random.gauss(-3, 0.5) for _ in range(3)] + [1, 0, 0, 0]
     flags = k % 4 | deg << 2 | (k // 4 & 1) << 4 | (k % 2) << 6 | (k >= 8) << 7  # preset, degree, fine-tuning, two threads, cap
-    cap = bytes([30 + 40 * (k - 8)]) if k >= 8 else bytes([k // 2 & 1])  # else: views around or inside
+    cap = bytes([30 + 40 * (k - 8)]) if k >= 8 else bytes([k // 2 & 1 | k & 2])  # else: views around or inside, 8 geometry entries
     open("%s/seed%d" % (sys.argv[1], k), "wb").write(bytes([flags]) + struct.pack("<%df" % len(vals), *vals) + cap)
 PY
     # each harness is one process on one core: $JOBS of them at a time (the oldest awaited first; they

@@ -3,7 +3,8 @@
  * first byte). gsz_compress either refuses with an error or writes a file that decodes, and (bit 6)
  * the same file on two threads as on one; (bit 7, without the two-thread check) a --max-bytes cap
  * from the last byte, which the file meets; else the last byte's bit 0 places the generated views
- * inside the scene. */
+ * inside the scene and its bit 1 asks for 8 geometry entries (k-means codebooks, whose indices
+ * fine-tuning chooses again). */
 #include "gsz.h"
 #include <stdint.h>
 #include <stdio.h>
@@ -38,8 +39,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (data[0] >> 7) { /* these scenes' files: 200-3,000 bytes; up to 8 encodes, so without target pruning's renders */
         o.max_bytes = 150 + 8 * (size_t)data[size - 1];
         o.target_psnr = -1;
-    } else if (data[size - 1] & 1)
-        o.placement = GSZ_PLACEMENT_INSIDE;
+    } else {
+        if (data[size - 1] & 1) o.placement = GSZ_PLACEMENT_INSIDE;
+        if (data[size - 1] & 2) o.codebook_geom = 8; /* fewer entries than Gaussians: fine-tuning reassigns them */
+    }
     void *buf = NULL;
     size_t bytes = 0;
     if (gsz_compress(&s, &o, &buf, &bytes, NULL) == GSZ_OK) {

@@ -1387,6 +1387,81 @@ static void test_kmeans_rate(void **state) {
     free(x); free(w); free(a0); free(a1); free(a2);
 }
 
+/* Reassignment to a fixed (fitted) codebook, its points in chunks from a callback: at rate 0 every point
+ * gets its nearest entry; entropy-constrained, each point's cost (weighted error plus lambda times the
+ * code length under the counts before) is the least of any entry's, the indices' entropy falls; the
+ * same for any thread count. */
+typedef struct { const float *x; int dim; } reassign_pts;
+static void reassign_get(void *u, size_t first, size_t m, float *out) {
+    const reassign_pts *p = u;
+    memcpy(out, p->x + first * (size_t)p->dim, m * (size_t)p->dim * sizeof(float));
+}
+
+static void kmeans_reassign_check(int D) {
+    enum { N = 40000, K = 256 }; /* two chunks and a part */
+    float *x = malloc((size_t)N * D * 4), *w = malloc(N * 4), *c = malloc((size_t)K * D * 4);
+    uint32_t *a0 = malloc(N * 4), *a1 = malloc(N * 4), *a2 = malloc(N * 4), *near = malloc(N * 4);
+    gsz_rng r = {17};
+    for (int i = 0; i < N; i++) {
+        double u = gsz_rng_uniform(&r);
+        w[i] = (float)(u * u * u);
+        for (int d = 0; d < D; d++) x[i * D + d] = (float)gsz_rng_normal(&r) * (d ? 1.0f : 2.0f);
+    }
+    gsz_kmeans_options o = {0};
+    o.k = K;
+    o.threads = 2;
+    o.rate = 1.0f;
+    assert_int_equal(gsz_kmeans(x, w, N, D, &o, c, a0), GSZ_OK);
+    for (int j = 0; j < K * D; j++) c[j] += 0.2f * (float)gsz_rng_normal(&r); /* what a fit might do */
+    reassign_pts p = {x, D};
+    memcpy(near, a0, N * 4);
+    assert_int_equal(gsz_kmeans_reassign(reassign_get, &p, w, N, D, c, K, 0.0f, 2, near), GSZ_OK);
+    for (int i = 0; i < N; i++) {
+        float best = INFINITY, got = 0;
+        for (int j = 0; j < K; j++) {
+            float s = 0;
+            for (int d = 0; d < D; d++) { float t = x[i * D + d] - c[j * D + d]; s += t * t; }
+            best = fminf(best, s);
+        }
+        for (int d = 0; d < D; d++) { float t = x[i * D + d] - c[near[i] * D + d]; got += t * t; }
+        assert_true(got <= best + 1e-5f * (1 + best));
+    }
+    memcpy(a1, a0, N * 4);
+    memcpy(a2, a0, N * 4);
+    assert_int_equal(gsz_kmeans_reassign(reassign_get, &p, w, N, D, c, K, 1.0f, 1, a1), GSZ_OK);
+    assert_int_equal(gsz_kmeans_reassign(reassign_get, &p, w, N, D, c, K, 1.0f, 2, a2), GSZ_OK);
+    assert_memory_equal(a1, a2, N * 4);
+    /* the cost as documented: lambda = rate (2 ln 2 / dim) times the mean weighted error before, the
+     * lengths from the counts before, weights floored at 1e-3 of their mean */
+    size_t *cnt = calloc(K, sizeof *cnt);
+    double wd = weighted_error(x, w, c, a0, N, D), ws = 0;
+    for (int i = 0; i < N; i++) { cnt[a0[i]]++; ws += w[i]; }
+    double lambda = 2.0 * log(2.0) / D * wd / N, floor_w = 1e-3 * ws / N;
+    int moved = 0;
+    for (int i = 0; i < N; i++) {
+        double mu = lambda / fmax(w[i], floor_w), best = INFINITY, got = 0;
+        for (int j = 0; j < K; j++) {
+            double s = 0;
+            for (int d = 0; d < D; d++) { double t = (double)x[i * D + d] - c[j * D + d]; s += t * t; }
+            double cost = s + mu * -log2((cnt[j] ? (double)cnt[j] : 0.5) / N);
+            best = fmin(best, cost);
+            if ((uint32_t)j == a1[i]) got = cost;
+        }
+        assert_true(got <= best + 1e-4 * (1 + best));
+        moved += a1[i] != a0[i];
+    }
+    assert_true(moved > N / 20); /* the perturbation moved some */
+    assert_true(index_entropy(a1, N, K) < index_entropy(near, N, K) - 0.2);
+    free(cnt);
+    free(x); free(w); free(c); free(a0); free(a1); free(a2); free(near);
+}
+
+static void test_kmeans_reassign(void **state) {
+    (void)state;
+    kmeans_reassign_check(3); /* the tree */
+    kmeans_reassign_check(9); /* the slab */
+}
+
 /* Transform-coded SH codebooks: the decoder gives exactly what the encoder wrote back, within 0.6 of a
  * step per opponent component (dead-zone rounding); damaged payloads are refused. */
 static void test_sh_transform_codebook(void **state) {
@@ -1879,7 +1954,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_lying_sections), cmocka_unit_test(test_geometry_canonical_same_image),
         cmocka_unit_test(test_kmeans_exact_and_deterministic), cmocka_unit_test(test_kmeans_refuses_non_finite), cmocka_unit_test(test_entropy_round_trip),
         cmocka_unit_test(test_radix_orders), cmocka_unit_test(test_render_gradient),
-        cmocka_unit_test(test_kmeans_rate), cmocka_unit_test(test_sh_transform_codebook), cmocka_unit_test(test_sh_split_runs), cmocka_unit_test(test_sh_simd), cmocka_unit_test(test_pool), cmocka_unit_test(test_quat_codebook),
+        cmocka_unit_test(test_kmeans_rate), cmocka_unit_test(test_kmeans_reassign), cmocka_unit_test(test_sh_transform_codebook), cmocka_unit_test(test_sh_split_runs), cmocka_unit_test(test_sh_simd), cmocka_unit_test(test_pool), cmocka_unit_test(test_quat_codebook),
         cmocka_unit_test(test_sh_rows_decode), cmocka_unit_test(test_palette_exact), cmocka_unit_test(test_codebook_table), cmocka_unit_test(test_codebook_rgb_diff), cmocka_unit_test(test_codebook_keep), cmocka_unit_test(test_lattice),
     };
     const struct CMUnitTest shard2[] = {
