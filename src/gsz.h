@@ -197,7 +197,9 @@ typedef struct {
 /* Backward pass: the gradient of half the squared error between the rendered image and target
  * (width*height*3), written to grad (zero for what the view does not see); that error in *loss (may be
  * NULL). SH gradients follow from rgb: d/dcoef_l = basis_l(view direction) * rgb. Identical for any
- * thread count. grad->rgb may be options->colors: those are read before any gradient is written. */
+ * thread count. grad->rgb may be options->colors: those are read before any gradient is written; and
+ * grad->pos, scale, rot and opacity may be the scene's own arrays, which then hold the gradients: each
+ * Gaussian's values are read before its gradients are written. */
 gsz_error gsz_render_gradient(const gsz_scene *scene, const gsz_camera *camera, const gsz_render_options *options,
                               const float *target, const gsz_render_grad *grad, double *loss);
 

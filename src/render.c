@@ -766,6 +766,10 @@ static void backprop(void *p, size_t begin, size_t end, int worker) {
     const gsz_camera *cam = c->cam;
     const float *R = cam->R;
     for (size_t i = begin; i < end; i++) {
+        /* read before the gradients are written: those may be the scene's own arrays (gsz.h) */
+        const float ls[3] = {s->scale[3 * i], s->scale[3 * i + 1], s->scale[3 * i + 2]};
+        const float qq[4] = {s->rot[4 * i], s->rot[4 * i + 1], s->rot[4 * i + 2], s->rot[4 * i + 3]};
+        const float m[3] = {s->pos[3 * i], s->pos[3 * i + 1], s->pos[3 * i + 2]};
         float *gp = gr->pos ? gr->pos + 3 * i : NULL, *gsc = gr->scale ? gr->scale + 3 * i : NULL;
         float *gq = gr->rot ? gr->rot + 4 * i : NULL, *go = gr->opacity ? gr->opacity + i : NULL, *gc = gr->rgb ? gr->rgb + 3 * i : NULL;
         if (gp) memset(gp, 0, 3 * sizeof(float));
@@ -779,7 +783,6 @@ static void backprop(void *p, size_t begin, size_t end, int worker) {
         for (int v = 0; v < c->g2d_n; v++) { g[v] = (double)c->g2d[i * (size_t)c->g2d_n + (size_t)v] / G2D_ONE; any |= g[v] != 0; }
         if (!any) continue;
         const splat *o = &c->sp[i];
-        const float *m = s->pos + 3 * i;
         /* the colour, where it was not clamped at zero (splat rgb 0 then: clamped or exactly 0) */
         if (gc)
             for (int ch = 0; ch < 3; ch++) gc[ch] = o->rgb[ch] > 0 ? (float)g[4 + ch] : 0.0f;
@@ -790,8 +793,8 @@ static void backprop(void *p, size_t begin, size_t end, int worker) {
         EWA_ROWS(float, clamp1, cam, t, T0f, T1f);
         float tx = t[0], ty = t[1], tz = t[2];
         float q[9], sc[3];
-        gsz_quat_to_mat(s->rot + 4 * i, q);
-        for (int k = 0; k < 3; k++) sc[k] = expf(s->scale[3 * i + (size_t)k]);
+        gsz_quat_to_mat(qq, q);
+        for (int k = 0; k < 3; k++) sc[k] = expf(ls[k]);
         double M[9];
         for (int r = 0; r < 3; r++)
             for (int k = 0; k < 3; k++) M[r * 3 + k] = (double)q[r * 3 + k] * sc[k];
@@ -822,7 +825,6 @@ static void backprop(void *p, size_t begin, size_t end, int worker) {
                 if (gsc) gsc[k] = (float)(gs_k * sc[k]); /* log-scale */
                 for (int r = 0; r < 3; r++) gR[r * 3 + k] = gM[r * 3 + k] * sc[k];
             }
-            const float *qq = s->rot + 4 * i;
             double qn = sqrt((double)qq[0] * qq[0] + (double)qq[1] * qq[1] + (double)qq[2] * qq[2] + (double)qq[3] * qq[3]);
             if (qn > 0 && gq) {
                 double w = qq[0] / qn, x = qq[1] / qn, y = qq[2] / qn, z = qq[3] / qn, d[4];

@@ -603,6 +603,20 @@ static void test_render_gradient(void **state) {
     assert_memory_equal(g2.opacity, g.opacity, n * 4);
     assert_memory_equal(g2.rgb, g.rgb, n * 12);
     free(g2.scale); free(g2.rot); free(g2.opacity); free(g2.rgb);
+    /* the gradients written over the scene's own arrays (fine-tuning's case): the same values */
+    gsz_scene c;
+    assert_int_equal(gsz_synth_scene(2000, 0, 3, &c), GSZ_OK);
+    gsz_render_grad g3 = {c.pos, c.scale, c.rot, c.opacity, malloc(n * 12)};
+    double loss3;
+    assert_int_equal(gsz_render_gradient(&c, &cam, NULL, target, &g3, &loss3), GSZ_OK);
+    assert_true(loss3 == loss);
+    assert_memory_equal(g3.pos, g.pos, n * 12);
+    assert_memory_equal(g3.scale, g.scale, n * 12);
+    assert_memory_equal(g3.rot, g.rot, n * 16);
+    assert_memory_equal(g3.opacity, g.opacity, n * 4);
+    assert_memory_equal(g3.rgb, g.rgb, n * 12);
+    free(g3.rgb);
+    gsz_scene_free(&c);
     for (size_t i = 0; i < n; i++) g.rgb[3 * i + 1] *= GSZ_SH_C0; /* to the DC coefficient */
     struct { float *p, *gp; size_t count; float h; } T[] = {
         {s.pos, g.pos, 3 * n, 1e-3f}, {s.scale, g.scale, 3 * n, 1e-2f}, {s.rot, g.rot, 4 * n, 2e-3f},
