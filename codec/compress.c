@@ -245,11 +245,23 @@ static int order_by_use(float *cent, int k, int dim, uint32_t *as, size_t n) {
 static gsz_error vq_indices(uint32_t *as, size_t n, int k, void **idx_out, int *idx_width);
 static gsz_error identity_indices(size_t n, uint8_t **cb, void **idx_out, int *idx_width);
 
+/* SH points first .. first + count - 1 of a degree (vq's get): their rows of the input */
+typedef struct {
+    const float *rest;
+    size_t stride, dim;
+    const uint32_t *src;
+} sh_points;
+static void sh_get(void *user, size_t first, size_t count, float *out) {
+    const sh_points *p = user;
+    for (size_t j = 0; j < count; j++) memcpy(out + j * p->dim, p->rest + p->stride * (size_t)p->src[first + j], p->dim * sizeof(float));
+}
+
 /* Vector-quantises n vectors: trains the codebook, gives the `exact` fraction of points with the
  * largest weighted error entries of their own (their values at the codebook's precision), numbers
- * entries by use and stores them at `bits`, or transform-coded at `step` where it is > 0 (SH). */
-static gsz_error vq(float *x, const float *w, float exact, float rate, size_t n, int dim, int k, int bits, float step, int threads,
-                    uint8_t **cb_out, size_t *cb_size_out, void **idx_out, int *idx_width) {
+ * entries by use and stores them at `bits`, or transform-coded at `step` where it is > 0 (SH). With
+ * get (the same points again), x is the k-means' scratch and the points are read back through get. */
+static gsz_error vq(float *x, gsz_points_fn get, void *user, const float *w, float exact, float rate, size_t n, int dim, int k,
+                    int bits, float step, int threads, uint8_t **cb_out, size_t *cb_size_out, void **idx_out, int *idx_width) {
     if (k > (int)n) k = (int)n;
     if (k > GSZ_CODEBOOK_MAX) k = GSZ_CODEBOOK_MAX;
     if (k < 1) k = 1;
@@ -269,22 +281,30 @@ static gsz_error vq(float *x, const float *w, float exact, float rate, size_t n,
     ko.k = k;
     ko.threads = threads;
     ko.rate = rate;
-    gsz_error e = gsz_kmeans(x, w, n, dim, &ko, cent, as);
+    gsz_error e = get ? gsz_kmeans_scratch(x, w, n, dim, &ko, cent, as) : gsz_kmeans(x, w, n, dim, &ko, cent, as);
     if (!e && ne) {
+        enum { CHUNK = 4096 };
         float *err = gsz_malloc_array(n, sizeof(float));
         uint32_t *worst = gsz_malloc_array(ne, sizeof(uint32_t));
         if (!err || !worst) e = gsz_fail(GSZ_ERROR_memory, "out of memory");
-        for (size_t i = 0; !e && i < n; i++) {
-            double d2 = 0;
-            for (int d = 0; d < dim; d++) {
-                double t = (double)x[i * (size_t)dim + (size_t)d] - (double)cent[(size_t)as[i] * (size_t)dim + (size_t)d];
-                d2 += t * t;
+        for (size_t b = 0; !e && b < n; b += CHUNK) { /* x, or the points read back a chunk at a time into it */
+            size_t c = GSZ_MIN((size_t)CHUNK, n - b);
+            const float *p = x + b * (size_t)dim;
+            if (get) get(user, b, c, x), p = x;
+            for (size_t i = b; i < b + c; i++) {
+                double d2 = 0;
+                for (int d = 0; d < dim; d++) {
+                    double t = (double)p[(i - b) * (size_t)dim + (size_t)d] - (double)cent[(size_t)as[i] * (size_t)dim + (size_t)d];
+                    d2 += t * t;
+                }
+                err[i] = (float)(d2 * (w ? w[i] : 1.0f));
             }
-            err[i] = (float)(d2 * (w ? w[i] : 1.0f));
         }
         if (!e) e = gsz_worst_points(err, n, ne, worst);
         for (size_t j = 0; !e && j < ne; j++) {
-            memcpy(cent + ((size_t)k + j) * (size_t)dim, x + (size_t)worst[j] * (size_t)dim, (size_t)dim * sizeof(float));
+            float *to = cent + ((size_t)k + j) * (size_t)dim;
+            if (get) get(user, worst[j], 1, to);
+            else memcpy(to, x + (size_t)worst[j] * (size_t)dim, (size_t)dim * sizeof(float));
             as[worst[j]] = (uint32_t)((size_t)k + j);
         }
         if (!e) k += (int)ne;
@@ -699,7 +719,7 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
         void *idx;
         int iw;
         if (opt->progress) opt->progress(opt->progress_user, a == 0 ? "vq scale" : a == 1 ? "vq rotation" : "vq color", 0.0);
-        err = vq(buf, wts, exact, a == 2 ? rate : a == 0 ? 0.5f * rate : 0.25f * rate, n, attrs[a].dim, k, P->cb_bits, 0.0f, threads, &cb, &cbs, &idx, &iw);
+        err = vq(buf, NULL, NULL, wts, exact, a == 2 ? rate : a == 0 ? 0.5f * rate : 0.25f * rate, n, attrs[a].dim, k, P->cb_bits, 0.0f, threads, &cb, &cbs, &idx, &iw);
         if (err) goto done;
         owned[nowned++] = cb;
         owned[nowned++] = idx;
@@ -713,15 +733,20 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
      * their pages go back before the SH stage gathers its rows (playbot-small max 3.00 -> 2.87x the PLY) */
     malloc_trim(0);
 #endif
+    uint32_t *sh_src = maxdeg > 0 ? gsz_malloc_array(n, sizeof(uint32_t)) : NULL; /* each SH point's input row */
+    if (maxdeg > 0 && !sh_src) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
+    if (sh_src) owned[nowned++] = sh_src;
     for (int d = 1; d <= maxdeg; d++) {
         size_t m = 0, dim = (size_t)gsz_shRestCount(d) * 3;
         for (size_t i = 0; i < n; i++) {
             if (degs[i] != d) continue;
             uint32_t g = perm[i];
+            sh_src[m] = rows[g];
             memcpy(buf + m * dim, in->sh_rest + nr * 3 * (size_t)rows[g], dim * sizeof(float));
             wts[m] = (float)(score[g] + 1e-3 * mean_score);
             m++;
         }
+        sh_points sp = {in->sh_rest, nr * 3, dim, sh_src};
         if (!m) continue;
         int k = cb_size(opt->codebook_sh, m, P);
         uint8_t *cb;
@@ -735,7 +760,8 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
         size_t pal = sh_step > 0 ? m / 6 : !P->cb_div ? m * (dim - 2) / dim : (size_t)k;
         if (palette(buf, wts, m, (int)dim, pal, sh_step, &cb, &cbs, &idx, &iw, &err)) ;
         else if (sh_step > 0) err = sh_transform(buf, wts, m, (int)dim, sh_step, &cb, &cbs, &idx, &iw);
-        else err = vq(buf, wts, exact, 0.0f, m, (int)dim, k, 8, P->sh_cb_step, threads, &cb, &cbs, &idx, &iw);
+        else /* buf as the k-means' scratch, the rows read again from the input: one copy fewer */
+            err = vq(buf, sh_get, &sp, wts, exact, 0.0f, m, (int)dim, k, 8, P->sh_cb_step, threads, &cb, &cbs, &idx, &iw);
         if (err) goto done;
         owned[nowned++] = cb;
         owned[nowned++] = idx;

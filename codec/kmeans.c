@@ -652,8 +652,9 @@ static gsz_error lloyd_update(const float *y, const float *w, size_t n, int dim,
     return err;
 }
 
-gsz_error gsz_kmeans(const float *x, const float *w, size_t n, int dim, const gsz_kmeans_options *opt, float *cent,
-                     uint32_t *assign_out) {
+/* in_place: x is the caller's scratch and becomes the points' principal coordinates (y) */
+static gsz_error kmeans(float *in_place, const float *x, const float *w, size_t n, int dim, const gsz_kmeans_options *opt,
+                        float *cent, uint32_t *assign_out) {
     if (dim < 1 || dim > 64) return gsz_fail(GSZ_ERROR_argument, "k-means: dimension %d out of range", dim);
     int k = opt->k;
     if (k < 1 || n == 0) return gsz_fail(GSZ_ERROR_argument, "k-means: k=%d with %zu points", k, n);
@@ -675,7 +676,7 @@ gsz_error gsz_kmeans(const float *x, const float *w, size_t n, int dim, const gs
     int iters = opt->iterations ? opt->iterations : 10;
     gsz_error err = GSZ_OK;
     pca_t pca = {0};
-    float *y = gsz_malloc_array(n, D * sizeof(float));
+    float *y = in_place ? in_place : gsz_malloc_array(n, D * sizeof(float));
     /* the sample: the points themselves where it is all of them (one copy of the vectors fewer) */
     float *ys = m < n ? gsz_malloc_array(m, D * sizeof(float)) : y, *ws = gsz_malloc_array(m, sizeof(float));
     float *dist = gsz_malloc_array(n, sizeof(float));
@@ -745,6 +746,17 @@ gsz_error gsz_kmeans(const float *x, const float *w, size_t n, int dim, const gs
 done:
     pca_free(&pca);
     if (ys != y) free(ys);
-    free(pick); free(y); free(ws); free(dist); free(as); free(sum); free(wsum); free(cy);
+    if (y != in_place) free(y);
+    free(pick); free(ws); free(dist); free(as); free(sum); free(wsum); free(cy);
     return err;
+}
+
+gsz_error gsz_kmeans(const float *x, const float *w, size_t n, int dim, const gsz_kmeans_options *opt, float *cent,
+                     uint32_t *assign_out) {
+    return kmeans(NULL, x, w, n, dim, opt, cent, assign_out);
+}
+
+gsz_error gsz_kmeans_scratch(float *x, const float *w, size_t n, int dim, const gsz_kmeans_options *opt, float *cent,
+                             uint32_t *assign_out) {
+    return kmeans(x, x, w, n, dim, opt, cent, assign_out);
 }

@@ -1306,6 +1306,21 @@ static void kmeans_exact_check(int D, int K, int iso) {
     assert_int_equal(gsz_kmeans(x, w, N, D, &o, c2, a2), GSZ_OK);
     assert_memory_equal(c1, c2, (size_t)K * D * 4);
     assert_memory_equal(a1, a2, N * 4);
+    /* with the points as scratch (turned in place), the same result; also from a sample of them */
+    float *xs = malloc((size_t)N * D * 4);
+    for (size_t sample = 0; sample <= 1000; sample += 1000) {
+        o.sample = sample;
+        assert_int_equal(gsz_kmeans(x, w, N, D, &o, c2, a2), GSZ_OK);
+        memcpy(xs, x, (size_t)N * D * 4);
+        float *c3 = malloc((size_t)K * D * 4);
+        uint32_t *a3 = malloc(N * 4);
+        assert_int_equal(gsz_kmeans_scratch(xs, w, N, D, &o, c3, a3), GSZ_OK);
+        assert_memory_equal(c3, c2, (size_t)K * D * 4);
+        assert_memory_equal(a3, a2, N * 4);
+        free(c3); free(a3);
+    }
+    free(xs);
+    o.sample = 0;
     for (int i = 0; i < N; i++) {
         float best = INFINITY;
         uint32_t bi = 0;
