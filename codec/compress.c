@@ -733,15 +733,17 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
      * their pages go back before the SH stage gathers its rows (playbot-small max 3.00 -> 2.87x the PLY) */
     malloc_trim(0);
 #endif
-    uint32_t *sh_src = maxdeg > 0 ? gsz_malloc_array(n, sizeof(uint32_t)) : NULL; /* each SH point's input row */
-    if (maxdeg > 0 && !sh_src) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
+    /* each SH point's input row, where the k-means may read them again (not max's nor transform coding's) */
+    int sh_kmeans = maxdeg > 0 && (P->cb_div || opt->codebook_sh > 0) && sh_step <= 0;
+    uint32_t *sh_src = sh_kmeans ? gsz_malloc_array(n, sizeof(uint32_t)) : NULL;
+    if (sh_kmeans && !sh_src) { err = gsz_fail(GSZ_ERROR_memory, "out of memory"); goto done; }
     if (sh_src) owned[nowned++] = sh_src;
     for (int d = 1; d <= maxdeg; d++) {
         size_t m = 0, dim = (size_t)gsz_shRestCount(d) * 3;
         for (size_t i = 0; i < n; i++) {
             if (degs[i] != d) continue;
             uint32_t g = perm[i];
-            sh_src[m] = rows[g];
+            if (sh_src) sh_src[m] = rows[g];
             memcpy(buf + m * dim, in->sh_rest + nr * 3 * (size_t)rows[g], dim * sizeof(float));
             wts[m] = (float)(score[g] + 1e-3 * mean_score);
             m++;
@@ -761,7 +763,7 @@ static gsz_error compress_once(const gsz_scene *in, const gsz_compress_options *
         if (palette(buf, wts, m, (int)dim, pal, sh_step, &cb, &cbs, &idx, &iw, &err)) ;
         else if (sh_step > 0) err = sh_transform(buf, wts, m, (int)dim, sh_step, &cb, &cbs, &idx, &iw);
         else /* buf as the k-means' scratch, the rows read again from the input: one copy fewer */
-            err = vq(buf, sh_get, &sp, wts, exact, 0.0f, m, (int)dim, k, 8, P->sh_cb_step, threads, &cb, &cbs, &idx, &iw);
+            err = vq(buf, sh_src ? sh_get : NULL, &sp, wts, exact, 0.0f, m, (int)dim, k, 8, P->sh_cb_step, threads, &cb, &cbs, &idx, &iw);
         if (err) goto done;
         owned[nowned++] = cb;
         owned[nowned++] = idx;
