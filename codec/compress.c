@@ -290,7 +290,10 @@ static gsz_error vq(float *x, gsz_points_fn get, void *user, const float *w, flo
         for (size_t b = 0; !e && b < n; b += CHUNK) { /* x, or the points read back a chunk at a time into it */
             size_t c = GSZ_MIN((size_t)CHUNK, n - b);
             const float *p = x + b * (size_t)dim;
-            if (get) get(user, b, c, x), p = x;
+            if (get) {
+                get(user, b, c, x);
+                p = x;
+            }
             for (size_t i = b; i < b + c; i++) {
                 double d2 = 0;
                 for (int d = 0; d < dim; d++) {
